@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libcasync-core: casync's formats (index, chunks, chunk store, catar) and the sinks that consume a
+ * decoded archive. Knows nothing of HTTP, discovery or images.
+ *
+ * Conventions: functions return 0 (or a documented non-negative value) on success and a negative
+ * errno on failure. A function that fails because of bad input logs one message on stderr that
+ * names the object (path, chunk ID, archive offset) and returns -EBADMSG.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "casync/format.h"
+#include "casync/util.h"
+
+/* ---------------------------------------------------------------- logging (log.c) */
+enum { CA_LOG_ERR = 3, CA_LOG_WARNING = 4, CA_LOG_INFO = 6, CA_LOG_DEBUG = 7 };
+
+void ca_log_set_max_level(int level);
+int ca_log_get_max_level(void);
+void ca_log(int level, const char *fmt, ...) _printf_(2, 3);
+/* Logs, then returns err (a negative errno) so callers can `return ca_log_errno(...)`. */
+int ca_log_errno(int level, int err, const char *fmt, ...) _printf_(3, 4);
+#define ca_log_error(...) ca_log(CA_LOG_ERR, __VA_ARGS__)
+#define ca_log_warning(...) ca_log(CA_LOG_WARNING, __VA_ARGS__)
+#define ca_log_info(...) ca_log(CA_LOG_INFO, __VA_ARGS__)
+#define ca_log_debug(...) ca_log(CA_LOG_DEBUG, __VA_ARGS__)
+/* Shorthand for malformed input: logs at error level and returns -EBADMSG. */
+#define ca_bad(...) ca_log_errno(CA_LOG_ERR, -EBADMSG, __VA_ARGS__)
+
+/* ---------------------------------------------------------------- digests (digest.c) */
+typedef enum ca_digest_type {
+        CA_DIGEST_SHA256,
+        CA_DIGEST_SHA512_256,
+} ca_digest_type;
+
+#define CA_CHUNK_ID_SIZE 32
+#define CA_CHUNK_ID_HEX_SIZE (CA_CHUNK_ID_SIZE * 2 + 1)
+
+typedef struct ca_chunk_id {
+        uint8_t bytes[CA_CHUNK_ID_SIZE];
+} ca_chunk_id;
+
+typedef struct ca_digest ca_digest;
+
+/* The digest an index or archive declares through CA_FORMAT_SHA512_256. */
+ca_digest_type ca_digest_type_from_flags(uint64_t feature_flags);
+const char *ca_digest_type_name(ca_digest_type t); /* "sha256" / "sha512-256" */
+
+int ca_digest_new(ca_digest_type t, ca_digest **ret);
+ca_digest *ca_digest_free(ca_digest *d);
+int ca_digest_reset(ca_digest *d);
+int ca_digest_update(ca_digest *d, const void *data, size_t size);
+int ca_digest_final(ca_digest *d, uint8_t out[CA_CHUNK_ID_SIZE]); /* also resets */
+int ca_digest_once(ca_digest_type t, const void *data, size_t size, ca_chunk_id *ret);
+static inline void ca_digest_freep(ca_digest **d)
+{
+        ca_digest_free(*d);
+}
+
+/* Lowercase hex, always 64 characters plus NUL. */
+char *ca_chunk_id_to_hex(const ca_chunk_id *id, char buf[CA_CHUNK_ID_HEX_SIZE]);
+/* Accepts exactly 64 lowercase hex digits; -EINVAL otherwise. */
+int ca_chunk_id_from_hex(const char *hex, ca_chunk_id *ret);
+
+/* ---------------------------------------------------------------- SipHash-2-4 (siphash.c) */
+uint64_t ca_siphash24(const void *data, size_t size, uint64_t k0, uint64_t k1);
+/* The goodbye-table hash of a file name (casync's fixed key). */
+uint64_t ca_goodbye_hash(const char *name, size_t len);
+
+/* ---------------------------------------------------------------- feature flags (feature_flags.c) */
+/* true if no unknown bits are set and the set is what casync's normalization would produce. */
+bool ca_feature_flags_are_normalized(uint64_t flags);
+/* Time granularity in nanoseconds implied by the flags; 0 when no time is stored. */
+uint64_t ca_feature_flags_time_granularity(uint64_t flags);
+
+/* ---------------------------------------------------------------- index (index.c) */
+typedef struct ca_index_item {
+        uint64_t offset; /* start of the chunk in the stream */
+        uint64_t size;   /* uncompressed chunk size */
+        ca_chunk_id id;
+} ca_index_item;
+
+typedef enum ca_index_kind {
+        CA_INDEX_UNKNOWN,
+        CA_INDEX_ARCHIVE, /* .caidx: the chunks assemble to a catar stream */
+        CA_INDEX_BLOB,    /* .caibx: the chunks assemble to raw bytes */
+} ca_index_kind;
+
+typedef struct ca_index {
+        uint64_t feature_flags;
+        uint64_t chunk_size_min, chunk_size_avg, chunk_size_max;
+        size_t n_items;
+        ca_index_item *items;
+        uint64_t total_size; /* sum of all chunk sizes */
+} ca_index;
+
+/* Largest index acfetch reads (items): 2^22 chunks, i.e. 256 GiB at the default chunk size. */
+#define CA_INDEX_ITEMS_MAX (UINT64_C(1) << 22)
+
+/* Parses a complete index file held in memory. `what` names it in messages (path or URL). */
+int ca_index_parse(const void *data, size_t size, const char *what, ca_index **ret);
+/* Reads and parses an index file, refusing files larger than the item cap allows. */
+int ca_index_load(const char *path, ca_index **ret);
+ca_index *ca_index_free(ca_index *i);
+static inline void ca_index_freep(ca_index **i)
+{
+        ca_index_free(*i);
+}
+/* Kind by name suffix (".caidx", ".caibx", query part ignored). */
+ca_index_kind ca_index_kind_from_name(const char *name);
+/* Serializes an index (casync's byte layout). Used by tests and by the publisher. */
+int ca_index_serialize(const ca_index *i, void **ret, size_t *ret_size);
+
+/* ---------------------------------------------------------------- chunk codec (chunk_codec.c) */
+typedef enum ca_compression {
+        CA_COMPRESSION_UNKNOWN,
+        CA_COMPRESSION_XZ,
+        CA_COMPRESSION_GZIP,
+        CA_COMPRESSION_ZSTD,
+} ca_compression;
+
+/* zstd frames may not ask for a window above 2^27 bytes (casync's chunk size limit). */
+#define CA_ZSTD_WINDOW_LOG_MAX 27
+/* xz decoder memory limit. */
+#define CA_XZ_MEMLIMIT (UINT64_C(256) << 20)
+
+ca_compression ca_compression_detect(const void *data, size_t size);
+const char *ca_compression_name(ca_compression c);
+/* The largest compressed file accepted for a chunk of `size` bytes. */
+uint64_t ca_chunk_compressed_size_max(uint64_t size);
+
+/*
+ * Decompresses one chunk file's bytes into out[0..expected_size). Fails with -EBADMSG when the
+ * magic is unknown, the stream is corrupt, or the output is shorter or longer than
+ * expected_size; never writes past out[expected_size-1]. `what` names the chunk in messages.
+ */
+int ca_chunk_decompress(const void *in, size_t in_size, void *out, size_t expected_size,
+                        const char *what);
+/* Compresses with zstd (level 3, as casync does). *ret is malloc'ed. */
+int ca_chunk_compress(const void *in, size_t in_size, void **ret, size_t *ret_size);
+/* Hashes data with t and compares with id; -EBADMSG (logged, naming the chunk) on mismatch. */
+int ca_chunk_verify(ca_digest_type t, const ca_chunk_id *id, const void *data, size_t size);
+
+/* ---------------------------------------------------------------- local chunk store (store.c) */
+/* casync's layout: <dir>/<first 4 hex>/<64 hex>.cacnk, zstd when we write. */
+typedef struct ca_store ca_store;
+
+enum {
+        CA_STORE_CREATE = 1 << 0,   /* create the directory if missing */
+        CA_STORE_READ_ONLY = 1 << 1 /* never write or remove (e.g. a user's --store) */
+};
+
+int ca_store_open(const char *path, unsigned flags, ca_store **ret);
+ca_store *ca_store_free(ca_store *s);
+static inline void ca_store_freep(ca_store **s)
+{
+        ca_store_free(*s);
+}
+const char *ca_store_path(const ca_store *s);
+
+/*
+ * Reads, decompresses and verifies a chunk into buf[0..size). Returns 0, or -ENOENT when the
+ * chunk is absent, or when it was corrupt (reported, and removed unless read-only). Other
+ * errors (EIO, EACCES) are returned as they are, never as "missing".
+ */
+int ca_store_get(ca_store *s, const ca_chunk_id *id, uint64_t size, ca_digest_type t, void *buf);
+/* 1 if a file for the chunk exists (not verified), 0 if not, negative on error. */
+int ca_store_has(ca_store *s, const ca_chunk_id *id);
+/* Stores already-verified compressed bytes atomically; an existing chunk counts as success. */
+int ca_store_put_compressed(ca_store *s, const ca_chunk_id *id, const void *data, size_t size);
+/* Compresses (zstd) and stores already-verified raw chunk bytes. */
+int ca_store_put(ca_store *s, const ca_chunk_id *id, const void *data, size_t size);
+/* Removes a chunk (used when it failed verification). Missing counts as success. */
+int ca_store_remove(ca_store *s, const ca_chunk_id *id);
+
+/* ---------------------------------------------------------------- catar decoder (catar_decode.c) */
+typedef struct ca_xattr {
+        const char *name;
+        const uint8_t *value;
+        size_t size;
+} ca_xattr;
+
+typedef struct ca_acl_entry {
+        uint64_t id;          /* uid or gid */
+        uint64_t permissions; /* CA_FORMAT_ACL_PERMISSION_* bits */
+        const char *name;     /* NULL when the record has no name */
+} ca_acl_entry;
+
+/* Everything an archive says about one node. Pointers stay valid until node_end returns. */
+typedef struct ca_node {
+        const char *name; /* "" for the root */
+        const char *path; /* "." for the root, else "dir/sub/name" */
+        unsigned depth;   /* 0 for the root */
+        uint64_t entry_offset; /* archive offset of the ENTRY record */
+
+        uint64_t feature_flags;
+        uint64_t mode; /* S_IFMT | 07777 */
+        uint64_t flags; /* ENTRY.flags, casync feature-bit positions */
+        uint64_t uid, gid;
+        uint64_t mtime; /* ns since the epoch; 0 when the archive stores no time */
+        const char *user_name, *group_name; /* NULL when absent */
+
+        const ca_xattr *xattrs;
+        size_t n_xattrs;
+
+        const ca_acl_entry *acl_user, *acl_group;
+        size_t n_acl_user, n_acl_group;
+        bool has_acl_group_obj;
+        uint64_t acl_group_obj;
+        bool has_acl_default;
+        uint64_t acl_default_user_obj, acl_default_group_obj, acl_default_other,
+                acl_default_mask; /* CA_FORMAT_ACL_ABSENT when not set */
+        const ca_acl_entry *acl_default_user, *acl_default_group;
+        size_t n_acl_default_user, n_acl_default_group;
+
+        const char *selinux_label; /* NULL when absent */
+        const uint8_t *fcaps;      /* NULL when absent */
+        size_t fcaps_size;
+        uint64_t quota_projid; /* 0 when absent */
+
+        const char *symlink_target;       /* symlinks */
+        uint64_t device_major, device_minor; /* block and char devices */
+        uint64_t payload_size;            /* regular files */
+} ca_node;
+
+/*
+ * A consumer of decoded archive events. For a regular file: node_begin, payload* (in order,
+ * covering payload_size bytes), node_end. For a directory: node_begin, its children, node_end
+ * (when its GOODBYE has been read and checked). Other nodes: node_begin, node_end. finish is
+ * called once the root GOODBYE ended the stream. Any callback may be NULL. A callback's negative
+ * return stops decoding and is returned by ca_decoder_feed/ca_decoder_finish.
+ */
+typedef struct ca_sink {
+        int (*node_begin)(void *userdata, const ca_node *node);
+        int (*payload)(void *userdata, const ca_node *node, const void *data, size_t size);
+        int (*node_end)(void *userdata, const ca_node *node);
+        int (*finish)(void *userdata);
+        void *userdata;
+} ca_sink;
+
+typedef struct ca_decoder ca_decoder;
+
+/*
+ * expected_flags: for a .caidx the header's feature flags, which every ENTRY must repeat;
+ * UINT64_MAX to accept whatever the root ENTRY declares (a .catar). `what` names the archive.
+ */
+int ca_decoder_new(const ca_sink *sink, uint64_t expected_flags, const char *what,
+                   ca_decoder **ret);
+ca_decoder *ca_decoder_free(ca_decoder *d);
+static inline void ca_decoder_freep(ca_decoder **d)
+{
+        ca_decoder_free(*d);
+}
+/* Feeds the next bytes of the stream (any split). */
+int ca_decoder_feed(ca_decoder *d, const void *data, size_t size);
+/* End of stream: fails unless the root GOODBYE was the last thing fed. */
+int ca_decoder_finish(ca_decoder *d);
+/* Bytes consumed so far. */
+uint64_t ca_decoder_offset(const ca_decoder *d);
+
+/* ---------------------------------------------------------------- mtree sink (sink_mtree.c) */
+/* Prints what `casync mtree` prints for the same archive; `digest` picks the file digest key. */
+typedef struct ca_mtree ca_mtree;
+int ca_mtree_new(FILE *out, ca_digest_type digest, ca_mtree **ret, ca_sink *ret_sink);
+ca_mtree *ca_mtree_free(ca_mtree *m);
+
+/* ---------------------------------------------------------------- extract sink (sink_extract.c) */
+typedef struct ca_extract_options {
+        bool no_same_owner; /* never chown (automatic when not privileged) */
+        bool in_place;      /* write into an existing directory, no temp + rename */
+        bool no_sparse;     /* write zero runs instead of leaving holes */
+} ca_extract_options;
+
+typedef struct ca_extract ca_extract;
+
+/*
+ * Prepares extraction to `dest`. Unless in_place, the tree is written into a private temporary
+ * directory beside dest and appears under dest only in ca_extract_commit. dest must not exist or
+ * be an empty directory (which is replaced); with in_place it must be an existing directory.
+ */
+int ca_extract_new(const char *dest, const ca_extract_options *opts, ca_extract **ret,
+                   ca_sink *ret_sink);
+/* After the decoder finished: move the tree to its final name. */
+int ca_extract_commit(ca_extract *e);
+/* Removes anything written unless committed, prints the unprivileged-policy summary, frees. */
+ca_extract *ca_extract_free(ca_extract *e);
+static inline void ca_extract_freep(ca_extract **e)
+{
+        ca_extract_free(*e);
+}
+
+/* ---------------------------------------------------------------- sink composition (sink_tee.c) */
+/* Forwards every event to a and then to b. */
+typedef struct ca_tee {
+        ca_sink a, b;
+} ca_tee;
+void ca_tee_init(ca_tee *t, const ca_sink *a, const ca_sink *b, ca_sink *ret_sink);
+
+/* ---------------------------------------------------------------- chunk assembly (assemble.c) */
+/*
+ * Supplies a verified chunk: fills buf[0..item->size) and returns 0, or a negative errno
+ * (-ENOENT if no source has it). Called from worker threads: must be thread-safe.
+ */
+typedef int (*ca_chunk_getter)(void *userdata, const ca_index_item *item, ca_digest_type t,
+                               void *buf);
+/* Bytes of the stream in order. */
+typedef int (*ca_stream_writer)(void *userdata, const void *data, size_t size);
+
+typedef struct ca_assemble_stats {
+        uint64_t chunks, bytes;
+} ca_assemble_stats;
+
+/*
+ * Gets every chunk of the index (in parallel, `jobs` workers, a bounded window ahead; jobs == 0
+ * runs everything in the calling thread) and writes the stream in order. Memory stays bounded by
+ * the window whatever the index size. The first error (from get or write) stops it.
+ */
+int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void *get_userdata,
+                ca_stream_writer write, void *write_userdata, ca_assemble_stats *stats);
+
+/* A getter trying a list of local stores in order. */
+typedef struct ca_store_list {
+        ca_store **stores;
+        size_t n_stores;
+} ca_store_list;
+int ca_store_list_get(void *userdata /* ca_store_list* */, const ca_index_item *item,
+                      ca_digest_type t, void *buf);
