@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Turns an index into its byte stream: worker threads obtain chunks (read, decompress, verify:
+ * the expensive part) up to a bounded window ahead, while the calling thread consumes them
+ * strictly in index order. Memory is the window, never the image.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "casync/casync.h"
+
+/* The window holds at most this many bytes of chunks (but always at least two chunks). */
+#define WINDOW_BYTES (UINT64_C(32) << 20)
+#define WINDOW_SLOTS_MAX 256
+
+enum { SLOT_FREE, SLOT_BUSY, SLOT_READY };
+
+typedef struct slot {
+        uint8_t *buf;
+        size_t cap;
+        int state;
+        int result;
+} slot;
+
+typedef struct assembler {
+        const ca_index *index;
+        ca_digest_type digest;
+        ca_chunk_getter get;
+        void *get_userdata;
+
+        pthread_mutex_t lock;
+        pthread_cond_t changed;
+        slot *slots;
+        size_t n_slots;
+        size_t next_claim;   /* next item a worker takes */
+        size_t next_consume; /* next item the consumer writes */
+        bool abort;
+} assembler;
+
+static int slot_fill(assembler *a, slot *s, size_t i)
+{
+        const ca_index_item *item = &a->index->items[i];
+        if (s->cap < item->size) {
+                uint8_t *p = realloc(s->buf, item->size);
+                if (!p)
+                        return -ENOMEM;
+                s->buf = p;
+                s->cap = item->size;
+        }
+        return a->get(a->get_userdata, item, a->digest, s->buf);
+}
+
+static void *worker(void *userdata)
+{
+        assembler *a = userdata;
+
+        pthread_mutex_lock(&a->lock);
+        for (;;) {
+                while (!a->abort && a->next_claim < a->index->n_items &&
+                       a->next_claim - a->next_consume >= a->n_slots)
+                        pthread_cond_wait(&a->changed, &a->lock);
+                if (a->abort || a->next_claim >= a->index->n_items)
+                        break;
+
+                size_t i = a->next_claim++;
+                slot *s = &a->slots[i % a->n_slots];
+                s->state = SLOT_BUSY;
+                pthread_mutex_unlock(&a->lock);
+
+                int r = slot_fill(a, s, i);
+
+                pthread_mutex_lock(&a->lock);
+                s->result = r;
+                s->state = SLOT_READY;
+                pthread_cond_broadcast(&a->changed);
+        }
+        pthread_mutex_unlock(&a->lock);
+        return NULL;
+}
+
+static size_t window_slots(const ca_index *index, unsigned jobs)
+{
+        uint64_t per_chunk = MAX(index->chunk_size_max, UINT64_C(1));
+        uint64_t n = WINDOW_BYTES / per_chunk;
+        n = MAX(n, (uint64_t)jobs + 1);
+        n = MAX(n, UINT64_C(2));
+        n = MIN(n, (uint64_t)WINDOW_SLOTS_MAX);
+        return (size_t)MIN(n, (uint64_t)MAX(index->n_items, (size_t)1));
+}
+
+/* jobs == 0: everything in the calling thread, one chunk buffer. */
+static int assemble_inline(assembler *a, ca_stream_writer write, void *write_userdata,
+                           ca_assemble_stats *stats)
+{
+        slot s = {};
+        int r = 0;
+        for (size_t i = 0; i < a->index->n_items; i++) {
+                r = slot_fill(a, &s, i);
+                if (r < 0)
+                        break;
+                r = write(write_userdata, s.buf, a->index->items[i].size);
+                if (r < 0)
+                        break;
+                stats->chunks++;
+                stats->bytes += a->index->items[i].size;
+        }
+        free(s.buf);
+        return r;
+}
+
+int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void *get_userdata,
+                ca_stream_writer write, void *write_userdata, ca_assemble_stats *stats)
+{
+        ca_assemble_stats dummy = {};
+        if (!stats)
+                stats = &dummy;
+        *stats = (ca_assemble_stats){};
+
+        assembler a = {
+                .index = index,
+                .digest = ca_digest_type_from_flags(index->feature_flags),
+                .get = get,
+                .get_userdata = get_userdata,
+        };
+        if (jobs == 0 || index->n_items <= 1)
+                return assemble_inline(&a, write, write_userdata, stats);
+
+        jobs = MIN(jobs, 64U);
+        a.n_slots = window_slots(index, jobs);
+        a.slots = calloc(a.n_slots, sizeof(slot));
+        pthread_t *threads = calloc(jobs, sizeof(pthread_t));
+        if (!a.slots || !threads) {
+                free(a.slots);
+                free(threads);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&a.lock, NULL);
+        pthread_cond_init(&a.changed, NULL);
+
+        int r = 0;
+        unsigned started = 0;
+        /* Fewer threads than asked for still work; none at all means doing it inline. */
+        while (started < jobs && pthread_create(&threads[started], NULL, worker, &a) == 0)
+                started++;
+        if (started == 0) {
+                free(a.slots);
+                free(threads);
+                pthread_mutex_destroy(&a.lock);
+                pthread_cond_destroy(&a.changed);
+                return assemble_inline(&a, write, write_userdata, stats);
+        }
+
+        for (size_t i = 0; r >= 0 && i < index->n_items; i++) {
+                slot *s = &a.slots[i % a.n_slots];
+
+                pthread_mutex_lock(&a.lock);
+                while (s->state != SLOT_READY)
+                        pthread_cond_wait(&a.changed, &a.lock);
+                pthread_mutex_unlock(&a.lock);
+
+                r = s->result;
+                if (r >= 0)
+                        r = write(write_userdata, s->buf, index->items[i].size);
+                if (r >= 0) {
+                        stats->chunks++;
+                        stats->bytes += index->items[i].size;
+                }
+
+                pthread_mutex_lock(&a.lock);
+                s->state = SLOT_FREE;
+                a.next_consume = i + 1;
+                pthread_cond_broadcast(&a.changed);
+                pthread_mutex_unlock(&a.lock);
+        }
+
+        pthread_mutex_lock(&a.lock);
+        a.abort = true;
+        pthread_cond_broadcast(&a.changed);
+        pthread_mutex_unlock(&a.lock);
+        for (unsigned t = 0; t < started; t++)
+                pthread_join(threads[t], NULL);
+
+        for (size_t k = 0; k < a.n_slots; k++)
+                free(a.slots[k].buf);
+        free(a.slots);
+        free(threads);
+        pthread_mutex_destroy(&a.lock);
+        pthread_cond_destroy(&a.changed);
+        return r;
+}
