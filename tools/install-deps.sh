@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs what acfetch needs to build and test on Debian 12. Idempotent; run as root.
+set -eu
+build="meson ninja-build pkg-config gcc libcurl4-openssl-dev libxml2-dev libzstd-dev libssl-dev
+       libjansson-dev liblzma-dev zlib1g-dev libfuse3-dev"
+tests="casync nginx gnupg attr acl debootstrap util-linux e2fsprogs xxd zstd xz-utils time"
+missing=""
+for p in $build $tests; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+                missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        # shellcheck disable=SC2086
+        apt-get install -y -q --no-install-recommends $missing
+fi
