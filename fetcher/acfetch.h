@@ -38,30 +38,167 @@ extern const command command_mtree;
 
 /* Prints the command's --help text to stdout. */
 void command_help(const command *c);
-/* "--jobs" values: a positive number, or 0 meaning one per CPU. */
-int parse_jobs(const char *s, unsigned *ret);
+/* One worker per CPU (capped). */
 unsigned default_jobs(void);
 
-/* ---- archive_input.c: decode an archive named on the command line into a sink */
+/* ---- transfer.c: the transfer engine. One thread drives libcurl's multi interface with many
+ * requests in flight over reused connections; any thread submits a GET and waits for its body. Retries, timeouts,
+ * body caps, TLS policy and the rate limit live here so no caller can forget them.
+ */
+typedef struct transfer_options {
+        unsigned max_in_flight;   /* concurrent requests */
+        bool allow_http;          /* --insecure-options=http */
+        bool insecure_tls;        /* --insecure-options=tls: no peer or host verification */
+        const char *ca_cert;      /* PEM bundle replacing the system CAs */
+        const char *client_cert;  /* PEM client certificate */
+        const char *client_key;   /* PEM client key */
+        uint64_t rate_limit;      /* bytes per second over all transfers, 0 = none */
+        unsigned connect_timeout; /* seconds */
+        unsigned stall_timeout;   /* seconds without a byte before a transfer is dropped */
+        unsigned max_attempts;    /* per request, first try included */
+        bool http2;               /* offer HTTP/2 over TLS (multiplexed) */
+} transfer_options;
+
+void transfer_options_init(transfer_options *o);
+
+typedef struct transfer_engine transfer_engine;
+
+typedef struct transfer_response {
+        long status;     /* HTTP status of the last attempt, 0 if none */
+        uint8_t *body;   /* malloc'ed, NULL when empty */
+        size_t size;
+        char *etag;      /* ETag header, if any */
+        int64_t max_age; /* Cache-Control max-age, -1 when absent */
+        unsigned attempts;
+} transfer_response;
+
+void transfer_response_clear(transfer_response *r);
+
+int transfer_engine_new(const transfer_options *o, transfer_engine **ret);
+void transfer_engine_free(transfer_engine *e);
+
+/*
+ * GETs url (http/https) and waits. Returns 0 with status 200 and the body; -ENOENT for 404/410
+ * (not logged: "not in this store" is normal); other failures are logged once, naming the URL,
+ * after retries: -EFBIG (body over max_size), -EPROTO (refused redirect, bad protocol),
+ * -EPERM (TLS verification failed), -ETIMEDOUT, -EIO (other HTTP status, network errors).
+ * extra_header, if set, is one "Name: value" line (e.g. If-None-Match); a 304 then returns 0
+ * with status 304 and no body.
+ */
+int transfer_get(transfer_engine *e, const char *url, size_t max_size, const char *extra_header,
+                 transfer_response *ret);
+
+typedef struct transfer_stats {
+        uint64_t requests;   /* attempts sent */
+        uint64_t retries;    /* attempts that were retries */
+        uint64_t bytes;      /* body bytes received */
+} transfer_stats;
+
+void transfer_engine_stats(transfer_engine *e, transfer_stats *ret);
+
+/* true for http:// and https:// URLs (case-insensitive scheme). */
+bool url_is_http(const char *url);
+
+/* ---- chunk_source.c: the local cache, local stores, then remote stores, in that order */
+typedef struct chunk_source chunk_source;
+
+typedef struct chunk_source_stats {
+        _Atomic uint64_t local_chunks, local_bytes; /* served without a download */
+        _Atomic uint64_t dedup_chunks;              /* of those: waited for another download */
+        _Atomic uint64_t remote_chunks, remote_bytes; /* downloaded (uncompressed bytes) */
+        _Atomic uint64_t wire_bytes;                /* downloaded (bytes on the wire) */
+        _Atomic uint64_t corrupt_chunks;            /* downloads rejected by verification */
+} chunk_source_stats;
+
+/* cache: where verified downloads are kept (may be NULL); engine: for http(s) stores. */
+int chunk_source_new(ca_store *cache, transfer_engine *engine, unsigned jobs, chunk_source **ret);
+chunk_source *chunk_source_free(chunk_source *s);
+/* A directory, file:// URL or http(s):// URL; tried in the order added. */
+int chunk_source_add(chunk_source *s, const char *location);
+size_t chunk_source_n_stores(const chunk_source *s);
+/* A ca_chunk_getter; userdata is the chunk_source. */
+int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf);
+const chunk_source_stats *chunk_source_get_stats(const chunk_source *s);
+/* 1 if the cache or a local store holds a file for the chunk (not verified), else 0. */
+int chunk_source_has_local(chunk_source *s, const ca_chunk_id *id);
+bool chunk_source_is_remote(const chunk_source *s);
+/* A store URL as casync uses it: no query, no trailing '/'. */
+char *store_url_base(const char *url);
+
+/* ---- archive_input.c: decode an archive named on the command line (path or URL) */
 typedef enum input_kind {
         INPUT_CATAR,
         INPUT_CAIDX,
         INPUT_CAIBX,
 } input_kind;
 
+typedef struct input_options {
+        char **stores; /* --store values, in order */
+        size_t n_stores;
+        unsigned jobs;          /* 0: choose (CPUs for local input, more for remote) */
+        transfer_options transfer;
+        bool no_cache;          /* do not keep downloaded chunks in <dir>/chunks */
+} input_options;
+
 typedef struct archive_input {
-        const char *path;
+        const char *location; /* path or URL as given */
         input_kind kind;
         ca_index *index;      /* CAIDX/CAIBX */
-        ca_store_list stores; /* CAIDX/CAIBX */
+        transfer_engine *engine; /* when anything is remote */
+        ca_store *cache;
+        chunk_source *source;
         unsigned jobs;
 } archive_input;
 
-/* Opens the index (if any) and the stores (given, else <dir of INDEX>/default.castr). */
-int archive_input_open(archive_input *in, const char *path, char **store_paths,
-                       size_t n_store_paths, unsigned jobs);
+/* Loads the index (downloading it if it is a URL) and sets up the chunk sources. */
+int archive_input_open(archive_input *in, const char *location, const input_options *o);
 void archive_input_close(archive_input *in);
 /* Decodes a .catar or .caidx into the sink, ending with ca_decoder_finish. */
 int archive_input_decode(archive_input *in, const ca_sink *sink);
 /* Writes the stream of any input (the blob of a .caibx) to a writer. */
 int archive_input_stream(archive_input *in, ca_stream_writer write, void *userdata);
+/* Opens (creating it 0700) the store directory --dir and its chunk cache. */
+int open_chunk_cache(ca_store **ret);
+
+/* ---- input_options.c: the options every command that reads chunks shares */
+enum {
+        OPT_STORE = 0x1000,
+        OPT_JOBS,
+        OPT_CA_CERT,
+        OPT_CLIENT_CERT,
+        OPT_CLIENT_KEY,
+        OPT_RATE_LIMIT,
+        OPT_CONNECT_TIMEOUT,
+        OPT_STALL_TIMEOUT,
+        OPT_RETRIES,
+        OPT_HTTP_VERSION,
+        OPT_NO_CACHE,
+        OPT_INPUT_LAST,
+};
+
+#define INPUT_LONG_OPTIONS                                                                         \
+        {"store", required_argument, NULL, OPT_STORE},                                             \
+        {"jobs", required_argument, NULL, OPT_JOBS},                                               \
+        {"ca-cert", required_argument, NULL, OPT_CA_CERT},                                         \
+        {"client-cert", required_argument, NULL, OPT_CLIENT_CERT},                                 \
+        {"client-key", required_argument, NULL, OPT_CLIENT_KEY},                                   \
+        {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},                                   \
+        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},                         \
+        {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},                             \
+        {"retries", required_argument, NULL, OPT_RETRIES},                                         \
+        {"http-version", required_argument, NULL, OPT_HTTP_VERSION},                               \
+        {"no-cache", no_argument, NULL, OPT_NO_CACHE}
+
+extern const char input_options_help[];
+
+/* Defaults, with --insecure-options applied. stores must hold room for argc entries. */
+int input_options_init(input_options *o, int argc);
+void input_options_done(input_options *o);
+/* 1 if c was one of INPUT_LONG_OPTIONS (applied), 0 if not, negative on a bad value. */
+int input_options_parse(input_options *o, int c, const char *arg);
+
+/* ---- report.c: progress bar (stderr, TTY only), summary line, --json */
+typedef struct report report;
+int report_start(const archive_input *in, const char *dest, bool json, report **ret);
+/* Stops the progress bar; prints the summary (stderr) and, with json, the object (stdout). */
+int report_finish(report *r, int result);

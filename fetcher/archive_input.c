@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What `extract` and `mtree` share: name → kind, index → stores → stream → decoder. */
+/* What `extract` and `mtree` share: name → kind, index → chunk sources → stream → decoder. */
 #include <fcntl.h>
 #include <libgen.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "fetcher/acfetch.h"
 
-static int kind_from_name(const char *path, input_kind *ret)
+/* Remote work waits on the network, so more workers than CPUs pays off. */
+#define REMOTE_JOBS_DEFAULT 16
+
+static int kind_from_name(const char *location, input_kind *ret)
 {
-        ca_index_kind k = ca_index_kind_from_name(path);
+        ca_index_kind k = ca_index_kind_from_name(location);
         if (k == CA_INDEX_ARCHIVE) {
                 *ret = INPUT_CAIDX;
                 return 0;
@@ -18,75 +22,126 @@ static int kind_from_name(const char *path, input_kind *ret)
                 *ret = INPUT_CAIBX;
                 return 0;
         }
-        size_t n = strlen(path);
-        if (n >= 6 && strcmp(path + n - 6, ".catar") == 0) {
+        size_t n = strcspn(location, "?#");
+        if (n >= 6 && strncmp(location + n - 6, ".catar", 6) == 0) {
                 *ret = INPUT_CATAR;
                 return 0;
         }
         return ca_log_errno(CA_LOG_ERR, -EINVAL,
                             "%s: cannot tell what this is from its name "
                             "(expected .caidx, .caibx or .catar)",
-                            path);
+                            location);
 }
 
-static bool is_url(const char *s)
+int open_chunk_cache(ca_store **ret)
 {
-        return strstr(s, "://") != NULL;
-}
-
-static int add_store(archive_input *in, const char *path)
-{
-        if (is_url(path) && strncmp(path, "file://", 7) != 0)
-                return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
-                                    "%s: remote stores are not supported by this build", path);
-        if (strncmp(path, "file://", 7) == 0)
-                path += 7;
-
-        ca_store **p = realloc(in->stores.stores, (in->stores.n_stores + 1) * sizeof(*p));
-        if (!p)
+        /* The store root is private: trees in it may hold setuid files and device nodes. */
+        if (mkdir(arg_global.dir, 0700) < 0 && errno != EEXIST)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: cannot create: %m",
+                                    arg_global.dir);
+        _cleanup_(freep) char *path = NULL;
+        if (asprintf(&path, "%s/chunks", arg_global.dir) < 0)
                 return -ENOMEM;
-        in->stores.stores = p;
-        int r = ca_store_open(path, CA_STORE_READ_ONLY, &p[in->stores.n_stores]);
+        int r = ca_store_open(path, CA_STORE_CREATE, ret);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: cannot open chunk store: %s", path,
                                     strerror(-r));
-        in->stores.n_stores++;
         return 0;
 }
 
-int archive_input_open(archive_input *in, const char *path, char **store_paths,
-                       size_t n_store_paths, unsigned jobs)
+/* casync's default: default.castr beside the index (query dropped). */
+static char *default_store(const char *location)
 {
-        *in = (archive_input){.path = path, .jobs = jobs};
-        int r = kind_from_name(path, &in->kind);
+        _cleanup_(freep) char *copy = strndup(location, strcspn(location, "?#"));
+        if (!copy)
+                return NULL;
+        char *slash = strrchr(copy, '/');
+        char *s = NULL;
+        if (!slash)
+                return strdup("default.castr");
+        if (asprintf(&s, "%.*s/default.castr", (int)(slash - copy), copy) < 0)
+                return NULL;
+        return s;
+}
+
+static int load_remote_index(archive_input *in, const char *url)
+{
+        transfer_response resp = {};
+        size_t cap = CA_INDEX_HEADER_SIZE + CA_INDEX_TABLE_HEADER_SIZE +
+                     (size_t)CA_INDEX_ITEMS_MAX * CA_INDEX_ITEM_SIZE + CA_INDEX_TAIL_SIZE;
+        int r = transfer_get(in->engine, url, cap, NULL, &resp);
+        if (r == -ENOENT)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: not found (HTTP %ld)", url, resp.status);
         if (r < 0)
                 return r;
-        if (in->kind == INPUT_CATAR)
-                return 0;
-        if (is_url(path))
-                return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
-                                    "%s: remote indexes are not supported by this build", path);
+        r = ca_index_parse(resp.body, resp.size, url, &in->index);
+        transfer_response_clear(&resp);
+        return r;
+}
 
-        r = ca_index_load(path, &in->index);
+int archive_input_open(archive_input *in, const char *location, const input_options *o)
+{
+        *in = (archive_input){.location = location};
+        int r = kind_from_name(location, &in->kind);
+        if (r < 0)
+                return r;
+
+        bool remote = url_is_http(location);
+        for (size_t i = 0; i < o->n_stores; i++)
+                remote = remote || url_is_http(o->stores[i]);
+        in->jobs = o->jobs ? o->jobs : remote ? REMOTE_JOBS_DEFAULT : default_jobs();
+
+        if (in->kind == INPUT_CATAR) {
+                if (strstr(location, "://") && strncasecmp(location, "file://", 7) != 0)
+                        return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
+                                            "%s: remote archives are not supported; publish an "
+                                            "index (.caidx) and a chunk store instead",
+                                            location);
+                if (strncasecmp(location, "file://", 7) == 0)
+                        in->location = location + 7;
+                return 0;
+        }
+
+        if (remote) {
+                transfer_options t = o->transfer;
+                t.max_in_flight = MAX(t.max_in_flight, in->jobs);
+                r = transfer_engine_new(&t, &in->engine);
+                if (r < 0)
+                        return r;
+        }
+
+        if (url_is_http(location))
+                r = load_remote_index(in, location);
+        else
+                r = ca_index_load(strncasecmp(location, "file://", 7) == 0 ? location + 7
+                                                                           : location,
+                                  &in->index);
         if (r < 0)
                 return r;
         if (in->kind == INPUT_CAIDX && in->index->n_items == 0)
                 return ca_bad("%s: archive index lists no chunks (an archive always has a root "
                               "entry)",
-                              path);
+                              location);
 
-        for (size_t i = 0; i < n_store_paths; i++) {
-                r = add_store(in, store_paths[i]);
+        /* Downloads are kept for next time; local-only work needs no cache. */
+        if (remote && !o->no_cache) {
+                r = open_chunk_cache(&in->cache);
                 if (r < 0)
                         return r;
         }
-        if (n_store_paths == 0) {
-                /* As casync: the store sits beside the index. */
-                _cleanup_(freep) char *copy = strdup(path);
-                _cleanup_(freep) char *def = NULL;
-                if (!copy || asprintf(&def, "%s/default.castr", dirname(copy)) < 0)
+        r = chunk_source_new(in->cache, in->engine, in->jobs, &in->source);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < o->n_stores; i++) {
+                r = chunk_source_add(in->source, o->stores[i]);
+                if (r < 0)
+                        return r;
+        }
+        if (o->n_stores == 0) {
+                _cleanup_(freep) char *def = default_store(location);
+                if (!def)
                         return -ENOMEM;
-                r = add_store(in, def);
+                r = chunk_source_add(in->source, def);
                 if (r < 0)
                         return r;
         }
@@ -95,22 +150,11 @@ int archive_input_open(archive_input *in, const char *path, char **store_paths,
 
 void archive_input_close(archive_input *in)
 {
-        for (size_t i = 0; i < in->stores.n_stores; i++)
-                ca_store_free(in->stores.stores[i]);
-        free(in->stores.stores);
+        chunk_source_free(in->source);
+        transfer_engine_free(in->engine);
+        ca_store_free(in->cache);
         ca_index_free(in->index);
         *in = (archive_input){};
-}
-
-static int store_list_get_named(void *userdata, const ca_index_item *item, ca_digest_type t,
-                                void *buf)
-{
-        int r = ca_store_list_get(userdata, item, t, buf);
-        if (r == -ENOENT) {
-                char hex[CA_CHUNK_ID_HEX_SIZE];
-                ca_log_error("chunk %s not found in any store", ca_chunk_id_to_hex(&item->id, hex));
-        }
-        return r;
 }
 
 static int read_file_stream(const char *path, ca_stream_writer write, void *userdata)
@@ -140,9 +184,9 @@ static int read_file_stream(const char *path, ca_stream_writer write, void *user
 int archive_input_stream(archive_input *in, ca_stream_writer write, void *userdata)
 {
         if (in->kind == INPUT_CATAR)
-                return read_file_stream(in->path, write, userdata);
-        return ca_assemble(in->index, in->jobs, store_list_get_named, &in->stores, write,
-                           userdata, NULL);
+                return read_file_stream(in->location, write, userdata);
+        return ca_assemble(in->index, in->jobs, chunk_source_get, in->source, write, userdata,
+                           NULL);
 }
 
 static int feed_decoder(void *userdata, const void *data, size_t size)
@@ -155,11 +199,11 @@ int archive_input_decode(archive_input *in, const ca_sink *sink)
         if (in->kind == INPUT_CAIBX)
                 return ca_log_errno(CA_LOG_ERR, -EMEDIUMTYPE,
                                     "%s: a blob index holds a file, not a directory archive",
-                                    in->path);
+                                    in->location);
 
         _cleanup_(ca_decoder_freep) ca_decoder *d = NULL;
         uint64_t expected = in->kind == INPUT_CAIDX ? in->index->feature_flags : UINT64_MAX;
-        int r = ca_decoder_new(sink, expected, in->path, &d);
+        int r = ca_decoder_new(sink, expected, in->location, &d);
         if (r < 0)
                 return r;
         r = archive_input_stream(in, feed_decoder, d);

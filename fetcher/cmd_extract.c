@@ -5,23 +5,22 @@
 #include <libgen.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "fetcher/acfetch.h"
 
 static const char usage[] =
         "Usage: acfetch extract [OPTIONS] INDEX|ARCHIVE DEST\n\n"
         "Extract a casync archive index (.caidx) or archive (.catar) into the directory DEST, or\n"
-        "a blob index (.caibx) into the file DEST. Chunks come from the --store directories,\n"
-        "tried in order (default: default.castr beside the index, as casync). Every chunk is\n"
-        "verified. DEST appears only when complete; it must not exist or be an empty directory.\n\n"
+        "a blob index (.caibx) into the file DEST. INDEX may be a path or an https:// URL.\n"
+        "Chunks come from the stores, tried in order; every chunk is verified, and downloaded\n"
+        "chunks are kept in the local chunk store (<dir>/chunks) so they are never downloaded\n"
+        "twice. DEST appears only when complete; it must not exist or be an empty directory.\n\n"
         "Options:\n"
-        "  --store=DIR       chunk store to read (repeatable; also file:// URLs)\n"
-        "  --in-place        extract into the existing directory DEST, replacing entries\n"
-        "  --no-same-owner   do not restore ownership (automatic when not root)\n"
-        "  --no-sparse       write zero runs instead of leaving holes\n"
-        "  --jobs=N          chunks read and verified in parallel (default: one per CPU)\n"
-        "  -h, --help        show this help\n";
+        "  --in-place             extract into the existing directory DEST, replacing entries\n"
+        "  --no-same-owner        do not restore ownership (automatic when not root)\n"
+        "  --no-sparse            write zero runs instead of leaving holes\n"
+        "  --json                 print transfer statistics as JSON on stdout\n"
+        "  -h, --help             show this help\n\n";
 
 static int write_fd(void *userdata, const void *data, size_t size)
 {
@@ -87,39 +86,28 @@ static int extract_tree(archive_input *in, const char *dest, const ca_extract_op
         return ca_extract_commit(e);
 }
 
-static double now_seconds(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int run_extract(int argc, char **argv)
 {
-        enum { OPT_STORE = 0x100, OPT_IN_PLACE, OPT_NO_SAME_OWNER, OPT_NO_SPARSE, OPT_JOBS };
+        enum { OPT_IN_PLACE = OPT_INPUT_LAST, OPT_NO_SAME_OWNER, OPT_NO_SPARSE, OPT_JSON };
         static const struct option options[] = {
-                {"store", required_argument, NULL, OPT_STORE},
+                INPUT_LONG_OPTIONS,
                 {"in-place", no_argument, NULL, OPT_IN_PLACE},
                 {"no-same-owner", no_argument, NULL, OPT_NO_SAME_OWNER},
                 {"no-sparse", no_argument, NULL, OPT_NO_SPARSE},
-                {"jobs", required_argument, NULL, OPT_JOBS},
+                {"json", no_argument, NULL, OPT_JSON},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
         ca_extract_options opts = {};
-        unsigned jobs = default_jobs();
-        _cleanup_(freep) char **stores = calloc((size_t)argc, sizeof(char *));
-        size_t n_stores = 0;
-        int c, r;
-        if (!stores)
-                return -ENOMEM;
+        input_options io;
+        bool json = false;
+        int c, r = input_options_init(&io, argc);
+        if (r < 0)
+                return r;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
-                case OPT_STORE:
-                        stores[n_stores++] = optarg;
-                        break;
                 case OPT_IN_PLACE:
                         opts.in_place = true;
                         break;
@@ -129,33 +117,39 @@ static int run_extract(int argc, char **argv)
                 case OPT_NO_SPARSE:
                         opts.no_sparse = true;
                         break;
-                case OPT_JOBS:
-                        if ((r = parse_jobs(optarg, &jobs)) < 0)
-                                return r;
+                case OPT_JSON:
+                        json = true;
                         break;
                 case 'h':
                         command_help(&command_extract);
+                        input_options_done(&io);
                         return 0;
                 default:
-                        return -EINVAL;
+                        r = input_options_parse(&io, c, optarg);
+                        if (r == 0)
+                                r = -EINVAL; /* getopt already said what was wrong */
                 }
         }
-        if (argc - optind != 2)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "extract wants INDEX|ARCHIVE and DEST; see 'acfetch extract "
-                                    "--help'");
+        if (r >= 0 && argc - optind != 2)
+                r = ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                 "extract wants INDEX|ARCHIVE and DEST; see 'acfetch extract "
+                                 "--help'");
+        if (r < 0) {
+                input_options_done(&io);
+                return r;
+        }
         const char *src = argv[optind], *dest = argv[optind + 1];
 
-        double start = now_seconds();
         archive_input in;
-        r = archive_input_open(&in, src, stores, n_stores, jobs);
+        report *rep = NULL;
+        r = archive_input_open(&in, src, &io);
+        if (r >= 0)
+                r = report_start(&in, dest, json, &rep);
         if (r >= 0)
                 r = in.kind == INPUT_CAIBX ? extract_blob(&in, dest) : extract_tree(&in, dest, &opts);
-        if (r >= 0 && in.index)
-                ca_log_info("extracted %s to %s: %zu chunks, %llu bytes in %.2fs", src, dest,
-                            in.index->n_items, (unsigned long long)in.index->total_size,
-                            now_seconds() - start);
+        r = report_finish(rep, r);
         archive_input_close(&in);
+        input_options_done(&io);
         return r;
 }
 

@@ -39,7 +39,7 @@ static void main_help(void)
 
 void command_help(const command *c)
 {
-        printf("%s\n%s", c->usage, global_help);
+        printf("%s%s\n%s", c->usage, input_options_help, global_help);
 }
 
 static const command *find_command(const char *name)
@@ -226,16 +226,4 @@ unsigned default_jobs(void)
 {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         return n > 0 ? (unsigned)MIN(n, 16L) : 1;
-}
-
-int parse_jobs(const char *s, unsigned *ret)
-{
-        char *end = NULL;
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 10);
-        if (errno || !end || *end || end == s || v > 64)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "--jobs wants a number from 0 to 64, not '%s'", s);
-        *ret = v == 0 ? default_jobs() : (unsigned)v;
-        return 0;
 }

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Options shared by every command that reads chunks: stores, parallelism, transport. */
+#include <string.h>
+
+#include "fetcher/acfetch.h"
+
+const char input_options_help[] =
+        "Chunk sources and transport:\n"
+        "  --store=DIR|URL        chunk store, tried in order (repeatable); directories,\n"
+        "                         file://, https:// (http:// with --insecure-options=http).\n"
+        "                         Default: default.castr beside the index, as casync\n"
+        "  --jobs=N               chunks fetched and verified in parallel (default: one per CPU\n"
+        "                         for local input, 16 when a store is remote)\n"
+        "  --no-cache             do not keep downloaded chunks in the local chunk store\n"
+        "  --ca-cert=FILE         trust the CAs in FILE (PEM) instead of the system's\n"
+        "  --client-cert=FILE     TLS client certificate (PEM)\n"
+        "  --client-key=FILE      TLS client key (PEM)\n"
+        "  --rate-limit=BYTES     download at most BYTES per second (suffixes K, M, G)\n"
+        "  --connect-timeout=S    seconds to establish a connection (default 30)\n"
+        "  --stall-timeout=S      seconds without data before a transfer is retried (default "
+        "30)\n"
+        "  --retries=N            attempts after the first on network errors, 5xx, 429 "
+        "(default 4)\n"
+        "  --http-version=V       1.1 (default: measured faster here) or 2\n";
+
+static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *ret)
+{
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        uint64_t mul = 1;
+        if (end && *end) {
+                if (strcmp(end, "K") == 0)
+                        mul = 1024;
+                else if (strcmp(end, "M") == 0)
+                        mul = 1024 * 1024;
+                else if (strcmp(end, "G") == 0)
+                        mul = 1024 * 1024 * 1024;
+                else
+                        end = NULL;
+        }
+        uint64_t out;
+        if (errno || !end || end == s || s[0] == '-' || MUL_OVERFLOW((uint64_t)v, mul, &out) ||
+            out > max)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s: invalid value '%s'", what, s);
+        *ret = out;
+        return 0;
+}
+
+int input_options_init(input_options *o, int argc)
+{
+        *o = (input_options){};
+        transfer_options_init(&o->transfer);
+        o->transfer.allow_http = arg_global.insecure & INSECURE_HTTP;
+        o->transfer.insecure_tls = arg_global.insecure & INSECURE_TLS;
+        o->stores = calloc((size_t)MAX(argc, 1), sizeof(char *));
+        return o->stores ? 0 : -ENOMEM;
+}
+
+void input_options_done(input_options *o)
+{
+        free(o->stores);
+        o->stores = NULL;
+}
+
+int input_options_parse(input_options *o, int c, const char *arg)
+{
+        uint64_t v;
+        int r = 0;
+        switch (c) {
+        case OPT_STORE:
+                o->stores[o->n_stores++] = (char *)arg;
+                return 1;
+        case OPT_JOBS:
+                r = parse_uint(arg, "--jobs", 256, &v);
+                o->jobs = (unsigned)v;
+                break;
+        case OPT_CA_CERT:
+                o->transfer.ca_cert = arg;
+                return 1;
+        case OPT_CLIENT_CERT:
+                o->transfer.client_cert = arg;
+                return 1;
+        case OPT_CLIENT_KEY:
+                o->transfer.client_key = arg;
+                return 1;
+        case OPT_RATE_LIMIT:
+                r = parse_uint(arg, "--rate-limit", UINT64_C(1) << 40, &v);
+                o->transfer.rate_limit = v;
+                break;
+        case OPT_CONNECT_TIMEOUT:
+                r = parse_uint(arg, "--connect-timeout", 3600, &v);
+                o->transfer.connect_timeout = (unsigned)MAX(v, UINT64_C(1));
+                break;
+        case OPT_STALL_TIMEOUT:
+                r = parse_uint(arg, "--stall-timeout", 3600, &v);
+                o->transfer.stall_timeout = (unsigned)MAX(v, UINT64_C(1));
+                break;
+        case OPT_RETRIES:
+                r = parse_uint(arg, "--retries", 100, &v);
+                o->transfer.max_attempts = (unsigned)v + 1;
+                break;
+        case OPT_HTTP_VERSION:
+                if (strcmp(arg, "1.1") == 0)
+                        o->transfer.http2 = false;
+                else if (strcmp(arg, "2") == 0)
+                        o->transfer.http2 = true;
+                else
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--http-version wants 1.1 or 2, not '%s'", arg);
+                return 1;
+        case OPT_NO_CACHE:
+                o->no_cache = true;
+                return 1;
+        default:
+                return 0;
+        }
+        return r < 0 ? r : 1;
+}
