@@ -103,9 +103,14 @@ typedef struct ca_index {
 /* Largest index acfetch reads (items): 2^22 chunks, i.e. 256 GiB at the default chunk size. */
 #define CA_INDEX_ITEMS_MAX (UINT64_C(1) << 22)
 
-/* Parses a complete index file held in memory. `what` names it in messages (path or URL). */
+/*
+ * Parses a complete index file held in memory. `what` names it in messages (path or URL).
+ * n_items may be 0: that is a valid empty blob (.caibx), but no valid .caidx has zero chunks (a
+ * catar always holds its root entry), so callers reading an archive index must reject it.
+ */
 int ca_index_parse(const void *data, size_t size, const char *what, ca_index **ret);
-/* Reads and parses an index file, refusing files larger than the item cap allows. */
+/* Reads and parses an index file, refusing files larger than the item cap allows. Logs every
+ * failure (open/read errors too), naming the path. */
 int ca_index_load(const char *path, ca_index **ret);
 ca_index *ca_index_free(ca_index *i);
 static inline void ca_index_freep(ca_index **i)
@@ -146,9 +151,23 @@ int ca_chunk_decompress(const void *in, size_t in_size, void *out, size_t expect
 int ca_chunk_compress(const void *in, size_t in_size, void **ret, size_t *ret_size);
 /* Hashes data with t and compares with id; -EBADMSG (logged, naming the chunk) on mismatch. */
 int ca_chunk_verify(ca_digest_type t, const ca_chunk_id *id, const void *data, size_t size);
+/*
+ * As ca_chunk_decompress and ca_chunk_verify, logging problems at `level` and naming the object
+ * `what` (verify's message: "<what>: content hashes to <hex> (wrong data)"). The store reports
+ * corrupt files as warnings, because it recovers from them.
+ */
+int ca_chunk_decompress_log(int level, const void *in, size_t in_size, void *out,
+                            size_t expected_size, const char *what);
+int ca_chunk_verify_log(int level, const char *what, ca_digest_type t, const ca_chunk_id *id,
+                        const void *data, size_t size);
 
 /* ---------------------------------------------------------------- local chunk store (store.c) */
-/* casync's layout: <dir>/<first 4 hex>/<64 hex>.cacnk, zstd when we write. */
+/*
+ * casync's layout: <dir>/<first 4 hex>/<64 hex>.cacnk, zstd when we write. A ca_store has no
+ * mutable state: threads may share one. Every failure other than -ENOENT (missing) and caller
+ * errors (-EINVAL, -EROFS, -ENOMEM) is logged here, naming the file; callers need not log again.
+ * Corrupt files are logged as warnings.
+ */
 typedef struct ca_store ca_store;
 
 enum {
@@ -170,7 +189,7 @@ const char *ca_store_path(const ca_store *s);
  * errors (EIO, EACCES) are returned as they are, never as "missing".
  */
 int ca_store_get(ca_store *s, const ca_chunk_id *id, uint64_t size, ca_digest_type t, void *buf);
-/* 1 if a file for the chunk exists (not verified), 0 if not, negative on error. */
+/* 1 if a file for the chunk exists (not verified), 0 if not, negative on error (not logged). */
 int ca_store_has(ca_store *s, const ca_chunk_id *id);
 /* Stores already-verified compressed bytes atomically; an existing chunk counts as success. */
 int ca_store_put_compressed(ca_store *s, const ca_chunk_id *id, const void *data, size_t size);
