@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * POSIX ACLs of a decoded node in the kernel's xattr format (system.posix_acl_access and
+ * system.posix_acl_default), so no libacl is needed. Private to the extract sink.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "casync/casync.h"
+
+#define CA_ACL_XATTR_ACCESS "system.posix_acl_access"
+#define CA_ACL_XATTR_DEFAULT "system.posix_acl_default"
+
+/*
+ * The access ACL of n, rebuilt as casync does: user_obj and other from the mode; with an
+ * ACL_GROUP_OBJ record the mode's group bits are the mask and the record is the owning group,
+ * else the mode's group bits are the owning group and there is no mask; then the named users and
+ * groups. *ret is NULL and *ret_size 0 when the ACL would only repeat the mode. `what` names the
+ * node in messages; bad records give -EBADMSG (logged).
+ */
+int ca_acl_access_xattr(const ca_node *n, const char *what, void **ret, size_t *ret_size);
+
+/* The default ACL of a directory node; NULL/0 when the archive has none. */
+int ca_acl_default_xattr(const ca_node *n, const char *what, void **ret, size_t *ret_size);

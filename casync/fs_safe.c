@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Symlink-proof file system primitives for the extract sink (see fs_safe.h). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "casync/fs_safe.h"
+#include "casync/util.h"
+
+bool fs_name_is_valid(const char *name)
+{
+        if (!name || name[0] == '\0')
+                return false;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return false;
+        size_t len = strnlen(name, FS_NAME_MAX + 1);
+        if (len > FS_NAME_MAX)
+                return false;
+        return memchr(name, '/', len) == NULL;
+}
+
+/* 1 unknown, 0 unusable (ENOSYS or filtered), 2 works. Shared by all threads. */
+static atomic_int openat2_state = 1;
+
+int fs_open_beneath(int dir_fd, const char *name, int flags, mode_t mode)
+{
+        flags |= O_NOFOLLOW | O_CLOEXEC;
+        if (!(flags & (O_CREAT | O_TMPFILE)))
+                mode = 0;
+
+        if (atomic_load(&openat2_state) != 0) {
+                struct open_how how = {
+                        .flags = (uint64_t)flags,
+                        .mode = mode,
+                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+                };
+                long fd = syscall(SYS_openat2, dir_fd, name, &how, sizeof(how));
+                if (fd >= 0) {
+                        atomic_store(&openat2_state, 2);
+                        return (int)fd;
+                }
+                /* Seccomp filters of older container runtimes answer EPERM for unknown
+                 * syscalls: retry with openat, and stop trying openat2 if that works. */
+                if (errno != ENOSYS && !(errno == EPERM && atomic_load(&openat2_state) == 1))
+                        return negative_errno();
+                int fd2 = openat(dir_fd, name, flags, mode);
+                if (fd2 < 0)
+                        return negative_errno();
+                atomic_store(&openat2_state, 0);
+                return fd2;
+        }
+
+        int fd = openat(dir_fd, name, flags, mode);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+void fs_proc_fd_path(int fd, char buf[static FS_PROC_FD_PATH_MAX])
+{
+        snprintf(buf, FS_PROC_FD_PATH_MAX, "/proc/self/fd/%i", fd);
+}
+
+static uint64_t random_u64(void)
+{
+        uint64_t v;
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
+                return v;
+        /* No entropy yet (early boot): names only need to be unlikely to collide, and
+         * every creation is O_EXCL or mkdir, so a collision is retried, never reused. */
+        static atomic_uint_fast64_t counter;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 44);
+        return v ^ (atomic_fetch_add(&counter, 1) * UINT64_C(0x9e3779b97f4a7c15));
+}
+
+void fs_temp_name(char buf[static FS_TEMP_NAME_MAX])
+{
+        snprintf(buf, FS_TEMP_NAME_MAX, ".acfetch-%016llx", (unsigned long long)random_u64());
+}
+
+int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name)
+{
+        static const char chars[] =
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        size_t len = strlen(prefix);
+        if (len + 6 > FS_NAME_MAX)
+                return -ENAMETOOLONG;
+        _cleanup_(freep) char *name = malloc(len + 7);
+        if (!name)
+                return -ENOMEM;
+        memcpy(name, prefix, len);
+
+        for (unsigned attempt = 0; attempt < 100; attempt++) {
+                uint64_t v = random_u64();
+                for (size_t i = 0; i < 6; i++, v /= (sizeof(chars) - 1))
+                        name[len + i] = chars[v % (sizeof(chars) - 1)];
+                name[len + 6] = '\0';
+                if (mkdirat(dir_fd, name, 0700) >= 0) {
+                        *ret_name = TAKE_PTR(name);
+                        return 0;
+                }
+                if (errno != EEXIST)
+                        return negative_errno();
+        }
+        return -EEXIST;
+}
+
+int fs_dir_is_empty(int dir_fd)
+{
+        int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        int r = 1;
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                r = negative_errno();
+                        break;
+                }
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+                        r = 0;
+                        break;
+                }
+        }
+        closedir(d);
+        return r;
+}
+
+int fs_chattr_get(int fd, unsigned *ret)
+{
+        int v;
+        if (ioctl(fd, FS_IOC_GETFLAGS, &v) < 0)
+                return negative_errno();
+        *ret = (unsigned)v;
+        return 0;
+}
+
+int fs_chattr_merge(int fd, unsigned value, unsigned mask)
+{
+        unsigned old;
+        int r = fs_chattr_get(fd, &old);
+        if (r < 0)
+                return r;
+        unsigned new = (old & ~mask) | (value & mask);
+        if (new == old)
+                return 0;
+        int v = (int)new;
+        return ioctl(fd, FS_IOC_SETFLAGS, &v) < 0 ? negative_errno() : 0;
+}
+
+mode_t fs_get_umask(void)
+{
+        /* Linux ≥ 4.7 reports it; umask() itself can only be read by changing it. */
+        _cleanup_(fclosep) FILE *f = fopen("/proc/self/status", "re");
+        if (f) {
+                char line[256];
+                while (fgets(line, sizeof(line), f)) {
+                        unsigned m;
+                        if (sscanf(line, "Umask: %o", &m) == 1)
+                                return (mode_t)(m & 0777);
+                }
+        }
+        mode_t m = umask(022);
+        umask(m);
+        return m;
+}
+
+/*
+ * Removing may be blocked by chattr flags of the entry or of its directory: drop them. The
+ * directory is touched only when it belongs to the tree being removed.
+ */
+static void undo_immutable(int dir_fd, const char *name, bool own_dir)
+{
+        if (own_dir)
+                (void)fs_chattr_merge(dir_fd, 0, FS_IMMUTABLE_FL | FS_APPEND_FL);
+        /* Only regular files and directories carry these flags; opening anything else
+         * (a device, a fifo) could have side effects, hence O_PATH first. */
+        _cleanup_(closep) int pfd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (pfd < 0 || fstat(pfd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+                return;
+        char path[FS_PROC_FD_PATH_MAX];
+        fs_proc_fd_path(pfd, path);
+        _cleanup_(closep) int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd >= 0)
+                (void)fs_chattr_merge(fd, 0, FS_IMMUTABLE_FL | FS_APPEND_FL);
+}
+
+/* Our trees are at most CA_NODES_MAX deep; anything far deeper is not ours. */
+#define FS_REMOVE_DEPTH_MAX 256
+
+static int remove_children(int dir_fd, unsigned depth);
+
+static int remove_entry(int dir_fd, const char *name, unsigned char d_type, unsigned depth)
+{
+        bool opened_up = false, unblocked = false;
+        for (;;) {
+                if (d_type != DT_DIR && unlinkat(dir_fd, name, 0) >= 0)
+                        return 0;
+                int err = d_type == DT_DIR ? EISDIR : errno;
+                if (err == ENOENT)
+                        return 0;
+                if (err == EISDIR) {
+                        if (depth > FS_REMOVE_DEPTH_MAX)
+                                return -ELOOP;
+                        int fd = fs_open_beneath(dir_fd, name, O_RDONLY | O_DIRECTORY, 0);
+                        if (fd == -EACCES && !opened_up) {
+                                /* A 0000 directory of ours: make it readable first. */
+                                (void)fchmodat(dir_fd, name, 0700, AT_SYMLINK_NOFOLLOW);
+                                opened_up = true;
+                                continue;
+                        }
+                        if (fd == -ENOTDIR || fd == -ELOOP) {
+                                d_type = DT_UNKNOWN; /* not a directory after all */
+                                continue;
+                        }
+                        if (fd == -ENOENT)
+                                return 0;
+                        if (fd < 0)
+                                return fd;
+                        int r = remove_children(fd, depth + 1);
+                        close(fd);
+                        if (r < 0)
+                                return r;
+                        if (unlinkat(dir_fd, name, AT_REMOVEDIR) >= 0 || errno == ENOENT)
+                                return 0;
+                        err = errno;
+                }
+                if ((err == EPERM || err == EACCES) && !unblocked) {
+                        undo_immutable(dir_fd, name, depth > 0);
+                        if (depth > 0) /* a 0555 directory of the tree */
+                                (void)fchmod(dir_fd, 0700);
+                        unblocked = true;
+                        continue;
+                }
+                return -err;
+        }
+}
+
+static int remove_children(int dir_fd, unsigned depth)
+{
+        int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        int r = 0;
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                r = negative_errno();
+                        break;
+                }
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                r = remove_entry(dir_fd, de->d_name, de->d_type, depth);
+                if (r < 0)
+                        break;
+        }
+        closedir(d);
+        return r;
+}
+
+int fs_remove_tree_at(int dir_fd, const char *name)
+{
+        return remove_entry(dir_fd, name, DT_UNKNOWN, 0);
+}

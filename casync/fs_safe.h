@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * File system operations that never leave a held directory: every call takes a directory fd and
+ * one validated path component, and nothing here follows a symlink. Private to the extract sink.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Longest file name component (NAME_MAX). */
+#define FS_NAME_MAX 255
+/* Room for "/proc/self/fd/<int>". */
+#define FS_PROC_FD_PATH_MAX 32
+/* Temporary names of entries being replaced in place: ".acfetch-" and 16 hex digits. */
+#define FS_TEMP_NAME_MAX 32
+
+/* true for a single non-empty component: not ".", "..", no '/', at most FS_NAME_MAX bytes. */
+bool fs_name_is_valid(const char *name);
+
+/*
+ * openat() of one component relative to dir_fd, refusing symlinks, "..", and magic links
+ * (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS when the kernel has it,
+ * else openat with O_NOFOLLOW). O_NOFOLLOW and O_CLOEXEC are always added. Returns the fd or a
+ * negative errno.
+ */
+int fs_open_beneath(int dir_fd, const char *name, int flags, mode_t mode);
+
+/* "/proc/self/fd/N": lets xattr calls reach the inode an O_PATH fd holds, links included. */
+void fs_proc_fd_path(int fd, char buf[static FS_PROC_FD_PATH_MAX]);
+
+/* A fresh random name ".acfetch-XXXXXXXXXXXXXXXX" (16 hex digits). */
+void fs_temp_name(char buf[static FS_TEMP_NAME_MAX]);
+
+/*
+ * Creates a private (0700) directory "<prefix>XXXXXX" under dir_fd, retrying on collisions.
+ * *ret_name is malloc'ed.
+ */
+int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name);
+
+/* 1 if the directory open as dir_fd has no entries besides "." and "..", 0 if it has. */
+int fs_dir_is_empty(int dir_fd);
+
+/*
+ * Removes dir_fd/name and, for a directory, everything below it, through directory fds and
+ * without following symlinks. Clears immutable/append flags and makes directories writable
+ * when that is what blocks removal. A missing entry counts as success.
+ */
+int fs_remove_tree_at(int dir_fd, const char *name);
+
+/* Reads the chattr flags (FS_IOC_GETFLAGS). */
+int fs_chattr_get(int fd, unsigned *ret);
+/* Sets the bits of mask to value, keeping the others; no ioctl when nothing changes. */
+int fs_chattr_merge(int fd, unsigned value, unsigned mask);
+
+/* The process umask, read without changing it (race-free with other threads). */
+mode_t fs_get_umask(void);
