@@ -3,7 +3,8 @@
 set -eu
 build="meson ninja-build pkg-config gcc libcurl4-openssl-dev libxml2-dev libzstd-dev libssl-dev
        libjansson-dev liblzma-dev zlib1g-dev libfuse3-dev"
-tests="casync nginx gnupg attr acl debootstrap util-linux e2fsprogs xxd zstd xz-utils time"
+tests="casync nginx gnupg attr acl debootstrap util-linux e2fsprogs xxd zstd xz-utils time curl openssl
+       iproute2"
 missing=""
 for p in $build $tests; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
