@@ -130,7 +130,8 @@ typedef enum ca_compression {
         CA_COMPRESSION_ZSTD,
 } ca_compression;
 
-/* zstd frames may not ask for a window above 2^27 bytes (casync's chunk size limit). */
+/* zstd frames may ask for a window of at most max(2^23, the chunk's size), never above 2^27
+ * (casync's chunk size limit): a bigger window only serves to make the decoder allocate. */
 #define CA_ZSTD_WINDOW_LOG_MAX 27
 /* xz decoder memory limit. */
 #define CA_XZ_MEMLIMIT (UINT64_C(256) << 20)

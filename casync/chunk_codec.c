@@ -91,6 +91,9 @@ static ZSTD_CCtx *cctx_get(void)
         return c->cctx;
 }
 
+/* The largest window zstd's own levels 1-19 ask for. */
+#define ZSTD_WINDOW_LOG_TYPICAL_MAX 23
+
 static const uint8_t xz_magic[] = {0xfd, '7', 'z', 'X', 'Z', 0x00};
 static const uint8_t gzip_magic[] = {0x1f, 0x8b};
 static const uint8_t zstd_magic[] = {0x28, 0xb5, 0x2f, 0xfd};
@@ -178,6 +181,14 @@ static int zstd_decode(int level, const uint8_t *in, size_t in_size, uint8_t *ou
                 return -ENOMEM;
         if (ZSTD_isError(ZSTD_DCtx_reset(d, ZSTD_reset_session_only)))
                 return -EIO;
+        /* A frame without a content size makes the decoder allocate its whole declared window.
+         * Allow what real encoders declare (up to level 19: 2^23) or the chunk's own size, not
+         * the global cap for every chunk: many workers times 2^27 would be a memory attack. */
+        int window_log = ZSTD_WINDOW_LOG_TYPICAL_MAX;
+        while (window_log < CA_ZSTD_WINDOW_LOG_MAX && ((size_t)1 << window_log) < expected)
+                window_log++;
+        if (ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, window_log)))
+                return -EIO;
 
         for (;;) {
                 ZSTD_outBuffer sb = {&spill, 1, 0};
@@ -190,7 +201,7 @@ static int zstd_decode(int level, const uint8_t *in, size_t in_size, uint8_t *ou
                                 return ca_log_errno(level, -EBADMSG,
                                                     "%s: zstd frame needs a window above 2^%d "
                                                     "bytes",
-                                                    what, CA_ZSTD_WINDOW_LOG_MAX);
+                                                    what, window_log);
                         if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
                                 return -ENOMEM;
                         return ca_log_errno(level, -EBADMSG, "%s: zstd data is corrupt (%s)", what,

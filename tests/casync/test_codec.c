@@ -372,11 +372,39 @@ static void test_zstd_window(void)
         uint8_t f[16];
         size_t n;
 
-        /* Window descriptor 0x88: exponent 17, i.e. 2^27, the largest allowed. */
+        /* Window descriptor 0x68: 2^23, what zstd's levels up to 19 declare: fine for any chunk. */
+        n = zstd_frame(0x68, f);
+        CHECK_EQ_INT(ZSTD_getFrameHeader(&fh, f, n), 0);
+        CHECK(fh.windowSize == UINT64_C(1) << 23);
+        CHECK_EQ_INT(dec(f, n, 5, (const uint8_t *)"hello"), 0);
+
+        /* 0x70 (2^24) and 0x88 (2^27, the global cap) are more than a 5-byte chunk can need:
+         * refused, so many workers cannot be made to allocate 128 MiB windows each. */
+        n = zstd_frame(0x70, f);
+        CHECK_EQ_INT(dec(f, n, 5, NULL), -EBADMSG);
         n = zstd_frame(0x88, f);
         CHECK_EQ_INT(ZSTD_getFrameHeader(&fh, f, n), 0);
         CHECK(fh.windowSize == UINT64_C(1) << 27);
-        CHECK_EQ_INT(dec(f, n, 5, (const uint8_t *)"hello"), 0);
+        CHECK_EQ_INT(dec(f, n, 5, NULL), -EBADMSG);
+
+        /* A chunk larger than 2^26 may use the full 2^27 window: RLE blocks of 128 KiB. */
+        {
+                size_t blocks = 512, big = blocks * 131072 + 1, zn = 6 + (blocks + 1) * 4;
+                uint8_t *z = malloc(zn), *out = malloc(big);
+                CHECK(z && out);
+                memcpy(z, (const uint8_t[]){0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88}, 6);
+                for (size_t i = 0; i <= blocks; i++) {
+                        uint32_t last = i == blocks, size = last ? 1 : 131072;
+                        uint32_t h = last | 1u << 1 | size << 3; /* RLE block */
+                        uint8_t *b = z + 6 + 4 * i;
+                        b[0] = (uint8_t)h, b[1] = (uint8_t)(h >> 8), b[2] = (uint8_t)(h >> 16);
+                        b[3] = 'x';
+                }
+                CHECK_EQ_INT(ca_chunk_decompress(z, zn, out, big, "test chunk"), 0);
+                CHECK(out[0] == 'x' && out[big - 1] == 'x');
+                free(z);
+                free(out);
+        }
 
         /* 0x89: 2^27 + 2^27/8 already too large; 0xa0: 2^30. Refused before any allocation. */
         n = zstd_frame(0x89, f);
