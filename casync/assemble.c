@@ -72,6 +72,13 @@ static void *worker(void *userdata)
                 pthread_mutex_lock(&a->lock);
                 s->result = r;
                 s->state = SLOT_READY;
+                /*
+                 * The stream cannot be completed without this chunk: claim no more. Every item
+                 * before next_claim is claimed, so the consumer still finds all it waits for
+                 * up to (at most) this one.
+                 */
+                if (r < 0)
+                        a->abort = true;
                 pthread_cond_broadcast(&a->changed);
         }
         pthread_mutex_unlock(&a->lock);

@@ -213,13 +213,14 @@ static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type
                         last = r;
                         continue;
                 }
-                s->stats.remote_chunks++;
-                s->stats.remote_bytes += item->size;
                 s->stats.wire_bytes += resp.size;
 
-                r = ca_chunk_decompress(resp.body, resp.size, buf, item->size, url);
+                /* A bad copy is not yet an error: another store may have a good one. */
+                r = ca_chunk_decompress_log(CA_LOG_WARNING, resp.body, resp.size, buf,
+                                            item->size, url);
                 if (r >= 0)
-                        r = ca_chunk_verify(t, &item->id, buf, item->size);
+                        r = ca_chunk_verify_log(CA_LOG_WARNING, url, t, &item->id, buf,
+                                                item->size);
                 if (r < 0) {
                         ca_log_warning("%s: rejected: the chunk is corrupt", url);
                         transfer_response_clear(&resp);
@@ -228,6 +229,9 @@ static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type
                         last = r;
                         continue;
                 }
+                /* Only verified chunks count as downloaded (rejected ones: corrupt_chunks). */
+                s->stats.remote_chunks++;
+                s->stats.remote_bytes += item->size;
                 if (s->cache) {
                         r = ca_store_put_compressed(s->cache, &item->id, resp.body, resp.size);
                         if (r < 0)

@@ -36,6 +36,13 @@ static int cmp_id(const void *a, const void *b)
         return memcmp(a, b, sizeof(ca_chunk_id));
 }
 
+/* Sorts index items by chunk ID (the ID is not the item's first member). */
+static int cmp_item_id(const void *a, const void *b)
+{
+        const ca_index_item *x = a, *y = b;
+        return cmp_id(&x->id, &y->id);
+}
+
 /* Counts the distinct chunks no local store holds: what the fetch must download. */
 static int plan(report *r)
 {
@@ -46,7 +53,7 @@ static int plan(report *r)
         if (!items)
                 return -ENOMEM;
         memcpy(items, idx->items, idx->n_items * sizeof(*items));
-        qsort(items, idx->n_items, sizeof(*items), cmp_id);
+        qsort(items, idx->n_items, sizeof(*items), cmp_item_id);
         for (size_t i = 0; i < idx->n_items; i++) {
                 if (i > 0 && cmp_id(&items[i].id, &items[i - 1].id) == 0)
                         continue;

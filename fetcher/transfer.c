@@ -29,6 +29,9 @@ typedef struct request {
         char errbuf[CURL_ERROR_SIZE];
         bool over_cap;
         bool paused;
+        bool stalled;
+        curl_off_t last_dlnow;
+        uint64_t last_progress; /* ns, CLOCK_MONOTONIC: when the last body byte came */
         uint64_t not_before; /* ns, CLOCK_MONOTONIC: backoff */
         uint64_t retry_after_ms;
 
@@ -179,6 +182,31 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
         return n;
 }
 
+/*
+ * Stall detection. libcurl's LOW_SPEED check averages over its last five seconds, so a transfer
+ * that stops after sending data is only noticed some six seconds late; this notices the silence
+ * itself. A transfer we paused for the rate limit is not stalled.
+ */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+        request *q = userdata;
+        uint64_t t = now_ns();
+        (void)dltotal;
+        (void)ultotal;
+        (void)ulnow;
+        if (dlnow != q->last_dlnow || q->paused) {
+                q->last_dlnow = dlnow;
+                q->last_progress = t;
+                return 0;
+        }
+        if (t - q->last_progress >= (uint64_t)q->engine->opts.stall_timeout * 1000000000u) {
+                q->stalled = true;
+                return 1; /* CURLE_ABORTED_BY_CALLBACK */
+        }
+        return 0;
+}
+
 /* ---------------------------------------------------------------- starting and finishing */
 
 static int request_setup(transfer_engine *e, request *q)
@@ -208,6 +236,9 @@ static int request_setup(transfer_engine *e, request *q)
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)o->connect_timeout);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)o->stall_timeout);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, q);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)q->max_size);
         curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->insecure_tls ? 0L : 1L);
@@ -258,6 +289,9 @@ static void request_start(transfer_engine *e, request *q)
 {
         q->over_cap = false;
         q->paused = false;
+        q->stalled = false;
+        q->last_dlnow = 0;
+        q->last_progress = now_ns();
         q->errbuf[0] = 0;
         q->resp.size = 0;
         q->resp.status = 0;
@@ -335,6 +369,11 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         } else if (q->over_cap || code == CURLE_FILESIZE_EXCEEDED) {
                 snprintf(reason, sizeof(reason), "response body exceeds %zu bytes", q->max_size);
                 error = -EFBIG;
+        } else if (q->stalled) {
+                snprintf(reason, sizeof(reason), "stalled: no data for %u s",
+                         e->opts.stall_timeout);
+                error = -ETIMEDOUT;
+                retry = true;
         } else if (code == CURLE_OK && (status == 200 || status == 304)) {
                 error = 0;
         } else if (code == CURLE_OK && (status == 404 || status == 410)) {
@@ -415,6 +454,7 @@ static void rate_resume(transfer_engine *e)
                 request *q = e->active[i];
                 if (q->paused) {
                         q->paused = false;
+                        q->last_progress = now_ns(); /* the pause was ours, not a stall */
                         curl_easy_pause(q->easy, CURLPAUSE_CONT);
                 }
         }
