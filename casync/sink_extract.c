@@ -57,7 +57,7 @@
 #define WRITE_BUFFER_SIZE (128U * 1024U)
 /* Zero blocks of this size (aligned in the file) become holes, as casync does. */
 #define SPARSE_BLOCK_SIZE 4096U
-#define XATTR_VALUE_MAX 65536U
+#define XATTR_VALUE_MAX   65536U
 
 /* chattr flags that must be set while the file is still empty (casync does the same). */
 #define EARLY_FS_FL (FS_NOATIME_FL | FS_COMPR_FL | FS_NOCOW_FL | FS_NOCOMP_FL | FS_PROJINHERIT_FL)
@@ -70,7 +70,6 @@ enum {
         WARN_ACL = 1 << 4,
         WARN_PROJID = 1 << 5,
         WARN_SUBVOLUME = 1 << 6,
-        WARN_OVERLAY = 1 << 7,
 };
 
 typedef struct level {
@@ -89,10 +88,10 @@ struct ca_extract {
         gid_t egid;
         mode_t umask;
 
-        char *dest;      /* as given, for messages */
-        int parent_fd;   /* dest's parent (not in place) */
-        char *base;      /* dest's last component */
-        char *tmp_name;  /* the temporary root under parent_fd, until committed */
+        char *dest;     /* as given, for messages */
+        int parent_fd;  /* dest's parent (not in place) */
+        char *base;     /* dest's last component */
+        char *tmp_name; /* the temporary root under parent_fd, until committed */
         bool dest_existed;
 
         int root_fd; /* before the root node and after it ended; stack[0].fd in between */
@@ -113,6 +112,7 @@ struct ca_extract {
 
         /* What the unprivileged policy skipped, summarized once. */
         uint64_t n_owner, n_devices, n_xattrs, n_chattr;
+        uint64_t n_overlay; /* trusted.overlay.* xattrs, never restored */
         unsigned warned;
 };
 
@@ -120,16 +120,16 @@ static const struct {
         uint64_t feature;
         unsigned fs_flag;
 } chattr_map[] = {
-        {CA_FORMAT_WITH_FLAG_APPEND, FS_APPEND_FL},
-        {CA_FORMAT_WITH_FLAG_NOATIME, FS_NOATIME_FL},
-        {CA_FORMAT_WITH_FLAG_COMPR, FS_COMPR_FL},
-        {CA_FORMAT_WITH_FLAG_NOCOW, FS_NOCOW_FL},
-        {CA_FORMAT_WITH_FLAG_NODUMP, FS_NODUMP_FL},
-        {CA_FORMAT_WITH_FLAG_DIRSYNC, FS_DIRSYNC_FL},
-        {CA_FORMAT_WITH_FLAG_IMMUTABLE, FS_IMMUTABLE_FL},
-        {CA_FORMAT_WITH_FLAG_SYNC, FS_SYNC_FL},
-        {CA_FORMAT_WITH_FLAG_NOCOMP, FS_NOCOMP_FL},
-        {CA_FORMAT_WITH_FLAG_PROJINHERIT, FS_PROJINHERIT_FL},
+    {CA_FORMAT_WITH_FLAG_APPEND, FS_APPEND_FL},
+    {CA_FORMAT_WITH_FLAG_NOATIME, FS_NOATIME_FL},
+    {CA_FORMAT_WITH_FLAG_COMPR, FS_COMPR_FL},
+    {CA_FORMAT_WITH_FLAG_NOCOW, FS_NOCOW_FL},
+    {CA_FORMAT_WITH_FLAG_NODUMP, FS_NODUMP_FL},
+    {CA_FORMAT_WITH_FLAG_DIRSYNC, FS_DIRSYNC_FL},
+    {CA_FORMAT_WITH_FLAG_IMMUTABLE, FS_IMMUTABLE_FL},
+    {CA_FORMAT_WITH_FLAG_SYNC, FS_SYNC_FL},
+    {CA_FORMAT_WITH_FLAG_NOCOMP, FS_NOCOMP_FL},
+    {CA_FORMAT_WITH_FLAG_PROJINHERIT, FS_PROJINHERIT_FL},
 };
 
 static unsigned feature_flags_to_chattr(uint64_t flags)
@@ -266,10 +266,10 @@ static int extract_payload(void *userdata, const ca_node *n, const void *data, s
 
 /* The entry a metadata call addresses: an fd of its own, or a name under dir_fd. */
 typedef struct target {
-        int fd;       /* regular files and directories; -1 otherwise */
-        int dir_fd;   /* the parent, for symlinks and special files */
+        int fd;     /* regular files and directories; -1 otherwise */
+        int dir_fd; /* the parent, for symlinks and special files */
         const char *name;
-        int path_fd;  /* O_PATH fd, opened on demand for xattrs on special files */
+        int path_fd; /* O_PATH fd, opened on demand for xattrs on special files */
 } target;
 
 static void target_done(target *t)
@@ -341,7 +341,7 @@ static int set_xattr_checked(ca_extract *e, const ca_node *n, target *t, const c
         if (r >= 0)
                 return 0;
         bool privileged_ns =
-                strncmp(name, "trusted.", 8) == 0 || strncmp(name, "security.", 9) == 0;
+            strncmp(name, "trusted.", 8) == 0 || strncmp(name, "security.", 9) == 0;
         if (r == -EPERM && privileged_ns) {
                 e->n_xattrs++;
                 return 0;
@@ -368,8 +368,7 @@ static int apply_xattrs(ca_extract *e, const ca_node *n, target *t)
                 if (x->size > XATTR_VALUE_MAX)
                         return ca_bad("%s: xattr %s is too large", node_what(e, n), x->name);
                 if (strncmp(x->name, "trusted.overlay.", 16) == 0) {
-                        warn_once(e, WARN_OVERLAY, node_what(e, n),
-                                  "overlayfs xattrs (trusted.overlay.*) are never restored", 0);
+                        e->n_overlay++; /* counted in the one summary warning */
                         continue;
                 }
                 int r = set_xattr_checked(e, n, t, x->name, x->value, x->size);
@@ -489,8 +488,8 @@ static int apply_mode(ca_extract *e, const ca_node *n, target *t)
         if (S_ISLNK(n->mode))
                 return 0; /* Linux symlinks have no mode of their own */
         mode_t m = final_mode(e, n);
-        int r = t->fd >= 0 ? fchmod(t->fd, m)
-                           : fchmodat(t->dir_fd, t->name, m, AT_SYMLINK_NOFOLLOW);
+        int r =
+            t->fd >= 0 ? fchmod(t->fd, m) : fchmodat(t->dir_fd, t->name, m, AT_SYMLINK_NOFOLLOW);
         return r < 0 ? fail(negative_errno(), node_what(e, n), "cannot change mode") : 0;
 }
 
@@ -499,9 +498,8 @@ static int apply_mtime(ca_extract *e, const ca_node *n, target *t)
         if (!(e->feature_flags & CA_FORMAT_WITH_TIME_MASK))
                 return 0; /* no time stored: leave it as it is */
         struct timespec ts[2] = {
-                {.tv_nsec = UTIME_OMIT},
-                {.tv_sec = (time_t)(n->mtime / 1000000000U),
-                 .tv_nsec = (long)(n->mtime % 1000000000U)},
+            {.tv_nsec = UTIME_OMIT},
+            {.tv_sec = (time_t)(n->mtime / 1000000000U), .tv_nsec = (long)(n->mtime % 1000000000U)},
         };
         int r = t->fd >= 0 ? futimens(t->fd, ts)
                            : utimensat(t->dir_fd, t->name, ts, AT_SYMLINK_NOFOLLOW);
@@ -553,8 +551,8 @@ static int apply_early(ca_extract *e, const ca_node *n, int fd)
                                 r = negative_errno();
                 }
                 if (r < 0)
-                        warn_once(e, WARN_PROJID, node_what(e, n),
-                                  "cannot set project quota IDs", r);
+                        warn_once(e, WARN_PROJID, node_what(e, n), "cannot set project quota IDs",
+                                  r);
         }
         if (n->flags & CA_FORMAT_WITH_FAT_ATTRS)
                 warn_once(e, WARN_FAT, node_what(e, n),
@@ -624,8 +622,8 @@ static int make_entry(int dir_fd, const char *name, const ca_node *n)
         default: /* devices */
                 return mknodat(dir_fd, name, (mode_t)(n->mode & S_IFMT) | 0600,
                                makedev((unsigned)n->device_major, (unsigned)n->device_minor)) < 0
-                               ? negative_errno()
-                               : 0;
+                           ? negative_errno()
+                           : 0;
         }
 }
 
@@ -710,8 +708,8 @@ static int end_non_directory(ca_extract *e, const ca_node *n)
         }
 
         const char *name = e->opts.in_place ? e->cur_tmp : n->name;
-        _cleanup_(target_done) target t = {
-                .fd = e->cur_fd, .dir_fd = parent->fd, .name = name, .path_fd = -1};
+        _cleanup_(target_done)
+            target t = {.fd = e->cur_fd, .dir_fd = parent->fd, .name = name, .path_fd = -1};
         r = apply_metadata(e, n, &t);
         if (r < 0)
                 return r;
@@ -731,8 +729,8 @@ static int end_non_directory(ca_extract *e, const ca_node *n)
 
         if (e->cur_fd >= 0) {
                 unsigned value = node_chattr(e, n);
-                if (value != 0 && (r = chattr_merge_checked(e, n, e->cur_fd, value,
-                                                            e->chattr_mask)) < 0)
+                if (value != 0 &&
+                    (r = chattr_merge_checked(e, n, e->cur_fd, value, e->chattr_mask)) < 0)
                         return r;
                 /* close() can report a deferred write error (NFS, quota). */
                 if (close(TAKE_FD(e->cur_fd)) < 0)
@@ -894,8 +892,8 @@ static int end_directory(ca_extract *e, const ca_node *n)
                 else if (errno == ENOENT)
                         r = renameat2(parent->fd, l->tmp_name, parent->fd, n->name,
                                       RENAME_NOREPLACE) < 0
-                                    ? negative_errno()
-                                    : 0;
+                                ? negative_errno()
+                                : 0;
                 else
                         r = negative_errno();
                 if (r < 0)
@@ -977,7 +975,7 @@ static int check_dest(ca_extract *e)
                 return ca_log_errno(CA_LOG_ERR, -EEXIST, "%s exists and is not a directory",
                                     e->dest);
         _cleanup_(closep) int fd =
-                fs_open_beneath(e->parent_fd, e->base, O_RDONLY | O_DIRECTORY, 0);
+            fs_open_beneath(e->parent_fd, e->base, O_RDONLY | O_DIRECTORY, 0);
         if (fd < 0)
                 return fail(fd, e->dest, "cannot open directory");
         int r = fs_dir_is_empty(fd);
@@ -1046,11 +1044,11 @@ int ca_extract_new(const char *dest, const ca_extract_options *opts, ca_extract 
                 return r;
 
         *ret_sink = (ca_sink){
-                .node_begin = extract_node_begin,
-                .payload = extract_payload,
-                .node_end = extract_node_end,
-                .finish = extract_finish,
-                .userdata = e,
+            .node_begin = extract_node_begin,
+            .payload = extract_payload,
+            .node_end = extract_node_end,
+            .finish = extract_finish,
+            .userdata = e,
         };
         *ret = TAKE_PTR(e);
         return 0;
@@ -1059,8 +1057,8 @@ int ca_extract_new(const char *dest, const ca_extract_options *opts, ca_extract 
 static int rename_into_place(ca_extract *e)
 {
         if (!e->dest_existed) {
-                if (renameat2(e->parent_fd, e->tmp_name, e->parent_fd, e->base,
-                              RENAME_NOREPLACE) >= 0)
+                if (renameat2(e->parent_fd, e->tmp_name, e->parent_fd, e->base, RENAME_NOREPLACE) >=
+                    0)
                         return 0;
                 /* EEXIST: created meanwhile, possibly empty; EINVAL: no RENAME_NOREPLACE
                  * here. A plain rename replaces only an empty directory either way. */
@@ -1101,40 +1099,54 @@ int ca_extract_commit(ca_extract *e)
         return 0;
 }
 
+/* Appends "N thing(s)" to list, joined by ", " or " and " as the position asks. */
+static size_t summary_append(char *list, size_t size, size_t len, size_t k, size_t total,
+                             uint64_t count, const char *one, const char *many)
+{
+        const char *sep = k == 0 ? "" : k + 1 == total ? " and " : ", ";
+        len += (size_t)snprintf(list + len, size - len, "%s", sep);
+        len = MIN(len, size - 1);
+        len += (size_t)snprintf(list + len, size - len, count == 1 ? one : many,
+                                (unsigned long long)count);
+        return MIN(len, size - 1);
+}
+
+/* The one warning of the unprivileged policy: everything that was skipped, counted. */
 static void print_summary(const ca_extract *e)
 {
         const struct {
                 uint64_t count;
                 const char *one, *many;
         } parts[] = {
-                {e->n_owner, "ownership of %llu entry", "ownership of %llu entries"},
-                {e->n_devices, "%llu device node", "%llu device nodes"},
-                {e->n_xattrs, "%llu privileged xattr", "%llu privileged xattrs"},
-                {e->n_chattr, "%llu immutable/append-only flag",
-                 "%llu immutable/append-only flags"},
+            {e->n_owner, "ownership of %llu entry", "ownership of %llu entries"},
+            {e->n_devices, "%llu device node", "%llu device nodes"},
+            {e->n_xattrs, "%llu privileged xattr", "%llu privileged xattrs"},
+            {e->n_chattr, "%llu immutable/append-only flag", "%llu immutable/append-only flags"},
         };
-        char list[256] = "";
+        char list[256] = "", overlay[128] = "";
         size_t len = 0, k = 0, total = 0;
-        for (size_t i = 0; i < ELEMENTSOF(parts); i++)
-                total += parts[i].count > 0;
-        if (total == 0)
-                return;
+        uint64_t sum = 0;
         for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
-                if (parts[i].count == 0)
-                        continue;
-                const char *sep = k == 0 ? "" : k + 1 == total ? " and " : ", ";
-                k++;
-                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s", sep);
-                len += (size_t)snprintf(list + len, sizeof(list) - len,
-                                        parts[i].count == 1 ? parts[i].one : parts[i].many,
-                                        (unsigned long long)parts[i].count);
-                len = MIN(len, sizeof(list) - 1);
+                total += parts[i].count > 0;
+                sum += parts[i].count;
         }
-        ca_log_warning("%s: %s %s not restored",
-                       e->privileged ? "insufficient privileges" : "not running as root", list,
-                       total == 1 && e->n_owner + e->n_devices + e->n_xattrs + e->n_chattr == 1
-                               ? "was"
-                               : "were");
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+                if (parts[i].count > 0)
+                        len = summary_append(list, sizeof(list), len, k++, total, parts[i].count,
+                                             parts[i].one, parts[i].many);
+        if (e->n_overlay > 0)
+                snprintf(overlay, sizeof(overlay),
+                         "%s%llu overlayfs xattr%s (trusted.overlay.*) never restored",
+                         total ? "; " : "", (unsigned long long)e->n_overlay,
+                         e->n_overlay == 1 ? "" : "s");
+        if (total == 0 && e->n_overlay == 0)
+                return;
+        if (total == 0)
+                ca_log_warning("%s", overlay);
+        else
+                ca_log_warning("%s: %s %s not restored%s",
+                               e->privileged ? "insufficient privileges" : "not running as root",
+                               list, total == 1 && sum == 1 ? "was" : "were", overlay);
 }
 
 ca_extract *ca_extract_free(ca_extract *e)
