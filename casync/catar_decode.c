@@ -414,7 +414,10 @@ static int on_entry(ca_decoder *d, frame *f, const uint8_t *b)
                 return bad(d, off, "gid %" PRIu64 " invalid for the archive's uid format", gid);
 
         uint64_t g = ca_feature_flags_time_granularity(flags);
-        if (g == 0 ? mtime != 0 : (mtime == UINT64_MAX || mtime % g != 0))
+        if (g == 0 && mtime != 0)
+                return bad(d, off, "mtime %" PRIu64 " set in an archive that stores no times",
+                           mtime);
+        if (g != 0 && (mtime == UINT64_MAX || mtime % g != 0))
                 return bad(d, off, "mtime %" PRIu64 " not a multiple of the archive's granularity",
                            mtime);
 
@@ -736,6 +739,11 @@ static int on_filename(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
         char buf[1024];
         int r;
 
+        if (len > 0 && memchr(b, 0, len - 1))
+                return bad(d, off, "file name \"%s\" contains a NUL byte",
+                           printable_n((const char *)b, len, buf, sizeof(buf)));
+        if (len == 0 || b[len - 1] != 0)
+                return bad(d, off, "file name is not NUL-terminated");
         if (!c_string_valid(b, len) || strchr((const char *)b, '/') ||
             strcmp((const char *)b, ".") == 0 || strcmp((const char *)b, "..") == 0)
                 return bad(d, off, "invalid file name \"%s\"",
@@ -867,6 +875,12 @@ static int on_header(ca_decoder *d)
         k = kind_lookup(type);
         if (!k)
                 return bad(d, off, "unknown record type 0x%016" PRIx64, type);
+        if (type == CA_FORMAT_FILENAME && size == CA_FORMAT_HEADER_SIZE + 1)
+                return bad(d, off, "empty file name");
+        if (type == CA_FORMAT_FILENAME && size > k->size_max)
+                return bad(d, off, "file name longer than %d bytes", FILENAME_MAX_LEN);
+        if (type == CA_FORMAT_SYMLINK && size == CA_FORMAT_HEADER_SIZE + 1)
+                return bad(d, off, "empty symlink target");
         if (size < k->size_min || size > k->size_max)
                 return bad(d, off, "%s record of invalid size %" PRIu64, k->name, size);
         d->rec_kind = k;
@@ -881,6 +895,14 @@ static int on_header(ca_decoder *d)
         if (f->phase == PHASE_DIR) {
                 if (type == CA_FORMAT_GOODBYE)
                         return goodbye_begin(d, f);
+                if (type != CA_FORMAT_FILENAME && f->n_children > 0) {
+                        char prev[1024];
+                        const char *last = d->frames[d->depth + 1].node.name;
+                        return bad(d, off,
+                                   "%s record after the end of \"%s\" (only FILENAME or GOODBYE "
+                                   "may follow a node)",
+                                   k->name, printable_n(last, strlen(last) + 1, prev, sizeof(prev)));
+                }
                 if (type != CA_FORMAT_FILENAME)
                         return bad(d, off, "%s record in a directory", k->name);
                 if (d->depth + 1 >= CA_NODES_MAX)
