@@ -286,6 +286,22 @@ int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t
                 }
                 pthread_mutex_unlock(&s->lock);
 
+                /*
+                 * A download of this chunk may have finished (and released its claim) between
+                 * our look at the cache above and the claim: look again before downloading.
+                 */
+                r = s->cache && ca_store_has(s->cache, &item->id) > 0
+                            ? ca_store_get(s->cache, &item->id, item->size, t, buf)
+                            : -ENOENT;
+                if (r != -ENOENT) {
+                        inflight_release(s, &item->id);
+                        if (r >= 0) {
+                                s->stats.local_chunks++;
+                                s->stats.dedup_chunks++;
+                                s->stats.local_bytes += item->size;
+                        }
+                        return r;
+                }
                 r = get_remote(s, item, t, buf);
                 inflight_release(s, &item->id);
                 return r;

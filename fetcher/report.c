@@ -138,7 +138,8 @@ int report_start(const archive_input *in, const char *dest, bool json, report **
         }
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->stop_cond, NULL);
-        if (in->index && in->source && isatty(STDERR_FILENO) &&
+        if (in->index && in->source && chunk_source_is_remote(in->source) &&
+            isatty(STDERR_FILENO) &&
             ca_log_get_max_level() >= CA_LOG_INFO)
                 r->bar = pthread_create(&r->thread, NULL, bar_thread, r) == 0;
         *ret = r;

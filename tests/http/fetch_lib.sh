@@ -1,0 +1,217 @@
+# shellcheck shell=sh
+# Variables set here are for the sourcing test to use.
+# shellcheck disable=SC2034
+# Helpers for the acfetch HTTP fetch tests (fetch_*.sh): images made by Debian's casync from
+# random trees, one acfetch run at a time with its status, stdout and stderr kept, and counts
+# from the nginx access log. POSIX sh; source lib.sh first, then this, then call fetch_init.
+#
+# fetch_init
+#       Skip (77) unless root and casync is installed; http_init; set A=$ACFETCH.
+# fail MESSAGE / expect_eq WHAT ACTUAL EXPECTED / expect_ge WHAT ACTUAL MIN
+#       Stop the test with "FAIL: ..." unless the condition holds.
+# fetch_make_tree DIR KIB...
+#       A tree with one file of KIB KiB of random data per argument (f0, f1, ...), a
+#       subdirectory with a small file, an empty directory, a symlink and an executable.
+# fetch_make_image ROOT NAME TREE
+#       casync make ROOT/NAME.caidx of TREE with 16 KiB average chunks into ROOT/default.castr.
+# caidx_ids INDEX        every chunk ID in index order, one per line (hex)
+# caidx_distinct INDEX   how many distinct chunks INDEX lists
+# chunk_rel ID           the chunk's path inside a store: "abcd/abcd....cacnk"
+# CHUNK_RE, ID_RE        grep regexes for such a path and for an ID
+# acf ARGS...
+#       Run acfetch with ARGS. Sets RC; stdout is in $OUT, stderr in $ERR (also copied to the
+#       test log). Fails the test at once on a sanitizer report.
+# expect_rc N WHAT       RC must be N
+# expect_err PATTERN     $ERR must match the grep basic regex PATTERN
+# expect_no_err PATTERN  $ERR must not match PATTERN
+# json_int KEY           the integer KEY from acfetch --json output in $OUT
+# expect_same_tree TREE DEST
+#       casync mtree of both must be identical.
+# cache_count D          how many chunk files D/chunks holds
+# cache_tmp D            temporary files left in D/chunks, one per line
+# cache_verify D INDEX
+#       D/chunks must hold exactly the distinct chunks of INDEX, each one decompressing to its ID:
+#       an offline acfetch extract and a casync extract from D/chunks alone both succeed.
+# log_mark [NAME]        remember how long the instance's access log is now
+# log_count PATTERN [NAME]
+#       how many access-log lines since log_mark match PATTERN
+# log_distinct PATTERN [NAME]
+#       how many distinct request targets since log_mark match PATTERN
+
+# Grep basic regexes: a chunk's path in a store, and a chunk ID.
+CHUNK_RE='[0-9a-f]\{4\}/[0-9a-f]\{64\}\.cacnk'
+ID_RE='[0-9a-f]\{64\}'
+
+fail() {
+        echo "FAIL: $*" >&2
+        exit 1
+}
+
+expect_eq() { # WHAT ACTUAL EXPECTED
+        [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
+}
+
+expect_ge() { # WHAT ACTUAL MIN
+        [ "$2" -ge "$3" ] || fail "$1: got $2, expected at least $3"
+}
+
+fetch_init() {
+        http_require_root
+        if ! command -v casync >/dev/null 2>&1; then
+                echo "SKIP: Debian's casync is not installed" >&2
+                exit 77
+        fi
+        [ -x "${ACFETCH:-}" ] || fail "no acfetch binary at '${ACFETCH:-}'"
+        http_init
+        A=$ACFETCH
+        OUT=$HTTP_TMP/acf.stdout
+        ERR=$HTTP_TMP/acf.stderr
+        _fetch_mark_file=$HTTP_TMP/log-marks
+        : >"$_fetch_mark_file"
+}
+
+fetch_make_tree() { # DIR KIB...
+        _ft_d=$1
+        shift
+        mkdir -p "$_ft_d/sub/deeper" "$_ft_d/empty" || return 1
+        _ft_i=0
+        for _ft_kib in "$@"; do
+                head -c $((_ft_kib * 1024)) /dev/urandom >"$_ft_d/f$_ft_i" || return 1
+                _ft_i=$((_ft_i + 1))
+        done
+        echo "a small file" >"$_ft_d/sub/deeper/note"
+        printf '#!/bin/sh\necho hi\n' >"$_ft_d/sub/run.sh"
+        chmod 0755 "$_ft_d/sub/run.sh"
+        ln -s sub/deeper/note "$_ft_d/link"
+}
+
+fetch_make_image() { # ROOT NAME TREE
+        mkdir -p "$1" || return 1
+        casync make --chunk-size=16K --store="$1/default.castr" "$1/$2.caidx" "$3" \
+                >/dev/null || fail "casync make $1/$2.caidx failed"
+}
+
+caidx_ids() {
+        _ci_n=$((($(wc -c <"$1") - 104) / 40))
+        [ "$_ci_n" -gt 0 ] || return 0
+        # Items start at 64; each is an 8-byte end offset and a 32-byte ID: 80 hex digits.
+        od -An -v -tx1 -j64 -N$((_ci_n * 40)) "$1" | tr -d ' \n' | fold -w 80 | cut -c17-80
+}
+
+caidx_distinct() {
+        caidx_ids "$1" | sort -u | wc -l
+}
+
+chunk_rel() {
+        echo "$(echo "$1" | cut -c1-4)/$1.cacnk"
+}
+
+acf() {
+        RC=0
+        "$A" "$@" >"$OUT" 2>"$ERR" || RC=$?
+        echo "+ acfetch $* -> $RC" >&2
+        # Every chunk may log a line on failure: the head is enough to debug.
+        sed -e 's/^/  | /' "$ERR" | head -n 20 >&2
+        if grep -q -e 'Sanitizer' -e 'runtime error:' "$ERR"; then
+                cat "$ERR" >&2
+                fail "sanitizer report from acfetch $*"
+        fi
+}
+
+expect_rc() { # N WHAT
+        [ "$RC" -eq "$1" ] || fail "$2: acfetch exited with $RC, expected $1"
+}
+
+expect_err() {
+        grep -q -- "$1" "$ERR" || fail "stderr lacks '$1'"
+}
+
+expect_no_err() {
+        ! grep -q -- "$1" "$ERR" || fail "stderr has '$1': $(grep -- "$1" "$ERR" | head -n 3)"
+}
+
+json_int() {
+        _ji=$(sed -n "s/.*\"$1\":\([0-9][0-9]*\).*/\1/p" "$OUT")
+        [ -n "$_ji" ] || fail "no integer \"$1\" in the JSON output: $(cat "$OUT")"
+        echo "$_ji"
+}
+
+expect_same_tree() { # TREE DEST
+        [ -d "$2" ] || fail "$2 was not created"
+        casync mtree "$1" >"$HTTP_TMP/mtree.src" || fail "casync mtree $1"
+        casync mtree "$2" >"$HTTP_TMP/mtree.dst" || fail "casync mtree $2"
+        if ! cmp -s "$HTTP_TMP/mtree.src" "$HTTP_TMP/mtree.dst"; then
+                diff "$HTTP_TMP/mtree.src" "$HTTP_TMP/mtree.dst" | head -n 20 >&2
+                fail "$2 differs from $1 (casync mtree)"
+        fi
+}
+
+cache_count() {
+        if [ ! -d "$1/chunks" ]; then
+                echo 0
+                return 0
+        fi
+        find "$1/chunks" -type f -name '*.cacnk' | wc -l
+}
+
+cache_tmp() {
+        [ -d "$1/chunks" ] || return 0
+        find "$1/chunks" -type f ! -name '*.cacnk'
+}
+
+cache_verify() { # D INDEX
+        _cv_n=$(caidx_distinct "$2")
+        expect_eq "chunk files in $1/chunks" "$(cache_count "$1")" "$_cv_n"
+        expect_eq "temporary files in $1/chunks" "$(cache_tmp "$1")" ""
+        _cv_missing=$(caidx_ids "$2" | sort -u | while read -r _cv_id; do
+                [ -f "$1/chunks/$(chunk_rel "$_cv_id")" ] || echo "$_cv_id"
+        done)
+        expect_eq "chunks of $2 missing from $1/chunks" "$_cv_missing" ""
+        rm -rf "$HTTP_TMP/verify.acfetch" "$HTTP_TMP/verify.casync" "$HTTP_TMP/verify.d"
+        # Offline: a local index and D/chunks as the only store, so every chunk is read and
+        # verified from there.
+        acf --dir="$HTTP_TMP/verify.d" extract --store="$1/chunks" "$2" "$HTTP_TMP/verify.acfetch"
+        expect_rc 0 "offline extract from $1/chunks"
+        casync extract --store="$1/chunks" "$2" "$HTTP_TMP/verify.casync" ||
+                fail "casync extract from $1/chunks failed"
+        casync mtree "$HTTP_TMP/verify.acfetch" >"$HTTP_TMP/mtree.v1"
+        casync mtree "$HTTP_TMP/verify.casync" >"$HTTP_TMP/mtree.v2"
+        cmp -s "$HTTP_TMP/mtree.v1" "$HTTP_TMP/mtree.v2" ||
+                fail "offline extracts from $1/chunks differ"
+        rm -rf "$HTTP_TMP/verify.acfetch" "$HTTP_TMP/verify.casync" "$HTTP_TMP/verify.d"
+}
+
+_fetch_log() {
+        echo "$HTTP_TMP/nginx.${1:-$_http_nginx_last}/access.log"
+}
+
+# shellcheck disable=SC2120 # NAME is optional
+log_mark() {
+        http_nginx_sync "${1:-}" || fail "nginx sync"
+        _lm_name=${1:-$_http_nginx_last}
+        _lm_n=$(wc -l <"$(_fetch_log "$_lm_name")")
+        # One line per instance; the newest wins.
+        echo "$_lm_name $_lm_n" >>"$_fetch_mark_file"
+}
+
+_fetch_since() { # NAME: the access-log lines since the instance's mark
+        _fs_mark=$(awk -v n="$1" '$1 == n { m = $2 } END { print m + 0 }' "$_fetch_mark_file")
+        tail -n +$((_fs_mark + 1)) "$(_fetch_log "$1")"
+}
+
+log_count() { # PATTERN [NAME]
+        _lc_name=${2:-$_http_nginx_last}
+        if [ -f "$HTTP_TMP/nginx.$_lc_name/nginx.pid" ]; then
+                http_nginx_sync "$_lc_name" || fail "nginx sync"
+        fi
+        _fetch_since "$_lc_name" | grep -c -- "$1" || true
+}
+
+log_distinct() { # PATTERN [NAME]
+        _ld_name=${2:-$_http_nginx_last}
+        if [ -f "$HTTP_TMP/nginx.$_ld_name/nginx.pid" ]; then
+                http_nginx_sync "$_ld_name" || fail "nginx sync"
+        fi
+        _fetch_since "$_ld_name" | grep -- "$1" | sed 's/^[0-9]* "[A-Z]* \([^ ]*\) .*/\1/' |
+                sort -u | wc -l
+}
