@@ -39,14 +39,17 @@
  * trusted.overlay.* xattrs are never restored: they would steer overlayfs if the tree is later
  * used as a lower directory.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "casync/acl_xattr.h"
@@ -988,6 +991,46 @@ static int check_dest(ca_extract *e)
         return 0;
 }
 
+/* A temporary root younger than this may belong to a process that has not locked it yet. */
+#define STALE_TEMP_MIN_AGE_S 10
+
+/*
+ * Every extraction holds an flock on its temporary root. One left by a process that died
+ * (kill -9, power loss) can be locked by anyone: remove it, so interrupted runs do not pile up.
+ */
+static void reclaim_stale_temps(ca_extract *e, const char *prefix)
+{
+        int fd = fcntl(e->parent_fd, F_DUPFD_CLOEXEC, 3);
+        DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!dir) {
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        size_t plen = strlen(prefix);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        for (struct dirent *de; (de = readdir(dir));) {
+                if (strncmp(de->d_name, prefix, plen) != 0 || strlen(de->d_name) != plen + 6)
+                        continue;
+                _cleanup_(closep) int t = fs_open_beneath(e->parent_fd, de->d_name,
+                                                          O_RDONLY | O_DIRECTORY, 0);
+                struct stat st;
+                if (t < 0 || fstat(t, &st) < 0 || st.st_uid != geteuid() ||
+                    now.tv_sec - st.st_mtim.tv_sec < STALE_TEMP_MIN_AGE_S ||
+                    flock(t, LOCK_EX | LOCK_NB) < 0)
+                        continue;
+                int r = fs_remove_tree_at(e->parent_fd, de->d_name);
+                if (r < 0)
+                        ca_log_warning("%s: cannot remove stale temporary directory %s: %s",
+                                       e->dest, de->d_name, strerror(-r));
+                else
+                        ca_log_debug("%s: removed %s left by an interrupted extraction", e->dest,
+                                     de->d_name);
+        }
+        closedir(dir);
+}
+
 static int make_temp_root(ca_extract *e)
 {
         /* ".<base>.acfetch-XXXXXX", shortening base so the name fits NAME_MAX. */
@@ -995,12 +1038,16 @@ static int make_temp_root(ca_extract *e)
         _cleanup_(freep) char *prefix = NULL;
         if (asprintf(&prefix, ".%.*s.acfetch-", (int)n, e->base) < 0)
                 return -ENOMEM;
+        reclaim_stale_temps(e, prefix);
         int r = fs_mkdtemp_at(e->parent_fd, prefix, &e->tmp_name);
         if (r < 0)
                 return fail(r, e->dest, "cannot create temporary directory");
         e->root_fd = fs_open_beneath(e->parent_fd, e->tmp_name, O_RDONLY | O_DIRECTORY, 0);
         if (e->root_fd < 0)
                 return fail(e->root_fd, e->dest, "cannot open temporary directory");
+        /* Held until we are done: tells later runs this directory is not stale. */
+        if (flock(e->root_fd, LOCK_EX | LOCK_NB) < 0)
+                return fail(negative_errno(), e->dest, "cannot lock temporary directory");
         /* Drop a setgid bit inherited from the parent, and any umask effect. */
         if (fchmod(e->root_fd, 0700) < 0)
                 return fail(negative_errno(), e->dest, "cannot change mode");

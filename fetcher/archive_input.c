@@ -89,6 +89,13 @@ int archive_input_open(archive_input *in, const char *location, const input_opti
         bool remote = url_is_http(location);
         for (size_t i = 0; i < o->n_stores; i++)
                 remote = remote || url_is_http(o->stores[i]);
+        /* Refuse plain http once, up front, rather than once per chunk. */
+        for (size_t i = 0; i <= o->n_stores; i++) {
+                const char *u = i < o->n_stores ? o->stores[i] : location;
+                if (strncasecmp(u, "http://", 7) == 0 && !o->transfer.allow_http)
+                        return ca_log_errno(CA_LOG_ERR, -EPROTO,
+                                            "%s: plain http needs --insecure-options=http", u);
+        }
         in->jobs = o->jobs ? o->jobs : remote ? REMOTE_JOBS_DEFAULT : default_jobs();
 
         if (in->kind == INPUT_CATAR) {

@@ -203,7 +203,7 @@ int report_finish(report *r, int result)
                 char wire[32], image[32];
                 human(s->wire_bytes, wire);
                 human(in->index->total_size, image);
-                ca_log_info("%s: %zu chunks: %llu from the local store, %llu downloaded (%s for "
+                ca_log_info("%s: %zu chunks: %llu served locally, %llu downloaded (%s for "
                             "a %s image) in %.2fs",
                             in->location, in->index->n_items,
                             (unsigned long long)s->local_chunks,

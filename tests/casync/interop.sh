@@ -370,6 +370,23 @@ else
 fi
 rm -rf "$D/broken.castr"
 
+# Temporary roots left by interrupted runs (kill -9) are reclaimed by the next extraction to the
+# same DEST, but never one that a live extraction still holds (flock) or that is brand new.
+mkdir "$D/.stale-out.acfetch-AAAAAA" "$D/.stale-out.acfetch-BBBBBB" "$D/.stale-out.acfetch-CCCCCC"
+echo junk >"$D/.stale-out.acfetch-AAAAAA/f"
+touch -d '1 hour ago' "$D/.stale-out.acfetch-AAAAAA" "$D/.stale-out.acfetch-BBBBBB"
+exec 9<"$D/.stale-out.acfetch-BBBBBB" # this shell stands for a live extraction holding it
+flock -n 9
+if "$ACFETCH" extract "$IDX" "$D/stale-out" 2>"$D/stale.err"; then
+        check "stale temporary root reclaimed" test ! -e "$D/.stale-out.acfetch-AAAAAA"
+        check "locked temporary root kept" test -d "$D/.stale-out.acfetch-BBBBBB"
+        check "brand-new temporary root kept" test -d "$D/.stale-out.acfetch-CCCCCC"
+else
+        fail "extract next to stale temporary roots" "$(head -n 10 "$D/stale.err")"
+fi
+exec 9<&-
+rm -rf "$D"/.stale-out.acfetch-* # stale-out itself holds +a/+i files: lib cleanup clears them
+
 # The destination must not appear while the stream is incomplete: feed a .catar through a FIFO,
 # stop halfway, look, then finish. A writer process reports "half" on a control FIFO once half
 # the archive went into the pipe (the pipe holds at most 1 MiB, so acfetch has consumed and

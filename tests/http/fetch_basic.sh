@@ -33,7 +33,7 @@ acf --dir="$HTTP_TMP/d1" extract --ca-cert="$HTTP_CA" --jobs=8 --json "$url" "$H
 expect_rc 0 "https fetch"
 expect_same_tree "$tree" "$HTTP_TMP/out1"
 # Repeats of a chunk are read back from the chunk store once it is there.
-expect_err "$url: $items chunks: $((items - distinct)) from the local store, $distinct downloaded"
+expect_err "$url: $items chunks: $((items - distinct)) served locally, $distinct downloaded"
 expect_eq "chunk requests" "$(log_count "$chunk_req")" "$distinct"
 # Each distinct chunk exactly once, though the index names most of f0's chunks twice.
 expect_eq "distinct chunk requests" "$(log_distinct "$chunk_req")" "$distinct"
@@ -64,7 +64,7 @@ expect_eq "json chunks_downloaded" "$(json_int chunks_downloaded)" 0
 expect_eq "json chunks_needed" "$(json_int chunks_needed)" 0
 expect_eq "json chunks_local" "$(json_int chunks_local)" "$items"
 expect_eq "json bytes_downloaded" "$(json_int bytes_downloaded)" 0
-expect_err "$items chunks: $items from the local store, 0 downloaded"
+expect_err "$items chunks: $items served locally, 0 downloaded"
 echo "ok: second fetch downloads nothing"
 
 # --- 1. HTTP/2 ---------------------------------------------------------------------------------
@@ -93,8 +93,9 @@ acf --dir="$HTTP_TMP/d3" extract --ca-cert="$HTTP_CA" --store="$NGINX_HTTP_URL/d
         "$url" "$HTTP_TMP/out3"
 expect_rc 1 "plain http store without --insecure-options=http"
 needs_option='plain http needs --insecure-options=http'
-expect_err "^acfetch: error: $NGINX_HTTP_URL/default.castr/$CHUNK_RE: $needs_option"
-expect_err "^acfetch: error: chunk $ID_RE: could not be downloaded from any store"
+expect_err "^acfetch: error: $NGINX_HTTP_URL/default.castr: $needs_option"
+expect_eq "index requests of the refused fetch (refused before any transfer)" \
+        "$(log_count '\.caidx')" 0
 [ ! -e "$HTTP_TMP/out3" ] || fail "refused fetch created its destination"
 expect_eq "plain http requests" "$(log_count "^$NGINX_HTTP_PORT ")" 0
 expect_eq "cached chunks after a refused fetch" "$(cache_count "$HTTP_TMP/d3")" 0
