@@ -38,7 +38,7 @@ extern const command command_mtree;
 
 /* Prints the command's --help text to stdout. */
 void command_help(const command *c);
-/* One worker per CPU (capped). */
+/* Workers for local chunk reads: one per CPU, at least 4, at most 16. */
 unsigned default_jobs(void);
 
 /* ---- transfer.c: the transfer engine. One thread drives libcurl's multi interface with many

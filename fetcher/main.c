@@ -224,6 +224,8 @@ int main(int argc, char **argv)
 
 unsigned default_jobs(void)
 {
+        /* Reading chunk files from a cold cache waits on the disk: keep a few reads in flight
+         * even on small machines (measured: 4 workers beat 2 on 2 cores, 8 gain nothing). */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        return n > 0 ? (unsigned)MIN(n, 16L) : 1;
+        return (unsigned)MAX(MIN(n, 16L), 4L);
 }
