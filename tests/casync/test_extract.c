@@ -625,8 +625,14 @@ static int script_too_deep(const ca_sink *s)
         nodes[0] = mk(".", S_IFDIR | 0755);
         CHECK(begin(s, &nodes[0]) == 0);
         for (unsigned i = 1; i < CA_NODES_MAX + 2; i++) {
-                snprintf(paths[i], sizeof(paths[i]), "%s%sd", i > 1 ? paths[i - 1] : "",
-                         i > 1 ? "/" : "");
+                /* "d", "d/d", ...: 2i - 1 characters, always fits 2 * (CA_NODES_MAX + 2). */
+                size_t len = i > 1 ? strlen(paths[i - 1]) : 0;
+                CHECK(len + 3 <= sizeof(paths[i]));
+                if (len > 0) {
+                        memcpy(paths[i], paths[i - 1], len);
+                        paths[i][len++] = '/';
+                }
+                memcpy(paths[i] + len, "d", 2);
                 nodes[i] = mk(paths[i], S_IFDIR | 0755);
                 int r = begin(s, &nodes[i]);
                 if (r < 0)
