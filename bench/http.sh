@@ -52,6 +52,20 @@ free_port() {
 }
 port=$(free_port)
 pport=$(free_port)
+tport=$(free_port)
+tpport=$(free_port)
+# A throwaway CA and server certificate for the TLS comparison of HTTP/1.1 and HTTP/2.
+tls=$work/tls
+if [ ! -f "$tls/server.pem" ]; then
+        mkdir -p "$tls"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+                -subj /CN=bench-ca -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+                -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1\n' >"$tls/ext"
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+                -CAcreateserial -days 30 -extfile "$tls/ext" -out "$tls/server.pem" 2>/dev/null
+fi
 ngx=$work/nginx
 rm -rf "$ngx"
 mkdir -p "$ngx/logs"
@@ -76,13 +90,22 @@ http {
                 listen 127.0.0.1:$port;
                 root $srv;
         }
+        server {
+                listen 127.0.0.1:$tport ssl http2;
+                ssl_certificate $tls/server.pem;
+                ssl_certificate_key $tls/server.key;
+                http2_max_requests 100000;
+                root $srv;
+        }
 }
 EOF
 nginx -p "$ngx" -c "$ngx/nginx.conf"
 "$proxy" "$pport" "$port" "$rtt" &
 proxy_pid=$!
+"$proxy" "$tpport" "$tport" "$rtt" &
+tproxy_pid=$!
 cleanup() {
-        kill "$proxy_pid" 2>/dev/null || true
+        kill "$proxy_pid" "$tproxy_pid" 2>/dev/null || true
         [ -f "$ngx/nginx.pid" ] && kill "$(cat "$ngx/nginx.pid")" 2>/dev/null || true
         rm -rf "$work/out" "$work/dir"
 }
@@ -132,6 +155,17 @@ report "0 ms added latency" "$c0" "$a0" 0.3
 c20=$(measure casync20 casync extract "http://127.0.0.1:$pport/v1.caidx" "$work/out")
 a20=$(measure acfetch20 "${acf[@]}" "http://127.0.0.1:$pport/v1.caidx" "$work/out")
 report "$rtt ms round trip" "$c20" "$a20" 0.07
+
+# HTTP/1.1 against HTTP/2 over TLS (acfetch only: this picks acfetch's default).
+tls_fetch() { # NAME PORT VERSION
+        measure "$1" "$acfetch" --quiet --dir="$work/dir" extract --ca-cert="$tls/ca.pem" \
+                --http-version="$3" "https://127.0.0.1:$2/v1.caidx" "$work/out"
+}
+for p in "$tport:0 ms" "$tpport:$rtt ms"; do
+        h1=$(tls_fetch tls-h1 "${p%%:*}" 1.1)
+        h2=$(tls_fetch tls-h2 "${p%%:*}" 2)
+        echo "https, ${p#*:}: HTTP/1.1 ${h1% *}s (${h1#* } KiB), HTTP/2 ${h2% *}s (${h2#* } KiB)"
+done
 
 # The update: v1 fetched into an empty store, then v2 with v1's chunks present.
 rm -rf "$work/dir" "$work/out"
