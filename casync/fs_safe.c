@@ -114,17 +114,25 @@ int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name)
         return -EEXIST;
 }
 
-int fs_dir_is_empty(int dir_fd)
+DIR *fs_opendir_at(int dir_fd)
 {
         int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
-                return negative_errno();
+                return NULL;
         DIR *d = fdopendir(fd);
         if (!d) {
-                int r = negative_errno();
+                int saved = errno;
                 close(fd);
-                return r;
+                errno = saved;
         }
+        return d;
+}
+
+int fs_dir_is_empty(int dir_fd)
+{
+        DIR *d = fs_opendir_at(dir_fd);
+        if (!d)
+                return negative_errno();
         int r = 1;
         for (;;) {
                 errno = 0;
@@ -256,15 +264,9 @@ static int remove_entry(int dir_fd, const char *name, unsigned char d_type, unsi
 
 static int remove_children(int dir_fd, unsigned depth)
 {
-        int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
+        DIR *d = fs_opendir_at(dir_fd);
+        if (!d)
                 return negative_errno();
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = negative_errno();
-                close(fd);
-                return r;
-        }
         int r = 0;
         for (;;) {
                 errno = 0;

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <dirent.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -38,6 +40,10 @@ void fs_temp_name(char buf[static FS_TEMP_NAME_MAX]);
  * *ret_name is malloc'ed.
  */
 int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name);
+
+/* A listing of the directory open as dir_fd (its own descriptor: dir_fd stays open), or NULL
+ * with errno set. */
+DIR *fs_opendir_at(int dir_fd);
 
 /* 1 if the directory open as dir_fd has no entries besides "." and "..", 0 if it has. */
 int fs_dir_is_empty(int dir_fd);

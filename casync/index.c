@@ -196,24 +196,6 @@ int ca_index_parse(const void *data, size_t size, const char *what, ca_index **r
         return 0;
 }
 
-static int read_full(int fd, uint8_t *buf, size_t size)
-{
-        size_t done = 0;
-
-        while (done < size) {
-                ssize_t l = read(fd, buf + done, size - done);
-                if (l < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (l == 0)
-                        break;
-                done += (size_t)l;
-        }
-        return done == size ? 0 : -EBADMSG;
-}
-
 int ca_index_load(const char *path, ca_index **ret)
 {
         _cleanup_(closep) int fd = -1;

@@ -1000,13 +1000,9 @@ static int check_dest(ca_extract *e)
  */
 static void reclaim_stale_temps(ca_extract *e, const char *prefix)
 {
-        int fd = fcntl(e->parent_fd, F_DUPFD_CLOEXEC, 3);
-        DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-        if (!dir) {
-                if (fd >= 0)
-                        close(fd);
+        DIR *dir = fs_opendir_at(e->parent_fd);
+        if (!dir)
                 return;
-        }
         size_t plen = strlen(prefix);
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);

@@ -100,24 +100,6 @@ static int open_subdir(ca_store *s, const char *rel, bool create)
         return fd < 0 ? negative_errno() : fd;
 }
 
-static int read_full(int fd, uint8_t *buf, size_t size)
-{
-        size_t done = 0;
-
-        while (done < size) {
-                ssize_t l = read(fd, buf + done, size - done);
-                if (l < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (l == 0)
-                        return -EBADMSG; /* shorter than fstat said */
-                done += (size_t)l;
-        }
-        return 0;
-}
-
 /*
  * Removes a file found corrupt, but only if the name still refers to the file we read: another
  * process may have removed it and stored a good copy meanwhile.
@@ -262,21 +244,6 @@ static uint64_t random_u64(void)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return ((uint64_t)getpid() << 40) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
                atomic_fetch_add(&counter, 1);
-}
-
-static int write_full(int fd, const uint8_t *data, size_t size)
-{
-        while (size > 0) {
-                ssize_t l = write(fd, data, size);
-                if (l < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                data += l;
-                size -= (size_t)l;
-        }
-        return 0;
 }
 
 /* Writes data to a fresh temp file in subfd; returns the file's name in tmp. */

@@ -76,3 +76,39 @@ static inline int negative_errno(void)
 {
         return errno > 0 ? -errno : -EIO;
 }
+
+/* Reads exactly size bytes: 0, -EBADMSG if the file ends first, or the read error. */
+static inline int read_full(int fd, void *buf, size_t size)
+{
+        uint8_t *p = buf;
+        size_t done = 0;
+        while (done < size) {
+                ssize_t l = read(fd, p + done, size - done);
+                if (l < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (l == 0)
+                        return -EBADMSG;
+                done += (size_t)l;
+        }
+        return 0;
+}
+
+/* Writes all of buf: 0 or the write error. */
+static inline int write_full(int fd, const void *buf, size_t size)
+{
+        const uint8_t *p = buf;
+        while (size > 0) {
+                ssize_t l = write(fd, p, size);
+                if (l < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += l;
+                size -= (size_t)l;
+        }
+        return 0;
+}

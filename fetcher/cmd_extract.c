@@ -24,19 +24,7 @@ static const char usage[] =
 
 static int write_fd(void *userdata, const void *data, size_t size)
 {
-        int fd = *(int *)userdata;
-        const uint8_t *p = data;
-        while (size > 0) {
-                ssize_t n = write(fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += n;
-                size -= (size_t)n;
-        }
-        return 0;
+        return write_full(*(int *)userdata, data, size);
 }
 
 /* A blob appears under DEST only when complete: temp file beside it, then rename. */
