@@ -3,6 +3,7 @@
 # Debian minbase rootfs (debootstrap). Prints wall-time ratio and each peak RSS.
 # Usage: bench/extract.sh [BUILD_DIR]   (default: build). Needs root (debootstrap, ownership).
 # Targets (issue 2): ratio <= 0.5, acfetch peak RSS <= 64 MiB.
+# Each run extracts into a fresh ext4 file system (see bench/lib.sh) with a cold page cache.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
@@ -27,26 +28,25 @@ fi
 chunks=$(( ($(stat -c %s "$work/rootfs.caidx") - 104) / 40 ))
 size=$(du -sb "$work/rootfs" | cut -f1)
 
-# measure NAME OUT CMD...: runs CMD $runs times writing into OUT, prints the median wall seconds
-# and max RSS (KiB). The previous output is removed and synced first: on a file system mounted
-# with `discard`, freeing 200 MB otherwise slows whatever runs next.
+. "$top/bench/lib.sh"
+fs=$work/fs
+trap 'drop_fs "$fs"' EXIT
+
+# measure NAME CMD...: runs CMD $runs times, each into a fresh file system with a cold cache;
+# prints the median wall seconds and the max RSS (KiB).
 measure() {
         name=$1
-        out=$2
-        shift 2
+        shift
         : >"$work/$name.times"
         i=0
         while [ $i -lt "$runs" ]; do
-                rm -rf "$out"
-                sync
-                sleep 2
-                echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+                fresh_fs "$fs"
+                cold_cache
                 /usr/bin/time -f "%e %M" -o "$work/$name.one" "$@" >/dev/null 2>"$work/$name.err" ||
                         { cat "$work/$name.err"; exit 1; }
                 cat "$work/$name.one" >>"$work/$name.times"
                 i=$((i + 1))
         done
-        rm -rf "$out"
         sort -n "$work/$name.times" | awk -v n="$runs" 'NR == int((n + 1) / 2) { t = $1 }
                 { if ($2 > m) m = $2 } END { print t, m }'
 }
@@ -58,17 +58,9 @@ report() { # label casync-result acfetch-result
                 "(target <= 0.5)"
 }
 
-echo "tree: debian bookworm minbase, $size bytes, $chunks chunks; median of $runs runs, cold cache"
-for target in disk tmpfs; do
-        if [ $target = disk ]; then
-                out=$work/out
-        else
-                mkdir -p /dev/shm/acfetch-bench
-                out=/dev/shm/acfetch-bench/out
-        fi
-        c=$(measure casync "$out" casync extract --store="$work/rootfs.castr" "$work/rootfs.caidx" "$out")
-        a=$(measure acfetch "$out" "$acfetch" --quiet extract --store="$work/rootfs.castr" \
-                "$work/rootfs.caidx" "$out")
-        report "extract to $target" "$c" "$a"
-done
-rm -rf /dev/shm/acfetch-bench
+echo "tree: debian bookworm minbase, $size bytes, $chunks chunks; median of $runs runs;" \
+        "cold cache; each run into a fresh ext4 file system"
+c=$(measure casync casync extract --store="$work/rootfs.castr" "$work/rootfs.caidx" "$fs/out")
+a=$(measure acfetch "$acfetch" --quiet extract --store="$work/rootfs.castr" "$work/rootfs.caidx" \
+        "$fs/out")
+report "extract" "$c" "$a"

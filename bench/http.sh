@@ -14,6 +14,8 @@ work=${BENCH_WORK:-$top/bench/work}
 runs=${BENCH_RUNS:-3}
 rtt=${BENCH_RTT_MS:-20}
 mkdir -p "$work"
+. "$top/bench/lib.sh"
+fs=$work/fs
 
 [ -x "$acfetch" ] && [ -x "$proxy" ] || { echo "build first: meson setup build && ninja -C build"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench/http.sh must run as root"; exit 1; }
@@ -94,8 +96,7 @@ http {
                 listen 127.0.0.1:$tport ssl http2;
                 ssl_certificate $tls/server.pem;
                 ssl_certificate_key $tls/server.key;
-                http2_max_requests 100000;
-                root $srv;
+                                root $srv;
         }
 }
 EOF
@@ -107,19 +108,19 @@ tproxy_pid=$!
 cleanup() {
         kill "$proxy_pid" "$tproxy_pid" 2>/dev/null || true
         [ -f "$ngx/nginx.pid" ] && kill "$(cat "$ngx/nginx.pid")" 2>/dev/null || true
-        rm -rf "$work/out" "$work/dir"
+        drop_fs "$fs"
 }
 trap cleanup EXIT
 sleep 0.5
 
-# measure NAME CMD...: median wall seconds and max RSS (KiB) over $runs runs, each starting
-# with an empty output and an empty acfetch store.
+# measure NAME CMD...: median wall seconds and max RSS (KiB) over $runs runs, each into a fresh
+# file system (output tree and acfetch's store: see bench/lib.sh).
 measure() {
         local name=$1
         shift
         : >"$work/$name.times"
         for ((i = 0; i < runs; i++)); do
-                rm -rf "$work/out" "$work/dir"
+                fresh_fs "$fs"
                 /usr/bin/time -f "%e %M" -o "$work/$name.one" "$@" >"$work/$name.out" \
                         2>"$work/$name.err" || { cat "$work/$name.err"; exit 1; }
                 cat "$work/$name.one" >>"$work/$name.times"
@@ -137,29 +138,29 @@ report() { # label casync-result acfetch-result target
                 "$(awk -v a="$at" -v c="$ct" 'BEGIN { print a / c }')" "$4"
 }
 
-acf=("$acfetch" --quiet --dir="$work/dir" --insecure-options=http extract)
+acf=("$acfetch" --quiet --dir="$fs/dir" --insecure-options=http extract)
 fetch() { # URL [extra acfetch options]
         local url=$1
         shift
-        "${acf[@]}" "$@" "$url" "$work/out"
+        "${acf[@]}" "$@" "$url" "$fs/out"
 }
 
 chunks=$((($(stat -c %s "$srv/v1.caidx") - 104) / 40))
 echo "image: debian bookworm minbase, $(du -sb "$work/rootfs" | cut -f1) bytes, $chunks chunks;" \
         "nginx on loopback; median of $runs runs"
 
-c0=$(measure casync0 casync extract "http://127.0.0.1:$port/v1.caidx" "$work/out")
-a0=$(measure acfetch0 "${acf[@]}" "http://127.0.0.1:$port/v1.caidx" "$work/out")
+c0=$(measure casync0 casync extract "http://127.0.0.1:$port/v1.caidx" "$fs/out")
+a0=$(measure acfetch0 "${acf[@]}" "http://127.0.0.1:$port/v1.caidx" "$fs/out")
 report "0 ms added latency" "$c0" "$a0" 0.3
 
-c20=$(measure casync20 casync extract "http://127.0.0.1:$pport/v1.caidx" "$work/out")
-a20=$(measure acfetch20 "${acf[@]}" "http://127.0.0.1:$pport/v1.caidx" "$work/out")
+c20=$(measure casync20 casync extract "http://127.0.0.1:$pport/v1.caidx" "$fs/out")
+a20=$(measure acfetch20 "${acf[@]}" "http://127.0.0.1:$pport/v1.caidx" "$fs/out")
 report "$rtt ms round trip" "$c20" "$a20" 0.07
 
 # HTTP/1.1 against HTTP/2 over TLS (acfetch only: this picks acfetch's default).
 tls_fetch() { # NAME PORT VERSION
-        measure "$1" "$acfetch" --quiet --dir="$work/dir" extract --ca-cert="$tls/ca.pem" \
-                --http-version="$3" "https://127.0.0.1:$2/v1.caidx" "$work/out"
+        measure "$1" "$acfetch" --quiet --dir="$fs/dir" extract --ca-cert="$tls/ca.pem" \
+                --http-version="$3" "https://127.0.0.1:$2/v1.caidx" "$fs/out"
 }
 for p in "$tport:0 ms" "$tpport:$rtt ms"; do
         h1=$(tls_fetch tls-h1 "${p%%:*}" 1.1)
@@ -168,9 +169,9 @@ for p in "$tport:0 ms" "$tpport:$rtt ms"; do
 done
 
 # The update: v1 fetched into an empty store, then v2 with v1's chunks present.
-rm -rf "$work/dir" "$work/out"
+fresh_fs "$fs"
 fetch "http://127.0.0.1:$port/v1.caidx" >/dev/null
-rm -rf "$work/out"
+rm -rf "$fs/out"
 : >"$ngx/logs/access.log"
 kill -USR1 "$(cat "$ngx/nginx.pid")"
 fetch "http://127.0.0.1:$port/v2.caidx" --json >"$work/update.json"
