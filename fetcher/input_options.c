@@ -21,7 +21,7 @@ const char input_options_help[] =
         "30)\n"
         "  --retries=N            attempts after the first on network errors, 5xx, 429 "
         "(default 4)\n"
-        "  --http-version=V       1.1 (default: measured faster here) or 2\n";
+        "  --http-version=V       2 (default; offered over TLS, measured faster) or 1.1\n";
 
 static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *ret)
 {

@@ -77,7 +77,9 @@ void transfer_options_init(transfer_options *o)
                 .connect_timeout = 30,
                 .stall_timeout = 30,
                 .max_attempts = 5,
-                .http2 = false,
+                /* Measured (bench/http.sh, fresh file system, 2 cores): over TLS on loopback
+                 * HTTP/2 took 2.0 s where HTTP/1.1 took 2.4 s; at 20 ms RTT they tie. */
+                .http2 = true,
         };
 }
 

@@ -27,9 +27,10 @@ http_nginx_start "$www"
 url=$NGINX_HTTPS_URL/x.caidx
 chunk_req='\.cacnk HTTP'
 
-# --- 1. parallel HTTPS, HTTP/1.1 by default ------------------------------------------------------
+# --- 1. parallel HTTPS over HTTP/1.1 --------------------------------------------------------------
 log_mark
-acf --dir="$HTTP_TMP/d1" extract --ca-cert="$HTTP_CA" --jobs=8 --json "$url" "$HTTP_TMP/out1"
+acf --dir="$HTTP_TMP/d1" extract --ca-cert="$HTTP_CA" --jobs=8 --http-version=1.1 --json "$url" \
+        "$HTTP_TMP/out1"
 expect_rc 0 "https fetch"
 expect_same_tree "$tree" "$HTTP_TMP/out1"
 # Repeats of a chunk are read back from the chunk store once it is there.
@@ -67,9 +68,9 @@ expect_eq "json bytes_downloaded" "$(json_int bytes_downloaded)" 0
 expect_err "$items chunks: $items served locally, 0 downloaded"
 echo "ok: second fetch downloads nothing"
 
-# --- 1. HTTP/2 ---------------------------------------------------------------------------------
+# --- 1. HTTP/2, the default over TLS -----------------------------------------------------------
 log_mark
-acf --dir="$HTTP_TMP/d2" extract --ca-cert="$HTTP_CA" --http-version=2 "$url" "$HTTP_TMP/out2"
+acf --dir="$HTTP_TMP/d2" extract --ca-cert="$HTTP_CA" "$url" "$HTTP_TMP/out2"
 expect_rc 0 "http/2 fetch"
 expect_same_tree "$tree" "$HTTP_TMP/out2"
 expect_eq "chunk 200s over HTTP/2" \

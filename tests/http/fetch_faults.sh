@@ -78,7 +78,7 @@ acf --dir="$HTTP_TMP/d4" extract --ca-cert="$HTTP_CA" "$url" "$HTTP_TMP/out4"
 expect_rc 1 "missing index"
 expect_err "^acfetch: error: $url: not found (HTTP 404)\$"
 expect_eq "error lines" "$(grep -c 'error:' "$ERR")" 1
-expect_eq "requests for the missing index" "$(log_count '"GET /nosuch.caidx HTTP/1.1" 404')" 1
+expect_eq "requests for the missing index" "$(log_count '"GET /nosuch.caidx HTTP/[12][.0-9]*" 404')" 1
 expect_eq "requests" "$(log_count .)" 1
 [ ! -e "$HTTP_TMP/out4" ] || fail "a failed fetch created its destination"
 echo "ok: a missing index fails clearly"

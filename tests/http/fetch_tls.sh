@@ -41,7 +41,7 @@ acf --dir="$HTTP_TMP/d1" --insecure-options=http extract --ca-cert="$HTTP_CA" \
         "$NGINX_HTTPS_URL/down/x.caidx" "$HTTP_TMP/out1"
 expect_rc 1 "index redirected to http"
 expect_err "^acfetch: error: $NGINX_HTTPS_URL/down/x.caidx: .*redirect"
-expect_eq "redirects" "$(log_count "^$NGINX_HTTPS_PORT \"GET /down/x.caidx HTTP/1.1\" 301 ")" 1
+expect_eq "redirects" "$(log_count "^$NGINX_HTTPS_PORT \"GET /down/x.caidx HTTP/2.0\" 301 ")" 1
 expect_eq "plain http requests" "$(log_count "^$NGINX_HTTP_PORT ")" 0
 expect_refused "$HTTP_TMP/out1" "$HTTP_TMP/d1"
 
