@@ -199,6 +199,9 @@ int ca_store_put(ca_store *s, const ca_chunk_id *id, const void *data, size_t si
 /* Removes a chunk (used when it failed verification). Missing counts as success. */
 int ca_store_remove(ca_store *s, const ca_chunk_id *id);
 
+/* Consumes the bytes of a stream, in order (assembled chunks, a tar being written...). */
+typedef int (*ca_stream_writer)(void *userdata, const void *data, size_t size);
+
 /* ---------------------------------------------------------------- catar decoder (catar_decode.c) */
 typedef struct ca_xattr {
         const char *name;
@@ -315,6 +318,22 @@ static inline void ca_extract_freep(ca_extract **e)
         ca_extract_free(*e);
 }
 
+/* ---------------------------------------------------------------- canonical tar sink (sink_tar.c) */
+/*
+ * Writes the archive as the canonical pax tar of an ACI (see sink_tar.c for the exact form): the
+ * root's children are the top-level entries; bytes go to `write` as they are produced, so hashing
+ * them there (SHA-512) gives the image ID in the same pass. Sockets are skipped and counted.
+ */
+typedef struct ca_tar ca_tar;
+int ca_tar_new(ca_stream_writer write, void *userdata, ca_tar **ret, ca_sink *ret_sink);
+uint64_t ca_tar_sockets_skipped(const ca_tar *t);
+uint64_t ca_tar_bytes_written(const ca_tar *t);
+ca_tar *ca_tar_free(ca_tar *t);
+static inline void ca_tar_freep(ca_tar **t)
+{
+        ca_tar_free(*t);
+}
+
 /* ---------------------------------------------------------------- sink composition (sink_tee.c) */
 /* Forwards every event to a and then to b. */
 typedef struct ca_tee {
@@ -329,8 +348,6 @@ void ca_tee_init(ca_tee *t, const ca_sink *a, const ca_sink *b, ca_sink *ret_sin
  */
 typedef int (*ca_chunk_getter)(void *userdata, const ca_index_item *item, ca_digest_type t,
                                void *buf);
-/* Bytes of the stream in order. */
-typedef int (*ca_stream_writer)(void *userdata, const void *data, size_t size);
 
 typedef struct ca_assemble_stats {
         uint64_t chunks, bytes;

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Test driver: converts a .catar to the canonical tar with the streaming decoder and the tar
+ * sink, hashing the bytes with SHA-512 as they are written (the way fetch computes the image ID).
+ *   catar_tar [--chunk=N] CATAR|- OUT.tar|-
+ * Prints "sha512-<hex>" and then "sockets skipped: N" on stderr. --chunk feeds the decoder N
+ * bytes at a time.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "casync/casync.h"
+
+typedef struct hash_out {
+        int fd;
+        EVP_MD_CTX *md;
+} hash_out;
+
+static int tee_write(void *userdata, const void *data, size_t size)
+{
+        hash_out *t = userdata;
+        if (EVP_DigestUpdate(t->md, data, size) != 1)
+                return -EIO;
+        for (const uint8_t *p = data; size > 0;) {
+                ssize_t n = write(t->fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += n;
+                size -= (size_t)n;
+        }
+        return 0;
+}
+
+static int feed_all(ca_decoder *d, int fd, size_t chunk)
+{
+        static uint8_t buf[1 << 20];
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        return ca_decoder_finish(d);
+                for (size_t o = 0; o < (size_t)n;) {
+                        size_t k = chunk ? MIN(chunk, (size_t)n - o) : (size_t)n - o;
+                        int r = ca_decoder_feed(d, buf + o, k);
+                        if (r < 0)
+                                return r;
+                        o += k;
+                }
+        }
+}
+
+static void md_freep(EVP_MD_CTX **m)
+{
+        EVP_MD_CTX_free(*m);
+}
+
+int main(int argc, char **argv)
+{
+        size_t chunk = 0;
+        const char *in = NULL, *outp = NULL;
+
+        for (int i = 1; i < argc; i++) {
+                if (strncmp(argv[i], "--chunk=", 8) == 0)
+                        chunk = strtoul(argv[i] + 8, NULL, 10);
+                else if (!in)
+                        in = argv[i];
+                else
+                        outp = argv[i];
+        }
+        if (!in || !outp) {
+                fprintf(stderr, "usage: %s [--chunk=N] CATAR|- OUT.tar|-\n", argv[0]);
+                return 2;
+        }
+
+        _cleanup_(closep) int ifd = strcmp(in, "-") == 0 ? dup(0) : open(in, O_RDONLY | O_CLOEXEC);
+        if (ifd < 0) {
+                perror(in);
+                return 1;
+        }
+        _cleanup_(closep) int ofd =
+            strcmp(outp, "-") == 0 ? dup(1)
+                                   : open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (ofd < 0) {
+                perror(outp);
+                return 1;
+        }
+
+        _cleanup_(md_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
+        if (!md || EVP_DigestInit_ex(md, EVP_sha512(), NULL) != 1)
+                return 1;
+        hash_out t = {.fd = ofd, .md = md};
+
+        _cleanup_(ca_tar_freep) ca_tar *tar = NULL;
+        ca_sink sink;
+        if (ca_tar_new(tee_write, &t, &tar, &sink) < 0)
+                return 1;
+        _cleanup_(ca_decoder_freep) ca_decoder *d = NULL;
+        if (ca_decoder_new(&sink, UINT64_MAX, in, &d) < 0)
+                return 1;
+
+        int r = feed_all(d, ifd, chunk);
+        if (r < 0) {
+                if (r != -EBADMSG)
+                        fprintf(stderr, "%s: %s\n", in, strerror(-r));
+                return 1;
+        }
+
+        uint8_t digest[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+        if (EVP_DigestFinal_ex(md, digest, &len) != 1 || len != 64)
+                return 1;
+        fputs("sha512-", stderr);
+        for (unsigned i = 0; i < len; i++)
+                fprintf(stderr, "%02x", digest[i]);
+        fprintf(stderr, "\nsockets skipped: %" PRIu64 "\n", ca_tar_sockets_skipped(tar));
+        return 0;
+}
