@@ -128,27 +128,29 @@ DIR *fs_opendir_at(int dir_fd)
         return d;
 }
 
+int fs_readdir(DIR *d, struct dirent **ret)
+{
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de)
+                        return errno != 0 ? negative_errno() : 0;
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+                        *ret = de;
+                        return 1;
+                }
+        }
+}
+
 int fs_dir_is_empty(int dir_fd)
 {
         DIR *d = fs_opendir_at(dir_fd);
         if (!d)
                 return negative_errno();
-        int r = 1;
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                r = negative_errno();
-                        break;
-                }
-                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-                        r = 0;
-                        break;
-                }
-        }
+        struct dirent *de;
+        int r = fs_readdir(d, &de);
         closedir(d);
-        return r;
+        return r < 0 ? r : r == 0;
 }
 
 int fs_chattr_get(int fd, unsigned *ret)
@@ -267,17 +269,9 @@ static int remove_children(int dir_fd, unsigned depth)
         DIR *d = fs_opendir_at(dir_fd);
         if (!d)
                 return negative_errno();
-        int r = 0;
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                r = negative_errno();
-                        break;
-                }
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
+        struct dirent *de;
+        int r;
+        while ((r = fs_readdir(d, &de)) > 0) {
                 r = remove_entry(dir_fd, de->d_name, de->d_type, depth);
                 if (r < 0)
                         break;

@@ -45,6 +45,9 @@ int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name);
  * with errno set. */
 DIR *fs_opendir_at(int dir_fd);
 
+/* The next entry other than "." and "..": 1 with *ret set, 0 at the end, or a negative errno. */
+int fs_readdir(DIR *d, struct dirent **ret);
+
 /* 1 if the directory open as dir_fd has no entries besides "." and "..", 0 if it has. */
 int fs_dir_is_empty(int dir_fd);
 

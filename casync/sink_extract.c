@@ -1006,7 +1006,8 @@ static void reclaim_stale_temps(ca_extract *e, const char *prefix)
         size_t plen = strlen(prefix);
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        for (struct dirent *de; (de = readdir(dir));) {
+        struct dirent *de;
+        while (fs_readdir(dir, &de) > 0) {
                 if (strncmp(de->d_name, prefix, plen) != 0 || strlen(de->d_name) != plen + 6)
                         continue;
                 _cleanup_(closep) int t = fs_open_beneath(e->parent_fd, de->d_name,
