@@ -14,25 +14,7 @@
 #include <time.h>
 
 #include "casync/casync.h"
-
-static int feed_all(ca_decoder *d, int fd, size_t chunk)
-{
-        static uint8_t buf[1 << 20];
-        for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        return ca_decoder_finish(d);
-                for (size_t o = 0; o < (size_t)n;) {
-                        size_t k = chunk ? MIN(chunk, (size_t)n - o) : (size_t)n - o;
-                        int r = ca_decoder_feed(d, buf + o, k);
-                        if (r < 0)
-                                return r;
-                        o += k;
-                }
-        }
-}
+#include "catar_feed.h"
 
 /* Decodes data[0..size) with a sink that does nothing; returns the result of finish. */
 static int decode_prefix(const uint8_t *data, size_t size)

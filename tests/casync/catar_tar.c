@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "casync/casync.h"
+#include "catar_feed.h"
 
 typedef struct hash_out {
         int fd;
@@ -23,36 +24,7 @@ static int tee_write(void *userdata, const void *data, size_t size)
         hash_out *t = userdata;
         if (EVP_DigestUpdate(t->md, data, size) != 1)
                 return -EIO;
-        for (const uint8_t *p = data; size > 0;) {
-                ssize_t n = write(t->fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += n;
-                size -= (size_t)n;
-        }
-        return 0;
-}
-
-static int feed_all(ca_decoder *d, int fd, size_t chunk)
-{
-        static uint8_t buf[1 << 20];
-        for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        return ca_decoder_finish(d);
-                for (size_t o = 0; o < (size_t)n;) {
-                        size_t k = chunk ? MIN(chunk, (size_t)n - o) : (size_t)n - o;
-                        int r = ca_decoder_feed(d, buf + o, k);
-                        if (r < 0)
-                                return r;
-                        o += k;
-                }
-        }
+        return write_full(t->fd, data, size);
 }
 
 static void md_freep(EVP_MD_CTX **m)
