@@ -298,6 +298,18 @@ typedef struct ca_extract_options {
         bool no_same_owner; /* never chown (automatic when not privileged) */
         bool in_place;      /* write into an existing directory, no temp + rename */
         bool no_sparse;     /* write zero runs instead of leaving holes */
+        /*
+         * With in_place: first writer wins, as rkt renders an image's dependencies. Nothing that
+         * exists is replaced: a node whose name exists is skipped, a directory meeting a
+         * non-directory (a symlink too: never followed) with its whole subtree; an existing
+         * directory is merged into and keeps its metadata (the root too; its mtime is restored).
+         */
+        bool merge;
+        /* Optional: called for every non-directory node before it is written; return 1 to write
+         * it, 0 to skip it, negative to fail. path is the node's path relative to the root
+         * ("a/b/c"). Not called inside a subtree that merge skips. Directories are always made. */
+        int (*filter)(void *userdata, const ca_node *node);
+        void *filter_userdata;
 } ca_extract_options;
 
 typedef struct ca_extract ca_extract;
@@ -306,11 +318,14 @@ typedef struct ca_extract ca_extract;
  * Prepares extraction to `dest`. Unless in_place, the tree is written into a private temporary
  * directory beside dest and appears under dest only in ca_extract_commit. dest must not exist or
  * be an empty directory (which is replaced); with in_place it must be an existing directory.
+ * merge without in_place is -EINVAL.
  */
 int ca_extract_new(const char *dest, const ca_extract_options *opts, ca_extract **ret,
                    ca_sink *ret_sink);
 /* After the decoder finished: move the tree to its final name. */
 int ca_extract_commit(ca_extract *e);
+/* Nodes skipped by merge or by the filter; a skipped directory counts once for its subtree. */
+uint64_t ca_extract_skipped(const ca_extract *e);
 /* Removes anything written unless committed, prints the unprivileged-policy summary, frees. */
 ca_extract *ca_extract_free(ca_extract *e);
 static inline void ca_extract_freep(ca_extract **e)
@@ -340,6 +355,15 @@ typedef struct ca_tee {
         ca_sink a, b;
 } ca_tee;
 void ca_tee_init(ca_tee *t, const ca_sink *a, const ca_sink *b, ca_sink *ret_sink);
+
+/* Forwards only the subtree of the top-level directory `name`, re-rooted: that directory becomes
+ * the root (path ".", depth 0) and its descendants lose the "name/" prefix. */
+typedef struct ca_subtree {
+        const char *name;
+        ca_sink inner;
+        bool seen;
+} ca_subtree;
+void ca_subtree_init(ca_subtree *t, const char *name, const ca_sink *inner, ca_sink *ret_sink);
 
 /* ---------------------------------------------------------------- chunk assembly (assemble.c) */
 /*

@@ -18,6 +18,15 @@
  * directories are reused, other entries in the way of a directory are replaced by it, and a
  * directory is never replaced by a non-directory.
  *
+ * Merging (in place, first writer wins). Whether a name exists is asked with fstatat
+ * AT_SYMLINK_NOFOLLOW on the held parent, and only under a directory that existed before (a
+ * directory we created holds only what we wrote). An existing name skips the node; a directory
+ * meeting a non-directory (a symlink included, which is never followed) skips its subtree, whose
+ * events are still checked but write nothing; an existing directory is opened O_NOFOLLOW and
+ * merged into, its metadata left alone (its mtime, which new children change, is put back at its
+ * end). New entries are renamed into place with RENAME_NOREPLACE, so nothing is ever replaced. The
+ * filter can skip any non-directory, in any mode; directories are always made.
+ *
  * Metadata. Directories are created 0700 and get their final owner, mode, xattrs, ACLs, times
  * and chattr flags when their node ends, so read-only directories and parent mtimes come out
  * right. For every node the order is: owner (chown clears setuid bits and file capabilities),
@@ -76,8 +85,11 @@ enum {
 };
 
 typedef struct level {
-        int fd;
+        int fd;                          /* -1 when skipped */
         bool reused;                     /* an existing directory, in place */
+        bool merged;                     /* reused by merge: its metadata is left alone */
+        bool skipped;                    /* merge: its whole subtree writes nothing */
+        struct timespec mtime;           /* merged: what to put back at node_end */
         char tmp_name[FS_TEMP_NAME_MAX]; /* in place: replaces a non-directory at node_end */
         bool has_child;
         char last_child[FS_NAME_MAX + 1]; /* children come in strictly increasing order */
@@ -117,6 +129,8 @@ struct ca_extract {
         uint64_t n_owner, n_devices, n_xattrs, n_chattr;
         uint64_t n_overlay; /* trusted.overlay.* xattrs, never restored */
         unsigned warned;
+
+        uint64_t n_skipped; /* by merge or the filter */
 };
 
 static const struct {
@@ -610,6 +624,63 @@ static bool type_enabled(uint64_t flags, uint64_t mode)
         }
 }
 
+/* Merging: 1 with *st filled if dir_fd already holds the node's name (never followed), else 0. */
+static int lookup_existing(const ca_node *n, int dir_fd, struct stat *st)
+{
+        if (fstatat(dir_fd, n->name, st, AT_SYMLINK_NOFOLLOW) >= 0)
+                return 1;
+        if (errno == ENOENT)
+                return 0;
+        return fail(negative_errno(), n->path, "cannot access");
+}
+
+static void count_skipped(ca_extract *e, const ca_node *n, const char *why)
+{
+        e->n_skipped++;
+        ca_log_debug("%s: skipped: %s", n->path, why);
+}
+
+/* Merging into the directory open as l->fd: remember the mtime that new children will change. */
+static int hold_merged(level *l, const char *what)
+{
+        struct stat st;
+        if (fstat(l->fd, &st) < 0)
+                return fail(negative_errno(), what, "cannot access");
+        l->reused = l->merged = true;
+        l->mtime = st.st_mtim;
+        return 0;
+}
+
+/* Merging: puts back the mtime of a directory that was there before, if children changed it. */
+static int restore_mtime(const ca_extract *e, const ca_node *n, const level *l)
+{
+        struct stat st;
+        if (fstat(l->fd, &st) < 0)
+                return fail(negative_errno(), node_what(e, n), "cannot access");
+        if (st.st_mtim.tv_sec == l->mtime.tv_sec && st.st_mtim.tv_nsec == l->mtime.tv_nsec)
+                return 0;
+        struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, l->mtime};
+        if (futimens(l->fd, ts) < 0)
+                return fail(negative_errno(), node_what(e, n), "cannot set modification time");
+        return 0;
+}
+
+/* Merging: renames without ever replacing an entry. */
+static int rename_noreplace(int dir_fd, const char *from, const char *to)
+{
+        if (renameat2(dir_fd, from, dir_fd, to, RENAME_NOREPLACE) >= 0)
+                return 0;
+        if (errno != EINVAL)
+                return negative_errno();
+        /* No RENAME_NOREPLACE on this file system: check, then rename. */
+        struct stat st;
+        if (fstatat(dir_fd, to, &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                return -EEXIST;
+        if (errno != ENOENT)
+                return negative_errno();
+        return renameat(dir_fd, from, dir_fd, to) < 0 ? negative_errno() : 0;
+}
+
 /* Creates a non-directory under `name`; returns its fd for a regular file, else 0. */
 static int make_entry(int dir_fd, const char *name, const ca_node *n)
 {
@@ -630,9 +701,11 @@ static int make_entry(int dir_fd, const char *name, const ca_node *n)
         }
 }
 
-static int begin_non_directory(ca_extract *e, const ca_node *n, int dir_fd)
+static int begin_non_directory(ca_extract *e, const ca_node *n, const level *parent)
 {
         const char *what = n->path;
+        int dir_fd = parent->fd;
+        int r;
 
         if (S_ISLNK(n->mode)) {
                 size_t len = n->symlink_target ? strnlen(n->symlink_target, 4096) : 0;
@@ -645,14 +718,40 @@ static int begin_non_directory(ca_extract *e, const ca_node *n, int dir_fd)
                         return ca_bad("%s: invalid device number %llu:%llu", what,
                                       (unsigned long long)n->device_major,
                                       (unsigned long long)n->device_minor);
-                if (!e->privileged) {
-                        e->n_devices++;
+        }
+
+        if (parent->skipped) {
+                e->cur_skipped = true; /* counted with its directory */
+                return 0;
+        }
+        if (e->opts.filter) {
+                r = e->opts.filter(e->opts.filter_userdata, n);
+                if (r < 0)
+                        return ca_log_errno(CA_LOG_ERR, r, "%s: filter failed: %s", what,
+                                            strerror(-r));
+                if (r == 0) {
+                        count_skipped(e, n, "filtered out");
                         e->cur_skipped = true;
                         return 0;
                 }
         }
+        if (parent->merged) {
+                struct stat st;
+                r = lookup_existing(n, dir_fd, &st);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        count_skipped(e, n, "already present");
+                        e->cur_skipped = true;
+                        return 0;
+                }
+        }
+        if ((S_ISCHR(n->mode) || S_ISBLK(n->mode)) && !e->privileged) {
+                e->n_devices++;
+                e->cur_skipped = true;
+                return 0;
+        }
 
-        int r;
         if (!e->opts.in_place)
                 r = make_entry(dir_fd, n->name, n);
         else {
@@ -680,6 +779,9 @@ static int begin_non_directory(ca_extract *e, const ca_node *n, int dir_fd)
                 return fail(r, what, "cannot create");
         if (S_ISREG(n->mode)) {
                 e->cur_fd = r;
+                /* A merged directory keeps its default ACL: nothing inherits it from us. */
+                if (parent->merged && (e->feature_flags & CA_FORMAT_WITH_ACL))
+                        strip_acls(e->cur_fd);
                 r = apply_early(e, n, e->cur_fd);
                 if (r < 0)
                         return r;
@@ -693,8 +795,11 @@ static int end_non_directory(ca_extract *e, const ca_node *n)
         const char *what = n->path;
         int r;
 
-        if (e->cur_skipped)
-                goto done;
+        /* Before t: a goto past its initialization would run its cleanup on garbage. */
+        if (e->cur_skipped) {
+                e->cur_active = e->cur_skipped = false;
+                return 0;
+        }
 
         if (S_ISREG(n->mode)) {
                 r = flush_buffer(e, n);
@@ -718,7 +823,16 @@ static int end_non_directory(ca_extract *e, const ca_node *n)
                 return r;
 
         if (e->opts.in_place) {
-                if (renameat(parent->fd, e->cur_tmp, parent->fd, n->name) < 0) {
+                if (e->opts.merge) {
+                        r = rename_noreplace(parent->fd, e->cur_tmp, n->name);
+                        if (r == -EEXIST)
+                                return ca_log_errno(CA_LOG_ERR, r,
+                                                    "%s: appeared while being extracted; refusing "
+                                                    "to replace it",
+                                                    what);
+                        if (r < 0)
+                                return fail(r, what, "cannot rename into place");
+                } else if (renameat(parent->fd, e->cur_tmp, parent->fd, n->name) < 0) {
                         r = negative_errno();
                         if (r == -EISDIR)
                                 return ca_log_errno(CA_LOG_ERR, r,
@@ -739,14 +853,15 @@ static int end_non_directory(ca_extract *e, const ca_node *n)
                 if (close(TAKE_FD(e->cur_fd)) < 0)
                         return fail(negative_errno(), what, "cannot write");
         }
-done:
-        e->cur_active = e->cur_skipped = false;
+        e->cur_active = false;
         return 0;
 }
 
 /* Called for the root and for each directory opened for children. */
 static int prepare_directory(ca_extract *e, const ca_node *n, level *l)
 {
+        if (l->merged)
+                return 0; /* as the first writer left it */
         if (n->depth == 0 || l->reused) {
                 /* Inherited or stale state the archive's metadata would not overwrite. */
                 if (e->feature_flags & CA_FORMAT_WITH_ACL)
@@ -762,16 +877,40 @@ static int prepare_directory(ca_extract *e, const ca_node *n, level *l)
         return apply_early(e, n, l->fd);
 }
 
-static int begin_directory(ca_extract *e, const ca_node *n, int dir_fd, level *l)
+static int begin_directory(ca_extract *e, const ca_node *n, const level *parent, level *l)
 {
         const char *what = n->path;
+        int dir_fd = parent->fd;
         int fd;
+
+        if (parent->skipped) {
+                l->skipped = true; /* counted with its ancestor */
+                return 0;
+        }
+        if (parent->merged) {
+                struct stat st;
+                int r = lookup_existing(n, dir_fd, &st);
+                if (r < 0)
+                        return r;
+                if (r > 0 && !S_ISDIR(st.st_mode)) {
+                        count_skipped(e, n, "a non-directory is in the way");
+                        l->skipped = true;
+                        return 0;
+                }
+                if (r > 0) {
+                        /* Refuses a symlink swapped in since (ELOOP). */
+                        l->fd = fs_open_beneath(dir_fd, n->name, O_RDONLY | O_DIRECTORY, 0);
+                        if (l->fd < 0)
+                                return fail(l->fd, what, "cannot open directory");
+                        return hold_merged(l, what);
+                }
+        }
 
         if (mkdirat(dir_fd, n->name, 0700) >= 0)
                 fd = fs_open_beneath(dir_fd, n->name, O_RDONLY | O_DIRECTORY, 0);
         else if (errno != EEXIST)
                 return fail(negative_errno(), what, "cannot create directory");
-        else if (!e->opts.in_place)
+        else if (!e->opts.in_place || e->opts.merge)
                 return ca_log_errno(CA_LOG_ERR, -EEXIST,
                                     "%s: already exists (a duplicate entry, or a name collision on "
                                     "a case-insensitive file system)",
@@ -802,6 +941,8 @@ static int begin_directory(ca_extract *e, const ca_node *n, int dir_fd, level *l
         /* An unusual umask must not keep us from writing the children. */
         if (!l->reused && (e->umask & 0700) && fchmod(fd, 0700) < 0)
                 return fail(negative_errno(), what, "cannot change mode");
+        if (!l->reused && parent->merged && (e->feature_flags & CA_FORMAT_WITH_ACL))
+                strip_acls(fd); /* inherited from a merged directory's default ACL */
         return prepare_directory(e, n, l);
 }
 
@@ -818,6 +959,11 @@ static int begin_root(ca_extract *e, const ca_node *n)
         level *l = &e->stack[0];
         *l = (level){.fd = TAKE_FD(e->root_fd), .reused = e->opts.in_place};
         e->depth = 1;
+        if (e->opts.merge) {
+                int r = hold_merged(l, e->dest);
+                if (r < 0)
+                        return r;
+        }
         return prepare_directory(e, n, l);
 }
 
@@ -854,14 +1000,14 @@ static int extract_node_begin(void *userdata, const ca_node *n)
                 level *l = &e->stack[e->depth];
                 *l = (level){.fd = -1};
                 e->depth++;
-                return begin_directory(e, n, parent->fd, l);
+                return begin_directory(e, n, parent, l);
         }
 
         e->cur_active = true;
         e->cur_skipped = false;
         e->buf_len = 0;
         e->buf_offset = e->received = e->data_end = 0;
-        return begin_non_directory(e, n, parent->fd);
+        return begin_non_directory(e, n, parent);
 }
 
 static int end_directory(ca_extract *e, const ca_node *n)
@@ -869,17 +1015,25 @@ static int end_directory(ca_extract *e, const ca_node *n)
         level *l = &e->stack[e->depth - 1];
         int r;
 
+        if (l->skipped) {
+                e->depth--;
+                return 0;
+        }
         _cleanup_(target_done) target t = {.fd = l->fd, .path_fd = -1};
-        if (l->reused && (e->feature_flags & CA_FORMAT_WITH_XATTRS) &&
-            (r = remove_stale_xattrs(e, n, l->fd)) < 0)
-                return r;
-        r = apply_metadata(e, n, &t);
+        if (l->merged)
+                r = restore_mtime(e, n, l);
+        else {
+                if (l->reused && (e->feature_flags & CA_FORMAT_WITH_XATTRS) &&
+                    (r = remove_stale_xattrs(e, n, l->fd)) < 0)
+                        return r;
+                r = apply_metadata(e, n, &t);
+        }
         if (r < 0)
                 return r;
 
         if (n->depth == 0) {
                 /* The chattr flags go on dest after the rename (immutable blocks it). */
-                e->root_chattr_value = node_chattr(e, n);
+                e->root_chattr_value = l->merged ? 0 : node_chattr(e, n);
                 e->root_fd = TAKE_FD(l->fd);
                 e->depth = 0;
                 e->root_done = true;
@@ -904,7 +1058,7 @@ static int end_directory(ca_extract *e, const ca_node *n)
                 l->tmp_name[0] = '\0';
         }
 
-        unsigned value = node_chattr(e, n);
+        unsigned value = l->merged ? 0 : node_chattr(e, n);
         if (value != 0 && (r = chattr_merge_checked(e, n, l->fd, value, e->chattr_mask)) < 0)
                 return r;
         close(TAKE_FD(l->fd));
@@ -1056,6 +1210,9 @@ int ca_extract_new(const char *dest, const ca_extract_options *opts, ca_extract 
 {
         if (!dest || !*dest)
                 return ca_log_errno(CA_LOG_ERR, -EINVAL, "empty destination path");
+        if (opts && opts->merge && !opts->in_place)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s: merging needs in-place extraction",
+                                    dest);
         _cleanup_(ca_extract_freep) ca_extract *e = calloc(1, sizeof(ca_extract));
         if (!e)
                 return -ENOMEM;
@@ -1141,6 +1298,11 @@ int ca_extract_commit(ca_extract *e)
                                             e->chattr_mask);
         }
         return 0;
+}
+
+uint64_t ca_extract_skipped(const ca_extract *e)
+{
+        return e->n_skipped;
 }
 
 /* Appends "N thing(s)" to list, joined by ", " or " and " as the position asks. */
