@@ -17,6 +17,8 @@
 
 #include <jansson.h>
 
+#include "casync/casync.h"
+
 /* Input caps: refused with a clear message before anything is allocated for them. */
 #define ACI_MANIFEST_SIZE_MAX  (UINT64_C(1) << 20) /* bytes of JSON */
 #define ACI_LABELS_MAX         1024                /* labels (also per dependency) */
@@ -146,3 +148,191 @@ json_t *aci_manifest_json(const aci_manifest *m);
  */
 int aci_manifest_matches(const aci_manifest *m, const char *name, const aci_label *labels,
                          size_t n_labels, char **why);
+
+/* ---------------------------------------------------------------- image store (image_store.c) */
+/*
+ * The store under --dir:
+ *   chunks/xxxx/<id>.cacnk       casync chunk store shared by every image
+ *   images/<key>/                index.caidx, manifest, image.json (the source record)
+ *   trees/<key>/                 manifest, rootfs/, rendered (written last, after a sync)
+ *   locks/store.lock             shared by every process, exclusive for gc
+ *   locks/<key>.lock             held while images/<key> or trees/<key> change
+ *   tmp/<random>/                one per process, flocked; reclaimed when its owner is gone
+ * <key> is "sha512-" and the first 64 hex digits of the image ID, as rkt keys its store.
+ * Objects appear under their final names only when complete (temp name, then rename).
+ */
+#define ACI_ID_SIZE  (7 + 128 + 1) /* "sha512-" + 128 hex + NUL */
+#define ACI_KEY_SIZE (7 + 64 + 1)
+
+typedef struct aci_store aci_store;
+
+typedef struct aci_image_record {
+        char id[ACI_ID_SIZE];   /* full image ID */
+        char key[ACI_KEY_SIZE]; /* directory name under images/ and trees/ */
+        char *name;             /* from the manifest */
+        aci_label *labels;      /* from the manifest, owned */
+        size_t n_labels;
+        char *index_url;        /* where the index came from (NULL for a local import) */
+        char *etag;             /* the index response's ETag, NULL when none */
+        int64_t max_age;        /* Cache-Control max-age of that response, -1 when none */
+        int64_t fetched;        /* when the index was last fetched or revalidated (Unix s) */
+        uint64_t size;          /* bytes of the canonical tar (the image's size) */
+        bool latest;            /* fetched without a version label */
+        char index_digest[65];  /* SHA-256 of the index file, hex */
+} aci_image_record;
+
+void aci_image_record_done(aci_image_record *r);
+void aci_image_records_free(aci_image_record *r, size_t n);
+/* "sha512-<64 hex>" from a full ID. */
+void aci_key_from_id(const char *id, char key[ACI_KEY_SIZE]);
+
+/* Opens (creating, 0700) the store and takes the shared store lock, held until freed. */
+int aci_store_open(const char *dir, aci_store **ret);
+aci_store *aci_store_free(aci_store *s);
+static inline void aci_store_freep(aci_store **s)
+{
+        aci_store_free(*s);
+}
+const char *aci_store_path(const aci_store *s);
+int aci_store_fd(const aci_store *s);
+/* The shared chunk store (chunks/). */
+ca_store *aci_store_chunks(const aci_store *s);
+/* Turns the store lock exclusive (gc), waiting for other processes with a message. */
+int aci_store_lock_exclusive(aci_store *s);
+
+/* This process's private work directory under tmp/ (created on first use): an fd and its path. */
+int aci_store_tmp(aci_store *s, int *ret_fd, const char **ret_path);
+
+/* Exclusive lock on one image (locks/<key>.lock); returns the fd to close. */
+int aci_store_lock_image(aci_store *s, const char *key);
+
+/* Every readable record (unreadable ones are warned about and skipped). */
+int aci_store_list(aci_store *s, aci_image_record **ret, size_t *n);
+/* By key or full ID. -ENOENT when absent. */
+int aci_store_get(aci_store *s, const char *key_or_id, aci_image_record *ret);
+/*
+ * Resolves an ID as rkt does: "sha512-" and at least 2 hex digits, used as a prefix (cut to the
+ * key's length). -ENOENT (none), -ENOTUNIQ (ambiguous), -EINVAL (not an ID); logged.
+ */
+int aci_store_resolve_id(aci_store *s, const char *id, aci_image_record *ret);
+/* The same without logging (a miss is expected). */
+int aci_store_resolve_id_quiet(aci_store *s, const char *id, aci_image_record *ret);
+/*
+ * The image for a name and labels, as rkt's store lookup picks it: every label must be in the
+ * manifest with the same value; without a version label, images fetched as "latest" first; then
+ * the most recently fetched. -ENOENT when none.
+ */
+int aci_store_find(aci_store *s, const char *name, const aci_label *labels, size_t n_labels,
+                   aci_image_record *ret);
+/* The most recently fetched image whose index came from url; -ENOENT when none. */
+int aci_store_find_by_url(aci_store *s, const char *url, aci_image_record *ret);
+
+/*
+ * Adds an image: images/<key>/ with the index and manifest bytes and the record, written under a
+ * temp name and renamed. If the image is there already, only its record is replaced (the
+ * caller's is newer). Takes the image lock.
+ */
+int aci_store_add(aci_store *s, const aci_image_record *r, const void *index, size_t index_size,
+                  const void *manifest, size_t manifest_size);
+/* Rewrites an image's record atomically (e.g. after a 304). */
+int aci_store_update_record(aci_store *s, const aci_image_record *r);
+/* Removes images/<key> and trees/<key>. */
+int aci_store_remove(aci_store *s, const char *key);
+/* Path of a file of an image ("index.caidx", "manifest"), malloc'ed. */
+char *aci_store_image_file(const aci_store *s, const char *key, const char *file);
+
+/* 1 if trees/<key> is complete (has `rendered`), 0 if not (an incomplete one is removed). */
+int aci_store_tree_ready(aci_store *s, const char *key);
+/*
+ * Moves a finished tree (the directory tmp_name under parent_fd, holding manifest and rootfs/)
+ * to trees/<key>: syncs it, renames it, then writes `rendered`. If a complete tree is there
+ * already, ours is removed. Takes the image lock.
+ */
+int aci_store_install_tree(aci_store *s, const char *key, int parent_fd, const char *tmp_name);
+/* Path of trees/<key>, malloc'ed. */
+char *aci_store_tree_path(const aci_store *s, const char *key);
+
+/* gc (gc.c): needs the exclusive lock. */
+typedef struct aci_gc_stats {
+        uint64_t chunks, chunk_bytes, trees, tmp;
+} aci_gc_stats;
+/* Removes (or with dry_run only lists on `out`) chunks and trees no image references. */
+int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret);
+
+/* ---------------------------------------------------------------- images (image.c) */
+/*
+ * Streams an image's archive from the local chunk store (every chunk verified) through `sink`,
+ * with `jobs` workers. A missing or corrupt chunk fails with a message naming it and the image.
+ */
+int aci_image_decode(aci_store *s, const aci_image_record *r, unsigned jobs, const ca_sink *sink);
+/*
+ * Writes the image's canonical tar to `write` and checks that its SHA-512 is the image ID
+ * (-EBADMSG, logged, when not). write may be NULL (verify only).
+ */
+int aci_image_export(aci_store *s, const aci_image_record *r, unsigned jobs, ca_stream_writer write,
+                     void *userdata);
+
+/*
+ * The ACI layout sink: checks that the archive's top level is exactly `manifest` (a regular
+ * file) and `rootfs` (a directory), and keeps the manifest's bytes (at most
+ * ACI_MANIFEST_SIZE_MAX). Tee it beside the sinks that write.
+ */
+typedef struct aci_layout aci_layout;
+int aci_layout_new(const char *what, aci_layout **ret, ca_sink *ret_sink);
+aci_layout *aci_layout_free(aci_layout *l);
+static inline void aci_layout_freep(aci_layout **l)
+{
+        aci_layout_free(*l);
+}
+/* The manifest's bytes once seen (NULL before). */
+const char *aci_layout_manifest(const aci_layout *l, size_t *size);
+
+/*
+ * A path filter for the extract sink from a pathWhitelist (and the nearest ancestor's): a node
+ * under rootfs/ that is not a directory is kept only if "/" + its path below rootfs is listed.
+ * Entries outside rootfs/ pass.
+ */
+typedef struct aci_whitelist {
+        const char *const *own, *const *ancestor;
+        size_t n_own, n_ancestor;
+        bool rerooted; /* nodes come through ca_subtree("rootfs"): paths are below rootfs */
+} aci_whitelist;
+int aci_whitelist_filter(void *userdata /* aci_whitelist* */, const ca_node *node);
+
+/* ---------------------------------------------------------------- rendering (render.c) */
+/*
+ * The images a render composes, in rkt's order: the image, then its dependencies, each inserted
+ * right after its parent (so a later sibling precedes an earlier one), resolved from the store by
+ * imageID when given, else by name and labels. Bounded: ACI_RENDER_DEPTH_MAX levels,
+ * ACI_RENDER_IMAGES_MAX images; a cycle is an error. -ENOENT (logged) for a missing dependency.
+ */
+#define ACI_RENDER_DEPTH_MAX  8
+#define ACI_RENDER_IMAGES_MAX 64
+typedef struct aci_render_item {
+        aci_image_record record;
+        aci_manifest *manifest;
+        ssize_t parent; /* index in the list, -1 for the image itself */
+        unsigned depth;
+} aci_render_item;
+typedef struct aci_render_list {
+        aci_render_item *items;
+        size_t n;
+} aci_render_list;
+int aci_render_list_build(aci_store *s, const aci_image_record *top, aci_render_list *ret);
+void aci_render_list_done(aci_render_list *l);
+
+typedef struct aci_render_options {
+        bool rootfs_only;   /* DEST gets rootfs's content, no manifest */
+        bool no_same_owner; /* as ca_extract_options */
+        unsigned jobs;
+} aci_render_options;
+/*
+ * Composes the list into DEST (which must not exist, or be an empty directory): the first image
+ * is extracted, the others merged into it, first writer wins, each through its whitelist. DEST
+ * appears only when complete.
+ */
+int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
+               const aci_render_options *o);
+/* Merges the list's items from `first` on into the existing tree `dest` (in place). */
+int aci_render_merge(aci_store *s, const aci_render_list *l, size_t first, const char *dest,
+                     const aci_render_options *o);

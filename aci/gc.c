@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Garbage collection: chunks that no image's index lists, trees that belong to no image or were
+ * never finished, and work directories of processes that are gone. Runs under the exclusive
+ * store lock, so no fetch is writing while it decides.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "aci/aci.h"
+#include "casync/fs_safe.h"
+
+typedef struct id_set {
+        ca_chunk_id *ids;
+        size_t n, alloc;
+} id_set;
+
+static int cmp_id(const void *a, const void *b)
+{
+        return memcmp(a, b, sizeof(ca_chunk_id));
+}
+
+static int collect_index(aci_store *s, const char *key, id_set *set)
+{
+        _cleanup_(freep) char *path = aci_store_image_file(s, key, "index.caidx");
+        if (!path)
+                return -ENOMEM;
+        _cleanup_(ca_index_freep) ca_index *idx = NULL;
+        int r = ca_index_load(path, &idx);
+        if (r < 0)
+                return r;
+        if (set->n + idx->n_items > set->alloc) {
+                size_t want = MAX(set->alloc * 2, set->n + idx->n_items);
+                ca_chunk_id *m = realloc(set->ids, want * sizeof(*m));
+                if (!m)
+                        return -ENOMEM;
+                set->ids = m;
+                set->alloc = want;
+        }
+        for (size_t i = 0; i < idx->n_items; i++)
+                set->ids[set->n++] = idx->items[i].id;
+        return 0;
+}
+
+static bool set_has(const id_set *set, const ca_chunk_id *id)
+{
+        return set->n > 0 && bsearch(id, set->ids, set->n, sizeof(*id), cmp_id) != NULL;
+}
+
+/* One line per removed object: "chunks/xxxx/<id>.cacnk", "trees/<key>". */
+static void report(FILE *out, const char *what, const char *a, const char *b)
+{
+        if (!out)
+                return;
+        if (b)
+                fprintf(out, "%s/%s/%s\n", what, a, b);
+        else
+                fprintf(out, "%s/%s\n", what, a);
+}
+
+/* chunks/xxxx/<id>.cacnk not in the set, and temp files (no writer runs during gc). */
+static int gc_chunks(aci_store *s, const id_set *set, bool dry_run, FILE *out, aci_gc_stats *st)
+{
+        _cleanup_(closep) int cfd =
+            fs_open_beneath(aci_store_fd(s), "chunks", O_RDONLY | O_DIRECTORY, 0);
+        if (cfd < 0)
+                return cfd == -ENOENT ? 0 : cfd;
+        DIR *top = fs_opendir_at(cfd);
+        if (!top)
+                return negative_errno();
+        struct dirent *de;
+        int r;
+        while ((r = fs_readdir(top, &de)) > 0) {
+                _cleanup_(closep) int sub =
+                    fs_open_beneath(cfd, de->d_name, O_RDONLY | O_DIRECTORY, 0);
+                if (sub < 0)
+                        continue; /* not one of the xxxx directories */
+                DIR *d = fs_opendir_at(sub);
+                if (!d) {
+                        r = negative_errno();
+                        break;
+                }
+                struct dirent *fe;
+                size_t left = 0;
+                while ((r = fs_readdir(d, &fe)) > 0) {
+                        const char *n = fe->d_name;
+                        size_t len = strlen(n);
+                        ca_chunk_id id;
+                        char hex[CA_CHUNK_ID_HEX_SIZE];
+                        bool chunk = len == 70 && strcmp(n + 64, ".cacnk") == 0;
+                        if (chunk) {
+                                snprintf(hex, sizeof(hex), "%.64s", n);
+                                chunk = ca_chunk_id_from_hex(hex, &id) >= 0;
+                        }
+                        bool temp = len > 4 && strcmp(n + len - 4, ".tmp") == 0;
+                        if ((chunk && set_has(set, &id)) || (!chunk && !temp)) {
+                                left++;
+                                continue;
+                        }
+                        struct stat fst;
+                        if (fstatat(sub, n, &fst, AT_SYMLINK_NOFOLLOW) < 0 ||
+                            !S_ISREG(fst.st_mode)) {
+                                left++;
+                                continue;
+                        }
+                        report(out, "chunks", de->d_name, n);
+                        if (!dry_run && unlinkat(sub, n, 0) < 0 && errno != ENOENT) {
+                                r = negative_errno();
+                                break;
+                        }
+                        if (chunk) {
+                                st->chunks++;
+                                st->chunk_bytes += (uint64_t)fst.st_size;
+                        }
+                }
+                closedir(d);
+                if (r < 0)
+                        break;
+                if (left == 0 && !dry_run)
+                        (void)unlinkat(cfd, de->d_name, AT_REMOVEDIR);
+        }
+        closedir(top);
+        return r;
+}
+
+static int gc_trees(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *st)
+{
+        _cleanup_(closep) int tfd =
+            fs_open_beneath(aci_store_fd(s), "trees", O_RDONLY | O_DIRECTORY, 0);
+        if (tfd < 0)
+                return tfd;
+        DIR *d = fs_opendir_at(tfd);
+        if (!d)
+                return negative_errno();
+        struct dirent *de;
+        int r;
+        while ((r = fs_readdir(d, &de)) > 0) {
+                aci_image_record rec;
+                int k = aci_store_get(s, de->d_name, &rec);
+                if (k >= 0) {
+                        aci_image_record_done(&rec);
+                        if (dry_run)
+                                continue;
+                        k = aci_store_tree_ready(s, de->d_name); /* removes it if incomplete */
+                        if (k < 0) {
+                                r = k;
+                                break;
+                        }
+                        st->trees += k == 0;
+                        continue;
+                }
+                report(out, "trees", de->d_name, NULL);
+                st->trees++;
+                if (!dry_run && (k = fs_remove_tree_at(tfd, de->d_name)) < 0) {
+                        r = k;
+                        break;
+                }
+        }
+        closedir(d);
+        return r;
+}
+
+int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
+{
+        *ret = (aci_gc_stats){};
+        _cleanup_(freep) aci_image_record *list = NULL;
+        size_t n = 0;
+        int r = aci_store_list(s, &list, &n);
+        if (r < 0)
+                return r;
+        id_set set = {};
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = collect_index(s, list[i].key, &set);
+                if (r < 0)
+                        ca_log_error("%s: image %s has no readable index; not collecting chunks",
+                                     aci_store_path(s), list[i].key);
+        }
+        for (size_t i = 0; i < n; i++)
+                aci_image_record_done(&list[i]);
+        if (r >= 0) {
+                qsort(set.ids, set.n, sizeof(*set.ids), cmp_id);
+                r = gc_chunks(s, &set, dry_run, out, ret);
+                if (r < 0)
+                        ca_log_error("%s/chunks: %s", aci_store_path(s), strerror(-r));
+        }
+        free(set.ids);
+        if (r >= 0) {
+                r = gc_trees(s, dry_run, out, ret);
+                if (r < 0)
+                        ca_log_error("%s/trees: %s", aci_store_path(s), strerror(-r));
+        }
+        return r;
+}

@@ -1,0 +1,746 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The image store: where fetched images, their rendered trees and the shared chunk store live
+ * (layout in aci.h). Every change goes through a temp name and a rename, under the image's lock;
+ * every process holds the store lock shared, so gc (exclusive) never runs beside a fetch.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "aci/aci.h"
+#include "casync/fs_safe.h"
+
+#define RECORD_SIZE_MAX (256 * 1024)
+
+struct aci_store {
+        char *path;
+        int fd, images_fd, trees_fd, locks_fd, tmp_fd;
+        int lock_fd;    /* locks/store.lock, shared (exclusive during gc) */
+        int own_tmp_fd; /* tmp/<ours>, flocked */
+        char *own_tmp_path;
+        ca_store *chunks;
+};
+
+void aci_image_record_done(aci_image_record *r)
+{
+        if (!r)
+                return;
+        free(r->name);
+        for (size_t i = 0; i < r->n_labels; i++) {
+                free((char *)r->labels[i].name);
+                free((char *)r->labels[i].value);
+        }
+        free(r->labels);
+        free(r->index_url);
+        free(r->etag);
+        *r = (aci_image_record){.max_age = -1};
+}
+
+void aci_image_records_free(aci_image_record *r, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                aci_image_record_done(&r[i]);
+        free(r);
+}
+
+void aci_key_from_id(const char *id, char key[ACI_KEY_SIZE])
+{
+        snprintf(key, ACI_KEY_SIZE, "%.*s", ACI_KEY_SIZE - 1, id);
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+static bool key_is_valid(const char *k)
+{
+        return strlen(k) == ACI_KEY_SIZE - 1 && strncmp(k, "sha512-", 7) == 0 &&
+               is_hex(k + 7, ACI_KEY_SIZE - 8);
+}
+
+static int mkdir_sub(int dir_fd, const char *name, mode_t mode, int *ret_fd)
+{
+        if (mkdirat(dir_fd, name, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        int fd = fs_open_beneath(dir_fd, name, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        *ret_fd = fd;
+        return 0;
+}
+
+/* mkdir -p: parents 0755, the store itself 0700 (trees may hold setuid files and devices). */
+static int mkdir_parents(const char *path)
+{
+        _cleanup_(freep) char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = 0;
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *s = '/';
+        }
+        if (mkdir(p, 0700) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}
+
+/* Removes tmp/ entries whose owner is gone (their flock is free). */
+static void reclaim_tmp(aci_store *s)
+{
+        DIR *d = fs_opendir_at(s->tmp_fd);
+        if (!d)
+                return;
+        struct dirent *de;
+        while (fs_readdir(d, &de) > 0) {
+                _cleanup_(closep) int fd =
+                    fs_open_beneath(s->tmp_fd, de->d_name, O_RDONLY | O_DIRECTORY, 0);
+                if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue;
+                ca_log_debug("%s/tmp/%s: left by a process that is gone, removing", s->path,
+                             de->d_name);
+                fs_remove_tree_at(s->tmp_fd, de->d_name);
+        }
+        closedir(d);
+}
+
+int aci_store_open(const char *dir, aci_store **ret)
+{
+        int r = mkdir_parents(dir);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", dir, strerror(-r));
+        aci_store *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->fd = s->images_fd = s->trees_fd = s->locks_fd = s->tmp_fd = s->lock_fd = s->own_tmp_fd =
+            -1;
+        s->path = strdup(dir);
+        if (!s->path) {
+                aci_store_free(s);
+                return -ENOMEM;
+        }
+        s->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->fd < 0) {
+                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", dir);
+                aci_store_free(s);
+                return r;
+        }
+        const struct {
+                const char *name;
+                int *fd;
+        } subs[] = {{"images", &s->images_fd},
+                    {"trees", &s->trees_fd},
+                    {"locks", &s->locks_fd},
+                    {"tmp", &s->tmp_fd}};
+        for (size_t i = 0; i < ELEMENTSOF(subs); i++) {
+                r = mkdir_sub(s->fd, subs[i].name, 0700, subs[i].fd);
+                if (r < 0) {
+                        ca_log_error("%s/%s: %s", dir, subs[i].name, strerror(-r));
+                        aci_store_free(s);
+                        return r;
+                }
+        }
+        s->lock_fd =
+            openat(s->locks_fd, "store.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_SH) < 0) {
+                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/locks/store.lock: %m", dir);
+                aci_store_free(s);
+                return r;
+        }
+        _cleanup_(freep) char *chunks = NULL;
+        if (asprintf(&chunks, "%s/chunks", dir) < 0) {
+                aci_store_free(s);
+                return -ENOMEM;
+        }
+        r = ca_store_open(chunks, CA_STORE_CREATE, &s->chunks);
+        if (r < 0) {
+                ca_log_error("%s: cannot open chunk store: %s", chunks, strerror(-r));
+                aci_store_free(s);
+                return r;
+        }
+        reclaim_tmp(s);
+        *ret = s;
+        return 0;
+}
+
+aci_store *aci_store_free(aci_store *s)
+{
+        if (!s)
+                return NULL;
+        if (s->own_tmp_fd >= 0) {
+                const char *base = strrchr(s->own_tmp_path, '/') + 1;
+                fs_remove_tree_at(s->tmp_fd, base);
+                close(s->own_tmp_fd);
+        }
+        free(s->own_tmp_path);
+        int fds[] = {s->fd, s->images_fd, s->trees_fd, s->locks_fd, s->tmp_fd, s->lock_fd};
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        ca_store_free(s->chunks);
+        free(s->path);
+        free(s);
+        return NULL;
+}
+
+const char *aci_store_path(const aci_store *s)
+{
+        return s->path;
+}
+
+int aci_store_fd(const aci_store *s)
+{
+        return s->fd;
+}
+
+ca_store *aci_store_chunks(const aci_store *s)
+{
+        return s->chunks;
+}
+
+int aci_store_lock_exclusive(aci_store *s)
+{
+        if (flock(s->lock_fd, LOCK_EX | LOCK_NB) >= 0)
+                return 0;
+        if (errno != EWOULDBLOCK)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/locks/store.lock: %m",
+                                    s->path);
+        ca_log_info("waiting for other acfetch processes using %s to finish", s->path);
+        /* Drop the shared lock first: two processes upgrading at once would deadlock. */
+        flock(s->lock_fd, LOCK_UN);
+        if (flock(s->lock_fd, LOCK_EX) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/locks/store.lock: %m",
+                                    s->path);
+        return 0;
+}
+
+int aci_store_tmp(aci_store *s, int *ret_fd, const char **ret_path)
+{
+        for (unsigned attempt = 0; s->own_tmp_fd < 0 && attempt < 10; attempt++) {
+                _cleanup_(freep) char *name = NULL;
+                int r = fs_mkdtemp_at(s->tmp_fd, "work-", &name);
+                if (r < 0)
+                        return ca_log_errno(CA_LOG_ERR, r, "%s/tmp: %s", s->path, strerror(-r));
+                _cleanup_(closep) int fd =
+                    fs_open_beneath(s->tmp_fd, name, O_RDONLY | O_DIRECTORY, 0);
+                if (fd < 0 || flock(fd, LOCK_EX) < 0)
+                        return ca_log_errno(CA_LOG_ERR, fd < 0 ? fd : negative_errno(),
+                                            "%s/tmp/%s: cannot lock", s->path, name);
+                /* Another process may have taken it for stale between mkdir and flock. */
+                struct stat st;
+                if (fstat(fd, &st) < 0 || st.st_nlink == 0)
+                        continue;
+                if (asprintf(&s->own_tmp_path, "%s/tmp/%s", s->path, name) < 0)
+                        return -ENOMEM;
+                s->own_tmp_fd = TAKE_FD(fd);
+        }
+        if (s->own_tmp_fd < 0)
+                return -EBUSY;
+        *ret_fd = s->own_tmp_fd;
+        if (ret_path)
+                *ret_path = s->own_tmp_path;
+        return 0;
+}
+
+int aci_store_lock_image(aci_store *s, const char *key)
+{
+        _cleanup_(freep) char *name = NULL;
+        if (asprintf(&name, "%s.lock", key) < 0)
+                return -ENOMEM;
+        int fd = openat(s->locks_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/locks/%s: %m", s->path, name);
+        if (flock(fd, LOCK_EX) < 0) {
+                int r =
+                    ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/locks/%s: %m", s->path, name);
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+char *aci_store_image_file(const aci_store *s, const char *key, const char *file)
+{
+        char *p = NULL;
+        if (asprintf(&p, "%s/images/%s/%s", s->path, key, file) < 0)
+                return NULL;
+        return p;
+}
+
+char *aci_store_tree_path(const aci_store *s, const char *key)
+{
+        char *p = NULL;
+        if (asprintf(&p, "%s/trees/%s", s->path, key) < 0)
+                return NULL;
+        return p;
+}
+
+/* ---------------------------------------------------------------- records */
+
+static char *dup_or_null(const char *s)
+{
+        return s ? strdup(s) : NULL;
+}
+
+static json_t *record_to_json(const aci_image_record *r)
+{
+        json_t *labels = json_array();
+        for (size_t i = 0; labels && i < r->n_labels; i++)
+                json_array_append_new(labels, json_pack("{s:s,s:s}", "name", r->labels[i].name,
+                                                        "value", r->labels[i].value));
+        return json_pack("{s:s,s:s,s:o,s:s?,s:s?,s:I,s:I,s:I,s:b,s:s}", "id", r->id, "name",
+                         r->name, "labels", labels, "indexURL", r->index_url, "etag", r->etag,
+                         "maxAge", (json_int_t)r->max_age, "fetched", (json_int_t)r->fetched,
+                         "size", (json_int_t)r->size, "latest", r->latest, "indexDigest",
+                         r->index_digest);
+}
+
+static int record_from_json(json_t *j, const char *what, aci_image_record *r)
+{
+        const char *id = NULL, *name = NULL, *url = NULL, *etag = NULL, *digest = NULL;
+        json_t *labels = NULL;
+        json_int_t max_age = -1, fetched = 0, size = 0;
+        int latest = 0;
+        json_error_t err;
+        *r = (aci_image_record){.max_age = -1};
+        if (json_unpack_ex(j, &err, 0, "{s:s,s:s,s:o,s?s,s?s,s:I,s:I,s:I,s:b,s:s}", "id", &id,
+                           "name", &name, "labels", &labels, "indexURL", &url, "etag", &etag,
+                           "maxAge", &max_age, "fetched", &fetched, "size", &size, "latest",
+                           &latest, "indexDigest", &digest) < 0)
+                return ca_bad("%s: %s", what, err.text);
+        if (strlen(id) != ACI_ID_SIZE - 1 || strncmp(id, "sha512-", 7) != 0 ||
+            !is_hex(id + 7, ACI_ID_SIZE - 8) || !json_is_array(labels) ||
+            json_array_size(labels) > ACI_LABELS_MAX || strlen(digest) != 64 || size < 0)
+                return ca_bad("%s: malformed image record", what);
+        snprintf(r->id, sizeof(r->id), "%s", id);
+        aci_key_from_id(id, r->key);
+        snprintf(r->index_digest, sizeof(r->index_digest), "%s", digest);
+        r->name = strdup(name);
+        r->index_url = dup_or_null(url);
+        r->etag = dup_or_null(etag);
+        r->max_age = max_age;
+        r->fetched = fetched;
+        r->size = (uint64_t)size;
+        r->latest = latest;
+        r->labels = calloc(json_array_size(labels) + 1, sizeof(aci_label));
+        if (!r->name || !r->labels || (url && !r->index_url) || (etag && !r->etag)) {
+                aci_image_record_done(r);
+                return -ENOMEM;
+        }
+        size_t i;
+        json_t *l;
+        json_array_foreach(labels, i, l)
+        {
+                const char *ln = NULL, *lv = NULL;
+                if (json_unpack(l, "{s:s,s:s}", "name", &ln, "value", &lv) < 0) {
+                        aci_image_record_done(r);
+                        return ca_bad("%s: malformed label", what);
+                }
+                r->labels[r->n_labels].name = strdup(ln);
+                r->labels[r->n_labels].value = strdup(lv);
+                r->n_labels++;
+                if (!r->labels[i].name || !r->labels[i].value) {
+                        aci_image_record_done(r);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static int read_record_at(int dir_fd, const char *what, aci_image_record *r)
+{
+        _cleanup_(closep) int fd = fs_open_beneath(dir_fd, "image.json", O_RDONLY, 0);
+        if (fd < 0)
+                return fd;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode) || st.st_size > RECORD_SIZE_MAX)
+                return ca_bad("%s: not a regular file of at most %d bytes", what, RECORD_SIZE_MAX);
+        _cleanup_(freep) char *buf = malloc((size_t)st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        int k = read_full(fd, buf, (size_t)st.st_size);
+        if (k < 0)
+                return ca_log_errno(CA_LOG_ERR, k, "%s: read: %s", what, strerror(-k));
+        json_error_t err;
+        json_t *j = json_loadb(buf, (size_t)st.st_size, JSON_REJECT_DUPLICATES, &err);
+        if (!j)
+                return ca_bad("%s: line %d: %s", what, err.line, err.text);
+        k = record_from_json(j, what, r);
+        json_decref(j);
+        return k;
+}
+
+/* Writes data as dir_fd/name through a temp file, synced, then renamed over. */
+static int write_atomic_at(int dir_fd, const char *name, const void *data, size_t size)
+{
+        char tmp[FS_TEMP_NAME_MAX];
+        fs_temp_name(tmp);
+        _cleanup_(closep) int fd =
+            openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return negative_errno();
+        int r = write_full(fd, data, size);
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
+                r = negative_errno();
+        if (r < 0)
+                unlinkat(dir_fd, tmp, 0);
+        return r;
+}
+
+static int write_record_at(int dir_fd, const aci_image_record *r)
+{
+        json_t *j = record_to_json(r);
+        if (!j)
+                return -ENOMEM;
+        _cleanup_(freep) char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+        json_decref(j);
+        if (!text)
+                return -ENOMEM;
+        return write_atomic_at(dir_fd, "image.json", text, strlen(text));
+}
+
+int aci_store_get(aci_store *s, const char *key_or_id, aci_image_record *ret)
+{
+        char key[ACI_KEY_SIZE];
+        aci_key_from_id(key_or_id, key);
+        if (!key_is_valid(key))
+                return -EINVAL;
+        _cleanup_(closep) int fd = fs_open_beneath(s->images_fd, key, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd == -ENOENT ? -ENOENT
+                                     : ca_log_errno(CA_LOG_ERR, fd, "%s/images/%s: %s", s->path,
+                                                    key, strerror(-fd));
+        _cleanup_(freep) char *what = NULL;
+        if (asprintf(&what, "%s/images/%s/image.json", s->path, key) < 0)
+                return -ENOMEM;
+        int r = read_record_at(fd, what, ret);
+        if (r == -ENOENT)
+                return ca_log_errno(CA_LOG_ERR, -EBADMSG, "%s: missing", what);
+        if (r >= 0 && strcmp(ret->key, key) != 0) {
+                aci_image_record_done(ret);
+                return ca_bad("%s: record names image %s", what, ret->id);
+        }
+        return r;
+}
+
+int aci_store_list(aci_store *s, aci_image_record **ret, size_t *n)
+{
+        DIR *d = fs_opendir_at(s->images_fd);
+        if (!d)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/images: %m", s->path);
+        aci_image_record *list = NULL;
+        size_t count = 0, alloc = 0;
+        struct dirent *de;
+        int r;
+        while ((r = fs_readdir(d, &de)) > 0) {
+                if (!key_is_valid(de->d_name))
+                        continue; /* temp names of images being added */
+                if (count == alloc) {
+                        alloc = alloc ? alloc * 2 : 16;
+                        aci_image_record *m = realloc(list, alloc * sizeof(*list));
+                        if (!m) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        list = m;
+                }
+                int k = aci_store_get(s, de->d_name, &list[count]);
+                if (k == -ENOMEM) {
+                        r = k;
+                        break;
+                }
+                if (k < 0) {
+                        if (k != -ENOENT)
+                                ca_log_warning("%s/images/%s: skipped (unreadable record)", s->path,
+                                               de->d_name);
+                        continue;
+                }
+                count++;
+        }
+        closedir(d);
+        if (r < 0) {
+                aci_image_records_free(list, count);
+                return r;
+        }
+        *ret = list;
+        *n = count;
+        return 0;
+}
+
+static int record_copy(const aci_image_record *from, aci_image_record *to)
+{
+        *to = *from;
+        to->name = strdup(from->name);
+        to->index_url = dup_or_null(from->index_url);
+        to->etag = dup_or_null(from->etag);
+        to->labels = calloc(from->n_labels + 1, sizeof(aci_label));
+        to->n_labels = 0;
+        if (!to->name || !to->labels || (from->index_url && !to->index_url) ||
+            (from->etag && !to->etag)) {
+                aci_image_record_done(to);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < from->n_labels; i++) {
+                to->labels[i].name = strdup(from->labels[i].name);
+                to->labels[i].value = strdup(from->labels[i].value);
+                to->n_labels++;
+                if (!to->labels[i].name || !to->labels[i].value) {
+                        aci_image_record_done(to);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static int resolve_id(aci_store *s, const char *id, bool quiet, aci_image_record *ret)
+{
+        int level = quiet ? CA_LOG_DEBUG : CA_LOG_ERR;
+        if (!aci_image_id_is_valid(id))
+                return ca_log_errno(level, -EINVAL,
+                                    "%s: not an image ID (sha512- and at least 2 hex digits)", id);
+        size_t len = MIN(strlen(id), (size_t)ACI_KEY_SIZE - 1);
+        _cleanup_(freep) aci_image_record *list = NULL;
+        size_t n = 0, found = SIZE_MAX;
+        int r = aci_store_list(s, &list, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                if (strncmp(list[i].key, id, len) != 0)
+                        continue;
+                if (found != SIZE_MAX)
+                        r = ca_log_errno(level, -ENOTUNIQ, "%s: ambiguous image ID", id);
+                found = i;
+        }
+        if (r >= 0 && found == SIZE_MAX)
+                r = ca_log_errno(level, -ENOENT, "%s: no such image in %s", id, s->path);
+        if (r >= 0)
+                r = record_copy(&list[found], ret);
+        for (size_t i = 0; i < n; i++)
+                aci_image_record_done(&list[i]);
+        return r;
+}
+
+int aci_store_resolve_id(aci_store *s, const char *id, aci_image_record *ret)
+{
+        return resolve_id(s, id, false, ret);
+}
+
+int aci_store_resolve_id_quiet(aci_store *s, const char *id, aci_image_record *ret)
+{
+        return resolve_id(s, id, true, ret);
+}
+
+static const char *record_label(const aci_image_record *r, const char *name)
+{
+        for (size_t i = 0; i < r->n_labels; i++)
+                if (strcmp(r->labels[i].name, name) == 0)
+                        return r->labels[i].value;
+        return NULL;
+}
+
+/* Is a better than b for a lookup (prefer_latest: no version was asked for)? */
+static bool better(const aci_image_record *a, const aci_image_record *b, bool prefer_latest)
+{
+        if (prefer_latest && a->latest != b->latest)
+                return a->latest;
+        return a->fetched > b->fetched;
+}
+
+int aci_store_find(aci_store *s, const char *name, const aci_label *labels, size_t n_labels,
+                   aci_image_record *ret)
+{
+        _cleanup_(freep) aci_image_record *list = NULL;
+        size_t n = 0, best = SIZE_MAX;
+        int r = aci_store_list(s, &list, &n);
+        if (r < 0)
+                return r;
+        bool prefer_latest = true;
+        for (size_t k = 0; k < n_labels; k++)
+                if (strcmp(labels[k].name, "version") == 0)
+                        prefer_latest = false;
+        for (size_t i = 0; i < n; i++) {
+                bool match = strcmp(list[i].name, name) == 0;
+                for (size_t k = 0; match && k < n_labels; k++) {
+                        const char *v = record_label(&list[i], labels[k].name);
+                        match = v && strcmp(v, labels[k].value) == 0;
+                }
+                if (match && (best == SIZE_MAX || better(&list[i], &list[best], prefer_latest)))
+                        best = i;
+        }
+        r = best == SIZE_MAX ? -ENOENT : record_copy(&list[best], ret);
+        for (size_t i = 0; i < n; i++)
+                aci_image_record_done(&list[i]);
+        return r;
+}
+
+int aci_store_find_by_url(aci_store *s, const char *url, aci_image_record *ret)
+{
+        _cleanup_(freep) aci_image_record *list = NULL;
+        size_t n = 0, best = SIZE_MAX;
+        int r = aci_store_list(s, &list, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (list[i].index_url && strcmp(list[i].index_url, url) == 0 &&
+                    (best == SIZE_MAX || list[i].fetched > list[best].fetched))
+                        best = i;
+        r = best == SIZE_MAX ? -ENOENT : record_copy(&list[best], ret);
+        for (size_t i = 0; i < n; i++)
+                aci_image_record_done(&list[i]);
+        return r;
+}
+
+/* ---------------------------------------------------------------- changes */
+
+static int add_locked(aci_store *s, const aci_image_record *r, const void *index, size_t index_size,
+                      const void *manifest, size_t manifest_size)
+{
+        _cleanup_(closep) int fd = fs_open_beneath(s->images_fd, r->key, O_RDONLY | O_DIRECTORY, 0);
+        if (fd >= 0)
+                return write_record_at(fd, r);
+        if (fd != -ENOENT)
+                return fd;
+
+        _cleanup_(freep) char *tmp = NULL;
+        int k = fs_mkdtemp_at(s->images_fd, ".new-", &tmp);
+        if (k < 0)
+                return k;
+        fd = fs_open_beneath(s->images_fd, tmp, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                k = fd;
+        if (k >= 0)
+                k = write_atomic_at(fd, "index.caidx", index, index_size);
+        if (k >= 0)
+                k = write_atomic_at(fd, "manifest", manifest, manifest_size);
+        if (k >= 0)
+                k = write_record_at(fd, r);
+        if (k >= 0 && fchmod(fd, 0755) < 0)
+                k = negative_errno();
+        if (k >= 0 && fsync(fd) < 0)
+                k = negative_errno();
+        if (k >= 0 && renameat(s->images_fd, tmp, s->images_fd, r->key) < 0)
+                k = negative_errno();
+        if (k >= 0 && fsync(s->images_fd) < 0)
+                k = negative_errno();
+        if (k < 0)
+                fs_remove_tree_at(s->images_fd, tmp);
+        return k;
+}
+
+int aci_store_add(aci_store *s, const aci_image_record *r, const void *index, size_t index_size,
+                  const void *manifest, size_t manifest_size)
+{
+        _cleanup_(closep) int lock = aci_store_lock_image(s, r->key);
+        if (lock < 0)
+                return lock;
+        int k = add_locked(s, r, index, index_size, manifest, manifest_size);
+        if (k < 0)
+                return ca_log_errno(CA_LOG_ERR, k, "%s/images/%s: cannot store image: %s", s->path,
+                                    r->key, strerror(-k));
+        return 0;
+}
+
+int aci_store_update_record(aci_store *s, const aci_image_record *r)
+{
+        _cleanup_(closep) int lock = aci_store_lock_image(s, r->key);
+        if (lock < 0)
+                return lock;
+        _cleanup_(closep) int fd = fs_open_beneath(s->images_fd, r->key, O_RDONLY | O_DIRECTORY, 0);
+        int k = fd < 0 ? fd : write_record_at(fd, r);
+        if (k < 0)
+                return ca_log_errno(CA_LOG_ERR, k, "%s/images/%s/image.json: %s", s->path, r->key,
+                                    strerror(-k));
+        return 0;
+}
+
+int aci_store_remove(aci_store *s, const char *key)
+{
+        if (!key_is_valid(key))
+                return -EINVAL;
+        _cleanup_(closep) int lock = aci_store_lock_image(s, key);
+        if (lock < 0)
+                return lock;
+        /* The tree first: a tree without its image is garbage, an image without a tree is not. */
+        int r = fs_remove_tree_at(s->trees_fd, key);
+        if (r >= 0)
+                r = fs_remove_tree_at(s->images_fd, key);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot remove image %s: %s", s->path, key,
+                                    strerror(-r));
+        return 0;
+}
+
+static int tree_ready_locked(aci_store *s, const char *key)
+{
+        _cleanup_(closep) int fd = fs_open_beneath(s->trees_fd, key, O_RDONLY | O_DIRECTORY, 0);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return ca_log_errno(CA_LOG_ERR, fd, "%s/trees/%s: %s", s->path, key, strerror(-fd));
+        struct stat st;
+        if (fstatat(fd, "rendered", &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode))
+                return 1;
+        ca_log_debug("%s/trees/%s: incomplete, removing", s->path, key);
+        int r = fs_remove_tree_at(s->trees_fd, key);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s: %s", s->path, key, strerror(-r));
+        return 0;
+}
+
+int aci_store_tree_ready(aci_store *s, const char *key)
+{
+        if (!key_is_valid(key))
+                return -EINVAL;
+        _cleanup_(closep) int lock = aci_store_lock_image(s, key);
+        if (lock < 0)
+                return lock;
+        return tree_ready_locked(s, key);
+}
+
+int aci_store_install_tree(aci_store *s, const char *key, int parent_fd, const char *tmp_name)
+{
+        if (!key_is_valid(key))
+                return -EINVAL;
+        _cleanup_(closep) int lock = aci_store_lock_image(s, key);
+        if (lock < 0)
+                return lock;
+        int r = tree_ready_locked(s, key);
+        if (r != 0) {
+                fs_remove_tree_at(parent_fd, tmp_name);
+                return r < 0 ? r : 0;
+        }
+        _cleanup_(closep) int fd = fs_open_beneath(parent_fd, tmp_name, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return ca_log_errno(CA_LOG_ERR, fd, "%s: %s", tmp_name, strerror(-fd));
+        /* Everything written must be on disk before `rendered` says it is. */
+        if (syncfs(fd) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees: sync: %m", s->path);
+        if (renameat(parent_fd, tmp_name, s->trees_fd, key) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees/%s: %m", s->path, key);
+        /* The marker must not change the tree's own times (they are the image's). */
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees/%s: %m", s->path, key);
+        r = write_atomic_at(fd, "rendered", "", 0);
+        if (r >= 0 && futimens(fd, (struct timespec[]){st.st_atim, st.st_mtim}) < 0)
+                r = negative_errno();
+        if (r >= 0 && fsync(s->trees_fd) < 0)
+                r = negative_errno();
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s/rendered: %s", s->path, key,
+                                    strerror(-r));
+        return 0;
+}
