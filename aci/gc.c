@@ -113,6 +113,8 @@ static int gc_chunks(aci_store *s, const id_set *set, bool dry_run, FILE *out, a
                         if (chunk) {
                                 st->chunks++;
                                 st->chunk_bytes += (uint64_t)fst.st_size;
+                        } else {
+                                st->tmp++;
                         }
                 }
                 closedir(d);
@@ -125,6 +127,16 @@ static int gc_chunks(aci_store *s, const id_set *set, bool dry_run, FILE *out, a
         return r;
 }
 
+/* 1 if trees/<name> has its `rendered` marker. */
+static bool tree_complete(int trees_fd, const char *name)
+{
+        _cleanup_(closep) int fd = fs_open_beneath(trees_fd, name, O_RDONLY | O_DIRECTORY, 0);
+        struct stat st;
+        return fd >= 0 && fstatat(fd, "rendered", &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+               S_ISREG(st.st_mode);
+}
+
+/* Trees of no stored image, and unfinished ones. */
 static int gc_trees(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *st)
 {
         _cleanup_(closep) int tfd =
@@ -139,21 +151,19 @@ static int gc_trees(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *st)
         while ((r = fs_readdir(d, &de)) > 0) {
                 aci_image_record rec;
                 int k = aci_store_get(s, de->d_name, &rec);
-                if (k >= 0) {
+                bool owned = k >= 0;
+                if (owned)
                         aci_image_record_done(&rec);
-                        if (dry_run)
-                                continue;
-                        k = aci_store_tree_ready(s, de->d_name); /* removes it if incomplete */
-                        if (k < 0) {
-                                r = k;
-                                break;
-                        }
-                        st->trees += k == 0;
+                if (owned && tree_complete(tfd, de->d_name))
                         continue;
-                }
                 report(out, "trees", de->d_name, NULL);
                 st->trees++;
-                if (!dry_run && (k = fs_remove_tree_at(tfd, de->d_name)) < 0) {
+                if (dry_run)
+                        continue;
+                /* An owned tree is removed under its image's lock, as everything else does. */
+                k = owned ? aci_store_tree_ready(s, de->d_name)
+                          : fs_remove_tree_at(tfd, de->d_name);
+                if (k < 0) {
                         r = k;
                         break;
                 }

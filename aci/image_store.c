@@ -83,6 +83,8 @@ static int mkdir_parents(const char *path)
         _cleanup_(freep) char *p = strdup(path);
         if (!p)
                 return -ENOMEM;
+        for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+                p[n - 1] = 0;
         for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
                 *s = 0;
                 if (mkdir(p, 0755) < 0 && errno != EEXIST)
@@ -297,7 +299,8 @@ static json_t *record_to_json(const aci_image_record *r)
         for (size_t i = 0; labels && i < r->n_labels; i++)
                 json_array_append_new(labels, json_pack("{s:s,s:s}", "name", r->labels[i].name,
                                                         "value", r->labels[i].value));
-        return json_pack("{s:s,s:s,s:o,s:s?,s:s?,s:I,s:I,s:I,s:b,s:s}", "id", r->id, "name",
+        /* s* leaves out a NULL value: "absent", which is what s?s reads back. */
+        return json_pack("{s:s,s:s,s:o,s:s*,s:s*,s:I,s:I,s:I,s:b,s:s}", "id", r->id, "name",
                          r->name, "labels", labels, "indexURL", r->index_url, "etag", r->etag,
                          "maxAge", (json_int_t)r->max_age, "fetched", (json_int_t)r->fetched,
                          "size", (json_int_t)r->size, "latest", r->latest, "indexDigest",

@@ -49,9 +49,10 @@ static int resolve_dependency(aci_store *s, const aci_render_item *parent, const
                                             "the store",
                                             parent->record.name, d->image_name, d->image_id);
                 if (strcmp(ret->name, d->image_name) != 0) {
+                        r = ca_bad("image %s: dependency %s is image %s, which is named %s",
+                                   parent->record.name, d->image_id, ret->key, ret->name);
                         aci_image_record_done(ret);
-                        return ca_bad("image %s: dependency %s is image %s, which is named %s",
-                                      parent->record.name, d->image_id, ret->key, ret->name);
+                        return r;
                 }
                 return 0;
         }

@@ -116,7 +116,9 @@ int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name)
 
 DIR *fs_opendir_at(int dir_fd)
 {
-        int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        /* A fresh open, not a dup: a dup shares the file offset, so a second listing of the
+         * same held directory would start where the first one ended. */
+        int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return NULL;
         DIR *d = fdopendir(fd);
