@@ -21,7 +21,15 @@ const char input_options_help[] =
         "30)\n"
         "  --retries=N            attempts after the first on network errors, 5xx, 429 "
         "(default 4)\n"
-        "  --http-version=V       2 (default; offered over TLS, measured faster) or 1.1\n";
+        "  --http-version=V       2 (default; offered over TLS, measured faster) or 1.1\n"
+        "  --connect-to=HOST:PORT:CONNECT-HOST:CONNECT-PORT\n"
+        "                         send requests for HOST:PORT to CONNECT-HOST:CONNECT-PORT,\n"
+        "                         keeping the name for TLS and Host (as curl's --connect-to);\n"
+        "                         image names cannot carry a port, so this points discovery at\n"
+        "                         a test or mirror server (repeatable; an empty field matches\n"
+        "                         any host or port, or keeps the original)\n"
+        "Credentials for https requests come from auth.d in --system-config and --local-config\n"
+        "(rkt's format: basic and oauth).\n";
 
 static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *ret)
 {
@@ -47,6 +55,54 @@ static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *r
         return 0;
 }
 
+/* One host field of --connect-to: empty, a name or address without ':', or [IPv6]. Returns the
+ * length, or -1. */
+static ssize_t connect_to_host(const char *s)
+{
+        size_t n;
+        if (*s == '[') {
+                const char *close = strchr(s, ']');
+                if (!close)
+                        return -1;
+                n = (size_t)(close - s) + 1;
+        } else {
+                n = strcspn(s, ":");
+        }
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || strchr("/?#@", s[i]))
+                        return -1;
+        return (ssize_t)n;
+}
+
+/* One port field: empty or 1-65535 in decimal. Returns the length, or -1. */
+static ssize_t connect_to_port(const char *s)
+{
+        size_t n = strspn(s, "0123456789");
+        if (n == 0)
+                return 0;
+        if (n > 5 || s[0] == '0')
+                return -1;
+        unsigned long v = strtoul(s, NULL, 10);
+        return v >= 1 && v <= 65535 ? (ssize_t)n : -1;
+}
+
+/* curl's HOST:PORT:CONNECT-HOST:CONNECT-PORT, each field possibly empty. */
+static bool connect_to_valid(const char *s)
+{
+        for (int field = 0; field < 4; field++) {
+                ssize_t n = field % 2 == 0 ? connect_to_host(s) : connect_to_port(s);
+                if (n < 0)
+                        return false;
+                s += n;
+                if (field < 3) {
+                        if (*s != ':')
+                                return false;
+                        s++;
+                }
+        }
+        return *s == 0;
+}
+
 int input_options_init(input_options *o, int argc)
 {
         *o = (input_options){};
@@ -54,13 +110,36 @@ int input_options_init(input_options *o, int argc)
         o->transfer.allow_http = arg_global.insecure & INSECURE_HTTP;
         o->transfer.insecure_tls = arg_global.insecure & INSECURE_TLS;
         o->stores = calloc((size_t)MAX(argc, 1), sizeof(char *));
-        return o->stores ? 0 : -ENOMEM;
+        o->connect_to = calloc((size_t)MAX(argc, 1), sizeof(char *));
+        if (!o->stores || !o->connect_to) {
+                input_options_done(o);
+                return -ENOMEM;
+        }
+        o->transfer.connect_to = o->connect_to;
+        return 0;
+}
+
+int input_options_load_auth(input_options *o)
+{
+        if (o->auth)
+                return 0;
+        int r = auth_config_load(arg_global.system_config, arg_global.local_config, &o->auth);
+        if (r < 0)
+                return r;
+        o->transfer.auth = o->auth;
+        return 0;
 }
 
 void input_options_done(input_options *o)
 {
         free(o->stores);
         o->stores = NULL;
+        free(o->connect_to);
+        o->connect_to = NULL;
+        o->transfer.connect_to = NULL;
+        o->transfer.n_connect_to = 0;
+        o->auth = auth_config_free(o->auth);
+        o->transfer.auth = NULL;
 }
 
 int input_options_parse(input_options *o, int c, const char *arg)
@@ -111,6 +190,14 @@ int input_options_parse(input_options *o, int c, const char *arg)
                 return 1;
         case OPT_NO_CACHE:
                 o->no_cache = true;
+                return 1;
+        case OPT_CONNECT_TO:
+                if (!connect_to_valid(arg))
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--connect-to wants HOST:PORT:CONNECT-HOST:"
+                                            "CONNECT-PORT (ports 1-65535 or empty), not '%s'",
+                                            arg);
+                o->connect_to[o->transfer.n_connect_to++] = arg;
                 return 1;
         default:
                 return 0;

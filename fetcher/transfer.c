@@ -21,8 +21,10 @@ typedef struct request {
         transfer_engine *engine;
         char *url;
         size_t max_size;
-        const char *extra_header;
+        const char *const *extra_headers; /* the caller's, NULL-terminated */
+        const char *auth_header;          /* from auth.d, https only */
         bool https;
+        bool quiet; /* the caller reports failures (TRANSFER_QUIET) */
 
         CURL *easy;
         struct curl_slist *headers;
@@ -44,6 +46,7 @@ typedef struct request {
 
 struct transfer_engine {
         transfer_options opts;
+        struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO, shared by every request */
         CURLM *multi;
         pthread_t thread;
         bool thread_started;
@@ -254,12 +257,26 @@ static int request_setup(transfer_engine *e, request *q)
         curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
                          o->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
         curl_easy_setopt(c, CURLOPT_PIPEWAIT, o->http2 ? 1L : 0L);
-        if (q->extra_header) {
-                q->headers = curl_slist_append(NULL, q->extra_header);
-                if (!q->headers)
+        if (e->connect_to)
+                curl_easy_setopt(c, CURLOPT_CONNECT_TO, e->connect_to);
+        /* The default, spelled out: libcurl 7.88 then sends a custom Authorization header only
+         * while host, port and scheme are those of the first URL, never after a redirect
+         * elsewhere (fetch_auth.sh checks this). */
+        curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+        for (size_t i = 0; q->extra_headers && q->extra_headers[i]; i++) {
+                struct curl_slist *l = curl_slist_append(q->headers, q->extra_headers[i]);
+                if (!l)
                         return -ENOMEM;
-                curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->headers);
+                q->headers = l;
         }
+        if (q->auth_header) {
+                struct curl_slist *l = curl_slist_append(q->headers, q->auth_header);
+                if (!l)
+                        return -ENOMEM;
+                q->headers = l;
+        }
+        if (q->headers)
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->headers);
         return 0;
 }
 
@@ -423,8 +440,8 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         }
 
         if (error < 0 && error != -ENOENT)
-                ca_log_error("%s: %s%s", q->url, reason,
-                             q->resp.attempts > 1 ? " (after retries)" : "");
+                ca_log(q->quiet ? CA_LOG_DEBUG : CA_LOG_ERR, "%s: %s%s", q->url, reason,
+                       q->resp.attempts > 1 ? " (after retries)" : "");
         if (error < 0 || status != 200) {
                 free(q->resp.body);
                 q->resp.body = NULL;
@@ -562,6 +579,16 @@ int transfer_engine_new(const transfer_options *o, transfer_engine **ret)
         if (!e)
                 return -ENOMEM;
         e->opts = *o;
+        e->opts.connect_to = NULL; /* the caller's array need not outlive this call */
+        e->opts.n_connect_to = 0;
+        for (size_t i = 0; i < o->n_connect_to; i++) {
+                struct curl_slist *l = curl_slist_append(e->connect_to, o->connect_to[i]);
+                if (!l) {
+                        transfer_engine_free(e);
+                        return -ENOMEM;
+                }
+                e->connect_to = l;
+        }
         e->opts.max_in_flight = MAX(e->opts.max_in_flight, 1U);
         e->opts.max_attempts = MAX(e->opts.max_attempts, 1U);
         e->active = calloc(e->opts.max_in_flight, sizeof(request *));
@@ -601,19 +628,34 @@ void transfer_engine_free(transfer_engine *e)
         }
         if (e->multi)
                 curl_multi_cleanup(e->multi);
+        curl_slist_free_all(e->connect_to);
         free(e->active);
         free(e);
 }
 
-int transfer_get(transfer_engine *e, const char *url, size_t max_size, const char *extra_header,
+/* true if line is "Name:..." for name (case-insensitive). */
+static bool header_line_is(const char *line, const char *name)
+{
+        size_t n = strlen(name);
+        return strncasecmp(line, name, n) == 0 && line[n] == ':';
+}
+
+int transfer_get(transfer_engine *e, const char *url, size_t max_size, const char *const *headers,
                  transfer_response *ret)
+{
+        return transfer_get_flags(e, url, max_size, headers, 0, ret);
+}
+
+int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
+                       const char *const *headers, unsigned flags, transfer_response *ret)
 {
         request q = {
                 .engine = e,
                 .url = (char *)url,
                 .max_size = max_size,
-                .extra_header = extra_header,
+                .extra_headers = headers,
                 .https = strncasecmp(url, "https://", 8) == 0,
+                .quiet = flags & TRANSFER_QUIET,
                 .resp = {.max_age = -1},
         };
         if (!url_is_http(url))
@@ -621,6 +663,17 @@ int transfer_get(transfer_engine *e, const char *url, size_t max_size, const cha
         if (!q.https && !e->opts.allow_http)
                 return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                     "%s: plain http needs --insecure-options=http", url);
+        bool has_auth = false;
+        for (size_t i = 0; headers && headers[i]; i++) {
+                /* Never the value: it may be a credential. */
+                if (strpbrk(headers[i], "\r\n"))
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "%s: request header with a line break refused", url);
+                has_auth = has_auth || header_line_is(headers[i], "Authorization");
+        }
+        /* auth.d credentials only over TLS; the caller decides for plain http. */
+        if (q.https && !has_auth)
+                q.auth_header = auth_config_header_for(e->opts.auth, url);
 
         pthread_mutex_lock(&e->lock);
         if (e->queue_tail)

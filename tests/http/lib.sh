@@ -32,7 +32,9 @@
 #       Create (once) in $HTTP_TMP/certs, with P-256 keys, and set:
 #         HTTP_CA                           the test CA certificate (trust this one)
 #         HTTP_SERVER_CERT, HTTP_SERVER_KEY    server cert from HTTP_CA, SAN IP:127.0.0.1,
-#                                              DNS:localhost
+#                                              DNS:localhost, and made-up names to reach
+#                                              through --connect-to: DNS:images.test,
+#                                              DNS:example.com, DNS:*.example.com
 #         HTTP_WRONGNAME_CERT, ..._KEY         from HTTP_CA but SAN DNS:wrong.example only
 #         HTTP_UNTRUSTED_CA                    a second CA that nothing trusts
 #         HTTP_UNTRUSTED_CERT, ..._KEY         server cert (127.0.0.1, localhost) from it
@@ -222,7 +224,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:images.test, DNS:example.com, DNS:*.example.com
 authorityKeyIdentifier = keyid
 [wrongname]
 basicConstraints = critical, CA:FALSE

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* auth.d (fetcher/auth.c): rkt's file format, directory precedence, refusals, host matching. */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fetcher/acfetch.h"
+#include "tests/test.h"
+
+#define SECRET "s3cret"
+#define ALICE  "Authorization: Basic YWxpY2U6czNjcmV0" /* alice:s3cret */
+#define BEARER "Authorization: Bearer tok-123.abc~/+="
+
+static char root[] = "/tmp/test_auth.XXXXXX";
+static unsigned n_case;
+static char sys_dir[512], loc_dir[512];
+
+/* Fresh <case>/sys and <case>/loc, each with an empty auth.d. */
+static void new_case(void)
+{
+        n_case++;
+        snprintf(sys_dir, sizeof(sys_dir), "%s/%u.sys", root, n_case);
+        snprintf(loc_dir, sizeof(loc_dir), "%s/%u.loc", root, n_case);
+        char p[600];
+        CHECK(mkdir(sys_dir, 0755) == 0);
+        CHECK(mkdir(loc_dir, 0755) == 0);
+        snprintf(p, sizeof(p), "%s/auth.d", sys_dir);
+        CHECK(mkdir(p, 0755) == 0);
+        snprintf(p, sizeof(p), "%s/auth.d", loc_dir);
+        CHECK(mkdir(p, 0755) == 0);
+}
+
+static void put(const char *dir, const char *name, const char *text)
+{
+        char p[800];
+        snprintf(p, sizeof(p), "%s/auth.d/%s", dir, name);
+        FILE *f = fopen(p, "w");
+        CHECK(f);
+        CHECK(fputs(text, f) >= 0);
+        CHECK(fclose(f) == 0);
+}
+
+static char *basic(const char *domains, const char *user, const char *password)
+{
+        char *s = NULL;
+        CHECK(asprintf(&s,
+                       "{\"rktKind\": \"auth\", \"rktVersion\": \"v1\", \"domains\": [%s],\n"
+                       " \"type\": \"basic\",\n"
+                       " \"credentials\": {\"user\": \"%s\", \"password\": \"%s\"}}\n",
+                       domains, user, password) > 0);
+        return s;
+}
+
+static char *oauth(const char *domains, const char *token)
+{
+        char *s = NULL;
+        CHECK(asprintf(&s,
+                       "{\"rktKind\": \"auth\", \"rktVersion\": \"v1\", \"domains\": [%s],\n"
+                       " \"type\": \"oauth\", \"credentials\": {\"token\": \"%s\"}}\n",
+                       domains, token) > 0);
+        return s;
+}
+
+static void put_basic(const char *dir, const char *name, const char *domains)
+{
+        _cleanup_(freep) char *s = basic(domains, "alice", SECRET);
+        put(dir, name, s);
+}
+
+static char log_text[65536];
+
+/* auth_config_load with stderr captured into log_text. */
+static int load(const char *sys, const char *loc, auth_config **ret)
+{
+        fflush(stderr);
+        int saved = dup(2);
+        CHECK(saved >= 0);
+        FILE *tmp = tmpfile();
+        CHECK(tmp);
+        CHECK(dup2(fileno(tmp), 2) == 2);
+        *ret = NULL;
+        int r = auth_config_load(sys, loc, ret);
+        fflush(stderr);
+        CHECK(dup2(saved, 2) == 2);
+        close(saved);
+        rewind(tmp);
+        size_t n = fread(log_text, 1, sizeof(log_text) - 1, tmp);
+        log_text[n] = 0;
+        fclose(tmp);
+        fputs(log_text, stderr); /* for the test log */
+        /* Whatever happened, no credential reaches the log. */
+        CHECK(!strstr(log_text, SECRET));
+        CHECK(!strstr(log_text, "YWxpY2U6czNjcmV0"));
+        CHECK(!strstr(log_text, "tok-123"));
+        return r;
+}
+
+/* Loading must fail, logging an error that names the file. */
+static void expect_error(const char *file)
+{
+        auth_config *a = NULL;
+        int r = load(sys_dir, loc_dir, &a);
+        if (r >= 0)
+                fprintf(stderr, "expected an error for %s\n", file);
+        CHECK(r < 0);
+        CHECK(!a);
+        CHECK(strstr(log_text, "error: "));
+        CHECK(strstr(log_text, file));
+}
+
+static const char *hdr(const auth_config *a, const char *url)
+{
+        return auth_config_header_for(a, url);
+}
+
+#define CHECK_HDR(a, url, expected)                                                                \
+        do {                                                                                       \
+                const char *_h = hdr((a), (url)), *_e = (expected);                                \
+                if (!_e)                                                                           \
+                        CHECK(!_h);                                                                \
+                else {                                                                             \
+                        CHECK(_h);                                                                 \
+                        CHECK_STREQ(_h, _e);                                                       \
+                }                                                                                  \
+        } while (0)
+
+static void test_basic_and_matching(void)
+{
+        new_case();
+        put_basic(sys_dir, "a.json", "\"example.com\", \"registry.test:8443\", \"[::1]:444\"");
+        _cleanup_(auth_config_freep) auth_config *a = NULL;
+        CHECK(load(sys_dir, loc_dir, &a) == 0);
+        CHECK(!strstr(log_text, "error"));
+        CHECK_HDR(a, "https://example.com/x.caidx", ALICE);
+        CHECK_HDR(a, "https://example.com", ALICE);
+        CHECK_HDR(a, "https://EXAMPLE.COM/x", ALICE);
+        CHECK_HDR(a, "HTTPS://Example.Com/x?y#z", ALICE);
+        CHECK_HDR(a, "https://someone@example.com/x", ALICE);
+        /* Any scheme: the transfer engine decides about plain http. */
+        CHECK_HDR(a, "http://example.com/x", ALICE);
+        /* The port counts when the URL gives one, as rkt matches url.Host. */
+        CHECK_HDR(a, "https://example.com:8443/x", NULL);
+        CHECK_HDR(a, "https://example.com:443/x", NULL);
+        CHECK_HDR(a, "https://registry.test:8443/x", ALICE);
+        CHECK_HDR(a, "https://REGISTRY.test:8443/x", ALICE);
+        CHECK_HDR(a, "https://registry.test/x", NULL);
+        CHECK_HDR(a, "https://registry.test:8444/x", NULL);
+        CHECK_HDR(a, "https://[::1]:444/x", ALICE);
+        CHECK_HDR(a, "https://[::1]/x", NULL);
+        /* Other hosts, however the name appears in the URL. */
+        CHECK_HDR(a, "https://www.example.com/x", NULL);
+        CHECK_HDR(a, "https://example.com.evil.test/x", NULL);
+        CHECK_HDR(a, "https://evil.test/example.com", NULL);
+        CHECK_HDR(a, "https://evil.test/?h=example.com", NULL);
+        CHECK_HDR(a, "https://example.com@evil.test/x", NULL);
+        CHECK_HDR(a, "https://evil.test#@example.com", NULL);
+        CHECK_HDR(a, "not a url", NULL);
+        CHECK_HDR(a, "", NULL);
+        CHECK_HDR(NULL, "https://example.com/x", NULL);
+        CHECK_HDR(a, NULL, NULL);
+}
+
+static void test_oauth_and_case(void)
+{
+        new_case();
+        _cleanup_(freep) char *o = oauth("\"Example.COM:8443\"", "tok-123.abc~/+=");
+        put(sys_dir, "token.json", o);
+        put_basic(sys_dir, "basic.json", "\"example.com\"");
+        _cleanup_(auth_config_freep) auth_config *a = NULL;
+        CHECK(load(sys_dir, loc_dir, &a) == 0);
+        CHECK_HDR(a, "https://example.com:8443/x", BEARER);
+        CHECK_HDR(a, "https://EXAMPLE.com:8443/x", BEARER);
+        CHECK_HDR(a, "https://example.com/x", ALICE);
+        CHECK_HDR(a, "https://example.com:9443/x", NULL);
+
+        /* A user and password with characters outside base64's alphabet. */
+        new_case();
+        _cleanup_(freep) char *b = basic("\"h.test\"", "bob", "pa55:word\\u00e9");
+        put(loc_dir, "b.json", b);
+        _cleanup_(auth_config_freep) auth_config *a2 = NULL;
+        CHECK(load(NULL, loc_dir, &a2) == 0);
+        CHECK_HDR(a2, "https://h.test/", "Authorization: Basic Ym9iOnBhNTU6d29yZMOp");
+}
+
+static void test_override(void)
+{
+        new_case();
+        put_basic(sys_dir, "10-sys.json", "\"example.com\", \"only-sys.test\"");
+        _cleanup_(freep) char *o = oauth("\"example.com\", \"only-loc.test\"", "tok-123.abc~/+=");
+        put(loc_dir, "00-loc.json", o);
+        _cleanup_(auth_config_freep) auth_config *a = NULL;
+        CHECK(load(sys_dir, loc_dir, &a) == 0);
+        /* The local directory wins for the domain it names, and only for that one. */
+        CHECK_HDR(a, "https://example.com/x", BEARER);
+        CHECK_HDR(a, "https://only-sys.test/x", ALICE);
+        CHECK_HDR(a, "https://only-loc.test/x", BEARER);
+
+        /* Either directory alone, or none, and missing auth.d directories. */
+        _cleanup_(auth_config_freep) auth_config *s = NULL, *n = NULL, *m = NULL;
+        CHECK(load(sys_dir, NULL, &s) == 0);
+        CHECK_HDR(s, "https://example.com/x", ALICE);
+        CHECK_HDR(s, "https://only-loc.test/x", NULL);
+        CHECK(load(NULL, NULL, &n) == 0);
+        CHECK_HDR(n, "https://example.com/x", NULL);
+        char missing[600];
+        snprintf(missing, sizeof(missing), "%s/does-not-exist", root);
+        CHECK(load(missing, "/nonexistent/acfetch", &m) == 0);
+        CHECK_HDR(m, "https://example.com/x", NULL);
+        CHECK(log_text[0] == 0);
+}
+
+static void test_duplicates(void)
+{
+        /* The same domain in two files of one directory. */
+        new_case();
+        put_basic(loc_dir, "one.json", "\"example.com\"");
+        _cleanup_(freep) char *o = oauth("\"other.test\", \"Example.com\"", "tok-123.abc~/+=");
+        put(loc_dir, "two.json", o);
+        expect_error("two.json");
+        CHECK(strstr(log_text, "one.json"));
+        CHECK(strstr(log_text, "example.com"));
+
+        /* ... also in the system directory, even though the local one is fine. */
+        new_case();
+        put_basic(sys_dir, "one.json", "\"example.com\"");
+        put_basic(sys_dir, "two.json", "\"example.com\"");
+        put_basic(loc_dir, "one.json", "\"example.com\"");
+        expect_error("two.json");
+
+        /* Twice in one file. */
+        new_case();
+        put_basic(sys_dir, "twice.json", "\"example.com\", \"EXAMPLE.com\"");
+        expect_error("twice.json");
+}
+
+static void test_malformed(void)
+{
+        static const struct {
+                const char *why, *text;
+        } bad[] = {
+            {"not JSON", "{\"rktKind\": \"auth\", "},
+            {"broken near a password",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+             "\"type\":\"basic\",\"credentials\":{\"user\":\"alice\",\"password\":\"" SECRET
+             "\\q\"}}"},
+            {"trailing data", "{} " SECRET},
+            {"empty", ""},
+            {"array", "[]"},
+            {"duplicate key",
+             "{\"rktKind\":\"auth\",\"rktKind\":\"auth\",\"rktVersion\":\"v1\","
+             "\"domains\":[\"a.test\"],\"type\":\"oauth\",\"credentials\":{\"token\":\"t\"}}"},
+            {"no rktKind", "{\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],\"type\":\"oauth\","
+                           "\"credentials\":{\"token\":\"t\"}}"},
+            {"unknown rktKind",
+             "{\"rktKind\":\"paths\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+             "\"type\":\"oauth\",\"credentials\":{\"token\":\"t\"}}"},
+            {"unknown version",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v2\",\"domains\":[\"a.test\"],"
+             "\"type\":\"oauth\",\"credentials\":{\"token\":\"t\"}}"},
+            {"no domains", "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"type\":\"oauth\","
+                           "\"credentials\":{\"token\":\"t\"}}"},
+            {"empty domains",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[],\"type\":\"oauth\","
+             "\"credentials\":{\"token\":\"t\"}}"},
+            {"domain not a string",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[7],\"type\":\"oauth\","
+             "\"credentials\":{\"token\":\"t\"}}"},
+            {"empty domain", "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"\"],"
+                             "\"type\":\"oauth\",\"credentials\":{\"token\":\"t\"}}"},
+            {"URL as a domain",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"https://a.test\"],"
+             "\"type\":\"oauth\",\"credentials\":{\"token\":\"t\"}}"},
+            {"bad port",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test:70000\"],"
+             "\"type\":\"oauth\",\"credentials\":{\"token\":\"t\"}}"},
+            {"no type", "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+                        "\"credentials\":{\"token\":\"t\"}}"},
+            {"unknown type", "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+                             "\"type\":\"digest\",\"credentials\":{\"token\":\"t\"}}"},
+            {"no credentials",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+             "\"type\":\"basic\"}"},
+            {"empty user",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+             "\"type\":\"basic\",\"credentials\":{\"user\":\"\",\"password\":\"" SECRET "\"}}"},
+            {"empty password",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+             "\"type\":\"basic\",\"credentials\":{\"user\":\"alice\",\"password\":\"\"}}"},
+            {"no password", "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+                            "\"type\":\"basic\",\"credentials\":{\"user\":\"alice\"}}"},
+            {"colon in user",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+             "\"type\":\"basic\",\"credentials\":{\"user\":\"a:b\",\"password\":\"" SECRET "\"}}"},
+            {"password not a string",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+             "\"type\":\"basic\",\"credentials\":{\"user\":\"alice\",\"password\":1}}"},
+            {"empty token", "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+                            "\"type\":\"oauth\",\"credentials\":{\"token\":\"\"}}"},
+            {"token with a line break",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+             "\"type\":\"oauth\",\"credentials\":{\"token\":\"" SECRET "\\r\\nX: y\"}}"},
+            {"token with a space",
+             "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"a.test\"],"
+             "\"type\":\"oauth\",\"credentials\":{\"token\":\"a " SECRET "\"}}"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                fprintf(stderr, "-- malformed: %s\n", bad[i].why);
+                new_case();
+                /* A good file beside it changes nothing: the whole load fails. */
+                put_basic(loc_dir, "good.json", "\"good.test\"");
+                put(loc_dir, "bad.json", bad[i].text);
+                expect_error("/auth.d/bad.json");
+        }
+
+        /* Over 64 KiB, however valid. */
+        new_case();
+        size_t big = 70 * 1024;
+        char *s = malloc(big + 1);
+        CHECK(s);
+        memset(s, ' ', big);
+        s[big] = 0;
+        _cleanup_(freep) char *b = basic("\"a.test\"", "alice", SECRET);
+        memcpy(s, b, strlen(b));
+        put(sys_dir, "big.json", s);
+        free(s);
+        expect_error("big.json");
+}
+
+static void test_ignored_kinds(void)
+{
+        new_case();
+        put(sys_dir, "aws.json",
+            "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"s3.test\"],"
+            "\"type\":\"aws\",\"credentials\":{\"accessKeyID\":\"AK\",\"secretAccessKey\":\"" SECRET
+            "\"}}");
+        put(loc_dir, "docker.json",
+            "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v1\",\"registries\":[\"quay.io\"],"
+            "\"credentials\":{\"user\":\"alice\",\"password\":\"" SECRET "\"}}");
+        put_basic(loc_dir, "ok.json", "\"example.com\"");
+        _cleanup_(auth_config_freep) auth_config *a = NULL;
+        CHECK(load(sys_dir, loc_dir, &a) == 0);
+        CHECK(strstr(log_text, "warning: "));
+        CHECK(strstr(log_text, "aws.json"));
+        CHECK(strstr(log_text, "docker.json"));
+        CHECK(strstr(log_text, "not supported by acfetch"));
+        CHECK(!strstr(log_text, "error"));
+        CHECK_HDR(a, "https://example.com/", ALICE);
+        CHECK_HDR(a, "https://s3.test/", NULL);
+        CHECK_HDR(a, "https://quay.io/", NULL);
+}
+
+static void test_files(void)
+{
+        char p[800], q[800];
+
+        /* Only *.json, whatever else lies there; no recursion. */
+        new_case();
+        put(sys_dir, "README", "not json at all");
+        put(sys_dir, "x.json~", "{");
+        put(sys_dir, "x.JSON", "{");
+        put(sys_dir, "json", "{");
+        put_basic(sys_dir, ".hidden.json", "\"hidden.test\"");
+        snprintf(p, sizeof(p), "%s/auth.d/sub", sys_dir);
+        CHECK(mkdir(p, 0755) == 0);
+        snprintf(p, sizeof(p), "%s/auth.d/sub/x.json", sys_dir);
+        FILE *f = fopen(p, "w");
+        CHECK(f && fputs("{", f) >= 0 && fclose(f) == 0);
+        _cleanup_(auth_config_freep) auth_config *a = NULL;
+        CHECK(load(sys_dir, loc_dir, &a) == 0);
+        CHECK(log_text[0] == 0);
+        CHECK_HDR(a, "https://hidden.test/", ALICE);
+
+        /* A symlink to a good file is refused, as is one to nowhere. */
+        new_case();
+        put_basic(sys_dir, "real.txt", "\"example.com\"");
+        snprintf(p, sizeof(p), "%s/auth.d/link.json", sys_dir);
+        CHECK(symlink("real.txt", p) == 0);
+        expect_error("link.json");
+        CHECK(strstr(log_text, "symbolic link"));
+        new_case();
+        snprintf(p, sizeof(p), "%s/auth.d/dangling.json", loc_dir);
+        CHECK(symlink("/nonexistent", p) == 0);
+        expect_error("dangling.json");
+
+        /* A directory or a FIFO named *.json. */
+        new_case();
+        snprintf(p, sizeof(p), "%s/auth.d/dir.json", sys_dir);
+        CHECK(mkdir(p, 0755) == 0);
+        expect_error("dir.json");
+        new_case();
+        snprintf(p, sizeof(p), "%s/auth.d/fifo.json", sys_dir);
+        CHECK(mkfifo(p, 0644) == 0);
+        expect_error("fifo.json");
+        CHECK(strstr(log_text, "regular file"));
+
+        /* auth.d itself not a directory. */
+        new_case();
+        snprintf(p, sizeof(p), "%s/auth.d", loc_dir);
+        CHECK(rmdir(p) == 0);
+        f = fopen(p, "w");
+        CHECK(f && fclose(f) == 0);
+        snprintf(q, sizeof(q), "%s/auth.d", loc_dir);
+        _cleanup_(auth_config_freep) auth_config *b = NULL;
+        CHECK(load(sys_dir, loc_dir, &b) < 0);
+        CHECK(strstr(log_text, q));
+}
+
+int main(void)
+{
+        CHECK(mkdtemp(root));
+        test_basic_and_matching();
+        test_oauth_and_case();
+        test_override();
+        test_duplicates();
+        test_malformed();
+        test_ignored_kinds();
+        test_files();
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+        CHECK(system(cmd) == 0);
+        return 0;
+}
