@@ -4,7 +4,9 @@
 
 #include <stdbool.h>
 
+#include "aci/aci.h"
 #include "casync/casync.h"
+#include "discovery/discovery.h"
 
 /* rkt's --insecure-options words. */
 enum {
@@ -31,10 +33,17 @@ typedef struct command {
         int (*run)(int argc, char **argv); /* argv[0] is the command name */
         const char *summary;
         const char *usage; /* full --help text */
+        bool local_only;   /* reads no chunk store: its help has no transport options */
 } command;
 
 extern const command command_extract;
 extern const command command_mtree;
+extern const command command_fetch;
+extern const command command_render;
+extern const command command_export;
+extern const command command_image;
+extern const command command_gc;
+extern const command command_verify;
 
 /* Prints the command's --help text to stdout. */
 void command_help(const command *c);
@@ -57,6 +66,14 @@ typedef struct transfer_options {
         unsigned stall_timeout;   /* seconds without a byte before a transfer is dropped */
         unsigned max_attempts;    /* per request, first try included */
         bool http2;               /* offer HTTP/2 over TLS (multiplexed) */
+        /* auth.d credentials: each https request to a listed host[:port] gets its
+         * Authorization header (never plain http; libcurl drops it on a redirect to another
+         * host, port or scheme). NULL for none; must outlive the engine. */
+        const struct auth_config *auth;
+        /* --connect-to entries, curl's HOST:PORT:CONNECT-HOST:CONNECT-PORT (not copied: they
+         * must outlive transfer_engine_new, which builds its own list). */
+        const char *const *connect_to;
+        size_t n_connect_to;
 } transfer_options;
 
 void transfer_options_init(transfer_options *o);
@@ -82,11 +99,18 @@ void transfer_engine_free(transfer_engine *e);
  * (not logged: "not in this store" is normal); other failures are logged once, naming the URL,
  * after retries: -EFBIG (body over max_size), -EPROTO (refused redirect, bad protocol),
  * -EPERM (TLS verification failed), -ETIMEDOUT, -EIO (other HTTP status, network errors).
- * extra_header, if set, is one "Name: value" line (e.g. If-None-Match); a 304 then returns 0
- * with status 304 and no body.
+ * headers, if set, is a NULL-terminated array of "Name: value" lines (e.g. If-None-Match; a 304
+ * then returns 0 with status 304 and no body); a line with CR or LF is refused (-EINVAL). An
+ * https URL whose host[:port] has auth.d credentials gets their Authorization header unless
+ * headers has one; an http URL only gets one passed in headers.
  */
-int transfer_get(transfer_engine *e, const char *url, size_t max_size, const char *extra_header,
+int transfer_get(transfer_engine *e, const char *url, size_t max_size, const char *const *headers,
                  transfer_response *ret);
+/* TRANSFER_QUIET: failures after retries are logged at debug level only, for callers that
+ * expect some (the discovery walk tries URLs that need not exist). */
+enum { TRANSFER_QUIET = 1 << 0 };
+int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
+                       const char *const *headers, unsigned flags, transfer_response *ret);
 
 typedef struct transfer_stats {
         uint64_t requests;   /* attempts sent */
@@ -138,6 +162,8 @@ typedef struct input_options {
         unsigned jobs;          /* 0: choose (CPUs for local input, more for remote) */
         transfer_options transfer;
         bool no_cache;          /* do not keep downloaded chunks in <dir>/chunks */
+        const char **connect_to; /* --connect-to values (transfer.connect_to points here) */
+        struct auth_config *auth; /* auth.d, from input_options_load_auth (transfer.auth) */
 } input_options;
 
 typedef struct archive_input {
@@ -151,7 +177,12 @@ typedef struct archive_input {
 } archive_input;
 
 /* Loads the index (downloading it if it is a URL) and sets up the chunk sources. */
-int archive_input_open(archive_input *in, const char *location, const input_options *o);
+int archive_input_open(archive_input *in, const char *location, input_options *o);
+/*
+ * Sets up in->source for the index in->index found at location: in->cache (may be NULL) first,
+ * then --store values, else default.castr beside location. in->engine serves remote stores.
+ */
+int archive_input_sources(archive_input *in, const char *location, const input_options *o);
 void archive_input_close(archive_input *in);
 /* Decodes a .catar or .caidx into the sink, ending with ca_decoder_finish. */
 int archive_input_decode(archive_input *in, const ca_sink *sink);
@@ -173,6 +204,7 @@ enum {
         OPT_RETRIES,
         OPT_HTTP_VERSION,
         OPT_NO_CACHE,
+        OPT_CONNECT_TO,
         OPT_INPUT_LAST,
 };
 
@@ -187,18 +219,85 @@ enum {
         {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},                             \
         {"retries", required_argument, NULL, OPT_RETRIES},                                         \
         {"http-version", required_argument, NULL, OPT_HTTP_VERSION},                               \
-        {"no-cache", no_argument, NULL, OPT_NO_CACHE}
+        {"no-cache", no_argument, NULL, OPT_NO_CACHE},                                             \
+        {"connect-to", required_argument, NULL, OPT_CONNECT_TO}
 
 extern const char input_options_help[];
 
 /* Defaults, with --insecure-options applied. stores must hold room for argc entries. */
 int input_options_init(input_options *o, int argc);
+/* Loads the auth.d credentials of --system-config and --local-config (an error there fails),
+ * once; only commands that go to the network call it, so a broken auth.d never stops --help or
+ * local work. */
+int input_options_load_auth(input_options *o);
 void input_options_done(input_options *o);
 /* 1 if c was one of INPUT_LONG_OPTIONS (applied), 0 if not, negative on a bad value. */
 int input_options_parse(input_options *o, int c, const char *arg);
+
+/* ---- image_fetch.c: one image by name, into the image store */
+typedef enum pull_policy {
+        PULL_NEW,    /* the store first; the network only when it has no match */
+        PULL_UPDATE, /* discovery, then the index revalidated (ETag, max-age) */
+        PULL_NEVER,  /* the store only */
+} pull_policy;
+
+typedef struct fetch_stats {
+        uint64_t chunks, chunks_local, chunks_downloaded, bytes_downloaded;
+} fetch_stats;
+
+typedef struct fetch_context {
+        aci_store *store;
+        transfer_engine *engine;
+        const input_options *io;
+        const struct auth_config *auth;
+        pull_policy policy;
+        bool render;
+        bool no_same_owner;
+        /* per top-level fetch */
+        bool changed;      /* the name now gives another image than before (or a first one) */
+        fetch_stats stats; /* summed over the image and its dependencies */
+        /* internal */
+        archive_input in;  /* the index being decoded */
+        unsigned n_trees;  /* names of work trees */
+        unsigned depth;
+        const char *chain[ACI_RENDER_DEPTH_MAX + 1]; /* names being fetched, for cycles */
+} fetch_context;
+
+/*
+ * Fetches img (name and labels, os/arch already defaulted) as the pull policy says, with its
+ * dependencies, and renders its tree unless ctx->render is false. *ret is the stored image.
+ */
+int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret);
+
+/* An image named on the command line: an ID (prefix) or a name with labels (store lookup). */
+int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret);
+/* The store under --dir, logged on failure. */
+int open_image_store(aci_store **ret);
 
 /* ---- report.c: progress bar (stderr, TTY only), summary line, --json */
 typedef struct report report;
 int report_start(const archive_input *in, const char *dest, bool json, report **ret);
 /* Stops the progress bar; prints the summary (stderr) and, with json, the object (stdout). */
 int report_finish(report *r, int result);
+
+/* ---- auth.c: rkt's auth.d credentials. *.json files (not recursing; the names do not matter)
+ * in <system-config>/auth.d, then <local-config>/auth.d; the later directory replaces the
+ * earlier one's credentials per domain, while the same domain twice in one directory is an
+ * error. Files: {"rktKind":"auth","rktVersion":"v1","domains":["host[:port]",...],
+ * "type":"basic","credentials":{"user":U,"password":P}} or "type":"oauth" with
+ * "credentials":{"token":T}. "type":"aws" and rktKind "dockerAuth" are ignored with a
+ * warning; anything else malformed, a symlink or a non-regular file is an error naming the
+ * file. Credentials are never logged.
+ */
+typedef struct auth_config auth_config;
+
+/* Either directory may be NULL (skipped); a missing auth.d is fine. Errors are logged. */
+int auth_config_load(const char *system_config, const char *local_config, auth_config **ret);
+auth_config *auth_config_free(auth_config *a);
+static inline void auth_config_freep(auth_config **a)
+{
+        auth_config_free(*a);
+}
+/* The "Authorization: ..." header line for the URL's host[:port] (lower case; the port only when
+ * the URL gives one), or NULL. Any scheme: callers decide whether it may go over plain http. */
+const char *auth_config_header_for(const auth_config *a, const char *url);

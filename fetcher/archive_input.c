@@ -97,7 +97,7 @@ static int load_remote_index(archive_input *in, const char *url)
         return r;
 }
 
-int archive_input_open(archive_input *in, const char *location, const input_options *o)
+int archive_input_open(archive_input *in, const char *location, input_options *o)
 {
         *in = (archive_input){.location = location};
         int r = kind_from_name(location, &in->kind);
@@ -128,6 +128,9 @@ int archive_input_open(archive_input *in, const char *location, const input_opti
         }
 
         if (remote) {
+                r = input_options_load_auth(o);
+                if (r < 0)
+                        return r;
                 transfer_options t = o->transfer;
                 t.max_in_flight = MAX(t.max_in_flight, in->jobs);
                 r = transfer_engine_new(&t, &in->engine);
@@ -154,7 +157,14 @@ int archive_input_open(archive_input *in, const char *location, const input_opti
                 if (r < 0)
                         return r;
         }
-        r = chunk_source_new(in->cache, in->engine, in->jobs, &in->source);
+        return archive_input_sources(in, location, o);
+}
+
+int archive_input_sources(archive_input *in, const char *location, const input_options *o)
+{
+        if (!in->jobs)
+                in->jobs = o->jobs ? o->jobs : REMOTE_JOBS_DEFAULT;
+        int r = chunk_source_new(in->cache, in->engine, in->jobs, &in->source);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < o->n_stores; i++) {

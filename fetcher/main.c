@@ -11,6 +11,12 @@
 global_options arg_global;
 
 static const command *const commands[] = {
+        &command_fetch,
+        &command_render,
+        &command_export,
+        &command_image,
+        &command_gc,
+        &command_verify,
         &command_extract,
         &command_mtree,
 };
@@ -39,7 +45,10 @@ static void main_help(void)
 
 void command_help(const command *c)
 {
-        printf("%s%s\n%s", c->usage, input_options_help, global_help);
+        if (c->local_only)
+                printf("%s%s", c->usage, global_help);
+        else
+                printf("%s%s\n%s", c->usage, input_options_help, global_help);
 }
 
 static const command *find_command(const char *name)

@@ -1,9 +1,9 @@
 #!/bin/sh
-# The main job, end to end, as far as acfetch goes today: build acfetch, make a sample appc
-# image tree (manifest + rootfs/), publish it as a casync archive index and chunk store (with
-# Debian's casync until `acfetch publish` lands), serve it with nginx on loopback, fetch it over
-# HTTP into acfetch's local chunk store and render it, then check the result against the source
-# with `casync mtree`. Fetch by appc name (discovery) arrives with issue 4.
+# The main job, end to end: build acfetch, make a sample appc image (manifest + rootfs/), publish
+# it as a casync archive index and chunk store (with Debian's casync until `acfetch publish`
+# lands) beside an appc discovery page, serve them over HTTPS with nginx on loopback (a CA made
+# here with openssl), fetch the image by its name through meta discovery, render it, and check
+# the result against the source with `casync mtree`.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -33,11 +33,31 @@ echo "hello-demo" >"$img/rootfs/etc/hostname"
 head -c 3000000 /dev/urandom >"$img/rootfs/bin/blob"
 ln -s hello "$img/rootfs/bin/hi"
 
-# Publish: an index and its chunk store, side by side, as casync lays them out.
-mkdir -p "$work/srv"
-casync make --store="$work/srv/default.castr" "$work/srv/hello.caidx" "$img" >/dev/null
+# Publish: an index and its chunk store side by side, as casync lays them out, and the discovery
+# page that https://example.com/hello?ac-discovery=1 answers with.
+mkdir -p "$work/srv/hello" "$work/srv/images"
+casync make --store="$work/srv/images/default.castr" "$work/srv/images/hello-1.0.caidx" "$img" \
+        >/dev/null
+cat >"$work/srv/hello/index.html" <<'HTML'
+<!DOCTYPE html>
+<html><head>
+<meta name="ac-discovery" content="example.com/hello https://example.com/images/hello-{version}.caidx">
+</head><body>example.com/hello</body></html>
+HTML
 
-# Serve them on a free loopback port.
+# A CA and a certificate for example.com, so TLS is verified as it would be in production.
+tls=$work/tls
+mkdir -p "$tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=demo CA" \
+        -keyout "$tls/ca.key" -out "$tls/ca.pem" -addext basicConstraints=critical,CA:true \
+        2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=example.com" \
+        -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:example.com\n' >"$tls/ext.cnf"
+openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+        -days 1 -extfile "$tls/ext.cnf" -out "$tls/server.pem" 2>/dev/null
+
+# Serve them over HTTPS on a free loopback port; pages are <path>/index.html (no redirect).
 port=$(awk 'BEGIN { srand(); print 20000 + int(rand() * 20000) }')
 while ss -ltn "sport = :$port" 2>/dev/null | grep -q LISTEN; do port=$((port + 1)); done
 mkdir -p "$work/nginx/tmp"
@@ -53,17 +73,31 @@ http {
         fastcgi_temp_path $work/nginx/tmp;
         uwsgi_temp_path $work/nginx/tmp;
         scgi_temp_path $work/nginx/tmp;
-        server { listen 127.0.0.1:$port; root $work/srv; }
+        server {
+                listen 127.0.0.1:$port ssl;
+                ssl_certificate $tls/server.pem;
+                ssl_certificate_key $tls/server.key;
+                root $work/srv;
+                location / { try_files \$uri/index.html \$uri =404; }
+        }
 }
 EOF
+chmod -R a+rX "$work/srv"
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf"
 sleep 0.3
 
-# Fetch and render. Plain http needs the explicit opt-in (https is verified by default).
-url=http://127.0.0.1:$port/hello.caidx
-"$acfetch" --dir="$work/store" --insecure-options=http extract "$url" "$work/rendered"
-echo "again, with every chunk already in the local store:" >&2
-"$acfetch" --dir="$work/store" --insecure-options=http extract "$url" "$work/rendered2"
+# Fetch by name. Image names cannot carry a port, so --connect-to sends example.com:443 to the
+# demo server (as curl's option does); TLS is still verified for example.com, with the demo CA.
+store=$work/store
+net="--connect-to=example.com:443:127.0.0.1:$port --ca-cert=$tls/ca.pem"
+# shellcheck disable=SC2086
+id=$("$acfetch" --dir="$store" fetch $net example.com/hello:1.0)
+echo "fetched example.com/hello:1.0: $id, rendered in $store/trees/" >&2
+echo "fetched again: the index is revalidated (HTTP 304), no chunk is downloaded:" >&2
+# shellcheck disable=SC2086
+"$acfetch" --dir="$store" fetch $net --json example.com/hello:1.0 >&2
+"$acfetch" --dir="$store" image list >&2
+"$acfetch" --dir="$store" render "$id" "$work/rendered"
 
 casync mtree "$img" >"$work/want"
 casync mtree "$work/rendered" >"$work/got"
