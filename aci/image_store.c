@@ -153,6 +153,8 @@ int aci_store_open(const char *dir, aci_store **ret)
         }
         s->lock_fd =
             openat(s->locks_fd, "store.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (s->lock_fd >= 0 && flock(s->lock_fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+                ca_log_info("waiting for a gc of %s to finish", dir);
         if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_SH) < 0) {
                 r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/locks/store.lock: %m", dir);
                 aci_store_free(s);

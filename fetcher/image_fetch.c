@@ -506,9 +506,66 @@ static int from_store(fetch_context *ctx, const dc_image *img, aci_image_record 
         return aci_store_find(ctx->store, img->name, labels, img->n_labels, ret);
 }
 
+static int discard(void *userdata, const void *data, size_t size)
+{
+        return 0;
+}
+
+/*
+ * A stored image whose chunks went missing (verify removed a corrupt one, or the store was
+ * cleaned by hand) is repaired from where its index came from: only the missing chunks move.
+ */
+static int ensure_chunks(fetch_context *ctx, const aci_image_record *r)
+{
+        _cleanup_(freep) char *path = aci_store_image_file(ctx->store, r->key, "index.caidx");
+        if (!path)
+                return -ENOMEM;
+        ca_index *idx = NULL;
+        int k = ca_index_load(path, &idx);
+        if (k < 0)
+                return k;
+        size_t n = 0;
+        for (size_t i = 0; i < idx->n_items; i++) {
+                k = ca_store_has(aci_store_chunks(ctx->store), &idx->items[i].id);
+                if (k < 0) {
+                        ca_index_free(idx);
+                        return ca_log_errno(CA_LOG_ERR, k, "%s: %s",
+                                            ca_store_path(aci_store_chunks(ctx->store)),
+                                            strerror(-k));
+                }
+                if (k == 0)
+                        idx->items[n++] = idx->items[i];
+        }
+        if (n == 0) {
+                ca_index_free(idx);
+                return 0;
+        }
+        if (!r->index_url || ctx->policy == PULL_NEVER) {
+                ca_index_free(idx);
+                return ca_log_errno(CA_LOG_ERR, -ENOENT,
+                                    "image %s (%s): %zu chunks are missing from the store and "
+                                    "cannot be fetched again%s",
+                                    r->key, r->name, n,
+                                    ctx->policy == PULL_NEVER ? " with --pull-policy=never" : "");
+        }
+        ca_log_info("%s: %zu chunks are missing from the store; fetching them again", r->name, n);
+        idx->n_items = n;
+        ctx->in.index = idx;
+        ctx->in.location = r->index_url;
+        ctx->in.kind = INPUT_CAIDX;
+        k = archive_input_sources(&ctx->in, r->index_url, ctx->io);
+        if (k >= 0)
+                k = ca_assemble(idx, ctx->in.jobs, chunk_source_get, ctx->in.source, discard, NULL,
+                                NULL);
+        input_reset(ctx);
+        return k;
+}
+
 static int finish_image(fetch_context *ctx, const aci_image_record *r, const char *tree)
 {
-        int k = fetch_dependencies(ctx, r);
+        int k = tree ? 0 : ensure_chunks(ctx, r);
+        if (k >= 0)
+                k = fetch_dependencies(ctx, r);
         if (k >= 0 && ctx->render)
                 k = ensure_tree(ctx, r, tree);
         return k;
@@ -535,8 +592,19 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
                                             img->name, aci_store_path(ctx->store));
         }
 
+        /* Templates usually name {os} and {arch}: discovery always has them (a dependency's own
+         * labels may leave them out; its manifest is checked against those labels only). */
+        _cleanup_(freep) char *text = NULL;
+        _cleanup_(dc_image_freep) dc_image *disc = NULL;
+        k = dc_image_to_string(img, &text);
+        if (k >= 0)
+                k = dc_image_parse(text, &disc);
+        if (k >= 0)
+                k = dc_image_set_defaults(disc);
+        if (k < 0)
+                return k;
         _cleanup_(freep) char *url = NULL;
-        k = discover(ctx, img, &url);
+        k = discover(ctx, disc, &url);
         if (k < 0)
                 return k;
 
