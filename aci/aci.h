@@ -172,17 +172,20 @@ typedef struct aci_image_record {
         char *name;             /* from the manifest */
         aci_label *labels;      /* from the manifest, owned */
         size_t n_labels;
-        char *index_url;        /* where the index came from (NULL for a local import) */
-        char *etag;             /* the index response's ETag, NULL when none */
-        int64_t max_age;        /* Cache-Control max-age of that response, -1 when none */
-        int64_t fetched;        /* when the index was last fetched or revalidated (Unix s) */
-        uint64_t size;          /* bytes of the canonical tar (the image's size) */
-        bool latest;            /* fetched without a version label */
-        char index_digest[65];  /* SHA-256 of the index file, hex */
+        char *index_url;       /* where the index came from (NULL for a local import) */
+        char *etag;            /* the index response's ETag, NULL when none */
+        int64_t max_age;       /* Cache-Control max-age of that response, -1 when none */
+        int64_t fetched;       /* when the index was last fetched or revalidated (Unix s) */
+        int64_t fetched_nsec;  /* and its nanoseconds: orders fetches within one second */
+        uint64_t size;         /* bytes of the canonical tar (the image's size) */
+        bool latest;           /* fetched without a version label */
+        char index_digest[65]; /* SHA-256 of the index file, hex */
 } aci_image_record;
 
 void aci_image_record_done(aci_image_record *r);
 void aci_image_records_free(aci_image_record *r, size_t n);
+/* Was a fetched (or revalidated) after b? */
+bool aci_record_newer(const aci_image_record *a, const aci_image_record *b);
 /* "sha512-<64 hex>" from a full ID. */
 void aci_key_from_id(const char *id, char key[ACI_KEY_SIZE]);
 

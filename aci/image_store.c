@@ -47,6 +47,12 @@ void aci_image_records_free(aci_image_record *r, size_t n)
         free(r);
 }
 
+bool aci_record_newer(const aci_image_record *a, const aci_image_record *b)
+{
+        return a->fetched != b->fetched ? a->fetched > b->fetched
+                                        : a->fetched_nsec > b->fetched_nsec;
+}
+
 void aci_key_from_id(const char *id, char key[ACI_KEY_SIZE])
 {
         snprintf(key, ACI_KEY_SIZE, "%.*s", ACI_KEY_SIZE - 1, id);
@@ -302,25 +308,25 @@ static json_t *record_to_json(const aci_image_record *r)
                 json_array_append_new(labels, json_pack("{s:s,s:s}", "name", r->labels[i].name,
                                                         "value", r->labels[i].value));
         /* s* leaves out a NULL value: "absent", which is what s?s reads back. */
-        return json_pack("{s:s,s:s,s:o,s:s*,s:s*,s:I,s:I,s:I,s:b,s:s}", "id", r->id, "name",
+        return json_pack("{s:s,s:s,s:o,s:s*,s:s*,s:I,s:I,s:I,s:I,s:b,s:s}", "id", r->id, "name",
                          r->name, "labels", labels, "indexURL", r->index_url, "etag", r->etag,
                          "maxAge", (json_int_t)r->max_age, "fetched", (json_int_t)r->fetched,
-                         "size", (json_int_t)r->size, "latest", r->latest, "indexDigest",
-                         r->index_digest);
+                         "fetchedNsec", (json_int_t)r->fetched_nsec, "size", (json_int_t)r->size,
+                         "latest", r->latest, "indexDigest", r->index_digest);
 }
 
 static int record_from_json(json_t *j, const char *what, aci_image_record *r)
 {
         const char *id = NULL, *name = NULL, *url = NULL, *etag = NULL, *digest = NULL;
         json_t *labels = NULL;
-        json_int_t max_age = -1, fetched = 0, size = 0;
+        json_int_t max_age = -1, fetched = 0, fetched_nsec = 0, size = 0;
         int latest = 0;
         json_error_t err;
         *r = (aci_image_record){.max_age = -1};
-        if (json_unpack_ex(j, &err, 0, "{s:s,s:s,s:o,s?s,s?s,s:I,s:I,s:I,s:b,s:s}", "id", &id,
+        if (json_unpack_ex(j, &err, 0, "{s:s,s:s,s:o,s?s,s?s,s:I,s:I,s?I,s:I,s:b,s:s}", "id", &id,
                            "name", &name, "labels", &labels, "indexURL", &url, "etag", &etag,
-                           "maxAge", &max_age, "fetched", &fetched, "size", &size, "latest",
-                           &latest, "indexDigest", &digest) < 0)
+                           "maxAge", &max_age, "fetched", &fetched, "fetchedNsec", &fetched_nsec,
+                           "size", &size, "latest", &latest, "indexDigest", &digest) < 0)
                 return ca_bad("%s: %s", what, err.text);
         if (strlen(id) != ACI_ID_SIZE - 1 || strncmp(id, "sha512-", 7) != 0 ||
             !is_hex(id + 7, ACI_ID_SIZE - 8) || !json_is_array(labels) ||
@@ -334,6 +340,7 @@ static int record_from_json(json_t *j, const char *what, aci_image_record *r)
         r->etag = dup_or_null(etag);
         r->max_age = max_age;
         r->fetched = fetched;
+        r->fetched_nsec = fetched_nsec >= 0 && fetched_nsec < 1000000000 ? fetched_nsec : 0;
         r->size = (uint64_t)size;
         r->latest = latest;
         r->labels = calloc(json_array_size(labels) + 1, sizeof(aci_label));
@@ -561,7 +568,7 @@ static bool better(const aci_image_record *a, const aci_image_record *b, bool pr
 {
         if (prefer_latest && a->latest != b->latest)
                 return a->latest;
-        return a->fetched > b->fetched;
+        return aci_record_newer(a, b);
 }
 
 int aci_store_find(aci_store *s, const char *name, const aci_label *labels, size_t n_labels,
@@ -600,7 +607,7 @@ int aci_store_find_by_url(aci_store *s, const char *url, aci_image_record *ret)
                 return r;
         for (size_t i = 0; i < n; i++)
                 if (list[i].index_url && strcmp(list[i].index_url, url) == 0 &&
-                    (best == SIZE_MAX || list[i].fetched > list[best].fetched))
+                    (best == SIZE_MAX || aci_record_newer(&list[i], &list[best])))
                         best = i;
         r = best == SIZE_MAX ? -ENOENT : record_copy(&list[best], ret);
         for (size_t i = 0; i < n; i++)

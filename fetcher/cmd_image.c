@@ -53,7 +53,7 @@ static const char *label(const aci_image_record *r, const char *name)
 static int cmp_fetched(const void *a, const void *b)
 {
         const aci_image_record *x = a, *y = b;
-        return x->fetched < y->fetched ? -1 : x->fetched > y->fetched;
+        return aci_record_newer(x, y) ? 1 : aci_record_newer(y, x) ? -1 : 0;
 }
 
 static int list_json(aci_store *s, const aci_image_record *list, size_t n)

@@ -123,6 +123,14 @@ static int check_record(const aci_image_record *r, const dc_image *img)
                             why ? why : "it is not the image requested");
 }
 
+static void record_touch(aci_image_record *r)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r->fetched = (int64_t)ts.tv_sec;
+        r->fetched_nsec = (int64_t)ts.tv_nsec;
+}
+
 static void hex(const uint8_t *b, size_t n, char *out)
 {
         for (size_t i = 0; i < n; i++)
@@ -144,7 +152,7 @@ static int fill_record(aci_image_record *r, const aci_manifest *m, const uint8_t
         r->index_url = strdup(url);
         r->etag = resp->etag ? strdup(resp->etag) : NULL;
         r->max_age = resp->max_age;
-        r->fetched = (int64_t)time(NULL);
+        record_touch(r);
         r->size = size;
         r->latest = latest;
         size_t n;
@@ -654,7 +662,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
         }
         if (have_prev && (resp.status == 304 || same)) {
                 ca_log_debug("%s: %s not modified", img->name, url);
-                prev.fetched = now;
+                record_touch(&prev);
                 prev.max_age = resp.max_age;
                 if (resp.etag) {
                         free(prev.etag);
