@@ -81,9 +81,12 @@ static size_t matching_tags(const page_tags *p, dc_meta_kind kind, const char *n
         return n;
 }
 
-/* Fills image_url and signature_url from the first matching tag that renders. 1 if found. */
+/*
+ * Fills image_url and signature_url from the first matching tag that renders. 1 if found.
+ * *http_refused: a tag would have rendered but for its plain-http URL.
+ */
 static int find_image(const page_tags *p, const dc_image *img, bool allow_http, dc_endpoints *e,
-                      bool *matched)
+                      bool *matched, bool *http_refused)
 {
         size_t idx[DC_TAGS_MAX];
         size_t n = matching_tags(p, DC_META_DISCOVERY, img->name, idx);
@@ -95,6 +98,10 @@ static int find_image(const page_tags *p, const dc_image *img, bool allow_http, 
                 int r = dc_template_render(tmpl, img, "aci", allow_http, &aci);
                 if (r == -ENOMEM)
                         return r;
+                if (r == -EPROTONOSUPPORT && !allow_http && !*http_refused) {
+                        _cleanup_(freep) char *plain = NULL;
+                        *http_refused = dc_template_render(tmpl, img, "aci", true, &plain) >= 0;
+                }
                 if (r < 0)
                         continue;
                 r = dc_template_render(tmpl, img, "aci.asc", allow_http, &asc);
@@ -135,7 +142,7 @@ static int find_pubkeys(const page_tags *p, const dc_image *img, bool allow_http
 static dc_attempt *record(dc_endpoints *e, char *url, int error, long status)
 {
         dc_attempt *a = &e->attempts[e->n_attempts++];
-        *a = (dc_attempt){ .url = url, .error = error, .status = status };
+        *a = (dc_attempt){.url = url, .error = error, .status = status};
         if (error < 0)
                 ca_log_debug("discovery: %s: %s", url, strerror(-error));
         else
@@ -147,8 +154,8 @@ static dc_attempt *record(dc_endpoints *e, char *url, int error, long status)
  * GETs the discovery page of prefix (plen bytes of name): https, then http when allowed. Returns 1
  * with the page and its attempt on a 200, 0 when this level gave none, or -ENOMEM.
  */
-static int fetch_level(const char *name, size_t plen, const dc_discover_options *o,
-                       dc_endpoints *e, uint8_t **page, size_t *page_size, dc_attempt **ok)
+static int fetch_level(const char *name, size_t plen, const dc_discover_options *o, dc_endpoints *e,
+                       uint8_t **page, size_t *page_size, dc_attempt **ok)
 {
         size_t hlen = strcspn(name, "/");
         _cleanup_(freep) char *authority = NULL;
@@ -166,8 +173,8 @@ static int fetch_level(const char *name, size_t plen, const dc_discover_options 
 
         for (int http = 0; http <= (o->allow_http ? 1 : 0); http++) {
                 char *url;
-                if (asprintf(&url, "%s://%s%.*s?ac-discovery=1", http ? "http" : "https",
-                             authority, (int)(plen - MIN(hlen, plen)), name + hlen) < 0)
+                if (asprintf(&url, "%s://%s%.*s?ac-discovery=1", http ? "http" : "https", authority,
+                             (int)(plen - MIN(hlen, plen)), name + hlen) < 0)
                         return -ENOMEM;
 
                 _cleanup_(freep) uint8_t *body = NULL;
@@ -198,7 +205,7 @@ static int read_page(const dc_image *img, const dc_discover_options *o, const ui
 {
         _cleanup_(page_tags_done) page_tags tags = {};
         _cleanup_(freep) char *found_image = NULL, *found_keys = NULL;
-        bool image_matched = false, keys_matched = false;
+        bool image_matched = false, keys_matched = false, http_refused = false;
         int r;
 
         r = dc_meta_parse(page, size, &tags.tags, &tags.n);
@@ -210,7 +217,7 @@ static int read_page(const dc_image *img, const dc_discover_options *o, const ui
         }
 
         if (!e->image_url) {
-                r = find_image(&tags, img, o->allow_http, e, &image_matched);
+                r = find_image(&tags, img, o->allow_http, e, &image_matched, &http_refused);
                 if (r < 0)
                         return r;
                 if (r > 0 && asprintf(&found_image, "image %s, signature %s", e->image_url,
@@ -231,7 +238,9 @@ static int read_page(const dc_image *img, const dc_discover_options *o, const ui
         else
                 /* "usable": a tag was meant for this name but no template rendered. */
                 r = asprintf(&a->note, "%s",
-                             image_matched || keys_matched ? "no usable tag" : "no matching tag");
+                             http_refused ? "no usable tag: its URL is plain http, not allowed"
+                             : image_matched || keys_matched ? "no usable tag"
+                                                             : "no matching tag");
         if (r < 0) {
                 a->note = NULL;
                 return -ENOMEM;

@@ -135,7 +135,7 @@ static void test_other_names(void)
         CHECK(e.pubkeys_url == NULL);
         CHECK_EQ_INT(e.n_attempts, 3);
         CHECK_STREQ(e.attempts[0].note, "no matching tag");
-        CHECK_STREQ(e.attempts[1].note, "no usable tag");
+        CHECK_STREQ(e.attempts[1].note, "no usable tag: its URL is plain http, not allowed");
         dc_endpoints_done(&e);
         server_done(&s);
 
