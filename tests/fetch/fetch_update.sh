@@ -24,8 +24,8 @@ path=/img/$host/app-latest.caidx
 
 fe_image "$SRC/v1" "$name" 2048
 cp -a "$SRC/v1" "$SRC/v2"
-# One changed file: 48 KiB in the middle of f0 rewritten.
-head -c 49152 /dev/urandom | dd of="$SRC/v2/rootfs/f0" bs=1024 seek=900 conv=notrunc 2>/dev/null
+# One changed file: 256 KiB in the middle of f0 rewritten (more than one maximal 64 KiB chunk).
+head -c 262144 /dev/urandom | dd of="$SRC/v2/rootfs/f0" bs=1024 seek=900 conv=notrunc 2>/dev/null
 touch -r "$SRC/v1/rootfs/f0" "$SRC/v2/rootfs/f0"
 fe_publish "$img/app-v1.caidx" "$SRC/v1"
 fe_publish "$img/app-v2.caidx" "$SRC/v2"
