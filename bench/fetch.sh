@@ -33,6 +33,8 @@ manifest() { # VERSION
 }
 srv=$aci/srv
 if [ ! -f "$srv/debian-2.caidx" ]; then
+        # Never rm -rf through a bind mount of the real rootfs left by an interrupted run.
+        ! mountpoint -q "$aci/v1/rootfs" || umount "$aci/v1/rootfs"
         rm -rf "$aci"
         mkdir -p "$aci/v1/rootfs" "$srv/debian"
         manifest 1 >"$aci/v1/manifest"
@@ -45,7 +47,7 @@ if [ ! -f "$srv/debian-2.caidx" ]; then
         manifest 2 >"$aci/v2/manifest"
         echo "v2" >>"$aci/v2/rootfs/etc/debian_version"
         head -c $((8 << 20)) /dev/urandom >"$aci/v2/rootfs/usr/lib/v2-blob"
-        find "$aci/v2/rootfs/usr/share/doc" -name copyright | head -n 50 |
+        find "$aci/v2/rootfs/usr/share/doc" -name copyright | sed -n 1,50p |
                 while read -r f; do echo "v2" >>"$f"; done
         casync make --store="$srv/default.castr" "$srv/debian-2.caidx" "$aci/v2" >/dev/null
         rm -rf "$aci/v2"

@@ -107,8 +107,9 @@ void transfer_engine_free(transfer_engine *e);
 int transfer_get(transfer_engine *e, const char *url, size_t max_size, const char *const *headers,
                  transfer_response *ret);
 /* TRANSFER_QUIET: failures after retries are logged at debug level only, for callers that
- * expect some (the discovery walk tries URLs that need not exist). */
-enum { TRANSFER_QUIET = 1 << 0 };
+ * expect some (the discovery walk tries URLs that need not exist). TRANSFER_NO_RETRY: one attempt,
+ * for a request with a fallback (discovery's https attempt when http may follow). */
+enum { TRANSFER_QUIET = 1 << 0, TRANSFER_NO_RETRY = 1 << 1 };
 int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
                        const char *const *headers, unsigned flags, transfer_response *ret);
 

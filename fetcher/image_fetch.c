@@ -31,7 +31,11 @@ static int discovery_get(void *userdata, const char *url, size_t max_size, long 
         if (strncasecmp(url, "http://", 7) == 0)
                 headers[0] = auth_config_header_for(ctx->auth, url);
         transfer_response resp = {};
-        int r = transfer_get_flags(ctx->engine, url, max_size, headers, TRANSFER_QUIET, &resp);
+        /* With http allowed, a failed https attempt has a fallback: no retries before it. */
+        unsigned flags = TRANSFER_QUIET;
+        if ((arg_global.insecure & INSECURE_HTTP) && strncasecmp(url, "https://", 8) == 0)
+                flags |= TRANSFER_NO_RETRY;
+        int r = transfer_get_flags(ctx->engine, url, max_size, headers, flags, &resp);
         if (r < 0 && resp.status == 0)
                 return r; /* no response at all */
         *status = r == -ENOENT ? (resp.status ? resp.status : 404) : resp.status;

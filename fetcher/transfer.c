@@ -24,7 +24,8 @@ typedef struct request {
         const char *const *extra_headers; /* the caller's, NULL-terminated */
         const char *auth_header;          /* from auth.d, https only */
         bool https;
-        bool quiet; /* the caller reports failures (TRANSFER_QUIET) */
+        bool quiet;    /* the caller reports failures (TRANSFER_QUIET) */
+        bool no_retry; /* one attempt only (TRANSFER_NO_RETRY) */
 
         CURL *easy;
         struct curl_slist *headers;
@@ -423,7 +424,8 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
 
         request_release_easy(e, q);
 
-        if (error < 0 && error != -ENOENT && retry && q->resp.attempts < e->opts.max_attempts) {
+        if (error < 0 && error != -ENOENT && retry && !q->no_retry &&
+            q->resp.attempts < e->opts.max_attempts) {
                 uint64_t ms = backoff_ms(q->resp.attempts, q->retry_after_ms);
                 ca_log_debug("%s: %s; retrying in %llu ms (attempt %u of %u)", q->url, reason,
                              (unsigned long long)ms, q->resp.attempts + 1, e->opts.max_attempts);
@@ -656,6 +658,7 @@ int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
                 .extra_headers = headers,
                 .https = strncasecmp(url, "https://", 8) == 0,
                 .quiet = flags & TRANSFER_QUIET,
+                .no_retry = flags & TRANSFER_NO_RETRY,
                 .resp = {.max_age = -1},
         };
         if (!url_is_http(url))
