@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What `casync make` does, shared by `acfetch make` and `acfetch publish`: the options casync
+ * takes (feature flags, chunk sizes, digest, compression), and the run: a directory (or a
+ * synthetic root) encoded as catar, or a regular file read as a blob, into a .catar file or
+ * chunked into a store with its .caidx/.caibx. The archive digest casync prints is computed on
+ * the way.
+ */
+#include <fcntl.h>
+#include <libgen.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "casync/fs_safe.h"
+#include "fetcher/acfetch.h"
+
+void make_options_init(make_options *o)
+{
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        *o = (make_options){
+            .exclude_nodump = true,
+            .exclude_file = true,
+            .digest = CA_DIGEST_SHA512_256,
+            .chunk_size_min = CA_CHUNK_SIZE_AVG_DEFAULT / 4,
+            .chunk_size_avg = CA_CHUNK_SIZE_AVG_DEFAULT,
+            .chunk_size_max = CA_CHUNK_SIZE_AVG_DEFAULT * 4,
+            .compression = CA_COMPRESSION_ZSTD,
+            .compression_level = CA_COMPRESSION_LEVEL_DEFAULT,
+            .jobs = (unsigned)MAX(MIN(n, 64L), 1L),
+        };
+}
+
+static int parse_bool(const char *s, const char *what, bool *ret)
+{
+        static const char *const yes[] = {"1", "yes", "y", "true", "t", "on"};
+        static const char *const no[] = {"0", "no", "n", "false", "f", "off"};
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcasecmp(s, no[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s wants yes or no, not '%s'", what, s);
+}
+
+static void print_feature_names(void)
+{
+        printf("Supported --with= and --without= flags:\n");
+        for (unsigned i = 0; i < 64; i++) {
+                const char *n = ca_feature_flag_name(UINT64_C(1) << i);
+                if (n)
+                        printf("%s\n", n);
+        }
+        printf("Sets: best unix fat chattr fat-attrs privileged fuse all\n");
+}
+
+int make_options_parse(make_options *o, int c, const char *arg)
+{
+        uint64_t bits;
+        char *end;
+        long l;
+        int r;
+
+        switch (c) {
+        case OPT_MAKE_STORE:
+                o->store = arg;
+                return 1;
+        case OPT_MAKE_CHUNK_SIZE:
+                r = ca_chunk_size_parse(arg, &o->chunk_size_min, &o->chunk_size_avg,
+                                        &o->chunk_size_max);
+                if (r < 0)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--chunk-size=%s: want AVG, MIN:AVG:MAX or auto, "
+                                            "1 <= MIN <= AVG <= MAX <= 128M",
+                                            arg);
+                return 1;
+        case OPT_MAKE_WITH:
+        case OPT_MAKE_WITHOUT:
+                if (strcmp(arg, "help") == 0) {
+                        print_feature_names();
+                        o->help_shown = true;
+                        return 1;
+                }
+                if (ca_feature_flags_from_name(arg, &bits) < 0)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "unknown feature '%s'; see --with=help", arg);
+                if (c == OPT_MAKE_WITH)
+                        o->with |= bits;
+                else
+                        o->without |= bits;
+                return 1;
+        case OPT_MAKE_DIGEST:
+                if (strcmp(arg, "sha256") == 0)
+                        o->digest = CA_DIGEST_SHA256;
+                else if (strcmp(arg, "sha512-256") == 0)
+                        o->digest = CA_DIGEST_SHA512_256;
+                else
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--digest wants sha512-256 or sha256");
+                return 1;
+        case OPT_MAKE_COMPRESSION:
+                if (ca_compression_from_name(arg, &o->compression) < 0)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--compression wants zstd, xz or gzip");
+                return 1;
+        case OPT_MAKE_COMPRESSION_LEVEL:
+                errno = 0;
+                l = strtol(arg, &end, 10);
+                if (errno || end == arg || *end || l < -1000 || l > 1000)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--compression-level wants a number");
+                o->compression_level = (int)l;
+                return 1;
+        case OPT_MAKE_EXCLUDE_NODUMP:
+                r = parse_bool(arg, "--exclude-nodump", &o->exclude_nodump);
+                return r < 0 ? r : 1;
+        case OPT_MAKE_EXCLUDE_SUBMOUNTS:
+                r = parse_bool(arg, "--exclude-submounts", &o->exclude_submounts);
+                return r < 0 ? r : 1;
+        case OPT_MAKE_EXCLUDE_FILE:
+                r = parse_bool(arg, "--exclude-file", &o->exclude_file);
+                return r < 0 ? r : 1;
+        case OPT_MAKE_JOBS:
+                errno = 0;
+                l = strtol(arg, &end, 10);
+                if (errno || end == arg || *end || l < 0 || l > 256)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL, "--jobs wants 0..256");
+                o->jobs = (unsigned)l;
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+int make_options_check(const make_options *o)
+{
+        if (ca_compression_check_level(o->compression, o->compression_level) < 0)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "--compression-level=%d does not exist for %s",
+                                    o->compression_level, ca_compression_name(o->compression));
+        return 0;
+}
+
+uint64_t make_feature_flags(const make_options *o, bool blob)
+{
+        /* casync: the --with set (or the default), minus --without, plus the exclusion and
+         * digest bits, normalized. */
+        uint64_t f = (o->with ? o->with : (blob ? 0 : CA_FORMAT_WITH_DEFAULT)) & ~o->without;
+
+        if (o->exclude_nodump)
+                f |= CA_FORMAT_EXCLUDE_NODUMP;
+        if (o->exclude_submounts)
+                f |= CA_FORMAT_EXCLUDE_SUBMOUNTS;
+        if (o->exclude_file)
+                f |= CA_FORMAT_EXCLUDE_FILE;
+        if (o->digest == CA_DIGEST_SHA512_256)
+                f |= CA_FORMAT_SHA512_256;
+        return ca_feature_flags_normalize(f);
+}
+
+char *make_default_store(const char *index_path)
+{
+        const char *slash;
+        char *r;
+
+        /* casync replaces the last path component: "x.caidx" gives "default.castr". */
+        slash = strrchr(index_path, '/');
+        if (!slash)
+                return strdup("default.castr");
+        if (asprintf(&r, "%.*sdefault.castr", (int)(slash - index_path + 1), index_path) < 0)
+                return NULL;
+        return r;
+}
+
+/* Where the stream goes: the archive digest, then a file or the chunk pipeline. */
+typedef struct make_sink {
+        ca_digest *digest;
+        int fd; /* .catar */
+        const char *what;
+        ca_chunk_pipeline *pipeline;
+} make_sink;
+
+static int sink_write(void *userdata, const void *data, size_t size)
+{
+        make_sink *s = userdata;
+        int r;
+
+        if (s->digest && (r = ca_digest_update(s->digest, data, size)) < 0)
+                return r;
+        if (s->pipeline)
+                return ca_chunk_pipeline_write(s->pipeline, data, size);
+        r = write_full(s->fd, data, size);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: write failed: %s", s->what, strerror(-r));
+        return 0;
+}
+
+static int index_chunk(void *userdata, uint64_t size, const ca_chunk_id *id)
+{
+        return ca_index_writer_add(userdata, size, id);
+}
+
+static int feed_blob(make_sink *s, int fd, const char *what)
+{
+        const size_t block = 1024 * 1024;
+        _cleanup_(freep) uint8_t *buf = malloc(block);
+
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t l = read(fd, buf, block);
+                int r;
+
+                if (l < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno();
+                        return ca_log_errno(CA_LOG_ERR, r, "%s: read failed: %s", what,
+                                            strerror(-r));
+                }
+                if (l == 0)
+                        return 0;
+                r = sink_write(s, buf, (size_t)l);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int encode(make_sink *s, uint64_t flags, const make_target *t, ca_encode_stats *stats)
+{
+        _cleanup_(ca_encoder_freep) ca_encoder *e = NULL;
+        int r = ca_encoder_new(flags, sink_write, s, &e);
+
+        if (r < 0)
+                return r;
+        if (t->source_fd >= 0)
+                r = ca_encoder_run(e, t->source_fd, t->source_name);
+        else
+                r = ca_encoder_run_synthetic(e, t->root, t->entries, t->n_entries);
+        ca_encoder_get_stats(e, stats);
+        return r;
+}
+
+/* Writes a .catar: temp file beside it, renamed when complete. */
+static int make_catar(make_sink *s, uint64_t flags, const make_target *t, make_stats *stats)
+{
+        _cleanup_(freep) char *a = strdup(t->output), *b = strdup(t->output), *tmp = NULL;
+        _cleanup_(closep) int fd = -1;
+        int r;
+
+        if (!a || !b || asprintf(&tmp, "%s/.%s.XXXXXX", dirname(a), basename(b)) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+                r = negative_errno();
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", t->output,
+                                    strerror(-r));
+        }
+        s->fd = fd;
+        s->what = tmp;
+        r = encode(s, flags, t, &stats->encode);
+        if (r >= 0 && fchmod(fd, 0666 & ~fs_get_umask()) < 0)
+                r = negative_errno();
+        if (r >= 0 && close(TAKE_FD(fd)) < 0)
+                r = negative_errno();
+        if (r >= 0 && rename(tmp, t->output) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                (void)unlink(tmp);
+                if (r != -EBADMSG && r != -ENOMEM)
+                        ca_log_debug("%s: %s", t->output, strerror(-r));
+        }
+        return r;
+}
+
+int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_digest,
+             make_stats *ret_stats)
+{
+        _cleanup_(ca_digest_freep) ca_digest *digest = NULL;
+        _cleanup_(ca_store_freep) ca_store *store = NULL;
+        _cleanup_(ca_index_writer_freep) ca_index_writer *iw = NULL;
+        _cleanup_(ca_chunk_pipeline_freep) ca_chunk_pipeline *p = NULL;
+        _cleanup_(freep) char *default_store = NULL;
+        ca_index_kind kind = ca_index_kind_from_name(t->output);
+        bool catar = kind == CA_INDEX_UNKNOWN;
+        bool blob = kind == CA_INDEX_BLOB;
+        uint64_t flags = make_feature_flags(o, blob);
+        make_sink s = {.fd = -1};
+        make_stats stats = {0};
+        int r;
+
+        if (catar) {
+                size_t l = strlen(t->output);
+                if (l < 6 || strcmp(t->output + l - 6, ".catar") != 0)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "%s: the output must end in .catar, .caidx or .caibx",
+                                            t->output);
+        }
+        if (blob != (t->source_fd >= 0 && t->blob))
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    blob ? "%s: a blob index (.caibx) is made from a regular file"
+                                         : "%s: a directory archive (.catar, .caidx) is made "
+                                           "from a directory",
+                                    t->output);
+
+        if (ret_digest) {
+                r = ca_digest_new(ca_digest_type_from_flags(flags), &digest);
+                if (r < 0)
+                        return r;
+                s.digest = digest;
+        }
+
+        if (catar) {
+                r = make_catar(&s, flags, t, &stats);
+                goto done;
+        }
+
+        if (!o->store) {
+                default_store = make_default_store(t->output);
+                if (!default_store)
+                        return -ENOMEM;
+        }
+        r = ca_store_open(o->store ? o->store : default_store, CA_STORE_CREATE, &store);
+        if (r < 0)
+                return r;
+        r = ca_index_writer_new(t->output, flags, o->chunk_size_min, o->chunk_size_avg,
+                                o->chunk_size_max, &iw);
+        if (r < 0)
+                return r;
+        r = ca_chunk_pipeline_new(
+            &(ca_chunk_pipeline_options){
+                .chunk_size_min = o->chunk_size_min,
+                .chunk_size_avg = o->chunk_size_avg,
+                .chunk_size_max = o->chunk_size_max,
+                .digest = ca_digest_type_from_flags(flags),
+                .store = store,
+                .compression = o->compression,
+                .compression_level = o->compression_level,
+                .jobs = o->jobs,
+                .chunk = index_chunk,
+                .userdata = iw,
+            },
+            &p);
+        if (r < 0)
+                return r;
+        s.pipeline = p;
+        if (blob)
+                r = feed_blob(&s, t->source_fd, t->source_name);
+        else
+                r = encode(&s, flags, t, &stats.encode);
+        if (r >= 0)
+                r = ca_chunk_pipeline_finish(p, &stats.chunks);
+        if (r >= 0)
+                r = ca_index_writer_finish(iw);
+done:
+        if (r < 0)
+                return r;
+        if (ret_digest) {
+                r = ca_digest_final(digest, ret_digest->bytes);
+                if (r < 0)
+                        return r;
+        }
+        if (ret_stats)
+                *ret_stats = stats;
+        return 0;
+}
