@@ -1,0 +1,833 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Navigating a catar by seeking instead of streaming: the root GOODBYE tail at the end of the
+ * stream leads to the root, a directory's GOODBYE table (at its end) to its children, and each
+ * child's FILENAME, ENTRY and metadata records are read at their offsets. Only the records
+ * needed are read, so a lazily fetched archive fetches only the chunks that hold them.
+ *
+ * Everything is checked as the streaming decoder checks it (record sizes and order, names,
+ * modes, ids, times, ACLs, device numbers), and the layout too: every offset stays inside the
+ * node it belongs to, a directory's goodbye table must tile its body exactly with its children
+ * in BST order of their hashes, and a child's name must hash to its item. A violation is
+ * -EBADMSG, logged with the archive offset.
+ */
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "casync/casync.h"
+
+#define META_BYTES_MAX   (UINT64_C(8) << 20)
+#define XATTR_NAMES_MAX  65536
+#define CHILDREN_MAX     (UINT64_C(1) << 24)
+#define FILENAME_LEN_MAX 255
+/* The smallest serialization of a child: FILENAME with a 1-byte name, then an ENTRY. */
+#define CHILD_SIZE_MIN (CA_FORMAT_HEADER_SIZE + 2 + CA_FORMAT_ENTRY_SIZE)
+
+enum {
+        RANK_USER = 1,
+        RANK_GROUP,
+        RANK_XATTR,
+        RANK_ACL_USER,
+        RANK_ACL_GROUP,
+        RANK_ACL_GROUP_OBJ,
+        RANK_ACL_DEFAULT,
+        RANK_ACL_DEFAULT_USER,
+        RANK_ACL_DEFAULT_GROUP,
+        RANK_SELINUX,
+        RANK_FCAPS,
+        RANK_QUOTA_PROJID,
+};
+
+typedef struct meta_kind {
+        uint64_t type;
+        const char *name;
+        uint64_t size_min, size_max;
+        unsigned rank;
+        bool repeat;
+        uint64_t flag;
+} meta_kind;
+
+static const meta_kind meta_kinds[] = {
+    {CA_FORMAT_USER, "USER", 18, CA_FORMAT_USER_SIZE_MAX, RANK_USER, false,
+     CA_FORMAT_WITH_USER_NAMES},
+    {CA_FORMAT_GROUP, "GROUP", 18, CA_FORMAT_GROUP_SIZE_MAX, RANK_GROUP, false,
+     CA_FORMAT_WITH_USER_NAMES},
+    {CA_FORMAT_XATTR, "XATTR", 20, CA_FORMAT_XATTR_SIZE_MAX, RANK_XATTR, true,
+     CA_FORMAT_WITH_XATTRS},
+    {CA_FORMAT_ACL_USER, "ACL_USER", 32, CA_FORMAT_ACL_USER_SIZE_MAX, RANK_ACL_USER, true,
+     CA_FORMAT_WITH_ACL},
+    {CA_FORMAT_ACL_GROUP, "ACL_GROUP", 32, CA_FORMAT_ACL_GROUP_SIZE_MAX, RANK_ACL_GROUP, true,
+     CA_FORMAT_WITH_ACL},
+    {CA_FORMAT_ACL_GROUP_OBJ, "ACL_GROUP_OBJ", CA_FORMAT_ACL_GROUP_OBJ_SIZE,
+     CA_FORMAT_ACL_GROUP_OBJ_SIZE, RANK_ACL_GROUP_OBJ, false, CA_FORMAT_WITH_ACL},
+    {CA_FORMAT_ACL_DEFAULT, "ACL_DEFAULT", CA_FORMAT_ACL_DEFAULT_SIZE, CA_FORMAT_ACL_DEFAULT_SIZE,
+     RANK_ACL_DEFAULT, false, CA_FORMAT_WITH_ACL},
+    {CA_FORMAT_ACL_DEFAULT_USER, "ACL_DEFAULT_USER", 32, CA_FORMAT_ACL_USER_SIZE_MAX,
+     RANK_ACL_DEFAULT_USER, true, CA_FORMAT_WITH_ACL},
+    {CA_FORMAT_ACL_DEFAULT_GROUP, "ACL_DEFAULT_GROUP", 32, CA_FORMAT_ACL_GROUP_SIZE_MAX,
+     RANK_ACL_DEFAULT_GROUP, true, CA_FORMAT_WITH_ACL},
+    {CA_FORMAT_SELINUX, "SELINUX", 18, CA_FORMAT_SELINUX_SIZE_MAX, RANK_SELINUX, false,
+     CA_FORMAT_WITH_SELINUX},
+    {CA_FORMAT_FCAPS, "FCAPS", 17, CA_FORMAT_FCAPS_SIZE_MAX, RANK_FCAPS, false,
+     CA_FORMAT_WITH_FCAPS},
+    {CA_FORMAT_QUOTA_PROJID, "QUOTA_PROJID", CA_FORMAT_QUOTA_PROJID_SIZE,
+     CA_FORMAT_QUOTA_PROJID_SIZE, RANK_QUOTA_PROJID, false, CA_FORMAT_WITH_QUOTA_PROJID},
+};
+
+static const meta_kind *meta_kind_lookup(uint64_t type)
+{
+        for (size_t i = 0; i < ELEMENTSOF(meta_kinds); i++)
+                if (meta_kinds[i].type == type)
+                        return &meta_kinds[i];
+        return NULL;
+}
+
+#define bad(r, off, fmt, ...)                                                                      \
+        ca_bad("%s: archive offset %" PRIu64 ": " fmt, ca_archive_reader_what(r), (uint64_t)(off), \
+               ##__VA_ARGS__)
+
+/* ---------------------------------------------------------------- field rules */
+
+static bool uid_valid(uint64_t flags, uint64_t u)
+{
+        if (flags & CA_FORMAT_WITH_16BIT_UIDS)
+                return u < UINT16_MAX;
+        if (flags & CA_FORMAT_WITH_32BIT_UIDS)
+                return u < UINT32_MAX && u != UINT16_MAX;
+        return u == 0;
+}
+
+static bool user_name_valid(const uint8_t *s, size_t len)
+{
+        if (len < 2 || len > 256 || s[len - 1] != 0)
+                return false;
+        for (size_t i = 0; i < len - 1; i++) {
+                uint8_t c = s[i];
+                bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+                if (!alpha && (i == 0 || !((c >= '0' && c <= '9') || c == '-')))
+                        return false;
+        }
+        return strcmp((const char *)s, "root") != 0 && strcmp((const char *)s, "0") != 0;
+}
+
+static bool c_string_valid(const uint8_t *s, size_t len)
+{
+        return len >= 2 && s[len - 1] == 0 && !memchr(s, 0, len - 1);
+}
+
+static bool perm_valid(uint64_t p)
+{
+        return p <= 7;
+}
+
+static bool xattr_name_valid(const char *s, size_t len)
+{
+        if (len == 0 || len > 255)
+                return false;
+        if (strncmp(s, "user.", 5) != 0 && strncmp(s, "trusted.", 8) != 0)
+                return false;
+        return strchr(s, '.')[1] != 0;
+}
+
+bool ca_seek_name_valid(const char *s, size_t len)
+{
+        return len > 0 && len <= FILENAME_LEN_MAX && !memchr(s, 0, len) && !memchr(s, '/', len) &&
+               !(len == 1 && s[0] == '.') && !(len == 2 && s[0] == '.' && s[1] == '.');
+}
+
+static int check_entry(ca_archive_reader *r, uint64_t off, uint64_t flags, const uint8_t *b,
+                       bool root, ca_node *n)
+{
+        uint64_t f = read_le64(b), mode = read_le64(b + 8), eflags = read_le64(b + 16);
+        uint64_t uid = read_le64(b + 24), gid = read_le64(b + 32), mtime = read_le64(b + 40);
+        uint64_t perm = mode & 07777;
+
+        if (f != flags)
+                return bad(r, off, "feature flags 0x%" PRIx64 " differ from the index's 0x%" PRIx64,
+                           f, flags);
+        if (mode & ~(uint64_t)(S_IFMT | 07777))
+                return bad(r, off, "mode 0%" PRIo64 " has unknown bits", mode);
+        switch (mode & S_IFMT) {
+        case S_IFREG:
+        case S_IFDIR:
+                break;
+        case S_IFLNK:
+                if (!(f & CA_FORMAT_WITH_SYMLINKS) || perm != 0777)
+                        return bad(r, off, "invalid symlink entry");
+                break;
+        case S_IFBLK:
+        case S_IFCHR:
+                if (!(f & CA_FORMAT_WITH_DEVICE_NODES))
+                        return bad(r, off, "device node in an archive without device nodes");
+                break;
+        case S_IFIFO:
+                if (!(f & CA_FORMAT_WITH_FIFOS))
+                        return bad(r, off, "fifo in an archive without fifos");
+                break;
+        case S_IFSOCK:
+                if (!(f & CA_FORMAT_WITH_SOCKETS))
+                        return bad(r, off, "socket in an archive without sockets");
+                break;
+        default:
+                return bad(r, off, "mode 0%" PRIo64 " has an unknown file type", mode);
+        }
+        if (root && !S_ISDIR(mode))
+                return bad(r, off, "the archive's root is not a directory");
+        if (!S_ISLNK(mode) && !(f & (CA_FORMAT_WITH_PERMISSIONS | CA_FORMAT_WITH_ACL)) &&
+            perm != (S_ISDIR(mode) ? 0777u : 0666u) &&
+            !((f & CA_FORMAT_WITH_READ_ONLY) && perm == (S_ISDIR(mode) ? 0555u : 0444u)))
+                return bad(r, off, "mode %04" PRIo64 " not possible without permissions", perm);
+
+        uint64_t allowed =
+            f & (CA_FORMAT_WITH_FAT_ATTRS | CA_FORMAT_WITH_CHATTR | CA_FORMAT_WITH_SUBVOLUME_MASK);
+        if ((eflags & ~allowed) || (eflags != 0 && !S_ISREG(mode) && !S_ISDIR(mode)) ||
+            (!S_ISDIR(mode) && (eflags & CA_FORMAT_WITH_SUBVOLUME)))
+                return bad(r, off, "invalid entry flags 0x%" PRIx64, eflags);
+        if (!uid_valid(f, uid) || !uid_valid(f, gid))
+                return bad(r, off, "uid %" PRIu64 " or gid %" PRIu64 " invalid", uid, gid);
+        uint64_t g = ca_feature_flags_time_granularity(f);
+        if ((g == 0 && mtime != 0) || (g != 0 && (mtime == UINT64_MAX || mtime % g != 0)))
+                return bad(r, off, "mtime %" PRIu64 " invalid for the archive's granularity",
+                           mtime);
+
+        *n = (ca_node){
+            .entry_offset = off,
+            .feature_flags = f,
+            .mode = mode,
+            .flags = eflags,
+            .uid = uid,
+            .gid = gid,
+            .mtime = mtime,
+            .acl_default_user_obj = CA_FORMAT_ACL_ABSENT,
+            .acl_default_group_obj = CA_FORMAT_ACL_ABSENT,
+            .acl_default_other = CA_FORMAT_ACL_ABSENT,
+            .acl_default_mask = CA_FORMAT_ACL_ABSENT,
+        };
+        return 0;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+ca_seek_entry *ca_seek_entry_free(ca_seek_entry *e)
+{
+        if (!e)
+                return NULL;
+        free(e->meta);
+        free(e->xattrs);
+        free(e->acls);
+        free(e);
+        return NULL;
+}
+
+typedef struct meta_state {
+        unsigned rank;
+        size_t n_xattrs, xattr_names, n_acl[4];
+        size_t last_xattr, last_acl[4]; /* offsets in e->meta of the previous record */
+        bool has_user, has_group, has_group_obj;
+        uint64_t default_mask;
+} meta_state;
+
+static int acl_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+        uint64_t ia = read_le64(a), ib = read_le64(b);
+        if (ia != ib)
+                return ia < ib ? -1 : 1;
+        bool an = alen > 16, bn = blen > 16;
+        if (an != bn)
+                return an ? 1 : -1;
+        if (an) {
+                int c = strcmp((const char *)a + 16, (const char *)b + 16);
+                if (c != 0)
+                        return c;
+        }
+        uint64_t pa = read_le64(a + 8), pb = read_le64(b + 8);
+        return pa < pb ? -1 : pa > pb ? 1 : 0;
+}
+
+/* Checks one metadata record whose body is b[0..len), already appended at e->meta + at. */
+static int check_meta(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, meta_state *m,
+                      const meta_kind *k, size_t at, const uint8_t *b, size_t len)
+{
+        uint64_t mode = e->node.mode, flags = e->node.feature_flags;
+        unsigned list = 0;
+
+        switch (k->type) {
+        case CA_FORMAT_USER:
+        case CA_FORMAT_GROUP:
+                if (!user_name_valid(b, len))
+                        return bad(r, off, "%s record with an invalid name", k->name);
+                if (k->type == CA_FORMAT_USER)
+                        m->has_user = true;
+                else
+                        m->has_group = true;
+                return 0;
+
+        case CA_FORMAT_XATTR: {
+                const uint8_t *nul = memchr(b, 0, MIN(len, (size_t)256));
+                if (!nul || !xattr_name_valid((const char *)b, (size_t)(nul - b)))
+                        return bad(r, off, "XATTR record with an invalid name");
+                if (S_ISLNK(mode))
+                        return bad(r, off, "XATTR record on a symlink");
+                if (m->n_xattrs > 0 &&
+                    strcmp((const char *)e->meta + m->last_xattr + CA_FORMAT_HEADER_SIZE,
+                           (const char *)b) >= 0)
+                        return bad(r, off, "XATTR names not in strictly increasing order");
+                m->xattr_names += (size_t)(nul - b) + 1;
+                if (m->xattr_names > XATTR_NAMES_MAX)
+                        return bad(r, off, "xattr names too long in total");
+                m->last_xattr = at;
+                m->n_xattrs++;
+                return 0;
+        }
+
+        case CA_FORMAT_ACL_DEFAULT_GROUP:
+                list++;
+                /* fall through */
+        case CA_FORMAT_ACL_DEFAULT_USER:
+                list++;
+                /* fall through */
+        case CA_FORMAT_ACL_GROUP:
+                list++;
+                /* fall through */
+        case CA_FORMAT_ACL_USER: {
+                uint64_t id = read_le64(b), perm = read_le64(b + 8);
+                if (S_ISLNK(mode) || (list >= 2 && !S_ISDIR(mode)))
+                        return bad(r, off, "%s record on this kind of node", k->name);
+                if (len > 16 &&
+                    (!(flags & CA_FORMAT_WITH_USER_NAMES) || !user_name_valid(b + 16, len - 16)))
+                        return bad(r, off, "%s record with an invalid name", k->name);
+                if (!uid_valid(flags, id) || !perm_valid(perm))
+                        return bad(r, off, "%s record with invalid id or permissions", k->name);
+                if (m->n_acl[list] > 0) {
+                        const uint8_t *prev = e->meta + m->last_acl[list];
+                        size_t plen = (size_t)read_le64(prev) - CA_FORMAT_HEADER_SIZE;
+                        if (acl_compare(prev + CA_FORMAT_HEADER_SIZE, plen, b, len) >= 0)
+                                return bad(r, off, "%s records not in strictly increasing order",
+                                           k->name);
+                }
+                m->last_acl[list] = at;
+                m->n_acl[list]++;
+                return 0;
+        }
+
+        case CA_FORMAT_ACL_GROUP_OBJ:
+                if (S_ISLNK(mode) || !perm_valid(read_le64(b)))
+                        return bad(r, off, "invalid ACL_GROUP_OBJ record");
+                m->has_group_obj = true;
+                return 0;
+
+        case CA_FORMAT_ACL_DEFAULT:
+                if (!S_ISDIR(mode))
+                        return bad(r, off, "default ACL on a non-directory");
+                for (unsigned i = 0; i < 4; i++) {
+                        uint64_t p = read_le64(b + 8 * i);
+                        if (!perm_valid(p) && !(i == 3 && p == CA_FORMAT_ACL_ABSENT))
+                                return bad(r, off, "ACL_DEFAULT record with invalid permissions");
+                }
+                m->default_mask = read_le64(b + 24);
+                return 0;
+
+        case CA_FORMAT_SELINUX:
+                if (!c_string_valid(b, len))
+                        return bad(r, off, "SELINUX record with an invalid label");
+                return 0;
+
+        case CA_FORMAT_FCAPS:
+                if (!S_ISREG(mode))
+                        return bad(r, off, "FCAPS record on a non-regular file");
+                return 0;
+
+        case CA_FORMAT_QUOTA_PROJID: {
+                uint64_t id = read_le64(b);
+                if ((!S_ISREG(mode) && !S_ISDIR(mode)) || id == 0 || id > UINT32_MAX)
+                        return bad(r, off, "invalid QUOTA_PROJID record");
+                return 0;
+        }
+        }
+        return bad(r, off, "unexpected %s record", k->name);
+}
+
+static int meta_append(ca_seek_entry *e, size_t *alloc, const uint8_t *rec, size_t size)
+{
+        if (e->meta_size + size > *alloc) {
+                size_t a = MAX(*alloc * 2, e->meta_size + size);
+                uint8_t *p = realloc(e->meta, a);
+                if (!p)
+                        return -ENOMEM;
+                e->meta = p;
+                *alloc = a;
+        }
+        memcpy(e->meta + e->meta_size, rec, size);
+        e->meta_size += size;
+        return 0;
+}
+
+/* The checks that need all records, then the node's pointers into e->meta. */
+static int finalize(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, const meta_state *m)
+{
+        ca_node *n = &e->node;
+        uint64_t flags = n->feature_flags;
+
+        if ((flags & CA_FORMAT_WITH_USER_NAMES) && !(flags & CA_FORMAT_WITH_UID_MASK) &&
+            (!m->has_user || !m->has_group))
+                return bad(r, off, "USER and GROUP records are required by the archive's flags");
+        if ((m->n_acl[0] || m->n_acl[1]) && !m->has_group_obj)
+                return bad(r, off, "ACL user/group entries without ACL_GROUP_OBJ");
+        if ((m->n_acl[2] || m->n_acl[3]) && m->default_mask == CA_FORMAT_ACL_ABSENT)
+                return bad(r, off, "default ACL user/group entries without a default mask");
+
+        size_t n_acls = m->n_acl[0] + m->n_acl[1] + m->n_acl[2] + m->n_acl[3];
+        e->xattrs = calloc(MAX(m->n_xattrs, (size_t)1), sizeof(ca_xattr));
+        e->acls = calloc(MAX(n_acls, (size_t)1), sizeof(ca_acl_entry));
+        if (!e->xattrs || !e->acls)
+                return -ENOMEM;
+
+        size_t nx = 0, na = 0;
+        for (size_t o = 0; o < e->meta_size;) {
+                uint64_t size = read_le64(e->meta + o), type = read_le64(e->meta + o + 8);
+                const uint8_t *b = e->meta + o + CA_FORMAT_HEADER_SIZE;
+                size_t len = (size_t)size - CA_FORMAT_HEADER_SIZE;
+                switch (type) {
+                case CA_FORMAT_USER:
+                        n->user_name = (const char *)b;
+                        break;
+                case CA_FORMAT_GROUP:
+                        n->group_name = (const char *)b;
+                        break;
+                case CA_FORMAT_XATTR: {
+                        size_t nl = strlen((const char *)b) + 1;
+                        e->xattrs[nx++] = (ca_xattr){(const char *)b, b + nl, len - nl};
+                        break;
+                }
+                case CA_FORMAT_ACL_USER:
+                case CA_FORMAT_ACL_GROUP:
+                case CA_FORMAT_ACL_DEFAULT_USER:
+                case CA_FORMAT_ACL_DEFAULT_GROUP:
+                        e->acls[na++] = (ca_acl_entry){read_le64(b), read_le64(b + 8),
+                                                       len > 16 ? (const char *)b + 16 : NULL};
+                        break;
+                case CA_FORMAT_ACL_GROUP_OBJ:
+                        n->has_acl_group_obj = true;
+                        n->acl_group_obj = read_le64(b);
+                        break;
+                case CA_FORMAT_ACL_DEFAULT:
+                        n->has_acl_default = true;
+                        n->acl_default_user_obj = read_le64(b);
+                        n->acl_default_group_obj = read_le64(b + 8);
+                        n->acl_default_other = read_le64(b + 16);
+                        n->acl_default_mask = read_le64(b + 24);
+                        break;
+                case CA_FORMAT_SELINUX:
+                        n->selinux_label = (const char *)b;
+                        break;
+                case CA_FORMAT_FCAPS:
+                        n->fcaps = b;
+                        n->fcaps_size = len;
+                        break;
+                case CA_FORMAT_QUOTA_PROJID:
+                        n->quota_projid = read_le64(b);
+                        break;
+                case CA_FORMAT_SYMLINK:
+                        n->symlink_target = (const char *)b;
+                        break;
+                }
+                o += (size_t)size;
+        }
+        n->xattrs = e->xattrs;
+        n->n_xattrs = nx;
+        n->acl_user = e->acls;
+        n->n_acl_user = m->n_acl[0];
+        n->acl_group = e->acls + m->n_acl[0];
+        n->n_acl_group = m->n_acl[1];
+        n->acl_default_user = n->acl_group + m->n_acl[1];
+        n->n_acl_default_user = m->n_acl[2];
+        n->acl_default_group = n->acl_default_user + m->n_acl[2];
+        n->n_acl_default_group = m->n_acl[3];
+        n->name = e->name;
+        n->path = e->name[0] ? e->name : ".";
+        return 0;
+}
+
+/* Parses the node whose ENTRY is at `off` and whose serialization ends at `end`. */
+static int parse_node(ca_archive_reader *r, uint64_t flags, uint64_t off, uint64_t end,
+                      ca_seek_entry *e)
+{
+        uint8_t entry[CA_FORMAT_ENTRY_SIZE];
+        size_t meta_alloc = 0;
+        meta_state m = {.default_mask = CA_FORMAT_ACL_ABSENT};
+        int q;
+
+        if (off > end || end - off < CA_FORMAT_ENTRY_SIZE)
+                return bad(r, off, "node too small for its ENTRY record");
+        q = ca_archive_reader_read(r, off, entry, sizeof(entry));
+        if (q < 0)
+                return q;
+        if (read_le64(entry) != CA_FORMAT_ENTRY_SIZE || read_le64(entry + 8) != CA_FORMAT_ENTRY)
+                return bad(r, off, "ENTRY record expected");
+        q = check_entry(r, off, flags, entry + CA_FORMAT_HEADER_SIZE, e->name[0] == 0, &e->node);
+        if (q < 0)
+                return q;
+        e->end = end;
+        uint64_t mode = e->node.mode;
+
+        for (uint64_t pos = off + CA_FORMAT_ENTRY_SIZE;;) {
+                if (pos == end) {
+                        if (S_ISFIFO(mode) || S_ISSOCK(mode))
+                                return finalize(r, pos, e, &m);
+                        return bad(r, pos, "node ends before its body");
+                }
+                uint8_t h[CA_FORMAT_HEADER_SIZE];
+                if (end - pos < sizeof(h))
+                        return bad(r, pos, "record header crosses the end of the node");
+                q = ca_archive_reader_read(r, pos, h, sizeof(h));
+                if (q < 0)
+                        return q;
+                uint64_t size = read_le64(h), type = read_le64(h + 8);
+                if (size < CA_FORMAT_HEADER_SIZE || size > end - pos)
+                        return bad(r, pos, "record of size %" PRIu64 " crosses the end of the node",
+                                   size);
+
+                const meta_kind *k = meta_kind_lookup(type);
+                if (k) {
+                        if (size < k->size_min || size > k->size_max)
+                                return bad(r, pos, "%s record of invalid size %" PRIu64, k->name,
+                                           size);
+                        if (!(flags & k->flag))
+                                return bad(r, pos, "%s record without its feature flag", k->name);
+                        if (k->rank < m.rank || (k->rank == m.rank && !k->repeat))
+                                return bad(r, pos, "%s record out of order", k->name);
+                        if (e->meta_size + size > META_BYTES_MAX)
+                                return bad(r, pos, "metadata too large");
+                        m.rank = k->rank;
+                        size_t at = e->meta_size;
+                        q = meta_append(e, &meta_alloc, h, sizeof(h));
+                        if (q < 0)
+                                return q;
+                        size_t len = (size_t)size - CA_FORMAT_HEADER_SIZE;
+                        /* the body is read straight into the buffer */
+                        if (e->meta_size + len > meta_alloc) {
+                                uint8_t *p = realloc(e->meta, e->meta_size + len);
+                                if (!p)
+                                        return -ENOMEM;
+                                e->meta = p;
+                                meta_alloc = e->meta_size + len;
+                        }
+                        q = ca_archive_reader_read(r, pos + sizeof(h), e->meta + e->meta_size, len);
+                        if (q < 0)
+                                return q;
+                        e->meta_size += len;
+                        q = check_meta(r, pos, e, &m, k, at, e->meta + at + sizeof(h), len);
+                        if (q < 0)
+                                return q;
+                        pos += size;
+                        continue;
+                }
+
+                switch (type) {
+                case CA_FORMAT_PAYLOAD:
+                        if (!S_ISREG(mode) || pos + size != end)
+                                return bad(r, pos, "misplaced PAYLOAD record");
+                        e->payload_offset = pos + CA_FORMAT_HEADER_SIZE;
+                        e->node.payload_size = size - CA_FORMAT_HEADER_SIZE;
+                        return finalize(r, pos, e, &m);
+
+                case CA_FORMAT_SYMLINK:
+                case CA_FORMAT_DEVICE: {
+                        bool lnk = type == CA_FORMAT_SYMLINK;
+                        if (lnk ? !S_ISLNK(mode) : !S_ISBLK(mode) && !S_ISCHR(mode))
+                                return bad(r, pos, "misplaced %s record",
+                                           lnk ? "SYMLINK" : "DEVICE");
+                        if (pos + size != end ||
+                            (lnk ? size < 18 || size > CA_FORMAT_SYMLINK_SIZE_MAX
+                                 : size != CA_FORMAT_DEVICE_SIZE))
+                                return bad(r, pos, "%s record of invalid size %" PRIu64,
+                                           lnk ? "SYMLINK" : "DEVICE", size);
+                        size_t at = e->meta_size, len = (size_t)size - CA_FORMAT_HEADER_SIZE;
+                        q = meta_append(e, &meta_alloc, h, sizeof(h));
+                        if (q < 0)
+                                return q;
+                        uint8_t body[CA_FORMAT_SYMLINK_SIZE_MAX];
+                        q = ca_archive_reader_read(r, pos + sizeof(h), body, len);
+                        if (q < 0)
+                                return q;
+                        if (lnk) {
+                                if (!c_string_valid(body, len))
+                                        return bad(r, pos, "SYMLINK record with an invalid target");
+                                q = meta_append(e, &meta_alloc, body, len);
+                                if (q < 0)
+                                        return q;
+                        } else {
+                                e->meta_size = at; /* not kept as metadata */
+                                uint64_t major = read_le64(body), minor = read_le64(body + 8);
+                                if (major >= (UINT64_C(1) << 12) || minor >= (UINT64_C(1) << 20))
+                                        return bad(r, pos, "device number out of range");
+                                e->node.device_major = major;
+                                e->node.device_minor = minor;
+                        }
+                        return finalize(r, pos, e, &m);
+                }
+
+                case CA_FORMAT_FILENAME:
+                case CA_FORMAT_GOODBYE:
+                        if (!S_ISDIR(mode))
+                                return bad(r, pos, "directory record in a non-directory");
+                        e->body_offset = pos;
+                        return finalize(r, pos, e, &m);
+                }
+                return bad(r, pos, "unexpected record type 0x%016" PRIx64, type);
+        }
+}
+
+int ca_seek_root(ca_archive_reader *r, uint64_t flags, ca_seek_entry **ret)
+{
+        uint64_t total = ca_archive_reader_size(r);
+        uint8_t tail[CA_FORMAT_GOODBYE_TAIL_SIZE];
+        int q;
+
+        if (total < CA_FORMAT_ENTRY_SIZE + 16 + CA_FORMAT_GOODBYE_TAIL_SIZE)
+                return bad(r, 0, "stream too small for an archive");
+        q = ca_archive_reader_read(r, total - sizeof(tail), tail, sizeof(tail));
+        if (q < 0)
+                return q;
+        if (read_le64(tail + 16) != CA_FORMAT_GOODBYE_TAIL_MARKER || read_le64(tail + 8) > total ||
+            read_le64(tail) != total - read_le64(tail + 8))
+                return bad(r, total - sizeof(tail),
+                           "the stream does not end with the root's GOODBYE");
+
+        ca_seek_entry *e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        e->filename_offset = UINT64_MAX;
+        q = parse_node(r, flags, 0, total, e);
+        if (q < 0) {
+                ca_seek_entry_free(e);
+                return q;
+        }
+        *ret = e;
+        return 0;
+}
+
+int ca_seek_entry_at(ca_archive_reader *r, uint64_t flags, uint64_t filename_offset, uint64_t end,
+                     ca_seek_entry **ret)
+{
+        uint8_t h[CA_FORMAT_FILENAME_SIZE_MAX];
+        int q;
+
+        if (filename_offset > end || end - filename_offset < CHILD_SIZE_MIN)
+                return bad(r, filename_offset, "child too small");
+        q = ca_archive_reader_read(r, filename_offset, h, CA_FORMAT_HEADER_SIZE);
+        if (q < 0)
+                return q;
+        uint64_t size = read_le64(h);
+        if (read_le64(h + 8) != CA_FORMAT_FILENAME || size < 18 ||
+            size > CA_FORMAT_FILENAME_SIZE_MAX || size > end - filename_offset)
+                return bad(r, filename_offset, "FILENAME record expected");
+        size_t len = (size_t)size - CA_FORMAT_HEADER_SIZE;
+        q = ca_archive_reader_read(r, filename_offset + CA_FORMAT_HEADER_SIZE,
+                                   h + CA_FORMAT_HEADER_SIZE, len);
+        if (q < 0)
+                return q;
+        const char *name = (const char *)h + CA_FORMAT_HEADER_SIZE;
+        if (h[size - 1] != 0 || !ca_seek_name_valid(name, len - 1))
+                return bad(r, filename_offset, "invalid file name");
+
+        ca_seek_entry *e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        memcpy(e->name, name, len);
+        e->filename_offset = filename_offset;
+        q = parse_node(r, flags, filename_offset + size, end, e);
+        if (q < 0) {
+                ca_seek_entry_free(e);
+                return q;
+        }
+        *ret = e;
+        return 0;
+}
+
+/* ---------------------------------------------------------------- directories */
+
+ca_seek_dir *ca_seek_dir_free(ca_seek_dir *d)
+{
+        if (!d)
+                return NULL;
+        free(d->items);
+        free(d->order);
+        free(d);
+        return NULL;
+}
+
+/* In-order walk of the implicit tree: hashes must not decrease (the BST of casync's table). */
+static bool bst_sorted(const ca_seek_child *items, size_t n, size_t i, uint64_t *last)
+{
+        if (i >= n)
+                return true;
+        if (!bst_sorted(items, n, 2 * i + 1, last))
+                return false;
+        if (items[i].hash < *last)
+                return false;
+        *last = items[i].hash;
+        return bst_sorted(items, n, 2 * i + 2, last);
+}
+
+static int compare_by_offset(const void *x, const void *y, void *userdata)
+{
+        const ca_seek_child *items = userdata;
+        uint64_t a = items[*(const uint32_t *)x].offset, b = items[*(const uint32_t *)y].offset;
+        return a < b ? -1 : a > b;
+}
+
+int ca_seek_dir_open(ca_archive_reader *r, const ca_seek_entry *e, ca_seek_dir **ret)
+{
+        uint8_t tail[CA_FORMAT_GOODBYE_TAIL_SIZE], h[CA_FORMAT_HEADER_SIZE];
+        uint64_t body = e->body_offset, end = e->end;
+        int q;
+
+        if (!S_ISDIR(e->node.mode))
+                return -ENOTDIR;
+        if (body > end || end - body < 16 + CA_FORMAT_GOODBYE_TAIL_SIZE)
+                return bad(r, body, "directory too small for its GOODBYE record");
+        q = ca_archive_reader_read(r, end - sizeof(tail), tail, sizeof(tail));
+        if (q < 0)
+                return q;
+        uint64_t back = read_le64(tail), size = read_le64(tail + 8);
+        uint64_t gb = end - size;
+        if (read_le64(tail + 16) != CA_FORMAT_GOODBYE_TAIL_MARKER || size > end - body ||
+            size < 16 + CA_FORMAT_GOODBYE_TAIL_SIZE ||
+            (size - 16) % CA_FORMAT_GOODBYE_ITEM_SIZE != 0 || back != gb - e->node.entry_offset)
+                return bad(r, end - sizeof(tail), "invalid GOODBYE tail");
+        q = ca_archive_reader_read(r, gb, h, sizeof(h));
+        if (q < 0)
+                return q;
+        if (read_le64(h) != size || read_le64(h + 8) != CA_FORMAT_GOODBYE)
+                return bad(r, gb, "GOODBYE record expected");
+        uint64_t n = (size - 16) / CA_FORMAT_GOODBYE_ITEM_SIZE - 1;
+        if (n > CHILDREN_MAX || n * CHILD_SIZE_MIN > gb - body)
+                return bad(r, gb, "GOODBYE record lists %" PRIu64 " entries, too many", n);
+        if (n == 0 && gb != body)
+                return bad(r, gb, "empty GOODBYE table for a directory with entries");
+
+        _cleanup_(freep) uint8_t *raw = malloc(MAX(n, 1) * CA_FORMAT_GOODBYE_ITEM_SIZE);
+        _cleanup_(ca_seek_dir_freep) ca_seek_dir *d = calloc(1, sizeof(*d));
+        if (!raw || !d)
+                return -ENOMEM;
+        d->entry_offset = e->node.entry_offset;
+        d->goodbye_offset = gb;
+        d->n = (size_t)n;
+        d->items = calloc(MAX(n, 1), sizeof(ca_seek_child));
+        d->order = calloc(MAX(n, 1), sizeof(uint32_t));
+        if (!d->items || !d->order)
+                return -ENOMEM;
+        q = ca_archive_reader_read(r, gb + 16, raw, (size_t)n * CA_FORMAT_GOODBYE_ITEM_SIZE);
+        if (q < 0)
+                return q;
+        for (size_t i = 0; i < n; i++) {
+                const uint8_t *p = raw + i * CA_FORMAT_GOODBYE_ITEM_SIZE;
+                uint64_t o = read_le64(p), s = read_le64(p + 8);
+                if (o > gb - body || s > o || s < CHILD_SIZE_MIN) {
+                        return bad(r, gb + 16 + i * CA_FORMAT_GOODBYE_ITEM_SIZE,
+                                   "GOODBYE item %zu points outside the directory", i);
+                }
+                d->items[i] =
+                    (ca_seek_child){.offset = gb - o, .size = s, .hash = read_le64(p + 16)};
+                d->order[i] = (uint32_t)i;
+        }
+        uint64_t last = 0;
+        if (!bst_sorted(d->items, d->n, 0, &last)) {
+                return bad(r, gb, "GOODBYE items not in casync's search-tree order");
+        }
+        qsort_r(d->order, d->n, sizeof(uint32_t), compare_by_offset, d->items);
+        /* The children tile the body exactly, in order, and end where the GOODBYE starts. */
+        uint64_t pos = body;
+        for (size_t i = 0; i < d->n; i++) {
+                const ca_seek_child *c = &d->items[d->order[i]];
+                if (c->offset != pos) {
+                        return bad(r, gb,
+                                   "GOODBYE items do not tile the directory (child at %" PRIu64
+                                   ", expected %" PRIu64 ")",
+                                   c->offset, pos);
+                }
+                pos += c->size;
+        }
+        if (pos != gb) {
+                return bad(r, gb, "GOODBYE items do not cover the directory");
+        }
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+int ca_seek_dir_child(ca_archive_reader *r, uint64_t flags, const ca_seek_dir *d, size_t i,
+                      ca_seek_entry **ret)
+{
+        if (i >= d->n)
+                return -EINVAL;
+        const ca_seek_child *c = &d->items[d->order[i]];
+        ca_seek_entry *e = NULL;
+        int q = ca_seek_entry_at(r, flags, c->offset, c->offset + c->size, &e);
+        if (q < 0)
+                return q;
+        if (ca_goodbye_hash(e->name, strlen(e->name)) != c->hash) {
+                ca_seek_entry_free(e);
+                return bad(r, c->offset, "file name does not match its GOODBYE item's hash");
+        }
+        *ret = e;
+        return 0;
+}
+
+/* Reads the name of the child at FILENAME offset `off` into buf (NUL-terminated). */
+static int read_name(ca_archive_reader *r, uint64_t off, uint64_t size_max, char *buf)
+{
+        uint8_t h[CA_FORMAT_HEADER_SIZE];
+        int q = ca_archive_reader_read(r, off, h, sizeof(h));
+        if (q < 0)
+                return q;
+        uint64_t size = read_le64(h);
+        if (read_le64(h + 8) != CA_FORMAT_FILENAME || size < 18 ||
+            size > CA_FORMAT_FILENAME_SIZE_MAX || size > size_max)
+                return bad(r, off, "FILENAME record expected");
+        q = ca_archive_reader_read(r, off + sizeof(h), buf, (size_t)size - sizeof(h));
+        if (q < 0)
+                return q;
+        if (buf[size - sizeof(h) - 1] != 0)
+                return bad(r, off, "file name is not NUL-terminated");
+        return 0;
+}
+
+static int lookup_at(ca_archive_reader *r, uint64_t flags, const ca_seek_dir *d, size_t i,
+                     const char *name, uint64_t hash, ca_seek_entry **ret)
+{
+        if (i >= d->n)
+                return -ENOENT;
+        const ca_seek_child *c = &d->items[i];
+        if (hash < c->hash)
+                return lookup_at(r, flags, d, 2 * i + 1, name, hash, ret);
+        if (hash > c->hash)
+                return lookup_at(r, flags, d, 2 * i + 2, name, hash, ret);
+        char buf[CA_FORMAT_FILENAME_SIZE_MAX];
+        int q = read_name(r, c->offset, c->size, buf);
+        if (q < 0)
+                return q;
+        if (strcmp(buf, name) == 0) {
+                ca_seek_entry *e = NULL;
+                q = ca_seek_entry_at(r, flags, c->offset, c->offset + c->size, &e);
+                if (q < 0)
+                        return q;
+                *ret = e;
+                return 0;
+        }
+        /* A collision: equal hashes may sit in either subtree. */
+        q = lookup_at(r, flags, d, 2 * i + 1, name, hash, ret);
+        if (q != -ENOENT)
+                return q;
+        return lookup_at(r, flags, d, 2 * i + 2, name, hash, ret);
+}
+
+int ca_seek_dir_lookup(ca_archive_reader *r, uint64_t flags, const ca_seek_dir *d, const char *name,
+                       ca_seek_entry **ret)
+{
+        size_t len = strlen(name);
+        if (!ca_seek_name_valid(name, len))
+                return -ENOENT;
+        return lookup_at(r, flags, d, 0, name, ca_goodbye_hash(name, len), ret);
+}
