@@ -172,14 +172,16 @@ typedef struct aci_image_record {
         char *name;             /* from the manifest */
         aci_label *labels;      /* from the manifest, owned */
         size_t n_labels;
-        char *index_url;       /* where the index came from (NULL for a local import) */
-        char *etag;            /* the index response's ETag, NULL when none */
-        int64_t max_age;       /* Cache-Control max-age of that response, -1 when none */
-        int64_t fetched;       /* when the index was last fetched or revalidated (Unix s) */
-        int64_t fetched_nsec;  /* and its nanoseconds: orders fetches within one second */
-        uint64_t size;         /* bytes of the canonical tar (the image's size) */
-        bool latest;           /* fetched without a version label */
-        char index_digest[65]; /* SHA-256 of the index file, hex */
+        char *index_url;        /* where the index came from (NULL for a local import) */
+        char *etag;             /* the index response's ETag, NULL when none */
+        int64_t max_age;        /* Cache-Control max-age of that response, -1 when none */
+        int64_t fetched;        /* when the index was last fetched or revalidated (Unix s) */
+        int64_t fetched_nsec;   /* and its nanoseconds: orders fetches within one second */
+        uint64_t size;          /* bytes of the canonical tar (the image's size) */
+        bool latest;            /* fetched without a version label */
+        char index_digest[65];  /* SHA-256 of the index file, hex */
+        char *signer;             /* user ID of the key that signed the index, when verified */
+        char *signer_fingerprint; /* its primary key's fingerprint; NULL: index not verified */
 } aci_image_record;
 
 void aci_image_record_done(aci_image_record *r);
@@ -237,6 +239,11 @@ int aci_store_find_by_url(aci_store *s, const char *url, aci_image_record *ret);
  */
 int aci_store_add(aci_store *s, const aci_image_record *r, const void *index, size_t index_size,
                   const void *manifest, size_t manifest_size);
+/* The same, with the index's detached signature (images/<key>/index.caidx.asc) when signature
+ * is non-NULL; for an image already there, the signature is written beside it too. */
+int aci_store_add_signed(aci_store *s, const aci_image_record *r, const void *index,
+                         size_t index_size, const void *signature, size_t signature_size,
+                         const void *manifest, size_t manifest_size);
 /* Rewrites an image's record atomically (e.g. after a 304). */
 int aci_store_update_record(aci_store *s, const aci_image_record *r);
 /* Removes images/<key> and trees/<key>. */
@@ -339,3 +346,139 @@ int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
 /* Merges the list's items from `first` on into the existing tree `dest` (in place). */
 int aci_render_merge(aci_store *s, const aci_render_list *l, size_t first, const char *dest,
                      const aci_render_options *o);
+
+/* ---------------------------------------------------------------- OpenPGP (openpgp_*.c) */
+/*
+ * Detached OpenPGP signatures (RFC 9580) over an image's index, checked with OpenSSL: v4 keys
+ * and signatures; RSA (2048 bits and more), ECDSA (P-256, P-384, P-521), Ed25519 (the legacy
+ * EdDSA algorithm 22 gpg makes, and algorithm 27); SHA-256, SHA-384, SHA-512 (MD5, SHA-1 and
+ * the rest refused). Input is ASCII-armored or binary; every length in it is checked before
+ * use, and compressed or streamed packets are refused.
+ */
+#define ACI_PGP_KEY_FILE_MAX    (1024 * 1024) /* bytes of a key file */
+#define ACI_PGP_SIGNATURE_MAX   (64 * 1024)   /* bytes of a detached signature file */
+#define ACI_PGP_FPR_HEX_SIZE    41            /* 40 lower-case hex digits and a NUL */
+#define ACI_PGP_FPR_PRETTY_SIZE 51            /* "ABCD ... ABCD  ABCD ... ABCD" and a NUL */
+
+typedef struct aci_pgp_key aci_pgp_key;
+
+/*
+ * Reads one or more transferable public keys (armored "PGP PUBLIC KEY BLOCK" or binary; at most
+ * 16): each primary key with its user IDs and subkeys, self-signatures verified (user IDs whose
+ * certification fails are dropped, subkeys whose binding fails are unusable, revocations that
+ * verify are kept). Malformed input: -EBADMSG, logged naming `what`. *ret is an array of *n.
+ */
+int aci_pgp_keys_parse(const void *data, size_t size, const char *what, aci_pgp_key ***ret,
+                       size_t *n);
+aci_pgp_key *aci_pgp_key_free(aci_pgp_key *k);
+void aci_pgp_keys_free(aci_pgp_key **keys, size_t n);
+
+/* The primary key's v4 fingerprint, 40 lower-case hex digits. */
+const char *aci_pgp_key_fingerprint(const aci_pgp_key *k);
+/* User IDs with a valid self-signature, not revoked, control bytes escaped as \xNN. */
+const char *const *aci_pgp_key_user_ids(const aci_pgp_key *k, size_t *n);
+size_t aci_pgp_key_n_subkeys(const aci_pgp_key *k);
+const char *aci_pgp_key_subkey_fingerprint(const aci_pgp_key *k, size_t i);
+/* Is this (40 hex) fingerprint or (16 hex) key ID the primary key's or a subkey's? */
+bool aci_pgp_key_has(const aci_pgp_key *k, const char *fpr_or_keyid);
+/*
+ * May the key be used at time `now`? 0, or -EKEYREVOKED, -EKEYEXPIRED, -EKEYREJECTED (no valid
+ * self-signature, an algorithm that cannot verify) with *why a malloc'ed phrase to follow "key
+ * X ": "is revoked (compromised: ...)", "expired on 2020-01-02 00:00:00 UTC", ...
+ */
+int aci_pgp_key_check(const aci_pgp_key *k, int64_t now, char **why);
+/* The key's packets, armored as a "PGP PUBLIC KEY BLOCK" (malloc'ed, NUL-terminated). */
+int aci_pgp_key_armor(const aci_pgp_key *k, char **ret, size_t *ret_size);
+/* For review: "GPG key fingerprint is: ...", subkey fingerprints, user IDs, expiration. */
+void aci_pgp_key_describe(const aci_pgp_key *k, FILE *f);
+/* rkt's (and gpg's) display form: upper case, groups of four, two spaces in the middle. */
+void aci_pgp_fingerprint_pretty(const char *hex, char out[static ACI_PGP_FPR_PRETTY_SIZE]);
+/* A fingerprint as typed (either case, spaces anywhere) to 40 lower-case hex; -EINVAL. */
+int aci_pgp_fingerprint_normalize(const char *s, char out[static ACI_PGP_FPR_HEX_SIZE]);
+
+typedef struct aci_pgp_signer {
+        char fingerprint[ACI_PGP_FPR_HEX_SIZE];     /* the primary key's */
+        char key_fingerprint[ACI_PGP_FPR_HEX_SIZE]; /* the key that signed (a subkey's?) */
+        char *user_id;                              /* its first user ID; NULL if none */
+        int64_t created;                            /* of the signature */
+} aci_pgp_signer;
+void aci_pgp_signer_done(aci_pgp_signer *s);
+
+/* Who made a signature none of the keys could be found for: 40 hex digits (fingerprint), 16
+ * (key ID), or "" when the signature does not say. */
+typedef struct aci_pgp_issuer {
+        char id[ACI_PGP_FPR_HEX_SIZE];
+} aci_pgp_issuer;
+
+/*
+ * Verifies a detached signature file over data with keys, at time now. Every signature packet
+ * in the file (at most 8) must be over a binary document, v4, with an accepted hash, made by
+ * one of the keys (or a subkey of one) that is usable (not revoked, not expired, self-signed,
+ * able to sign; a subkey bound, back-signed, not revoked or expired), after the key was made,
+ * not in the future, not expired, and must verify. 0 with *ret (the first signature's signer);
+ * -ENOKEY (not logged: the caller knows where the keys came from) when a signature's issuer is
+ * not among the keys, with *unknown set; anything else is logged once naming `what`: -EBADMSG
+ * (malformed, empty, bad signature), -EKEYREVOKED, -EKEYEXPIRED (key or signature),
+ * -EKEYREJECTED (refused hash or algorithm, unusable key).
+ */
+int aci_pgp_verify_detached(aci_pgp_key *const *keys, size_t n_keys, const void *data, size_t size,
+                            const void *sig, size_t sig_size, int64_t now, const char *what,
+                            aci_pgp_issuer *unknown, aci_pgp_signer *ret);
+
+/* ---------------------------------------------------------------- trust store (trust_store.c) */
+/*
+ * rkt's trust store: <config>/trustedkeys/root.d/<fingerprint> (keys trusted for every name)
+ * and <config>/trustedkeys/prefix.d/<prefix>/<fingerprint> (for the prefix and names below it,
+ * on whole path components: example.com/foo covers example.com/foo/bar, not example.com/foobar),
+ * under the system configuration, then the local one. A file holds an armored public key (or
+ * several: all are trusted) and is named by the first key's fingerprint (40 lower-case hex);
+ * another name is an error. An empty file masks the key of that name. Load order: system
+ * root.d, local root.d, then the system's prefix directories (shortest first), then the local
+ * ones; a later file replaces an earlier one of the same name. Symlinks and non-regular files
+ * are refused; names starting with '.' (temporary files) are skipped.
+ */
+typedef struct aci_trust_entry {
+        char fingerprint[ACI_PGP_FPR_HEX_SIZE]; /* the file's name */
+        char *prefix;                           /* NULL for root.d */
+        char *path;                             /* the file */
+        bool system;                            /* under the system configuration */
+        aci_pgp_key **keys;                     /* none for an empty file: a mask */
+        size_t n_keys;
+} aci_trust_entry;
+
+typedef struct aci_keyring {
+        aci_trust_entry *entries;
+        size_t n;
+} aci_keyring;
+void aci_keyring_done(aci_keyring *k);
+
+/* The keys that apply to name (masks kept as entries without keys). Either config may be NULL. */
+int aci_keyring_load(const char *system_config, const char *local_config, const char *name,
+                     aci_keyring *ret);
+/* Every file of both stores, each as its own entry (nothing replaced or masked), for listing. */
+int aci_trust_list(const char *system_config, const char *local_config, aci_keyring *ret);
+/* 1 if a non-empty key file exists in a prefix directory for name or one of its parents (in
+ * either store; root.d does not count), else 0: rkt's test for "fetch keys on first use". */
+int aci_trust_has_prefix_keys(const char *system_config, const char *local_config,
+                              const char *name);
+/*
+ * Writes key (armored) as <config>/trustedkeys/prefix.d/<prefix>/<fingerprint>, or root.d when
+ * prefix is NULL: directories 0755, the file 0644 through a temp file and a rename (replacing a
+ * mask or an older copy). *ret_path (malloc'ed) is the file written.
+ */
+int aci_trust_add(const char *config, const char *prefix, const aci_pgp_key *key,
+                  char **ret_path);
+/* Removes <fingerprint> from root.d and every prefix directory of config (or only root.d, or
+ * only prefix, when only_root / prefix say so), logging each file removed (info level). The
+ * number removed in *n. */
+int aci_trust_remove(const char *config, const char *fingerprint, bool only_root,
+                     const char *prefix, unsigned *n);
+/*
+ * Verifies sig (detached, over data) against the keys trusted for name at this time. On
+ * failure logs one line naming `what` that says why: the key is unknown, masked (by which
+ * file), trusted only for another prefix (which), revoked, expired, or the signature bad,
+ * expired, of a refused form. 0 with *ret.
+ */
+int aci_trust_verify(const char *system_config, const char *local_config, const char *name,
+                     const void *data, size_t size, const void *sig, size_t sig_size,
+                     const char *what, aci_pgp_signer *ret);

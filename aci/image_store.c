@@ -37,6 +37,8 @@ void aci_image_record_done(aci_image_record *r)
         free(r->labels);
         free(r->index_url);
         free(r->etag);
+        free(r->signer);
+        free(r->signer_fingerprint);
         *r = (aci_image_record){.max_age = -1};
 }
 
@@ -301,6 +303,29 @@ static char *dup_or_null(const char *s)
         return s ? strdup(s) : NULL;
 }
 
+/* The optional signer fields: "signer" (user ID) and "signerFingerprint". */
+static int signer_to_json(const aci_image_record *r, json_t *j)
+{
+        if (r->signer_fingerprint &&
+            json_object_set_new(j, "signerFingerprint", json_string(r->signer_fingerprint)) < 0)
+                return -ENOMEM;
+        if (r->signer && json_object_set_new(j, "signer", json_string(r->signer)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int signer_from_json(json_t *j, const char *what, aci_image_record *r)
+{
+        json_t *fpr = json_object_get(j, "signerFingerprint"), *uid = json_object_get(j, "signer");
+        if ((fpr && !json_is_string(fpr)) || (uid && !json_is_string(uid)))
+                return ca_bad("%s: malformed signer", what);
+        if (fpr && !(r->signer_fingerprint = strdup(json_string_value(fpr))))
+                return -ENOMEM;
+        if (uid && !(r->signer = strdup(json_string_value(uid))))
+                return -ENOMEM;
+        return 0;
+}
+
 static json_t *record_to_json(const aci_image_record *r)
 {
         json_t *labels = json_array();
@@ -365,7 +390,10 @@ static int record_from_json(json_t *j, const char *what, aci_image_record *r)
                         return -ENOMEM;
                 }
         }
-        return 0;
+        int k = signer_from_json(j, what, r);
+        if (k < 0)
+                aci_image_record_done(r);
+        return k;
 }
 
 static int read_record_at(int dir_fd, const char *what, aci_image_record *r)
@@ -417,6 +445,10 @@ static int write_record_at(int dir_fd, const aci_image_record *r)
         json_t *j = record_to_json(r);
         if (!j)
                 return -ENOMEM;
+        if (signer_to_json(r, j) < 0) {
+                json_decref(j);
+                return -ENOMEM;
+        }
         _cleanup_(freep) char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
         json_decref(j);
         if (!text)
@@ -498,8 +530,15 @@ static int record_copy(const aci_image_record *from, aci_image_record *to)
         to->name = strdup(from->name);
         to->index_url = dup_or_null(from->index_url);
         to->etag = dup_or_null(from->etag);
+        to->signer = dup_or_null(from->signer);
+        to->signer_fingerprint = dup_or_null(from->signer_fingerprint);
         to->labels = calloc(from->n_labels + 1, sizeof(aci_label));
         to->n_labels = 0;
+        if ((from->signer && !to->signer) ||
+            (from->signer_fingerprint && !to->signer_fingerprint)) {
+                aci_image_record_done(to);
+                return -ENOMEM;
+        }
         if (!to->name || !to->labels || (from->index_url && !to->index_url) ||
             (from->etag && !to->etag)) {
                 aci_image_record_done(to);
@@ -618,11 +657,14 @@ int aci_store_find_by_url(aci_store *s, const char *url, aci_image_record *ret)
 /* ---------------------------------------------------------------- changes */
 
 static int add_locked(aci_store *s, const aci_image_record *r, const void *index, size_t index_size,
-                      const void *manifest, size_t manifest_size)
+                      const void *sig, size_t sig_size, const void *manifest,
+                      size_t manifest_size)
 {
         _cleanup_(closep) int fd = fs_open_beneath(s->images_fd, r->key, O_RDONLY | O_DIRECTORY, 0);
-        if (fd >= 0)
-                return write_record_at(fd, r);
+        if (fd >= 0) {
+                int w = sig ? write_atomic_at(fd, "index.caidx.asc", sig, sig_size) : 0;
+                return w < 0 ? w : write_record_at(fd, r);
+        }
         if (fd != -ENOENT)
                 return fd;
 
@@ -637,6 +679,8 @@ static int add_locked(aci_store *s, const aci_image_record *r, const void *index
                 k = write_atomic_at(fd, "index.caidx", index, index_size);
         if (k >= 0)
                 k = write_atomic_at(fd, "manifest", manifest, manifest_size);
+        if (k >= 0 && sig)
+                k = write_atomic_at(fd, "index.caidx.asc", sig, sig_size);
         if (k >= 0)
                 k = write_record_at(fd, r);
         if (k >= 0 && fchmod(fd, 0755) < 0)
@@ -655,10 +699,18 @@ static int add_locked(aci_store *s, const aci_image_record *r, const void *index
 int aci_store_add(aci_store *s, const aci_image_record *r, const void *index, size_t index_size,
                   const void *manifest, size_t manifest_size)
 {
+        return aci_store_add_signed(s, r, index, index_size, NULL, 0, manifest, manifest_size);
+}
+
+int aci_store_add_signed(aci_store *s, const aci_image_record *r, const void *index,
+                         size_t index_size, const void *signature, size_t signature_size,
+                         const void *manifest, size_t manifest_size)
+{
         _cleanup_(closep) int lock = aci_store_lock_image(s, r->key);
         if (lock < 0)
                 return lock;
-        int k = add_locked(s, r, index, index_size, manifest, manifest_size);
+        int k = add_locked(s, r, index, index_size, signature, signature_size, manifest,
+                           manifest_size);
         if (k < 0)
                 return ca_log_errno(CA_LOG_ERR, k, "%s/images/%s: cannot store image: %s", s->path,
                                     r->key, strerror(-k));

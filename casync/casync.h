@@ -392,3 +392,239 @@ typedef struct ca_store_list {
 } ca_store_list;
 int ca_store_list_get(void *userdata /* ca_store_list* */, const ca_index_item *item,
                       ca_digest_type t, void *buf);
+
+/* ---------------------------------------------------------------- random access (archive_reader.c) */
+/*
+ * Reads any byte range of the stream an index describes, fetching chunks through `get` and
+ * keeping the cache_chunks most recently used ones decompressed. Thread-safe. `what` names the
+ * archive in messages.
+ */
+typedef struct ca_archive_reader ca_archive_reader;
+int ca_archive_reader_new(const ca_index *index, ca_chunk_getter get, void *userdata,
+                          size_t cache_chunks, const char *what, ca_archive_reader **ret);
+ca_archive_reader *ca_archive_reader_free(ca_archive_reader *r);
+static inline void ca_archive_reader_freep(ca_archive_reader **r)
+{
+        ca_archive_reader_free(*r);
+}
+uint64_t ca_archive_reader_size(const ca_archive_reader *r);
+const char *ca_archive_reader_what(const ca_archive_reader *r);
+void ca_archive_reader_stats(ca_archive_reader *r, uint64_t *hits, uint64_t *misses);
+/* Exactly size bytes at offset; -EBADMSG (logged) past the end, else the getter's error. */
+int ca_archive_reader_read(ca_archive_reader *r, uint64_t offset, void *buf, size_t size);
+
+/* ---------------------------------------------------------------- seeking in a catar (catar_seek.c) */
+/* One node read at its offset, validated as the streaming decoder validates it. */
+typedef struct ca_seek_entry {
+        ca_node node;             /* name and path are the entry's name ("" and "." for a root) */
+        char name[256];
+        uint64_t filename_offset; /* UINT64_MAX for the root */
+        uint64_t end;             /* offset just after the node's serialization */
+        uint64_t payload_offset;  /* regular files: the first payload byte */
+        uint64_t body_offset;     /* directories: the first FILENAME or the GOODBYE */
+        uint8_t *meta;            /* metadata records the node's pointers point into */
+        size_t meta_size;
+        ca_xattr *xattrs;
+        ca_acl_entry *acls;
+} ca_seek_entry;
+
+typedef struct ca_seek_child {
+        uint64_t offset; /* of the child's FILENAME record */
+        uint64_t size;
+        uint64_t hash;
+} ca_seek_child;
+
+/* A directory's goodbye table, checked against the directory's layout. */
+typedef struct ca_seek_dir {
+        uint64_t entry_offset, goodbye_offset;
+        size_t n;
+        ca_seek_child *items; /* table order (casync's search tree) */
+        uint32_t *order;      /* indices into items, in archive order */
+} ca_seek_dir;
+
+ca_seek_entry *ca_seek_entry_free(ca_seek_entry *e);
+static inline void ca_seek_entry_freep(ca_seek_entry **e)
+{
+        ca_seek_entry_free(*e);
+}
+ca_seek_dir *ca_seek_dir_free(ca_seek_dir *d);
+static inline void ca_seek_dir_freep(ca_seek_dir **d)
+{
+        ca_seek_dir_free(*d);
+}
+/* A valid FILENAME: 1..255 bytes, no NUL or '/', not "." or "..". */
+bool ca_seek_name_valid(const char *s, size_t len);
+/* flags: the index's feature flags, which every ENTRY must repeat. */
+int ca_seek_root(ca_archive_reader *r, uint64_t flags, ca_seek_entry **ret);
+/* The child whose FILENAME is at filename_offset and whose serialization ends at end. */
+int ca_seek_entry_at(ca_archive_reader *r, uint64_t flags, uint64_t filename_offset, uint64_t end,
+                     ca_seek_entry **ret);
+int ca_seek_dir_open(ca_archive_reader *r, const ca_seek_entry *dir, ca_seek_dir **ret);
+/* The i-th child in archive order; its name must hash to its item. */
+int ca_seek_dir_child(ca_archive_reader *r, uint64_t flags, const ca_seek_dir *d, size_t i,
+                      ca_seek_entry **ret);
+/* Binary search of the goodbye table as casync does; -ENOENT when absent. */
+int ca_seek_dir_lookup(ca_archive_reader *r, uint64_t flags, const ca_seek_dir *d,
+                       const char *name, ca_seek_entry **ret);
+
+/* ---------------------------------------------------------------- chunker (chunker.c) */
+/* casync's content-defined chunker (spec §3), bit-exact: same cuts for the same min/avg/max. */
+#define CA_CHUNKER_WINDOW_SIZE 48
+#define CA_CHUNK_SIZE_AVG_DEFAULT (UINT64_C(64) * 1024)
+
+typedef struct ca_chunker {
+        uint64_t min, avg, max;
+        uint64_t discriminator, fastmod;
+        uint64_t first; /* first chunk length at which a cut is considered */
+        bool fixed;     /* min == avg == max: cut every avg bytes, no hashing */
+        uint64_t pos;   /* bytes of the current chunk scanned so far */
+        uint32_t h;
+        unsigned idx; /* oldest byte in window[] */
+        uint8_t window[CA_CHUNKER_WINDOW_SIZE];
+} ca_chunker;
+
+/* -EINVAL unless 1 <= min <= avg <= max <= 128 MiB. max < 48 is accepted, as casync does: then
+ * only inputs under 48 bytes give chunks no larger than max (the index writer refuses others). */
+int ca_chunker_init(ca_chunker *c, uint64_t min, uint64_t avg, uint64_t max);
+/*
+ * Scans the next bytes of the stream (any split). Returns how many of them complete the current
+ * chunk (the next byte starts a new one), or SIZE_MAX when the chunk goes on past all of them. At
+ * the end of the stream, what was scanned since the last cut is the final chunk.
+ */
+size_t ca_chunker_scan(ca_chunker *c, const void *data, size_t size);
+/* The cut discriminator casync derives from avg, clamped into [min, max]. */
+uint64_t ca_chunker_discriminator(uint64_t min, uint64_t avg, uint64_t max);
+/* buzhash of one full window (for tests). */
+uint32_t ca_buzhash(const uint8_t window[CA_CHUNKER_WINDOW_SIZE]);
+/* casync's --chunk-size: "auto", "AVG" (min avg/4, max avg*4) or "MIN:AVG:MAX"; sizes take
+ * K/M/G... suffixes (powers of 1024). -EINVAL/-ERANGE as casync refuses them. */
+int ca_chunk_size_parse(const char *s, uint64_t *ret_min, uint64_t *ret_avg, uint64_t *ret_max);
+
+/* ---------------------------------------------------------------- feature flag names (feature_names.c) */
+/* The WITH bits `casync make` stores by default for a directory (Debian builds with SELinux). */
+#define CA_FORMAT_WITH_DEFAULT CA_FORMAT_WITH_MASK
+/* The normal form casync writes (ACL implies uids and names, finer times drop coarser...). */
+uint64_t ca_feature_flags_normalize(uint64_t flags);
+/* A --with=/--without= word: a single flag ("xattrs", "flag-append") or a set ("best", "unix",
+ * "fat", "chattr", "fat-attrs", "privileged", "fuse", "all"). -EINVAL when unknown. */
+int ca_feature_flags_from_name(const char *name, uint64_t *ret);
+/* The name of a single WITH bit, NULL for others. */
+const char *ca_feature_flag_name(uint64_t bit);
+
+/* ---------------------------------------------------------------- index writer (index_write.c) */
+/* Streams an index to a temporary file beside path; it appears under path in finish. */
+typedef struct ca_index_writer ca_index_writer;
+int ca_index_writer_new(const char *path, uint64_t feature_flags, uint64_t chunk_size_min,
+                        uint64_t chunk_size_avg, uint64_t chunk_size_max, ca_index_writer **ret);
+/* Appends the next chunk; -EINVAL (logged) when it is empty or larger than chunk_size_max. */
+int ca_index_writer_add(ca_index_writer *w, uint64_t size, const ca_chunk_id *id);
+/* Writes the tail, syncs and renames into place. */
+int ca_index_writer_finish(ca_index_writer *w);
+uint64_t ca_index_writer_chunks(const ca_index_writer *w);
+/* Removes the temporary file unless finished. */
+ca_index_writer *ca_index_writer_free(ca_index_writer *w);
+static inline void ca_index_writer_freep(ca_index_writer **w)
+{
+        ca_index_writer_free(*w);
+}
+
+/* ---------------------------------------------------------------- chunk compression (chunk_compress.c) */
+/* One compressor per thread: xz, gzip or zstd at a level (CA_COMPRESSION_LEVEL_DEFAULT: casync's
+ * parameters, zstd 3, xz preset 6, zlib's default). */
+#define CA_COMPRESSION_LEVEL_DEFAULT INT32_MIN
+typedef struct ca_compressor ca_compressor;
+/* "xz", "gzip", "zstd"; -EINVAL otherwise. */
+int ca_compression_from_name(const char *name, ca_compression *ret);
+/* -ERANGE when the level does not exist for the format. */
+int ca_compression_check_level(ca_compression c, int level);
+int ca_compressor_new(ca_compression c, int level, ca_compressor **ret);
+/* *ret points into the compressor and stays valid until its next use. */
+int ca_compressor_run(ca_compressor *z, const void *in, size_t size, const void **ret,
+                      size_t *ret_size);
+ca_compressor *ca_compressor_free(ca_compressor *z);
+static inline void ca_compressor_freep(ca_compressor **z)
+{
+        ca_compressor_free(*z);
+}
+
+/* ---------------------------------------------------------------- chunking pipeline (chunk_pipeline.c) */
+/*
+ * Takes a stream (a ca_stream_writer), cuts it with the chunker in the calling thread and hands
+ * each chunk to worker threads that hash it and, with a store, compress and store it unless the
+ * store has it already. Chunks are reported to `chunk` in stream order, from the calling thread.
+ * Memory is bounded by a window of chunks in flight.
+ */
+typedef struct ca_chunk_pipeline ca_chunk_pipeline;
+
+typedef struct ca_chunk_pipeline_options {
+        uint64_t chunk_size_min, chunk_size_avg, chunk_size_max;
+        ca_digest_type digest;
+        ca_store *store; /* NULL: only hash */
+        ca_compression compression;
+        int compression_level;
+        unsigned jobs; /* worker threads; 0: everything in the calling thread */
+        int (*chunk)(void *userdata, uint64_t size, const ca_chunk_id *id);
+        void *userdata;
+} ca_chunk_pipeline_options;
+
+typedef struct ca_chunk_pipeline_stats {
+        uint64_t chunks, bytes;         /* in the stream */
+        uint64_t stored, stored_bytes;  /* chunks this run wrote, their compressed size */
+        uint64_t present;               /* chunks the store had already */
+} ca_chunk_pipeline_stats;
+
+int ca_chunk_pipeline_new(const ca_chunk_pipeline_options *o, ca_chunk_pipeline **ret);
+/* A ca_stream_writer: userdata is the pipeline. */
+int ca_chunk_pipeline_write(void *userdata, const void *data, size_t size);
+/* End of stream: the last chunk, then waits for every chunk to be reported. */
+int ca_chunk_pipeline_finish(ca_chunk_pipeline *p, ca_chunk_pipeline_stats *ret);
+ca_chunk_pipeline *ca_chunk_pipeline_free(ca_chunk_pipeline *p);
+static inline void ca_chunk_pipeline_freep(ca_chunk_pipeline **p)
+{
+        ca_chunk_pipeline_free(*p);
+}
+
+/* ---------------------------------------------------------------- catar encoder (catar_encode.c) */
+/*
+ * Writes the catar stream `casync make` writes for the same feature flags, byte for byte: walks
+ * through directory fds, never following a symlink below the root, children in strcmp order,
+ * .caexclude files and nodump flags honoured as casync honours them, goodbye tables as casync
+ * lays them out. Bytes go to `write` in pieces as they are produced; memory holds one directory
+ * listing per level, never file contents.
+ */
+typedef struct ca_encoder ca_encoder;
+struct stat;
+
+/* A child of a synthetic root: a real directory or regular file (fd), or a file from memory. */
+typedef struct ca_encode_entry {
+        const char *name;
+        int fd;           /* >= 0: encoded as the node it is (directories recursively) */
+        const void *data; /* fd < 0: contents of a regular file */
+        size_t size;
+        mode_t mode;    /* fd < 0: S_IFREG and permission bits */
+        uid_t uid;      /* fd < 0 */
+        gid_t gid;      /* fd < 0 */
+        uint64_t mtime; /* fd < 0: nanoseconds since the epoch */
+} ca_encode_entry;
+
+typedef struct ca_encode_stats {
+        uint64_t bytes;   /* archive size */
+        uint64_t nodes;   /* entries written */
+        uint64_t skipped; /* children left out (type disabled, nodump, .caexclude, submount) */
+} ca_encode_stats;
+
+/* feature_flags: as stored (normalized, with the digest and EXCLUDE bits). */
+int ca_encoder_new(uint64_t feature_flags, ca_stream_writer write, void *userdata,
+                   ca_encoder **ret);
+/* Encodes the directory open as dir_fd (kept open); `what` names it in messages. */
+int ca_encoder_run(ca_encoder *e, int dir_fd, const char *what);
+/* Encodes a root directory that exists nowhere: its metadata from root (mode, uid, gid, mtime;
+ * no xattrs, ACLs or flags) and exactly `entries` as children (any order; names unique). */
+int ca_encoder_run_synthetic(ca_encoder *e, const struct stat *root, const ca_encode_entry *entries,
+                             size_t n_entries);
+void ca_encoder_get_stats(const ca_encoder *e, ca_encode_stats *ret);
+ca_encoder *ca_encoder_free(ca_encoder *e);
+static inline void ca_encoder_freep(ca_encoder **e)
+{
+        ca_encoder_free(*e);
+}

@@ -2,7 +2,7 @@
 /* casync writes feature flags in one normal form; readers reject any other spelling. */
 #include "casync/casync.h"
 
-static uint64_t normalize(uint64_t f)
+uint64_t ca_feature_flags_normalize(uint64_t f)
 {
         if ((f & CA_FORMAT_WITH_ACL) &&
             !(f & (CA_FORMAT_WITH_UID_MASK | CA_FORMAT_WITH_USER_NAMES)))
@@ -31,7 +31,7 @@ bool ca_feature_flags_are_normalized(uint64_t flags)
 {
         if (flags == UINT64_MAX || (flags & ~CA_FORMAT_FEATURE_FLAGS_MAX))
                 return false;
-        return normalize(flags) == flags;
+        return ca_feature_flags_normalize(flags) == flags;
 }
 
 uint64_t ca_feature_flags_time_granularity(uint64_t flags)

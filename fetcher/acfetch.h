@@ -24,6 +24,7 @@ typedef struct global_options {
         const char *local_config;
         bool debug;
         bool quiet;
+        bool trust_keys_from_https; /* trust discovered https keys on first use (as rkt) */
 } global_options;
 
 extern global_options arg_global;
@@ -44,6 +45,10 @@ extern const command command_export;
 extern const command command_image;
 extern const command command_gc;
 extern const command command_verify;
+extern const command command_trust;
+extern const command command_make;
+extern const command command_publish;
+extern const command command_mount;
 
 /* Prints the command's --help text to stdout. */
 void command_help(const command *c);
@@ -275,6 +280,39 @@ int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret);
 /* The store under --dir, logged on failure. */
 int open_image_store(aci_store **ret);
 
+/* ---- image_verify.c: the index signature (fetched as <index URL>.asc) */
+typedef struct index_signature {
+        uint8_t *data; /* the signature file as served, NULL when not checked */
+        size_t size;
+        aci_pgp_signer signer;
+} index_signature;
+void index_signature_done(index_signature *s);
+/* Signatures are checked unless --insecure-options=image. */
+bool fetch_verifying(void);
+/* Should discovery look for ac-discovery-pubkeys? (--trust-keys-from-https and no key trusted
+ * for a prefix of the name yet.) */
+bool fetch_wants_pubkeys(const dc_image *img);
+/*
+ * Before anything under the index is requested: with verification on, trusts the keys at
+ * pubkeys_url on first use when --trust-keys-from-https says so, GETs the signature and
+ * verifies index against the trust store for img->name. Off, one warning. Failures are logged
+ * as one line. *ret holds the signature and its signer.
+ */
+int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
+                       const char *pubkeys_url, const void *index, size_t size,
+                       index_signature *ret);
+/* Once the image is accepted: prints "signature verified: USER ID" and copies the signer
+ * into the record (nothing when the signature was not checked). */
+int index_signature_accept(const index_signature *s, aci_image_record *r);
+
+/* ---- pubkeys.c: public keys for the trust store */
+/* Reads keys from a file or an https:// URL (http:// with --insecure-options=http,pubkey). */
+int pubkeys_load(transfer_engine *e, const char *location, aci_pgp_key ***ret, size_t *n);
+/* The ac-discovery-pubkeys URL for prefix, by meta discovery; -ENOENT (logged with what was
+ * tried) when there is none. */
+int pubkeys_discover(transfer_engine *e, const struct auth_config *auth, const char *prefix,
+                     char **ret_url);
+
 /* ---- report.c: progress bar (stderr, TTY only), summary line, --json */
 typedef struct report report;
 int report_start(const archive_input *in, const char *dest, bool json, report **ret);
@@ -302,3 +340,91 @@ static inline void auth_config_freep(auth_config **a)
 /* The "Authorization: ..." header line for the URL's host[:port] (lower case; the port only when
  * the URL gives one), or NULL. Any scheme: callers decide whether it may go over plain http. */
 const char *auth_config_header_for(const auth_config *a, const char *url);
+
+/* ---- make_engine.c: what `casync make` does, shared by `make` and `publish` */
+enum {
+        OPT_MAKE_STORE = 0x2000,
+        OPT_MAKE_CHUNK_SIZE,
+        OPT_MAKE_WITH,
+        OPT_MAKE_WITHOUT,
+        OPT_MAKE_DIGEST,
+        OPT_MAKE_COMPRESSION,
+        OPT_MAKE_COMPRESSION_LEVEL,
+        OPT_MAKE_EXCLUDE_NODUMP,
+        OPT_MAKE_EXCLUDE_SUBMOUNTS,
+        OPT_MAKE_EXCLUDE_FILE,
+        OPT_MAKE_JOBS,
+        OPT_MAKE_LAST,
+};
+
+#define MAKE_LONG_OPTIONS                                                                          \
+        {"store", required_argument, NULL, OPT_MAKE_STORE},                                        \
+        {"chunk-size", required_argument, NULL, OPT_MAKE_CHUNK_SIZE},                              \
+        {"with", required_argument, NULL, OPT_MAKE_WITH},                                          \
+        {"without", required_argument, NULL, OPT_MAKE_WITHOUT},                                    \
+        {"digest", required_argument, NULL, OPT_MAKE_DIGEST},                                      \
+        {"compression", required_argument, NULL, OPT_MAKE_COMPRESSION},                            \
+        {"compression-level", required_argument, NULL, OPT_MAKE_COMPRESSION_LEVEL},                \
+        {"exclude-nodump", required_argument, NULL, OPT_MAKE_EXCLUDE_NODUMP},                      \
+        {"exclude-submounts", required_argument, NULL, OPT_MAKE_EXCLUDE_SUBMOUNTS},                \
+        {"exclude-file", required_argument, NULL, OPT_MAKE_EXCLUDE_FILE},                          \
+        {"jobs", required_argument, NULL, OPT_MAKE_JOBS}
+
+typedef struct make_options {
+        const char *store; /* NULL: default.castr beside the index */
+        uint64_t with, without; /* --with (0: casync's default set) and --without bits */
+        bool exclude_nodump, exclude_submounts, exclude_file;
+        ca_digest_type digest;
+        uint64_t chunk_size_min, chunk_size_avg, chunk_size_max;
+        ca_compression compression;
+        int compression_level;
+        unsigned jobs;   /* hashing and compressing threads */
+        bool help_shown; /* --with=help printed the names */
+} make_options;
+
+/* Help text of MAKE_LONG_OPTIONS. */
+#define MAKE_OPTIONS_HELP \
+        "Archive options (as casync make's):\n" \
+        "  --store=DIR            chunk store (default: default.castr beside the index)\n" \
+        "  --chunk-size=MIN:AVG:MAX|AVG|auto\n" \
+        "                         chunk sizes (default 16K:64K:256K); AVG alone means\n" \
+        "                         AVG/4:AVG:AVG*4\n" \
+        "  --with=FEATURE         store only the listed features (repeatable; --with=help)\n" \
+        "  --without=FEATURE      leave a feature out (repeatable), e.g. --without=user-names\n" \
+        "  --digest=DIGEST        sha512-256 (default) or sha256\n" \
+        "  --compression=FORMAT   chunk compression: zstd (default), xz or gzip\n" \
+        "  --compression-level=N  zstd 1..19 (default 3), xz 0..9 (6), gzip 1..9 (6)\n" \
+        "  --exclude-nodump=BOOL  leave out files with chattr +d (default yes)\n" \
+        "  --exclude-submounts=BOOL  leave out other mounts (default no)\n" \
+        "  --exclude-file=BOOL    recorded in the flags; .caexclude files are honoured either\n" \
+        "                         way, as casync 2 does\n" \
+        "  --jobs=N               threads hashing and compressing chunks (default: one per CPU)\n"
+void make_options_init(make_options *o);
+/* 1 if c was one of MAKE_LONG_OPTIONS (applied), 0 if not, negative on a bad value (logged). */
+int make_options_parse(make_options *o, int c, const char *arg);
+/* Checks what only the whole set can tell (the level against the format); logged. */
+int make_options_check(const make_options *o);
+/* The flags casync make would store: blob for a .caibx. */
+uint64_t make_feature_flags(const make_options *o, bool blob);
+/* casync's default store: the index path's last component replaced by default.castr. */
+char *make_default_store(const char *index_path);
+
+typedef struct make_target {
+        const char *output;      /* .catar, .caidx or .caibx */
+        int source_fd;           /* directory, or regular file when blob; -1: synthetic root */
+        bool blob;
+        const char *source_name; /* for messages */
+        const struct stat *root; /* synthetic root: its metadata and children */
+        const ca_encode_entry *entries;
+        size_t n_entries;
+} make_target;
+
+typedef struct make_stats {
+        ca_encode_stats encode;
+        ca_chunk_pipeline_stats chunks;
+} make_stats;
+
+/* Makes the output; *ret_digest (optional) is the digest of the whole stream, as casync make
+ * prints it. Errors are logged. */
+int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_digest,
+             make_stats *ret_stats);

@@ -22,9 +22,16 @@ static const char usage[] =
     "  --full                 print IDs with 64 hex digits instead of 32\n"
     "  --json                 print a JSON array on stdout: per NAME its id, name, labels,\n"
     "                         tree, index_url, changed and transfer statistics\n"
+    "  --trust-keys-from-https\n"
+    "                         when no key is trusted for the name yet, trust the keys\n"
+    "                         discovery offers over https (ac-discovery-pubkeys), written\n"
+    "                         to --local-config's trust store with a warning\n"
     "  -h, --help             show this help\n\n"
-    "The manifest's name and labels must match the request (--insecure-options=image skips\n"
-    "the check). Discovery goes over https; http only with --insecure-options=http.\n"
+    "Signatures: the index's detached OpenPGP signature, <index URL>.asc, must verify with a\n"
+    "key trusted for the name (see 'acfetch trust') before any chunk is requested; it is\n"
+    "kept beside the image. --insecure-options=image skips it (with a warning) and the\n"
+    "check that the manifest's name and labels match the request.\n"
+    "Discovery goes over https; http only with --insecure-options=http.\n"
     "Credentials for private hosts come from auth.d (rkt's format) under --system-config\n"
     "and --local-config.\n\n";
 
@@ -103,6 +110,7 @@ static int run_fetch(int argc, char **argv)
                 OPT_NO_SAME_OWNER,
                 OPT_FULL,
                 OPT_JSON,
+                OPT_TRUST_HTTPS,
         };
         static const struct option options[] = {
             INPUT_LONG_OPTIONS,
@@ -111,6 +119,7 @@ static int run_fetch(int argc, char **argv)
             {"no-same-owner", no_argument, NULL, OPT_NO_SAME_OWNER},
             {"full", no_argument, NULL, OPT_FULL},
             {"json", no_argument, NULL, OPT_JSON},
+            {"trust-keys-from-https", no_argument, NULL, OPT_TRUST_HTTPS},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -137,6 +146,9 @@ static int run_fetch(int argc, char **argv)
                         break;
                 case OPT_JSON:
                         json = true;
+                        break;
+                case OPT_TRUST_HTTPS:
+                        arg_global.trust_keys_from_https = true;
                         break;
                 case 'h':
                         command_help(&command_fetch);

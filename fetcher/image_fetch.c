@@ -53,13 +53,14 @@ static bool is_caidx_url(const char *url)
         return n >= 6 && strncmp(url + n - 6, ".caidx", 6) == 0;
 }
 
-static int discover(fetch_context *ctx, const dc_image *img, char **ret_url)
+/* ret_pubkeys: also look for ac-discovery-pubkeys (NULL: don't); *ret_pubkeys may stay NULL. */
+static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, char **ret_pubkeys)
 {
         dc_discover_options o = {
             .http_get = discovery_get,
             .userdata = ctx,
             .allow_http = arg_global.insecure & INSECURE_HTTP,
-            .skip_pubkeys = true,
+            .skip_pubkeys = !ret_pubkeys,
         };
         dc_endpoints e;
         int r = dc_discover(img, &o, &e);
@@ -73,6 +74,8 @@ static int discover(fetch_context *ctx, const dc_image *img, char **ret_url)
         if (r >= 0) {
                 ca_log_debug("%s: image index %s", img->name, e.image_url);
                 *ret_url = TAKE_PTR(e.image_url);
+                if (ret_pubkeys)
+                        *ret_pubkeys = TAKE_PTR(e.pubkeys_url);
         }
         dc_endpoints_done(&e);
         return r;
@@ -615,14 +618,20 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
                 k = dc_image_set_defaults(disc);
         if (k < 0)
                 return k;
-        _cleanup_(freep) char *url = NULL;
-        k = discover(ctx, disc, &url);
+        _cleanup_(freep) char *url = NULL, *pubkeys = NULL;
+        k = discover(ctx, disc, &url, fetch_wants_pubkeys(img) ? &pubkeys : NULL);
         if (k < 0)
                 return k;
 
         /* What we have from this URL: reused while fresh, else revalidated with its ETag. */
         aci_image_record prev = {.max_age = -1};
         bool have_prev = aci_store_find_by_url(ctx->store, url, &prev) >= 0;
+        /* An index stored without its signature checked is not reused unchecked. */
+        if (have_prev && fetch_verifying() && !prev.signer_fingerprint) {
+                ca_log_debug("%s: %s was stored unverified: fetching it again", img->name, url);
+                aci_image_record_done(&prev);
+                have_prev = false;
+        }
         int64_t now = (int64_t)time(NULL);
         if (have_prev && prev.max_age > 0 && now - prev.fetched < prev.max_age) {
                 ca_log_debug("%s: %s is fresh for %llds more, not asking again", img->name, url,
@@ -692,14 +701,25 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
                                     resp.status, url);
         }
 
+        /* Nothing under the index is requested before its signature verifies. */
+        _cleanup_(index_signature_done) index_signature sig = {};
+        k = fetch_verify_index(ctx, img, url, pubkeys, resp.body, resp.size, &sig);
+        if (k < 0) {
+                transfer_response_clear(&resp);
+                aci_image_record_done(&prev);
+                return k;
+        }
+
         fetched f = {};
         k = decode_new(ctx, img, url, &resp, &f);
         input_reset(ctx);
+        if (k >= 0)
+                k = index_signature_accept(&sig, &f.record);
         if (k >= 0) {
                 if (ctx->depth == 0)
                         ctx->changed = !have_prev || strcmp(prev.id, f.record.id) != 0;
-                k = aci_store_add(ctx->store, &f.record, resp.body, resp.size, f.manifest,
-                                  f.manifest_size);
+                k = aci_store_add_signed(ctx->store, &f.record, resp.body, resp.size, sig.data,
+                                         sig.size, f.manifest, f.manifest_size);
         }
         transfer_response_clear(&resp);
         aci_image_record_done(&prev);

@@ -17,8 +17,12 @@ static const command *const commands[] = {
         &command_image,
         &command_gc,
         &command_verify,
+        &command_trust,
         &command_extract,
         &command_mtree,
+        &command_make,
+        &command_publish,
+        &command_mount,
 };
 
 static const char global_help[] =
@@ -28,6 +32,7 @@ static const char global_help[] =
         "  --insecure-options=LIST  comma-separated: none, http, tls, image, pubkey, ondisk, all\n"
         "  --system-config=DIR      system configuration (default /usr/lib/acfetch)\n"
         "  --local-config=DIR       local configuration (default /etc/acfetch)\n"
+        "  --trust-keys-from-https  trust discovered https keys on first use (fetch, trust)\n"
         "  --debug                  log more to stderr\n"
         "  --quiet                  log only errors\n"
         "  -h, --help               show help\n";
@@ -133,6 +138,8 @@ static int lift_global_options(int *argc, char **argv)
                         arg_global.debug = true;
                 } else if (strcmp(a, "--quiet") == 0) {
                         arg_global.quiet = true;
+                } else if (strcmp(a, "--trust-keys-from-https") == 0) {
+                        arg_global.trust_keys_from_https = true;
                 } else if ((r = take_value(*argc, argv, &i, "--dir", &v)) != 0) {
                         if (r < 0)
                                 return r;

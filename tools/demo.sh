@@ -1,9 +1,11 @@
 #!/bin/sh
 # The main job, end to end: build acfetch, make a sample appc image (manifest + rootfs/), publish
 # it as a casync archive index and chunk store (with Debian's casync until `acfetch publish`
-# lands) beside an appc discovery page, serve them over HTTPS with nginx on loopback (a CA made
-# here with openssl), fetch the image by its name through meta discovery, render it, and check
-# the result against the source with `casync mtree`.
+# lands) beside an appc discovery page, sign the index with a key gpg makes here and trust that
+# key with `acfetch trust`, serve them over HTTPS with nginx on loopback (a CA made here with
+# openssl), fetch the image by its name through meta discovery (the signature verified before
+# any chunk is requested), render it, and check the result against the source with
+# `casync mtree`.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -15,6 +17,7 @@ work=$(mktemp -d /tmp/acfetch-demo.XXXXXX)
 chmod 0755 "$work" # nginx workers (nobody) read the published files
 cleanup() {
         [ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null
+        [ -d "$work/gnupg" ] && GNUPGHOME=$work/gnupg gpgconf --kill all 2>/dev/null
         rm -rf "$work"
 }
 trap cleanup EXIT
@@ -38,6 +41,17 @@ ln -s hello "$img/rootfs/bin/hi"
 mkdir -p "$work/srv/hello" "$work/srv/images"
 casync make --store="$work/srv/images/default.castr" "$work/srv/images/hello-1.0.caidx" "$img" \
         >/dev/null
+# Sign the index (the image's one signature: every chunk is checked against its ID in the index)
+# with a key made here, and trust that key for example.com/hello in a local configuration.
+export GNUPGHOME="$work/gnupg"
+mkdir -m 0700 "$GNUPGHOME"
+gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
+        --quick-gen-key 'acfetch demo signer <demo@example.com>' ed25519 sign never 2>/dev/null
+gpg --batch --quiet --armor --detach-sign --local-user demo@example.com \
+        --output "$work/srv/images/hello-1.0.caidx.asc" "$work/srv/images/hello-1.0.caidx"
+gpg --batch --quiet --armor --export demo@example.com >"$work/demo-key.asc"
+"$acfetch" --local-config="$work/config" trust --prefix example.com/hello \
+        --skip-fingerprint-review "$work/demo-key.asc" >/dev/null
 cat >"$work/srv/hello/index.html" <<'HTML'
 <!DOCTYPE html>
 <html><head>
@@ -89,9 +103,13 @@ sleep 0.3
 # Fetch by name. Image names cannot carry a port, so --connect-to sends example.com:443 to the
 # demo server (as curl's option does); TLS is still verified for example.com, with the demo CA.
 store=$work/store
-net="--connect-to=example.com:443:127.0.0.1:$port --ca-cert=$tls/ca.pem"
+net="--connect-to=example.com:443:127.0.0.1:$port --ca-cert=$tls/ca.pem --local-config=$work/config"
 # shellcheck disable=SC2086
-id=$("$acfetch" --dir="$store" fetch $net example.com/hello:1.0)
+id=$("$acfetch" --dir="$store" fetch $net example.com/hello:1.0 2>"$work/fetch.log") ||
+        { cat "$work/fetch.log" >&2; exit 1; }
+cat "$work/fetch.log" >&2
+grep -q '^acfetch: signature verified: acfetch demo signer <demo@example.com>$' "$work/fetch.log" ||
+        { echo "the index signature was not verified" >&2; exit 1; }
 echo "fetched example.com/hello:1.0: $id, rendered in $store/trees/" >&2
 echo "fetched again: the index is revalidated (HTTP 304), no chunk is downloaded:" >&2
 # shellcheck disable=SC2086

@@ -36,6 +36,7 @@ n_new=$(wc -l <"$HTTP_TMP/new.ids")
 expect_ge "chunks only v2 has" "$n_new" 2
 expect_ge "chunks v1 and v2 share" "$(comm -12 "$HTTP_TMP/v1.ids" "$HTTP_TMP/v2.ids" | wc -l)" 60
 cp "$img/app-v1.caidx" "$served"
+cp "$img/app-v1.caidx.asc" "$served.asc"
 
 # Under /maxage/ every response says "Cache-Control: max-age=3600".
 fe_image "$SRC/cached" "$host/cached" 512
@@ -77,6 +78,7 @@ expect_full_id
 key1=$(cat "$OUT")
 fe_chunk_requests >"$HTTP_TMP/v1.requests"
 cp -p "$HTTP_TMP/v2.staged" "$served"
+cp "$img/app-v2.caidx.asc" "$served.asc"
 log_mark
 acf --dir="$D" fetch $NET --json "$name"
 expect_rc 0 "fetch v2"

@@ -6,7 +6,7 @@
 # access-log counters) and tests/http/fetch_lib.sh (acf, expect_*, caidx_ids, ...). POSIX sh.
 #
 #   . "$SRCDIR/tests/fetch/lib.sh"
-#   fe_init                       # skips (77) unless root with casync and nginx
+#   fe_init                       # skips (77) unless root with casync, nginx and gpg
 #   fe_nginx_start                # serves $WWW/<host>/... on HTTP and HTTPS
 #   fe_page "$WWW/example.com" example.com 'https://example.com/img/{name}.caidx'
 #   acf --dir="$D" fetch $NET example.com/app
@@ -18,7 +18,7 @@
 # are on (its defaults).
 #
 # fe_init
-#       As fetch_init, and: nginx must be installed (skip otherwise); the test CA's server
+#       As fetch_init, and: nginx and gpg must be installed (skip otherwise); the test CA's server
 #       certificate must name example.com, *.example.com and images.test. Sets WWW (docroot),
 #       SRC (image sources), HOST_OS and HOST_ARCH (appc spelling), NET (empty until
 #       fe_nginx_start).
@@ -43,7 +43,13 @@
 #       A fresh image source: SRC/rootfs is fetch_make_tree's tree (one random file of KIB
 #       KiB), SRC/manifest from fe_manifest with os and arch of the host unless given.
 # fe_publish INDEX SRC
-#       casync make INDEX from SRC (16 KiB average chunks) into default.castr beside it.
+#       casync make INDEX from SRC (16 KiB average chunks) into default.castr beside it, and
+#       fe_sign INDEX.
+# fe_sign FILE
+#       FILE.asc: a detached signature of FILE by this run's test key (gpg makes it on first
+#       use, in $FE_GNUPG). The key is trusted for every name in $FE_CONFIG (root.d), which NET
+#       passes as --local-config, so fetches verify signatures as they do by default. A test
+#       that copies an index elsewhere copies (or makes) its .asc too.
 # fe_same_tree EXPECTED ACTUAL [strict]
 #       casync mtree of both must be equal, except for the top directory's own line and a
 #       top-level "rendered" marker (unless "strict": every line then counts).
@@ -84,7 +90,16 @@ fe_init() {
                 echo "SKIP: nginx is not installed" >&2
                 exit 77
         fi
+        if ! command -v gpg >/dev/null 2>&1; then
+                echo "SKIP: gpg is not installed (it signs the test images)" >&2
+                exit 77
+        fi
         fetch_init
+        FE_CONFIG=$HTTP_TMP/fe-config
+        FE_GNUPG=$HTTP_TMP/fe-gpg
+        # http_init's trap, and the agent of the signing key stopped.
+        # shellcheck disable=SC2154
+        trap '_http_rc=$?; _fe_gpg_stop; http_cleanup; exit $_http_rc' EXIT
         http_make_certs || fail "test certificates"
         _fe_san=$(openssl x509 -in "$HTTP_SERVER_CERT" -noout -ext subjectAltName 2>/dev/null) ||
                 true
@@ -197,7 +212,7 @@ fe_nginx_start() {
         # Every host with a docroot, and those in $FE_HOSTS.
         _fn_hosts=$(find "$WWW" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
         _fn_hosts="$_fn_hosts ${FE_HOSTS:-}"
-        NET="--ca-cert=$HTTP_CA"
+        NET="--ca-cert=$HTTP_CA --local-config=$FE_CONFIG"
         for _fn_h in $_fn_hosts; do
                 NET="$NET --connect-to=$_fn_h:443:127.0.0.1:$NGINX_HTTPS_PORT"
                 NET="$NET --connect-to=$_fn_h:80:127.0.0.1:$NGINX_HTTP_PORT"
@@ -268,6 +283,31 @@ fe_publish() { # INDEX SRC
         mkdir -p "$_fpub_d" || fail "mkdir $_fpub_d"
         casync make --chunk-size=16K --store="$_fpub_d/default.castr" "$1" "$2" >/dev/null ||
                 fail "casync make $1"
+        fe_sign "$1"
+}
+
+_fe_gpg_stop() {
+        gpgconf --homedir "$FE_GNUPG" --kill all >/dev/null 2>&1 || true
+}
+
+_fe_gpg() {
+        gpg --homedir "$FE_GNUPG" --batch --quiet --pinentry-mode loopback --passphrase '' "$@"
+}
+
+fe_sign() { # FILE
+        if [ ! -s "$FE_GNUPG/fpr" ]; then
+                [ -d "$FE_GNUPG" ] || mkdir -m 0700 "$FE_GNUPG" || fail "mkdir $FE_GNUPG"
+                _fe_gpg --quick-gen-key 'acfetch fetch tests <fetch-tests@example.com>' ed25519 \
+                        sign never || fail "gpg: the test key"
+                _fe_gpg --with-colons --list-keys |
+                        awk -F: '$1 == "fpr" { print tolower($10); exit }' >"$FE_GNUPG/fpr"
+                mkdir -p "$FE_CONFIG/trustedkeys/root.d" || fail "mkdir $FE_CONFIG"
+                _fe_gpg --armor --export \
+                        >"$FE_CONFIG/trustedkeys/root.d/$(cat "$FE_GNUPG/fpr")" ||
+                        fail "gpg: export the test key"
+        fi
+        rm -f "$1.asc"
+        _fe_gpg --armor --detach-sign --output "$1.asc" "$1" || fail "gpg: sign $1"
 }
 
 _fe_mtree() { # DIR OUT [strict]
