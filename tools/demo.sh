@@ -1,11 +1,10 @@
 #!/bin/sh
-# The main job, end to end: build acfetch, make a sample appc image (manifest + rootfs/), publish
-# it as a casync archive index and chunk store (with Debian's casync until `acfetch publish`
-# lands) beside an appc discovery page, sign the index with a key gpg makes here and trust that
-# key with `acfetch trust`, serve them over HTTPS with nginx on loopback (a CA made here with
-# openssl), fetch the image by its name through meta discovery (the signature verified before
-# any chunk is requested), render it, and check the result against the source with
-# `casync mtree`.
+# The main job, end to end: build acfetch, make a sample appc image (manifest + rootfs/), make a
+# signing key with gpg and trust it with `acfetch trust`, publish the image with `acfetch publish
+# --sign` (a signed casync index, the shared chunk store and the appc discovery page), serve them
+# over HTTPS with nginx on loopback (a CA made here with openssl), fetch the image by its name
+# through meta discovery (the signature verified before any chunk is requested), render it, and
+# check the result against the source with `casync mtree`.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -36,29 +35,19 @@ echo "hello-demo" >"$img/rootfs/etc/hostname"
 head -c 3000000 /dev/urandom >"$img/rootfs/bin/blob"
 ln -s hello "$img/rootfs/bin/hi"
 
-# Publish: an index and its chunk store side by side, as casync lays them out, and the discovery
-# page that https://example.com/hello?ac-discovery=1 answers with.
-mkdir -p "$work/srv/hello" "$work/srv/images"
-casync make --store="$work/srv/images/default.castr" "$work/srv/images/hello-1.0.caidx" "$img" \
-        >/dev/null
-# Sign the index (the image's one signature: every chunk is checked against its ID in the index)
-# with a key made here, and trust that key for example.com/hello in a local configuration.
+# A signing key made here (the index is the image's one signature: every chunk is checked against
+# its ID in the index), trusted for example.com/hello in a local configuration.
 export GNUPGHOME="$work/gnupg"
 mkdir -m 0700 "$GNUPGHOME"
 gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
         --quick-gen-key 'acfetch demo signer <demo@example.com>' ed25519 sign never 2>/dev/null
-gpg --batch --quiet --armor --detach-sign --local-user demo@example.com \
-        --output "$work/srv/images/hello-1.0.caidx.asc" "$work/srv/images/hello-1.0.caidx"
 gpg --batch --quiet --armor --export demo@example.com >"$work/demo-key.asc"
 "$acfetch" --local-config="$work/config" trust --prefix example.com/hello \
         --skip-fingerprint-review "$work/demo-key.asc" >/dev/null
-cat >"$work/srv/hello/index.html" <<'HTML'
-<!DOCTYPE html>
-<html><head>
-<meta name="ac-discovery" content="example.com/hello https://example.com/images/hello-{version}.caidx">
-</head><body>example.com/hello</body></html>
-HTML
 
+# Publish: the index (signed), the shared chunk store and the discovery page that
+# https://example.com/hello?ac-discovery=1 answers with, in the web server's document root.
+"$acfetch" publish --name example.com/hello --sign demo@example.com "$img" "$work/srv" >&2
 # A CA and a certificate for example.com, so TLS is verified as it would be in production.
 tls=$work/tls
 mkdir -p "$tls"
