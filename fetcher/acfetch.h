@@ -259,6 +259,9 @@ typedef struct fetch_context {
         pull_policy policy;
         bool render;
         bool no_same_owner;
+        char **seeds; /* --seed directories */
+        size_t n_seeds;
+        bool auto_seed; /* the newest rendered tree of the same name is a seed */
         /* per top-level fetch */
         bool changed;      /* the name now gives another image than before (or a first one) */
         fetch_stats stats; /* summed over the image and its dependencies */
@@ -274,6 +277,15 @@ typedef struct fetch_context {
  * dependencies, and renders its tree unless ctx->render is false. *ret is the stored image.
  */
 int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret);
+
+/* ---- seed.c: chunks from directories already here */
+/*
+ * Cuts the directory seed as the index's archive would be cut and keeps every chunk it yields in
+ * the store's chunk store (hashed as made, so always right), unless the store already has every
+ * chunk the index lists; cached per tree signature (paths, types, sizes, mtimes) under
+ * <dir>/seeds/, so an unchanged seed whose chunks are still stored costs one walk.
+ */
+int seed_apply(aci_store *s, const char *seed, const ca_index *idx);
 
 /* An image named on the command line: an ID (prefix) or a name with labels (store lookup). */
 int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret);

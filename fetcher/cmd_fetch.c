@@ -20,6 +20,10 @@ static const char usage[] =
     "  --no-render            store the image without rendering its tree\n"
     "  --no-same-owner        do not restore ownership in the tree (automatic when not root)\n"
     "  --full                 print IDs with 64 hex digits instead of 32\n"
+    "  --seed=DIR             a directory that may hold some of the image's files: it is\n"
+    "                         chunked as the image is, and what it can supply is not\n"
+    "                         downloaded (repeatable; cached under <dir>/seeds)\n"
+    "  --no-auto-seed         do not use the newest rendered tree of the same name as a seed\n"
     "  --json                 print a JSON array on stdout: per NAME its id, name, labels,\n"
     "                         tree, index_url, changed and transfer statistics\n"
     "  --trust-keys-from-https\n"
@@ -111,6 +115,8 @@ static int run_fetch(int argc, char **argv)
                 OPT_FULL,
                 OPT_JSON,
                 OPT_TRUST_HTTPS,
+                OPT_SEED,
+                OPT_NO_AUTO_SEED,
         };
         static const struct option options[] = {
             INPUT_LONG_OPTIONS,
@@ -120,6 +126,8 @@ static int run_fetch(int argc, char **argv)
             {"full", no_argument, NULL, OPT_FULL},
             {"json", no_argument, NULL, OPT_JSON},
             {"trust-keys-from-https", no_argument, NULL, OPT_TRUST_HTTPS},
+            {"seed", required_argument, NULL, OPT_SEED},
+            {"no-auto-seed", no_argument, NULL, OPT_NO_AUTO_SEED},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -129,6 +137,13 @@ static int run_fetch(int argc, char **argv)
         int c, r = input_options_init(&io, argc);
         if (r < 0)
                 return r;
+        _cleanup_(freep) char **seeds = calloc((size_t)argc, sizeof(char *));
+        if (!seeds) {
+                input_options_done(&io);
+                return -ENOMEM;
+        }
+        ctx.seeds = seeds;
+        ctx.auto_seed = true;
         optind = 0;
         while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
@@ -146,6 +161,12 @@ static int run_fetch(int argc, char **argv)
                         break;
                 case OPT_JSON:
                         json = true;
+                        break;
+                case OPT_SEED:
+                        ctx.seeds[ctx.n_seeds++] = optarg;
+                        break;
+                case OPT_NO_AUTO_SEED:
+                        ctx.auto_seed = false;
                         break;
                 case OPT_TRUST_HTTPS:
                         arg_global.trust_keys_from_https = true;
