@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "casync/casync.h"
+#include "casync/catar_rules.h"
 
 /* All metadata records of one node together (a valid node is far below this). */
 #define META_BYTES_MAX (UINT64_C(8) << 20)
@@ -265,53 +266,6 @@ uint64_t ca_decoder_offset(const ca_decoder *d)
 
 /* ---------------------------------------------------------------- field rules (casync's reader) */
 
-static bool uid_valid(const ca_decoder *d, uint64_t u)
-{
-        /* casync refuses (uid_t)-1 of either width, and 65535 even with 32-bit ids. */
-        if (d->flags & CA_FORMAT_WITH_16BIT_UIDS)
-                return u < UINT16_MAX;
-        if (d->flags & CA_FORMAT_WITH_32BIT_UIDS)
-                return u < UINT32_MAX && u != UINT16_MAX;
-        return u == 0;
-}
-
-/* USER/GROUP and ACL names: [A-Za-z_][A-Za-z0-9_-]*, not "root" (implied by id 0) nor "0". */
-static bool user_name_valid(const uint8_t *s, size_t len)
-{
-        if (len < 2 || len > 256 || s[len - 1] != 0)
-                return false;
-        for (size_t i = 0; i < len - 1; i++) {
-                uint8_t c = s[i];
-                bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-                if (!alpha && (i == 0 || !((c >= '0' && c <= '9') || c == '-')))
-                        return false;
-        }
-        return strcmp((const char *)s, "root") != 0 && strcmp((const char *)s, "0") != 0;
-}
-
-/* A NUL-terminated string filling the whole body, without embedded NULs. */
-static bool c_string_valid(const uint8_t *s, size_t len)
-{
-        return len >= 2 && s[len - 1] == 0 && !memchr(s, 0, len - 1);
-}
-
-static bool acl_permissions_valid(uint64_t p)
-{
-        return (p & ~(uint64_t)(CA_FORMAT_ACL_PERMISSION_READ | CA_FORMAT_ACL_PERMISSION_WRITE |
-                                CA_FORMAT_ACL_PERMISSION_EXECUTE)) == 0;
-}
-
-/* Only what casync stores as XATTR: "user." and "trusted." names, dot rules of xattr(7). */
-static bool xattr_name_valid(const char *s, size_t len)
-{
-        if (len == 0 || len > 255)
-                return false;
-        if (strncmp(s, "user.", 5) != 0 && strncmp(s, "trusted.", 8) != 0)
-                return false;
-        const char *dot = strchr(s, '.');
-        return dot[1] != 0;
-}
-
 /* ---------------------------------------------------------------- ENTRY */
 
 static int check_mode(ca_decoder *d, uint64_t mode, uint64_t entry_flags)
@@ -408,9 +362,9 @@ static int on_entry(ca_decoder *d, frame *f, const uint8_t *b)
                            eflags, allowed);
         if (eflags != 0 && !S_ISREG(mode) && !S_ISDIR(mode))
                 return bad(d, off, "entry flags on a node that is neither file nor directory");
-        if (!uid_valid(d, uid))
+        if (!ca_catar_uid_valid(d->flags, uid))
                 return bad(d, off, "uid %" PRIu64 " invalid for the archive's uid format", uid);
-        if (!uid_valid(d, gid))
+        if (!ca_catar_uid_valid(d->flags, gid))
                 return bad(d, off, "gid %" PRIu64 " invalid for the archive's uid format", gid);
 
         uint64_t g = ca_feature_flags_time_granularity(flags);
@@ -466,24 +420,6 @@ static int meta_append(frame *f, uint64_t type, const uint8_t *body, size_t len)
         return 0;
 }
 
-/* ACL entries sort by id, unnamed before named, name, permissions; casync wants them strictly. */
-static int acl_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-        uint64_t ia = read_le64(a), ib = read_le64(b);
-        if (ia != ib)
-                return ia < ib ? -1 : 1;
-        bool an = alen > 16, bn = blen > 16;
-        if (an != bn)
-                return an ? 1 : -1;
-        if (an) {
-                int c = strcmp((const char *)a + 16, (const char *)b + 16);
-                if (c != 0)
-                        return c;
-        }
-        uint64_t pa = read_le64(a + 8), pb = read_le64(b + 8);
-        return pa < pb ? -1 : pa > pb ? 1 : 0;
-}
-
 static int on_acl_entry(ca_decoder *d, frame *f, unsigned list, const uint8_t *b, size_t len)
 {
         uint64_t off = d->rec_offset, id = read_le64(b), perm = read_le64(b + 8);
@@ -497,17 +433,17 @@ static int on_acl_entry(ca_decoder *d, frame *f, unsigned list, const uint8_t *b
                 if (!(d->flags & CA_FORMAT_WITH_USER_NAMES))
                         return bad(d, off, "%s record with a name in an archive without names",
                                    what);
-                if (!user_name_valid(b + 16, len - 16))
+                if (!ca_catar_user_name_valid(b + 16, len - 16))
                         return bad(d, off, "%s record with an invalid name", what);
         }
-        if (!uid_valid(d, id))
+        if (!ca_catar_uid_valid(d->flags, id))
                 return bad(d, off, "%s record with invalid id %" PRIu64, what, id);
-        if (!acl_permissions_valid(perm))
+        if (!ca_catar_acl_permissions_valid(perm))
                 return bad(d, off, "%s record with invalid permissions 0x%" PRIx64, what, perm);
         if (f->n_acl[list] > 0) {
                 const uint8_t *prev = f->meta + f->last_acl[list];
                 size_t plen = read_le64(prev) - CA_FORMAT_HEADER_SIZE;
-                if (acl_compare(prev + CA_FORMAT_HEADER_SIZE, plen, b, len) >= 0)
+                if (ca_catar_acl_compare(prev + CA_FORMAT_HEADER_SIZE, plen, b, len) >= 0)
                         return bad(d, off, "%s records not in strictly increasing order", what);
         }
         f->last_acl[list] = f->meta_size;
@@ -523,7 +459,7 @@ static int on_meta(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
         switch (d->rec_type) {
         case CA_FORMAT_USER:
         case CA_FORMAT_GROUP:
-                if (!user_name_valid(b, len))
+                if (!ca_catar_user_name_valid(b, len))
                         return bad(d, off, "%s record with an invalid name", what);
                 if (d->rec_type == CA_FORMAT_USER)
                         f->has_user = true;
@@ -533,7 +469,7 @@ static int on_meta(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
 
         case CA_FORMAT_XATTR: {
                 const uint8_t *nul = memchr(b, 0, MIN(len, (size_t)256));
-                if (!nul || !xattr_name_valid((const char *)b, (size_t)(nul - b)))
+                if (!nul || !ca_catar_xattr_name_valid((const char *)b, (size_t)(nul - b)))
                         return bad(d, off, "XATTR record with an invalid name");
                 if (S_ISLNK(mode))
                         return bad(d, off, "XATTR record on a symlink");
@@ -564,7 +500,7 @@ static int on_meta(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
         case CA_FORMAT_ACL_GROUP_OBJ:
                 if (S_ISLNK(mode))
                         return bad(d, off, "ACL_GROUP_OBJ record on a symlink");
-                if (!acl_permissions_valid(read_le64(b)))
+                if (!ca_catar_acl_permissions_valid(read_le64(b)))
                         return bad(d, off, "ACL_GROUP_OBJ record with invalid permissions");
                 f->has_group_obj = true;
                 break;
@@ -575,14 +511,15 @@ static int on_meta(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
                 /* user_obj, group_obj and other make a valid ACL; only the mask is optional */
                 for (unsigned i = 0; i < 4; i++) {
                         uint64_t p = read_le64(b + 8 * i);
-                        if (!acl_permissions_valid(p) && !(i == 3 && p == CA_FORMAT_ACL_ABSENT))
+                        if (!ca_catar_acl_permissions_valid(p) &&
+                            !(i == 3 && p == CA_FORMAT_ACL_ABSENT))
                                 return bad(d, off, "ACL_DEFAULT record with invalid permissions");
                 }
                 f->default_mask = read_le64(b + 24);
                 break;
 
         case CA_FORMAT_SELINUX:
-                if (!c_string_valid(b, len))
+                if (!ca_catar_c_string_valid(b, len))
                         return bad(d, off, "SELINUX record with an invalid label");
                 break;
 
@@ -628,70 +565,7 @@ static int finalize_meta(ca_decoder *d, frame *f)
         if (r < 0)
                 return r;
 
-        ca_node *n = &f->node;
-        size_t nx = 0, na = 0;
-        for (size_t o = 0; o < f->meta_size;) {
-                uint64_t size = read_le64(f->meta + o), type = read_le64(f->meta + o + 8);
-                const uint8_t *b = f->meta + o + CA_FORMAT_HEADER_SIZE;
-                size_t len = (size_t)size - CA_FORMAT_HEADER_SIZE;
-
-                switch (type) {
-                case CA_FORMAT_USER:
-                        n->user_name = (const char *)b;
-                        break;
-                case CA_FORMAT_GROUP:
-                        n->group_name = (const char *)b;
-                        break;
-                case CA_FORMAT_XATTR: {
-                        size_t nl = strlen((const char *)b) + 1;
-                        f->xattrs[nx++] = (ca_xattr){ (const char *)b, b + nl, len - nl };
-                        break;
-                }
-                case CA_FORMAT_ACL_USER:
-                case CA_FORMAT_ACL_GROUP:
-                case CA_FORMAT_ACL_DEFAULT_USER:
-                case CA_FORMAT_ACL_DEFAULT_GROUP:
-                        f->acls[na++] = (ca_acl_entry){ read_le64(b), read_le64(b + 8),
-                                                        len > 16 ? (const char *)b + 16 : NULL };
-                        break;
-                case CA_FORMAT_ACL_GROUP_OBJ:
-                        n->has_acl_group_obj = true;
-                        n->acl_group_obj = read_le64(b);
-                        break;
-                case CA_FORMAT_ACL_DEFAULT:
-                        n->has_acl_default = true;
-                        n->acl_default_user_obj = read_le64(b);
-                        n->acl_default_group_obj = read_le64(b + 8);
-                        n->acl_default_other = read_le64(b + 16);
-                        n->acl_default_mask = read_le64(b + 24);
-                        break;
-                case CA_FORMAT_SELINUX:
-                        n->selinux_label = (const char *)b;
-                        break;
-                case CA_FORMAT_FCAPS:
-                        n->fcaps = b;
-                        n->fcaps_size = len;
-                        break;
-                case CA_FORMAT_QUOTA_PROJID:
-                        n->quota_projid = read_le64(b);
-                        break;
-                case CA_FORMAT_SYMLINK:
-                        n->symlink_target = (const char *)b;
-                        break;
-                }
-                o += (size_t)size;
-        }
-
-        n->xattrs = f->xattrs;
-        n->n_xattrs = nx;
-        n->acl_user = f->acls;
-        n->n_acl_user = f->n_acl[0];
-        n->acl_group = f->acls + f->n_acl[0];
-        n->n_acl_group = f->n_acl[1];
-        n->acl_default_user = n->acl_group + f->n_acl[1];
-        n->n_acl_default_user = f->n_acl[2];
-        n->acl_default_group = n->acl_default_user + f->n_acl[2];
-        n->n_acl_default_group = f->n_acl[3];
+        ca_catar_node_set_meta(&f->node, f->meta, f->meta_size, f->n_acl, f->xattrs, f->acls);
         return 0;
 }
 
@@ -744,7 +618,7 @@ static int on_filename(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
                            printable_n((const char *)b, len, buf, sizeof(buf)));
         if (len == 0 || b[len - 1] != 0)
                 return bad(d, off, "file name is not NUL-terminated");
-        if (!c_string_valid(b, len) || strchr((const char *)b, '/') ||
+        if (!ca_catar_c_string_valid(b, len) || strchr((const char *)b, '/') ||
             strcmp((const char *)b, ".") == 0 || strcmp((const char *)b, "..") == 0)
                 return bad(d, off, "invalid file name \"%s\"",
                            printable_n((const char *)b, len, buf, sizeof(buf)));
@@ -1000,7 +874,7 @@ static int on_body(ca_decoder *d, const uint8_t *b, size_t len)
                 return on_filename(d, f, b, len);
 
         case CA_FORMAT_SYMLINK:
-                if (!c_string_valid(b, len))
+                if (!ca_catar_c_string_valid(b, len))
                         return bad(d, off, "SYMLINK record with an invalid target");
                 r = meta_append(f, CA_FORMAT_SYMLINK, b, len);
                 if (r < 0)

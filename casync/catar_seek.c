@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "casync/casync.h"
+#include "casync/catar_rules.h"
 
 #define META_BYTES_MAX   (UINT64_C(8) << 20)
 #define XATTR_NAMES_MAX  65536
@@ -89,47 +90,6 @@ static const meta_kind *meta_kind_lookup(uint64_t type)
 
 /* ---------------------------------------------------------------- field rules */
 
-static bool uid_valid(uint64_t flags, uint64_t u)
-{
-        if (flags & CA_FORMAT_WITH_16BIT_UIDS)
-                return u < UINT16_MAX;
-        if (flags & CA_FORMAT_WITH_32BIT_UIDS)
-                return u < UINT32_MAX && u != UINT16_MAX;
-        return u == 0;
-}
-
-static bool user_name_valid(const uint8_t *s, size_t len)
-{
-        if (len < 2 || len > 256 || s[len - 1] != 0)
-                return false;
-        for (size_t i = 0; i < len - 1; i++) {
-                uint8_t c = s[i];
-                bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-                if (!alpha && (i == 0 || !((c >= '0' && c <= '9') || c == '-')))
-                        return false;
-        }
-        return strcmp((const char *)s, "root") != 0 && strcmp((const char *)s, "0") != 0;
-}
-
-static bool c_string_valid(const uint8_t *s, size_t len)
-{
-        return len >= 2 && s[len - 1] == 0 && !memchr(s, 0, len - 1);
-}
-
-static bool perm_valid(uint64_t p)
-{
-        return p <= 7;
-}
-
-static bool xattr_name_valid(const char *s, size_t len)
-{
-        if (len == 0 || len > 255)
-                return false;
-        if (strncmp(s, "user.", 5) != 0 && strncmp(s, "trusted.", 8) != 0)
-                return false;
-        return strchr(s, '.')[1] != 0;
-}
-
 bool ca_seek_name_valid(const char *s, size_t len)
 {
         return len > 0 && len <= FILENAME_LEN_MAX && !memchr(s, 0, len) && !memchr(s, '/', len) &&
@@ -184,7 +144,7 @@ static int check_entry(ca_archive_reader *r, uint64_t off, uint64_t flags, const
         if ((eflags & ~allowed) || (eflags != 0 && !S_ISREG(mode) && !S_ISDIR(mode)) ||
             (!S_ISDIR(mode) && (eflags & CA_FORMAT_WITH_SUBVOLUME)))
                 return bad(r, off, "invalid entry flags 0x%" PRIx64, eflags);
-        if (!uid_valid(f, uid) || !uid_valid(f, gid))
+        if (!ca_catar_uid_valid(f, uid) || !ca_catar_uid_valid(f, gid))
                 return bad(r, off, "uid %" PRIu64 " or gid %" PRIu64 " invalid", uid, gid);
         uint64_t g = ca_feature_flags_time_granularity(f);
         if ((g == 0 && mtime != 0) || (g != 0 && (mtime == UINT64_MAX || mtime % g != 0)))
@@ -228,23 +188,6 @@ typedef struct meta_state {
         uint64_t default_mask;
 } meta_state;
 
-static int acl_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-        uint64_t ia = read_le64(a), ib = read_le64(b);
-        if (ia != ib)
-                return ia < ib ? -1 : 1;
-        bool an = alen > 16, bn = blen > 16;
-        if (an != bn)
-                return an ? 1 : -1;
-        if (an) {
-                int c = strcmp((const char *)a + 16, (const char *)b + 16);
-                if (c != 0)
-                        return c;
-        }
-        uint64_t pa = read_le64(a + 8), pb = read_le64(b + 8);
-        return pa < pb ? -1 : pa > pb ? 1 : 0;
-}
-
 /* Checks one metadata record whose body is b[0..len), already appended at e->meta + at. */
 static int check_meta(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, meta_state *m,
                       const meta_kind *k, size_t at, const uint8_t *b, size_t len)
@@ -255,7 +198,7 @@ static int check_meta(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, meta
         switch (k->type) {
         case CA_FORMAT_USER:
         case CA_FORMAT_GROUP:
-                if (!user_name_valid(b, len))
+                if (!ca_catar_user_name_valid(b, len))
                         return bad(r, off, "%s record with an invalid name", k->name);
                 if (k->type == CA_FORMAT_USER)
                         m->has_user = true;
@@ -265,7 +208,7 @@ static int check_meta(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, meta
 
         case CA_FORMAT_XATTR: {
                 const uint8_t *nul = memchr(b, 0, MIN(len, (size_t)256));
-                if (!nul || !xattr_name_valid((const char *)b, (size_t)(nul - b)))
+                if (!nul || !ca_catar_xattr_name_valid((const char *)b, (size_t)(nul - b)))
                         return bad(r, off, "XATTR record with an invalid name");
                 if (S_ISLNK(mode))
                         return bad(r, off, "XATTR record on a symlink");
@@ -294,15 +237,15 @@ static int check_meta(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, meta
                 uint64_t id = read_le64(b), perm = read_le64(b + 8);
                 if (S_ISLNK(mode) || (list >= 2 && !S_ISDIR(mode)))
                         return bad(r, off, "%s record on this kind of node", k->name);
-                if (len > 16 &&
-                    (!(flags & CA_FORMAT_WITH_USER_NAMES) || !user_name_valid(b + 16, len - 16)))
+                if (len > 16 && (!(flags & CA_FORMAT_WITH_USER_NAMES) ||
+                                 !ca_catar_user_name_valid(b + 16, len - 16)))
                         return bad(r, off, "%s record with an invalid name", k->name);
-                if (!uid_valid(flags, id) || !perm_valid(perm))
+                if (!ca_catar_uid_valid(flags, id) || !ca_catar_acl_permissions_valid(perm))
                         return bad(r, off, "%s record with invalid id or permissions", k->name);
                 if (m->n_acl[list] > 0) {
                         const uint8_t *prev = e->meta + m->last_acl[list];
                         size_t plen = (size_t)read_le64(prev) - CA_FORMAT_HEADER_SIZE;
-                        if (acl_compare(prev + CA_FORMAT_HEADER_SIZE, plen, b, len) >= 0)
+                        if (ca_catar_acl_compare(prev + CA_FORMAT_HEADER_SIZE, plen, b, len) >= 0)
                                 return bad(r, off, "%s records not in strictly increasing order",
                                            k->name);
                 }
@@ -312,7 +255,7 @@ static int check_meta(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, meta
         }
 
         case CA_FORMAT_ACL_GROUP_OBJ:
-                if (S_ISLNK(mode) || !perm_valid(read_le64(b)))
+                if (S_ISLNK(mode) || !ca_catar_acl_permissions_valid(read_le64(b)))
                         return bad(r, off, "invalid ACL_GROUP_OBJ record");
                 m->has_group_obj = true;
                 return 0;
@@ -322,14 +265,15 @@ static int check_meta(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, meta
                         return bad(r, off, "default ACL on a non-directory");
                 for (unsigned i = 0; i < 4; i++) {
                         uint64_t p = read_le64(b + 8 * i);
-                        if (!perm_valid(p) && !(i == 3 && p == CA_FORMAT_ACL_ABSENT))
+                        if (!ca_catar_acl_permissions_valid(p) &&
+                            !(i == 3 && p == CA_FORMAT_ACL_ABSENT))
                                 return bad(r, off, "ACL_DEFAULT record with invalid permissions");
                 }
                 m->default_mask = read_le64(b + 24);
                 return 0;
 
         case CA_FORMAT_SELINUX:
-                if (!c_string_valid(b, len))
+                if (!ca_catar_c_string_valid(b, len))
                         return bad(r, off, "SELINUX record with an invalid label");
                 return 0;
 
@@ -383,67 +327,7 @@ static int finalize(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, const 
         if (!e->xattrs || !e->acls)
                 return -ENOMEM;
 
-        size_t nx = 0, na = 0;
-        for (size_t o = 0; o < e->meta_size;) {
-                uint64_t size = read_le64(e->meta + o), type = read_le64(e->meta + o + 8);
-                const uint8_t *b = e->meta + o + CA_FORMAT_HEADER_SIZE;
-                size_t len = (size_t)size - CA_FORMAT_HEADER_SIZE;
-                switch (type) {
-                case CA_FORMAT_USER:
-                        n->user_name = (const char *)b;
-                        break;
-                case CA_FORMAT_GROUP:
-                        n->group_name = (const char *)b;
-                        break;
-                case CA_FORMAT_XATTR: {
-                        size_t nl = strlen((const char *)b) + 1;
-                        e->xattrs[nx++] = (ca_xattr){(const char *)b, b + nl, len - nl};
-                        break;
-                }
-                case CA_FORMAT_ACL_USER:
-                case CA_FORMAT_ACL_GROUP:
-                case CA_FORMAT_ACL_DEFAULT_USER:
-                case CA_FORMAT_ACL_DEFAULT_GROUP:
-                        e->acls[na++] = (ca_acl_entry){read_le64(b), read_le64(b + 8),
-                                                       len > 16 ? (const char *)b + 16 : NULL};
-                        break;
-                case CA_FORMAT_ACL_GROUP_OBJ:
-                        n->has_acl_group_obj = true;
-                        n->acl_group_obj = read_le64(b);
-                        break;
-                case CA_FORMAT_ACL_DEFAULT:
-                        n->has_acl_default = true;
-                        n->acl_default_user_obj = read_le64(b);
-                        n->acl_default_group_obj = read_le64(b + 8);
-                        n->acl_default_other = read_le64(b + 16);
-                        n->acl_default_mask = read_le64(b + 24);
-                        break;
-                case CA_FORMAT_SELINUX:
-                        n->selinux_label = (const char *)b;
-                        break;
-                case CA_FORMAT_FCAPS:
-                        n->fcaps = b;
-                        n->fcaps_size = len;
-                        break;
-                case CA_FORMAT_QUOTA_PROJID:
-                        n->quota_projid = read_le64(b);
-                        break;
-                case CA_FORMAT_SYMLINK:
-                        n->symlink_target = (const char *)b;
-                        break;
-                }
-                o += (size_t)size;
-        }
-        n->xattrs = e->xattrs;
-        n->n_xattrs = nx;
-        n->acl_user = e->acls;
-        n->n_acl_user = m->n_acl[0];
-        n->acl_group = e->acls + m->n_acl[0];
-        n->n_acl_group = m->n_acl[1];
-        n->acl_default_user = n->acl_group + m->n_acl[1];
-        n->n_acl_default_user = m->n_acl[2];
-        n->acl_default_group = n->acl_default_user + m->n_acl[2];
-        n->n_acl_default_group = m->n_acl[3];
+        ca_catar_node_set_meta(n, e->meta, e->meta_size, m->n_acl, e->xattrs, e->acls);
         n->name = e->name;
         n->path = e->name[0] ? e->name : ".";
         return 0;
@@ -552,7 +436,7 @@ static int parse_node(ca_archive_reader *r, uint64_t flags, uint64_t off, uint64
                         if (q < 0)
                                 return q;
                         if (lnk) {
-                                if (!c_string_valid(body, len))
+                                if (!ca_catar_c_string_valid(body, len))
                                         return bad(r, pos, "SYMLINK record with an invalid target");
                                 q = meta_append(e, &meta_alloc, body, len);
                                 if (q < 0)
