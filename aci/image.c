@@ -76,8 +76,7 @@ int aci_image_export(aci_store *s, const aci_image_record *r, unsigned jobs, ca_
         if (k < 0)
                 return k;
         char id[ACI_ID_SIZE] = "sha512-";
-        for (unsigned i = 0; i < mdlen; i++)
-                snprintf(id + 7 + 2 * i, 3, "%02x", md[i]);
+        hex_encode(md, mdlen, id + 7);
         if (strcmp(id, r->id) != 0)
                 return ca_bad("image %s: its archive now hashes to %s (store damaged?)", r->id, id);
         return 0;

@@ -85,25 +85,6 @@ static int mkdir_sub(int dir_fd, const char *name, mode_t mode, int *ret_fd)
         return 0;
 }
 
-/* mkdir -p: parents 0755, the store itself 0700 (trees may hold setuid files and devices). */
-static int mkdir_parents(const char *path)
-{
-        _cleanup_(freep) char *p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
-                p[n - 1] = 0;
-        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-                *s = 0;
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return negative_errno();
-                *s = '/';
-        }
-        if (mkdir(p, 0700) < 0 && errno != EEXIST)
-                return negative_errno();
-        return 0;
-}
-
 /* Removes tmp/ entries whose owner is gone (their flock is free). */
 static void reclaim_tmp(aci_store *s)
 {
@@ -125,7 +106,8 @@ static void reclaim_tmp(aci_store *s)
 
 int aci_store_open(const char *dir, aci_store **ret)
 {
-        int r = mkdir_parents(dir);
+        /* The store is private: trees may hold setuid files and devices. */
+        int r = fs_mkdir_parents(dir, 0700);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", dir, strerror(-r));
         aci_store *s = calloc(1, sizeof(*s));

@@ -286,3 +286,21 @@ int fs_remove_tree_at(int dir_fd, const char *name)
 {
         return remove_entry(dir_fd, name, DT_UNKNOWN, 0);
 }
+
+int fs_mkdir_parents(const char *path, mode_t mode)
+{
+        _cleanup_(freep) char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+                p[n - 1] = 0;
+        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = 0;
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}

@@ -63,5 +63,9 @@ int fs_chattr_get(int fd, unsigned *ret);
 /* Sets the bits of mask to value, keeping the others; no ioctl when nothing changes. */
 int fs_chattr_merge(int fd, unsigned value, unsigned mask);
 
+/* mkdir -p: the parents of path 0755 (as a shell makes them), path itself with mode; trailing
+ * slashes are ignored and existing directories are fine. 0 or a negative errno (not logged). */
+int fs_mkdir_parents(const char *path, mode_t mode);
+
 /* The process umask, read without changing it (race-free with other threads). */
 mode_t fs_get_umask(void);

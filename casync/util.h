@@ -71,6 +71,18 @@ static inline void write_le64(void *p, uint64_t v)
                 b[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Lowercase hex of size bytes into out, which needs 2 * size + 1 bytes (NUL-terminated). */
+static inline void hex_encode(const void *data, size_t size, char *out)
+{
+        static const char digits[] = "0123456789abcdef";
+        const uint8_t *b = data;
+        for (size_t i = 0; i < size; i++) {
+                out[2 * i] = digits[b[i] >> 4];
+                out[2 * i + 1] = digits[b[i] & 15];
+        }
+        out[2 * size] = 0;
+}
+
 /* Negative errno of the last failing libc call, never 0. */
 static inline int negative_errno(void)
 {

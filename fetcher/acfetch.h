@@ -278,6 +278,16 @@ typedef struct fetch_context {
  */
 int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret);
 
+/* ---- file_output.c: a file that appears under its name only when complete */
+/* Fills a file through write(write_userdata, ...); returns 0 or a negative errno. */
+typedef int (*file_producer)(void *userdata, ca_stream_writer write, void *write_userdata);
+/*
+ * Writes dest through a temp file beside it (mode 0666 minus the umask), filled by produce,
+ * synced when sync is set, then renamed over dest; on any failure the temp file is removed and
+ * dest is untouched. Failures of its own file operations are logged; produce logs its own.
+ */
+int write_file_atomic(const char *dest, bool sync, file_producer produce, void *userdata);
+
 /* ---- seed.c: chunks from directories already here */
 /*
  * Cuts the directory seed as the index's archive would be cut and keeps every chunk it yields in
@@ -287,6 +297,9 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret);
  */
 int seed_apply(aci_store *s, const char *seed, const ca_index *idx);
 
+/* A request's labels as the image store and the manifest check take them (strings borrowed
+ * from img); malloc'ed, NULL when out of memory. */
+aci_label *image_request_labels(const dc_image *img);
 /* An image named on the command line: an ID (prefix) or a name with labels (store lookup). */
 int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret);
 /* The store under --dir, logged on failure. */

@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "casync/fs_safe.h"
 #include "fetcher/acfetch.h"
 
 /* Remote work waits on the network, so more workers than CPUs pays off. */
@@ -33,27 +34,10 @@ static int kind_from_name(const char *location, input_kind *ret)
                             location);
 }
 
-/* mkdir -p for the parents (0755, as a shell would), the last component with mode. */
-static int mkdir_parents(const char *path, mode_t mode)
-{
-        _cleanup_(freep) char *p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-                *s = 0;
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return negative_errno();
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return negative_errno();
-        return 0;
-}
-
 int open_chunk_cache(ca_store **ret)
 {
         /* The store root is private: trees in it may hold setuid files and device nodes. */
-        int k = mkdir_parents(arg_global.dir, 0700);
+        int k = fs_mkdir_parents(arg_global.dir, 0700);
         if (k < 0)
                 return ca_log_errno(CA_LOG_ERR, k, "%s: cannot create: %s", arg_global.dir,
                                     strerror(-k));

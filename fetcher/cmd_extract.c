@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* acfetch extract: an index (with its chunk stores) or a catar, into a directory or a file. */
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -22,43 +20,24 @@ static const char usage[] =
         "  --json                 print transfer statistics as JSON on stdout\n"
         "  -h, --help             show this help\n\n";
 
-static int write_fd(void *userdata, const void *data, size_t size)
+typedef struct blob_job {
+        archive_input *in;
+        const char *dest;
+} blob_job;
+
+static int produce_blob(void *userdata, ca_stream_writer write, void *write_userdata)
 {
-        return write_full(*(int *)userdata, data, size);
+        const blob_job *j = userdata;
+        int r = archive_input_stream(j->in, write, write_userdata);
+        if (r < 0 && r != -EBADMSG && r != -ENOENT)
+                ca_log_error("%s: %s", j->dest, strerror(-r));
+        return r;
 }
 
 /* A blob appears under DEST only when complete: temp file beside it, then rename. */
 static int extract_blob(archive_input *in, const char *dest)
 {
-        _cleanup_(freep) char *a = strdup(dest), *b = strdup(dest), *tmp = NULL;
-        if (!a || !b)
-                return -ENOMEM;
-        if (asprintf(&tmp, "%s/.%s.acfetch-XXXXXX", dirname(a), basename(b)) < 0)
-                return -ENOMEM;
-        _cleanup_(closep) int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", tmp);
-
-        int r = archive_input_stream(in, write_fd, &fd);
-        if (r < 0) {
-                if (r != -EBADMSG && r != -ENOENT)
-                        ca_log_error("%s: %s", dest, strerror(-r));
-                goto fail;
-        }
-        mode_t mask = umask(0);
-        umask(mask);
-        if (fchmod(fd, 0666 & ~mask) < 0 || close(TAKE_FD(fd)) < 0) {
-                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", tmp);
-                goto fail;
-        }
-        if (rename(tmp, dest) < 0) {
-                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", dest);
-                goto fail;
-        }
-        return 0;
-fail:
-        unlink(tmp);
-        return r;
+        return write_file_atomic(dest, false, produce_blob, &(blob_job){in, dest});
 }
 
 static int extract_tree(archive_input *in, const char *dest, const ca_extract_options *opts)

@@ -1,12 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* acfetch render and acfetch export: a stored image as a directory, or as an .aci file. */
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "casync/fs_safe.h"
 #include "fetcher/acfetch.h"
 
 static const char render_usage[] =
@@ -74,9 +71,15 @@ static int run_render(int argc, char **argv)
         return r;
 }
 
-static int write_fd(void *userdata, const void *data, size_t size)
+typedef struct export_job {
+        aci_store *store;
+        const aci_image_record *record;
+} export_job;
+
+static int produce_export(void *userdata, ca_stream_writer write, void *write_userdata)
 {
-        return write_full(*(int *)userdata, data, size);
+        const export_job *j = userdata;
+        return aci_image_export(j->store, j->record, default_jobs(), write, write_userdata);
 }
 
 static int run_export(int argc, char **argv)
@@ -106,25 +109,8 @@ static int run_export(int argc, char **argv)
         if (r < 0)
                 return r;
 
-        _cleanup_(freep) char *a = strdup(dest), *b = strdup(dest), *tmp = NULL;
-        if (!a || !b || asprintf(&tmp, "%s/.%s.acfetch-XXXXXX", dirname(a), basename(b)) < 0) {
-                aci_image_record_done(&rec);
-                return -ENOMEM;
-        }
-        _cleanup_(closep) int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                aci_image_record_done(&rec);
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", tmp);
-        }
-        r = aci_image_export(s, &rec, default_jobs(), write_fd, &fd);
-        mode_t mask = fs_get_umask();
-        if (r >= 0 && (fchmod(fd, 0666 & ~mask) < 0 || fsync(fd) < 0 || close(TAKE_FD(fd)) < 0))
-                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", tmp);
-        if (r >= 0 && rename(tmp, dest) < 0)
-                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", dest);
-        if (r < 0)
-                unlink(tmp);
-        else
+        r = write_file_atomic(dest, true, produce_export, &(export_job){s, &rec});
+        if (r >= 0)
                 ca_log_info("%s: image %s, %llu bytes", dest, rec.name,
                             (unsigned long long)rec.size);
         aci_image_record_done(&rec);

@@ -9,6 +9,14 @@ int open_image_store(aci_store **ret)
         return aci_store_open(arg_global.dir, ret);
 }
 
+aci_label *image_request_labels(const dc_image *img)
+{
+        aci_label *l = calloc(img->n_labels + 1, sizeof(*l));
+        for (size_t i = 0; l && i < img->n_labels; i++)
+                l[i] = (aci_label){img->labels[i].key, img->labels[i].value};
+        return l;
+}
+
 int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret)
 {
         if (strncmp(arg, "sha512-", 7) == 0)
@@ -20,11 +28,9 @@ int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret)
                 r = dc_image_set_defaults(img);
         if (r < 0)
                 return r;
-        _cleanup_(freep) aci_label *labels = calloc(img->n_labels + 1, sizeof(*labels));
+        _cleanup_(freep) aci_label *labels = image_request_labels(img);
         if (!labels)
                 return -ENOMEM;
-        for (size_t i = 0; i < img->n_labels; i++)
-                labels[i] = (aci_label){img->labels[i].key, img->labels[i].value};
         r = aci_store_find(s, img->name, labels, img->n_labels, ret);
         if (r == -ENOENT)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: no such image in %s", arg,

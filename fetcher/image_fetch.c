@@ -83,15 +83,6 @@ static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, cha
 
 /* ---------------------------------------------------------------- requests and records */
 
-/* The request's labels as the manifest check wants them (borrowed from img). */
-static aci_label *request_labels(const dc_image *img)
-{
-        aci_label *l = calloc(img->n_labels + 1, sizeof(*l));
-        for (size_t i = 0; l && i < img->n_labels; i++)
-                l[i] = (aci_label){img->labels[i].key, img->labels[i].value};
-        return l;
-}
-
 /* Does a stored image answer the request (name, and every requested label)? */
 static bool record_matches(const aci_image_record *r, const dc_image *img, char **why)
 {
@@ -138,23 +129,17 @@ static void record_touch(aci_image_record *r)
         r->fetched_nsec = (int64_t)ts.tv_nsec;
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-        for (size_t i = 0; i < n; i++)
-                snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 static int fill_record(aci_image_record *r, const aci_manifest *m, const uint8_t sha512[64],
                        uint64_t size, const char *url, const transfer_response *resp,
                        const void *index, size_t index_size, bool latest)
 {
         memcpy(r->id, "sha512-", 7);
-        hex(sha512, 64, r->id + 7);
+        hex_encode(sha512, 64, r->id + 7);
         aci_key_from_id(r->id, r->key);
         uint8_t d[32];
         if (EVP_Digest(index, index_size, d, NULL, EVP_sha256(), NULL) != 1)
                 return -EIO;
-        hex(d, 32, r->index_digest);
+        hex_encode(d, 32, r->index_digest);
         r->name = strdup(aci_manifest_name(m));
         r->index_url = strdup(url);
         r->etag = resp->etag ? strdup(resp->etag) : NULL;
@@ -204,7 +189,7 @@ static int pass_check_manifest(pass *p)
         int r = aci_manifest_parse(json, size, what, &p->manifest);
         if (r < 0)
                 return r;
-        _cleanup_(freep) aci_label *labels = request_labels(p->img);
+        _cleanup_(freep) aci_label *labels = image_request_labels(p->img);
         _cleanup_(freep) char *why = NULL;
         if (!labels)
                 return -ENOMEM;
@@ -545,7 +530,7 @@ static int fetch_dependencies(fetch_context *ctx, const aci_image_record *r)
 
 static int from_store(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
 {
-        _cleanup_(freep) aci_label *labels = request_labels(img);
+        _cleanup_(freep) aci_label *labels = image_request_labels(img);
         if (!labels)
                 return -ENOMEM;
         return aci_store_find(ctx->store, img->name, labels, img->n_labels, ret);
@@ -699,7 +684,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
                 uint8_t d[32];
                 char dhex[65];
                 if (EVP_Digest(resp.body, resp.size, d, NULL, EVP_sha256(), NULL) == 1) {
-                        hex(d, 32, dhex);
+                        hex_encode(d, 32, dhex);
                         same = strcmp(dhex, prev.index_digest) == 0;
                 }
         }

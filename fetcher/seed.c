@@ -95,12 +95,6 @@ static int signature_dir(EVP_MD_CTX *md, int dir_fd, const char *prefix, unsigne
         return r;
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-        for (size_t i = 0; i < n; i++)
-                snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 /* The signature of the tree and of how it is cut (flags, chunk sizes). */
 static int seed_signature(int dir_fd, const ca_index *idx, char out[65])
 {
@@ -122,7 +116,7 @@ static int seed_signature(int dir_fd, const ca_index *idx, char out[65])
                 r = -EIO;
         EVP_MD_CTX_free(md);
         if (r >= 0)
-                hex(d, 32, out);
+                hex_encode(d, 32, out);
         return r;
 }
 
