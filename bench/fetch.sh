@@ -4,6 +4,7 @@
 # the same index, in the same run. Then the same fetch again with nothing changed (a 304), and an
 # update v1 -> v2 (v2 = v1 with a few files changed and 8 MiB added, made here without network)
 # with v1 in the store: the bytes downloaded must be exactly those of the chunks v1 lacks.
+# Also the peak RSS of a cold fetch of each.
 # Usage: bench/fetch.sh [BUILD_DIR]   (default: build). Needs root (debootstrap, nginx, mounts).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,6 +53,23 @@ if [ ! -f "$srv/debian-2.caidx" ]; then
         casync make --store="$srv/default.castr" "$srv/debian-2.caidx" "$aci/v2" >/dev/null
         rm -rf "$aci/v2"
 fi
+# Signatures are required, as in real use: a key made once, trusted in a config of the bench's.
+export GNUPGHOME=$work/gnupg
+if [ ! -f "$work/trust.done" ]; then
+        rm -rf "$GNUPGHOME" "$work/trust"
+        mkdir -m 0700 "$GNUPGHOME"
+        gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
+                --quick-gen-key 'acfetch bench <bench@example.com>' ed25519 sign never 2>/dev/null
+        gpg --batch --quiet --armor --export bench@example.com >"$work/bench-key.asc"
+        "$acfetch" --local-config="$work/trust" trust --root --skip-fingerprint-review \
+                "$work/bench-key.asc" >/dev/null 2>&1
+        touch "$work/trust.done"
+fi
+for v in 1 2; do
+        [ -f "$srv/debian-$v.caidx.asc" ] ||
+                gpg --batch --quiet --armor --detach-sign --local-user bench@example.com \
+                        --output "$srv/debian-$v.caidx.asc" "$srv/debian-$v.caidx"
+done
 cat >"$srv/debian/index.html" <<'HTML'
 <html><head><meta name="ac-discovery" content="example.com/debian http://example.com/debian-{version}.caidx"></head></html>
 HTML
@@ -80,7 +98,7 @@ chmod -R a+rX "$srv"
 nginx -p "$ngx" -c "$ngx/nginx.conf"
 trap 'kill "$(cat "$ngx/nginx.pid")" 2>/dev/null || true; drop_fs "$fs"' EXIT
 sleep 0.3
-net="--insecure-options=http --connect-to=example.com:80:127.0.0.1:$port"
+net="--insecure-options=http --local-config=$work/trust --connect-to=example.com:80:127.0.0.1:$port"
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 timed() { # prints seconds
@@ -107,6 +125,19 @@ g=$(printf '%s\n' "${again[@]}" | median)
 echo "fetch by name, cold store (median of $runs): casync extract ${c}s, acfetch fetch ${a}s," \
         "ratio $(echo "scale=3; $a / $c" | bc)"
 echo "fetch again, nothing changed: ${g}s"
+
+# Peak resident memory of one cold run each (GNU time, KiB).
+rss() { # prints MiB
+        /usr/bin/time -f %M -o "$work/fetch-bench.rss" "$@" >/dev/null 2>"$work/fetch-bench.err" ||
+                { cat "$work/fetch-bench.err"; exit 1; }
+        echo $(($(cat "$work/fetch-bench.rss") / 1024))
+}
+fresh_fs "$fs"
+crss=$(rss casync extract "http://127.0.0.1:$port/debian-1.caidx" "$fs/casync")
+fresh_fs "$fs"
+# shellcheck disable=SC2086
+arss=$(rss "$acfetch" --dir="$fs/store" fetch $net example.com/debian:1)
+echo "peak RSS, cold fetch: casync ${crss} MiB, acfetch ${arss} MiB"
 
 # The update: v1 in the store, then v2; what nginx sent must be what v2 lacks, plus the index.
 fresh_fs "$fs"
