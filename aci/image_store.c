@@ -226,10 +226,13 @@ int aci_store_tmp(aci_store *s, int *ret_fd, const char **ret_path)
                         return ca_log_errno(CA_LOG_ERR, r, "%s/tmp: %s", s->path, strerror(-r));
                 _cleanup_(closep) int fd =
                     fs_open_beneath(s->tmp_fd, name, O_RDONLY | O_DIRECTORY, 0);
+                /* Until it is locked, another process starting up may take it for stale and
+                 * remove it, before the open (ENOENT) or before the flock (no links left). */
+                if (fd == -ENOENT)
+                        continue;
                 if (fd < 0 || flock(fd, LOCK_EX) < 0)
                         return ca_log_errno(CA_LOG_ERR, fd < 0 ? fd : negative_errno(),
                                             "%s/tmp/%s: cannot lock", s->path, name);
-                /* Another process may have taken it for stale between mkdir and flock. */
                 struct stat st;
                 if (fstat(fd, &st) < 0 || st.st_nlink == 0)
                         continue;
