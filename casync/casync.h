@@ -564,6 +564,8 @@ typedef struct ca_chunk_pipeline_options {
         int compression_level;
         unsigned jobs; /* worker threads; 0: everything in the calling thread */
         int (*chunk)(void *userdata, uint64_t size, const ca_chunk_id *id);
+        /* With a store: is this chunk worth storing? Called from the workers; NULL: all are. */
+        bool (*want)(void *userdata, const ca_chunk_id *id);
         void *userdata;
 } ca_chunk_pipeline_options;
 
@@ -571,11 +573,18 @@ typedef struct ca_chunk_pipeline_stats {
         uint64_t chunks, bytes;         /* in the stream */
         uint64_t stored, stored_bytes;  /* chunks this run wrote, their compressed size */
         uint64_t present;               /* chunks the store had already */
+        uint64_t unwanted;              /* chunks `want` turned down */
 } ca_chunk_pipeline_stats;
 
 int ca_chunk_pipeline_new(const ca_chunk_pipeline_options *o, ca_chunk_pipeline **ret);
 /* A ca_stream_writer: userdata is the pipeline. */
 int ca_chunk_pipeline_write(void *userdata, const void *data, size_t size);
+/*
+ * For chunks whose boundaries are known already (an index's): appends bytes to the current chunk
+ * without running the chunker, and with `end` hands the chunk over. Not to be mixed with
+ * ca_chunk_pipeline_write in one pipeline.
+ */
+int ca_chunk_pipeline_write_cut(ca_chunk_pipeline *p, const void *data, size_t size, bool end);
 /* End of stream: the last chunk, then waits for every chunk to be reported. */
 int ca_chunk_pipeline_finish(ca_chunk_pipeline *p, ca_chunk_pipeline_stats *ret);
 ca_chunk_pipeline *ca_chunk_pipeline_free(ca_chunk_pipeline *p);

@@ -22,7 +22,7 @@ typedef struct slot {
         uint8_t *data;
         size_t size, alloc;
         ca_chunk_id id;
-        int stored; /* 1: written by us, 0: the store had it */
+        int stored; /* 1: written by us, 0: the store had it, -1: not wanted */
         uint64_t stored_bytes;
 } slot;
 
@@ -71,6 +71,10 @@ static int process_slot(ca_chunk_pipeline *p, ca_compressor **z, slot *s)
         }
         if (r > 0)
                 return 0;
+        if (p->o.want && !p->o.want(p->o.userdata, &s->id)) {
+                s->stored = -1;
+                return 0;
+        }
 
         if (!*z) {
                 r = ca_compressor_new(p->o.compression, p->o.compression_level, z);
@@ -176,10 +180,12 @@ static int report(ca_chunk_pipeline *p, slot *s)
         p->stats.chunks++;
         p->stats.bytes += size;
         if (p->o.store) {
-                if (s->stored) {
+                if (s->stored > 0) {
                         p->stats.stored++;
                         p->stats.stored_bytes += s->stored_bytes;
-                } else
+                } else if (s->stored < 0)
+                        p->stats.unwanted++;
+                else
                         p->stats.present++;
         }
         pthread_mutex_lock(&p->lock);
@@ -294,6 +300,18 @@ int ca_chunk_pipeline_write(void *userdata, const void *data, size_t size)
                 size -= k;
         }
         return 0;
+}
+
+int ca_chunk_pipeline_write_cut(ca_chunk_pipeline *p, const void *data, size_t size, bool end)
+{
+        int r = size > 0 ? append(p, data, size) : 0;
+        if (r < 0)
+                return r;
+        if (!end)
+                return 0;
+        if (p->slots[p->next_fill % p->window].size == 0)
+                return -EINVAL; /* an empty chunk */
+        return submit(p);
 }
 
 int ca_chunk_pipeline_finish(ca_chunk_pipeline *p, ca_chunk_pipeline_stats *ret)
