@@ -2,6 +2,7 @@
 /* The acfetch command: global options and the subcommands. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "aci/aci.h"
@@ -168,6 +169,7 @@ typedef struct input_options {
         unsigned jobs;          /* 0: choose (CPUs for local input, more for remote) */
         transfer_options transfer;
         bool no_cache;          /* do not keep downloaded chunks in <dir>/chunks */
+        bool cache_local;       /* open <dir>/chunks for local input too (seeds fill it) */
         const char **connect_to; /* --connect-to values (transfer.connect_to points here) */
         struct auth_config *auth; /* auth.d, from input_options_load_auth (transfer.auth) */
 } input_options;
@@ -194,6 +196,8 @@ void archive_input_close(archive_input *in);
 int archive_input_decode(archive_input *in, const ca_sink *sink);
 /* Writes the stream of any input (the blob of a .caibx) to a writer. */
 int archive_input_stream(archive_input *in, ca_stream_writer write, void *userdata);
+/* Everything read from fd (from where it is), in order, to write; `what` names it in messages. */
+int stream_fd(int fd, const char *what, ca_stream_writer write, void *userdata);
 /* Opens (creating it 0700) the store directory --dir and its chunk cache. */
 int open_chunk_cache(ca_store **ret);
 
@@ -211,6 +215,8 @@ enum {
         OPT_HTTP_VERSION,
         OPT_NO_CACHE,
         OPT_CONNECT_TO,
+        OPT_SEED, /* SEED_LONG_OPTIONS, for the commands that take seeds */
+        OPT_NO_AUTO_SEED,
         OPT_INPUT_LAST,
 };
 
@@ -259,9 +265,7 @@ typedef struct fetch_context {
         pull_policy policy;
         bool render;
         bool no_same_owner;
-        char **seeds; /* --seed directories */
-        size_t n_seeds;
-        bool auto_seed; /* the newest rendered tree of the same name is a seed */
+        const struct seed_list *seeds; /* --seed, --no-auto-seed */
         /* per top-level fetch */
         bool changed;      /* the name now gives another image than before (or a first one) */
         fetch_stats stats; /* summed over the image and its dependencies */
@@ -288,14 +292,45 @@ typedef int (*file_producer)(void *userdata, ca_stream_writer write, void *write
  */
 int write_file_atomic(const char *dest, bool sync, file_producer produce, void *userdata);
 
-/* ---- seed.c: chunks from directories already here */
+/* ---- seed.c: chunks from data already here (directories, files, indexes with their data) */
+typedef struct seed_list {
+        const char **paths; /* --seed values, in order */
+        size_t n;
+        bool no_auto; /* --no-auto-seed */
+} seed_list;
+
+#define SEED_LONG_OPTIONS                                                                          \
+        {"seed", required_argument, NULL, OPT_SEED},                                               \
+        {"no-auto-seed", no_argument, NULL, OPT_NO_AUTO_SEED}
+
+/* paths gets room for argc entries. */
+int seed_list_init(seed_list *l, int argc);
+void seed_list_done(seed_list *l);
+/* 1 if c was one of SEED_LONG_OPTIONS (applied), 0 if not, negative on a bad value. */
+int seed_list_parse(seed_list *l, int c, const char *arg);
+
+typedef struct seed_target {
+        const ca_index *index;     /* the index about to be read */
+        bool blob;                 /* it is a .caibx: directories cannot seed it */
+        ca_store *store;           /* where supplied chunks are kept */
+        chunk_source *source;      /* what is local already; NULL: the store alone */
+        const atomic_bool *cancel; /* set: stop reading seeds (-ECANCELED); may be NULL */
+} seed_target;
+
 /*
- * Cuts the directory seed as the index's archive would be cut and keeps every chunk it yields in
- * the store's chunk store (hashed as made, so always right), unless the store already has every
- * chunk the index lists; cached per tree signature (paths, types, sizes, mtimes) under
- * <dir>/seeds/, so an unchanged seed whose chunks are still stored costs one walk.
+ * Brings into t->store every chunk the seed can supply that t->index lists and is not local yet
+ * (nothing is read when all are). The seed is a directory (encoded with the index's flags), a
+ * file (its bytes), or an index X.caidx|X.caibx whose data is X. Each chunk is hashed as read,
+ * so a changed seed never supplies wrong data. The cut of a directory or file is cached under
+ * <dir>/seeds/ per seed state (paths, types, modes, owners, sizes, mtimes, ctimes, inodes), so
+ * an unchanged seed is not cut again: only the chunks it supplies are read.
  */
-int seed_apply(aci_store *s, const char *seed, const ca_index *idx);
+int seed_apply(const seed_target *t, const char *seed);
+/* The --seed values in order (a failure fails), then auto_seed (may be NULL) unless
+ * --no-auto-seed (a failure there is only logged). */
+int seed_apply_list(const seed_target *t, const seed_list *l, const char *auto_seed);
+/* The newest rendered tree of an image called name (malloc'ed path), or NULL. */
+char *seed_newest_tree(aci_store *s, const char *name);
 
 /* A request's labels as the image store and the manifest check take them (strings borrowed
  * from img); malloc'ed, NULL when out of memory. */

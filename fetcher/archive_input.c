@@ -135,8 +135,9 @@ int archive_input_open(archive_input *in, const char *location, input_options *o
                               "entry)",
                               location);
 
-        /* Downloads are kept for next time; local-only work needs no cache. */
-        if (remote && !o->no_cache) {
+        /* Downloads are kept for next time; local-only work needs no cache, unless seeds
+         * are to supply chunks. */
+        if ((remote || o->cache_local) && !o->no_cache) {
                 r = open_chunk_cache(&in->cache);
                 if (r < 0)
                         return r;
@@ -181,6 +182,11 @@ static int read_file_stream(const char *path, ca_stream_writer write, void *user
         _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", path);
+        return stream_fd(fd, path, write, userdata);
+}
+
+int stream_fd(int fd, const char *what, ca_stream_writer write, void *userdata)
+{
         const size_t bufsize = 1 << 20;
         _cleanup_(freep) uint8_t *buf = malloc(bufsize);
         if (!buf)
@@ -190,7 +196,7 @@ static int read_file_stream(const char *path, ca_stream_writer write, void *user
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: read: %m", path);
+                        return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: read: %m", what);
                 }
                 if (n == 0)
                         return 0;

@@ -17,6 +17,14 @@ static const char usage[] =
         "  --in-place             extract into the existing directory DEST, replacing entries\n"
         "  --no-same-owner        do not restore ownership (automatic when not root)\n"
         "  --no-sparse            write zero runs instead of leaving holes\n"
+    "  --seed=PATH            data that may hold some of the chunks, read before anything\n"
+    "                         is downloaded (repeatable): a directory (archived as the\n"
+    "                         index's archive is), a file (its bytes), or an index\n"
+    "                         X.caidx|X.caibx whose data is X. What it supplies is\n"
+    "                         verified and kept in <dir>/chunks; the cut of a directory\n"
+    "                         or file is cached under <dir>/seeds until it changes\n"
+    "  --no-auto-seed         do not use DEST as a seed (with --in-place, or an existing\n"
+    "                         DEST file for a .caibx)\n"
         "  --json                 print transfer statistics as JSON on stdout\n"
         "  -h, --help             show this help\n\n";
 
@@ -53,6 +61,42 @@ static int extract_tree(archive_input *in, const char *dest, const ca_extract_op
         return ca_extract_commit(e);
 }
 
+/*
+ * Seeds supply chunks before the extraction asks for any: the --seed values, then DEST when it
+ * holds an older version (casync's --seed-output): a directory extracted over in place, or the
+ * file a blob replaces.
+ */
+static int apply_extract_seeds(archive_input *in, const seed_list *l, const char *dest,
+                               bool in_place)
+{
+        if (in->kind == INPUT_CATAR) {
+                if (l->n > 0)
+                        ca_log_warning("%s: an archive (.catar) is read whole; seeds are of no use",
+                                       in->location);
+                return 0;
+        }
+        if (!in->cache) {
+                if (l->n > 0)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--seed keeps what the seeds supply in <dir>/chunks; "
+                                            "it cannot be combined with --no-cache");
+                return 0;
+        }
+        struct stat st;
+        bool blob = in->kind == INPUT_CAIBX;
+        const char *auto_seed =
+            stat(dest, &st) == 0 && (blob ? S_ISREG(st.st_mode) : in_place && S_ISDIR(st.st_mode))
+                ? dest
+                : NULL;
+        seed_target t = {
+            .index = in->index,
+            .blob = blob,
+            .store = in->cache,
+            .source = in->source,
+        };
+        return seed_apply_list(&t, l, auto_seed);
+}
+
 static int run_extract(int argc, char **argv)
 {
         enum { OPT_IN_PLACE = OPT_INPUT_LAST, OPT_NO_SAME_OWNER, OPT_NO_SPARSE, OPT_JSON };
@@ -62,15 +106,22 @@ static int run_extract(int argc, char **argv)
                 {"no-same-owner", no_argument, NULL, OPT_NO_SAME_OWNER},
                 {"no-sparse", no_argument, NULL, OPT_NO_SPARSE},
                 {"json", no_argument, NULL, OPT_JSON},
+            SEED_LONG_OPTIONS,
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
         ca_extract_options opts = {};
         input_options io;
+        seed_list seeds;
         bool json = false;
         int c, r = input_options_init(&io, argc);
         if (r < 0)
                 return r;
+        r = seed_list_init(&seeds, argc);
+        if (r < 0) {
+                input_options_done(&io);
+                return r;
+        }
 
         optind = 0;
         while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -89,9 +140,12 @@ static int run_extract(int argc, char **argv)
                         break;
                 case 'h':
                         command_help(&command_extract);
+                        seed_list_done(&seeds);
                         input_options_done(&io);
                         return 0;
                 default:
+                        r = seed_list_parse(&seeds, c, optarg);
+                        if (r == 0)
                         r = input_options_parse(&io, c, optarg);
                         if (r == 0)
                                 r = -EINVAL; /* getopt already said what was wrong */
@@ -102,10 +156,13 @@ static int run_extract(int argc, char **argv)
                                  "extract wants INDEX|ARCHIVE and DEST; see 'acfetch extract "
                                  "--help'");
         if (r < 0) {
+                seed_list_done(&seeds);
                 input_options_done(&io);
                 return r;
         }
         const char *src = argv[optind], *dest = argv[optind + 1];
+        struct stat st;
+        io.cache_local = seeds.n > 0 || (!seeds.no_auto && stat(dest, &st) == 0);
 
         archive_input in;
         report *rep = NULL;
@@ -113,9 +170,13 @@ static int run_extract(int argc, char **argv)
         if (r >= 0)
                 r = report_start(&in, dest, json, &rep);
         if (r >= 0)
-                r = in.kind == INPUT_CAIBX ? extract_blob(&in, dest) : extract_tree(&in, dest, &opts);
+                r = apply_extract_seeds(&in, &seeds, dest, opts.in_place);
+        if (r >= 0)
+                r = in.kind == INPUT_CAIBX ? extract_blob(&in, dest)
+                                           : extract_tree(&in, dest, &opts);
         r = report_finish(rep, r);
         archive_input_close(&in);
+        seed_list_done(&seeds);
         input_options_done(&io);
         return r;
 }

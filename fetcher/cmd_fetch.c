@@ -20,9 +20,10 @@ static const char usage[] =
     "  --no-render            store the image without rendering its tree\n"
     "  --no-same-owner        do not restore ownership in the tree (automatic when not root)\n"
     "  --full                 print IDs with 64 hex digits instead of 32\n"
-    "  --seed=DIR             a directory that may hold some of the image's files: it is\n"
-    "                         chunked as the image is, and what it can supply is not\n"
-    "                         downloaded (repeatable; cached under <dir>/seeds)\n"
+    "  --seed=PATH            data that may hold some of the image's chunks (repeatable):\n"
+    "                         a directory (archived and cut as the image was), a file, or\n"
+    "                         an index X.caidx|X.caibx whose data is X; what it supplies is\n"
+    "                         verified and not downloaded (cuts cached under <dir>/seeds)\n"
     "  --no-auto-seed         do not use the newest rendered tree of the same name as a seed\n"
     "  --json                 print a JSON array on stdout: per NAME its id, name, labels,\n"
     "                         tree, index_url, changed and transfer statistics\n"
@@ -115,8 +116,6 @@ static int run_fetch(int argc, char **argv)
                 OPT_FULL,
                 OPT_JSON,
                 OPT_TRUST_HTTPS,
-                OPT_SEED,
-                OPT_NO_AUTO_SEED,
         };
         static const struct option options[] = {
             INPUT_LONG_OPTIONS,
@@ -126,8 +125,7 @@ static int run_fetch(int argc, char **argv)
             {"full", no_argument, NULL, OPT_FULL},
             {"json", no_argument, NULL, OPT_JSON},
             {"trust-keys-from-https", no_argument, NULL, OPT_TRUST_HTTPS},
-            {"seed", required_argument, NULL, OPT_SEED},
-            {"no-auto-seed", no_argument, NULL, OPT_NO_AUTO_SEED},
+            SEED_LONG_OPTIONS,
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -137,13 +135,12 @@ static int run_fetch(int argc, char **argv)
         int c, r = input_options_init(&io, argc);
         if (r < 0)
                 return r;
-        _cleanup_(freep) char **seeds = calloc((size_t)argc, sizeof(char *));
-        if (!seeds) {
+        seed_list seeds;
+        if (r >= 0 && (r = seed_list_init(&seeds, argc)) < 0) {
                 input_options_done(&io);
-                return -ENOMEM;
+                return r;
         }
-        ctx.seeds = seeds;
-        ctx.auto_seed = true;
+        ctx.seeds = &seeds;
         optind = 0;
         while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
@@ -162,20 +159,17 @@ static int run_fetch(int argc, char **argv)
                 case OPT_JSON:
                         json = true;
                         break;
-                case OPT_SEED:
-                        ctx.seeds[ctx.n_seeds++] = optarg;
-                        break;
-                case OPT_NO_AUTO_SEED:
-                        ctx.auto_seed = false;
-                        break;
                 case OPT_TRUST_HTTPS:
                         arg_global.trust_keys_from_https = true;
                         break;
                 case 'h':
                         command_help(&command_fetch);
+                        seed_list_done(&seeds);
                         input_options_done(&io);
                         return 0;
                 default:
+                        r = seed_list_parse(&seeds, c, optarg);
+                        if (r == 0)
                         r = input_options_parse(&io, c, optarg);
                         if (r == 0)
                                 r = -EINVAL;
@@ -185,6 +179,7 @@ static int run_fetch(int argc, char **argv)
                 r = ca_log_errno(CA_LOG_ERR, -EINVAL,
                                  "fetch wants at least one image NAME; see 'acfetch fetch --help'");
         if (r < 0) {
+                seed_list_done(&seeds);
                 input_options_done(&io);
                 return r;
         }
@@ -212,6 +207,7 @@ static int run_fetch(int argc, char **argv)
         json_decref(out);
         aci_store_free(ctx.store);
         transfer_engine_free(ctx.engine);
+        seed_list_done(&seeds);
         input_options_done(&io);
         return r;
 }

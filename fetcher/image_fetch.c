@@ -267,29 +267,19 @@ static void fetched_done(fetched *f)
 }
 
 /*
- * Seeds supply what they can before anything is downloaded: the --seed directories, then the
- * newest rendered tree of the same name (the previous version, usually).
+ * Seeds supply what they can before anything is downloaded: the --seed values, then the newest
+ * rendered tree of the same name (the previous version, usually).
  */
 static int apply_seeds(fetch_context *ctx, const dc_image *img)
 {
-        for (size_t i = 0; i < ctx->n_seeds; i++) {
-                int r = seed_apply(ctx->store, ctx->seeds[i], ctx->in.index);
-                if (r < 0)
-                        return r;
-        }
-        if (!ctx->auto_seed || !ctx->render)
-                return 0;
-        aci_image_record prev;
-        if (aci_store_find(ctx->store, img->name, NULL, 0, &prev) < 0)
-                return 0;
-        int r = aci_store_tree_ready(ctx->store, prev.key);
-        _cleanup_(freep) char *tree = r > 0 ? aci_store_tree_path(ctx->store, prev.key) : NULL;
-        if (tree) {
-                ca_log_debug("%s: the tree of %s is a seed", img->name, prev.key);
-                r = seed_apply(ctx->store, tree, ctx->in.index);
-        }
-        aci_image_record_done(&prev);
-        return r < 0 ? r : 0;
+        seed_target t = {
+            .index = ctx->in.index,
+            .store = aci_store_chunks(ctx->store),
+            .source = ctx->in.source,
+        };
+        _cleanup_(freep) char *tree =
+            ctx->seeds->no_auto ? NULL : seed_newest_tree(ctx->store, img->name);
+        return seed_apply_list(&t, ctx->seeds, tree);
 }
 
 /*
@@ -306,13 +296,12 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *url,
         if (ca_index_kind_from_name(url) != CA_INDEX_ARCHIVE || ctx->in.index->n_items == 0)
                 return ca_bad("%s: not an archive index with chunks", url);
 
-        r = apply_seeds(ctx, img);
-        if (r < 0)
-                return r;
-
         ctx->in.location = url;
         ctx->in.kind = INPUT_CAIDX;
         r = archive_input_sources(&ctx->in, url, ctx->io);
+        if (r < 0)
+                return r;
+        r = apply_seeds(ctx, img);
         if (r < 0)
                 return r;
 

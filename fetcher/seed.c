@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Seeds: directories already on this machine (the previous version's rendered tree, or any
- * --seed DIR) that supply chunks. A seed is encoded as casync would archive it (same feature
- * flags as the index, files in archive order) and cut with the index's chunk parameters; every
- * chunk it yields is hashed as it is produced and kept in the local chunk store, so the fetch
- * that follows finds it there and downloads only what the seed could not supply.
+ * Seeds: data already on this machine that supplies chunks, so only what no seed has is
+ * downloaded. A seed is
+ *   - a directory (the previous version's rendered tree, or any --seed DIR): encoded as casync
+ *     would archive it (the index's feature flags, files in archive order);
+ *   - a regular file: its bytes as they are (an old version of a blob, or a .catar);
+ *   - an index X.caidx or X.caibx whose data is X (a directory, or a file), as desync takes
+ *     seeds: the index gives the chunk boundaries, so nothing is cut again.
+ * Every chunk a seed supplies is hashed as it is read and kept in the local chunk store only if
+ * its ID is one the target index lacks, so a seed that changed can never supply wrong data.
  *
- * What a seed yielded is cached under <dir>/seeds/ with a signature of the tree (every path,
- * type, size and mtime): while the tree is unchanged and its chunks are still in the store, the
- * next use reads nothing. A changed file changes the signature and the seed is encoded again;
- * since chunks are hashed as they are made, a changed file can never supply wrong data.
+ * A directory or file seed is cut once with the target's chunk parameters; the cut is recorded
+ * as a casync index under <dir>/seeds/<path key>-<signature>.caidx|.caibx, where the signature
+ * covers every entry's path, type, mode, owner, size, mtime, ctime and inode. While the seed is
+ * unchanged that index is used as a seed index: only the chunks the target lacks are read.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,13 +25,119 @@
 #include "fetcher/acfetch.h"
 
 #define SEED_DEPTH_MAX 256
+#define PATH_KEY_HEX   32 /* of the 64 hex digits of a SHA-256 */
+
+/* ---------------------------------------------------------------- command-line seeds */
+
+int seed_list_init(seed_list *l, int argc)
+{
+        *l = (seed_list){.paths = calloc((size_t)MAX(argc, 1), sizeof(char *))};
+        return l->paths ? 0 : -ENOMEM;
+}
+
+void seed_list_done(seed_list *l)
+{
+        free(l->paths);
+        *l = (seed_list){};
+}
+
+int seed_list_parse(seed_list *l, int c, const char *arg)
+{
+        switch (c) {
+        case OPT_SEED:
+                if (!*arg)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL, "--seed wants a path");
+                l->paths[l->n++] = arg;
+                return 1;
+        case OPT_NO_AUTO_SEED:
+                l->no_auto = true;
+                return 1;
+        }
+        return 0;
+}
+
+/* ---------------------------------------------------------------- what the target lacks */
+
+typedef struct needed_set {
+        ca_chunk_id *ids; /* sorted, unique */
+        size_t n;
+        bool *taken; /* per id: a seed index item was picked for it */
+} needed_set;
+
+static int cmp_id(const void *a, const void *b)
+{
+        return memcmp(a, b, sizeof(ca_chunk_id));
+}
+
+static void needed_done(needed_set *s)
+{
+        free(s->ids);
+        free(s->taken);
+        *s = (needed_set){};
+}
+
+/* The chunks the target lists that neither its chunk source nor the store has. */
+static int needed_collect(const seed_target *t, needed_set *ret)
+{
+        const ca_index *idx = t->index;
+        needed_set s = {.ids = malloc(MAX(idx->n_items, 1) * sizeof(ca_chunk_id))};
+        if (!s.ids)
+                return -ENOMEM;
+        for (size_t i = 0; i < idx->n_items; i++) {
+                int r = t->source ? chunk_source_has_local(t->source, &idx->items[i].id)
+                                  : ca_store_has(t->store, &idx->items[i].id);
+                if (r < 0) {
+                        needed_done(&s);
+                        return r;
+                }
+                if (r == 0)
+                        s.ids[s.n++] = idx->items[i].id;
+        }
+        qsort(s.ids, s.n, sizeof(*s.ids), cmp_id);
+        size_t u = 0;
+        for (size_t i = 0; i < s.n; i++)
+                if (u == 0 || memcmp(&s.ids[u - 1], &s.ids[i], sizeof(*s.ids)) != 0)
+                        s.ids[u++] = s.ids[i];
+        s.n = u;
+        s.taken = calloc(MAX(s.n, 1), sizeof(bool));
+        if (!s.taken) {
+                needed_done(&s);
+                return -ENOMEM;
+        }
+        *ret = s;
+        return 0;
+}
+
+/* Position of id in the set, or -1. */
+static ssize_t needed_find(const needed_set *s, const ca_chunk_id *id)
+{
+        const ca_chunk_id *p = bsearch(id, s->ids, s->n, sizeof(*s->ids), cmp_id);
+        return p ? p - s->ids : -1;
+}
+
+/* ---------------------------------------------------------------- a seed's signature */
 
 static int cmp_names(const void *a, const void *b)
 {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Hashes the tree's shape: path, type, mode, size and mtime of every entry, in strcmp order. */
+static int digest_stat(EVP_MD_CTX *md, const char *prefix, const char *name, const struct stat *st)
+{
+        char line[256];
+        int len =
+            snprintf(line, sizeof(line), "/%o %u %u %lld %lld.%09ld %lld.%09ld %llu\n", st->st_mode,
+                     st->st_uid, st->st_gid, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+                     st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
+                     (unsigned long long)st->st_ino);
+        if (EVP_DigestUpdate(md, prefix, strlen(prefix)) != 1 ||
+            EVP_DigestUpdate(md, name, strlen(name) + 1) != 1 ||
+            EVP_DigestUpdate(md, line, (size_t)len) != 1)
+                return -EIO;
+        return 0;
+}
+
+/* Hashes the tree's state: every entry's path and stat fields, in strcmp order. */
 static int signature_dir(EVP_MD_CTX *md, int dir_fd, const char *prefix, unsigned depth)
 {
         if (depth > SEED_DEPTH_MAX)
@@ -64,17 +174,8 @@ static int signature_dir(EVP_MD_CTX *md, int dir_fd, const char *prefix, unsigne
                         r = negative_errno();
                         break;
                 }
-                char line[128];
-                int len = snprintf(line, sizeof(line), "/%o %lld %lld.%09ld ", st.st_mode,
-                                   (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-                                   st.st_mtim.tv_nsec);
-                if (EVP_DigestUpdate(md, prefix, strlen(prefix)) != 1 ||
-                    EVP_DigestUpdate(md, names[i], strlen(names[i]) + 1) != 1 ||
-                    EVP_DigestUpdate(md, line, (size_t)len) != 1) {
-                        r = -EIO;
-                        break;
-                }
-                if (!S_ISDIR(st.st_mode))
+                r = digest_stat(md, prefix, names[i], &st);
+                if (r < 0 || !S_ISDIR(st.st_mode))
                         continue;
                 _cleanup_(closep) int sub =
                     fs_open_beneath(dir_fd, names[i], O_RDONLY | O_DIRECTORY, 0);
@@ -95,8 +196,8 @@ static int signature_dir(EVP_MD_CTX *md, int dir_fd, const char *prefix, unsigne
         return r;
 }
 
-/* The signature of the tree and of how it is cut (flags, chunk sizes). */
-static int seed_signature(int dir_fd, const ca_index *idx, char out[65])
+/* The signature of the seed (open as fd) and of how it is cut (flags, chunk sizes). */
+static int seed_signature(int fd, const struct stat *st, const ca_index *idx, char out[65])
 {
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
@@ -110,7 +211,9 @@ static int seed_signature(int dir_fd, const ca_index *idx, char out[65])
             (unsigned long long)idx->chunk_size_max);
         int r = EVP_DigestUpdate(md, params, (size_t)len) == 1 ? 0 : -EIO;
         if (r >= 0)
-                r = signature_dir(md, dir_fd, "", 0);
+                r = digest_stat(md, "", ".", st);
+        if (r >= 0 && S_ISDIR(st->st_mode))
+                r = signature_dir(md, fd, "", 0);
         uint8_t d[32];
         if (r >= 0 && EVP_DigestFinal_ex(md, d, NULL) != 1)
                 r = -EIO;
@@ -120,88 +223,114 @@ static int seed_signature(int dir_fd, const ca_index *idx, char out[65])
         return r;
 }
 
+/* Which seed a cache file belongs to: a hash of its absolute path. */
+static int seed_path_key(const char *seed, char out[PATH_KEY_HEX + 1])
+{
+        _cleanup_(freep) char *abs = realpath(seed, NULL);
+        if (!abs)
+                return negative_errno();
+        uint8_t d[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        if (EVP_Digest(abs, strlen(abs), d, &n, EVP_sha256(), NULL) != 1)
+                return -EIO;
+        hex_encode(d, PATH_KEY_HEX / 2, out);
+        return 0;
+}
+
+/* ---------------------------------------------------------------- reading a seed */
+
+/*
+ * The state of one seed's run. Chunks are reported in stream order; `expect` lists, for a cut
+ * at a seed index's boundaries, which seed item each reported chunk was read as.
+ */
 typedef struct seed_run {
-        ca_chunk_id *ids;
-        size_t n, alloc;
+        const seed_target *t;
+        const char *what;
+        needed_set *needed;
+        ca_index_writer *record; /* cutting afresh: the seed index being recorded */
+        /* cutting at the boundaries of a seed index */
+        const ca_index *sidx;
+        size_t *picks, n_picks;               /* seed items to read, in stream order */
+        size_t next_pick;                     /* the pick being read */
+        uint64_t pos;                         /* stream offset */
+        size_t *expect, n_expect, n_reported; /* picks handed to the pipeline, in order */
+        uint64_t mismatched;
+        bool stopped; /* every pick was read: the rest of the stream is not needed */
+        ca_chunk_pipeline *pipeline;
 } seed_run;
+
+static bool want_chunk(void *userdata, const ca_chunk_id *id)
+{
+        seed_run *run = userdata;
+        return needed_find(run->needed, id) >= 0;
+}
 
 static int on_chunk(void *userdata, uint64_t size, const ca_chunk_id *id)
 {
-        seed_run *s = userdata;
-        if (s->n == s->alloc) {
-                size_t want = s->alloc ? s->alloc * 2 : 1024;
-                ca_chunk_id *m = realloc(s->ids, want * sizeof(*m));
-                if (!m)
-                        return -ENOMEM;
-                s->ids = m;
-                s->alloc = want;
+        seed_run *run = userdata;
+        if (run->record)
+                return ca_index_writer_add(run->record, size, id);
+        if (run->n_reported < run->n_expect) {
+                const ca_index_item *it =
+                    &run->sidx->items[run->picks[run->expect[run->n_reported]]];
+                if (it->size != size || memcmp(&it->id, id, sizeof(*id)) != 0)
+                        run->mismatched++;
         }
-        s->ids[s->n++] = *id;
+        run->n_reported++;
         return 0;
 }
 
-/* The cache file: the chunk IDs the seed yielded last time, if the signature still matches. */
-static int cache_load(int cache_fd, const char *sig, ca_chunk_id **ret, size_t *n)
+static bool cancelled(const seed_run *run)
 {
-        _cleanup_(closep) int fd = fs_open_beneath(cache_fd, sig, O_RDONLY, 0);
-        if (fd < 0)
-                return fd;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode) || st.st_size % CA_CHUNK_ID_SIZE != 0 ||
-            (uint64_t)st.st_size > CA_INDEX_ITEMS_MAX * CA_CHUNK_ID_SIZE)
-                return -EBADMSG;
-        ca_chunk_id *ids = malloc((size_t)st.st_size + 1);
-        if (!ids)
-                return -ENOMEM;
-        int r = read_full(fd, ids, (size_t)st.st_size);
-        if (r < 0) {
-                free(ids);
-                return r;
-        }
-        *ret = ids;
-        *n = (size_t)st.st_size / CA_CHUNK_ID_SIZE;
-        return 0;
+        return run->t->cancel && atomic_load(run->t->cancel);
 }
 
-static void cache_save(int cache_fd, const char *sig, const seed_run *s)
+/* A ca_stream_writer that cuts the stream at the seed index's boundaries, passing on the picks
+ * and skipping the rest; it stops the stream once the last pick is read. */
+static int cut_write(void *userdata, const void *data, size_t size)
 {
-        char tmp[FS_TEMP_NAME_MAX];
-        fs_temp_name(tmp);
-        _cleanup_(closep) int fd =
-            openat(cache_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return;
-        if (write_full(fd, s->ids, s->n * sizeof(*s->ids)) < 0 ||
-            renameat(cache_fd, tmp, cache_fd, sig) < 0)
-                unlinkat(cache_fd, tmp, 0);
-}
-
-/* Does the store lack any chunk the index lists? */
-static int index_needs_any(ca_store *store, const ca_index *idx)
-{
-        for (size_t i = 0; i < idx->n_items; i++) {
-                int r = ca_store_has(store, &idx->items[i].id);
-                if (r <= 0)
-                        return r < 0 ? r : 1;
+        seed_run *run = userdata;
+        const uint8_t *d = data;
+        if (cancelled(run))
+                return -ECANCELED;
+        while (size > 0) {
+                if (run->next_pick >= run->n_picks) {
+                        run->stopped = true;
+                        return -ECANCELED;
+                }
+                const ca_index_item *it = &run->sidx->items[run->picks[run->next_pick]];
+                size_t k;
+                if (run->pos < it->offset) {
+                        k = (size_t)MIN((uint64_t)size, it->offset - run->pos);
+                } else {
+                        uint64_t end = it->offset + it->size;
+                        k = (size_t)MIN((uint64_t)size, end - run->pos);
+                        bool last = run->pos + k == end;
+                        /* Set before handing over: the chunk may be reported at once. */
+                        if (last)
+                                run->expect[run->n_expect++] = run->next_pick++;
+                        int r = ca_chunk_pipeline_write_cut(run->pipeline, d, k, last);
+                        if (r < 0)
+                                return r;
+                }
+                run->pos += k;
+                d += k;
+                size -= k;
         }
         return 0;
 }
 
-/* Are all the chunks in the store? */
-static int store_has_all(ca_store *store, const ca_chunk_id *ids, size_t n)
+/* Cutting afresh: the pipeline's writer, stopping when the caller gives up. */
+static int fresh_write(void *userdata, const void *data, size_t size)
 {
-        for (size_t i = 0; i < n; i++) {
-                int r = ca_store_has(store, &ids[i]);
-                if (r <= 0)
-                        return r;
-        }
-        return 1;
+        seed_run *run = userdata;
+        if (cancelled(run))
+                return -ECANCELED;
+        return ca_chunk_pipeline_write(run->pipeline, data, size);
 }
 
-/* The seed's tree as the image's archive would hold it: a rendered tree is archived as its
- * manifest and rootfs/ only (its `rendered` marker was never part of the image). */
+/* A directory's stream as the image's archive would hold it: a rendered tree of our store is
+ * archived as its manifest and rootfs/ only (its `rendered` marker was never in the image). */
 static int encode_seed(ca_encoder *e, int dir_fd, const char *what)
 {
         struct stat st, mst;
@@ -219,70 +348,336 @@ static int encode_seed(ca_encoder *e, int dir_fd, const char *what)
         return ca_encoder_run_synthetic(e, &st, entries, ELEMENTSOF(entries));
 }
 
-int seed_apply(aci_store *s, const char *seed, const ca_index *idx)
+/* Streams the seed (open as fd) into write: a directory encoded with flags, a file as it is. */
+static int stream_seed(int fd, bool is_dir, uint64_t flags, const char *what,
+                       ca_stream_writer write, void *userdata)
 {
-        ca_store *store = aci_store_chunks(s);
-        int r = index_needs_any(store, idx);
-        if (r <= 0)
-                return r; /* everything is local already: nothing to seed */
-
-        _cleanup_(closep) int dir_fd = open(seed, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "seed %s: %m", seed);
-        char sig[65];
-        r = seed_signature(dir_fd, idx, sig);
-        if (r < 0)
-                return ca_log_errno(CA_LOG_ERR, r, "seed %s: %s", seed, strerror(-r));
-
-        if (mkdirat(aci_store_fd(s), "seeds", 0700) < 0 && errno != EEXIST)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/seeds: %m",
-                                    aci_store_path(s));
-        _cleanup_(closep) int cache_fd =
-            fs_open_beneath(aci_store_fd(s), "seeds", O_RDONLY | O_DIRECTORY, 0);
-        if (cache_fd < 0)
-                return ca_log_errno(CA_LOG_ERR, cache_fd, "%s/seeds: %s", aci_store_path(s),
-                                    strerror(-cache_fd));
-        _cleanup_(freep) ca_chunk_id *cached = NULL;
-        size_t n_cached = 0;
-        if (cache_load(cache_fd, sig, &cached, &n_cached) >= 0 &&
-            store_has_all(store, cached, n_cached) > 0) {
-                ca_log_debug("seed %s: unchanged since it was last chunked; its %zu chunks are "
-                             "in the store",
-                             seed, n_cached);
-                return 0;
+        if (is_dir) {
+                _cleanup_(ca_encoder_freep) ca_encoder *e = NULL;
+                int r = ca_encoder_new(flags, write, userdata, &e);
+                return r < 0 ? r : encode_seed(e, fd, what);
         }
+        return stream_fd(fd, what, write, userdata);
+}
 
-        /* Changed, new, or its chunks were collected: encode and cut it again. */
+static int pipeline_open(seed_run *run, const ca_index *cut, ca_chunk_pipeline **ret)
+{
         ca_chunk_pipeline_options po = {
-            .chunk_size_min = idx->chunk_size_min,
-            .chunk_size_avg = idx->chunk_size_avg,
-            .chunk_size_max = idx->chunk_size_max,
-            .digest = ca_digest_type_from_flags(idx->feature_flags),
-            .store = store,
+            .chunk_size_min = cut->chunk_size_min,
+            .chunk_size_avg = cut->chunk_size_avg,
+            .chunk_size_max = cut->chunk_size_max,
+            .digest = ca_digest_type_from_flags(run->t->index->feature_flags),
+            .store = run->t->store,
             .compression = CA_COMPRESSION_ZSTD,
             .compression_level = CA_COMPRESSION_LEVEL_DEFAULT,
             .jobs = default_jobs(),
             .chunk = on_chunk,
+            .want = want_chunk,
+            .userdata = run,
         };
-        seed_run run = {};
-        po.userdata = &run;
+        return ca_chunk_pipeline_new(&po, ret);
+}
+
+/* Reads the picked chunks of a file seed at their offsets. */
+static int read_picks(seed_run *run, int fd)
+{
+        uint64_t max = 0;
+        for (size_t i = 0; i < run->n_picks; i++)
+                max = MAX(max, run->sidx->items[run->picks[i]].size);
+        _cleanup_(freep) uint8_t *buf = malloc((size_t)max);
+        if (!buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < run->n_picks; i++) {
+                if (cancelled(run))
+                        return -ECANCELED;
+                const ca_index_item *it = &run->sidx->items[run->picks[i]];
+                ssize_t n = pread(fd, buf, (size_t)it->size, (off_t)it->offset);
+                if (n < 0)
+                        return ca_log_errno(CA_LOG_ERR, negative_errno(), "seed %s: read: %m",
+                                            run->what);
+                if ((uint64_t)n != it->size) {
+                        run->mismatched++; /* the file is shorter now */
+                        continue;
+                }
+                run->expect[run->n_expect++] = i; /* before: it may be reported at once */
+                int r = ca_chunk_pipeline_write_cut(run->pipeline, buf, (size_t)n, true);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/*
+ * Uses the seed index sidx, whose data is the seed open as fd: picks the items the target
+ * lacks, reads just those (a directory is encoded up to the last one), and keeps the ones that
+ * still match.
+ */
+static int apply_seed_index(seed_run *run, const ca_index *sidx, int fd, bool is_dir)
+{
+        ca_digest_type want = ca_digest_type_from_flags(run->t->index->feature_flags);
+        if (ca_digest_type_from_flags(sidx->feature_flags) != want) {
+                ca_log_warning("seed %s: its index names chunks by %s, the index being extracted "
+                               "by %s; not used",
+                               run->what,
+                               ca_digest_type_name(ca_digest_type_from_flags(sidx->feature_flags)),
+                               ca_digest_type_name(want));
+                return 0;
+        }
+        run->sidx = sidx;
+        run->picks = malloc(MAX(sidx->n_items, 1) * sizeof(size_t));
+        run->expect = malloc(MAX(sidx->n_items, 1) * sizeof(size_t));
+        if (!run->picks || !run->expect)
+                return -ENOMEM;
+        for (size_t i = 0; i < sidx->n_items; i++) {
+                ssize_t k = needed_find(run->needed, &sidx->items[i].id);
+                if (k < 0 || run->needed->taken[k])
+                        continue;
+                run->needed->taken[k] = true;
+                run->picks[run->n_picks++] = i;
+        }
+        if (run->n_picks == 0) {
+                ca_log_info("seed %s: has none of the %zu chunks missing", run->what,
+                            run->needed->n);
+                return 0;
+        }
+
         _cleanup_(ca_chunk_pipeline_freep) ca_chunk_pipeline *p = NULL;
-        _cleanup_(ca_encoder_freep) ca_encoder *e = NULL;
         ca_chunk_pipeline_stats ps = {};
-        r = ca_chunk_pipeline_new(&po, &p);
-        if (r >= 0)
-                r = ca_encoder_new(idx->feature_flags, ca_chunk_pipeline_write, p, &e);
-        if (r >= 0)
-                r = encode_seed(e, dir_fd, seed);
+        int r = pipeline_open(run, sidx, &p);
+        if (r < 0)
+                return r;
+        run->pipeline = p;
+        if (is_dir) {
+                r = stream_seed(fd, true, sidx->feature_flags, run->what, cut_write, run);
+                if (r == -ECANCELED && run->stopped)
+                        r = 0;
+                /* A stream that ended early leaves the remaining picks unread. */
+                if (r >= 0 && run->next_pick < run->n_picks) {
+                        run->mismatched += run->n_picks - run->next_pick;
+                        if (run->pos > run->sidx->items[run->picks[run->next_pick]].offset) {
+                                /* The partial chunk is reported, and counted, as a mismatch. */
+                                run->expect[run->n_expect++] = run->next_pick;
+                                run->mismatched--;
+                                r = ca_chunk_pipeline_write_cut(p, NULL, 0, true);
+                        }
+                }
+        } else {
+                r = read_picks(run, fd);
+        }
         if (r >= 0)
                 r = ca_chunk_pipeline_finish(p, &ps);
-        if (r < 0) {
-                free(run.ids);
-                return ca_log_errno(CA_LOG_ERR, r, "seed %s: %s", seed, strerror(-r));
-        }
-        cache_save(cache_fd, sig, &run);
-        ca_log_info("seed %s: %llu chunks, %llu of them new to the store", seed,
-                    (unsigned long long)ps.chunks, (unsigned long long)ps.stored);
-        free(run.ids);
+        if (r < 0)
+                return r;
+        ca_log_debug("seed %s: %zu chunks read, %llu stored, %llu present, %llu not wanted",
+                     run->what, run->n_expect, (unsigned long long)ps.stored,
+                     (unsigned long long)ps.present, (unsigned long long)ps.unwanted);
+        ca_log_info("seed %s: supplied %llu of the %zu chunks missing", run->what,
+                    (unsigned long long)ps.stored, run->needed->n);
+        if (run->mismatched > 0)
+                ca_log_warning("seed %s: %llu chunks no longer match its index (the seed changed "
+                               "since); they will be downloaded",
+                               run->what, (unsigned long long)run->mismatched);
         return 0;
+}
+
+/* ---------------------------------------------------------------- the cache of cut seeds */
+
+static int open_cache_dir(void)
+{
+        _cleanup_(freep) char *path = NULL;
+        if (asprintf(&path, "%s/seeds", arg_global.dir) < 0)
+                return -ENOMEM;
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", path);
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", path);
+        return fd;
+}
+
+/* The cached cut of this seed state, if any, checked against the cut the target uses. */
+static int cache_load(int cache_fd, const char *name, const ca_index *target, ca_index **ret)
+{
+        _cleanup_(freep) char *path = NULL;
+        if (asprintf(&path, "%s/seeds/%s", arg_global.dir, name) < 0)
+                return -ENOMEM;
+        struct stat st;
+        if (fstatat(cache_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                return -ENOENT;
+        ca_index *idx = NULL;
+        int r = ca_index_load(path, &idx);
+        if (r < 0)
+                return r;
+        if (idx->feature_flags != target->feature_flags ||
+            idx->chunk_size_min != target->chunk_size_min ||
+            idx->chunk_size_avg != target->chunk_size_avg ||
+            idx->chunk_size_max != target->chunk_size_max) {
+                ca_index_free(idx);
+                return -EBADMSG;
+        }
+        /* Marks it as used: gc drops cuts nobody used for a while. */
+        (void)utimensat(cache_fd, name, NULL, AT_SYMLINK_NOFOLLOW);
+        *ret = idx;
+        return 0;
+}
+
+/* Removes the cuts of older states of the same seed (names starting with key and '-'). */
+static void cache_prune(int cache_fd, const char *key, const char *keep)
+{
+        DIR *d = fs_opendir_at(cache_fd);
+        if (!d)
+                return;
+        struct dirent *de;
+        size_t klen = strlen(key);
+        while (fs_readdir(d, &de) > 0)
+                if (strncmp(de->d_name, key, klen) == 0 && de->d_name[klen] == '-' &&
+                    strcmp(de->d_name, keep) != 0)
+                        (void)unlinkat(cache_fd, de->d_name, 0);
+        closedir(d);
+}
+
+/* Cuts the seed with the target's parameters, storing the chunks the target lacks and
+ * recording every chunk as the seed's index under the cache name. */
+static int cut_afresh(seed_run *run, int fd, bool is_dir, int cache_fd, const char *name,
+                      const char *key)
+{
+        const ca_index *t = run->t->index;
+        _cleanup_(freep) char *path = NULL;
+        if (asprintf(&path, "%s/seeds/%s", arg_global.dir, name) < 0)
+                return -ENOMEM;
+        _cleanup_(ca_index_writer_freep) ca_index_writer *w = NULL;
+        int r = ca_index_writer_new(path, t->feature_flags, t->chunk_size_min, t->chunk_size_avg,
+                                    t->chunk_size_max, &w);
+        if (r < 0)
+                return r;
+        run->record = w;
+        _cleanup_(ca_chunk_pipeline_freep) ca_chunk_pipeline *p = NULL;
+        ca_chunk_pipeline_stats ps = {};
+        r = pipeline_open(run, t, &p);
+        if (r < 0)
+                return r;
+        run->pipeline = p;
+        r = stream_seed(fd, is_dir, t->feature_flags, run->what, fresh_write, run);
+        if (r >= 0)
+                r = ca_chunk_pipeline_finish(p, &ps);
+        /* An empty file has no chunks, and no index to record. */
+        if (r >= 0 && ps.chunks > 0 && ca_index_writer_finish(w) >= 0)
+                cache_prune(cache_fd, key, name);
+        if (r < 0)
+                return r;
+        ca_log_info("seed %s: cut into %llu chunks; supplied %llu of the %zu chunks missing",
+                    run->what, (unsigned long long)ps.chunks, (unsigned long long)ps.stored,
+                    run->needed->n);
+        return 0;
+}
+
+/* A directory or a file seed: its cached cut while it is unchanged, else a new cut. */
+static int apply_data_seed(seed_run *run, int fd, const struct stat *st)
+{
+        bool is_dir = S_ISDIR(st->st_mode);
+        if (is_dir && run->t->blob)
+                return ca_log_errno(CA_LOG_ERR, -EISDIR,
+                                    "seed %s: a directory cannot seed a blob index (.caibx); "
+                                    "give a file",
+                                    run->what);
+        char key[PATH_KEY_HEX + 1], sig[65], name[PATH_KEY_HEX + 1 + 64 + 7];
+        int r = seed_path_key(run->what, key);
+        if (r >= 0)
+                r = seed_signature(fd, st, run->t->index, sig);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "seed %s: %s", run->what, strerror(-r));
+        snprintf(name, sizeof(name), "%s-%s.%s", key, sig, is_dir ? "caidx" : "caibx");
+
+        _cleanup_(closep) int cache_fd = open_cache_dir();
+        if (cache_fd < 0)
+                return cache_fd;
+        _cleanup_(ca_index_freep) ca_index *cut = NULL;
+        if (cache_load(cache_fd, name, run->t->index, &cut) >= 0) {
+                ca_log_debug("seed %s: unchanged since it was last chunked; reading only what "
+                             "it can supply",
+                             run->what);
+                return apply_seed_index(run, cut, fd, is_dir);
+        }
+        return cut_afresh(run, fd, is_dir, cache_fd, name, key);
+}
+
+/* An index X.caidx|X.caibx, its data at X. */
+static int apply_index_file(seed_run *run)
+{
+        _cleanup_(ca_index_freep) ca_index *sidx = NULL;
+        int r = ca_index_load(run->what, &sidx);
+        if (r < 0)
+                return r;
+        ca_index_kind kind = ca_index_kind_from_name(run->what);
+        const char *dot = strrchr(run->what, '.');
+        _cleanup_(freep) char *data = strndup(run->what, (size_t)(dot - run->what));
+        if (!data)
+                return -ENOMEM;
+        _cleanup_(closep) int fd = open(data, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(),
+                                    "seed %s: its data should be at %s: %m", run->what, data);
+        bool is_dir = kind == CA_INDEX_ARCHIVE;
+        if (is_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+                return ca_log_errno(CA_LOG_ERR, -EINVAL, "seed %s: %s is not a %s", run->what, data,
+                                    is_dir ? "directory" : "regular file");
+        return apply_seed_index(run, sidx, fd, is_dir);
+}
+
+int seed_apply(const seed_target *t, const char *seed)
+{
+        needed_set needed = {};
+        int r = needed_collect(t, &needed);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "seed %s: cannot tell which chunks are missing: %s",
+                                    seed, strerror(-r));
+        if (needed.n == 0) {
+                ca_log_debug("seed %s: not read, every chunk is here already", seed);
+                needed_done(&needed);
+                return 0;
+        }
+        seed_run run = {.t = t, .what = seed, .needed = &needed};
+        struct stat st;
+        _cleanup_(closep) int fd = open(seed, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "seed %s: %m", seed);
+        else if (S_ISREG(st.st_mode) && ca_index_kind_from_name(seed) != CA_INDEX_UNKNOWN)
+                r = apply_index_file(&run);
+        else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
+                r = apply_data_seed(&run, fd, &st);
+        else
+                r = ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                 "seed %s: not a directory, a regular file or an index", seed);
+        if (r == -ENOMEM) /* everything else was logged where it happened */
+                ca_log_error("seed %s: out of memory", seed);
+        free(run.picks);
+        free(run.expect);
+        needed_done(&needed);
+        return r;
+}
+
+int seed_apply_list(const seed_target *t, const seed_list *l, const char *auto_seed)
+{
+        for (size_t i = 0; i < l->n; i++) {
+                int r = seed_apply(t, l->paths[i]);
+                if (r < 0)
+                        return r;
+        }
+        if (!auto_seed || l->no_auto)
+                return 0;
+        ca_log_debug("%s is a seed", auto_seed);
+        int r = seed_apply(t, auto_seed);
+        return r == -ECANCELED ? r : 0; /* a seed of our own choosing never fails the command */
+}
+
+char *seed_newest_tree(aci_store *s, const char *name)
+{
+        aci_image_record prev;
+        if (aci_store_find(s, name, NULL, 0, &prev) < 0)
+                return NULL;
+        char *tree =
+            aci_store_tree_ready(s, prev.key) > 0 ? aci_store_tree_path(s, prev.key) : NULL;
+        aci_image_record_done(&prev);
+        return tree;
 }
