@@ -23,6 +23,12 @@ static const char usage[] =
     "  -f, --foreground       stay in the foreground (default: return once mounted)\n"
     "  --allow-other          let other users access the mount (-o allow_other)\n"
     "  --no-prefetch          fetch only what reads need\n"
+    "  --seed=PATH            data that may hold some of the chunks (repeatable): a\n"
+    "                         directory, a file, or an index X.caidx|X.caibx whose data\n"
+    "                         is X (see 'acfetch extract --help'). Seeds are read in the\n"
+    "                         background once mounted, before the prefetch downloads\n"
+    "  --no-auto-seed         for an ID or NAME, do not use the newest rendered tree of\n"
+    "                         the image's name as a seed\n"
     "  --log FILE             append messages to FILE once mounted (default: stderr in\n"
     "                         the foreground, discarded in the background)\n"
     "  -h, --help             show this help\n\n";
@@ -30,10 +36,30 @@ static const char usage[] =
 typedef struct mount_args {
         bool foreground, allow_other, no_prefetch;
         const char *log;
+        const seed_list *seeds;
+        const char *auto_seed;
 } mount_args;
 
-/* ID|NAME: the stored image's index; chunks from <dir>/chunks, then where the index came from. */
-static int open_image(archive_input *in, const char *arg, input_options *io, char **ret_path)
+/* Seeds are read once mounted, so a missing one is refused before. */
+static int check_seeds(const seed_list *l, const input_options *io)
+{
+        if (l->n > 0 && io->no_cache)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "--seed keeps what the seeds supply in <dir>/chunks; it "
+                                    "cannot be combined with --no-cache");
+        for (size_t i = 0; i < l->n; i++)
+                if (access(l->paths[i], R_OK) < 0)
+                        return ca_log_errno(CA_LOG_ERR, negative_errno(), "seed %s: %m",
+                                            l->paths[i]);
+        return 0;
+}
+
+/*
+ * ID|NAME: the stored image's index; chunks from <dir>/chunks, then where the index came from.
+ * *ret_seed: the newest rendered tree of the image's name, if any (NULL unless want_seed).
+ */
+static int open_image(archive_input *in, const char *arg, input_options *io, bool want_seed,
+                      char **ret_path, char **ret_seed)
 {
         _cleanup_(aci_store_freep) aci_store *s = NULL;
         aci_image_record rec = {};
@@ -45,6 +71,7 @@ static int open_image(archive_input *in, const char *arg, input_options *io, cha
                 return r;
         _cleanup_(freep) char *path = aci_store_image_file(s, rec.key, "index.caidx");
         _cleanup_(freep) char *url = rec.index_url ? strdup(rec.index_url) : NULL;
+        *ret_seed = want_seed && rec.name ? seed_newest_tree(s, rec.name) : NULL;
         aci_image_record_done(&rec);
         if (!path || (rec.index_url && !url))
                 return -ENOMEM;
@@ -183,11 +210,9 @@ static int serve(archive_input *in, const char *subdir, const char *mountpoint, 
                 if (r < 0)
                         goto out_unmount;
         }
-        if (!a->no_prefetch) {
-                r = mount_fs_prefetch_start(m, PREFETCH_JOBS);
+        r = mount_fs_prefetch_start(m, a->no_prefetch ? 0 : PREFETCH_JOBS, a->seeds, a->auto_seed);
                 if (r < 0)
                         goto out_unmount;
-        }
         if (notify_fd >= 0) {
                 /* Mounted: the parent may return. */
                 (void)write(notify_fd, "y", 1);
@@ -219,14 +244,22 @@ static int run_mount(int argc, char **argv)
             {"allow-other", no_argument, NULL, OPT_ALLOW_OTHER},
             {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
             {"log", required_argument, NULL, OPT_LOG},
+            SEED_LONG_OPTIONS,
             {"help", no_argument, NULL, 'h'},
             {},
         };
         mount_args a = {};
         input_options io;
+        seed_list seeds;
         int c, r = input_options_init(&io, argc);
         if (r < 0)
                 return r;
+        r = seed_list_init(&seeds, argc);
+        if (r < 0) {
+                input_options_done(&io);
+                return r;
+        }
+        a.seeds = &seeds;
 
         optind = 0;
         while (r >= 0 && (c = getopt_long(argc, argv, "fh", options, NULL)) >= 0) {
@@ -245,9 +278,12 @@ static int run_mount(int argc, char **argv)
                         break;
                 case 'h':
                         command_help(&command_mount);
+                        seed_list_done(&seeds);
                         input_options_done(&io);
                         return 0;
                 default:
+                        r = seed_list_parse(&seeds, c, optarg);
+                        if (r == 0)
                         r = input_options_parse(&io, c, optarg);
                         if (r == 0)
                                 r = -EINVAL;
@@ -262,25 +298,31 @@ static int run_mount(int argc, char **argv)
         struct stat st;
         if (r >= 0 && (stat(mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)))
                 r = ca_log_errno(CA_LOG_ERR, -ENOTDIR, "%s: not a directory", mountpoint);
+        if (r >= 0)
+                r = check_seeds(&seeds, &io);
         int notify_fd = -1;
         if (r >= 0 && !a.foreground)
                 r = daemon_fork(&notify_fd);
         if (r < 0) {
+                seed_list_done(&seeds);
                 input_options_done(&io);
                 return r;
         }
 
         archive_input in = {};
-        _cleanup_(freep) char *image_index = NULL;
+        _cleanup_(freep) char *image_index = NULL, *auto_seed = NULL;
+        io.cache_local = seeds.n > 0;
         bool is_index = ca_index_kind_from_name(src) != CA_INDEX_UNKNOWN || url_is_http(src) ||
                         strstr(src, ".catar");
         if (is_index)
                 r = archive_input_open(&in, src, &io);
         else
-                r = open_image(&in, src, &io, &image_index);
+                r = open_image(&in, src, &io, !seeds.no_auto, &image_index, &auto_seed);
+        a.auto_seed = auto_seed;
         if (r >= 0)
                 r = serve(&in, is_index ? NULL : "rootfs", mountpoint, &a, notify_fd);
         archive_input_close(&in);
+        seed_list_done(&seeds);
         input_options_done(&io);
         return r;
 }

@@ -19,10 +19,13 @@ mount_fs *mount_fs_free(mount_fs *m);
 const struct fuse_lowlevel_ops *mount_fs_ops(void);
 
 /*
- * Starts `jobs` threads that walk the index in order and bring every chunk missing from the
- * local stores into the chunk cache, so the mount ends up fully local (logged once it is).
- * Reads never wait for them: a read needing a missing chunk fetches it at once.
+ * Starts the background work: the seeds first (--seed values, then auto_seed unless
+ * --no-auto-seed; seeds may be NULL), in one thread, then `jobs` threads (0: none) that walk the
+ * index in order and bring every chunk missing from the local stores into the chunk cache, so
+ * the mount ends up fully local (logged once it is). Reads never wait for either: a read needing
+ * a missing chunk fetches it at once. auto_seed must outlive the mount.
  */
-int mount_fs_prefetch_start(mount_fs *m, unsigned jobs);
+int mount_fs_prefetch_start(mount_fs *m, unsigned jobs, const seed_list *seeds,
+                            const char *auto_seed);
 /* Stops and joins the prefetch threads (a download in progress finishes first). */
 void mount_fs_prefetch_stop(mount_fs *m);

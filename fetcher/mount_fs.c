@@ -47,6 +47,11 @@ struct mount_fs {
 
         pthread_t *threads;
         unsigned n_threads;
+        unsigned prefetch_jobs;
+        pthread_t seeder; /* applies the seeds, then starts the prefetch threads */
+        bool has_seeder;
+        const seed_list *seeds;
+        const char *auto_seed;
         atomic_bool stop;
         atomic_size_t next_item;
         atomic_uint running;
@@ -742,22 +747,17 @@ static void *prefetch_thread(void *userdata)
         return NULL;
 }
 
-int mount_fs_prefetch_start(mount_fs *m, unsigned jobs)
+static int start_prefetch(mount_fs *m)
 {
-        if (!m->in->cache) {
-                if (!chunk_source_is_remote(m->in->source))
-                        ca_log_info("%s: every chunk is local", m->in->location);
-                return 0; /* nowhere to keep prefetched chunks */
-        }
-        m->threads = calloc(MAX(jobs, 1U), sizeof(pthread_t));
+        unsigned jobs = m->prefetch_jobs;
+        m->threads = calloc(jobs, sizeof(pthread_t));
         if (!m->threads)
                 return -ENOMEM;
-        atomic_store(&m->running, MAX(jobs, 1U));
-        for (unsigned i = 0; i < MAX(jobs, 1U); i++) {
+        atomic_store(&m->running, jobs);
+        for (unsigned i = 0; i < jobs; i++) {
                 int r = pthread_create(&m->threads[i], NULL, prefetch_thread, m);
                 if (r != 0) {
-                        atomic_fetch_sub(&m->running, MAX(jobs, 1U) - i);
-                        mount_fs_prefetch_stop(m);
+                        atomic_fetch_sub(&m->running, jobs - i);
                         return -r;
                 }
                 m->n_threads++;
@@ -765,9 +765,57 @@ int mount_fs_prefetch_start(mount_fs *m, unsigned jobs)
         return 0;
 }
 
+/* Seeds first (they need no network, and whatever they supply is not downloaded), then the
+ * prefetch; the stop flag cancels both. */
+static void *seed_thread(void *userdata)
+{
+        mount_fs *m = userdata;
+        seed_target t = {
+            .index = m->in->index,
+            .store = m->in->cache,
+            .source = m->in->source,
+            .cancel = &m->stop,
+        };
+        int r = seed_apply_list(&t, m->seeds, m->auto_seed);
+        if (r < 0 && r != -ECANCELED)
+                ca_log_warning("%s: a seed failed; its chunks will be downloaded", m->in->location);
+        if (atomic_load(&m->stop) || m->prefetch_jobs == 0)
+                return NULL;
+        r = start_prefetch(m);
+        if (r < 0)
+                ca_log_warning("%s: cannot start the prefetch: %s; reads still fetch what they "
+                               "need",
+                               m->in->location, strerror(-r));
+        return NULL;
+}
+
+int mount_fs_prefetch_start(mount_fs *m, unsigned jobs, const seed_list *seeds,
+                            const char *auto_seed)
+{
+        if (!m->in->cache) {
+                if (!chunk_source_is_remote(m->in->source))
+                        ca_log_info("%s: every chunk is local", m->in->location);
+                return 0; /* nowhere to keep prefetched chunks */
+        }
+        m->prefetch_jobs = jobs;
+        m->seeds = seeds;
+        m->auto_seed = seeds && !seeds->no_auto ? auto_seed : NULL;
+        if (!seeds || (seeds->n == 0 && !m->auto_seed))
+                return jobs > 0 ? start_prefetch(m) : 0;
+        int r = pthread_create(&m->seeder, NULL, seed_thread, m);
+        if (r != 0)
+                return -r;
+        m->has_seeder = true;
+        return 0;
+}
+
 void mount_fs_prefetch_stop(mount_fs *m)
 {
         atomic_store(&m->stop, true);
+        /* The seeder starts the prefetch threads: joined first, it has started all it will. */
+        if (m->has_seeder)
+                pthread_join(m->seeder, NULL);
+        m->has_seeder = false;
         for (unsigned i = 0; i < m->n_threads; i++)
                 pthread_join(m->threads[i], NULL);
         m->n_threads = 0;
