@@ -158,9 +158,12 @@ int aci_manifest_matches(const aci_manifest *m, const char *name, const aci_labe
  *   locks/store.lock             shared by every process, exclusive for gc
  *   locks/<key>.lock             held while images/<key> or trees/<key> change
  *   tmp/<random>/                one per process, flocked; reclaimed when its owner is gone
+ *   seeds/<path key>-<state>.ca?x  how seeds were cut (fetcher/seed.c); gc drops the ones
+ *                                unused for ACI_SEED_CACHE_DAYS
  * <key> is "sha512-" and the first 64 hex digits of the image ID, as rkt keys its store.
  * Objects appear under their final names only when complete (temp name, then rename).
  */
+#define ACI_SEED_CACHE_DAYS 30
 #define ACI_ID_SIZE  (7 + 128 + 1) /* "sha512-" + 128 hex + NUL */
 #define ACI_KEY_SIZE (7 + 64 + 1)
 
@@ -264,7 +267,7 @@ char *aci_store_tree_path(const aci_store *s, const char *key);
 
 /* gc (gc.c): needs the exclusive lock. */
 typedef struct aci_gc_stats {
-        uint64_t chunks, chunk_bytes, trees, tmp;
+        uint64_t chunks, chunk_bytes, trees, tmp, seeds;
 } aci_gc_stats;
 /* Removes (or with dry_run only lists on `out`) chunks and trees no image references. */
 int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret);

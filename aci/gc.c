@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "aci/aci.h"
@@ -172,6 +173,40 @@ static int gc_trees(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *st)
         return r;
 }
 
+/* Cached cuts of seeds (seeds/) that no fetch, extract or mount used for a while, and temp
+ * files (no writer runs during gc). */
+static int gc_seeds(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *st)
+{
+        _cleanup_(closep) int sfd =
+            fs_open_beneath(aci_store_fd(s), "seeds", O_RDONLY | O_DIRECTORY, 0);
+        if (sfd < 0)
+                return sfd == -ENOENT ? 0 : sfd;
+        DIR *d = fs_opendir_at(sfd);
+        if (!d)
+                return negative_errno();
+        time_t horizon = time(NULL) - ACI_SEED_CACHE_DAYS * 24 * 3600;
+        struct dirent *de;
+        int r;
+        while ((r = fs_readdir(d, &de)) > 0) {
+                const char *n = de->d_name;
+                size_t len = strlen(n);
+                bool cut = len > 6 && (strcmp(n + len - 6, ".caidx") == 0 ||
+                                       strcmp(n + len - 6, ".caibx") == 0);
+                struct stat fst;
+                if (fstatat(sfd, n, &fst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(fst.st_mode) ||
+                    (cut && fst.st_mtime >= horizon))
+                        continue;
+                report(out, "seeds", n, NULL);
+                st->seeds++;
+                if (!dry_run && unlinkat(sfd, n, 0) < 0 && errno != ENOENT) {
+                        r = negative_errno();
+                        break;
+                }
+        }
+        closedir(d);
+        return r;
+}
+
 int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
 {
         *ret = (aci_gc_stats){};
@@ -190,7 +225,8 @@ int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
         for (size_t i = 0; i < n; i++)
                 aci_image_record_done(&list[i]);
         if (r >= 0) {
-                qsort(set.ids, set.n, sizeof(*set.ids), cmp_id);
+                if (set.n > 1)
+                        qsort(set.ids, set.n, sizeof(*set.ids), cmp_id);
                 r = gc_chunks(s, &set, dry_run, out, ret);
                 if (r < 0)
                         ca_log_error("%s/chunks: %s", aci_store_path(s), strerror(-r));
@@ -200,6 +236,11 @@ int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
                 r = gc_trees(s, dry_run, out, ret);
                 if (r < 0)
                         ca_log_error("%s/trees: %s", aci_store_path(s), strerror(-r));
+        }
+        if (r >= 0) {
+                r = gc_seeds(s, dry_run, out, ret);
+                if (r < 0)
+                        ca_log_error("%s/seeds: %s", aci_store_path(s), strerror(-r));
         }
         return r;
 }

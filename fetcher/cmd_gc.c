@@ -9,7 +9,8 @@ static const char gc_usage[] =
     "Usage: acfetch gc [--dry-run]\n\n"
     "Remove the chunks no stored image lists, the trees of removed images, unfinished\n"
     "trees and the work files of processes that are gone. Waits for running fetches (they\n"
-    "hold the store shared). Chunks that only `extract` downloaded are removed too.\n\n"
+    "hold the store shared). Chunks that only `extract` downloaded are removed too, and the\n"
+    "cached cuts of seeds (<dir>/seeds) that were not used for 30 days.\n\n"
     "Options:\n"
     "  --dry-run              only print, one per line, what would be removed\n"
     "  -h, --help             show this help\n\n";
@@ -54,9 +55,10 @@ static int run_gc(int argc, char **argv)
         r = aci_store_gc(s, dry_run, dry_run ? stdout : NULL, &st);
         if (r < 0)
                 return r;
-        ca_log_info("gc%s: %llu chunks (%llu bytes), %llu trees%s", dry_run ? " --dry-run" : "",
-                    (unsigned long long)st.chunks, (unsigned long long)st.chunk_bytes,
-                    (unsigned long long)st.trees, dry_run ? " would be removed" : " removed");
+        ca_log_info("gc%s: %llu chunks (%llu bytes), %llu trees, %llu seed caches%s",
+                    dry_run ? " --dry-run" : "", (unsigned long long)st.chunks,
+                    (unsigned long long)st.chunk_bytes, (unsigned long long)st.trees,
+                    (unsigned long long)st.seeds, dry_run ? " would be removed" : " removed");
         return fflush(stdout) == 0 ? 0 : -EIO;
 }
 
