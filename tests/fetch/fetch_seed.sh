@@ -102,4 +102,16 @@ acf --dir="$D2" verify
 expect_rc 0 "verify after seeding"
 echo "ok: a changed seed file is detected"
 
+# --- gc drops seed cuts nobody used for 30 days, and only those -------------------------------
+set -- "$D2"/seeds/*.caidx
+expect_eq "seed cuts of the one --seed directory (older states dropped)" "$#" 1
+cut=$1
+: >"$D2/seeds/$(basename "$cut" .caidx)-stale.caidx"
+touch -d '40 days ago' "$D2/seeds/$(basename "$cut" .caidx)-stale.caidx"
+acf --dir="$D2" gc
+expect_rc 0 "gc"
+[ -f "$cut" ] || fail "gc removed the seed cut used just now"
+[ ! -e "$D2/seeds/$(basename "$cut" .caidx)-stale.caidx" ] || fail "gc kept a cut unused for 40 days"
+echo "ok: gc and seed cuts"
+
 echo "fetch_seed passed"
