@@ -673,11 +673,19 @@ int seed_apply_list(const seed_target *t, const seed_list *l, const char *auto_s
 
 char *seed_newest_tree(aci_store *s, const char *name)
 {
-        aci_image_record prev;
-        if (aci_store_find(s, name, NULL, 0, &prev) < 0)
+        aci_image_record *list = NULL;
+        size_t n = 0;
+        if (aci_store_list(s, &list, &n) < 0)
                 return NULL;
-        char *tree =
-            aci_store_tree_ready(s, prev.key) > 0 ? aci_store_tree_path(s, prev.key) : NULL;
-        aci_image_record_done(&prev);
+        /* Images without a tree (fetched with --no-render, or the one being mounted) are
+         * passed over: an older version's tree is still a good seed. */
+        const aci_image_record *best = NULL;
+        for (size_t i = 0; i < n; i++)
+                if (list[i].name && strcmp(list[i].name, name) == 0 &&
+                    (!best || aci_record_newer(&list[i], best)) &&
+                    aci_store_tree_ready(s, list[i].key) > 0)
+                        best = &list[i];
+        char *tree = best ? aci_store_tree_path(s, best->key) : NULL;
+        aci_image_records_free(list, n);
         return tree;
 }

@@ -18,6 +18,9 @@
 # caidx_distinct INDEX   how many distinct chunks INDEX lists
 # chunk_rel ID           the chunk's path inside a store: "abcd/abcd....cacnk"
 # CHUNK_RE, ID_RE        grep regexes for such a path and for an ID
+# fetch_make_mixed_tree DIR   a few MB in subdirectories, with owners, modes and a symlink
+# overwrite_at FILE OFFSET BYTES   random bytes in place
+# cache_bad_files D      the files in D/chunks that are not sound chunk files, one per line
 # acf ARGS...
 #       Run acfetch with ARGS. Sets RC; stdout is in $OUT, stderr in $ERR (also copied to the
 #       test log). Fails the test at once on a sanitizer report.
@@ -179,6 +182,52 @@ cache_verify() { # D INDEX
         cmp -s "$HTTP_TMP/mtree.v1" "$HTTP_TMP/mtree.v2" ||
                 fail "offline extracts from $1/chunks differ"
         rm -rf "$HTTP_TMP/verify.acfetch" "$HTTP_TMP/verify.casync" "$HTTP_TMP/verify.d"
+}
+
+# fetch_make_mixed_tree DIR: a few MB of random files in subdirectories (one to change later,
+# c/change.bin), owners, modes, a symlink, an empty directory and a dated file.
+fetch_make_mixed_tree() {
+        mkdir -p "$1/a/b" "$1/c" "$1/empty"
+        head -c 1200000 /dev/urandom >"$1/a/big1"
+        head -c 900000 /dev/urandom >"$1/a/b/big2"
+        head -c 700000 /dev/urandom >"$1/c/big3"
+        head -c 1000000 /dev/urandom >"$1/c/change.bin"
+        seq 1 50000 >"$1/c/numbers.txt"
+        echo "a small file" >"$1/a/b/note"
+        printf '#!/bin/sh\necho hi\n' >"$1/a/run.sh"
+        chmod 0755 "$1/a/run.sh"
+        chmod 0640 "$1/c/big3"
+        chown 1234:5678 "$1/c/big3"
+        ln -s b/note "$1/a/link"
+        touch -d '2020-01-02 03:04:05.123456789' "$1/a/big1"
+}
+
+# overwrite_at FILE OFFSET BYTES: BYTES random bytes at OFFSET, in place (the size stays).
+overwrite_at() {
+        head -c "$3" /dev/urandom | dd of="$1" bs=65536 seek="$2" oflag=seek_bytes conv=notrunc \
+                iflag=fullblock status=none || fail "overwrite $1"
+}
+
+# cache_bad_files D: prints each file in D/chunks that is not ID.cacnk in its XXXX/ directory
+# decompressing (zstd) to data whose SHA-512/256 is ID: left-over temp files, misplaced or
+# damaged chunks. Prints nothing for a sound store.
+cache_bad_files() {
+        [ -d "$1/chunks" ] || return 0
+        find "$1/chunks" -type f | while read -r _cb_f; do
+                case $_cb_f in
+                *.cacnk) ;;
+                *)
+                        echo "left over: $_cb_f"
+                        continue
+                        ;;
+                esac
+                _cb_id=$(basename "$_cb_f" .cacnk)
+                [ "$(basename "$(dirname "$_cb_f")")" = "$(echo "$_cb_id" | cut -c1-4)" ] ||
+                        echo "misplaced: $_cb_f"
+                _cb_h=$(zstd -dcq "$_cb_f" 2>/dev/null | openssl dgst -sha512-256 -r |
+                        cut -d' ' -f1)
+                [ "$_cb_h" = "$_cb_id" ] || echo "damaged: $_cb_f"
+        done
 }
 
 _fetch_log() {
