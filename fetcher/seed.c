@@ -369,7 +369,9 @@ static int pipeline_open(seed_run *run, const ca_index *cut, ca_chunk_pipeline *
             .digest = ca_digest_type_from_flags(run->t->index->feature_flags),
             .store = run->t->store,
             .compression = CA_COMPRESSION_ZSTD,
-            .compression_level = CA_COMPRESSION_LEVEL_DEFAULT,
+            /* Stored only for the extraction at hand: the fastest level (any level decodes);
+             * at casync's default level the compression cost more than loopback downloads. */
+            .compression_level = 1,
             .jobs = default_jobs(),
             .chunk = on_chunk,
             .want = want_chunk,
