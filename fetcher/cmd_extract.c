@@ -166,7 +166,12 @@ static int run_extract(int argc, char **argv)
 
         archive_input in;
         report *rep = NULL;
+        /* Held while chunks go into <dir>/chunks, so a gc waits instead of deleting them
+         * between the seeds storing them (or a download) and the extraction reading them. */
+        _cleanup_(aci_store_freep) aci_store *held = NULL;
         r = archive_input_open(&in, src, &io);
+        if (r >= 0 && in.cache)
+                r = open_image_store(&held);
         if (r >= 0)
                 r = report_start(&in, dest, json, &rep);
         if (r >= 0)

@@ -8,9 +8,10 @@
 static const char gc_usage[] =
     "Usage: acfetch gc [--dry-run]\n\n"
     "Remove the chunks no stored image lists, the trees of removed images, unfinished\n"
-    "trees and the work files of processes that are gone. Waits for running fetches (they\n"
-    "hold the store shared). Chunks that only `extract` downloaded are removed too, and the\n"
-    "cached cuts of seeds (<dir>/seeds) that were not used for 30 days.\n\n"
+    "trees and the work files of processes that are gone. Waits for running fetches and\n"
+    "extracts (they hold the store shared); a mount does not hold it, and fetches again what\n"
+    "it still needs. Chunks that only `extract` downloaded are removed too, and the cached\n"
+    "cuts of seeds (<dir>/seeds) that were not used for 30 days.\n\n"
     "Options:\n"
     "  --dry-run              only print, one per line, what would be removed\n"
     "  -h, --help             show this help\n\n";

@@ -326,6 +326,29 @@ expect_fail "f: --seed with --no-cache"
 [ ! -e "$W/out-f3" ] || fail "f: a refused extract (--no-cache) created its destination"
 echo "ok: f: errors"
 
+# ------------------------------------------------------------------------------ g. gc waits
+
+# An extract holds the store while it fills <dir>/chunks: a gc started meanwhile waits for it
+# instead of deleting the chunks it (or its seeds) just stored.
+"$A" --dir="$W/d-g" extract $NET --rate-limit=200K --seed="$v1" "$URL/v2.caidx" "$W/out-g" \
+        2>"$W/g.err" &
+gpid=$!
+i=0
+# Seeds store their chunks at once; the downloads then take a few seconds.
+while [ -z "$(find "$W/d-g/chunks" -name '*.cacnk' 2>/dev/null | head -n 1)" ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+done
+sleep 0.5
+kill -0 "$gpid" 2>/dev/null || fail "g: the slow extract ended before gc could start"
+acf --dir="$W/d-g" gc
+expect_rc 0 "g: gc during an extract"
+grep -q "waiting for other acfetch processes" "$ERR" || fail "g: gc did not wait for the extract"
+kill -0 "$gpid" 2>/dev/null && fail "g: gc returned while the extract was still running"
+wait "$gpid" || fail "g: the extract failed while gc waited: $(cat "$W/g.err")"
+expect_same_tree "$v2" "$W/out-g"
+echo "ok: g: gc waits for a running extract"
+
 for d in "$W"/d-*; do
         check_chunk_files "$d"
 done
