@@ -255,6 +255,7 @@ typedef enum pull_policy {
 
 typedef struct fetch_stats {
         uint64_t chunks, chunks_local, chunks_downloaded, bytes_downloaded;
+        uint64_t chunks_seeded; /* of chunks_local: what seeds supplied first */
 } fetch_stats;
 
 typedef struct fetch_context {
@@ -323,11 +324,12 @@ typedef struct seed_target {
  * file (its bytes), or an index X.caidx|X.caibx whose data is X. Each chunk is hashed as read,
  * so a changed seed never supplies wrong data. The cut of a directory or file is cached under
  * <dir>/seeds/ per seed state (paths, types, modes, owners, sizes, mtimes, ctimes, inodes), so
- * an unchanged seed is not cut again: only the chunks it supplies are read.
+ * an unchanged seed is not cut again: only the chunks it supplies are read. Returns how many
+ * chunks it stored (it can supply no more than the index lists), or a negative errno.
  */
 int seed_apply(const seed_target *t, const char *seed);
 /* The --seed values in order (a failure fails), then auto_seed (may be NULL) unless
- * --no-auto-seed (a failure there is only logged). */
+ * --no-auto-seed (a failure there is only logged); returns the chunks they stored, summed. */
 int seed_apply_list(const seed_target *t, const seed_list *l, const char *auto_seed);
 /* The newest rendered tree of an image called name (malloc'ed path), or NULL. */
 char *seed_newest_tree(aci_store *s, const char *name);
@@ -378,6 +380,8 @@ typedef struct report report;
 int report_start(const archive_input *in, const char *dest, bool json, report **ret);
 /* Stops the progress bar; prints the summary (stderr) and, with json, the object (stdout). */
 int report_finish(report *r, int result);
+/* Chunks the seeds stored before the extraction (reported as chunks_seeded). */
+void report_set_seeded(report *r, uint64_t n);
 
 /* ---- auth.c: rkt's auth.d credentials. *.json files (not recursing; the names do not matter)
  * in <system-config>/auth.d, then <local-config>/auth.d; the later directory replaces the

@@ -174,8 +174,10 @@ static int run_extract(int argc, char **argv)
                 r = open_image_store(&held);
         if (r >= 0)
                 r = report_start(&in, dest, json, &rep);
-        if (r >= 0)
+        if (r >= 0) {
                 r = apply_extract_seeds(&in, &seeds, dest, opts.in_place);
+                report_set_seeded(rep, (uint64_t)MAX(r, 0));
+        }
         if (r >= 0)
                 r = in.kind == INPUT_CAIBX ? extract_blob(&in, dest)
                                            : extract_tree(&in, dest, &opts);

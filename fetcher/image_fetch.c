@@ -279,7 +279,10 @@ static int apply_seeds(fetch_context *ctx, const dc_image *img)
         };
         _cleanup_(freep) char *tree =
             ctx->seeds->no_auto ? NULL : seed_newest_tree(ctx->store, img->name);
-        return seed_apply_list(&t, ctx->seeds, tree);
+        int r = seed_apply_list(&t, ctx->seeds, tree);
+        if (r > 0)
+                ctx->stats.chunks_seeded += (uint64_t)r;
+        return r;
 }
 
 /*

@@ -15,6 +15,7 @@ struct report {
         const char *dest;
         bool json;
         uint64_t needed_chunks, needed_bytes; /* not in any local store when we started */
+        uint64_t seeded;                      /* of those, stored by seeds before extracting */
         double start;
 
         bool bar;
@@ -169,6 +170,7 @@ static int print_json(report *r, int result, double seconds)
                 json_object_set_new(o, "bytes_downloaded_uncompressed",
                                     json_integer((json_int_t)s->remote_bytes));
                 json_object_set_new(o, "chunks_needed", json_integer((json_int_t)r->needed_chunks));
+                json_object_set_new(o, "chunks_seeded", json_integer((json_int_t)r->seeded));
                 json_object_set_new(o, "chunks_rejected",
                                     json_integer((json_int_t)s->corrupt_chunks));
         }
@@ -183,6 +185,12 @@ static int print_json(report *r, int result, double seconds)
         if (k < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
                 return ca_log_errno(CA_LOG_ERR, -EIO, "writing to stdout failed");
         return 0;
+}
+
+void report_set_seeded(report *r, uint64_t n)
+{
+        if (r)
+                r->seeded = n;
 }
 
 int report_finish(report *r, int result)

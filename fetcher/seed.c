@@ -479,7 +479,7 @@ static int apply_seed_index(seed_run *run, const ca_index *sidx, int fd, bool is
                 ca_log_warning("seed %s: %llu chunks no longer match its index (the seed changed "
                                "since); they will be downloaded",
                                run->what, (unsigned long long)run->mismatched);
-        return 0;
+        return (int)ps.stored;
 }
 
 /* ---------------------------------------------------------------- the cache of cut seeds */
@@ -570,7 +570,7 @@ static int cut_afresh(seed_run *run, int fd, bool is_dir, int cache_fd, const ch
         ca_log_info("seed %s: cut into %llu chunks; supplied %llu of the %zu chunks missing",
                     run->what, (unsigned long long)ps.chunks, (unsigned long long)ps.stored,
                     run->needed->n);
-        return 0;
+        return (int)ps.stored;
 }
 
 /* A directory or a file seed: its cached cut while it is unchanged, else a new cut. */
@@ -661,16 +661,20 @@ int seed_apply(const seed_target *t, const char *seed)
 
 int seed_apply_list(const seed_target *t, const seed_list *l, const char *auto_seed)
 {
+        int supplied = 0;
         for (size_t i = 0; i < l->n; i++) {
                 int r = seed_apply(t, l->paths[i]);
                 if (r < 0)
                         return r;
+                supplied += r;
         }
         if (!auto_seed || l->no_auto)
-                return 0;
+                return supplied;
         ca_log_debug("%s is a seed", auto_seed);
         int r = seed_apply(t, auto_seed);
-        return r == -ECANCELED ? r : 0; /* a seed of our own choosing never fails the command */
+        if (r == -ECANCELED)
+                return r;
+        return supplied + MAX(r, 0); /* a seed of our own choosing never fails the command */
 }
 
 char *seed_newest_tree(aci_store *s, const char *name)

@@ -147,10 +147,12 @@ NET="--ca-cert=$HTTP_CA"
 # ------------------------------------------------------------------------------ a. --seed DIR
 
 mark
-acf --dir="$W/d-a" extract $NET --seed="$v1" "$URL/v2.caidx" "$W/out-a"
+acf --dir="$W/d-a" extract $NET --json --seed="$v1" "$URL/v2.caidx" "$W/out-a"
 expect_rc 0 "a: extract v2 with --seed v1"
 expect_same_tree "$v2" "$W/out-a"
 expect_downloads "a: --seed DIR" "$W/new.ids"
+expect_eq "a: chunks_seeded in --json" "$(json_int chunks_seeded)" \
+        "$(comm -12 "$W/v1.ids" "$W/v2.ids" | wc -l)"
 [ -n "$(ls -A "$W/d-a/seeds" 2>/dev/null)" ] || fail "a: nothing cached in <dir>/seeds"
 
 # ------------------------------------------------------------------------------ b. seed cache

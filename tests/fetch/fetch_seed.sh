@@ -62,9 +62,11 @@ seed=$HTTP_TMP/seed
 cp -a "$SRC/v1" "$seed"
 D2=$HTTP_TMP/store2
 log_mark
-acf --dir="$D2" fetch $NET --seed="$seed" "$name:2"
+acf --dir="$D2" fetch $NET --json --seed="$seed" "$name:2"
 expect_rc 0 "fetch v2 with --seed"
 expect_eq "chunks downloaded with --seed" "$(fe_chunk_requests | sort -u)" "$(cat "$HTTP_TMP/new.ids")"
+expect_eq "chunks_seeded in --json" "$(json_int chunks_seeded)" \
+        "$(comm -12 "$HTTP_TMP/v1.ids" "$HTTP_TMP/v2.ids" | wc -l)"
 # Unchanged, with its chunks stored: not chunked again. v2 is removed with the chunks only v2
 # has, so the next fetch needs them and asks the seed first.
 acf --dir="$D2" image rm "$name:2"
