@@ -17,14 +17,14 @@ static const char usage[] =
         "  --in-place             extract into the existing directory DEST, replacing entries\n"
         "  --no-same-owner        do not restore ownership (automatic when not root)\n"
         "  --no-sparse            write zero runs instead of leaving holes\n"
-    "  --seed=PATH            data that may hold some of the chunks, read before anything\n"
-    "                         is downloaded (repeatable): a directory (archived as the\n"
-    "                         index's archive is), a file (its bytes), or an index\n"
-    "                         X.caidx|X.caibx whose data is X. What it supplies is\n"
-    "                         verified and kept in <dir>/chunks; the cut of a directory\n"
-    "                         or file is cached under <dir>/seeds until it changes\n"
-    "  --no-auto-seed         do not use DEST as a seed (with --in-place, or an existing\n"
-    "                         DEST file for a .caibx)\n"
+        "  --seed=PATH            data that may hold some of the chunks, read before anything\n"
+        "                         is downloaded (repeatable): a directory (archived as the\n"
+        "                         index's archive is), a file (its bytes), or an index\n"
+        "                         X.caidx|X.caibx whose data is X. What it supplies is\n"
+        "                         verified and kept in <dir>/chunks; the cut of a directory\n"
+        "                         or file is cached under <dir>/seeds until it changes\n"
+        "  --no-auto-seed         do not use DEST as a seed (with --in-place, or an existing\n"
+        "                         DEST file for a .caibx)\n"
         "  --json                 print transfer statistics as JSON on stdout\n"
         "  -h, --help             show this help\n\n";
 
@@ -146,7 +146,7 @@ static int run_extract(int argc, char **argv)
                 default:
                         r = seed_list_parse(&seeds, c, optarg);
                         if (r == 0)
-                        r = input_options_parse(&io, c, optarg);
+                                r = input_options_parse(&io, c, optarg);
                         if (r == 0)
                                 r = -EINVAL; /* getopt already said what was wrong */
                 }

@@ -64,10 +64,10 @@ static json_t *result_json(const fetch_context *ctx, const aci_image_record *r,
         if (ctx->render)
                 tree = aci_store_tree_path(ctx->store, r->key);
         return json_pack(
-            "{s:s,s:s,s:o,s:s?,s:s?,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", r->id, "name",
-            r->name, "labels", labels, "tree", tree, "index_url", r->index_url, "changed",
-            ctx->changed, "size", (json_int_t)r->size, "chunks", (json_int_t)ctx->stats.chunks,
-            "chunks_local", (json_int_t)ctx->stats.chunks_local, "chunks_seeded",
+            "{s:s,s:s,s:o,s:s?,s:s?,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", r->id, "name", r->name,
+            "labels", labels, "tree", tree, "index_url", r->index_url, "changed", ctx->changed,
+            "size", (json_int_t)r->size, "chunks", (json_int_t)ctx->stats.chunks, "chunks_local",
+            (json_int_t)ctx->stats.chunks_local, "chunks_seeded",
             (json_int_t)ctx->stats.chunks_seeded, "chunks_downloaded",
             (json_int_t)ctx->stats.chunks_downloaded, "bytes_downloaded",
             (json_int_t)ctx->stats.bytes_downloaded, "http_requests", (json_int_t)ts->requests);
@@ -171,7 +171,7 @@ static int run_fetch(int argc, char **argv)
                 default:
                         r = seed_list_parse(&seeds, c, optarg);
                         if (r == 0)
-                        r = input_options_parse(&io, c, optarg);
+                                r = input_options_parse(&io, c, optarg);
                         if (r == 0)
                                 r = -EINVAL;
                 }

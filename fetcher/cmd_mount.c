@@ -211,8 +211,8 @@ static int serve(archive_input *in, const char *subdir, const char *mountpoint, 
                         goto out_unmount;
         }
         r = mount_fs_prefetch_start(m, a->no_prefetch ? 0 : PREFETCH_JOBS, a->seeds, a->auto_seed);
-                if (r < 0)
-                        goto out_unmount;
+        if (r < 0)
+                goto out_unmount;
         if (notify_fd >= 0) {
                 /* Mounted: the parent may return. */
                 (void)write(notify_fd, "y", 1);
@@ -284,7 +284,7 @@ static int run_mount(int argc, char **argv)
                 default:
                         r = seed_list_parse(&seeds, c, optarg);
                         if (r == 0)
-                        r = input_options_parse(&io, c, optarg);
+                                r = input_options_parse(&io, c, optarg);
                         if (r == 0)
                                 r = -EINVAL;
                 }

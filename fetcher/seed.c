@@ -632,8 +632,9 @@ int seed_apply(const seed_target *t, const char *seed)
         needed_set needed = {};
         int r = needed_collect(t, &needed);
         if (r < 0)
-                return ca_log_errno(CA_LOG_ERR, r, "seed %s: cannot tell which chunks are missing: %s",
-                                    seed, strerror(-r));
+                return ca_log_errno(CA_LOG_ERR, r,
+                                    "seed %s: cannot tell which chunks are missing: %s", seed,
+                                    strerror(-r));
         if (needed.n == 0) {
                 ca_log_debug("seed %s: not read, every chunk is here already", seed);
                 needed_done(&needed);
