@@ -12,7 +12,9 @@ fetch_init
 
 www=$HTTP_TMP/www
 tree=$HTTP_TMP/tree
-fetch_make_tree "$tree" 2048 1536
+# 4.25 MiB of random data: about 270 distinct chunks of 16 KiB on average, so the 200 below
+# holds with a wide margin (3.5 MiB once gave 199).
+fetch_make_tree "$tree" 2560 1792
 # A second copy of f0: the index lists its chunks twice.
 cp -p "$tree/f0" "$tree/f0.copy"
 fetch_make_image "$www" x "$tree"
