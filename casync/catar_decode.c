@@ -13,84 +13,9 @@
 #include "casync/casync.h"
 #include "casync/catar_rules.h"
 
-/* All metadata records of one node together (a valid node is far below this). */
-#define META_BYTES_MAX (UINT64_C(8) << 20)
-/* The kernel's bound on a file's xattr name list (XATTR_LIST_MAX): no valid node exceeds it. */
-#define XATTR_NAMES_MAX 65536
-/* Children of one directory, and of all open directories together (24 bytes kept per child). */
-#define CHILDREN_MAX (UINT64_C(1) << 24)
-#define FILENAME_MAX_LEN 255
-
-typedef struct record_kind {
-        uint64_t type;
-        const char *name;
-        uint64_t size_min, size_max; /* header included */
-        unsigned rank;               /* position in the metadata order (§4.2), 0 if not metadata */
-        bool repeat;                 /* may occur several times in a row */
-        uint64_t flag;               /* feature flag the record needs, 0 if none */
-} record_kind;
-
-enum {
-        RANK_USER = 1,
-        RANK_GROUP,
-        RANK_XATTR,
-        RANK_ACL_USER,
-        RANK_ACL_GROUP,
-        RANK_ACL_GROUP_OBJ,
-        RANK_ACL_DEFAULT,
-        RANK_ACL_DEFAULT_USER,
-        RANK_ACL_DEFAULT_GROUP,
-        RANK_SELINUX,
-        RANK_FCAPS,
-        RANK_QUOTA_PROJID,
-};
-
-static const record_kind kinds[] = {
-        { CA_FORMAT_ENTRY, "ENTRY", CA_FORMAT_ENTRY_SIZE, CA_FORMAT_ENTRY_SIZE, 0, false, 0 },
-        { CA_FORMAT_USER, "USER", 18, CA_FORMAT_USER_SIZE_MAX, RANK_USER, false,
-          CA_FORMAT_WITH_USER_NAMES },
-        { CA_FORMAT_GROUP, "GROUP", 18, CA_FORMAT_GROUP_SIZE_MAX, RANK_GROUP, false,
-          CA_FORMAT_WITH_USER_NAMES },
-        { CA_FORMAT_XATTR, "XATTR", 20, CA_FORMAT_XATTR_SIZE_MAX, RANK_XATTR, true,
-          CA_FORMAT_WITH_XATTRS },
-        { CA_FORMAT_ACL_USER, "ACL_USER", 32, CA_FORMAT_ACL_USER_SIZE_MAX, RANK_ACL_USER, true,
-          CA_FORMAT_WITH_ACL },
-        { CA_FORMAT_ACL_GROUP, "ACL_GROUP", 32, CA_FORMAT_ACL_GROUP_SIZE_MAX, RANK_ACL_GROUP, true,
-          CA_FORMAT_WITH_ACL },
-        { CA_FORMAT_ACL_GROUP_OBJ, "ACL_GROUP_OBJ", CA_FORMAT_ACL_GROUP_OBJ_SIZE,
-          CA_FORMAT_ACL_GROUP_OBJ_SIZE, RANK_ACL_GROUP_OBJ, false, CA_FORMAT_WITH_ACL },
-        { CA_FORMAT_ACL_DEFAULT, "ACL_DEFAULT", CA_FORMAT_ACL_DEFAULT_SIZE,
-          CA_FORMAT_ACL_DEFAULT_SIZE, RANK_ACL_DEFAULT, false, CA_FORMAT_WITH_ACL },
-        { CA_FORMAT_ACL_DEFAULT_USER, "ACL_DEFAULT_USER", 32, CA_FORMAT_ACL_USER_SIZE_MAX,
-          RANK_ACL_DEFAULT_USER, true, CA_FORMAT_WITH_ACL },
-        { CA_FORMAT_ACL_DEFAULT_GROUP, "ACL_DEFAULT_GROUP", 32, CA_FORMAT_ACL_GROUP_SIZE_MAX,
-          RANK_ACL_DEFAULT_GROUP, true, CA_FORMAT_WITH_ACL },
-        { CA_FORMAT_SELINUX, "SELINUX", 18, CA_FORMAT_SELINUX_SIZE_MAX, RANK_SELINUX, false,
-          CA_FORMAT_WITH_SELINUX },
-        { CA_FORMAT_FCAPS, "FCAPS", 17, CA_FORMAT_FCAPS_SIZE_MAX, RANK_FCAPS, false,
-          CA_FORMAT_WITH_FCAPS },
-        { CA_FORMAT_QUOTA_PROJID, "QUOTA_PROJID", CA_FORMAT_QUOTA_PROJID_SIZE,
-          CA_FORMAT_QUOTA_PROJID_SIZE, RANK_QUOTA_PROJID, false, CA_FORMAT_WITH_QUOTA_PROJID },
-        { CA_FORMAT_SYMLINK, "SYMLINK", 18, CA_FORMAT_SYMLINK_SIZE_MAX, 0, false,
-          CA_FORMAT_WITH_SYMLINKS },
-        { CA_FORMAT_DEVICE, "DEVICE", CA_FORMAT_DEVICE_SIZE, CA_FORMAT_DEVICE_SIZE, 0, false,
-          CA_FORMAT_WITH_DEVICE_NODES },
-        { CA_FORMAT_PAYLOAD, "PAYLOAD", CA_FORMAT_HEADER_SIZE, UINT64_MAX - 1, 0, false, 0 },
-        { CA_FORMAT_FILENAME, "FILENAME", 18, CA_FORMAT_FILENAME_SIZE_MAX, 0, false, 0 },
-        { CA_FORMAT_GOODBYE, "GOODBYE", 16 + CA_FORMAT_GOODBYE_TAIL_SIZE, UINT64_MAX - 1, 0, false,
-          0 },
-};
-
 /* The largest record body ever gathered in memory (PAYLOAD and GOODBYE are streamed). */
 #define BODY_MAX (CA_FORMAT_XATTR_SIZE_MAX - CA_FORMAT_HEADER_SIZE)
 
-static const record_kind *kind_lookup(uint64_t type)
-{
-        for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
-                if (kinds[i].type == type)
-                        return &kinds[i];
-        return NULL;
-}
 
 /* What the goodbye table must say about one child. */
 typedef struct child_fact {
@@ -109,7 +34,6 @@ typedef enum frame_phase {
 typedef struct frame {
         ca_node node;
         frame_phase phase;
-        unsigned rank;            /* rank of the last metadata record */
         uint64_t filename_offset; /* of this node's FILENAME (not for the root) */
 
         char *path; /* node.path and node.name point into it */
@@ -118,11 +42,7 @@ typedef struct frame {
         /* The node's metadata records, verbatim (header included), until node_end. */
         uint8_t *meta;
         size_t meta_size, meta_alloc;
-        size_t last_xattr, last_acl[4]; /* offsets of the previous record of each list */
-        size_t n_xattrs, n_acl[4];
-        size_t xattr_names;
-        bool has_user, has_group, has_group_obj;
-        uint64_t default_mask;
+        ca_catar_meta_state ms;
 
         ca_xattr *xattrs;
         size_t xattrs_alloc;
@@ -156,7 +76,7 @@ struct ca_decoder {
         uint8_t header[CA_FORMAT_HEADER_SIZE];
         size_t header_len;
         uint64_t rec_offset, rec_size, rec_type;
-        const record_kind *rec_kind;
+        const ca_catar_record_kind *rec_kind;
 
         uint8_t *body;
         size_t body_len;
@@ -264,58 +184,7 @@ uint64_t ca_decoder_offset(const ca_decoder *d)
         return d->offset;
 }
 
-/* ---------------------------------------------------------------- field rules (casync's reader) */
-
 /* ---------------------------------------------------------------- ENTRY */
-
-static int check_mode(ca_decoder *d, uint64_t mode, uint64_t entry_flags)
-{
-        uint64_t f = d->flags, perm = mode & 07777;
-        uint64_t off = d->rec_offset;
-
-        if (mode & ~(uint64_t)(S_IFMT | 07777))
-                return bad(d, off, "mode 0%" PRIo64 " has unknown bits", mode);
-
-        switch (mode & S_IFMT) {
-        case S_IFREG:
-        case S_IFDIR:
-                break;
-        case S_IFLNK:
-                if (!(f & CA_FORMAT_WITH_SYMLINKS))
-                        return bad(d, off, "symlink in an archive without symlinks");
-                if (perm != 0777)
-                        return bad(d, off, "symlink with mode %04" PRIo64, perm);
-                break;
-        case S_IFBLK:
-        case S_IFCHR:
-                if (!(f & CA_FORMAT_WITH_DEVICE_NODES))
-                        return bad(d, off, "device node in an archive without device nodes");
-                break;
-        case S_IFIFO:
-                if (!(f & CA_FORMAT_WITH_FIFOS))
-                        return bad(d, off, "fifo in an archive without fifos");
-                break;
-        case S_IFSOCK:
-                if (!(f & CA_FORMAT_WITH_SOCKETS))
-                        return bad(d, off, "socket in an archive without sockets");
-                break;
-        default:
-                return bad(d, off, "mode 0%" PRIo64 " has an unknown file type", mode);
-        }
-
-        if (!S_ISDIR(mode) && (entry_flags & CA_FORMAT_WITH_SUBVOLUME))
-                return bad(d, off, "subvolume flag on a non-directory");
-
-        /* Without permission bits in the archive, casync writes only these fixed modes. */
-        if (S_ISLNK(mode) || (f & (CA_FORMAT_WITH_PERMISSIONS | CA_FORMAT_WITH_ACL)))
-                return 0;
-        if (perm == (S_ISDIR(mode) ? 0777u : 0666u))
-                return 0;
-        if ((f & CA_FORMAT_WITH_READ_ONLY) && perm == (S_ISDIR(mode) ? 0555u : 0444u))
-                return 0;
-        return bad(d, off, "mode %04" PRIo64 " not possible in an archive without permissions",
-                   perm);
-}
 
 static int check_feature_flags(ca_decoder *d, uint64_t flags)
 {
@@ -341,65 +210,20 @@ static int check_feature_flags(ca_decoder *d, uint64_t flags)
 
 static int on_entry(ca_decoder *d, frame *f, const uint8_t *b)
 {
-        uint64_t flags = read_le64(b), mode = read_le64(b + 8), eflags = read_le64(b + 16);
-        uint64_t uid = read_le64(b + 24), gid = read_le64(b + 32), mtime = read_le64(b + 40);
-        uint64_t off = d->rec_offset;
-        int r;
-
-        r = check_feature_flags(d, flags);
+        char why[CA_CATAR_WHY_MAX];
+        int r = check_feature_flags(d, read_le64(b));
         if (r < 0)
                 return r;
-        r = check_mode(d, mode, eflags);
-        if (r < 0)
-                return r;
-        if (d->depth == 0 && !S_ISDIR(mode))
-                return bad(d, off, "the archive's root is not a directory");
-
-        uint64_t allowed = flags & (CA_FORMAT_WITH_FAT_ATTRS | CA_FORMAT_WITH_CHATTR |
-                                    CA_FORMAT_WITH_SUBVOLUME_MASK);
-        if (eflags & ~allowed)
-                return bad(d, off, "entry flags 0x%" PRIx64 " outside the archive's 0x%" PRIx64,
-                           eflags, allowed);
-        if (eflags != 0 && !S_ISREG(mode) && !S_ISDIR(mode))
-                return bad(d, off, "entry flags on a node that is neither file nor directory");
-        if (!ca_catar_uid_valid(d->flags, uid))
-                return bad(d, off, "uid %" PRIu64 " invalid for the archive's uid format", uid);
-        if (!ca_catar_uid_valid(d->flags, gid))
-                return bad(d, off, "gid %" PRIu64 " invalid for the archive's uid format", gid);
-
-        uint64_t g = ca_feature_flags_time_granularity(flags);
-        if (g == 0 && mtime != 0)
-                return bad(d, off, "mtime %" PRIu64 " set in an archive that stores no times",
-                           mtime);
-        if (g != 0 && (mtime == UINT64_MAX || mtime % g != 0))
-                return bad(d, off, "mtime %" PRIu64 " not a multiple of the archive's granularity",
-                           mtime);
-
         /* Name and path stay: they were set up by the FILENAME (or are the root's). */
         const char *name = f->node.name, *path = f->node.path;
-        f->node = (ca_node){
-                .name = name,
-                .path = path,
-                .depth = d->depth,
-                .entry_offset = off,
-                .feature_flags = flags,
-                .mode = mode,
-                .flags = eflags,
-                .uid = uid,
-                .gid = gid,
-                .mtime = mtime,
-                .acl_default_user_obj = CA_FORMAT_ACL_ABSENT,
-                .acl_default_group_obj = CA_FORMAT_ACL_ABSENT,
-                .acl_default_other = CA_FORMAT_ACL_ABSENT,
-                .acl_default_mask = CA_FORMAT_ACL_ABSENT,
-        };
+        if (ca_catar_entry_parse(b, d->rec_offset, d->depth == 0, &f->node, why) < 0)
+                return bad(d, d->rec_offset, "%s", why);
+        f->node.name = name;
+        f->node.path = path;
+        f->node.depth = d->depth;
         f->phase = PHASE_META;
-        f->rank = 0;
         f->meta_size = 0;
-        f->n_xattrs = f->xattr_names = 0;
-        memset(f->n_acl, 0, sizeof(f->n_acl));
-        f->has_user = f->has_group = f->has_group_obj = false;
-        f->default_mask = CA_FORMAT_ACL_ABSENT;
+        ca_catar_meta_init(&f->ms);
         f->n_children = 0;
         return 0;
 }
@@ -420,124 +244,12 @@ static int meta_append(frame *f, uint64_t type, const uint8_t *body, size_t len)
         return 0;
 }
 
-static int on_acl_entry(ca_decoder *d, frame *f, unsigned list, const uint8_t *b, size_t len)
-{
-        uint64_t off = d->rec_offset, id = read_le64(b), perm = read_le64(b + 8);
-        const char *what = d->rec_kind->name;
-
-        if (S_ISLNK(f->node.mode))
-                return bad(d, off, "%s record on a symlink", what);
-        if (list >= 2 && !S_ISDIR(f->node.mode))
-                return bad(d, off, "default ACL on a non-directory");
-        if (len > 16) {
-                if (!(d->flags & CA_FORMAT_WITH_USER_NAMES))
-                        return bad(d, off, "%s record with a name in an archive without names",
-                                   what);
-                if (!ca_catar_user_name_valid(b + 16, len - 16))
-                        return bad(d, off, "%s record with an invalid name", what);
-        }
-        if (!ca_catar_uid_valid(d->flags, id))
-                return bad(d, off, "%s record with invalid id %" PRIu64, what, id);
-        if (!ca_catar_acl_permissions_valid(perm))
-                return bad(d, off, "%s record with invalid permissions 0x%" PRIx64, what, perm);
-        if (f->n_acl[list] > 0) {
-                const uint8_t *prev = f->meta + f->last_acl[list];
-                size_t plen = read_le64(prev) - CA_FORMAT_HEADER_SIZE;
-                if (ca_catar_acl_compare(prev + CA_FORMAT_HEADER_SIZE, plen, b, len) >= 0)
-                        return bad(d, off, "%s records not in strictly increasing order", what);
-        }
-        f->last_acl[list] = f->meta_size;
-        f->n_acl[list]++;
-        return meta_append(f, d->rec_type, b, len);
-}
-
 static int on_meta(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
 {
-        uint64_t off = d->rec_offset, mode = f->node.mode;
-        const char *what = d->rec_kind->name;
-
-        switch (d->rec_type) {
-        case CA_FORMAT_USER:
-        case CA_FORMAT_GROUP:
-                if (!ca_catar_user_name_valid(b, len))
-                        return bad(d, off, "%s record with an invalid name", what);
-                if (d->rec_type == CA_FORMAT_USER)
-                        f->has_user = true;
-                else
-                        f->has_group = true;
-                break;
-
-        case CA_FORMAT_XATTR: {
-                const uint8_t *nul = memchr(b, 0, MIN(len, (size_t)256));
-                if (!nul || !ca_catar_xattr_name_valid((const char *)b, (size_t)(nul - b)))
-                        return bad(d, off, "XATTR record with an invalid name");
-                if (S_ISLNK(mode))
-                        return bad(d, off, "XATTR record on a symlink");
-                if (f->n_xattrs > 0) {
-                        const char *prev = (const char *)f->meta + f->last_xattr +
-                                           CA_FORMAT_HEADER_SIZE;
-                        if (strcmp(prev, (const char *)b) >= 0)
-                                return bad(d, off, "XATTR names not in strictly increasing order");
-                }
-                f->xattr_names += (size_t)(nul - b) + 1;
-                if (f->xattr_names > XATTR_NAMES_MAX)
-                        return bad(d, off, "xattr names longer than %d bytes in total",
-                                   XATTR_NAMES_MAX);
-                f->last_xattr = f->meta_size;
-                f->n_xattrs++;
-                break;
-        }
-
-        case CA_FORMAT_ACL_USER:
-                return on_acl_entry(d, f, 0, b, len);
-        case CA_FORMAT_ACL_GROUP:
-                return on_acl_entry(d, f, 1, b, len);
-        case CA_FORMAT_ACL_DEFAULT_USER:
-                return on_acl_entry(d, f, 2, b, len);
-        case CA_FORMAT_ACL_DEFAULT_GROUP:
-                return on_acl_entry(d, f, 3, b, len);
-
-        case CA_FORMAT_ACL_GROUP_OBJ:
-                if (S_ISLNK(mode))
-                        return bad(d, off, "ACL_GROUP_OBJ record on a symlink");
-                if (!ca_catar_acl_permissions_valid(read_le64(b)))
-                        return bad(d, off, "ACL_GROUP_OBJ record with invalid permissions");
-                f->has_group_obj = true;
-                break;
-
-        case CA_FORMAT_ACL_DEFAULT:
-                if (!S_ISDIR(mode))
-                        return bad(d, off, "default ACL on a non-directory");
-                /* user_obj, group_obj and other make a valid ACL; only the mask is optional */
-                for (unsigned i = 0; i < 4; i++) {
-                        uint64_t p = read_le64(b + 8 * i);
-                        if (!ca_catar_acl_permissions_valid(p) &&
-                            !(i == 3 && p == CA_FORMAT_ACL_ABSENT))
-                                return bad(d, off, "ACL_DEFAULT record with invalid permissions");
-                }
-                f->default_mask = read_le64(b + 24);
-                break;
-
-        case CA_FORMAT_SELINUX:
-                if (!ca_catar_c_string_valid(b, len))
-                        return bad(d, off, "SELINUX record with an invalid label");
-                break;
-
-        case CA_FORMAT_FCAPS:
-                if (!S_ISREG(mode))
-                        return bad(d, off, "FCAPS record on a non-regular file");
-                break;
-
-        case CA_FORMAT_QUOTA_PROJID: {
-                uint64_t id = read_le64(b);
-                if (!S_ISREG(mode) && !S_ISDIR(mode))
-                        return bad(d, off, "QUOTA_PROJID record on a node that is neither "
-                                           "file nor directory");
-                if (id == 0 || id > UINT32_MAX)
-                        return bad(d, off, "QUOTA_PROJID record with invalid id %" PRIu64, id);
-                break;
-        }
-        }
+        char why[CA_CATAR_WHY_MAX];
+        if (ca_catar_meta_check(&f->ms, d->flags, f->node.mode, d->rec_kind, f->meta, f->meta_size,
+                                b, len, why) < 0)
+                return bad(d, d->rec_offset, "%s", why);
         return meta_append(f, d->rec_type, b, len);
 }
 
@@ -546,26 +258,22 @@ static int on_meta(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
 /* The checks that need all metadata, then the pointers of f->node into f->meta. */
 static int finalize_meta(ca_decoder *d, frame *f)
 {
-        uint64_t off = d->rec_offset;
+        char why[CA_CATAR_WHY_MAX];
         int r;
 
-        if ((d->flags & CA_FORMAT_WITH_USER_NAMES) && !(d->flags & CA_FORMAT_WITH_UID_MASK) &&
-            (!f->has_user || !f->has_group))
-                return bad(d, off, "USER and GROUP records are required by the archive's flags");
-        if ((f->n_acl[0] || f->n_acl[1]) && !f->has_group_obj)
-                return bad(d, off, "ACL user/group entries without ACL_GROUP_OBJ");
-        if ((f->n_acl[2] || f->n_acl[3]) && f->default_mask == CA_FORMAT_ACL_ABSENT)
-                return bad(d, off, "default ACL user/group entries without a default mask");
+        if (ca_catar_meta_finish(&f->ms, d->flags, why) < 0)
+                return bad(d, d->rec_offset, "%s", why);
 
-        size_t n_acls = f->n_acl[0] + f->n_acl[1] + f->n_acl[2] + f->n_acl[3];
-        r = grow((void **)&f->xattrs, &f->xattrs_alloc, f->n_xattrs, sizeof(ca_xattr));
+        const size_t *n_acl = f->ms.n_acl;
+        size_t n_acls = n_acl[0] + n_acl[1] + n_acl[2] + n_acl[3];
+        r = grow((void **)&f->xattrs, &f->xattrs_alloc, f->ms.n_xattrs, sizeof(ca_xattr));
         if (r < 0)
                 return r;
         r = grow((void **)&f->acls, &f->acls_alloc, n_acls, sizeof(ca_acl_entry));
         if (r < 0)
                 return r;
 
-        ca_catar_node_set_meta(&f->node, f->meta, f->meta_size, f->n_acl, f->xattrs, f->acls);
+        ca_catar_node_set_meta(&f->node, f->meta, f->meta_size, n_acl, f->xattrs, f->acls);
         return 0;
 }
 
@@ -622,8 +330,8 @@ static int on_filename(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
             strcmp((const char *)b, ".") == 0 || strcmp((const char *)b, "..") == 0)
                 return bad(d, off, "invalid file name \"%s\"",
                            printable_n((const char *)b, len, buf, sizeof(buf)));
-        if (len - 1 > FILENAME_MAX_LEN)
-                return bad(d, off, "file name longer than %d bytes", FILENAME_MAX_LEN);
+        if (len - 1 > CA_CATAR_FILENAME_LEN_MAX)
+                return bad(d, off, "file name longer than %d bytes", CA_CATAR_FILENAME_LEN_MAX);
 
         frame *c = &d->frames[d->depth + 1];
         /* The child frame still holds the previous child's name: names must strictly increase. */
@@ -633,8 +341,8 @@ static int on_filename(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
                            printable((const char *)b, buf, sizeof(buf)),
                            printable(c->node.name, prev, sizeof(prev)));
         }
-        if (f->n_children >= CHILDREN_MAX || d->children_total >= CHILDREN_MAX)
-                return bad(d, off, "more than %" PRIu64 " directory entries", CHILDREN_MAX);
+        if (f->n_children >= CA_CATAR_CHILDREN_MAX || d->children_total >= CA_CATAR_CHILDREN_MAX)
+                return bad(d, off, "more than %" PRIu64 " directory entries", CA_CATAR_CHILDREN_MAX);
 
         r = grow((void **)&f->children, &f->children_alloc, f->n_children + 1, sizeof(child_fact));
         if (r < 0)
@@ -741,18 +449,18 @@ static int on_header(ca_decoder *d)
 {
         frame *f = &d->frames[d->depth];
         uint64_t size = d->rec_size, type = d->rec_type, off = d->rec_offset;
-        const record_kind *k;
+        const ca_catar_record_kind *k;
         int r;
 
         if (size < CA_FORMAT_HEADER_SIZE || size == UINT64_MAX)
                 return bad(d, off, "invalid record size %" PRIu64, size);
-        k = kind_lookup(type);
+        k = ca_catar_record_kind_lookup(type);
         if (!k)
                 return bad(d, off, "unknown record type 0x%016" PRIx64, type);
         if (type == CA_FORMAT_FILENAME && size == CA_FORMAT_HEADER_SIZE + 1)
                 return bad(d, off, "empty file name");
         if (type == CA_FORMAT_FILENAME && size > k->size_max)
-                return bad(d, off, "file name longer than %d bytes", FILENAME_MAX_LEN);
+                return bad(d, off, "file name longer than %d bytes", CA_CATAR_FILENAME_LEN_MAX);
         if (type == CA_FORMAT_SYMLINK && size == CA_FORMAT_HEADER_SIZE + 1)
                 return bad(d, off, "empty symlink target");
         if (size < k->size_min || size > k->size_max)
@@ -791,12 +499,12 @@ static int on_header(ca_decoder *d)
         if (k->flag && !(d->flags & k->flag))
                 return bad(d, off, "%s record in an archive without its feature flag", k->name);
         if (k->rank) {
-                if (k->rank < f->rank || (k->rank == f->rank && !k->repeat))
+                if (k->rank < f->ms.rank || (k->rank == f->ms.rank && !k->repeat))
                         return bad(d, off, "%s record out of order", k->name);
-                if (f->meta_size + size > META_BYTES_MAX)
+                if (f->meta_size + size > CA_CATAR_META_BYTES_MAX)
                         return bad(d, off, "metadata larger than %" PRIu64 " bytes",
-                                   META_BYTES_MAX);
-                f->rank = k->rank;
+                                   CA_CATAR_META_BYTES_MAX);
+                f->ms.rank = k->rank;
                 d->state = STATE_BODY;
                 return 0;
         }

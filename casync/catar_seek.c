@@ -18,71 +18,8 @@
 #include "casync/casync.h"
 #include "casync/catar_rules.h"
 
-#define META_BYTES_MAX   (UINT64_C(8) << 20)
-#define XATTR_NAMES_MAX  65536
-#define CHILDREN_MAX     (UINT64_C(1) << 24)
-#define FILENAME_LEN_MAX 255
 /* The smallest serialization of a child: FILENAME with a 1-byte name, then an ENTRY. */
 #define CHILD_SIZE_MIN (CA_FORMAT_HEADER_SIZE + 2 + CA_FORMAT_ENTRY_SIZE)
-
-enum {
-        RANK_USER = 1,
-        RANK_GROUP,
-        RANK_XATTR,
-        RANK_ACL_USER,
-        RANK_ACL_GROUP,
-        RANK_ACL_GROUP_OBJ,
-        RANK_ACL_DEFAULT,
-        RANK_ACL_DEFAULT_USER,
-        RANK_ACL_DEFAULT_GROUP,
-        RANK_SELINUX,
-        RANK_FCAPS,
-        RANK_QUOTA_PROJID,
-};
-
-typedef struct meta_kind {
-        uint64_t type;
-        const char *name;
-        uint64_t size_min, size_max;
-        unsigned rank;
-        bool repeat;
-        uint64_t flag;
-} meta_kind;
-
-static const meta_kind meta_kinds[] = {
-    {CA_FORMAT_USER, "USER", 18, CA_FORMAT_USER_SIZE_MAX, RANK_USER, false,
-     CA_FORMAT_WITH_USER_NAMES},
-    {CA_FORMAT_GROUP, "GROUP", 18, CA_FORMAT_GROUP_SIZE_MAX, RANK_GROUP, false,
-     CA_FORMAT_WITH_USER_NAMES},
-    {CA_FORMAT_XATTR, "XATTR", 20, CA_FORMAT_XATTR_SIZE_MAX, RANK_XATTR, true,
-     CA_FORMAT_WITH_XATTRS},
-    {CA_FORMAT_ACL_USER, "ACL_USER", 32, CA_FORMAT_ACL_USER_SIZE_MAX, RANK_ACL_USER, true,
-     CA_FORMAT_WITH_ACL},
-    {CA_FORMAT_ACL_GROUP, "ACL_GROUP", 32, CA_FORMAT_ACL_GROUP_SIZE_MAX, RANK_ACL_GROUP, true,
-     CA_FORMAT_WITH_ACL},
-    {CA_FORMAT_ACL_GROUP_OBJ, "ACL_GROUP_OBJ", CA_FORMAT_ACL_GROUP_OBJ_SIZE,
-     CA_FORMAT_ACL_GROUP_OBJ_SIZE, RANK_ACL_GROUP_OBJ, false, CA_FORMAT_WITH_ACL},
-    {CA_FORMAT_ACL_DEFAULT, "ACL_DEFAULT", CA_FORMAT_ACL_DEFAULT_SIZE, CA_FORMAT_ACL_DEFAULT_SIZE,
-     RANK_ACL_DEFAULT, false, CA_FORMAT_WITH_ACL},
-    {CA_FORMAT_ACL_DEFAULT_USER, "ACL_DEFAULT_USER", 32, CA_FORMAT_ACL_USER_SIZE_MAX,
-     RANK_ACL_DEFAULT_USER, true, CA_FORMAT_WITH_ACL},
-    {CA_FORMAT_ACL_DEFAULT_GROUP, "ACL_DEFAULT_GROUP", 32, CA_FORMAT_ACL_GROUP_SIZE_MAX,
-     RANK_ACL_DEFAULT_GROUP, true, CA_FORMAT_WITH_ACL},
-    {CA_FORMAT_SELINUX, "SELINUX", 18, CA_FORMAT_SELINUX_SIZE_MAX, RANK_SELINUX, false,
-     CA_FORMAT_WITH_SELINUX},
-    {CA_FORMAT_FCAPS, "FCAPS", 17, CA_FORMAT_FCAPS_SIZE_MAX, RANK_FCAPS, false,
-     CA_FORMAT_WITH_FCAPS},
-    {CA_FORMAT_QUOTA_PROJID, "QUOTA_PROJID", CA_FORMAT_QUOTA_PROJID_SIZE,
-     CA_FORMAT_QUOTA_PROJID_SIZE, RANK_QUOTA_PROJID, false, CA_FORMAT_WITH_QUOTA_PROJID},
-};
-
-static const meta_kind *meta_kind_lookup(uint64_t type)
-{
-        for (size_t i = 0; i < ELEMENTSOF(meta_kinds); i++)
-                if (meta_kinds[i].type == type)
-                        return &meta_kinds[i];
-        return NULL;
-}
 
 #define bad(r, off, fmt, ...)                                                                      \
         ca_bad("%s: archive offset %" PRIu64 ": " fmt, ca_archive_reader_what(r), (uint64_t)(off), \
@@ -92,78 +29,20 @@ static const meta_kind *meta_kind_lookup(uint64_t type)
 
 bool ca_seek_name_valid(const char *s, size_t len)
 {
-        return len > 0 && len <= FILENAME_LEN_MAX && !memchr(s, 0, len) && !memchr(s, '/', len) &&
+        return len > 0 && len <= CA_CATAR_FILENAME_LEN_MAX && !memchr(s, 0, len) && !memchr(s, '/', len) &&
                !(len == 1 && s[0] == '.') && !(len == 2 && s[0] == '.' && s[1] == '.');
 }
 
 static int check_entry(ca_archive_reader *r, uint64_t off, uint64_t flags, const uint8_t *b,
                        bool root, ca_node *n)
 {
-        uint64_t f = read_le64(b), mode = read_le64(b + 8), eflags = read_le64(b + 16);
-        uint64_t uid = read_le64(b + 24), gid = read_le64(b + 32), mtime = read_le64(b + 40);
-        uint64_t perm = mode & 07777;
-
+        char why[CA_CATAR_WHY_MAX];
+        uint64_t f = read_le64(b);
         if (f != flags)
                 return bad(r, off, "feature flags 0x%" PRIx64 " differ from the index's 0x%" PRIx64,
                            f, flags);
-        if (mode & ~(uint64_t)(S_IFMT | 07777))
-                return bad(r, off, "mode 0%" PRIo64 " has unknown bits", mode);
-        switch (mode & S_IFMT) {
-        case S_IFREG:
-        case S_IFDIR:
-                break;
-        case S_IFLNK:
-                if (!(f & CA_FORMAT_WITH_SYMLINKS) || perm != 0777)
-                        return bad(r, off, "invalid symlink entry");
-                break;
-        case S_IFBLK:
-        case S_IFCHR:
-                if (!(f & CA_FORMAT_WITH_DEVICE_NODES))
-                        return bad(r, off, "device node in an archive without device nodes");
-                break;
-        case S_IFIFO:
-                if (!(f & CA_FORMAT_WITH_FIFOS))
-                        return bad(r, off, "fifo in an archive without fifos");
-                break;
-        case S_IFSOCK:
-                if (!(f & CA_FORMAT_WITH_SOCKETS))
-                        return bad(r, off, "socket in an archive without sockets");
-                break;
-        default:
-                return bad(r, off, "mode 0%" PRIo64 " has an unknown file type", mode);
-        }
-        if (root && !S_ISDIR(mode))
-                return bad(r, off, "the archive's root is not a directory");
-        if (!S_ISLNK(mode) && !(f & (CA_FORMAT_WITH_PERMISSIONS | CA_FORMAT_WITH_ACL)) &&
-            perm != (S_ISDIR(mode) ? 0777u : 0666u) &&
-            !((f & CA_FORMAT_WITH_READ_ONLY) && perm == (S_ISDIR(mode) ? 0555u : 0444u)))
-                return bad(r, off, "mode %04" PRIo64 " not possible without permissions", perm);
-
-        uint64_t allowed =
-            f & (CA_FORMAT_WITH_FAT_ATTRS | CA_FORMAT_WITH_CHATTR | CA_FORMAT_WITH_SUBVOLUME_MASK);
-        if ((eflags & ~allowed) || (eflags != 0 && !S_ISREG(mode) && !S_ISDIR(mode)) ||
-            (!S_ISDIR(mode) && (eflags & CA_FORMAT_WITH_SUBVOLUME)))
-                return bad(r, off, "invalid entry flags 0x%" PRIx64, eflags);
-        if (!ca_catar_uid_valid(f, uid) || !ca_catar_uid_valid(f, gid))
-                return bad(r, off, "uid %" PRIu64 " or gid %" PRIu64 " invalid", uid, gid);
-        uint64_t g = ca_feature_flags_time_granularity(f);
-        if ((g == 0 && mtime != 0) || (g != 0 && (mtime == UINT64_MAX || mtime % g != 0)))
-                return bad(r, off, "mtime %" PRIu64 " invalid for the archive's granularity",
-                           mtime);
-
-        *n = (ca_node){
-            .entry_offset = off,
-            .feature_flags = f,
-            .mode = mode,
-            .flags = eflags,
-            .uid = uid,
-            .gid = gid,
-            .mtime = mtime,
-            .acl_default_user_obj = CA_FORMAT_ACL_ABSENT,
-            .acl_default_group_obj = CA_FORMAT_ACL_ABSENT,
-            .acl_default_other = CA_FORMAT_ACL_ABSENT,
-            .acl_default_mask = CA_FORMAT_ACL_ABSENT,
-        };
+        if (ca_catar_entry_parse(b, off, root, n, why) < 0)
+                return bad(r, off, "%s", why);
         return 0;
 }
 
@@ -178,118 +57,6 @@ ca_seek_entry *ca_seek_entry_free(ca_seek_entry *e)
         free(e->acls);
         free(e);
         return NULL;
-}
-
-typedef struct meta_state {
-        unsigned rank;
-        size_t n_xattrs, xattr_names, n_acl[4];
-        size_t last_xattr, last_acl[4]; /* offsets in e->meta of the previous record */
-        bool has_user, has_group, has_group_obj;
-        uint64_t default_mask;
-} meta_state;
-
-/* Checks one metadata record whose body is b[0..len), already appended at e->meta + at. */
-static int check_meta(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, meta_state *m,
-                      const meta_kind *k, size_t at, const uint8_t *b, size_t len)
-{
-        uint64_t mode = e->node.mode, flags = e->node.feature_flags;
-        unsigned list = 0;
-
-        switch (k->type) {
-        case CA_FORMAT_USER:
-        case CA_FORMAT_GROUP:
-                if (!ca_catar_user_name_valid(b, len))
-                        return bad(r, off, "%s record with an invalid name", k->name);
-                if (k->type == CA_FORMAT_USER)
-                        m->has_user = true;
-                else
-                        m->has_group = true;
-                return 0;
-
-        case CA_FORMAT_XATTR: {
-                const uint8_t *nul = memchr(b, 0, MIN(len, (size_t)256));
-                if (!nul || !ca_catar_xattr_name_valid((const char *)b, (size_t)(nul - b)))
-                        return bad(r, off, "XATTR record with an invalid name");
-                if (S_ISLNK(mode))
-                        return bad(r, off, "XATTR record on a symlink");
-                if (m->n_xattrs > 0 &&
-                    strcmp((const char *)e->meta + m->last_xattr + CA_FORMAT_HEADER_SIZE,
-                           (const char *)b) >= 0)
-                        return bad(r, off, "XATTR names not in strictly increasing order");
-                m->xattr_names += (size_t)(nul - b) + 1;
-                if (m->xattr_names > XATTR_NAMES_MAX)
-                        return bad(r, off, "xattr names too long in total");
-                m->last_xattr = at;
-                m->n_xattrs++;
-                return 0;
-        }
-
-        case CA_FORMAT_ACL_DEFAULT_GROUP:
-                list++;
-                /* fall through */
-        case CA_FORMAT_ACL_DEFAULT_USER:
-                list++;
-                /* fall through */
-        case CA_FORMAT_ACL_GROUP:
-                list++;
-                /* fall through */
-        case CA_FORMAT_ACL_USER: {
-                uint64_t id = read_le64(b), perm = read_le64(b + 8);
-                if (S_ISLNK(mode) || (list >= 2 && !S_ISDIR(mode)))
-                        return bad(r, off, "%s record on this kind of node", k->name);
-                if (len > 16 && (!(flags & CA_FORMAT_WITH_USER_NAMES) ||
-                                 !ca_catar_user_name_valid(b + 16, len - 16)))
-                        return bad(r, off, "%s record with an invalid name", k->name);
-                if (!ca_catar_uid_valid(flags, id) || !ca_catar_acl_permissions_valid(perm))
-                        return bad(r, off, "%s record with invalid id or permissions", k->name);
-                if (m->n_acl[list] > 0) {
-                        const uint8_t *prev = e->meta + m->last_acl[list];
-                        size_t plen = (size_t)read_le64(prev) - CA_FORMAT_HEADER_SIZE;
-                        if (ca_catar_acl_compare(prev + CA_FORMAT_HEADER_SIZE, plen, b, len) >= 0)
-                                return bad(r, off, "%s records not in strictly increasing order",
-                                           k->name);
-                }
-                m->last_acl[list] = at;
-                m->n_acl[list]++;
-                return 0;
-        }
-
-        case CA_FORMAT_ACL_GROUP_OBJ:
-                if (S_ISLNK(mode) || !ca_catar_acl_permissions_valid(read_le64(b)))
-                        return bad(r, off, "invalid ACL_GROUP_OBJ record");
-                m->has_group_obj = true;
-                return 0;
-
-        case CA_FORMAT_ACL_DEFAULT:
-                if (!S_ISDIR(mode))
-                        return bad(r, off, "default ACL on a non-directory");
-                for (unsigned i = 0; i < 4; i++) {
-                        uint64_t p = read_le64(b + 8 * i);
-                        if (!ca_catar_acl_permissions_valid(p) &&
-                            !(i == 3 && p == CA_FORMAT_ACL_ABSENT))
-                                return bad(r, off, "ACL_DEFAULT record with invalid permissions");
-                }
-                m->default_mask = read_le64(b + 24);
-                return 0;
-
-        case CA_FORMAT_SELINUX:
-                if (!ca_catar_c_string_valid(b, len))
-                        return bad(r, off, "SELINUX record with an invalid label");
-                return 0;
-
-        case CA_FORMAT_FCAPS:
-                if (!S_ISREG(mode))
-                        return bad(r, off, "FCAPS record on a non-regular file");
-                return 0;
-
-        case CA_FORMAT_QUOTA_PROJID: {
-                uint64_t id = read_le64(b);
-                if ((!S_ISREG(mode) && !S_ISDIR(mode)) || id == 0 || id > UINT32_MAX)
-                        return bad(r, off, "invalid QUOTA_PROJID record");
-                return 0;
-        }
-        }
-        return bad(r, off, "unexpected %s record", k->name);
 }
 
 static int meta_append(ca_seek_entry *e, size_t *alloc, const uint8_t *rec, size_t size)
@@ -308,18 +75,14 @@ static int meta_append(ca_seek_entry *e, size_t *alloc, const uint8_t *rec, size
 }
 
 /* The checks that need all records, then the node's pointers into e->meta. */
-static int finalize(ca_archive_reader *r, uint64_t off, ca_seek_entry *e, const meta_state *m)
+static int finalize(ca_archive_reader *r, uint64_t off, ca_seek_entry *e,
+                    const ca_catar_meta_state *m)
 {
         ca_node *n = &e->node;
-        uint64_t flags = n->feature_flags;
+        char why[CA_CATAR_WHY_MAX];
 
-        if ((flags & CA_FORMAT_WITH_USER_NAMES) && !(flags & CA_FORMAT_WITH_UID_MASK) &&
-            (!m->has_user || !m->has_group))
-                return bad(r, off, "USER and GROUP records are required by the archive's flags");
-        if ((m->n_acl[0] || m->n_acl[1]) && !m->has_group_obj)
-                return bad(r, off, "ACL user/group entries without ACL_GROUP_OBJ");
-        if ((m->n_acl[2] || m->n_acl[3]) && m->default_mask == CA_FORMAT_ACL_ABSENT)
-                return bad(r, off, "default ACL user/group entries without a default mask");
+        if (ca_catar_meta_finish(m, n->feature_flags, why) < 0)
+                return bad(r, off, "%s", why);
 
         size_t n_acls = m->n_acl[0] + m->n_acl[1] + m->n_acl[2] + m->n_acl[3];
         e->xattrs = calloc(MAX(m->n_xattrs, (size_t)1), sizeof(ca_xattr));
@@ -339,8 +102,11 @@ static int parse_node(ca_archive_reader *r, uint64_t flags, uint64_t off, uint64
 {
         uint8_t entry[CA_FORMAT_ENTRY_SIZE];
         size_t meta_alloc = 0;
-        meta_state m = {.default_mask = CA_FORMAT_ACL_ABSENT};
+        ca_catar_meta_state m;
+        char why[CA_CATAR_WHY_MAX];
         int q;
+
+        ca_catar_meta_init(&m);
 
         if (off > end || end - off < CA_FORMAT_ENTRY_SIZE)
                 return bad(r, off, "node too small for its ENTRY record");
@@ -372,8 +138,8 @@ static int parse_node(ca_archive_reader *r, uint64_t flags, uint64_t off, uint64
                         return bad(r, pos, "record of size %" PRIu64 " crosses the end of the node",
                                    size);
 
-                const meta_kind *k = meta_kind_lookup(type);
-                if (k) {
+                const ca_catar_record_kind *k = ca_catar_record_kind_lookup(type);
+                if (k && k->rank) {
                         if (size < k->size_min || size > k->size_max)
                                 return bad(r, pos, "%s record of invalid size %" PRIu64, k->name,
                                            size);
@@ -381,7 +147,7 @@ static int parse_node(ca_archive_reader *r, uint64_t flags, uint64_t off, uint64
                                 return bad(r, pos, "%s record without its feature flag", k->name);
                         if (k->rank < m.rank || (k->rank == m.rank && !k->repeat))
                                 return bad(r, pos, "%s record out of order", k->name);
-                        if (e->meta_size + size > META_BYTES_MAX)
+                        if (e->meta_size + size > CA_CATAR_META_BYTES_MAX)
                                 return bad(r, pos, "metadata too large");
                         m.rank = k->rank;
                         size_t at = e->meta_size;
@@ -401,9 +167,9 @@ static int parse_node(ca_archive_reader *r, uint64_t flags, uint64_t off, uint64
                         if (q < 0)
                                 return q;
                         e->meta_size += len;
-                        q = check_meta(r, pos, e, &m, k, at, e->meta + at + sizeof(h), len);
-                        if (q < 0)
-                                return q;
+                        if (ca_catar_meta_check(&m, flags, mode, k, e->meta, at,
+                                                e->meta + at + sizeof(h), len, why) < 0)
+                                return bad(r, pos, "%s", why);
                         pos += size;
                         continue;
                 }
@@ -587,7 +353,7 @@ int ca_seek_dir_open(ca_archive_reader *r, const ca_seek_entry *e, ca_seek_dir *
         if (read_le64(h) != size || read_le64(h + 8) != CA_FORMAT_GOODBYE)
                 return bad(r, gb, "GOODBYE record expected");
         uint64_t n = (size - 16) / CA_FORMAT_GOODBYE_ITEM_SIZE - 1;
-        if (n > CHILDREN_MAX || n * CHILD_SIZE_MIN > gb - body)
+        if (n > CA_CATAR_CHILDREN_MAX || n * CHILD_SIZE_MIN > gb - body)
                 return bad(r, gb, "GOODBYE record lists %" PRIu64 " entries, too many", n);
         if (n == 0 && gb != body)
                 return bad(r, gb, "empty GOODBYE table for a directory with entries");
