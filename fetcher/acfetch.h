@@ -163,6 +163,13 @@ typedef enum input_kind {
         INPUT_CAIBX,
 } input_kind;
 
+/* --seed values and --no-auto-seed (seed.c), for the commands that list SEED_LONG_OPTIONS. */
+typedef struct seed_list {
+        const char **paths; /* --seed values, in order */
+        size_t n;
+        bool no_auto; /* --no-auto-seed */
+} seed_list;
+
 typedef struct input_options {
         char **stores; /* --store values, in order */
         size_t n_stores;
@@ -172,6 +179,7 @@ typedef struct input_options {
         bool cache_local;       /* open <dir>/chunks for local input too (seeds fill it) */
         const char **connect_to; /* --connect-to values (transfer.connect_to points here) */
         struct auth_config *auth; /* auth.d, from input_options_load_auth (transfer.auth) */
+        seed_list seeds;
 } input_options;
 
 typedef struct archive_input {
@@ -236,7 +244,7 @@ enum {
 
 extern const char input_options_help[];
 
-/* Defaults, with --insecure-options applied. stores must hold room for argc entries. */
+/* Defaults, with --insecure-options applied; room for argc --store, --connect-to and --seed. */
 int input_options_init(input_options *o, int argc);
 /* Loads the auth.d credentials of --system-config and --local-config (an error there fails),
  * once; only commands that go to the network call it, so a broken auth.d never stops --help or
@@ -294,19 +302,10 @@ typedef int (*file_producer)(void *userdata, ca_stream_writer write, void *write
 int write_file_atomic(const char *dest, bool sync, file_producer produce, void *userdata);
 
 /* ---- seed.c: chunks from data already here (directories, files, indexes with their data) */
-typedef struct seed_list {
-        const char **paths; /* --seed values, in order */
-        size_t n;
-        bool no_auto; /* --no-auto-seed */
-} seed_list;
-
 #define SEED_LONG_OPTIONS                                                                          \
         {"seed", required_argument, NULL, OPT_SEED},                                               \
         {"no-auto-seed", no_argument, NULL, OPT_NO_AUTO_SEED}
 
-/* paths gets room for argc entries. */
-int seed_list_init(seed_list *l, int argc);
-void seed_list_done(seed_list *l);
 /* 1 if c was one of SEED_LONG_OPTIONS (applied), 0 if not, negative on a bad value. */
 int seed_list_parse(seed_list *l, int c, const char *arg);
 

@@ -112,16 +112,10 @@ static int run_extract(int argc, char **argv)
         };
         ca_extract_options opts = {};
         input_options io;
-        seed_list seeds;
         bool json = false;
         int c, r = input_options_init(&io, argc);
         if (r < 0)
                 return r;
-        r = seed_list_init(&seeds, argc);
-        if (r < 0) {
-                input_options_done(&io);
-                return r;
-        }
 
         optind = 0;
         while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -140,13 +134,10 @@ static int run_extract(int argc, char **argv)
                         break;
                 case 'h':
                         command_help(&command_extract);
-                        seed_list_done(&seeds);
                         input_options_done(&io);
                         return 0;
                 default:
-                        r = seed_list_parse(&seeds, c, optarg);
-                        if (r == 0)
-                                r = input_options_parse(&io, c, optarg);
+                        r = input_options_parse(&io, c, optarg);
                         if (r == 0)
                                 r = -EINVAL; /* getopt already said what was wrong */
                 }
@@ -156,13 +147,12 @@ static int run_extract(int argc, char **argv)
                                  "extract wants INDEX|ARCHIVE and DEST; see 'acfetch extract "
                                  "--help'");
         if (r < 0) {
-                seed_list_done(&seeds);
                 input_options_done(&io);
                 return r;
         }
         const char *src = argv[optind], *dest = argv[optind + 1];
         struct stat st;
-        io.cache_local = seeds.n > 0 || (!seeds.no_auto && stat(dest, &st) == 0);
+        io.cache_local = io.seeds.n > 0 || (!io.seeds.no_auto && stat(dest, &st) == 0);
 
         archive_input in;
         report *rep = NULL;
@@ -175,7 +165,7 @@ static int run_extract(int argc, char **argv)
         if (r >= 0)
                 r = report_start(&in, dest, json, &rep);
         if (r >= 0) {
-                r = apply_extract_seeds(&in, &seeds, dest, opts.in_place);
+                r = apply_extract_seeds(&in, &io.seeds, dest, opts.in_place);
                 report_set_seeded(rep, (uint64_t)MAX(r, 0));
         }
         if (r >= 0)
@@ -183,7 +173,6 @@ static int run_extract(int argc, char **argv)
                                            : extract_tree(&in, dest, &opts);
         r = report_finish(rep, r);
         archive_input_close(&in);
-        seed_list_done(&seeds);
         input_options_done(&io);
         return r;
 }

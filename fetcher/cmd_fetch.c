@@ -136,12 +136,7 @@ static int run_fetch(int argc, char **argv)
         int c, r = input_options_init(&io, argc);
         if (r < 0)
                 return r;
-        seed_list seeds;
-        if (r >= 0 && (r = seed_list_init(&seeds, argc)) < 0) {
-                input_options_done(&io);
-                return r;
-        }
-        ctx.seeds = &seeds;
+        ctx.seeds = &io.seeds;
         optind = 0;
         while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
@@ -165,13 +160,10 @@ static int run_fetch(int argc, char **argv)
                         break;
                 case 'h':
                         command_help(&command_fetch);
-                        seed_list_done(&seeds);
                         input_options_done(&io);
                         return 0;
                 default:
-                        r = seed_list_parse(&seeds, c, optarg);
-                        if (r == 0)
-                                r = input_options_parse(&io, c, optarg);
+                        r = input_options_parse(&io, c, optarg);
                         if (r == 0)
                                 r = -EINVAL;
                 }
@@ -180,7 +172,6 @@ static int run_fetch(int argc, char **argv)
                 r = ca_log_errno(CA_LOG_ERR, -EINVAL,
                                  "fetch wants at least one image NAME; see 'acfetch fetch --help'");
         if (r < 0) {
-                seed_list_done(&seeds);
                 input_options_done(&io);
                 return r;
         }
@@ -208,7 +199,6 @@ static int run_fetch(int argc, char **argv)
         json_decref(out);
         aci_store_free(ctx.store);
         transfer_engine_free(ctx.engine);
-        seed_list_done(&seeds);
         input_options_done(&io);
         return r;
 }

@@ -41,8 +41,9 @@ typedef struct mount_args {
 } mount_args;
 
 /* Seeds are read once mounted, so a missing one is refused before. */
-static int check_seeds(const seed_list *l, const input_options *io)
+static int check_seeds(const input_options *io)
 {
+        const seed_list *l = &io->seeds;
         if (l->n > 0 && io->no_cache)
                 return ca_log_errno(CA_LOG_ERR, -EINVAL,
                                     "--seed keeps what the seeds supply in <dir>/chunks; it "
@@ -250,16 +251,10 @@ static int run_mount(int argc, char **argv)
         };
         mount_args a = {};
         input_options io;
-        seed_list seeds;
         int c, r = input_options_init(&io, argc);
         if (r < 0)
                 return r;
-        r = seed_list_init(&seeds, argc);
-        if (r < 0) {
-                input_options_done(&io);
-                return r;
-        }
-        a.seeds = &seeds;
+        a.seeds = &io.seeds;
 
         optind = 0;
         while (r >= 0 && (c = getopt_long(argc, argv, "fh", options, NULL)) >= 0) {
@@ -278,13 +273,10 @@ static int run_mount(int argc, char **argv)
                         break;
                 case 'h':
                         command_help(&command_mount);
-                        seed_list_done(&seeds);
                         input_options_done(&io);
                         return 0;
                 default:
-                        r = seed_list_parse(&seeds, c, optarg);
-                        if (r == 0)
-                                r = input_options_parse(&io, c, optarg);
+                        r = input_options_parse(&io, c, optarg);
                         if (r == 0)
                                 r = -EINVAL;
                 }
@@ -299,30 +291,28 @@ static int run_mount(int argc, char **argv)
         if (r >= 0 && (stat(mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)))
                 r = ca_log_errno(CA_LOG_ERR, -ENOTDIR, "%s: not a directory", mountpoint);
         if (r >= 0)
-                r = check_seeds(&seeds, &io);
+                r = check_seeds(&io);
         int notify_fd = -1;
         if (r >= 0 && !a.foreground)
                 r = daemon_fork(&notify_fd);
         if (r < 0) {
-                seed_list_done(&seeds);
                 input_options_done(&io);
                 return r;
         }
 
         archive_input in = {};
         _cleanup_(freep) char *image_index = NULL, *auto_seed = NULL;
-        io.cache_local = seeds.n > 0;
+        io.cache_local = io.seeds.n > 0;
         bool is_index = ca_index_kind_from_name(src) != CA_INDEX_UNKNOWN || url_is_http(src) ||
                         strstr(src, ".catar");
         if (is_index)
                 r = archive_input_open(&in, src, &io);
         else
-                r = open_image(&in, src, &io, !seeds.no_auto, &image_index, &auto_seed);
+                r = open_image(&in, src, &io, !io.seeds.no_auto, &image_index, &auto_seed);
         a.auto_seed = auto_seed;
         if (r >= 0)
                 r = serve(&in, is_index ? NULL : "rootfs", mountpoint, &a, notify_fd);
         archive_input_close(&in);
-        seed_list_done(&seeds);
         input_options_done(&io);
         return r;
 }

@@ -111,7 +111,8 @@ int input_options_init(input_options *o, int argc)
         o->transfer.insecure_tls = arg_global.insecure & INSECURE_TLS;
         o->stores = calloc((size_t)MAX(argc, 1), sizeof(char *));
         o->connect_to = calloc((size_t)MAX(argc, 1), sizeof(char *));
-        if (!o->stores || !o->connect_to) {
+        o->seeds.paths = calloc((size_t)MAX(argc, 1), sizeof(char *));
+        if (!o->stores || !o->connect_to || !o->seeds.paths) {
                 input_options_done(o);
                 return -ENOMEM;
         }
@@ -136,6 +137,8 @@ void input_options_done(input_options *o)
         o->stores = NULL;
         free(o->connect_to);
         o->connect_to = NULL;
+        free(o->seeds.paths);
+        o->seeds = (seed_list){};
         o->transfer.connect_to = NULL;
         o->transfer.n_connect_to = 0;
         o->auth = auth_config_free(o->auth);
@@ -145,7 +148,9 @@ void input_options_done(input_options *o)
 int input_options_parse(input_options *o, int c, const char *arg)
 {
         uint64_t v;
-        int r = 0;
+        int r = seed_list_parse(&o->seeds, c, arg);
+        if (r != 0)
+                return r;
         switch (c) {
         case OPT_STORE:
                 o->stores[o->n_stores++] = (char *)arg;

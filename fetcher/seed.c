@@ -29,18 +29,6 @@
 
 /* ---------------------------------------------------------------- command-line seeds */
 
-int seed_list_init(seed_list *l, int argc)
-{
-        *l = (seed_list){.paths = calloc((size_t)MAX(argc, 1), sizeof(char *))};
-        return l->paths ? 0 : -ENOMEM;
-}
-
-void seed_list_done(seed_list *l)
-{
-        free(l->paths);
-        *l = (seed_list){};
-}
-
 int seed_list_parse(seed_list *l, int c, const char *arg)
 {
         switch (c) {
