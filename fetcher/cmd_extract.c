@@ -62,12 +62,23 @@ static int extract_tree(archive_input *in, const char *dest, const ca_extract_op
 }
 
 /*
- * Seeds supply chunks before the extraction asks for any: the --seed values, then DEST when it
- * holds an older version (casync's --seed-output): a directory extracted over in place, or the
- * file a blob replaces.
+ * DEST when it holds an older version, as casync's --seed-output: a directory extracted over in
+ * place, or the file a blob replaces. NULL when there is none or --no-auto-seed.
  */
-static int apply_extract_seeds(archive_input *in, const seed_list *l, const char *dest,
-                               bool in_place)
+static const char *extract_auto_seed(const char *src, const char *dest, bool in_place,
+                                     const seed_list *l)
+{
+        struct stat st;
+        if (l->no_auto || stat(dest, &st) < 0)
+                return NULL;
+        if (ca_index_kind_from_name(src) == CA_INDEX_BLOB ? S_ISREG(st.st_mode)
+                                                          : in_place && S_ISDIR(st.st_mode))
+                return dest;
+        return NULL;
+}
+
+/* Seeds supply chunks before the extraction asks for any: the --seed values, then auto_seed. */
+static int apply_extract_seeds(archive_input *in, const seed_list *l, const char *auto_seed)
 {
         if (in->kind == INPUT_CATAR) {
                 if (l->n > 0)
@@ -82,15 +93,9 @@ static int apply_extract_seeds(archive_input *in, const seed_list *l, const char
                                             "it cannot be combined with --no-cache");
                 return 0;
         }
-        struct stat st;
-        bool blob = in->kind == INPUT_CAIBX;
-        const char *auto_seed =
-            stat(dest, &st) == 0 && (blob ? S_ISREG(st.st_mode) : in_place && S_ISDIR(st.st_mode))
-                ? dest
-                : NULL;
         seed_target t = {
             .index = in->index,
-            .blob = blob,
+            .blob = in->kind == INPUT_CAIBX,
             .store = in->cache,
             .source = in->source,
         };
@@ -151,8 +156,8 @@ static int run_extract(int argc, char **argv)
                 return r;
         }
         const char *src = argv[optind], *dest = argv[optind + 1];
-        struct stat st;
-        io.cache_local = io.seeds.n > 0 || (!io.seeds.no_auto && stat(dest, &st) == 0);
+        const char *auto_seed = extract_auto_seed(src, dest, opts.in_place, &io.seeds);
+        io.cache_local = io.seeds.n > 0 || auto_seed;
 
         archive_input in;
         report *rep = NULL;
@@ -165,7 +170,7 @@ static int run_extract(int argc, char **argv)
         if (r >= 0)
                 r = report_start(&in, dest, json, &rep);
         if (r >= 0) {
-                r = apply_extract_seeds(&in, &io.seeds, dest, opts.in_place);
+                r = apply_extract_seeds(&in, &io.seeds, auto_seed);
                 report_set_seeded(rep, (uint64_t)MAX(r, 0));
         }
         if (r >= 0)

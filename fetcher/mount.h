@@ -20,7 +20,7 @@ const struct fuse_lowlevel_ops *mount_fs_ops(void);
 
 /*
  * Starts the background work: the seeds first (--seed values, then auto_seed unless
- * --no-auto-seed; seeds may be NULL), in one thread, then `jobs` threads (0: none) that walk the
+ * --no-auto-seed), in one thread, then `jobs` threads (0: none) that walk the
  * index in order and bring every chunk missing from the local stores into the chunk cache, so
  * the mount ends up fully local (logged once it is). Reads never wait for either: a read needing
  * a missing chunk fetches it at once. auto_seed must outlive the mount.

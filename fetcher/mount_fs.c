@@ -799,8 +799,8 @@ int mount_fs_prefetch_start(mount_fs *m, unsigned jobs, const seed_list *seeds,
         }
         m->prefetch_jobs = jobs;
         m->seeds = seeds;
-        m->auto_seed = seeds && !seeds->no_auto ? auto_seed : NULL;
-        if (!seeds || (seeds->n == 0 && !m->auto_seed))
+        m->auto_seed = auto_seed;
+        if (seeds->n == 0 && !auto_seed)
                 return jobs > 0 ? start_prefetch(m) : 0;
         int r = pthread_create(&m->seeder, NULL, seed_thread, m);
         if (r != 0)

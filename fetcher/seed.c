@@ -441,16 +441,16 @@ static int apply_seed_index(seed_run *run, const ca_index *sidx, int fd, bool is
                 r = stream_seed(fd, true, sidx->feature_flags, run->what, cut_write, run);
                 if (r == -ECANCELED && run->stopped)
                         r = 0;
-                /* A stream that ended early leaves the remaining picks unread. */
-                if (r >= 0 && run->next_pick < run->n_picks) {
-                        run->mismatched += run->n_picks - run->next_pick;
-                        if (run->pos > run->sidx->items[run->picks[run->next_pick]].offset) {
-                                /* The partial chunk is reported, and counted, as a mismatch. */
-                                run->expect[run->n_expect++] = run->next_pick;
-                                run->mismatched--;
-                                r = ca_chunk_pipeline_write_cut(p, NULL, 0, true);
-                        }
+                /* A stream that ended early leaves the remaining picks unread; a pick it ended
+                 * in the middle of goes to the pipeline and is counted when reported. */
+                size_t unread = run->n_picks - run->next_pick;
+                if (r >= 0 && unread > 0 &&
+                    run->pos > run->sidx->items[run->picks[run->next_pick]].offset) {
+                        run->expect[run->n_expect++] = run->next_pick;
+                        unread--;
+                        r = ca_chunk_pipeline_write_cut(p, NULL, 0, true);
                 }
+                run->mismatched += unread;
         } else {
                 r = read_picks(run, fd);
         }
