@@ -593,6 +593,27 @@ static int finish_image(fetch_context *ctx, const aci_image_record *r, const cha
         return k;
 }
 
+/*
+ * The image stored from the same URL stays (fresh, or not modified): its record is checked
+ * against the request, saved when save is set (new ETag, max-age, fetch time), then its tree and
+ * dependencies are made ready. Takes prev: on success it becomes *ret, on failure it is freed.
+ */
+static int reuse_stored(fetch_context *ctx, const dc_image *img, aci_image_record *prev,
+                        bool save, aci_image_record *ret)
+{
+        int k = check_record(prev, img);
+        if (k >= 0 && save)
+                k = aci_store_update_record(ctx->store, prev);
+        if (k >= 0)
+                k = finish_image(ctx, prev, NULL);
+        if (k < 0) {
+                aci_image_record_done(prev);
+                return k;
+        }
+        *ret = *prev;
+        return 0;
+}
+
 int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
 {
         int k;
@@ -643,15 +664,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
         if (have_prev && prev.max_age > 0 && now - prev.fetched < prev.max_age) {
                 ca_log_debug("%s: %s is fresh for %llds more, not asking again", img->name, url,
                              (long long)(prev.max_age - (now - prev.fetched)));
-                k = check_record(&prev, img);
-                if (k >= 0)
-                        k = finish_image(ctx, &prev, NULL);
-                if (k < 0) {
-                        aci_image_record_done(&prev);
-                        return k;
-                }
-                *ret = prev;
-                return 0;
+                return reuse_stored(ctx, img, &prev, false, ret);
         }
 
         _cleanup_(freep) char *inm = NULL;
@@ -689,17 +702,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
                         prev.etag = TAKE_PTR(resp.etag);
                 }
                 transfer_response_clear(&resp);
-                k = check_record(&prev, img);
-                if (k >= 0)
-                        k = aci_store_update_record(ctx->store, &prev);
-                if (k >= 0)
-                        k = finish_image(ctx, &prev, NULL);
-                if (k < 0) {
-                        aci_image_record_done(&prev);
-                        return k;
-                }
-                *ret = prev;
-                return 0;
+                return reuse_stored(ctx, img, &prev, true, ret);
         }
         if (resp.status != 200) {
                 transfer_response_clear(&resp);
