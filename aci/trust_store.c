@@ -112,6 +112,24 @@ static int open_config(const loader *l, const char *config, int *ret_fd)
         return open_dir(l, base, "trustedkeys", path, ret_fd);
 }
 
+/* config/trustedkeys/<sub> (root.d or prefix.d): 1 with its fd and path (ret_path may be NULL),
+ * 0 when any of it is absent. */
+static int open_keys_dir(const loader *l, const char *config, const char *sub, int *ret_fd,
+                         char **ret_path)
+{
+        _cleanup_(closep) int tk = -1;
+        int r = open_config(l, config, &tk);
+        if (r <= 0)
+                return r;
+        _cleanup_(freep) char *path = NULL;
+        if (asprintf(&path, "%s/trustedkeys/%s", config, sub) < 0)
+                return -ENOMEM;
+        r = open_dir(l, tk, sub, path, ret_fd);
+        if (r > 0 && ret_path)
+                *ret_path = TAKE_PTR(path);
+        return r;
+}
+
 /* Reads one key file into an entry. */
 static int load_file(const loader *l, int dir_fd, const char *name, const char *path,
                      aci_trust_entry *e)
@@ -220,14 +238,9 @@ static int load_dir(const loader *l, int dir_fd, const char *dir_path, const cha
 
 static int load_root(const loader *l, const char *config, bool system)
 {
-        _cleanup_(closep) int tk = -1, root = -1;
-        int r = open_config(l, config, &tk);
-        if (r <= 0)
-                return r;
+        _cleanup_(closep) int root = -1;
         _cleanup_(freep) char *path = NULL;
-        if (asprintf(&path, "%s/trustedkeys/root.d", config) < 0)
-                return -ENOMEM;
-        r = open_dir(l, tk, "root.d", path, &root);
+        int r = open_keys_dir(l, config, "root.d", &root, &path);
         if (r <= 0)
                 return r;
         return load_dir(l, root, path, NULL, system);
@@ -236,14 +249,9 @@ static int load_root(const loader *l, const char *config, bool system)
 /* The prefix directories of name's leading components, shortest first, as far as they exist. */
 static int load_prefixes(const loader *l, const char *config, const char *name, bool system)
 {
-        _cleanup_(closep) int tk = -1, dir = -1;
-        int r = open_config(l, config, &tk);
-        if (r <= 0)
-                return r;
+        _cleanup_(closep) int dir = -1;
         _cleanup_(freep) char *path = NULL;
-        if (asprintf(&path, "%s/trustedkeys/prefix.d", config) < 0)
-                return -ENOMEM;
-        r = open_dir(l, tk, "prefix.d", path, &dir);
+        int r = open_keys_dir(l, config, "prefix.d", &dir, &path);
         if (r <= 0)
                 return r;
         for (const char *c = name; *c;) {
@@ -337,14 +345,9 @@ static int list_config(const loader *l, const char *config, bool system)
         int r = load_root(l, config, system);
         if (r < 0)
                 return r;
-        _cleanup_(closep) int tk = -1, dir = -1;
-        r = open_config(l, config, &tk);
-        if (r <= 0)
-                return r;
+        _cleanup_(closep) int dir = -1;
         _cleanup_(freep) char *path = NULL;
-        if (asprintf(&path, "%s/trustedkeys/prefix.d", config) < 0)
-                return -ENOMEM;
-        r = open_dir(l, tk, "prefix.d", path, &dir);
+        r = open_keys_dir(l, config, "prefix.d", &dir, &path);
         if (r <= 0)
                 return r;
         return list_tree(l, dir, path, NULL, 0, system);
@@ -386,9 +389,8 @@ int aci_trust_list(const char *system_config, const char *local_config, aci_keyr
 static int has_prefix_keys(const char *config, const char *name)
 {
         loader l = {.level = CA_LOG_DEBUG};
-        _cleanup_(closep) int tk = -1, dir = -1;
-        if (open_config(&l, config, &tk) <= 0 ||
-            open_dir(&l, tk, "prefix.d", "prefix.d", &dir) <= 0)
+        _cleanup_(closep) int dir = -1;
+        if (open_keys_dir(&l, config, "prefix.d", &dir, NULL) <= 0)
                 return 0;
         for (const char *c = name; *c;) {
                 size_t n = strcspn(c, "/");
@@ -629,14 +631,9 @@ int aci_trust_remove(const char *config, const char *fingerprint, bool only_root
         if (prefix)
                 r = open_scope(config, prefix, false, &dir, &dir_path);
         else {
-                /* All of prefix.d: open it through a scope of its own. */
-                _cleanup_(closep) int tk = -1;
+                /* All of prefix.d. */
                 loader l = {.level = CA_LOG_ERR};
-                r = open_config(&l, config, &tk);
-                if (r > 0 && asprintf(&dir_path, "%s/trustedkeys/prefix.d", config) < 0)
-                        return -ENOMEM;
-                if (r > 0)
-                        r = open_dir(&l, tk, "prefix.d", dir_path, &dir);
+                r = open_keys_dir(&l, config, "prefix.d", &dir, &dir_path);
         }
         if (r <= 0)
                 return r;
