@@ -300,6 +300,9 @@ typedef int (*file_producer)(void *userdata, ca_stream_writer write, void *write
  * dest is untouched. Failures of its own file operations are logged; produce logs its own.
  */
 int write_file_atomic(const char *dest, bool sync, file_producer produce, void *userdata);
+/* The same with the file's mode given. */
+int write_file_atomic_mode(const char *dest, mode_t mode, bool sync, file_producer produce,
+                           void *userdata);
 
 /* ---- seed.c: chunks from data already here (directories, files, indexes with their data) */
 #define SEED_LONG_OPTIONS                                                                          \

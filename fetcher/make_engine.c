@@ -7,7 +7,6 @@
  * the way.
  */
 #include <fcntl.h>
-#include <libgen.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -181,7 +180,8 @@ char *make_default_store(const char *index_path)
 /* Where the stream goes: the archive digest, then a file or the chunk pipeline. */
 typedef struct make_sink {
         ca_digest *digest;
-        int fd; /* .catar */
+        ca_stream_writer out; /* .catar: the file being written */
+        void *out_userdata;
         const char *what;
         ca_chunk_pipeline *pipeline;
 } make_sink;
@@ -195,7 +195,7 @@ static int sink_write(void *userdata, const void *data, size_t size)
                 return r;
         if (s->pipeline)
                 return ca_chunk_pipeline_write(s->pipeline, data, size);
-        r = write_full(s->fd, data, size);
+        r = s->out(s->out_userdata, data, size);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: write failed: %s", s->what, strerror(-r));
         return 0;
@@ -204,32 +204,6 @@ static int sink_write(void *userdata, const void *data, size_t size)
 static int index_chunk(void *userdata, uint64_t size, const ca_chunk_id *id)
 {
         return ca_index_writer_add(userdata, size, id);
-}
-
-static int feed_blob(make_sink *s, int fd, const char *what)
-{
-        const size_t block = 1024 * 1024;
-        _cleanup_(freep) uint8_t *buf = malloc(block);
-
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t l = read(fd, buf, block);
-                int r;
-
-                if (l < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = negative_errno();
-                        return ca_log_errno(CA_LOG_ERR, r, "%s: read failed: %s", what,
-                                            strerror(-r));
-                }
-                if (l == 0)
-                        return 0;
-                r = sink_write(s, buf, (size_t)l);
-                if (r < 0)
-                        return r;
-        }
 }
 
 static int encode(make_sink *s, uint64_t flags, const make_target *t, ca_encode_stats *stats)
@@ -247,36 +221,26 @@ static int encode(make_sink *s, uint64_t flags, const make_target *t, ca_encode_
         return r;
 }
 
+typedef struct catar_job {
+        make_sink *sink;
+        uint64_t flags;
+        const make_target *target;
+        make_stats *stats;
+} catar_job;
+
+static int produce_catar(void *userdata, ca_stream_writer write, void *write_userdata)
+{
+        const catar_job *j = userdata;
+        j->sink->out = write;
+        j->sink->out_userdata = write_userdata;
+        return encode(j->sink, j->flags, j->target, &j->stats->encode);
+}
+
 /* Writes a .catar: temp file beside it, renamed when complete. */
 static int make_catar(make_sink *s, uint64_t flags, const make_target *t, make_stats *stats)
 {
-        _cleanup_(freep) char *a = strdup(t->output), *b = strdup(t->output), *tmp = NULL;
-        _cleanup_(closep) int fd = -1;
-        int r;
-
-        if (!a || !b || asprintf(&tmp, "%s/.%s.XXXXXX", dirname(a), basename(b)) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", t->output,
-                                    strerror(-r));
-        }
-        s->fd = fd;
-        s->what = tmp;
-        r = encode(s, flags, t, &stats->encode);
-        if (r >= 0 && fchmod(fd, 0666 & ~fs_get_umask()) < 0)
-                r = negative_errno();
-        if (r >= 0 && close(TAKE_FD(fd)) < 0)
-                r = negative_errno();
-        if (r >= 0 && rename(tmp, t->output) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                (void)unlink(tmp);
-                if (r != -EBADMSG && r != -ENOMEM)
-                        ca_log_debug("%s: %s", t->output, strerror(-r));
-        }
-        return r;
+        s->what = t->output;
+        return write_file_atomic(t->output, false, produce_catar, &(catar_job){s, flags, t, stats});
 }
 
 int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_digest,
@@ -291,7 +255,7 @@ int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_diges
         bool catar = kind == CA_INDEX_UNKNOWN;
         bool blob = kind == CA_INDEX_BLOB;
         uint64_t flags = make_feature_flags(o, blob);
-        make_sink s = {.fd = -1};
+        make_sink s = {0};
         make_stats stats = {0};
         int r;
 
@@ -351,7 +315,7 @@ int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_diges
                 return r;
         s.pipeline = p;
         if (blob)
-                r = feed_blob(&s, t->source_fd, t->source_name);
+                r = stream_fd(t->source_fd, t->source_name, sink_write, &s);
         else
                 r = encode(&s, flags, t, &stats.encode);
         if (r >= 0)

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The document root `acfetch publish` maintains (layout in publish.h). */
 #include <fcntl.h>
-#include <libgen.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -80,31 +79,26 @@ int publish_store_link(const char *outdir, const char *rel)
                             target);
 }
 
+typedef struct page_job {
+        const char *path;
+        const void *data;
+        size_t size;
+} page_job;
+
+static int produce_page(void *userdata, ca_stream_writer write, void *write_userdata)
+{
+        const page_job *j = userdata;
+        int r = write(write_userdata, j->data, j->size);
+        if (r < 0)
+                ca_log_error("%s: cannot write: %s", j->path, strerror(-r));
+        return r;
+}
+
 int publish_write_file(const char *path, const void *data, size_t size)
 {
-        _cleanup_(freep) char *a = strdup(path), *b = strdup(path), *tmp = NULL;
-        _cleanup_(closep) int fd = -1;
-        int r;
-
-        if (!a || !b || asprintf(&tmp, "%s/.%s.XXXXXX", dirname(a), basename(b)) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", path, strerror(-r));
-        }
-        r = write_full(fd, data, size);
-        if (r >= 0 && fchmod(fd, 0644) < 0)
-                r = negative_errno();
-        if (r >= 0 && close(TAKE_FD(fd)) < 0)
-                r = negative_errno();
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                (void)unlink(tmp);
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot write: %s", path, strerror(-r));
-        }
-        return 0;
+        /* World-readable whatever the umask: a web server serves it. */
+        return write_file_atomic_mode(path, 0644, false, produce_page,
+                                      &(page_job){path, data, size});
 }
 
 int publish_latest_link(const char *outdir, const char *rel, const char *version)
