@@ -385,6 +385,11 @@ typedef struct ca_assemble_stats {
 int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void *get_userdata,
                 ca_stream_writer write, void *write_userdata, ca_assemble_stats *stats);
 
+/* Workers for local chunk reads: one per CPU, at least 4, at most 16. */
+unsigned ca_default_jobs(void);
+/* Everything read from fd (from where it is), in order, to write; `what` names it in messages. */
+int ca_stream_fd(int fd, const char *what, ca_stream_writer write, void *userdata);
+
 /* A getter trying a list of local stores in order. */
 typedef struct ca_store_list {
         ca_store **stores;

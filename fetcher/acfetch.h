@@ -53,8 +53,6 @@ extern const command command_mount;
 
 /* Prints the command's --help text to stdout. */
 void command_help(const command *c);
-/* Workers for local chunk reads: one per CPU, at least 4, at most 16. */
-unsigned default_jobs(void);
 
 /* ---- transfer.c: the transfer engine. One thread drives libcurl's multi interface with many
  * requests in flight over reused connections; any thread submits a GET and waits for its body. Retries, timeouts,
@@ -204,8 +202,6 @@ void archive_input_close(archive_input *in);
 int archive_input_decode(archive_input *in, const ca_sink *sink);
 /* Writes the stream of any input (the blob of a .caibx) to a writer. */
 int archive_input_stream(archive_input *in, ca_stream_writer write, void *userdata);
-/* Everything read from fd (from where it is), in order, to write; `what` names it in messages. */
-int stream_fd(int fd, const char *what, ca_stream_writer write, void *userdata);
 /* Opens (creating it 0700) the store directory --dir and its chunk cache. */
 int open_chunk_cache(ca_store **ret);
 

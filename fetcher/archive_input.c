@@ -98,7 +98,7 @@ int archive_input_open(archive_input *in, const char *location, input_options *o
                         return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                             "%s: plain http needs --insecure-options=http", u);
         }
-        in->jobs = o->jobs ? o->jobs : remote ? REMOTE_JOBS_DEFAULT : default_jobs();
+        in->jobs = o->jobs ? o->jobs : remote ? REMOTE_JOBS_DEFAULT : ca_default_jobs();
 
         if (in->kind == INPUT_CATAR) {
                 if (strstr(location, "://") && strncasecmp(location, "file://", 7) != 0)
@@ -182,28 +182,7 @@ static int read_file_stream(const char *path, ca_stream_writer write, void *user
         _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", path);
-        return stream_fd(fd, path, write, userdata);
-}
-
-int stream_fd(int fd, const char *what, ca_stream_writer write, void *userdata)
-{
-        const size_t bufsize = 1 << 20;
-        _cleanup_(freep) uint8_t *buf = malloc(bufsize);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, buf, bufsize);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: read: %m", what);
-                }
-                if (n == 0)
-                        return 0;
-                int r = write(userdata, buf, (size_t)n);
-                if (r < 0)
-                        return r;
-        }
+        return ca_stream_fd(fd, path, write, userdata);
 }
 
 int archive_input_stream(archive_input *in, ca_stream_writer write, void *userdata)

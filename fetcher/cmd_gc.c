@@ -89,7 +89,7 @@ static int run_verify(int argc, char **argv)
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                int k = aci_image_export(s, &list[i], default_jobs(), NULL, NULL);
+                int k = aci_image_export(s, &list[i], ca_default_jobs(), NULL, NULL);
                 if (k == -ENOMEM) {
                         r = k;
                         break;

@@ -33,7 +33,7 @@ static int run_render(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {},
         };
-        aci_render_options o = {.jobs = default_jobs()};
+        aci_render_options o = {.jobs = ca_default_jobs()};
         int c;
         optind = 0;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -79,7 +79,7 @@ typedef struct export_job {
 static int produce_export(void *userdata, ca_stream_writer write, void *write_userdata)
 {
         const export_job *j = userdata;
-        return aci_image_export(j->store, j->record, default_jobs(), write, write_userdata);
+        return aci_image_export(j->store, j->record, ca_default_jobs(), write, write_userdata);
 }
 
 static int run_export(int argc, char **argv)

@@ -448,7 +448,7 @@ static int ensure_tree(fetch_context *ctx, const aci_image_record *r, const char
                 aci_render_list_done(&l);
                 return -ENOMEM;
         }
-        aci_render_options o = {.no_same_owner = ctx->no_same_owner, .jobs = default_jobs()};
+        aci_render_options o = {.no_same_owner = ctx->no_same_owner, .jobs = ca_default_jobs()};
         if (tree)
                 k = aci_render_merge(ctx->store, &l, 1, path, &o);
         else

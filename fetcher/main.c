@@ -237,11 +237,3 @@ int main(int argc, char **argv)
         }
         return c->run(argc - 1, argv + 1) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
-
-unsigned default_jobs(void)
-{
-        /* Reading chunk files from a cold cache waits on the disk: keep a few reads in flight
-         * even on small machines (measured: 4 workers beat 2 on 2 cores, 8 gain nothing). */
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        return (unsigned)MAX(MIN(n, 16L), 4L);
-}

@@ -315,7 +315,7 @@ int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_diges
                 return r;
         s.pipeline = p;
         if (blob)
-                r = stream_fd(t->source_fd, t->source_name, sink_write, &s);
+                r = ca_stream_fd(t->source_fd, t->source_name, sink_write, &s);
         else
                 r = encode(&s, flags, t, &stats.encode);
         if (r >= 0)

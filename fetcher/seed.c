@@ -345,7 +345,7 @@ static int stream_seed(int fd, bool is_dir, uint64_t flags, const char *what,
                 int r = ca_encoder_new(flags, write, userdata, &e);
                 return r < 0 ? r : encode_seed(e, fd, what);
         }
-        return stream_fd(fd, what, write, userdata);
+        return ca_stream_fd(fd, what, write, userdata);
 }
 
 static int pipeline_open(seed_run *run, const ca_index *cut, ca_chunk_pipeline **ret)
@@ -360,7 +360,7 @@ static int pipeline_open(seed_run *run, const ca_index *cut, ca_chunk_pipeline *
             /* Stored only for the extraction at hand: the fastest level (any level decodes);
              * at casync's default level the compression cost more than loopback downloads. */
             .compression_level = 1,
-            .jobs = default_jobs(),
+            .jobs = ca_default_jobs(),
             .chunk = on_chunk,
             .want = want_chunk,
             .userdata = run,
