@@ -211,6 +211,9 @@ int aci_store_lock_exclusive(aci_store *s);
 /* This process's private work directory under tmp/ (created on first use): an fd and its path. */
 int aci_store_tmp(aci_store *s, int *ret_fd, const char **ret_path);
 
+/* The directory of seed cuts (seeds/, created on first use): an fd and its path. */
+int aci_store_seeds(aci_store *s, int *ret_fd, const char **ret_path);
+
 /* Exclusive lock on one image (locks/<key>.lock); returns the fd to close. */
 int aci_store_lock_image(aci_store *s, const char *key);
 

@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fetcher/acfetch.h"
+#include "fetcher/transfer/transfer.h"
 #include "tests/test.h"
 
 #define SECRET "s3cret"

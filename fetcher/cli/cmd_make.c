@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* acfetch make: what `casync make` makes, byte for byte, with chunks hashed and compressed on
+ * every core. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fetcher/cli/cli.h"
+
+static const char usage[] =
+    "Usage: acfetch make [OPTIONS] INDEX|ARCHIVE SOURCE\n\n"
+    "Make a casync archive index (.caidx) or archive (.catar) of the directory SOURCE, or a\n"
+    "blob index (.caibx) of the regular file SOURCE, exactly as 'casync make' makes them\n"
+    "for the same options: same bytes, same chunks. Chunks go to the store (compressed;\n"
+    "chunks the store has already are not compressed again). Symlinks below SOURCE are\n"
+    "archived, never followed.\n\n" MAKE_OPTIONS_HELP
+    "  --print-digest         print the archive digest, as casync make does (it costs a\n"
+    "                         pass of SHA-512/256 over the whole stream)\n"
+    "  -h, --help             show this help\n\n";
+
+static int run_make(int argc, char **argv)
+{
+        enum { OPT_PRINT_DIGEST = OPT_MAKE_LAST };
+        static const struct option options[] = {
+            MAKE_LONG_OPTIONS,
+            {"print-digest", no_argument, NULL, OPT_PRINT_DIGEST},
+            {"help", no_argument, NULL, 'h'},
+            {},
+        };
+        _cleanup_(closep) int fd = -1;
+        char hex[CA_CHUNK_ID_HEX_SIZE];
+        make_options o;
+        make_stats stats;
+        ca_chunk_id digest;
+        struct stat st;
+        bool print_digest = false;
+        int c, r = 0;
+
+        bool help_shown = false; /* --with=help */
+        make_options_init(&o);
+        optind = 0;
+        while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                if (c == 'h') {
+                        command_help(&command_make);
+                        return 0;
+                }
+                if (c == OPT_PRINT_DIGEST) {
+                        print_digest = true;
+                        continue;
+                }
+                r = make_options_parse(&o, c, optarg);
+                if (r == 0)
+                        r = -EINVAL;
+                help_shown = help_shown || r == 2;
+        }
+        if (r < 0)
+                return r;
+        if (help_shown)
+                return 0;
+        if (argc - optind != 2)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "make wants INDEX|ARCHIVE and SOURCE; see 'acfetch make "
+                                    "--help'");
+        r = make_options_check(&o);
+        if (r < 0)
+                return r;
+
+        const char *output = argv[optind], *source = argv[optind + 1];
+        /* As casync opens its input: the path itself may be a symlink, nothing below it. */
+        fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = negative_errno();
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot open: %s", source, strerror(-r));
+        }
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "%s: neither a directory nor a regular file (block devices "
+                                    "are not supported)",
+                                    source);
+
+        r = make_run(&o,
+                     &(make_target){
+                         .output = output,
+                         .source_fd = fd,
+                         .blob = S_ISREG(st.st_mode),
+                         .source_name = source,
+                     },
+                     print_digest ? &digest : NULL, &stats);
+        if (r < 0)
+                return r;
+        if (ca_index_kind_from_name(output) != CA_INDEX_UNKNOWN)
+                ca_log_debug("%s: %" PRIu64 " chunks, %" PRIu64 " new in the store (%" PRIu64
+                             " bytes compressed), %" PRIu64 " there already",
+                             output, stats.chunks.chunks, stats.chunks.stored,
+                             stats.chunks.stored_bytes, stats.chunks.present);
+        if (print_digest)
+                printf("%s\n", ca_chunk_id_to_hex(&digest, hex));
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return ca_log_errno(CA_LOG_ERR, -EIO, "writing to stdout failed");
+        return 0;
+}
+
+const command command_make = {
+    .name = "make",
+    .run = run_make,
+    .summary = "make a casync archive, index and chunks, as casync make does",
+    .usage = usage,
+    .local_only = true,
+};

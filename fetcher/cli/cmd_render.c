@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* acfetch render and acfetch export: a stored image as a directory, or as an .aci file. */
+#include <getopt.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fetcher/cli/cli.h"
+
+static const char render_usage[] =
+    "Usage: acfetch render [OPTIONS] ID|NAME DIR\n\n"
+    "Write a stored image, composed with its dependencies as rkt composes them, into DIR\n"
+    "(manifest and rootfs/). DIR must not exist or be an empty directory; it appears only\n"
+    "when complete. Works offline: everything comes from the store.\n\n"
+    "Options:\n"
+    "  --rootfs-only          write only the root file system's content into DIR\n"
+    "  --no-same-owner        do not restore ownership (automatic when not root)\n"
+    "  -h, --help             show this help\n\n";
+
+static const char export_usage[] =
+    "Usage: acfetch export ID|NAME FILE.aci\n\n"
+    "Write a stored image as an uncompressed ACI: the canonical pax tar whose SHA-512 is\n"
+    "the image ID (so `sha512sum FILE.aci` shows it, and rkt computes the same ID). The\n"
+    "file appears only when complete and checked.\n\n"
+    "Options:\n"
+    "  -h, --help             show this help\n\n";
+
+static int run_render(int argc, char **argv)
+{
+        enum { OPT_ROOTFS_ONLY = 0x100, OPT_NO_SAME_OWNER };
+        static const struct option options[] = {
+            {"rootfs-only", no_argument, NULL, OPT_ROOTFS_ONLY},
+            {"no-same-owner", no_argument, NULL, OPT_NO_SAME_OWNER},
+            {"help", no_argument, NULL, 'h'},
+            {},
+        };
+        aci_render_options o = {.jobs = ca_default_jobs()};
+        int c;
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case OPT_ROOTFS_ONLY:
+                        o.rootfs_only = true;
+                        break;
+                case OPT_NO_SAME_OWNER:
+                        o.no_same_owner = true;
+                        break;
+                case 'h':
+                        command_help(&command_render);
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (argc - optind != 2)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "render wants ID|NAME and DIR; see 'acfetch render --help'");
+        _cleanup_(aci_store_freep) aci_store *s = NULL;
+        int r = open_image_store(&s);
+        if (r < 0)
+                return r;
+        aci_image_record rec;
+        r = resolve_image_arg(s, argv[optind], &rec);
+        if (r < 0)
+                return r;
+        aci_render_list l = {};
+        r = aci_render_list_build(s, &rec, &l);
+        if (r >= 0)
+                r = aci_render(s, &l, argv[optind + 1], &o);
+        aci_render_list_done(&l);
+        aci_image_record_done(&rec);
+        return r;
+}
+
+typedef struct export_job {
+        aci_store *store;
+        const aci_image_record *record;
+} export_job;
+
+static int produce_export(void *userdata, ca_stream_writer write, void *write_userdata)
+{
+        const export_job *j = userdata;
+        return aci_image_export(j->store, j->record, ca_default_jobs(), write, write_userdata);
+}
+
+static int run_export(int argc, char **argv)
+{
+        static const struct option options[] = {
+            {"help", no_argument, NULL, 'h'},
+            {},
+        };
+        int c;
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                if (c != 'h')
+                        return -EINVAL;
+                command_help(&command_export);
+                return 0;
+        }
+        if (argc - optind != 2)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "export wants ID|NAME and FILE; see 'acfetch export --help'");
+        const char *dest = argv[optind + 1];
+        _cleanup_(aci_store_freep) aci_store *s = NULL;
+        int r = open_image_store(&s);
+        if (r < 0)
+                return r;
+        aci_image_record rec;
+        r = resolve_image_arg(s, argv[optind], &rec);
+        if (r < 0)
+                return r;
+
+        r = write_file_atomic(dest, true, produce_export, &(export_job){s, &rec});
+        if (r >= 0)
+                ca_log_info("%s: image %s, %llu bytes", dest, rec.name,
+                            (unsigned long long)rec.size);
+        aci_image_record_done(&rec);
+        return r;
+}
+
+const command command_render = {
+    .name = "render",
+    .run = run_render,
+    .summary = "write a stored image (with its dependencies) into a directory",
+    .usage = render_usage,
+    .local_only = true,
+};
+
+const command command_export = {
+    .name = "export",
+    .run = run_export,
+    .summary = "write a stored image as an .aci file (its SHA-512 is the image ID)",
+    .usage = export_usage,
+    .local_only = true,
+};

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the store commands share: opening the store, and naming an image by ID or by name. */
+#include <string.h>
+
+#include "fetcher/cli/cli.h"
+
+int open_image_store(aci_store **ret)
+{
+        return aci_store_open(arg_global.dir, ret);
+}
+
+int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret)
+{
+        if (strncmp(arg, "sha512-", 7) == 0)
+                return aci_store_resolve_id(s, arg, ret);
+        /* A name finds what `fetch --pull-policy=never` would use. */
+        _cleanup_(dc_image_freep) dc_image *img = NULL;
+        int r = dc_image_parse(arg, &img);
+        if (r >= 0)
+                r = dc_image_set_defaults(img);
+        if (r < 0)
+                return r;
+        _cleanup_(freep) aci_label *labels = image_request_labels(img);
+        if (!labels)
+                return -ENOMEM;
+        r = aci_store_find(s, img->name, labels, img->n_labels, ret);
+        if (r == -ENOENT)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: no such image in %s", arg,
+                                    aci_store_path(s));
+        return r;
+}

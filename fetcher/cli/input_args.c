@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The options every command that reads chunks shares: stores, parallelism, transport, seeds. */
+#include <string.h>
+
+#include "fetcher/cli/cli.h"
+
+const char input_options_help[] =
+        "Chunk sources and transport:\n"
+        "  --store=DIR|URL        chunk store, tried in order (repeatable); directories,\n"
+        "                         file://, https:// (http:// with --insecure-options=http).\n"
+        "                         Default: default.castr beside the index, as casync\n"
+        "  --jobs=N               chunks fetched and verified in parallel (default: one per CPU,\n"
+        "                         at least 4, for local input; 16 when a store is remote)\n"
+        "  --no-cache             do not keep downloaded chunks in the local chunk store\n"
+        "  --ca-cert=FILE         trust the CAs in FILE (PEM) instead of the system's\n"
+        "  --client-cert=FILE     TLS client certificate (PEM)\n"
+        "  --client-key=FILE      TLS client key (PEM)\n"
+        "  --rate-limit=BYTES     download at most BYTES per second (suffixes K, M, G)\n"
+        "  --connect-timeout=S    seconds to establish a connection (default 30)\n"
+        "  --stall-timeout=S      seconds without data before a transfer is retried (default "
+        "30)\n"
+        "  --retries=N            attempts after the first on network errors, 5xx, 429 "
+        "(default 4)\n"
+        "  --http-version=V       2 (default; offered over TLS, measured faster) or 1.1\n"
+        "  --connect-to=HOST:PORT:CONNECT-HOST:CONNECT-PORT\n"
+        "                         send requests for HOST:PORT to CONNECT-HOST:CONNECT-PORT,\n"
+        "                         keeping the name for TLS and Host (as curl's --connect-to);\n"
+        "                         image names cannot carry a port, so this points discovery at\n"
+        "                         a test or mirror server (repeatable; an empty field matches\n"
+        "                         any host or port, or keeps the original)\n"
+        "Credentials for https requests come from auth.d in --system-config and --local-config\n"
+        "(rkt's format: basic and oauth).\n";
+
+static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *ret)
+{
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        uint64_t mul = 1;
+        if (end && *end) {
+                if (strcmp(end, "K") == 0)
+                        mul = 1024;
+                else if (strcmp(end, "M") == 0)
+                        mul = 1024 * 1024;
+                else if (strcmp(end, "G") == 0)
+                        mul = 1024 * 1024 * 1024;
+                else
+                        end = NULL;
+        }
+        uint64_t out;
+        if (errno || !end || end == s || s[0] == '-' || MUL_OVERFLOW((uint64_t)v, mul, &out) ||
+            out > max)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s: invalid value '%s'", what, s);
+        *ret = out;
+        return 0;
+}
+
+/* One host field of --connect-to: empty, a name or address without ':', or [IPv6]. Returns the
+ * length, or -1. */
+static ssize_t connect_to_host(const char *s)
+{
+        size_t n;
+        if (*s == '[') {
+                const char *close = strchr(s, ']');
+                if (!close)
+                        return -1;
+                n = (size_t)(close - s) + 1;
+        } else {
+                n = strcspn(s, ":");
+        }
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || strchr("/?#@", s[i]))
+                        return -1;
+        return (ssize_t)n;
+}
+
+/* One port field: empty or 1-65535 in decimal. Returns the length, or -1. */
+static ssize_t connect_to_port(const char *s)
+{
+        size_t n = strspn(s, "0123456789");
+        if (n == 0)
+                return 0;
+        if (n > 5 || s[0] == '0')
+                return -1;
+        unsigned long v = strtoul(s, NULL, 10);
+        return v >= 1 && v <= 65535 ? (ssize_t)n : -1;
+}
+
+/* curl's HOST:PORT:CONNECT-HOST:CONNECT-PORT, each field possibly empty. */
+static bool connect_to_valid(const char *s)
+{
+        for (int field = 0; field < 4; field++) {
+                ssize_t n = field % 2 == 0 ? connect_to_host(s) : connect_to_port(s);
+                if (n < 0)
+                        return false;
+                s += n;
+                if (field < 3) {
+                        if (*s != ':')
+                                return false;
+                        s++;
+                }
+        }
+        return *s == 0;
+}
+
+int input_args_init(input_args *a, int argc)
+{
+        *a = (input_args){};
+        input_options *o = &a->o;
+        transfer_options_init(&o->transfer);
+        o->transfer.allow_http = arg_global.insecure & INSECURE_HTTP;
+        o->transfer.insecure_tls = arg_global.insecure & INSECURE_TLS;
+        o->config = arg_global.config;
+        o->store_dir = arg_global.dir;
+        a->stores = calloc((size_t)MAX(argc, 1), sizeof(char *));
+        a->connect_to = calloc((size_t)MAX(argc, 1), sizeof(char *));
+        a->seeds = calloc((size_t)MAX(argc, 1), sizeof(char *));
+        if (!a->stores || !a->connect_to || !a->seeds) {
+                input_args_done(a);
+                return -ENOMEM;
+        }
+        o->stores = a->stores;
+        o->transfer.connect_to = a->connect_to;
+        o->seeds.paths = a->seeds;
+        return 0;
+}
+
+void input_args_done(input_args *a)
+{
+        free(a->stores);
+        free(a->connect_to);
+        free(a->seeds);
+        *a = (input_args){};
+}
+
+int input_args_parse(input_args *a, int c, const char *arg)
+{
+        input_options *o = &a->o;
+        uint64_t v;
+        int r = 0;
+        switch (c) {
+        case OPT_SEED:
+                if (!*arg)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL, "--seed wants a path");
+                a->seeds[o->seeds.n++] = arg;
+                return 1;
+        case OPT_NO_AUTO_SEED:
+                o->seeds.no_auto = true;
+                return 1;
+        case OPT_STORE:
+                a->stores[o->n_stores++] = arg;
+                return 1;
+        case OPT_JOBS:
+                r = parse_uint(arg, "--jobs", 256, &v);
+                o->jobs = (unsigned)v;
+                break;
+        case OPT_CA_CERT:
+                o->transfer.ca_cert = arg;
+                return 1;
+        case OPT_CLIENT_CERT:
+                o->transfer.client_cert = arg;
+                return 1;
+        case OPT_CLIENT_KEY:
+                o->transfer.client_key = arg;
+                return 1;
+        case OPT_RATE_LIMIT:
+                r = parse_uint(arg, "--rate-limit", UINT64_C(1) << 40, &v);
+                o->transfer.rate_limit = v;
+                break;
+        case OPT_CONNECT_TIMEOUT:
+                r = parse_uint(arg, "--connect-timeout", 3600, &v);
+                o->transfer.connect_timeout = (unsigned)MAX(v, UINT64_C(1));
+                break;
+        case OPT_STALL_TIMEOUT:
+                r = parse_uint(arg, "--stall-timeout", 3600, &v);
+                o->transfer.stall_timeout = (unsigned)MAX(v, UINT64_C(1));
+                break;
+        case OPT_RETRIES:
+                r = parse_uint(arg, "--retries", 100, &v);
+                o->transfer.max_attempts = (unsigned)v + 1;
+                break;
+        case OPT_HTTP_VERSION:
+                if (strcmp(arg, "1.1") == 0)
+                        o->transfer.http2 = false;
+                else if (strcmp(arg, "2") == 0)
+                        o->transfer.http2 = true;
+                else
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--http-version wants 1.1 or 2, not '%s'", arg);
+                return 1;
+        case OPT_NO_CACHE:
+                o->no_cache = true;
+                return 1;
+        case OPT_CONNECT_TO:
+                if (!connect_to_valid(arg))
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--connect-to wants HOST:PORT:CONNECT-HOST:"
+                                            "CONNECT-PORT (ports 1-65535 or empty), not '%s'",
+                                            arg);
+                a->connect_to[o->transfer.n_connect_to++] = arg;
+                return 1;
+        default:
+                return 0;
+        }
+        return r < 0 ? r : 1;
+}

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What `casync make` does, shared by `acfetch make` and `acfetch publish`: the options casync
+ * takes (feature flags, chunk sizes, digest, compression), and the run: a directory (or a
+ * synthetic root) encoded as catar, or a regular file read as a blob, into a .catar file or
+ * chunked into a store with its .caidx/.caibx. The archive digest casync prints is computed on
+ * the way.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "casync/fs_safe.h"
+#include "fetcher/publish/publish.h"
+
+void make_options_init(make_options *o)
+{
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        *o = (make_options){
+            .exclude_nodump = true,
+            .exclude_file = true,
+            .digest = CA_DIGEST_SHA512_256,
+            .chunk_size_min = CA_CHUNK_SIZE_AVG_DEFAULT / 4,
+            .chunk_size_avg = CA_CHUNK_SIZE_AVG_DEFAULT,
+            .chunk_size_max = CA_CHUNK_SIZE_AVG_DEFAULT * 4,
+            .compression = CA_COMPRESSION_ZSTD,
+            .compression_level = CA_COMPRESSION_LEVEL_DEFAULT,
+            .jobs = (unsigned)MAX(MIN(n, 64L), 1L),
+        };
+}
+
+int make_options_check(const make_options *o)
+{
+        if (ca_compression_check_level(o->compression, o->compression_level) < 0)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "--compression-level=%d does not exist for %s",
+                                    o->compression_level, ca_compression_name(o->compression));
+        return 0;
+}
+
+uint64_t make_feature_flags(const make_options *o, bool blob)
+{
+        /* casync: the --with set (or the default), minus --without, plus the exclusion and
+         * digest bits, normalized. */
+        uint64_t f = (o->with ? o->with : (blob ? 0 : CA_FORMAT_WITH_DEFAULT)) & ~o->without;
+
+        if (o->exclude_nodump)
+                f |= CA_FORMAT_EXCLUDE_NODUMP;
+        if (o->exclude_submounts)
+                f |= CA_FORMAT_EXCLUDE_SUBMOUNTS;
+        if (o->exclude_file)
+                f |= CA_FORMAT_EXCLUDE_FILE;
+        if (o->digest == CA_DIGEST_SHA512_256)
+                f |= CA_FORMAT_SHA512_256;
+        return ca_feature_flags_normalize(f);
+}
+
+char *make_default_store(const char *index_path)
+{
+        const char *slash;
+        char *r;
+
+        /* casync replaces the last path component: "x.caidx" gives "default.castr". */
+        slash = strrchr(index_path, '/');
+        if (!slash)
+                return strdup("default.castr");
+        if (asprintf(&r, "%.*sdefault.castr", (int)(slash - index_path + 1), index_path) < 0)
+                return NULL;
+        return r;
+}
+
+/* Where the stream goes: the archive digest, then a file or the chunk pipeline. */
+typedef struct make_sink {
+        ca_digest *digest;
+        ca_stream_writer out; /* .catar: the file being written */
+        void *out_userdata;
+        const char *what;
+        ca_chunk_pipeline *pipeline;
+} make_sink;
+
+static int sink_write(void *userdata, const void *data, size_t size)
+{
+        make_sink *s = userdata;
+        int r;
+
+        if (s->digest && (r = ca_digest_update(s->digest, data, size)) < 0)
+                return r;
+        if (s->pipeline)
+                return ca_chunk_pipeline_write(s->pipeline, data, size);
+        r = s->out(s->out_userdata, data, size);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: write failed: %s", s->what, strerror(-r));
+        return 0;
+}
+
+static int index_chunk(void *userdata, uint64_t size, const ca_chunk_id *id)
+{
+        return ca_index_writer_add(userdata, size, id);
+}
+
+static int encode(make_sink *s, uint64_t flags, const make_target *t, ca_encode_stats *stats)
+{
+        _cleanup_(ca_encoder_freep) ca_encoder *e = NULL;
+        int r = ca_encoder_new(flags, sink_write, s, &e);
+
+        if (r < 0)
+                return r;
+        if (t->source_fd >= 0)
+                r = ca_encoder_run(e, t->source_fd, t->source_name);
+        else
+                r = ca_encoder_run_synthetic(e, t->root, t->entries, t->n_entries);
+        ca_encoder_get_stats(e, stats);
+        return r;
+}
+
+typedef struct catar_job {
+        make_sink *sink;
+        uint64_t flags;
+        const make_target *target;
+        make_stats *stats;
+} catar_job;
+
+static int produce_catar(void *userdata, ca_stream_writer write, void *write_userdata)
+{
+        const catar_job *j = userdata;
+        j->sink->out = write;
+        j->sink->out_userdata = write_userdata;
+        return encode(j->sink, j->flags, j->target, &j->stats->encode);
+}
+
+/* Writes a .catar: temp file beside it, renamed when complete. */
+static int make_catar(make_sink *s, uint64_t flags, const make_target *t, make_stats *stats)
+{
+        s->what = t->output;
+        return write_file_atomic(t->output, false, produce_catar, &(catar_job){s, flags, t, stats});
+}
+
+int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_digest,
+             make_stats *ret_stats)
+{
+        _cleanup_(ca_digest_freep) ca_digest *digest = NULL;
+        _cleanup_(ca_store_freep) ca_store *store = NULL;
+        _cleanup_(ca_index_writer_freep) ca_index_writer *iw = NULL;
+        _cleanup_(ca_chunk_pipeline_freep) ca_chunk_pipeline *p = NULL;
+        _cleanup_(freep) char *default_store = NULL;
+        ca_index_kind kind = ca_index_kind_from_name(t->output);
+        bool catar = kind == CA_INDEX_UNKNOWN;
+        bool blob = kind == CA_INDEX_BLOB;
+        uint64_t flags = make_feature_flags(o, blob);
+        make_sink s = {0};
+        make_stats stats = {0};
+        int r;
+
+        if (catar) {
+                size_t l = strlen(t->output);
+                if (l < 6 || strcmp(t->output + l - 6, ".catar") != 0)
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "%s: the output must end in .catar, .caidx or .caibx",
+                                            t->output);
+        }
+        if (blob != (t->source_fd >= 0 && t->blob))
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    blob ? "%s: a blob index (.caibx) is made from a regular file"
+                                         : "%s: a directory archive (.catar, .caidx) is made "
+                                           "from a directory",
+                                    t->output);
+
+        if (ret_digest) {
+                r = ca_digest_new(ca_digest_type_from_flags(flags), &digest);
+                if (r < 0)
+                        return r;
+                s.digest = digest;
+        }
+
+        if (catar) {
+                r = make_catar(&s, flags, t, &stats);
+                goto done;
+        }
+
+        if (!o->store) {
+                default_store = make_default_store(t->output);
+                if (!default_store)
+                        return -ENOMEM;
+        }
+        r = ca_store_open(o->store ? o->store : default_store, CA_STORE_CREATE, &store);
+        if (r < 0)
+                return r;
+        r = ca_index_writer_new(t->output, flags, o->chunk_size_min, o->chunk_size_avg,
+                                o->chunk_size_max, &iw);
+        if (r < 0)
+                return r;
+        r = ca_chunk_pipeline_new(
+            &(ca_chunk_pipeline_options){
+                .chunk_size_min = o->chunk_size_min,
+                .chunk_size_avg = o->chunk_size_avg,
+                .chunk_size_max = o->chunk_size_max,
+                .digest = ca_digest_type_from_flags(flags),
+                .store = store,
+                .compression = o->compression,
+                .compression_level = o->compression_level,
+                .jobs = o->jobs,
+                .chunk = index_chunk,
+                .userdata = iw,
+            },
+            &p);
+        if (r < 0)
+                return r;
+        s.pipeline = p;
+        if (blob)
+                r = ca_stream_fd(t->source_fd, t->source_name, sink_write, &s);
+        else
+                r = encode(&s, flags, t, &stats.encode);
+        if (r >= 0)
+                r = ca_chunk_pipeline_finish(p, &stats.chunks);
+        if (r >= 0)
+                r = ca_index_writer_finish(iw);
+done:
+        if (r < 0)
+                return r;
+        if (ret_digest) {
+                r = ca_digest_final(digest, ret_digest->bytes);
+                if (r < 0)
+                        return r;
+        }
+        if (ret_stats)
+                *ret_stats = stats;
+        return 0;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libpublish: making images and publishing them. What `casync make` does (make_engine.c: a
+ * .catar, or an index and chunk store, byte for byte as casync makes them, chunks hashed and
+ * compressed on every core), and the web server's side of `acfetch publish` (publish_site.c).
+ *
+ * OUTDIR is the document root of the image name's host:
+ *
+ *   OUTDIR/default.castr/                    one chunk store for every image and version
+ *   OUTDIR/<path>/index.html                 discovery page: ac-discovery (and -pubkeys) tags
+ *   OUTDIR/<path>/<version>/<os>-<arch>.caidx        the image (.asc beside it when signed)
+ *   OUTDIR/<path>/<version>/default.castr -> ../../default.castr   (relative symlink)
+ *   OUTDIR/<path>/latest -> <version>        the version published last
+ *
+ * <path> is the name without its host ("example.com/team/app" gives team/app). casync and
+ * acfetch look for the store as default.castr beside the index, hence the symlinks (web servers
+ * follow them by default). The discovery template is
+ * BASE<path>/{version}/{os}-{arch}.caidx, so every version and platform has its own URL.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "casync/casync.h"
+
+/* ---------------------------------------------------------------- files written whole (file_output.c) */
+/* Fills a file through write(write_userdata, ...); returns 0 or a negative errno. */
+typedef int (*file_producer)(void *userdata, ca_stream_writer write, void *write_userdata);
+/*
+ * Writes dest through a temp file beside it (mode 0666 minus the umask), filled by produce,
+ * synced when sync is set, then renamed over dest; on any failure the temp file is removed and
+ * dest is untouched. Failures of its own file operations are logged; produce logs its own.
+ */
+int write_file_atomic(const char *dest, bool sync, file_producer produce, void *userdata);
+/* The same with the file's mode given. */
+int write_file_atomic_mode(const char *dest, mode_t mode, bool sync, file_producer produce,
+                           void *userdata);
+
+/* ---------------------------------------------------------------- making archives (make_engine.c) */
+typedef struct make_options {
+        const char *store; /* NULL: default.castr beside the index */
+        uint64_t with, without; /* --with (0: casync's default set) and --without bits */
+        bool exclude_nodump, exclude_submounts, exclude_file;
+        ca_digest_type digest;
+        uint64_t chunk_size_min, chunk_size_avg, chunk_size_max;
+        ca_compression compression;
+        int compression_level;
+        unsigned jobs;   /* hashing and compressing threads */
+} make_options;
+void make_options_init(make_options *o);
+/* Checks what only the whole set can tell (the level against the format); logged. */
+int make_options_check(const make_options *o);
+/* The flags casync make would store: blob for a .caibx. */
+uint64_t make_feature_flags(const make_options *o, bool blob);
+/* casync's default store: the index path's last component replaced by default.castr. */
+char *make_default_store(const char *index_path);
+
+typedef struct make_target {
+        const char *output;      /* .catar, .caidx or .caibx */
+        int source_fd;           /* directory, or regular file when blob; -1: synthetic root */
+        bool blob;
+        const char *source_name; /* for messages */
+        const struct stat *root; /* synthetic root: its metadata and children */
+        const ca_encode_entry *entries;
+        size_t n_entries;
+} make_target;
+
+typedef struct make_stats {
+        ca_encode_stats encode;
+        ca_chunk_pipeline_stats chunks;
+} make_stats;
+
+/* Makes the output; *ret_digest (optional) is the digest of the whole stream, as casync make
+ * prints it. Errors are logged. */
+int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_digest,
+             make_stats *ret_stats);
+
+/* ---------------------------------------------------------------- the document root (publish_site.c) */
+
+/* mkdir -p of OUTDIR/rel (rel may be empty), 0755. */
+int publish_mkdirs(const char *outdir, const char *rel);
+/* OUTDIR/rel/default.castr -> the shared store, relative; an existing correct link is kept, an
+ * existing different entry is an error. */
+int publish_store_link(const char *outdir, const char *rel);
+/* Writes path atomically (temp file beside it, then rename), mode 0644. */
+int publish_write_file(const char *path, const void *data, size_t size);
+/* OUTDIR/rel/latest -> version, replaced atomically; left alone when "latest" is something else
+ * than a symlink (a version named "latest"). */
+int publish_latest_link(const char *outdir, const char *rel, const char *version);
+/* The discovery page for name: template, and pubkeys URL (NULL for none). *ret malloc'ed. */
+int publish_page(const char *name, const char *template, const char *pubkeys, char **ret);
+/* gpg --batch --yes --detach-sign --armor --local-user KEYID --output SIG FILE, run with execvp
+ * (no shell). */
+int publish_sign(const char *keyid, const char *file, const char *sig);

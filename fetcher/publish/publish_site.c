@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The document root `acfetch publish` maintains (layout in publish.h). */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "casync/fs_safe.h"
+#include "fetcher/publish/publish.h"
+
+int publish_mkdirs(const char *outdir, const char *rel)
+{
+        _cleanup_(freep) char *path = NULL;
+        int r;
+
+        if (asprintf(&path, "%s/%s", outdir, rel) < 0)
+                return -ENOMEM;
+        for (char *p = path + strlen(outdir);; p++) {
+                if (*p != '/' && *p != 0)
+                        continue;
+                char c = *p;
+                *p = 0;
+                if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+                        r = negative_errno();
+                        return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", path,
+                                            strerror(-r));
+                }
+                *p = c;
+                if (c == 0)
+                        return 0;
+        }
+}
+
+/* "../" once per component of rel, then default.castr. */
+static char *store_target(const char *rel)
+{
+        size_t depth = 1;
+        char *t, *p;
+
+        for (const char *s = rel; *s; s++)
+                if (*s == '/')
+                        depth++;
+        t = malloc(depth * 3 + sizeof("default.castr"));
+        if (!t)
+                return NULL;
+        p = t;
+        for (size_t i = 0; i < depth; i++)
+                p = stpcpy(p, "../");
+        strcpy(p, "default.castr");
+        return t;
+}
+
+int publish_store_link(const char *outdir, const char *rel)
+{
+        _cleanup_(freep) char *link = NULL, *target = NULL;
+        char have[4096];
+        ssize_t l;
+        int r;
+
+        /* rel is "<path>/<version>": the store is as many levels up as rel has components. */
+        target = store_target(rel);
+        if (!target || asprintf(&link, "%s/%s/default.castr", outdir, rel) < 0)
+                return -ENOMEM;
+        if (symlink(target, link) == 0)
+                return 0;
+        if (errno != EEXIST) {
+                r = negative_errno();
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", link, strerror(-r));
+        }
+        l = readlink(link, have, sizeof(have) - 1);
+        if (l >= 0) {
+                have[l] = 0;
+                if (strcmp(have, target) == 0)
+                        return 0;
+        }
+        return ca_log_errno(CA_LOG_ERR, -EEXIST,
+                            "%s exists and is not a symlink to %s (the shared store)", link,
+                            target);
+}
+
+typedef struct page_job {
+        const char *path;
+        const void *data;
+        size_t size;
+} page_job;
+
+static int produce_page(void *userdata, ca_stream_writer write, void *write_userdata)
+{
+        const page_job *j = userdata;
+        int r = write(write_userdata, j->data, j->size);
+        if (r < 0)
+                ca_log_error("%s: cannot write: %s", j->path, strerror(-r));
+        return r;
+}
+
+int publish_write_file(const char *path, const void *data, size_t size)
+{
+        /* World-readable whatever the umask: a web server serves it. */
+        return write_file_atomic_mode(path, 0644, false, produce_page,
+                                      &(page_job){path, data, size});
+}
+
+int publish_latest_link(const char *outdir, const char *rel, const char *version)
+{
+        _cleanup_(freep) char *link = NULL, *tmp = NULL;
+        struct stat st;
+        char name[FS_TEMP_NAME_MAX];
+        int r;
+
+        if (asprintf(&link, "%s/%s%slatest", outdir, rel, *rel ? "/" : "") < 0)
+                return -ENOMEM;
+        if (lstat(link, &st) == 0 && !S_ISLNK(st.st_mode)) {
+                ca_log_debug("%s is not a symlink: left as it is", link);
+                return 0;
+        }
+        fs_temp_name(name);
+        if (asprintf(&tmp, "%s/%s%s%s", outdir, rel, *rel ? "/" : "", name) < 0)
+                return -ENOMEM;
+        if (symlink(version, tmp) < 0 || rename(tmp, link) < 0) {
+                r = negative_errno();
+                (void)unlink(tmp);
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot point to %s: %s", link, version,
+                                    strerror(-r));
+        }
+        return 0;
+}
+
+/* Writes s with &, <, >, " escaped. */
+static int append_escaped(FILE *f, const char *s)
+{
+        for (; *s; s++) {
+                const char *e = *s == '&'   ? "&amp;"
+                                : *s == '<' ? "&lt;"
+                                : *s == '>' ? "&gt;"
+                                : *s == '"' ? "&quot;"
+                                            : NULL;
+                if (e ? fputs(e, f) < 0 : fputc(*s, f) < 0)
+                        return -EIO;
+        }
+        return 0;
+}
+
+int publish_page(const char *name, const char *template, const char *pubkeys, char **ret)
+{
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        int r = 0;
+
+        if (!f)
+                return -ENOMEM;
+        fputs("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>", f);
+        r = append_escaped(f, name);
+        fputs("</title>\n<meta name=\"ac-discovery\" content=\"", f);
+        if (r >= 0)
+                r = append_escaped(f, name);
+        fputc(' ', f);
+        if (r >= 0)
+                r = append_escaped(f, template);
+        fputs("\">\n", f);
+        if (pubkeys && r >= 0) {
+                fputs("<meta name=\"ac-discovery-pubkeys\" content=\"", f);
+                r = append_escaped(f, name);
+                fputc(' ', f);
+                if (r >= 0)
+                        r = append_escaped(f, pubkeys);
+                fputs("\">\n", f);
+        }
+        fputs("</head>\n<body>\n<p>appc image ", f);
+        if (r >= 0)
+                r = append_escaped(f, name);
+        fputs(", published with acfetch as casync archives.</p>\n</body>\n</html>\n", f);
+        if (ferror(f))
+                r = -ENOMEM;
+        if (fclose(f) != 0 && r >= 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+        *ret = buf;
+        return 0;
+}
+
+int publish_sign(const char *keyid, const char *file, const char *sig)
+{
+        const char *argv[] = {"gpg",     "--batch",      "--yes", "--detach-sign",
+                              "--armor", "--local-user", keyid,   "--output",
+                              sig,       "--",           file,    NULL};
+        int status;
+        pid_t pid;
+
+        pid = fork();
+        if (pid < 0) {
+                int r = negative_errno();
+                return ca_log_errno(CA_LOG_ERR, r, "cannot start gpg: %s", strerror(-r));
+        }
+        if (pid == 0) {
+                /* gpg reads no stdin here; its messages go to our stderr. */
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (null >= 0)
+                        (void)dup2(null, STDIN_FILENO);
+                execvp("gpg", (char *const *)argv);
+                fprintf(stderr, "acfetch: error: cannot run gpg: %s\n", strerror(errno));
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        int r = negative_errno();
+                        return ca_log_errno(CA_LOG_ERR, r, "waiting for gpg: %s", strerror(-r));
+                }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return ca_log_errno(CA_LOG_ERR, -EIO,
+                                    "gpg could not sign %s with key %s (exit status %d)", file,
+                                    keyid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return 0;
+}

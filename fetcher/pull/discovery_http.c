@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The discovery walk's page fetcher over the transfer engine, shared by fetching an image and by
+ * finding a prefix's public keys. A missing page is an answer (its status), not a failure.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "fetcher/pull/pull.h"
+
+int discovery_http_get(void *userdata, const char *url, size_t max_size, long *status,
+                       uint8_t **body, size_t *size)
+{
+        const discovery_http *h = userdata;
+        const char *headers[2] = {};
+        /* rkt sends auth.d credentials on discovery requests over http too (appc/spec#528);
+         * over https the engine adds them itself. */
+        if (strncasecmp(url, "http://", 7) == 0)
+                headers[0] = auth_config_header_for(h->auth, url);
+        /* The walk tries URLs that need not exist: failures are its to report. */
+        unsigned flags = TRANSFER_QUIET;
+        /* With a plain http attempt to follow, a failed https one is not retried first. */
+        if (h->http_fallback && strncasecmp(url, "https://", 8) == 0)
+                flags |= TRANSFER_NO_RETRY;
+        transfer_response resp = {};
+        int r = transfer_get_flags(h->engine, url, max_size, headers, flags, &resp);
+        if (r < 0 && resp.status == 0)
+                return r; /* no response at all */
+        *status = r == -ENOENT ? (resp.status ? resp.status : 404) : resp.status;
+        *body = TAKE_PTR(resp.body);
+        *size = resp.size;
+        if (r == -EFBIG)
+                return r;
+        transfer_response_clear(&resp);
+        return 0;
+}

@@ -1,0 +1,736 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Fetching one image by name: pull policy, meta discovery, the index (revalidated with its
+ * ETag and max-age), then one pass over the archive that checks the ACI layout and the
+ * manifest, writes the tree and hashes the canonical tar (the image ID) at once; then the
+ * dependencies, and the rendered tree installed in the store.
+ */
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "casync/fs_safe.h"
+#include "fetcher/pull/pull.h"
+
+#define INDEX_SIZE_MAX                                                                             \
+        (CA_INDEX_HEADER_SIZE + CA_INDEX_TABLE_HEADER_SIZE +                                       \
+         (size_t)CA_INDEX_ITEMS_MAX * CA_INDEX_ITEM_SIZE + CA_INDEX_TAIL_SIZE)
+
+/* ---------------------------------------------------------------- discovery */
+
+static bool is_caidx_url(const char *url)
+{
+        size_t n = strcspn(url, "?#");
+        return n >= 6 && strncmp(url + n - 6, ".caidx", 6) == 0;
+}
+
+/* ret_pubkeys: also look for ac-discovery-pubkeys (NULL: don't); *ret_pubkeys may stay NULL. */
+static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, char **ret_pubkeys)
+{
+        bool allow_http = ctx->insecure & INSECURE_HTTP;
+        discovery_http h = {.engine = ctx->engine, .auth = ctx->auth, .http_fallback = allow_http};
+        dc_discover_options o = {
+            .http_get = discovery_http_get,
+            .userdata = &h,
+            .allow_http = allow_http,
+            .skip_pubkeys = !ret_pubkeys,
+        };
+        dc_endpoints e;
+        int r = dc_discover(img, &o, &e);
+        if (ca_log_get_max_level() >= CA_LOG_DEBUG)
+                dc_endpoints_print_attempts(&e, stderr);
+        if (r >= 0 && !is_caidx_url(e.image_url))
+                r = ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
+                                 "%s: unsupported payload %s (acfetch fetches casync archive "
+                                 "indexes, URLs ending in .caidx)",
+                                 img->name, e.image_url);
+        if (r >= 0) {
+                ca_log_debug("%s: image index %s", img->name, e.image_url);
+                *ret_url = TAKE_PTR(e.image_url);
+                if (ret_pubkeys)
+                        *ret_pubkeys = TAKE_PTR(e.pubkeys_url);
+        }
+        dc_endpoints_done(&e);
+        return r;
+}
+
+/* ---------------------------------------------------------------- requests and records */
+
+aci_label *image_request_labels(const dc_image *img)
+{
+        aci_label *l = calloc(img->n_labels + 1, sizeof(*l));
+        for (size_t i = 0; l && i < img->n_labels; i++)
+                l[i] = (aci_label){img->labels[i].key, img->labels[i].value};
+        return l;
+}
+
+/* Does a stored image answer the request (name, and every requested label)? */
+static bool record_matches(const aci_image_record *r, const dc_image *img, char **why)
+{
+        if (strcmp(r->name, img->name) != 0) {
+                if (why && asprintf(why, "name %s requested, image is %s", img->name, r->name) < 0)
+                        *why = NULL;
+                return false;
+        }
+        for (size_t i = 0; i < img->n_labels; i++) {
+                const char *v = NULL;
+                for (size_t k = 0; k < r->n_labels && !v; k++)
+                        if (strcmp(r->labels[k].name, img->labels[i].key) == 0)
+                                v = r->labels[k].value;
+                if (!v || strcmp(v, img->labels[i].value) != 0) {
+                        if (why &&
+                            asprintf(why, "label %s=%s requested, image has %s", img->labels[i].key,
+                                     img->labels[i].value, v ? v : "none") < 0)
+                                *why = NULL;
+                        return false;
+                }
+        }
+        return true;
+}
+
+static int check_record(const fetch_context *ctx, const aci_image_record *r,
+                        const dc_image *img)
+{
+        _cleanup_(freep) char *why = NULL;
+        if (record_matches(r, img, &why))
+                return 0;
+        if (ctx->insecure & INSECURE_IMAGE) {
+                ca_log_warning("%s: %s (accepted: --insecure-options=image)", img->name,
+                               why ? why : "mismatch");
+                return 0;
+        }
+        return ca_log_errno(CA_LOG_ERR, -EBADMSG, "%s: %s; refusing the image", img->name,
+                            why ? why : "it is not the image requested");
+}
+
+static void record_touch(aci_image_record *r)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r->fetched = (int64_t)ts.tv_sec;
+        r->fetched_nsec = (int64_t)ts.tv_nsec;
+}
+
+static int fill_record(aci_image_record *r, const aci_manifest *m, const uint8_t sha512[64],
+                       uint64_t size, const char *url, const transfer_response *resp,
+                       const void *index, size_t index_size, bool latest)
+{
+        memcpy(r->id, "sha512-", 7);
+        hex_encode(sha512, 64, r->id + 7);
+        aci_key_from_id(r->id, r->key);
+        uint8_t d[32];
+        if (EVP_Digest(index, index_size, d, NULL, EVP_sha256(), NULL) != 1)
+                return -EIO;
+        hex_encode(d, 32, r->index_digest);
+        r->name = strdup(aci_manifest_name(m));
+        r->index_url = strdup(url);
+        r->etag = resp->etag ? strdup(resp->etag) : NULL;
+        r->max_age = resp->max_age;
+        record_touch(r);
+        r->size = size;
+        r->latest = latest;
+        size_t n;
+        const aci_label *l = aci_manifest_labels(m, &n);
+        r->labels = calloc(n + 1, sizeof(*r->labels));
+        if (!r->name || !r->index_url || (resp->etag && !r->etag) || !r->labels)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                r->labels[i].name = strdup(l[i].name);
+                r->labels[i].value = strdup(l[i].value);
+                r->n_labels++;
+                if (!r->labels[i].name || !r->labels[i].value)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* ---------------------------------------------------------------- the archive pass */
+
+typedef struct pass {
+        fetch_context *ctx;
+        const dc_image *img;
+        const char *url;
+        aci_layout *layout;
+        aci_manifest *manifest; /* parsed when rootfs/ begins */
+        aci_whitelist whitelist;
+        ca_sink inner;
+        EVP_MD_CTX *md;
+} pass;
+
+/* Checks the manifest as soon as it is complete: before rootfs/ begins, so a wrong image is
+ * refused before most of its chunks are requested. */
+static int pass_check_manifest(pass *p)
+{
+        size_t size = 0;
+        const char *json = aci_layout_manifest(p->layout, &size);
+        if (!json)
+                return ca_bad("%s: the image's manifest is incomplete", p->url);
+        _cleanup_(freep) char *what = NULL;
+        if (asprintf(&what, "%s: manifest", p->url) < 0)
+                return -ENOMEM;
+        int r = aci_manifest_parse(json, size, what, &p->manifest);
+        if (r < 0)
+                return r;
+        _cleanup_(freep) aci_label *labels = image_request_labels(p->img);
+        _cleanup_(freep) char *why = NULL;
+        if (!labels)
+                return -ENOMEM;
+        r = aci_manifest_matches(p->manifest, p->img->name, labels, p->img->n_labels, &why);
+        if (r < 0)
+                return r;
+        if (r == 0 && !(p->ctx->insecure & INSECURE_IMAGE))
+                return ca_log_errno(CA_LOG_ERR, -EBADMSG,
+                                    "%s: %s; refusing the image from %s (--insecure-options=image "
+                                    "skips this check)",
+                                    p->img->name, why ? why : "manifest mismatch", p->url);
+        if (r == 0)
+                ca_log_warning("%s: %s (accepted: --insecure-options=image)", p->img->name,
+                               why ? why : "manifest mismatch");
+        p->whitelist.own = aci_manifest_path_whitelist(p->manifest, &p->whitelist.n_own);
+        return 0;
+}
+
+static int pass_begin(void *userdata, const ca_node *n)
+{
+        pass *p = userdata;
+        if (n->depth == 1 && strcmp(n->name, "rootfs") == 0 && !p->manifest) {
+                int r = pass_check_manifest(p);
+                if (r < 0)
+                        return r;
+        }
+        return p->inner.node_begin(p->inner.userdata, n);
+}
+
+static int pass_payload(void *userdata, const ca_node *n, const void *data, size_t size)
+{
+        pass *p = userdata;
+        return p->inner.payload(p->inner.userdata, n, data, size);
+}
+
+static int pass_end(void *userdata, const ca_node *n)
+{
+        pass *p = userdata;
+        return p->inner.node_end(p->inner.userdata, n);
+}
+
+static int pass_finish(void *userdata)
+{
+        pass *p = userdata;
+        return p->inner.finish(p->inner.userdata);
+}
+
+static int pass_filter(void *userdata, const ca_node *n)
+{
+        pass *p = userdata;
+        return p->manifest ? aci_whitelist_filter(&p->whitelist, n) : 1;
+}
+
+static int hash_write(void *userdata, const void *data, size_t size)
+{
+        return EVP_DigestUpdate(userdata, data, size) == 1 ? 0 : -EIO;
+}
+
+typedef struct fetched {
+        aci_image_record record;
+        bool have_tree; /* tmp tree holds the image itself */
+        char tree[32];  /* its name in our work directory */
+        uint8_t *index;
+        size_t index_size;
+        char *manifest;
+        size_t manifest_size;
+} fetched;
+
+static void fetched_done(fetched *f)
+{
+        aci_image_record_done(&f->record);
+        free(f->index);
+        free(f->manifest);
+        *f = (fetched){};
+}
+
+/*
+ * Seeds supply what they can before anything is downloaded: the --seed values, then the newest
+ * rendered tree of the same name (the previous version, usually).
+ */
+static int apply_seeds(fetch_context *ctx, const dc_image *img)
+{
+        seed_target t = {
+            .index = ctx->in.index,
+            .store = ctx->store,
+            .source = ctx->in.source,
+        };
+        _cleanup_(freep) char *tree =
+            ctx->io->seeds.no_auto ? NULL : seed_newest_tree(ctx->store, img->name);
+        int r = seed_apply_list(&t, &ctx->io->seeds, tree);
+        if (r > 0)
+                ctx->stats.chunks_seeded += (uint64_t)r;
+        return r;
+}
+
+/*
+ * Streams the new index's chunks (the local chunk store first, then the remote stores) through
+ * layout check + manifest check, the extraction into our work directory (when rendering) and
+ * the tar hash.
+ */
+static int decode_new(fetch_context *ctx, const dc_image *img, const char *url,
+                      const transfer_response *resp, fetched *f)
+{
+        int r = ca_index_parse(resp->body, resp->size, url, &ctx->in.index);
+        if (r < 0)
+                return r;
+        if (ca_index_kind_from_name(url) != CA_INDEX_ARCHIVE || ctx->in.index->n_items == 0)
+                return ca_bad("%s: not an archive index with chunks", url);
+
+        ctx->in.location = url;
+        ctx->in.kind = INPUT_CAIDX;
+        r = archive_input_sources(&ctx->in, url, ctx->io);
+        if (r < 0)
+                return r;
+        r = apply_seeds(ctx, img);
+        if (r < 0)
+                return r;
+
+        int work_fd;
+        const char *work_path;
+        r = aci_store_tmp(ctx->store, &work_fd, &work_path);
+        if (r < 0)
+                return r;
+
+        pass p = {.ctx = ctx, .img = img, .url = url, .md = EVP_MD_CTX_new()};
+        _cleanup_(aci_layout_freep) aci_layout *layout = NULL;
+        _cleanup_(ca_tar_freep) ca_tar *tar = NULL;
+        _cleanup_(ca_extract_freep) ca_extract *ex = NULL;
+        _cleanup_(freep) char *dest = NULL;
+        ca_sink layout_sink, tar_sink, extract_sink, both, sink;
+        ca_tee t1, t2;
+        void *progress = NULL;
+        if (!p.md || EVP_DigestInit_ex(p.md, EVP_sha512(), NULL) != 1) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = aci_layout_new(url, &layout, &layout_sink);
+        if (r >= 0)
+                r = ca_tar_new(hash_write, p.md, &tar, &tar_sink);
+        if (r < 0)
+                goto out;
+        p.layout = layout;
+        /* The layout sink goes first: it must hold the manifest before rootfs/ begins. */
+        ca_tee_init(&t1, &layout_sink, &tar_sink, &p.inner);
+        if (ctx->render) {
+                snprintf(f->tree, sizeof(f->tree), "tree-%u", ctx->n_trees++);
+                if (asprintf(&dest, "%s/%s", work_path, f->tree) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                ca_extract_options eo = {.no_same_owner = ctx->no_same_owner,
+                                         .filter = pass_filter,
+                                         .filter_userdata = &p};
+                r = ca_extract_new(dest, &eo, &ex, &extract_sink);
+                if (r < 0)
+                        goto out;
+                both = p.inner;
+                ca_tee_init(&t2, &both, &extract_sink, &p.inner);
+        }
+        sink = (ca_sink){.node_begin = pass_begin,
+                         .payload = pass_payload,
+                         .node_end = pass_end,
+                         .finish = pass_finish,
+                         .userdata = &p};
+
+        const fetch_progress *pr = &ctx->progress;
+        r = pr->start ? pr->start(pr->userdata, &ctx->in, img->name, &progress) : 0;
+        if (r >= 0)
+                r = archive_input_decode(&ctx->in, &sink);
+        if (pr->finish)
+                r = pr->finish(progress, r);
+        if (r < 0)
+                goto out;
+        if (ex) {
+                r = ca_extract_commit(ex);
+                if (r < 0)
+                        goto out;
+                f->have_tree = true;
+        }
+        if (ca_tar_sockets_skipped(tar) > 0)
+                ca_log_warning("%s: %llu sockets are not part of the image (tar cannot hold "
+                               "them)",
+                               img->name, (unsigned long long)ca_tar_sockets_skipped(tar));
+        uint8_t md[64];
+        if (EVP_DigestFinal_ex(p.md, md, NULL) != 1) {
+                r = -EIO;
+                goto out;
+        }
+        size_t msize = 0;
+        const char *mjson = aci_layout_manifest(layout, &msize);
+        f->manifest = malloc(msize + 1);
+        if (!f->manifest || !mjson) {
+                r = -ENOMEM;
+                goto out;
+        }
+        memcpy(f->manifest, mjson, msize);
+        f->manifest_size = msize;
+        r = fill_record(&f->record, p.manifest, md, ca_tar_bytes_written(tar), url, resp,
+                        resp->body, resp->size, !dc_image_label(img, "version"));
+out:
+        if (r < 0 && f->tree[0] && !f->have_tree)
+                f->tree[0] = 0;
+        EVP_MD_CTX_free(p.md);
+        aci_manifest_free(p.manifest);
+        return r;
+}
+
+/* ---------------------------------------------------------------- trees and dependencies */
+
+static void stats_add(fetch_context *ctx)
+{
+        if (!ctx->in.source)
+                return;
+        const chunk_source_stats *s = chunk_source_get_stats(ctx->in.source);
+        ctx->stats.chunks += ctx->in.index ? ctx->in.index->n_items : 0;
+        ctx->stats.chunks_local += s->local_chunks;
+        ctx->stats.chunks_downloaded += s->remote_chunks;
+        ctx->stats.bytes_downloaded += s->wire_bytes;
+}
+
+static void input_reset(fetch_context *ctx)
+{
+        stats_add(ctx);
+        chunk_source_free(ctx->in.source);
+        ca_index_free(ctx->in.index);
+        ctx->in.source = NULL;
+        ctx->in.index = NULL;
+}
+
+/*
+ * Makes sure trees/<key> is complete: the image's own tree from this fetch (tree, in our work
+ * directory) or a fresh render from the store, with the dependencies merged in.
+ */
+static int ensure_tree(fetch_context *ctx, const aci_image_record *r, const char *tree)
+{
+        int work_fd;
+        const char *work_path;
+        int k = aci_store_tmp(ctx->store, &work_fd, &work_path);
+        if (k < 0)
+                return k;
+        k = aci_store_tree_ready(ctx->store, r->key);
+        if (k != 0) {
+                if (tree) /* the same image's tree is there already */
+                        fs_remove_tree_at(work_fd, tree);
+                return k < 0 ? k : 0;
+        }
+        aci_render_list l = {};
+        k = aci_render_list_build(ctx->store, r, &l);
+        if (k < 0)
+                return k;
+        char name[32];
+        if (tree)
+                snprintf(name, sizeof(name), "%s", tree);
+        else
+                snprintf(name, sizeof(name), "tree-%u", ctx->n_trees++);
+        _cleanup_(freep) char *path = NULL;
+        if (asprintf(&path, "%s/%s", work_path, name) < 0) {
+                aci_render_list_done(&l);
+                return -ENOMEM;
+        }
+        aci_render_options o = {.no_same_owner = ctx->no_same_owner, .jobs = ca_default_jobs()};
+        if (tree)
+                k = aci_render_merge(ctx->store, &l, 1, path, &o);
+        else
+                k = aci_render(ctx->store, &l, path, &o);
+        if (l.n > 1 && k >= 0)
+                ca_log_debug("%s: rendered with %zu dependencies", r->name, l.n - 1);
+        aci_render_list_done(&l);
+        if (k >= 0)
+                k = aci_store_install_tree(ctx->store, r->key, work_fd, name);
+        if (k < 0)
+                fs_remove_tree_at(work_fd, name);
+        return k;
+}
+
+static int fetch_dependencies(fetch_context *ctx, const aci_image_record *r)
+{
+        _cleanup_(freep) char *dir = aci_store_image_file(ctx->store, r->key, "");
+        if (!dir)
+                return -ENOMEM;
+        _cleanup_(closep) int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", dir);
+        _cleanup_(aci_manifest_freep) aci_manifest *m = NULL;
+        int k = aci_manifest_load_at(fd, "manifest", dir, &m);
+        if (k < 0)
+                return k;
+        size_t n;
+        const aci_dependency *deps = aci_manifest_dependencies(m, &n);
+        if (n > 0 && ctx->depth >= ACI_RENDER_DEPTH_MAX)
+                return ca_bad("%s: dependencies nest deeper than %d levels", r->name,
+                              ACI_RENDER_DEPTH_MAX);
+        for (size_t i = 0; i < n; i++) {
+                aci_image_record dep;
+                if (deps[i].image_id &&
+                    aci_store_resolve_id_quiet(ctx->store, deps[i].image_id, &dep) >= 0) {
+                        aci_image_record_done(&dep);
+                        continue;
+                }
+                for (unsigned d = 0; d < ctx->depth; d++)
+                        if (strcmp(ctx->chain[d], deps[i].image_name) == 0)
+                                return ca_bad("%s: dependency cycle through %s", r->name,
+                                              deps[i].image_name);
+                _cleanup_(dc_image_freep) dc_image *img = NULL;
+                k = dc_image_parse(deps[i].image_name, &img);
+                for (size_t j = 0; k >= 0 && j < deps[i].n_labels; j++)
+                        k = dc_image_set_label(img, deps[i].labels[j].name,
+                                               deps[i].labels[j].value);
+                if (k < 0)
+                        return ca_log_errno(CA_LOG_ERR, k, "%s: bad dependency %s", r->name,
+                                            deps[i].image_name);
+                ca_log_info("%s: fetching dependency %s", r->name, deps[i].image_name);
+                ctx->chain[ctx->depth++] = r->name;
+                k = fetch_image(ctx, img, &dep);
+                ctx->depth--;
+                if (k < 0)
+                        return k;
+                if (deps[i].image_id &&
+                    strncmp(dep.key, deps[i].image_id,
+                            MIN(strlen(deps[i].image_id), (size_t)ACI_KEY_SIZE - 1)) != 0) {
+                        k = ca_bad("%s: dependency %s is %s, but the manifest wants %s", r->name,
+                                   deps[i].image_name, dep.id, deps[i].image_id);
+                        aci_image_record_done(&dep);
+                        return k;
+                }
+                aci_image_record_done(&dep);
+        }
+        return 0;
+}
+
+/* ---------------------------------------------------------------- one image */
+
+static int from_store(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
+{
+        _cleanup_(freep) aci_label *labels = image_request_labels(img);
+        if (!labels)
+                return -ENOMEM;
+        return aci_store_find(ctx->store, img->name, labels, img->n_labels, ret);
+}
+
+static int discard(void *userdata, const void *data, size_t size)
+{
+        return 0;
+}
+
+/*
+ * A stored image whose chunks went missing (verify removed a corrupt one, or the store was
+ * cleaned by hand) is repaired from where its index came from: only the missing chunks move.
+ */
+static int ensure_chunks(fetch_context *ctx, const aci_image_record *r)
+{
+        _cleanup_(freep) char *path = aci_store_image_file(ctx->store, r->key, "index.caidx");
+        if (!path)
+                return -ENOMEM;
+        ca_index *idx = NULL;
+        int k = ca_index_load(path, &idx);
+        if (k < 0)
+                return k;
+        size_t n = 0;
+        for (size_t i = 0; i < idx->n_items; i++) {
+                k = ca_store_has(aci_store_chunks(ctx->store), &idx->items[i].id);
+                if (k < 0) {
+                        ca_index_free(idx);
+                        return ca_log_errno(CA_LOG_ERR, k, "%s: %s",
+                                            ca_store_path(aci_store_chunks(ctx->store)),
+                                            strerror(-k));
+                }
+                if (k == 0)
+                        idx->items[n++] = idx->items[i];
+        }
+        if (n == 0) {
+                ca_index_free(idx);
+                return 0;
+        }
+        if (!r->index_url || ctx->policy == PULL_NEVER) {
+                ca_index_free(idx);
+                return ca_log_errno(CA_LOG_ERR, -ENOENT,
+                                    "image %s (%s): %zu chunks are missing from the store and "
+                                    "cannot be fetched again%s",
+                                    r->key, r->name, n,
+                                    ctx->policy == PULL_NEVER ? " with --pull-policy=never" : "");
+        }
+        ca_log_info("%s: %zu chunks are missing from the store; fetching them again", r->name, n);
+        idx->n_items = n;
+        ctx->in.index = idx;
+        ctx->in.location = r->index_url;
+        ctx->in.kind = INPUT_CAIDX;
+        k = archive_input_sources(&ctx->in, r->index_url, ctx->io);
+        if (k >= 0)
+                k = ca_assemble(idx, ctx->in.jobs, chunk_source_get, ctx->in.source, discard, NULL,
+                                NULL);
+        input_reset(ctx);
+        return k;
+}
+
+static int finish_image(fetch_context *ctx, const aci_image_record *r, const char *tree)
+{
+        int k = tree ? 0 : ensure_chunks(ctx, r);
+        if (k >= 0)
+                k = fetch_dependencies(ctx, r);
+        if (k >= 0 && ctx->render)
+                k = ensure_tree(ctx, r, tree);
+        return k;
+}
+
+/*
+ * The image stored from the same URL stays (fresh, or not modified): its record is checked
+ * against the request, saved when save is set (new ETag, max-age, fetch time), then its tree and
+ * dependencies are made ready. Takes prev: on success it becomes *ret, on failure it is freed.
+ */
+static int reuse_stored(fetch_context *ctx, const dc_image *img, aci_image_record *prev,
+                        bool save, aci_image_record *ret)
+{
+        int k = check_record(ctx, prev, img);
+        if (k >= 0 && save)
+                k = aci_store_update_record(ctx->store, prev);
+        if (k >= 0)
+                k = finish_image(ctx, prev, NULL);
+        if (k < 0) {
+                aci_image_record_done(prev);
+                return k;
+        }
+        *ret = *prev;
+        return 0;
+}
+
+int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
+{
+        int k;
+        *ret = (aci_image_record){.max_age = -1};
+        if (ctx->policy != PULL_UPDATE) {
+                k = from_store(ctx, img, ret);
+                if (k >= 0) {
+                        ca_log_debug("%s: using %s from the store", img->name, ret->key);
+                        k = finish_image(ctx, ret, NULL);
+                        if (k < 0)
+                                aci_image_record_done(ret);
+                        return k;
+                }
+                if (k != -ENOENT)
+                        return k;
+                if (ctx->policy == PULL_NEVER)
+                        return ca_log_errno(CA_LOG_ERR, -ENOENT,
+                                            "%s: not in the store %s (--pull-policy=never)",
+                                            img->name, aci_store_path(ctx->store));
+        }
+
+        /* Templates usually name {os} and {arch}: discovery always has them (a dependency's own
+         * labels may leave them out; its manifest is checked against those labels only). */
+        _cleanup_(freep) char *text = NULL;
+        _cleanup_(dc_image_freep) dc_image *disc = NULL;
+        k = dc_image_to_string(img, &text);
+        if (k >= 0)
+                k = dc_image_parse(text, &disc);
+        if (k >= 0)
+                k = dc_image_set_defaults(disc);
+        if (k < 0)
+                return k;
+        _cleanup_(freep) char *url = NULL, *pubkeys = NULL;
+        k = discover(ctx, disc, &url, fetch_wants_pubkeys(ctx, img) ? &pubkeys : NULL);
+        if (k < 0)
+                return k;
+
+        /* What we have from this URL: reused while fresh, else revalidated with its ETag. */
+        aci_image_record prev = {.max_age = -1};
+        bool have_prev = aci_store_find_by_url(ctx->store, url, &prev) >= 0;
+        /* An index stored without its signature checked is not reused unchecked. */
+        if (have_prev && fetch_verifying(ctx) && !prev.signer_fingerprint) {
+                ca_log_debug("%s: %s was stored unverified: fetching it again", img->name, url);
+                aci_image_record_done(&prev);
+                have_prev = false;
+        }
+        int64_t now = (int64_t)time(NULL);
+        if (have_prev && prev.max_age > 0 && now - prev.fetched < prev.max_age) {
+                ca_log_debug("%s: %s is fresh for %llds more, not asking again", img->name, url,
+                             (long long)(prev.max_age - (now - prev.fetched)));
+                return reuse_stored(ctx, img, &prev, false, ret);
+        }
+
+        _cleanup_(freep) char *inm = NULL;
+        if (have_prev && prev.etag && asprintf(&inm, "If-None-Match: %s", prev.etag) < 0) {
+                aci_image_record_done(&prev);
+                return -ENOMEM;
+        }
+        const char *headers[] = {inm, NULL};
+        transfer_response resp = {};
+        k = transfer_get(ctx->engine, url, INDEX_SIZE_MAX, headers, &resp);
+        if (k == -ENOENT)
+                k = ca_log_errno(CA_LOG_ERR, k, "%s: index %s not found (HTTP %ld)", img->name, url,
+                                 resp.status);
+        if (k < 0) {
+                aci_image_record_done(&prev);
+                return k;
+        }
+
+        /* A server without ETags may send the same index again: that is "not modified" too. */
+        bool same = false;
+        if (have_prev && resp.status == 200) {
+                uint8_t d[32];
+                char dhex[65];
+                if (EVP_Digest(resp.body, resp.size, d, NULL, EVP_sha256(), NULL) == 1) {
+                        hex_encode(d, 32, dhex);
+                        same = strcmp(dhex, prev.index_digest) == 0;
+                }
+        }
+        if (have_prev && (resp.status == 304 || same)) {
+                ca_log_debug("%s: %s not modified", img->name, url);
+                record_touch(&prev);
+                prev.max_age = resp.max_age;
+                if (resp.etag) {
+                        free(prev.etag);
+                        prev.etag = TAKE_PTR(resp.etag);
+                }
+                transfer_response_clear(&resp);
+                return reuse_stored(ctx, img, &prev, true, ret);
+        }
+        if (resp.status != 200) {
+                transfer_response_clear(&resp);
+                aci_image_record_done(&prev);
+                return ca_log_errno(CA_LOG_ERR, -EIO, "%s: unexpected HTTP %ld for %s", img->name,
+                                    resp.status, url);
+        }
+
+        /* Nothing under the index is requested before its signature verifies. */
+        _cleanup_(index_signature_done) index_signature sig = {};
+        k = fetch_verify_index(ctx, img, url, pubkeys, resp.body, resp.size, &sig);
+        if (k < 0) {
+                transfer_response_clear(&resp);
+                aci_image_record_done(&prev);
+                return k;
+        }
+
+        fetched f = {};
+        k = decode_new(ctx, img, url, &resp, &f);
+        input_reset(ctx);
+        if (k >= 0)
+                k = index_signature_accept(&sig, &f.record);
+        if (k >= 0) {
+                if (ctx->depth == 0)
+                        ctx->changed = !have_prev || strcmp(prev.id, f.record.id) != 0;
+                k = aci_store_add_signed(ctx->store, &f.record, resp.body, resp.size, sig.data,
+                                         sig.size, f.manifest, f.manifest_size);
+        }
+        transfer_response_clear(&resp);
+        aci_image_record_done(&prev);
+        if (k >= 0)
+                k = finish_image(ctx, &f.record, f.have_tree ? f.tree : NULL);
+        if (k < 0 && f.have_tree) {
+                int work_fd;
+                if (aci_store_tmp(ctx->store, &work_fd, NULL) >= 0)
+                        fs_remove_tree_at(work_fd, f.tree);
+        }
+        if (k >= 0) {
+                *ret = f.record;
+                f.record = (aci_image_record){};
+        }
+        fetched_done(&f);
+        return k;
+}

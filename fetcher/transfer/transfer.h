@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libtransfer: HTTP(S) transfers and the credentials that go with them (rkt's auth.d). One
+ * thread drives libcurl's multi interface with many requests in flight over reused connections;
+ * any thread submits a GET and waits for its body. Retries, timeouts, body caps, TLS policy, the
+ * rate limit and Authorization headers live here so no caller can forget them. Knows nothing of
+ * chunks, indexes or images.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "casync/casync.h"
+
+/* rkt's --insecure-options words, as every engine library takes them. */
+enum {
+        INSECURE_HTTP = 1 << 0,
+        INSECURE_TLS = 1 << 1,
+        INSECURE_IMAGE = 1 << 2,
+        INSECURE_PUBKEY = 1 << 3,
+        INSECURE_ONDISK = 1 << 4,
+};
+
+/* --system-config and --local-config: where auth.d and the trust store live. */
+typedef struct config_dirs {
+        const char *system; /* default /usr/lib/acfetch */
+        const char *local;  /* default /etc/acfetch */
+} config_dirs;
+
+/* ---------------------------------------------------------------- transfers (transfer.c) */
+typedef struct transfer_options {
+        unsigned max_in_flight;   /* concurrent requests */
+        bool allow_http;          /* --insecure-options=http */
+        bool insecure_tls;        /* --insecure-options=tls: no peer or host verification */
+        const char *ca_cert;      /* PEM bundle replacing the system CAs */
+        const char *client_cert;  /* PEM client certificate */
+        const char *client_key;   /* PEM client key */
+        uint64_t rate_limit;      /* bytes per second over all transfers, 0 = none */
+        unsigned connect_timeout; /* seconds */
+        unsigned stall_timeout;   /* seconds without a byte before a transfer is dropped */
+        unsigned max_attempts;    /* per request, first try included */
+        bool http2;               /* offer HTTP/2 over TLS (multiplexed) */
+        /* auth.d credentials: each https request to a listed host[:port] gets its
+         * Authorization header (never plain http; libcurl drops it on a redirect to another
+         * host, port or scheme). NULL for none; must outlive the engine. */
+        const struct auth_config *auth;
+        /* --connect-to entries, curl's HOST:PORT:CONNECT-HOST:CONNECT-PORT (not copied: they
+         * must outlive transfer_engine_new, which builds its own list). */
+        const char *const *connect_to;
+        size_t n_connect_to;
+} transfer_options;
+
+void transfer_options_init(transfer_options *o);
+
+typedef struct transfer_engine transfer_engine;
+
+typedef struct transfer_response {
+        long status;     /* HTTP status of the last attempt, 0 if none */
+        uint8_t *body;   /* malloc'ed, NULL when empty */
+        size_t size;
+        char *etag;      /* ETag header, if any */
+        int64_t max_age; /* Cache-Control max-age, -1 when absent */
+        unsigned attempts;
+} transfer_response;
+
+void transfer_response_clear(transfer_response *r);
+
+int transfer_engine_new(const transfer_options *o, transfer_engine **ret);
+void transfer_engine_free(transfer_engine *e);
+
+/*
+ * GETs url (http/https) and waits. Returns 0 with status 200 and the body; -ENOENT for 404/410
+ * (not logged: "not in this store" is normal); other failures are logged once, naming the URL,
+ * after retries: -EFBIG (body over max_size), -EPROTO (refused redirect, bad protocol),
+ * -EPERM (TLS verification failed), -ETIMEDOUT, -EIO (other HTTP status, network errors).
+ * headers, if set, is a NULL-terminated array of "Name: value" lines (e.g. If-None-Match; a 304
+ * then returns 0 with status 304 and no body); a line with CR or LF is refused (-EINVAL). An
+ * https URL whose host[:port] has auth.d credentials gets their Authorization header unless
+ * headers has one; an http URL only gets one passed in headers.
+ */
+int transfer_get(transfer_engine *e, const char *url, size_t max_size, const char *const *headers,
+                 transfer_response *ret);
+/* TRANSFER_QUIET: failures after retries are logged at debug level only, for callers that
+ * expect some (the discovery walk tries URLs that need not exist). TRANSFER_NO_RETRY: one attempt,
+ * for a request with a fallback (discovery's https attempt when http may follow). */
+enum { TRANSFER_QUIET = 1 << 0, TRANSFER_NO_RETRY = 1 << 1 };
+int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
+                       const char *const *headers, unsigned flags, transfer_response *ret);
+
+typedef struct transfer_stats {
+        uint64_t requests;   /* attempts sent */
+        uint64_t retries;    /* attempts that were retries */
+        uint64_t bytes;      /* body bytes received */
+} transfer_stats;
+
+void transfer_engine_stats(transfer_engine *e, transfer_stats *ret);
+
+/* true for http:// and https:// URLs (case-insensitive scheme). */
+bool url_is_http(const char *url);
+
+/* ---------------------------------------------------------------- auth.d (auth.c) */
+/* rkt's auth.d credentials. *.json files (not recursing; the names do not matter)
+ * in <system-config>/auth.d, then <local-config>/auth.d; the later directory replaces the
+ * earlier one's credentials per domain, while the same domain twice in one directory is an
+ * error. Files: {"rktKind":"auth","rktVersion":"v1","domains":["host[:port]",...],
+ * "type":"basic","credentials":{"user":U,"password":P}} or "type":"oauth" with
+ * "credentials":{"token":T}. "type":"aws" and rktKind "dockerAuth" are ignored with a
+ * warning; anything else malformed, a symlink or a non-regular file is an error naming the
+ * file. Credentials are never logged.
+ */
+typedef struct auth_config auth_config;
+
+/* Either directory may be NULL (skipped); a missing auth.d is fine. Errors are logged. */
+int auth_config_load(const char *system_config, const char *local_config, auth_config **ret);
+auth_config *auth_config_free(auth_config *a);
+static inline void auth_config_freep(auth_config **a)
+{
+        auth_config_free(*a);
+}
+/* The "Authorization: ..." header line for the URL's host[:port] (lower case; the port only when
+ * the URL gives one), or NULL. Any scheme: callers decide whether it may go over plain http. */
+const char *auth_config_header_for(const auth_config *a, const char *url);
