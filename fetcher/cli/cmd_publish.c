@@ -4,16 +4,10 @@
  * generated manifest) as a casync index in a web server's document root, with the shared chunk
  * store and the appc discovery page `acfetch fetch NAME` (and rkt) look for. Layout: publish.h.
  */
-#include <fcntl.h>
 #include <getopt.h>
-#include <inttypes.h>
-#include <jansson.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "casync/fs_safe.h"
 #include "fetcher/cli/cli.h"
-#include "fetcher/publish/publish.h"
 
 static const char usage[] =
     "Usage: acfetch publish [OPTIONS] SOURCE --name NAME OUTDIR\n\n"
@@ -56,23 +50,14 @@ enum {
         OPT_BASE_URL,
 };
 
-typedef struct publish_args {
-        const char *name;
-        char *image_string; /* NAME,k=v,... for dc_image_parse */
-        const char *manifest;
-        char **exec;
-        size_t n_exec;
-        const char *user, *group;
-        const char *pubkeys, *sign, *base_url;
-        make_options make;
-} publish_args;
+typedef publish_options publish_args; /* its strings are owned here */
 
 static void publish_args_done(publish_args *a)
 {
         for (size_t i = 0; i < a->n_exec; i++)
                 free(a->exec[i]);
         free(a->exec);
-        free(a->image_string);
+        free(a->labels);
 }
 
 static int add_exec(publish_args *a, const char *cmd)
@@ -105,10 +90,10 @@ static int add_label(publish_args *a, const char *kv)
 
         if (!strchr(kv, '=') || strchr(kv, ','))
                 return ca_log_errno(CA_LOG_ERR, -EINVAL, "--label wants KEY=VALUE, not '%s'", kv);
-        if (asprintf(&s, "%s,%s", a->image_string ? a->image_string : "", kv) < 0)
+        if (asprintf(&s, "%s,%s", a->labels ? a->labels : "", kv) < 0)
                 return -ENOMEM;
-        free(a->image_string);
-        a->image_string = s;
+        free(a->labels);
+        a->labels = s;
         return 0;
 }
 
@@ -192,451 +177,6 @@ static int parse_args(int argc, char **argv, publish_args *a)
         return r < 0 ? r : 1;
 }
 
-/* ---------------------------------------------------------------- the manifest */
-
-typedef struct image_manifest {
-        char *bytes;
-        size_t size;
-        int fd; /* the file it was read from, or -1 (generated) */
-        aci_manifest *parsed;
-} image_manifest;
-
-static void image_manifest_done(image_manifest *m)
-{
-        free(m->bytes);
-        if (m->fd >= 0)
-                close(m->fd);
-        aci_manifest_free(m->parsed);
-}
-
-static int read_manifest(int dir_fd, const char *name, const char *what, image_manifest *m)
-{
-        struct stat st;
-        int r;
-
-        m->fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-        if (m->fd < 0 || fstat(m->fd, &st) < 0) {
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot open: %s", what, strerror(-r));
-        }
-        if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > ACI_MANIFEST_SIZE_MAX)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "%s: not a regular file of at most %" PRIu64 " bytes", what,
-                                    ACI_MANIFEST_SIZE_MAX);
-        m->size = (size_t)st.st_size;
-        m->bytes = malloc(m->size + 1);
-        if (!m->bytes)
-                return -ENOMEM;
-        r = read_full(m->fd, m->bytes, m->size);
-        if (r < 0)
-                return ca_log_errno(CA_LOG_ERR, r, "%s: read failed: %s", what, strerror(-r));
-        return 0;
-}
-
-/* An ImageManifest for the name, its labels (version first, then os, arch, the others) and the
- * app given on the command line. */
-static int generate_manifest(const publish_args *a, const dc_image *img, image_manifest *m)
-{
-        static const char *const first[] = {"version", "os", "arch"};
-        json_t *root = json_object(), *labels = json_array();
-        char *text;
-        int r = -ENOMEM;
-
-        if (!root || !labels)
-                goto out;
-        json_object_set_new(root, "acKind", json_string("ImageManifest"));
-        json_object_set_new(root, "acVersion", json_string("0.8.11"));
-        json_object_set_new(root, "name", json_string(img->name));
-        /* version, os, arch first (as image manifests usually list them), then the rest. */
-        for (size_t k = 0; k <= ELEMENTSOF(first); k++)
-                for (size_t i = 0; i < img->n_labels; i++) {
-                        const char *key = img->labels[i].key;
-                        bool is_first = false;
-
-                        for (size_t f = 0; f < ELEMENTSOF(first); f++)
-                                is_first = is_first || strcmp(key, first[f]) == 0;
-                        if (k < ELEMENTSOF(first) ? strcmp(key, first[k]) != 0 : is_first)
-                                continue;
-                        json_array_append_new(labels, json_pack("{s:s,s:s}", "name", key, "value",
-                                                                img->labels[i].value));
-                }
-        json_object_set(root, "labels", labels);
-        if (a->n_exec > 0 || a->user || a->group) {
-                json_t *app = json_object(), *exec = json_array();
-                if (!app || !exec) {
-                        json_decref(app);
-                        json_decref(exec);
-                        goto out;
-                }
-                for (size_t i = 0; i < a->n_exec; i++)
-                        json_array_append_new(exec, json_string(a->exec[i]));
-                if (a->n_exec > 0)
-                        json_object_set(app, "exec", exec);
-                json_decref(exec);
-                json_object_set_new(app, "user", json_string(a->user ? a->user : "0"));
-                json_object_set_new(app, "group", json_string(a->group ? a->group : "0"));
-                json_object_set_new(root, "app", app);
-        }
-        text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (!text)
-                goto out;
-        m->size = strlen(text) + 1;
-        m->bytes = malloc(m->size);
-        if (m->bytes) {
-                memcpy(m->bytes, text, m->size - 1);
-                m->bytes[m->size - 1] = '\n';
-                r = 0;
-        }
-        free(text);
-out:
-        json_decref(labels);
-        json_decref(root);
-        return r;
-}
-
-/* The requested labels as aci_labels (borrowed strings). */
-static aci_label *request_labels(const dc_image *img)
-{
-        aci_label *l = calloc(MAX(img->n_labels, (size_t)1), sizeof(*l));
-
-        for (size_t i = 0; l && i < img->n_labels; i++)
-                l[i] = (aci_label){img->labels[i].key, img->labels[i].value};
-        return l;
-}
-
-/* Values that become one path component: no '/', no leading dot, nothing a URL would mangle
- * beyond what nginx decodes back. */
-static bool path_value_ok(const char *s)
-{
-        if (!*s || s[0] == '.' || strcmp(s, "index.html") == 0 || strcmp(s, "default.castr") == 0)
-                return false;
-        for (; *s; s++)
-                if (!(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') ||
-                      ('0' <= *s && *s <= '9') || strchr("._~+-", *s)))
-                        return false;
-        return true;
-}
-
-/* ---------------------------------------------------------------- the run */
-
-/* Entries of a directory besides "." and "..", or a negative errno. */
-static int count_entries(int fd)
-{
-        struct dirent *de;
-        DIR *d = fs_opendir_at(fd);
-        int n = 0, r;
-
-        if (!d)
-                return negative_errno();
-        while ((r = fs_readdir(d, &de)) > 0)
-                n++;
-        closedir(d);
-        return r < 0 ? r : n;
-}
-
-/* Everything one publish works out, step by step. */
-typedef struct publish_ctx {
-        const char *source, *outdir;
-        dc_image *img;
-        char *rel; /* the name without its host: the page's directory under OUTDIR */
-        int src_fd, rootfs_fd;
-        struct stat src_st;
-        bool image_dir; /* SOURCE holds a manifest (and rootfs/) */
-        image_manifest m;
-        const char *version, *os, *arch; /* borrowed from the manifest or constants */
-        char *vrel, *index, *tmp_index, *sig, *tmp_sig, *store, *page_path, *template, *url;
-} publish_ctx;
-
-static void publish_ctx_done(publish_ctx *c)
-{
-        dc_image_free(c->img);
-        if (c->src_fd >= 0)
-                close(c->src_fd);
-        if (c->rootfs_fd >= 0)
-                close(c->rootfs_fd);
-        image_manifest_done(&c->m);
-        free(c->rel);
-        free(c->vrel);
-        free(c->index);
-        free(c->tmp_index);
-        free(c->sig);
-        free(c->tmp_sig);
-        free(c->store);
-        free(c->page_path);
-        free(c->template);
-        free(c->url);
-}
-
-/* The name and labels (validated as discovery reads them), SOURCE, and the manifest: read, or
- * generated for a bare rootfs; it must agree with the name and the labels. */
-static int resolve_image(const publish_args *a, publish_ctx *c)
-{
-        _cleanup_(freep) char *image_string = NULL, *why = NULL;
-        _cleanup_(freep) aci_label *labels = NULL;
-        const char *host_os = NULL, *host_arch = NULL, *slash;
-        struct stat st;
-        int r;
-
-        if (asprintf(&image_string, "%s%s", a->name, a->image_string ? a->image_string : "") < 0)
-                return -ENOMEM;
-        r = dc_image_parse(image_string, &c->img);
-        if (r < 0)
-                return r;
-        slash = strchr(c->img->name, '/');
-        c->rel = strdup(slash ? slash + 1 : "");
-        if (!c->rel)
-                return -ENOMEM;
-        if (strcmp(c->rel, "default.castr") == 0 || strncmp(c->rel, "default.castr/", 14) == 0)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "%s: the path default.castr is the chunk store's",
-                                    c->img->name);
-
-        c->src_fd = open(c->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (c->src_fd < 0 || fstat(c->src_fd, &c->src_st) < 0) {
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot open directory: %s", c->source,
-                                    strerror(-r));
-        }
-        c->image_dir = fstatat(c->src_fd, "manifest", &st, AT_SYMLINK_NOFOLLOW) == 0;
-        if (c->image_dir) {
-                c->rootfs_fd =
-                    openat(c->src_fd, "rootfs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (c->rootfs_fd < 0) {
-                        r = negative_errno();
-                        return ca_log_errno(CA_LOG_ERR, r,
-                                            "%s holds a manifest but no rootfs directory: %s",
-                                            c->source, strerror(-r));
-                }
-        } else
-                c->rootfs_fd = fcntl(c->src_fd, F_DUPFD_CLOEXEC, 3);
-        if (c->rootfs_fd < 0)
-                return negative_errno();
-
-        if (a->manifest)
-                r = read_manifest(AT_FDCWD, a->manifest, a->manifest, &c->m);
-        else if (c->image_dir) {
-                _cleanup_(freep) char *what = NULL;
-                if (a->n_exec > 0 || a->user || a->group)
-                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                            "%s: the image has a manifest; --exec, --user and "
-                                            "--group describe a generated one",
-                                            c->source);
-                if (asprintf(&what, "%s/manifest", c->source) < 0)
-                        return -ENOMEM;
-                r = read_manifest(c->src_fd, "manifest", what, &c->m);
-        } else {
-                if (!dc_image_label(c->img, "os") || !dc_image_label(c->img, "arch")) {
-                        r = dc_host_os_arch(&host_os, &host_arch);
-                        if (r >= 0 && !dc_image_label(c->img, "os"))
-                                r = dc_image_set_label(c->img, "os", host_os);
-                        if (r >= 0 && !dc_image_label(c->img, "arch"))
-                                r = dc_image_set_label(c->img, "arch", host_arch);
-                }
-                if (r >= 0)
-                        r = generate_manifest(a, c->img, &c->m);
-        }
-        if (r >= 0)
-                r = aci_manifest_parse(c->m.bytes, c->m.size,
-                                       a->manifest ? a->manifest : "manifest", &c->m.parsed);
-        if (r < 0)
-                return r;
-
-        labels = request_labels(c->img);
-        if (!labels)
-                return -ENOMEM;
-        r = aci_manifest_matches(c->m.parsed, c->img->name, labels, c->img->n_labels, &why);
-        if (r == 0)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL, "the manifest does not agree: %s",
-                                    why ? why : "mismatch");
-        if (r < 0)
-                return r;
-
-        c->version = aci_manifest_label(c->m.parsed, "version");
-        c->os = aci_manifest_label(c->m.parsed, "os");
-        c->arch = aci_manifest_label(c->m.parsed, "arch");
-        if (!c->version) {
-                ca_log_warning("%s has no version label: published as \"latest\"", c->img->name);
-                c->version = "latest";
-        }
-        if (!c->os || !c->arch) {
-                r = dc_host_os_arch(&host_os, &host_arch);
-                if (r < 0)
-                        return r;
-                ca_log_warning("%s: the manifest has no %s label, which fetchers ask for; "
-                               "published under the host's",
-                               c->img->name, !c->os ? "os" : "arch");
-                c->os = c->os ? c->os : host_os;
-                c->arch = c->arch ? c->arch : host_arch;
-        }
-        if (!path_value_ok(c->version) || !path_value_ok(c->os) || !path_value_ok(c->arch))
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "version, os and arch become path components: letters, "
-                                    "digits and ._~+- only, no leading dot (got %s, %s, %s)",
-                                    c->version, c->os, c->arch);
-        return 0;
-}
-
-/* Paths and URLs (layout in publish.h). */
-static int plan_site(const publish_args *a, publish_ctx *c)
-{
-        _cleanup_(freep) char *base = NULL;
-        const char *rel = c->rel, *sep = *c->rel ? "/" : "", *slash = strchr(c->img->name, '/');
-        int r;
-
-        if (asprintf(&c->vrel, "%s%s%s", rel, sep, c->version) < 0 ||
-            asprintf(&c->index, "%s/%s/%s-%s.caidx", c->outdir, c->vrel, c->os, c->arch) < 0 ||
-            asprintf(&c->tmp_index, "%s/%s/.%s-%s.publishing.caidx", c->outdir, c->vrel, c->os,
-                     c->arch) < 0 ||
-            asprintf(&c->sig, "%s.asc", c->index) < 0 ||
-            asprintf(&c->tmp_sig, "%s.asc", c->tmp_index) < 0 ||
-            asprintf(&c->store, "%s/default.castr", c->outdir) < 0 ||
-            asprintf(&c->page_path, "%s/%s%sindex.html", c->outdir, rel, sep) < 0)
-                return -ENOMEM;
-        if (a->base_url) {
-                size_t l = strlen(a->base_url);
-                r = asprintf(&base, "%s%s", a->base_url,
-                             l > 0 && a->base_url[l - 1] == '/' ? "" : "/");
-        } else
-                r = asprintf(&base, "https://%.*s/",
-                             (int)(slash ? (size_t)(slash - c->img->name) : strlen(c->img->name)),
-                             c->img->name);
-        if (r < 0)
-                return -ENOMEM;
-        if (strncmp(base, "https://", 8) != 0 && strncmp(base, "http://", 7) != 0)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL, "--base-url wants an https:// URL");
-        if (asprintf(&c->template, "%s%s%s{version}/{os}-{arch}.caidx", base, rel, sep) < 0 ||
-            asprintf(&c->url, "%s%s%s%s/%s-%s.caidx", base, rel, sep, c->version, c->os, c->arch) <
-                0)
-                return -ENOMEM;
-        return 0;
-}
-
-/* The version directory with its link to the shared store. */
-static int prepare_site(const publish_ctx *c)
-{
-        int r;
-
-        /* An image without a version owns "latest": a link left by versioned ones goes. */
-        if (strcmp(c->version, "latest") == 0) {
-                _cleanup_(freep) char *link = NULL;
-                struct stat st;
-                if (asprintf(&link, "%s/%s", c->outdir, c->vrel) < 0)
-                        return -ENOMEM;
-                if (lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && unlink(link) < 0) {
-                        r = negative_errno();
-                        return ca_log_errno(CA_LOG_ERR, r, "%s: cannot remove: %s", link,
-                                            strerror(-r));
-                }
-        }
-        r = publish_mkdirs(c->outdir, c->vrel);
-        return r < 0 ? r : publish_store_link(c->outdir, c->vrel);
-}
-
-/* The archive, into tmp_index: exactly manifest and rootfs/. An image directory holding nothing
- * else is archived as it is (what `casync make` of it gives); otherwise the root is made up,
- * from SOURCE's metadata or, for a bare rootfs, with its mtime (so that republishing an
- * unchanged rootfs makes the same archive). */
-static int make_image(publish_args *a, publish_ctx *c)
-{
-        ca_encode_entry entries[2] = {
-            {.name = "manifest",
-             .fd = c->m.fd,
-             .data = c->m.bytes,
-             .size = c->m.size,
-             .mode = S_IFREG | 0644},
-            {.name = "rootfs", .fd = c->rootfs_fd},
-        };
-        struct stat root = {.st_mode = S_IFDIR | 0755}, st;
-        make_target t = {.output = c->tmp_index,
-                         .source_fd = -1,
-                         .source_name = c->source,
-                         .root = &root,
-                         .entries = entries,
-                         .n_entries = ELEMENTSOF(entries)};
-        make_stats stats;
-        int r;
-
-        if (c->image_dir && !a->manifest && count_entries(c->src_fd) == 2) {
-                t.source_fd = c->src_fd;
-                t.root = NULL;
-                t.n_entries = 0;
-        } else if (c->image_dir) {
-                root.st_mode = c->src_st.st_mode;
-                root.st_uid = c->src_st.st_uid;
-                root.st_gid = c->src_st.st_gid;
-                root.st_mtim = c->src_st.st_mtim;
-        } else {
-                if (fstat(c->rootfs_fd, &st) < 0)
-                        return negative_errno();
-                root.st_mtim = st.st_mtim;
-                entries[0].mtime =
-                    (uint64_t)st.st_mtim.tv_sec * 1000000000 + (uint64_t)st.st_mtim.tv_nsec;
-        }
-        a->make.store = c->store;
-        r = make_run(&a->make, &t, NULL, &stats);
-        if (r < 0)
-                return r;
-        ca_log_debug("%s: %" PRIu64 " chunks, %" PRIu64 " new (%" PRIu64 " bytes compressed), "
-                     "%" PRIu64 " already in %s",
-                     c->index, stats.chunks.chunks, stats.chunks.stored, stats.chunks.stored_bytes,
-                     stats.chunks.present, c->store);
-        return 0;
-}
-
-/* Signature first, then the index under its name, the page, latest. */
-static int install(const publish_args *a, const publish_ctx *c)
-{
-        _cleanup_(freep) char *page = NULL;
-        int r;
-
-        if (a->sign) {
-                r = publish_sign(a->sign, c->tmp_index, c->tmp_sig);
-                if (r < 0)
-                        return r;
-                if (rename(c->tmp_sig, c->sig) < 0) {
-                        r = negative_errno();
-                        return ca_log_errno(CA_LOG_ERR, r, "%s: cannot rename into place: %s",
-                                            c->sig, strerror(-r));
-                }
-        }
-        if (rename(c->tmp_index, c->index) < 0) {
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot rename into place: %s", c->index,
-                                    strerror(-r));
-        }
-        r = publish_page(c->img->name, c->template, a->pubkeys, &page);
-        if (r >= 0)
-                r = publish_write_file(c->page_path, page, strlen(page));
-        if (r >= 0)
-                r = publish_latest_link(c->outdir, c->rel, c->version);
-        return r;
-}
-
-static int publish(publish_args *a, const char *source, const char *outdir)
-{
-        publish_ctx c = {.source = source, .outdir = outdir, .src_fd = -1, .rootfs_fd = -1};
-        int r;
-
-        c.m.fd = -1;
-        r = resolve_image(a, &c);
-        if (r >= 0)
-                r = plan_site(a, &c);
-        if (r >= 0)
-                r = prepare_site(&c);
-        if (r >= 0)
-                r = make_image(a, &c);
-        if (r >= 0)
-                r = install(a, &c);
-        if (r >= 0)
-                printf("%s\n", c.url);
-        if (r < 0 && c.tmp_index)
-                (void)unlink(c.tmp_index);
-        if (r < 0 && c.tmp_sig)
-                (void)unlink(c.tmp_sig);
-        publish_ctx_done(&c);
-        return r;
-}
-
 static int run_publish(int argc, char **argv)
 {
         publish_args a = {0};
@@ -644,8 +184,11 @@ static int run_publish(int argc, char **argv)
 
         make_options_init(&a.make);
         r = parse_args(argc, argv, &a);
+        _cleanup_(freep) char *url = NULL;
         if (r > 0)
-                r = publish(&a, argv[optind], argv[optind + 1]);
+                r = publish_image(&a, argv[optind], argv[optind + 1], &url);
+        if (r >= 0 && url)
+                printf("%s\n", url);
         publish_args_done(&a);
         if (r >= 0 && (fflush(stdout) != 0 || ferror(stdout)))
                 r = ca_log_errno(CA_LOG_ERR, -EIO, "writing to stdout failed");

@@ -94,3 +94,24 @@ int publish_page(const char *name, const char *template, const char *pubkeys, ch
 /* gpg --batch --yes --detach-sign --armor --local-user KEYID --output SIG FILE, run with execvp
  * (no shell). */
 int publish_sign(const char *keyid, const char *file, const char *sig);
+
+/* ---------------------------------------------------------------- one publish (publish.c) */
+typedef struct publish_options {
+        const char *name;     /* the image name */
+        char *labels;         /* ",k=v,..." appended to name as discovery reads it, or NULL */
+        const char *manifest; /* a manifest file to use, or NULL */
+        char **exec;          /* the app of a generated manifest */
+        size_t n_exec;
+        const char *user, *group;
+        const char *pubkeys;  /* an ac-discovery-pubkeys URL for the page, or NULL */
+        const char *sign;     /* gpg key ID to sign the index with, or NULL */
+        const char *base_url; /* default https://HOST/ */
+        make_options make;
+} publish_options;
+
+/*
+ * Publishes SOURCE (an image directory with manifest and rootfs/, or a bare rootfs) into the
+ * document root outdir; *ret_url is the index URL (malloc'ed). Nothing of a failed publish is
+ * left under a final name. Errors are logged.
+ */
+int publish_image(publish_options *o, const char *source, const char *outdir, char **ret_url);
