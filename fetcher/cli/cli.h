@@ -9,6 +9,7 @@
 #pragma once
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 
 #include "aci/aci.h"
@@ -59,13 +60,17 @@ void command_help(const command *c);
 /* ---------------------------------------------------------------- option parsing (options.c) */
 /*
  * One command's getopt loop: options is the long option table (ending in {}), short the short
- * ones. For each option, handle(c, optarg, userdata) returns 1 when it took it, 0 when it did
- * not know it (the loop then fails: getopt said what was wrong), or a negative errno. -h and
- * --help print c's help. Returns 1 after --help (the caller returns 0), 0 when all went well,
- * or a negative errno; then argv[optind...] are the operands, and exactly n_args of them unless
- * n_args is negative (at least -n_args), else an error naming args_usage ("DEST and SRC").
+ * ones. For each option, handle(c, optarg, userdata) returns 1 when it took it, 2 when it
+ * printed what was asked for (like --with=help: nothing else is to be done), 0 when it did not
+ * know it (the loop then fails: getopt said what was wrong), or a negative errno. -h and --help
+ * print c's help. Returns 1 after --help (the caller returns 0), 0 when all went well,
+ * (or after a handler's 2), 0 when all went well, or a negative errno; then argv[optind...] are the operands, and exactly n_args of them unless
+ * n_args is negative (at least -n_args), else an error naming args_usage ("DEST and SRC"),
+ * or "takes no arguments" when n_args is 0.
  */
 typedef int (*option_handler)(int c, const char *arg, void *userdata);
+/* n_args for a command that checks its operands itself. */
+#define COMMAND_ARGS_ANY INT_MIN
 int command_parse(const command *c, int argc, char **argv, const char *short_opts,
                   const struct option *options, option_handler handle, void *userdata,
                   int n_args, const char *args_usage);

@@ -24,6 +24,19 @@ static const char verify_usage[] =
     "Options:\n"
     "  -h, --help             show this help\n\n";
 
+static int gc_option(int c, const char *arg, void *userdata)
+{
+        if (c != 'n')
+                return 0;
+        *(bool *)userdata = true;
+        return 1;
+}
+
+static int no_option(int c, const char *arg, void *userdata)
+{
+        return 0;
+}
+
 static int run_gc(int argc, char **argv)
 {
         static const struct option options[] = {
@@ -32,22 +45,11 @@ static int run_gc(int argc, char **argv)
             {},
         };
         bool dry_run = false;
-        int c;
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                if (c == 'n') {
-                        dry_run = true;
-                } else if (c == 'h') {
-                        command_help(&command_gc);
-                        return 0;
-                } else {
-                        return -EINVAL;
-                }
-        }
-        if (optind != argc)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL, "gc takes no arguments");
+        int r = command_parse(&command_gc, argc, argv, "h", options, gc_option, &dry_run, 0, NULL);
+        if (r != 0)
+                return MIN(r, 0);
         _cleanup_(aci_store_freep) aci_store *s = NULL;
-        int r = open_image_store(&s);
+        r = open_image_store(&s);
         if (r >= 0)
                 r = aci_store_lock_exclusive(s);
         if (r < 0)
@@ -69,18 +71,11 @@ static int run_verify(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {},
         };
-        int c;
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                if (c != 'h')
-                        return -EINVAL;
-                command_help(&command_verify);
-                return 0;
-        }
-        if (optind != argc)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL, "verify takes no arguments");
+        int r = command_parse(&command_verify, argc, argv, "h", options, no_option, NULL, 0, NULL);
+        if (r != 0)
+                return MIN(r, 0);
         _cleanup_(aci_store_freep) aci_store *s = NULL;
-        int r = open_image_store(&s);
+        r = open_image_store(&s);
         if (r < 0)
                 return r;
         aci_image_record *list = NULL;

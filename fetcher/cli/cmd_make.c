@@ -20,9 +20,24 @@ static const char usage[] =
     "                         pass of SHA-512/256 over the whole stream)\n"
     "  -h, --help             show this help\n\n";
 
+enum { OPT_PRINT_DIGEST = OPT_MAKE_LAST };
+
+typedef struct make_args {
+        make_options o;
+        bool print_digest;
+} make_args;
+
+static int make_option(int c, const char *arg, void *userdata)
+{
+        make_args *a = userdata;
+        if (c != OPT_PRINT_DIGEST)
+                return make_options_parse(&a->o, c, arg);
+        a->print_digest = true;
+        return 1;
+}
+
 static int run_make(int argc, char **argv)
 {
-        enum { OPT_PRINT_DIGEST = OPT_MAKE_LAST };
         static const struct option options[] = {
             MAKE_LONG_OPTIONS,
             {"print-digest", no_argument, NULL, OPT_PRINT_DIGEST},
@@ -31,39 +46,18 @@ static int run_make(int argc, char **argv)
         };
         _cleanup_(closep) int fd = -1;
         char hex[CA_CHUNK_ID_HEX_SIZE];
-        make_options o;
+        make_args a = {};
+        make_options *o = &a.o;
         make_stats stats;
         ca_chunk_id digest;
         struct stat st;
-        bool print_digest = false;
-        int c, r = 0;
 
-        bool help_shown = false; /* --with=help */
-        make_options_init(&o);
-        optind = 0;
-        while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                if (c == 'h') {
-                        command_help(&command_make);
-                        return 0;
-                }
-                if (c == OPT_PRINT_DIGEST) {
-                        print_digest = true;
-                        continue;
-                }
-                r = make_options_parse(&o, c, optarg);
-                if (r == 0)
-                        r = -EINVAL;
-                help_shown = help_shown || r == 2;
-        }
-        if (r < 0)
-                return r;
-        if (help_shown)
-                return 0;
-        if (argc - optind != 2)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "make wants INDEX|ARCHIVE and SOURCE; see 'acfetch make "
-                                    "--help'");
-        r = make_options_check(&o);
+        make_options_init(o);
+        int r = command_parse(&command_make, argc, argv, "h", options, make_option, &a, 2,
+                              "INDEX|ARCHIVE and SOURCE");
+        if (r != 0)
+                return MIN(r, 0);
+        r = make_options_check(o);
         if (r < 0)
                 return r;
 
@@ -80,14 +74,14 @@ static int run_make(int argc, char **argv)
                                     "are not supported)",
                                     source);
 
-        r = make_run(&o,
+        r = make_run(o,
                      &(make_target){
                          .output = output,
                          .source_fd = fd,
                          .blob = S_ISREG(st.st_mode),
                          .source_name = source,
                      },
-                     print_digest ? &digest : NULL, &stats);
+                     a.print_digest ? &digest : NULL, &stats);
         if (r < 0)
                 return r;
         if (ca_index_kind_from_name(output) != CA_INDEX_UNKNOWN)
@@ -95,7 +89,7 @@ static int run_make(int argc, char **argv)
                              " bytes compressed), %" PRIu64 " there already",
                              output, stats.chunks.chunks, stats.chunks.stored,
                              stats.chunks.stored_bytes, stats.chunks.present);
-        if (print_digest)
+        if (a.print_digest)
                 printf("%s\n", ca_chunk_id_to_hex(&digest, hex));
         if (fflush(stdout) != 0 || ferror(stdout))
                 return ca_log_errno(CA_LOG_ERR, -EIO, "writing to stdout failed");

@@ -97,6 +97,49 @@ static int add_label(publish_args *a, const char *kv)
         return 0;
 }
 
+static int publish_option(int c, const char *arg, void *userdata)
+{
+        publish_args *a = userdata;
+        switch (c) {
+        case OPT_MAKE_STORE:
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "publish stores chunks in OUTDIR/default.castr; --store is "
+                                    "not taken");
+        case OPT_NAME:
+                a->name = arg;
+                return 1;
+        case OPT_LABEL: {
+                int r = add_label(a, arg);
+                return r < 0 ? r : 1;
+        }
+        case OPT_MANIFEST:
+                a->manifest = arg;
+                return 1;
+        case OPT_EXEC: {
+                int r = add_exec(a, arg);
+                return r < 0 ? r : 1;
+        }
+        case OPT_USER:
+                a->user = arg;
+                return 1;
+        case OPT_GROUP:
+                a->group = arg;
+                return 1;
+        case OPT_PUBKEYS:
+                a->pubkeys = arg;
+                return 1;
+        case OPT_SIGN:
+                a->sign = arg;
+                return 1;
+        case OPT_BASE_URL:
+                a->base_url = arg;
+                return 1;
+        default:
+                return make_options_parse(&a->make, c, arg);
+        }
+}
+
+/* 1 when there is something to publish, 0 after --help, or a negative errno. */
 static int parse_args(int argc, char **argv, publish_args *a)
 {
         static const struct option options[] = {
@@ -113,62 +156,14 @@ static int parse_args(int argc, char **argv, publish_args *a)
             {"help", no_argument, NULL, 'h'},
             {},
         };
-        int c, r = 0;
-        bool help_shown = false; /* --with=help */
-
-        optind = 0;
-        while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        command_help(&command_publish);
-                        return 0;
-                case OPT_MAKE_STORE:
-                        r = ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                         "publish stores chunks in OUTDIR/default.castr; "
-                                         "--store is not taken");
-                        break;
-                case OPT_NAME:
-                        a->name = optarg;
-                        break;
-                case OPT_LABEL:
-                        r = add_label(a, optarg);
-                        break;
-                case OPT_MANIFEST:
-                        a->manifest = optarg;
-                        break;
-                case OPT_EXEC:
-                        r = add_exec(a, optarg);
-                        break;
-                case OPT_USER:
-                        a->user = optarg;
-                        break;
-                case OPT_GROUP:
-                        a->group = optarg;
-                        break;
-                case OPT_PUBKEYS:
-                        a->pubkeys = optarg;
-                        break;
-                case OPT_SIGN:
-                        a->sign = optarg;
-                        break;
-                case OPT_BASE_URL:
-                        a->base_url = optarg;
-                        break;
-                default:
-                        r = make_options_parse(&a->make, c, optarg);
-                        if (r == 0)
-                                r = -EINVAL;
-                        help_shown = help_shown || r == 2;
-                }
-        }
-        if (r < 0)
-                return r;
-        if (help_shown)
-                return 0;
-        if (argc - optind != 2 || !a->name)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "publish wants SOURCE, --name NAME and OUTDIR; see "
-                                    "'acfetch publish --help'");
+        static const char what[] = "SOURCE, --name NAME and OUTDIR";
+        int r = command_parse(&command_publish, argc, argv, "h", options, publish_option, a, 2,
+                              what);
+        if (r != 0)
+                return MIN(r, 0);
+        if (!a->name)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL, "publish wants %s; see 'acfetch publish "
+                                    "--help'", what);
         if (a->manifest && (a->n_exec > 0 || a->user || a->group))
                 return ca_log_errno(CA_LOG_ERR, -EINVAL,
                                     "--exec, --user and --group describe a generated manifest; "

@@ -24,9 +24,27 @@ static const char export_usage[] =
     "Options:\n"
     "  -h, --help             show this help\n\n";
 
+enum { OPT_ROOTFS_ONLY = 0x100, OPT_NO_SAME_OWNER };
+
+static int render_option(int c, const char *arg, void *userdata)
+{
+        aci_render_options *o = userdata;
+        if (c == OPT_ROOTFS_ONLY)
+                o->rootfs_only = true;
+        else if (c == OPT_NO_SAME_OWNER)
+                o->no_same_owner = true;
+        else
+                return 0;
+        return 1;
+}
+
+static int no_option(int c, const char *arg, void *userdata)
+{
+        return 0;
+}
+
 static int run_render(int argc, char **argv)
 {
-        enum { OPT_ROOTFS_ONLY = 0x100, OPT_NO_SAME_OWNER };
         static const struct option options[] = {
             {"rootfs-only", no_argument, NULL, OPT_ROOTFS_ONLY},
             {"no-same-owner", no_argument, NULL, OPT_NO_SAME_OWNER},
@@ -34,28 +52,12 @@ static int run_render(int argc, char **argv)
             {},
         };
         aci_render_options o = {.jobs = ca_default_jobs()};
-        int c;
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                switch (c) {
-                case OPT_ROOTFS_ONLY:
-                        o.rootfs_only = true;
-                        break;
-                case OPT_NO_SAME_OWNER:
-                        o.no_same_owner = true;
-                        break;
-                case 'h':
-                        command_help(&command_render);
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        }
-        if (argc - optind != 2)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "render wants ID|NAME and DIR; see 'acfetch render --help'");
+        int r = command_parse(&command_render, argc, argv, "h", options, render_option, &o, 2,
+                              "ID|NAME and DIR");
+        if (r != 0)
+                return MIN(r, 0);
         _cleanup_(aci_store_freep) aci_store *s = NULL;
-        int r = open_image_store(&s);
+        r = open_image_store(&s);
         if (r < 0)
                 return r;
         aci_image_record rec;
@@ -88,20 +90,13 @@ static int run_export(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {},
         };
-        int c;
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                if (c != 'h')
-                        return -EINVAL;
-                command_help(&command_export);
-                return 0;
-        }
-        if (argc - optind != 2)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "export wants ID|NAME and FILE; see 'acfetch export --help'");
+        int r = command_parse(&command_export, argc, argv, "h", options, no_option, NULL, 2,
+                              "ID|NAME and FILE");
+        if (r != 0)
+                return MIN(r, 0);
         const char *dest = argv[optind + 1];
         _cleanup_(aci_store_freep) aci_store *s = NULL;
-        int r = open_image_store(&s);
+        r = open_image_store(&s);
         if (r < 0)
                 return r;
         aci_image_record rec;

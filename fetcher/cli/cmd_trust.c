@@ -280,17 +280,53 @@ static int trust_remove(const trust_args *a)
                             fpr, arg_global.config.local);
 }
 
+enum {
+        OPT_PREFIX = OPT_INPUT_LAST,
+        OPT_ROOT,
+        OPT_SKIP_REVIEW,
+        OPT_TRUST_HTTPS,
+        OPT_LIST,
+        OPT_JSON,
+        OPT_REMOVE,
+};
+
+typedef struct trust_cmd {
+        trust_args *args;
+        net *net;
+} trust_cmd;
+
+static int trust_option(int c, const char *arg, void *userdata)
+{
+        trust_cmd *t = userdata;
+        switch (c) {
+        case OPT_PREFIX:
+                t->args->prefix = arg;
+                return 1;
+        case OPT_ROOT:
+                t->args->root = true;
+                return 1;
+        case OPT_SKIP_REVIEW:
+                t->args->skip_review = true;
+                return 1;
+        case OPT_TRUST_HTTPS:
+                arg_global.trust_keys_from_https = true;
+                return 1;
+        case OPT_LIST:
+                t->args->list = true;
+                return 1;
+        case OPT_JSON:
+                t->args->json = true;
+                return 1;
+        case OPT_REMOVE:
+                t->args->remove = arg;
+                return 1;
+        default:
+                return input_args_parse(&t->net->io, c, arg);
+        }
+}
+
 static int run_trust(int argc, char **argv)
 {
-        enum {
-                OPT_PREFIX = OPT_INPUT_LAST,
-                OPT_ROOT,
-                OPT_SKIP_REVIEW,
-                OPT_TRUST_HTTPS,
-                OPT_LIST,
-                OPT_JSON,
-                OPT_REMOVE,
-        };
         static const struct option options[] = {
             INPUT_LONG_OPTIONS,
             {"prefix", required_argument, NULL, OPT_PREFIX},
@@ -305,42 +341,13 @@ static int run_trust(int argc, char **argv)
         };
         trust_args a = {};
         net n = {};
-        int c, r = input_args_init(&n.io, argc);
-        if (r < 0)
-                return r;
-        optind = 0;
-        while (r >= 0 && (c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                switch (c) {
-                case OPT_PREFIX:
-                        a.prefix = optarg;
-                        break;
-                case OPT_ROOT:
-                        a.root = true;
-                        break;
-                case OPT_SKIP_REVIEW:
-                        a.skip_review = true;
-                        break;
-                case OPT_TRUST_HTTPS:
-                        arg_global.trust_keys_from_https = true;
-                        break;
-                case OPT_LIST:
-                        a.list = true;
-                        break;
-                case OPT_JSON:
-                        a.json = true;
-                        break;
-                case OPT_REMOVE:
-                        a.remove = optarg;
-                        break;
-                case 'h':
-                        command_help(&command_trust);
-                        input_args_done(&n.io);
-                        return 0;
-                default:
-                        r = input_args_parse(&n.io, c, optarg);
-                        if (r == 0)
-                                r = -EINVAL;
-                }
+        int r = input_args_init(&n.io, argc);
+        if (r >= 0)
+                r = command_parse(&command_trust, argc, argv, "h", options, trust_option,
+                                  &(trust_cmd){&a, &n}, COMMAND_ARGS_ANY, NULL);
+        if (r > 0) {
+                input_args_done(&n.io);
+                return 0;
         }
         char **rest = argv + optind;
         size_t n_rest = r >= 0 ? (size_t)(argc - optind) : 0;

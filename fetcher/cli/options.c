@@ -18,10 +18,16 @@ int command_parse(const command *c, int argc, char **argv, const char *short_opt
                 r = handle(o, optarg, userdata);
                 if (r == 0)
                         r = -EINVAL; /* getopt already said what was wrong */
+                if (r == 2)
+                        return 1; /* the option printed what was asked for, as --help does */
         }
         if (r < 0)
                 return r;
         int n = argc - optind;
+        if (n_args == COMMAND_ARGS_ANY)
+                return 0;
+        if (n_args == 0 && n != 0)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s takes no arguments", c->name);
         if (n_args >= 0 ? n != n_args : n < -n_args)
                 return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s wants %s; see 'acfetch %s --help'",
                                     c->name, args_usage, c->name);
