@@ -97,6 +97,7 @@ static void corrupt(const char *dir, unsigned i)
 {
         char p[800];
         chunk_path(dir, i, p, sizeof(p));
+        CHECK(unlink(p) == 0); /* stored read-only */
         FILE *f = fopen(p, "w");
         CHECK(f);
         CHECK(fputs("this is not a zstd frame", f) >= 0);

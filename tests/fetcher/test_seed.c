@@ -421,6 +421,7 @@ static void test_file_seed(void)
         char *target_index = path_of("blob2.caibx");
         size_t n;
         uint8_t *lie = read_all(target_index, &n);
+        CHECK(unlink(cached) == 0);
         FILE *f = fopen(cached, "w");
         CHECK(f);
         CHECK(fwrite(lie, 1, n, f) == n);
