@@ -13,6 +13,9 @@
  *   /corrupt/P        the file with the byte at offset size/2 inverted
  *   /redirect-http/P  301 to http://127.0.0.1:<own port>/ok/P
  *   /slow/P           the file, one body byte every 100 ms
+ *   /500/P            500 every time (P need not exist)
+ *   /etag/P           the file with an ETag (from its size and mtime) and "Cache-Control:
+ *                     max-age=60"; 304 without a body when If-None-Match names that ETag or "*"
  *
  * Single process, one poll loop, non-blocking sockets, bounded buffers. Each request is logged as
  * "METHOD TARGET STATUS" before any of its response is sent, so once a client has seen a response
@@ -52,6 +55,8 @@ enum fault {
         FAULT_CORRUPT,
         FAULT_REDIRECT_HTTP,
         FAULT_SLOW,
+        FAULT_500,
+        FAULT_ETAG,
 };
 
 static const struct {
@@ -67,6 +72,8 @@ static const struct {
     {"corrupt", FAULT_CORRUPT},
     {"redirect-http", FAULT_REDIRECT_HTTP},
     {"slow", FAULT_SLOW},
+    {"500", FAULT_500},
+    {"etag", FAULT_ETAG},
 };
 
 enum conn_state {
@@ -199,6 +206,8 @@ static const char *reason(int status)
                 return "OK";
         case 301:
                 return "Moved Permanently";
+        case 304:
+                return "Not Modified";
         case 400:
                 return "Bad Request";
         case 404:
@@ -296,6 +305,31 @@ static bool header_has(const char *head, const char *name, const char *token)
         return false;
 }
 
+/* Copies the value of the first header line called name (surrounding blanks dropped) into buf;
+ * false if there is none. */
+static bool header_value(const char *head, const char *name, char *buf, size_t size)
+{
+        size_t nl = strlen(name);
+
+        for (const char *l = strstr(head, "\r\n"); l; l = strstr(l, "\r\n")) {
+                l += 2;
+                if (strncasecmp(l, name, nl) != 0 || l[nl] != ':')
+                        continue;
+                const char *v = l + nl + 1, *end = strstr(v, "\r\n");
+                if (!end)
+                        end = v + strlen(v);
+                while (v < end && (*v == ' ' || *v == '\t'))
+                        v++;
+                while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+                        end--;
+                size_t n = MIN((size_t)(end - v), size - 1);
+                memcpy(buf, v, n);
+                buf[n] = '\0';
+                return true;
+        }
+        return false;
+}
+
 /* No absolute paths, no "." or ".." components: the file must lie under --root. */
 static bool path_is_safe(const char *p)
 {
@@ -318,7 +352,7 @@ static void handle_request(struct conn *c, size_t head_len)
 {
         char *head = c->in;
         char *method, *target, *version, *sp;
-        char path[IN_MAX], fault_name[64];
+        char path[IN_MAX], fault_name[64], if_none_match[IN_MAX];
         enum fault fault = FAULT_OK;
         bool found = false, want_close, is_head;
         struct stat st;
@@ -329,6 +363,7 @@ static void handle_request(struct conn *c, size_t head_len)
         want_close = header_has(head, "Connection", "close") ||
                      header_has(head, "Content-Length", NULL) ||
                      header_has(head, "Transfer-Encoding", NULL);
+        bool has_inm = header_value(head, "If-None-Match", if_none_match, sizeof(if_none_match));
         *strstr(head, "\r\n") = '\0'; /* the request line ends there; it always exists */
 
         method = head;
@@ -396,6 +431,10 @@ static void handle_request(struct conn *c, size_t head_len)
                 simple_response(c, method, target, 429, want_close, "Retry-After: 0");
                 return;
         }
+        if (fault == FAULT_500) {
+                simple_response(c, method, target, 500, want_close, NULL);
+                return;
+        }
         if (fault == FAULT_CHUNKED_HUGE) {
                 begin_response(c, method, target, 200, want_close);
                 out_append(c, "Content-Type: application/octet-stream\r\n"
@@ -417,7 +456,21 @@ static void handle_request(struct conn *c, size_t head_len)
                 return;
         }
 
-        begin_response(c, method, target, 200, want_close);
+        if (fault == FAULT_ETAG) {
+                char etag[64];
+                snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "\"", (uint64_t)st.st_size,
+                         (uint64_t)st.st_mtim.tv_sec);
+                if (has_inm && (strstr(if_none_match, etag) || strcmp(if_none_match, "*") == 0)) {
+                        close(fd);
+                        begin_response(c, method, target, 304, want_close);
+                        out_append(c, "ETag: %s\r\nCache-Control: max-age=60\r\n\r\n", etag);
+                        return;
+                }
+                begin_response(c, method, target, 200, want_close);
+                out_append(c, "ETag: %s\r\nCache-Control: max-age=60\r\n", etag);
+        } else {
+                begin_response(c, method, target, 200, want_close);
+        }
         out_append(c,
                    "Content-Type: application/octet-stream\r\nContent-Length: %" PRIu64 "\r\n\r\n",
                    (uint64_t)st.st_size);

@@ -123,6 +123,25 @@ t1=$(date +%s%N)
 cmp -s "$HTTP_TMP/o" "$www/tiny" || fail "slow: body differs"
 [ $(((t1 - t0) / 1000000)) -ge 400 ] || fail "slow: took only $(((t1 - t0) / 1000000)) ms"
 
+# 500: every time, whether or not the file exists.
+expect_eq "500" "$(fetch /dev/null "$FAULT_URL/500/file.bin")" "500 22"
+expect_eq "500 again" "$(fetch /dev/null "$FAULT_URL/500/file.bin")" "500 22"
+expect_eq "500 no file" "$(fetch /dev/null "$FAULT_URL/500/none.bin")" "500 22"
+
+# ETag: the file with its tag; If-None-Match naming it (or "*") gets 304 without a body.
+expect_eq "etag" "$(fetch "$HTTP_TMP/o" "$FAULT_URL/etag/file.bin" -D "$HTTP_TMP/h")" "200 $size"
+cmp -s "$HTTP_TMP/o" "$www/file.bin" || fail "etag: body differs"
+etag=$(sed -n 's/^ETag: \(.*\)\r$/\1/p' "$HTTP_TMP/h")
+[ -n "$etag" ] || fail "etag: no ETag header"
+grep -qi '^Cache-Control: max-age=60' "$HTTP_TMP/h" || fail "etag: no Cache-Control"
+expect_eq "etag 304" "$(fetch /dev/null "$FAULT_URL/etag/file.bin" -H "If-None-Match: $etag")" \
+        "304 0"
+expect_eq "etag 304 list" \
+        "$(fetch /dev/null "$FAULT_URL/etag/file.bin" -H "If-None-Match: \"x\", $etag")" "304 0"
+expect_eq "etag *" "$(fetch /dev/null "$FAULT_URL/etag/file.bin" -H 'If-None-Match: *')" "304 0"
+expect_eq "etag other" "$(fetch /dev/null "$FAULT_URL/etag/file.bin" -H 'If-None-Match: "x"')" \
+        "200 $size"
+
 # Keep-alive: two requests on one connection.
 curl -sv -o /dev/null -o /dev/null "$FAULT_URL/ok/tiny" "$FAULT_URL/ok/$chunk" 2>"$HTTP_TMP/v" ||
         fail "keep-alive fetch"
