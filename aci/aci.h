@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "casync/casync.h"
+#include "discovery/discovery.h"
 
 /* Input caps: refused with a clear message before anything is allocated for them. */
 #define ACI_MANIFEST_SIZE_MAX  (UINT64_C(1) << 20) /* bytes of JSON */
@@ -27,20 +28,6 @@
 #define ACI_PATH_WHITELIST_MAX 65536
 #define ACI_EXEC_MAX           4096 /* arguments of exec (app and event handlers) */
 #define ACI_APP_ITEMS_MAX      1024 /* environment, mountPoints, ports, isolators, GIDs each */
-
-/* ---------------------------------------------------------------- grammar (manifest.c) */
-/* AC Identifier: ^[a-z0-9]+([-._~/][a-z0-9]+)*$ (image names, label and annotation names). */
-bool aci_identifier_is_valid(const char *s);
-/* AC Name: ^[a-z0-9]+(-[a-z0-9]+)*$ (mount-point and port names). */
-bool aci_name_is_valid(const char *s);
-/* Strict SemVer 2.0.0, no leading 'v'. */
-bool aci_semver_is_valid(const char *s);
-/* "sha512-" followed by 2..128 lowercase hex digits (a full ID or a prefix, as rkt resolves). */
-bool aci_image_id_is_valid(const char *s);
-/* RFC 3339 date-time ("2015-01-02T03:04:05Z", fraction and numeric offset allowed). */
-bool aci_rfc3339_is_valid(const char *s);
-/* true if os is on the appc whitelist and, when arch is non-NULL, the pair is too. */
-bool aci_os_arch_is_valid(const char *os, const char *arch);
 
 /* ---------------------------------------------------------------- manifest (manifest.c) */
 typedef struct aci_label {
@@ -140,14 +127,24 @@ const aci_app *aci_manifest_app(const aci_manifest *m);
 /* The parsed JSON object (borrowed: json_incref it to keep it past aci_manifest_free). */
 json_t *aci_manifest_json(const aci_manifest *m);
 
-/*
- * Is this the image that was asked for? The name must be equal and every requested label must
- * be in the manifest with the same value (extra manifest labels are fine). Returns 1 on a match,
- * 0 on a mismatch (then, if why is non-NULL, *why is a malloc'ed one-line reason, e.g. "label
- * version=2.0 requested, manifest has version=1.0"), -ENOMEM if the reason can't be allocated.
- */
+/* aci_image_matches on the manifest's name and labels, with subject "manifest". */
 int aci_manifest_matches(const aci_manifest *m, const char *name, const aci_label *labels,
                          size_t n_labels, char **why);
+
+/* ---------------------------------------------------------------- matching (match.c) */
+/* The value of label `name` in a list, or NULL. */
+const char *aci_labels_get(const aci_label *labels, size_t n_labels, const char *name);
+/*
+ * Is the image (name, labels: from its manifest or its store record) the one that was asked for
+ * (want_name, want)? The name must be equal and every requested label must be among the image's
+ * with the same value (extra image labels are fine). Returns 1 on a match, 0 on a mismatch
+ * (then, if why is non-NULL, *why is a malloc'ed one-line reason naming `subject`, e.g. "label
+ * version=2.0 requested, manifest has version=1.0", "image name a does not match requested b"),
+ * -ENOMEM if the reason can't be allocated. Quoted input is cut at 64 bytes, non-printables '?'.
+ */
+int aci_image_matches(const char *name, const aci_label *labels, size_t n_labels,
+                      const char *want_name, const aci_label *want, size_t n_want,
+                      const char *subject, char **why);
 
 /* ---------------------------------------------------------------- image store (image_store.c) */
 /*

@@ -544,7 +544,7 @@ static int record_copy(const aci_image_record *from, aci_image_record *to)
 static int resolve_id(aci_store *s, const char *id, bool quiet, aci_image_record *ret)
 {
         int level = quiet ? CA_LOG_DEBUG : CA_LOG_ERR;
-        if (!aci_image_id_is_valid(id))
+        if (!dc_image_id_valid(id))
                 return ca_log_errno(level, -EINVAL,
                                     "%s: not an image ID (sha512- and at least 2 hex digits)", id);
         size_t len = MIN(strlen(id), (size_t)ACI_KEY_SIZE - 1);
@@ -579,14 +579,6 @@ int aci_store_resolve_id_quiet(aci_store *s, const char *id, aci_image_record *r
         return resolve_id(s, id, true, ret);
 }
 
-static const char *record_label(const aci_image_record *r, const char *name)
-{
-        for (size_t i = 0; i < r->n_labels; i++)
-                if (strcmp(r->labels[i].name, name) == 0)
-                        return r->labels[i].value;
-        return NULL;
-}
-
 /* Is a better than b for a lookup (prefer_latest: no version was asked for)? */
 static bool better(const aci_image_record *a, const aci_image_record *b, bool prefer_latest)
 {
@@ -608,11 +600,8 @@ int aci_store_find(aci_store *s, const char *name, const aci_label *labels, size
                 if (strcmp(labels[k].name, "version") == 0)
                         prefer_latest = false;
         for (size_t i = 0; i < n; i++) {
-                bool match = strcmp(list[i].name, name) == 0;
-                for (size_t k = 0; match && k < n_labels; k++) {
-                        const char *v = record_label(&list[i], labels[k].name);
-                        match = v && strcmp(v, labels[k].value) == 0;
-                }
+                bool match = aci_image_matches(list[i].name, list[i].labels, list[i].n_labels,
+                                               name, labels, n_labels, "image", NULL) > 0;
                 if (match && (best == SIZE_MAX || better(&list[i], &list[best], prefer_latest)))
                         best = i;
         }

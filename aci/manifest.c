@@ -4,14 +4,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "aci/aci.h"
+#include "aci/show.h"
 #include "casync/casync.h"
+#include "discovery/discovery.h"
 
 struct aci_manifest {
         json_t *root;
@@ -27,201 +28,6 @@ struct aci_manifest {
         aci_app *app;
 };
 
-/* ---------------------------------------------------------------- grammar */
-
-static bool is_lower_alnum(char c)
-{
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool is_digit(char c)
-{
-        return c >= '0' && c <= '9';
-}
-
-/* Runs of [a-z0-9] joined by single separators from `seps`; no separator at either end. */
-static bool separated_runs_are_valid(const char *s, const char *seps)
-{
-        if (!s || !is_lower_alnum(*s))
-                return false;
-        for (const char *p = s; *p; p++) {
-                if (is_lower_alnum(*p))
-                        continue;
-                if (!strchr(seps, *p) || !is_lower_alnum(p[1]))
-                        return false;
-        }
-        return true;
-}
-
-bool aci_identifier_is_valid(const char *s)
-{
-        return separated_runs_are_valid(s, "-._~/");
-}
-
-bool aci_name_is_valid(const char *s)
-{
-        return separated_runs_are_valid(s, "-");
-}
-
-/* One dot-separated SemVer identifier [0-9A-Za-z-]+ of length n; numeric ones (when
- * no_leading_zero) must not start with 0 unless they are "0". */
-static bool semver_ident_is_valid(const char *s, size_t n, bool no_leading_zero)
-{
-        bool numeric = true;
-        if (n == 0)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                if (is_digit(s[i]))
-                        continue;
-                numeric = false;
-                if (!isalpha((unsigned char)s[i]) && s[i] != '-')
-                        return false;
-        }
-        return !(numeric && no_leading_zero && n > 1 && s[0] == '0');
-}
-
-/* Validates identifiers up to the first char in `stops` (or the end); returns that position,
- * or NULL if one is invalid. */
-static const char *semver_idents(const char *s, const char *stops, bool no_leading_zero,
-                                 bool numeric_only, size_t n_required)
-{
-        size_t count = 0;
-        for (;;) {
-                size_t n = strcspn(s, ".");
-                size_t stop = strcspn(s, stops);
-                if (stop < n)
-                        n = stop;
-                if (!semver_ident_is_valid(s, n, no_leading_zero))
-                        return NULL;
-                if (numeric_only)
-                        for (size_t i = 0; i < n; i++)
-                                if (!is_digit(s[i]))
-                                        return NULL;
-                count++;
-                s += n;
-                if (*s != '.')
-                        break;
-                s++;
-        }
-        if (n_required > 0 && count != n_required)
-                return NULL;
-        return s;
-}
-
-bool aci_semver_is_valid(const char *s)
-{
-        if (!s)
-                return false;
-        s = semver_idents(s, "-+", true, true, 3);
-        if (!s)
-                return false;
-        if (*s == '-') {
-                s = semver_idents(s + 1, "+", true, false, 0);
-                if (!s)
-                        return false;
-        }
-        if (*s == '+') {
-                s = semver_idents(s + 1, "", false, false, 0);
-                if (!s)
-                        return false;
-        }
-        return *s == '\0';
-}
-
-bool aci_image_id_is_valid(const char *s)
-{
-        if (!s || strncmp(s, "sha512-", 7) != 0)
-                return false;
-        s += 7;
-        size_t n = strlen(s);
-        if (n < 2 || n > 128)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!is_digit(s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
-                        return false;
-        return true;
-}
-
-/* Parses exactly n digits at *p into *ret, advancing *p. */
-static bool take_digits(const char **p, size_t n, unsigned *ret)
-{
-        unsigned v = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (!is_digit((*p)[i]))
-                        return false;
-                v = v * 10 + (unsigned)((*p)[i] - '0');
-        }
-        *p += n;
-        *ret = v;
-        return true;
-}
-
-static bool take_char(const char **p, const char *allowed)
-{
-        if (**p == '\0' || !strchr(allowed, **p))
-                return false;
-        (*p)++;
-        return true;
-}
-
-bool aci_rfc3339_is_valid(const char *s)
-{
-        static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-        unsigned y, mo, d, h, mi, se, oh, om;
-
-        if (!s)
-                return false;
-        if (!take_digits(&s, 4, &y) || !take_char(&s, "-") || !take_digits(&s, 2, &mo) ||
-            !take_char(&s, "-") || !take_digits(&s, 2, &d) || !take_char(&s, "Tt") ||
-            !take_digits(&s, 2, &h) || !take_char(&s, ":") || !take_digits(&s, 2, &mi) ||
-            !take_char(&s, ":") || !take_digits(&s, 2, &se))
-                return false;
-        if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 59)
-                return false;
-        if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-                return false;
-        if (*s == '.') {
-                s++;
-                if (!is_digit(*s))
-                        return false;
-                while (is_digit(*s))
-                        s++;
-        }
-        if (take_char(&s, "Zz"))
-                return *s == '\0';
-        if (!take_char(&s, "+-") || !take_digits(&s, 2, &oh) || !take_char(&s, ":") ||
-            !take_digits(&s, 2, &om))
-                return false;
-        return oh <= 23 && om <= 59 && *s == '\0';
-}
-
-bool aci_os_arch_is_valid(const char *os, const char *arch)
-{
-        static const struct {
-                const char *os;
-                const char *archs[11];
-        } table[] = {
-            {"linux",
-             {"amd64", "i386", "aarch64", "aarch64_be", "armv6l", "armv7l", "armv7b", "ppc64",
-              "ppc64le", "s390x", NULL}},
-            {"freebsd", {"amd64", "i386", "arm", NULL}},
-            {"darwin", {"x86_64", "i386", NULL}},
-        };
-        if (!os)
-                return false;
-        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
-                if (strcmp(table[i].os, os) != 0)
-                        continue;
-                if (!arch)
-                        return true;
-                for (size_t j = 0; table[i].archs[j]; j++)
-                        if (strcmp(table[i].archs[j], arch) == 0)
-                                return true;
-                return false;
-        }
-        return false;
-}
-
 /* Environment variable names: a letter or '_', then letters, digits, '_', '.', '-'. */
 static bool env_name_is_valid(const char *s)
 {
@@ -234,25 +40,6 @@ static bool env_name_is_valid(const char *s)
 }
 
 /* ---------------------------------------------------------------- validation helpers */
-
-/* A message-safe copy of an input string: at most 64 bytes, non-printables as '?'. */
-typedef struct shown {
-        char s[72];
-} shown;
-
-static shown show(const char *in)
-{
-        shown r;
-        size_t i = 0;
-        for (; in[i] && i < 64; i++)
-                r.s[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
-        if (in[i])
-                memcpy(r.s + i, "...", 4);
-        else
-                r.s[i] = '\0';
-        return r;
-}
-#define SHOW(x) (show(x).s)
 
 /* Context while validating: `what` names the manifest, `field` the JSON path ("labels[2]"). */
 typedef struct ctx {
@@ -379,7 +166,7 @@ static int parse_name_value_list(const ctx *c, json_t *obj, const char *field, c
                 r = get_string(c, e, sub, "value", true, &l->value);
                 if (r < 0)
                         return r;
-                if (!aci_identifier_is_valid(l->name))
+                if (!dc_identifier_valid(l->name))
                         return ca_bad("%s: %s.name \"%s\" is not an AC Identifier", c->what, sub,
                                       SHOW(l->name));
                 if (is_labels && strcmp(l->name, "name") == 0)
@@ -395,16 +182,16 @@ static int parse_name_value_list(const ctx *c, json_t *obj, const char *field, c
                 if (is_labels && strcmp(l->name, "arch") == 0)
                         arch = l->value;
                 if (!is_labels && strcmp(l->name, "created") == 0 &&
-                    !aci_rfc3339_is_valid(l->value))
+                    !dc_rfc3339_valid(l->value))
                         return ca_bad("%s: %s: created \"%s\" is not an RFC 3339 date", c->what,
                                       sub, SHOW(l->value));
         }
 
         /* arch only means something next to os: checked as a pair when os is there. */
-        if (os && !aci_os_arch_is_valid(os, NULL))
+        if (os && !dc_os_arch_valid(os, NULL))
                 return ca_bad("%s: %s%s%s: os \"%s\" is not a known appc OS", c->what, field,
                               *field ? "." : "", key, SHOW(os));
-        if (os && arch && !aci_os_arch_is_valid(os, arch)) {
+        if (os && arch && !dc_os_arch_valid(os, arch)) {
                 char a[72];
                 snprintf(a, sizeof(a), "%s", SHOW(arch));
                 return ca_bad("%s: %s%s%s: arch \"%s\" is not valid for os \"%s\"", c->what, field,
@@ -560,7 +347,7 @@ static int parse_mount_points(const ctx *c, json_t *app, aci_app *a)
                 r = get_string(c, e, sub, "name", true, &mp->name);
                 if (r < 0)
                         return r;
-                if (!aci_name_is_valid(mp->name))
+                if (!dc_ac_name_valid(mp->name))
                         return ca_bad("%s: %s.name \"%s\" is not an AC Name", c->what, sub,
                                       SHOW(mp->name));
                 r = get_string(c, e, sub, "path", true, &mp->path);
@@ -599,7 +386,7 @@ static int parse_ports(const ctx *c, json_t *app, aci_app *a)
                 r = get_string(c, e, sub, "name", true, &p->name);
                 if (r < 0)
                         return r;
-                if (!aci_name_is_valid(p->name))
+                if (!dc_ac_name_valid(p->name))
                         return ca_bad("%s: %s.name \"%s\" is not an AC Name", c->what, sub,
                                       SHOW(p->name));
                 r = get_string(c, e, sub, "protocol", true, &p->protocol);
@@ -649,7 +436,7 @@ static int parse_isolators(const ctx *c, json_t *app, aci_app *a)
                 r = get_string(c, e, sub, "name", true, &iso->name);
                 if (r < 0)
                         return r;
-                if (!aci_identifier_is_valid(iso->name))
+                if (!dc_identifier_valid(iso->name))
                         return ca_bad("%s: %s.name \"%s\" is not an AC Identifier", c->what, sub,
                                       SHOW(iso->name));
                 iso->value = member(e, "value");
@@ -760,13 +547,13 @@ static int parse_dependencies(const ctx *c, json_t *root, aci_manifest *m)
                 r = get_string(c, e, sub, "imageName", true, &d->image_name);
                 if (r < 0)
                         return r;
-                if (!aci_identifier_is_valid(d->image_name))
+                if (!dc_identifier_valid(d->image_name))
                         return ca_bad("%s: %s.imageName \"%s\" is not an AC Identifier", c->what,
                                       sub, SHOW(d->image_name));
                 r = get_string(c, e, sub, "imageID", false, &d->image_id);
                 if (r < 0)
                         return r;
-                if (d->image_id && !aci_image_id_is_valid(d->image_id))
+                if (d->image_id && !dc_image_id_valid(d->image_id))
                         return ca_bad("%s: %s.imageID \"%s\" is not sha512- and 2 to 128 "
                                       "lowercase hex digits",
                                       c->what, sub, SHOW(d->image_id));
@@ -828,13 +615,13 @@ static int validate(const ctx *c, aci_manifest *m)
         r = get_string(c, root, "", "acVersion", true, &m->ac_version);
         if (r < 0)
                 return r;
-        if (!aci_semver_is_valid(m->ac_version))
+        if (!dc_semver_valid(m->ac_version))
                 return ca_bad("%s: acVersion \"%s\" is not a SemVer 2.0.0 version", c->what,
                               SHOW(m->ac_version));
         r = get_string(c, root, "", "name", true, &m->name);
         if (r < 0)
                 return r;
-        if (!aci_identifier_is_valid(m->name))
+        if (!dc_identifier_valid(m->name))
                 return ca_bad("%s: name \"%s\" is not an AC Identifier", c->what, SHOW(m->name));
         r = parse_name_value_list(c, root, "", "labels", ACI_LABELS_MAX, true, &m->labels,
                                   &m->n_labels);
@@ -945,17 +732,9 @@ const aci_label *aci_manifest_labels(const aci_manifest *m, size_t *n)
         return m->labels;
 }
 
-static const char *lookup(const aci_label *l, size_t n, const char *name)
-{
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(l[i].name, name) == 0)
-                        return l[i].value;
-        return NULL;
-}
-
 const char *aci_manifest_label(const aci_manifest *m, const char *name)
 {
-        return lookup(m->labels, m->n_labels, name);
+        return aci_labels_get(m->labels, m->n_labels, name);
 }
 
 const aci_label *aci_manifest_annotations(const aci_manifest *m, size_t *n)
@@ -966,7 +745,7 @@ const aci_label *aci_manifest_annotations(const aci_manifest *m, size_t *n)
 
 const char *aci_manifest_annotation(const aci_manifest *m, const char *name)
 {
-        return lookup(m->annotations, m->n_annotations, name);
+        return aci_labels_get(m->annotations, m->n_annotations, name);
 }
 
 const aci_dependency *aci_manifest_dependencies(const aci_manifest *m, size_t *n)
@@ -991,42 +770,9 @@ json_t *aci_manifest_json(const aci_manifest *m)
         return m->root;
 }
 
-/* Sets *why (when asked for) to a formatted reason; returns 0 (mismatch) or -ENOMEM. */
-_printf_(2, 3) static int mismatch(char **why, const char *fmt, ...)
-{
-        va_list ap;
-        char *s;
-        int n;
-
-        if (!why)
-                return 0;
-        va_start(ap, fmt);
-        n = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                return -ENOMEM;
-        *why = s;
-        return 0;
-}
-
 int aci_manifest_matches(const aci_manifest *m, const char *name, const aci_label *labels,
                          size_t n_labels, char **why)
 {
-        if (why)
-                *why = NULL;
-        if (strcmp(m->name, name) != 0)
-                return mismatch(why, "manifest name %s does not match requested %s", SHOW(m->name),
-                                SHOW(name));
-        for (size_t i = 0; i < n_labels; i++) {
-                const char *have = aci_manifest_label(m, labels[i].name);
-                char req[72], val[72];
-                snprintf(req, sizeof(req), "%s", SHOW(labels[i].name));
-                snprintf(val, sizeof(val), "%s", SHOW(labels[i].value));
-                if (!have)
-                        return mismatch(why, "label %s=%s requested, manifest has none", req, val);
-                if (strcmp(have, labels[i].value) != 0)
-                        return mismatch(why, "label %s=%s requested, manifest has %s=%s", req, val,
-                                        req, SHOW(have));
-        }
-        return 1;
+        return aci_image_matches(m->name, m->labels, m->n_labels, name, labels, n_labels,
+                                 "manifest", why);
 }

@@ -145,7 +145,7 @@ static void make_id(char id[ACI_ID_SIZE], const char *hex, char fill)
         memcpy(id + 7, hex, n);
         memset(id + 7 + n, fill, 128 - n);
         id[ACI_ID_SIZE - 1] = '\0';
-        CHECK(aci_image_id_is_valid(id));
+        CHECK(dc_image_id_valid(id));
 }
 
 /* A record with owned strings; labels are name/value pairs. */
