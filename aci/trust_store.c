@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "aci/openpgp.h"
+#include "aci/aci.h"
 #include "casync/fs_safe.h"
 
 #define TRUST_FILES_MAX 4096 /* key files in one listing or keyring */
