@@ -150,7 +150,7 @@ int aci_image_matches(const char *name, const aci_label *labels, size_t n_labels
                       const char *want_name, const aci_label *want, size_t n_want,
                       const char *subject, char **why);
 
-/* ---------------------------------------------------------------- image store (image_store.c) */
+/* ------------------------------------------------ image store (image_store.c, store_lookup.c) */
 /*
  * The store under --dir:
  *   chunks/xxxx/<id>.cacnk       casync chunk store shared by every image
