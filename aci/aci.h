@@ -2,7 +2,7 @@
 /*
  * libaci: appc images on top of the casync engine. Holds the image manifest (strict parsing and
  * validation, reading it out of a tree), whether an image matches a requested name and labels,
- * the image store under --dir (records, trees, locks, the shared chunk store) and its gc,
+ * the image store under --dir (records, trees, locks, the shared chunk store, pins) and its gc,
  * decoding, exporting and rendering stored images, and the trust store (rkt's trustedkeys/,
  * verification through aci/openpgp/openpgp.h). The appc grammar is discovery's
  * (discovery/discovery.h).
@@ -158,8 +158,11 @@ int aci_image_matches(const char *name, const aci_label *labels, size_t n_labels
  *   trees/<key>/                 manifest, rootfs/, rendered (written last, after a sync)
  *   locks/store.lock             shared by every process, exclusive for gc
  *   locks/<key>.lock             held while images/<key> or trees/<key> change
- *   tmp/<random>/                one per process, flocked; reclaimed when its owner is gone
- *   seeds/<path key>-<state>.ca?x  how seeds were cut (fetcher/seed.c); gc drops the ones
+ *   tmp/work-XXXXXX/             one per process (aci_store_tmp), flocked exclusive while it
+ *                                lives; reclaimed by the next open once its owner is gone
+ *   tmp/work-XXXXXX/pin-N.caidx  a copy of an index the process serves (aci_store_pin_index):
+ *                                while the directory's flock is held, gc keeps its chunks
+ *   seeds/<path key>-<state>.ca?x  how seeds were cut (aci_store_seeds); gc drops the ones
  *                                unused for ACI_SEED_CACHE_DAYS
  * <key> is "sha512-" and the first 64 hex digits of the image ID, as rkt keys its store.
  * Objects appear under their final names only when complete (temp name, then rename).
@@ -209,8 +212,30 @@ ca_store *aci_store_chunks(const aci_store *s);
 /* Turns the store lock exclusive (gc), waiting for other processes with a message. */
 int aci_store_lock_exclusive(aci_store *s);
 
-/* This process's private work directory under tmp/ (created on first use): an fd and its path. */
+/* This process's private work directory under tmp/ (created on first use): an fd and its path,
+ * owned by the store (valid until aci_store_free, which removes the directory). */
 int aci_store_tmp(aci_store *s, int *ret_fd, const char **ret_path);
+/* The cache of seed cuts, seeds/ (created 0700 on first use): an fd and its path, owned by the
+ * store (closed by aci_store_free). ret_path may be NULL. */
+int aci_store_seeds(aci_store *s, int *ret_fd, const char **ret_path);
+
+/*
+ * Pins an index: writes a copy of it as pin-N.caidx into this process's work directory (temp
+ * name, then rename). Until the process frees the store or exits, gc keeps every chunk the index
+ * lists, even once aci_store_unlock let gc run. Pin while still holding the store lock: gc cannot
+ * run between opening the store and the pin. Errors are logged.
+ */
+int aci_store_pin_index(aci_store *s, const ca_index *index);
+/*
+ * Drops this process's shared store lock, so a gc no longer waits for it; the store stays open
+ * and the work directory and its pins stay alive (gc keeps pinned chunks, and may remove any
+ * other chunk, tree or image meanwhile). For a long-lived reader such as mount: open, pin, unlock.
+ */
+void aci_store_unlock(aci_store *s);
+/* Calls fn for each pin of a live work directory (any process's, this one's included), in no
+ * particular order; stops at the first error fn returns. Unreadable pins are errors (logged). */
+int aci_store_pins(aci_store *s, int (*fn)(const ca_index *index, void *userdata),
+                   void *userdata);
 
 /* Exclusive lock on one image (locks/<key>.lock); returns the fd to close. */
 int aci_store_lock_image(aci_store *s, const char *key);
@@ -270,7 +295,8 @@ char *aci_store_tree_path(const aci_store *s, const char *key);
 typedef struct aci_gc_stats {
         uint64_t chunks, chunk_bytes, trees, tmp, seeds;
 } aci_gc_stats;
-/* Removes (or with dry_run only lists on `out`) chunks and trees no image references. */
+/* Removes (or with dry_run only lists on `out`) chunks and trees no image references; chunks
+ * that a live process pinned (aci_store_pin_index) are kept. */
 int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret);
 
 /* ---------------------------------------------------------------- images (image.c) */

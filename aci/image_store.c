@@ -22,6 +22,8 @@ struct aci_store {
         int lock_fd;    /* locks/store.lock, shared (exclusive during gc) */
         int own_tmp_fd; /* tmp/<ours>, flocked */
         char *own_tmp_path;
+        int seeds_fd;   /* seeds/, opened on first use */
+        char *seeds_path;
         ca_store *chunks;
 };
 
@@ -114,7 +116,7 @@ int aci_store_open(const char *dir, aci_store **ret)
         if (!s)
                 return -ENOMEM;
         s->fd = s->images_fd = s->trees_fd = s->locks_fd = s->tmp_fd = s->lock_fd = s->own_tmp_fd =
-            -1;
+            s->seeds_fd = -1;
         s->path = strdup(dir);
         if (!s->path) {
                 aci_store_free(s);
@@ -176,7 +178,9 @@ aci_store *aci_store_free(aci_store *s)
                 close(s->own_tmp_fd);
         }
         free(s->own_tmp_path);
-        int fds[] = {s->fd, s->images_fd, s->trees_fd, s->locks_fd, s->tmp_fd, s->lock_fd};
+        free(s->seeds_path);
+        int fds[] = {s->fd,     s->images_fd, s->trees_fd, s->locks_fd,
+                     s->tmp_fd, s->lock_fd,   s->seeds_fd};
         for (size_t i = 0; i < ELEMENTSOF(fds); i++)
                 if (fds[i] >= 0)
                         close(fds[i]);
@@ -217,6 +221,12 @@ int aci_store_lock_exclusive(aci_store *s)
         return 0;
 }
 
+void aci_store_unlock(aci_store *s)
+{
+        /* Only the flock goes: the fd stays, as the store's other directories do. */
+        (void)flock(s->lock_fd, LOCK_UN);
+}
+
 int aci_store_tmp(aci_store *s, int *ret_fd, const char **ret_path)
 {
         for (unsigned attempt = 0; s->own_tmp_fd < 0 && attempt < 10; attempt++) {
@@ -245,6 +255,23 @@ int aci_store_tmp(aci_store *s, int *ret_fd, const char **ret_path)
         *ret_fd = s->own_tmp_fd;
         if (ret_path)
                 *ret_path = s->own_tmp_path;
+        return 0;
+}
+
+int aci_store_seeds(aci_store *s, int *ret_fd, const char **ret_path)
+{
+        if (s->seeds_fd < 0) {
+                _cleanup_(freep) char *path = NULL;
+                if (asprintf(&path, "%s/seeds", s->path) < 0)
+                        return -ENOMEM;
+                int r = mkdir_sub(s->fd, "seeds", 0700, &s->seeds_fd);
+                if (r < 0)
+                        return ca_log_errno(CA_LOG_ERR, r, "%s: %s", path, strerror(-r));
+                s->seeds_path = TAKE_PTR(path);
+        }
+        *ret_fd = s->seeds_fd;
+        if (ret_path)
+                *ret_path = s->seeds_path;
         return 0;
 }
 
