@@ -305,6 +305,18 @@ static void test_open(void)
         CHECK_EQ_INT(a_fd2, a_fd);
         CHECK(a_path2 == a_path);
         _cleanup_(freep) char *a_work = xstrdup(a_path);
+
+        /* seeds/: created 0700 on first use, fd and path kept by the store. */
+        _cleanup_(freep) char *seeds = strf("%s/seeds", dir);
+        CHECK(!exists(seeds));
+        int sd_fd = -1, sd_fd2 = -1;
+        const char *sd_path = NULL;
+        CHECK_EQ_INT(aci_store_seeds(a, &sd_fd, &sd_path), 0);
+        CHECK(sd_fd >= 0);
+        CHECK_STREQ(sd_path, seeds);
+        CHECK_EQ_INT(dir_mode(seeds), 0700);
+        CHECK_EQ_INT(aci_store_seeds(a, &sd_fd2, NULL), 0);
+        CHECK_EQ_INT(sd_fd2, sd_fd);
         _cleanup_(freep) char *a_file = strf("%s/in-progress", a_work);
         write_file(a_file, "A is working");
 
