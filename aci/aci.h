@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libaci: the appc image manifest. Parses and validates a manifest (strict JSON, every rule of
- * the appc schema the fetcher relies on, every count bounded), answers "is this the image that
- * was asked for", and reads the manifest out of an extracted tree without following links.
+ * libaci: appc images on top of the casync engine. Holds the image manifest (strict parsing and
+ * validation, reading it out of a tree), whether an image matches a requested name and labels,
+ * the image store under --dir (records, trees, locks, the shared chunk store, pins) and its gc,
+ * decoding, exporting and rendering stored images, and the trust store (rkt's trustedkeys/,
+ * verification through aci/openpgp/openpgp.h). The appc grammar is discovery's
+ * (discovery/discovery.h).
  *
  * Conventions as in casync.h: functions return 0 (or a documented non-negative value) or a
  * negative errno; bad input is logged once, naming `what` (a path or URL), and gives -EBADMSG.
- * All strings handed out are borrowed from the manifest and live as long as it does.
+ * Strings a manifest hands out are borrowed from it and live as long as it does.
  */
 #pragma once
 
@@ -18,6 +21,8 @@
 #include <jansson.h>
 
 #include "casync/casync.h"
+#include "aci/openpgp/openpgp.h"
+#include "discovery/discovery.h"
 
 /* Input caps: refused with a clear message before anything is allocated for them. */
 #define ACI_MANIFEST_SIZE_MAX  (UINT64_C(1) << 20) /* bytes of JSON */
@@ -27,20 +32,6 @@
 #define ACI_PATH_WHITELIST_MAX 65536
 #define ACI_EXEC_MAX           4096 /* arguments of exec (app and event handlers) */
 #define ACI_APP_ITEMS_MAX      1024 /* environment, mountPoints, ports, isolators, GIDs each */
-
-/* ---------------------------------------------------------------- grammar (manifest.c) */
-/* AC Identifier: ^[a-z0-9]+([-._~/][a-z0-9]+)*$ (image names, label and annotation names). */
-bool aci_identifier_is_valid(const char *s);
-/* AC Name: ^[a-z0-9]+(-[a-z0-9]+)*$ (mount-point and port names). */
-bool aci_name_is_valid(const char *s);
-/* Strict SemVer 2.0.0, no leading 'v'. */
-bool aci_semver_is_valid(const char *s);
-/* "sha512-" followed by 2..128 lowercase hex digits (a full ID or a prefix, as rkt resolves). */
-bool aci_image_id_is_valid(const char *s);
-/* RFC 3339 date-time ("2015-01-02T03:04:05Z", fraction and numeric offset allowed). */
-bool aci_rfc3339_is_valid(const char *s);
-/* true if os is on the appc whitelist and, when arch is non-NULL, the pair is too. */
-bool aci_os_arch_is_valid(const char *os, const char *arch);
 
 /* ---------------------------------------------------------------- manifest (manifest.c) */
 typedef struct aci_label {
@@ -140,16 +131,26 @@ const aci_app *aci_manifest_app(const aci_manifest *m);
 /* The parsed JSON object (borrowed: json_incref it to keep it past aci_manifest_free). */
 json_t *aci_manifest_json(const aci_manifest *m);
 
-/*
- * Is this the image that was asked for? The name must be equal and every requested label must
- * be in the manifest with the same value (extra manifest labels are fine). Returns 1 on a match,
- * 0 on a mismatch (then, if why is non-NULL, *why is a malloc'ed one-line reason, e.g. "label
- * version=2.0 requested, manifest has version=1.0"), -ENOMEM if the reason can't be allocated.
- */
+/* aci_image_matches on the manifest's name and labels, with subject "manifest". */
 int aci_manifest_matches(const aci_manifest *m, const char *name, const aci_label *labels,
                          size_t n_labels, char **why);
 
-/* ---------------------------------------------------------------- image store (image_store.c) */
+/* ---------------------------------------------------------------- matching (match.c) */
+/* The value of label `name` in a list, or NULL. */
+const char *aci_labels_get(const aci_label *labels, size_t n_labels, const char *name);
+/*
+ * Is the image (name, labels: from its manifest or its store record) the one that was asked for
+ * (want_name, want)? The name must be equal and every requested label must be among the image's
+ * with the same value (extra image labels are fine). Returns 1 on a match, 0 on a mismatch
+ * (then, if why is non-NULL, *why is a malloc'ed one-line reason naming `subject`, e.g. "label
+ * version=2.0 requested, manifest has version=1.0", "image name a does not match requested b"),
+ * -ENOMEM if the reason can't be allocated. Quoted input is cut at 64 bytes, non-printables '?'.
+ */
+int aci_image_matches(const char *name, const aci_label *labels, size_t n_labels,
+                      const char *want_name, const aci_label *want, size_t n_want,
+                      const char *subject, char **why);
+
+/* ------------------------------------------------ image store (image_store.c, store_lookup.c) */
 /*
  * The store under --dir:
  *   chunks/xxxx/<id>.cacnk       casync chunk store shared by every image
@@ -157,8 +158,11 @@ int aci_manifest_matches(const aci_manifest *m, const char *name, const aci_labe
  *   trees/<key>/                 manifest, rootfs/, rendered (written last, after a sync)
  *   locks/store.lock             shared by every process, exclusive for gc
  *   locks/<key>.lock             held while images/<key> or trees/<key> change
- *   tmp/<random>/                one per process, flocked; reclaimed when its owner is gone
- *   seeds/<path key>-<state>.ca?x  how seeds were cut (fetcher/seed.c); gc drops the ones
+ *   tmp/work-XXXXXX/             one per process (aci_store_tmp), flocked exclusive while it
+ *                                lives; reclaimed by the next open once its owner is gone
+ *   tmp/work-XXXXXX/pin-N.caidx  a copy of an index the process serves (aci_store_pin_index):
+ *                                while the directory's flock is held, gc keeps its chunks
+ *   seeds/<path key>-<state>.ca?x  how seeds were cut (aci_store_seeds); gc drops the ones
  *                                unused for ACI_SEED_CACHE_DAYS
  * <key> is "sha512-" and the first 64 hex digits of the image ID, as rkt keys its store.
  * Objects appear under their final names only when complete (temp name, then rename).
@@ -208,11 +212,30 @@ ca_store *aci_store_chunks(const aci_store *s);
 /* Turns the store lock exclusive (gc), waiting for other processes with a message. */
 int aci_store_lock_exclusive(aci_store *s);
 
-/* This process's private work directory under tmp/ (created on first use): an fd and its path. */
+/* This process's private work directory under tmp/ (created on first use): an fd and its path,
+ * owned by the store (valid until aci_store_free, which removes the directory). */
 int aci_store_tmp(aci_store *s, int *ret_fd, const char **ret_path);
-
-/* The directory of seed cuts (seeds/, created on first use): an fd and its path. */
+/* The cache of seed cuts, seeds/ (created 0700 on first use): an fd and its path, owned by the
+ * store (closed by aci_store_free). ret_path may be NULL. */
 int aci_store_seeds(aci_store *s, int *ret_fd, const char **ret_path);
+
+/*
+ * Pins an index: writes a copy of it as pin-N.caidx into this process's work directory (temp
+ * name, then rename). Until the process frees the store or exits, gc keeps every chunk the index
+ * lists, even once aci_store_unlock let gc run. Pin while still holding the store lock: gc cannot
+ * run between opening the store and the pin. Errors are logged.
+ */
+int aci_store_pin_index(aci_store *s, const ca_index *index);
+/*
+ * Drops this process's shared store lock, so a gc no longer waits for it; the store stays open
+ * and the work directory and its pins stay alive (gc keeps pinned chunks, and may remove any
+ * other chunk, tree or image meanwhile). For a long-lived reader such as mount: open, pin, unlock.
+ */
+void aci_store_unlock(aci_store *s);
+/* Calls fn for each pin of a live work directory (any process's, this one's included), in no
+ * particular order; stops at the first error fn returns. Unreadable pins are errors (logged). */
+int aci_store_pins(aci_store *s, int (*fn)(const ca_index *index, void *userdata),
+                   void *userdata);
 
 /* Exclusive lock on one image (locks/<key>.lock); returns the fd to close. */
 int aci_store_lock_image(aci_store *s, const char *key);
@@ -272,7 +295,8 @@ char *aci_store_tree_path(const aci_store *s, const char *key);
 typedef struct aci_gc_stats {
         uint64_t chunks, chunk_bytes, trees, tmp, seeds;
 } aci_gc_stats;
-/* Removes (or with dry_run only lists on `out`) chunks and trees no image references. */
+/* Removes (or with dry_run only lists on `out`) chunks and trees no image references; chunks
+ * that a live process pinned (aci_store_pin_index) are kept. */
 int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret);
 
 /* ---------------------------------------------------------------- images (image.c) */
@@ -352,84 +376,6 @@ int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
 /* Merges the list's items from `first` on into the existing tree `dest` (in place). */
 int aci_render_merge(aci_store *s, const aci_render_list *l, size_t first, const char *dest,
                      const aci_render_options *o);
-
-/* ---------------------------------------------------------------- OpenPGP (openpgp_*.c) */
-/*
- * Detached OpenPGP signatures (RFC 9580) over an image's index, checked with OpenSSL: v4 keys
- * and signatures; RSA (2048 bits and more), ECDSA (P-256, P-384, P-521), Ed25519 (the legacy
- * EdDSA algorithm 22 gpg makes, and algorithm 27); SHA-256, SHA-384, SHA-512 (MD5, SHA-1 and
- * the rest refused). Input is ASCII-armored or binary; every length in it is checked before
- * use, and compressed or streamed packets are refused.
- */
-#define ACI_PGP_KEY_FILE_MAX    (1024 * 1024) /* bytes of a key file */
-#define ACI_PGP_SIGNATURE_MAX   (64 * 1024)   /* bytes of a detached signature file */
-#define ACI_PGP_FPR_HEX_SIZE    41            /* 40 lower-case hex digits and a NUL */
-#define ACI_PGP_FPR_PRETTY_SIZE 51            /* "ABCD ... ABCD  ABCD ... ABCD" and a NUL */
-
-typedef struct aci_pgp_key aci_pgp_key;
-
-/*
- * Reads one or more transferable public keys (armored "PGP PUBLIC KEY BLOCK" or binary; at most
- * 16): each primary key with its user IDs and subkeys, self-signatures verified (user IDs whose
- * certification fails are dropped, subkeys whose binding fails are unusable, revocations that
- * verify are kept). Malformed input: -EBADMSG, logged naming `what`. *ret is an array of *n.
- */
-int aci_pgp_keys_parse(const void *data, size_t size, const char *what, aci_pgp_key ***ret,
-                       size_t *n);
-aci_pgp_key *aci_pgp_key_free(aci_pgp_key *k);
-void aci_pgp_keys_free(aci_pgp_key **keys, size_t n);
-
-/* The primary key's v4 fingerprint, 40 lower-case hex digits. */
-const char *aci_pgp_key_fingerprint(const aci_pgp_key *k);
-/* User IDs with a valid self-signature, not revoked, control bytes escaped as \xNN. */
-const char *const *aci_pgp_key_user_ids(const aci_pgp_key *k, size_t *n);
-size_t aci_pgp_key_n_subkeys(const aci_pgp_key *k);
-const char *aci_pgp_key_subkey_fingerprint(const aci_pgp_key *k, size_t i);
-/* Is this (40 hex) fingerprint or (16 hex) key ID the primary key's or a subkey's? */
-bool aci_pgp_key_has(const aci_pgp_key *k, const char *fpr_or_keyid);
-/*
- * May the key be used at time `now`? 0, or -EKEYREVOKED, -EKEYEXPIRED, -EKEYREJECTED (no valid
- * self-signature, an algorithm that cannot verify) with *why a malloc'ed phrase to follow "key
- * X ": "is revoked (compromised: ...)", "expired on 2020-01-02 00:00:00 UTC", ...
- */
-int aci_pgp_key_check(const aci_pgp_key *k, int64_t now, char **why);
-/* The key's packets, armored as a "PGP PUBLIC KEY BLOCK" (malloc'ed, NUL-terminated). */
-int aci_pgp_key_armor(const aci_pgp_key *k, char **ret, size_t *ret_size);
-/* For review: "GPG key fingerprint is: ...", subkey fingerprints, user IDs, expiration. */
-void aci_pgp_key_describe(const aci_pgp_key *k, FILE *f);
-/* rkt's (and gpg's) display form: upper case, groups of four, two spaces in the middle. */
-void aci_pgp_fingerprint_pretty(const char *hex, char out[static ACI_PGP_FPR_PRETTY_SIZE]);
-/* A fingerprint as typed (either case, spaces anywhere) to 40 lower-case hex; -EINVAL. */
-int aci_pgp_fingerprint_normalize(const char *s, char out[static ACI_PGP_FPR_HEX_SIZE]);
-
-typedef struct aci_pgp_signer {
-        char fingerprint[ACI_PGP_FPR_HEX_SIZE];     /* the primary key's */
-        char key_fingerprint[ACI_PGP_FPR_HEX_SIZE]; /* the key that signed (a subkey's?) */
-        char *user_id;                              /* its first user ID; NULL if none */
-        int64_t created;                            /* of the signature */
-} aci_pgp_signer;
-void aci_pgp_signer_done(aci_pgp_signer *s);
-
-/* Who made a signature none of the keys could be found for: 40 hex digits (fingerprint), 16
- * (key ID), or "" when the signature does not say. */
-typedef struct aci_pgp_issuer {
-        char id[ACI_PGP_FPR_HEX_SIZE];
-} aci_pgp_issuer;
-
-/*
- * Verifies a detached signature file over data with keys, at time now. Every signature packet
- * in the file (at most 8) must be over a binary document, v4, with an accepted hash, made by
- * one of the keys (or a subkey of one) that is usable (not revoked, not expired, self-signed,
- * able to sign; a subkey bound, back-signed, not revoked or expired), after the key was made,
- * not in the future, not expired, and must verify. 0 with *ret (the first signature's signer);
- * -ENOKEY (not logged: the caller knows where the keys came from) when a signature's issuer is
- * not among the keys, with *unknown set; anything else is logged once naming `what`: -EBADMSG
- * (malformed, empty, bad signature), -EKEYREVOKED, -EKEYEXPIRED (key or signature),
- * -EKEYREJECTED (refused hash or algorithm, unusable key).
- */
-int aci_pgp_verify_detached(aci_pgp_key *const *keys, size_t n_keys, const void *data, size_t size,
-                            const void *sig, size_t sig_size, int64_t now, const char *what,
-                            aci_pgp_issuer *unknown, aci_pgp_signer *ret);
 
 /* ---------------------------------------------------------------- trust store (trust_store.c) */
 /*

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Garbage collection: chunks that no image's index lists, trees that belong to no image or were
- * never finished, and work directories of processes that are gone. Runs under the exclusive
- * store lock, so no fetch is writing while it decides.
+ * Garbage collection: chunks that no image's index and no live process's pin lists, trees that
+ * belong to no image or were never finished, and stale seed cuts. Work directories of processes
+ * that are gone were reclaimed when the store was opened; live ones are only read (their pins).
+ * Runs under the exclusive store lock, so no fetch is writing while it decides.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,15 +24,10 @@ static int cmp_id(const void *a, const void *b)
         return memcmp(a, b, sizeof(ca_chunk_id));
 }
 
-static int collect_index(aci_store *s, const char *key, id_set *set)
+/* Adds an index's chunks to the set (an aci_store_pins callback too). */
+static int add_index(const ca_index *idx, void *userdata)
 {
-        _cleanup_(freep) char *path = aci_store_image_file(s, key, "index.caidx");
-        if (!path)
-                return -ENOMEM;
-        _cleanup_(ca_index_freep) ca_index *idx = NULL;
-        int r = ca_index_load(path, &idx);
-        if (r < 0)
-                return r;
+        id_set *set = userdata;
         if (set->n + idx->n_items > set->alloc) {
                 size_t want = MAX(set->alloc * 2, set->n + idx->n_items);
                 ca_chunk_id *m = realloc(set->ids, want * sizeof(*m));
@@ -43,6 +39,18 @@ static int collect_index(aci_store *s, const char *key, id_set *set)
         for (size_t i = 0; i < idx->n_items; i++)
                 set->ids[set->n++] = idx->items[i].id;
         return 0;
+}
+
+static int collect_index(aci_store *s, const char *key, id_set *set)
+{
+        _cleanup_(freep) char *path = aci_store_image_file(s, key, "index.caidx");
+        if (!path)
+                return -ENOMEM;
+        _cleanup_(ca_index_freep) ca_index *idx = NULL;
+        int r = ca_index_load(path, &idx);
+        if (r < 0)
+                return r;
+        return add_index(idx, set);
 }
 
 static bool set_has(const id_set *set, const ca_chunk_id *id)
@@ -224,6 +232,14 @@ int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
         }
         for (size_t i = 0; i < n; i++)
                 aci_image_record_done(&list[i]);
+        /* Indexes that running processes (mount) serve without holding the store lock. */
+        if (r >= 0) {
+                r = aci_store_pins(s, add_index, &set);
+                if (r < 0)
+                        ca_log_error("%s: cannot read the pins of running processes; not "
+                                     "collecting chunks",
+                                     aci_store_path(s));
+        }
         if (r >= 0) {
                 if (set.n > 1)
                         qsort(set.ids, set.n, sizeof(*set.ids), cmp_id);

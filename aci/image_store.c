@@ -22,7 +22,7 @@ struct aci_store {
         int lock_fd;    /* locks/store.lock, shared (exclusive during gc) */
         int own_tmp_fd; /* tmp/<ours>, flocked */
         char *own_tmp_path;
-        int seeds_fd; /* seeds/, opened on first use */
+        int seeds_fd;   /* seeds/, opened on first use */
         char *seeds_path;
         ca_store *chunks;
 };
@@ -179,8 +179,8 @@ aci_store *aci_store_free(aci_store *s)
         }
         free(s->own_tmp_path);
         free(s->seeds_path);
-        int fds[] = {s->fd, s->images_fd, s->trees_fd, s->locks_fd, s->tmp_fd, s->lock_fd,
-                     s->seeds_fd};
+        int fds[] = {s->fd,     s->images_fd, s->trees_fd, s->locks_fd,
+                     s->tmp_fd, s->lock_fd,   s->seeds_fd};
         for (size_t i = 0; i < ELEMENTSOF(fds); i++)
                 if (fds[i] >= 0)
                         close(fds[i]);
@@ -219,6 +219,12 @@ int aci_store_lock_exclusive(aci_store *s)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/locks/store.lock: %m",
                                     s->path);
         return 0;
+}
+
+void aci_store_unlock(aci_store *s)
+{
+        /* Only the flock goes: the fd stays, as the store's other directories do. */
+        (void)flock(s->lock_fd, LOCK_UN);
 }
 
 int aci_store_tmp(aci_store *s, int *ret_fd, const char **ret_path)
@@ -528,136 +534,6 @@ int aci_store_list(aci_store *s, aci_image_record **ret, size_t *n)
         *ret = list;
         *n = count;
         return 0;
-}
-
-static int record_copy(const aci_image_record *from, aci_image_record *to)
-{
-        *to = *from;
-        to->name = strdup(from->name);
-        to->index_url = dup_or_null(from->index_url);
-        to->etag = dup_or_null(from->etag);
-        to->signer = dup_or_null(from->signer);
-        to->signer_fingerprint = dup_or_null(from->signer_fingerprint);
-        to->labels = calloc(from->n_labels + 1, sizeof(aci_label));
-        to->n_labels = 0;
-        if ((from->signer && !to->signer) ||
-            (from->signer_fingerprint && !to->signer_fingerprint)) {
-                aci_image_record_done(to);
-                return -ENOMEM;
-        }
-        if (!to->name || !to->labels || (from->index_url && !to->index_url) ||
-            (from->etag && !to->etag)) {
-                aci_image_record_done(to);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < from->n_labels; i++) {
-                to->labels[i].name = strdup(from->labels[i].name);
-                to->labels[i].value = strdup(from->labels[i].value);
-                to->n_labels++;
-                if (!to->labels[i].name || !to->labels[i].value) {
-                        aci_image_record_done(to);
-                        return -ENOMEM;
-                }
-        }
-        return 0;
-}
-
-static int resolve_id(aci_store *s, const char *id, bool quiet, aci_image_record *ret)
-{
-        int level = quiet ? CA_LOG_DEBUG : CA_LOG_ERR;
-        if (!aci_image_id_is_valid(id))
-                return ca_log_errno(level, -EINVAL,
-                                    "%s: not an image ID (sha512- and at least 2 hex digits)", id);
-        size_t len = MIN(strlen(id), (size_t)ACI_KEY_SIZE - 1);
-        _cleanup_(freep) aci_image_record *list = NULL;
-        size_t n = 0, found = SIZE_MAX;
-        int r = aci_store_list(s, &list, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                if (strncmp(list[i].key, id, len) != 0)
-                        continue;
-                if (found != SIZE_MAX)
-                        r = ca_log_errno(level, -ENOTUNIQ, "%s: ambiguous image ID", id);
-                found = i;
-        }
-        if (r >= 0 && found == SIZE_MAX)
-                r = ca_log_errno(level, -ENOENT, "%s: no such image in %s", id, s->path);
-        if (r >= 0)
-                r = record_copy(&list[found], ret);
-        for (size_t i = 0; i < n; i++)
-                aci_image_record_done(&list[i]);
-        return r;
-}
-
-int aci_store_resolve_id(aci_store *s, const char *id, aci_image_record *ret)
-{
-        return resolve_id(s, id, false, ret);
-}
-
-int aci_store_resolve_id_quiet(aci_store *s, const char *id, aci_image_record *ret)
-{
-        return resolve_id(s, id, true, ret);
-}
-
-static const char *record_label(const aci_image_record *r, const char *name)
-{
-        for (size_t i = 0; i < r->n_labels; i++)
-                if (strcmp(r->labels[i].name, name) == 0)
-                        return r->labels[i].value;
-        return NULL;
-}
-
-/* Is a better than b for a lookup (prefer_latest: no version was asked for)? */
-static bool better(const aci_image_record *a, const aci_image_record *b, bool prefer_latest)
-{
-        if (prefer_latest && a->latest != b->latest)
-                return a->latest;
-        return aci_record_newer(a, b);
-}
-
-int aci_store_find(aci_store *s, const char *name, const aci_label *labels, size_t n_labels,
-                   aci_image_record *ret)
-{
-        _cleanup_(freep) aci_image_record *list = NULL;
-        size_t n = 0, best = SIZE_MAX;
-        int r = aci_store_list(s, &list, &n);
-        if (r < 0)
-                return r;
-        bool prefer_latest = true;
-        for (size_t k = 0; k < n_labels; k++)
-                if (strcmp(labels[k].name, "version") == 0)
-                        prefer_latest = false;
-        for (size_t i = 0; i < n; i++) {
-                bool match = strcmp(list[i].name, name) == 0;
-                for (size_t k = 0; match && k < n_labels; k++) {
-                        const char *v = record_label(&list[i], labels[k].name);
-                        match = v && strcmp(v, labels[k].value) == 0;
-                }
-                if (match && (best == SIZE_MAX || better(&list[i], &list[best], prefer_latest)))
-                        best = i;
-        }
-        r = best == SIZE_MAX ? -ENOENT : record_copy(&list[best], ret);
-        for (size_t i = 0; i < n; i++)
-                aci_image_record_done(&list[i]);
-        return r;
-}
-
-int aci_store_find_by_url(aci_store *s, const char *url, aci_image_record *ret)
-{
-        _cleanup_(freep) aci_image_record *list = NULL;
-        size_t n = 0, best = SIZE_MAX;
-        int r = aci_store_list(s, &list, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++)
-                if (list[i].index_url && strcmp(list[i].index_url, url) == 0 &&
-                    (best == SIZE_MAX || aci_record_newer(&list[i], &list[best])))
-                        best = i;
-        r = best == SIZE_MAX ? -ENOENT : record_copy(&list[best], ret);
-        for (size_t i = 0; i < n; i++)
-                aci_image_record_done(&list[i]);
-        return r;
 }
 
 /* ---------------------------------------------------------------- changes */

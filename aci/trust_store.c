@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "aci/openpgp.h"
+#include "aci/aci.h"
 #include "casync/fs_safe.h"
 
 #define TRUST_FILES_MAX 4096 /* key files in one listing or keyring */
@@ -284,7 +284,7 @@ int aci_keyring_load(const char *system_config, const char *local_config, const 
                      aci_keyring *ret)
 {
         *ret = (aci_keyring){};
-        if (name && !aci_identifier_is_valid(name))
+        if (name && !dc_identifier_valid(name))
                 return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s: not an image name", name);
         loader l = {.level = CA_LOG_ERR, .replace = true, .ring = ret};
         int r = load_root(&l, system_config, true);
@@ -424,7 +424,7 @@ static int has_prefix_keys(const char *config, const char *name)
 
 int aci_trust_has_prefix_keys(const char *system_config, const char *local_config, const char *name)
 {
-        if (!aci_identifier_is_valid(name))
+        if (!dc_identifier_valid(name))
                 return -EINVAL;
         int r = has_prefix_keys(system_config, name);
         return r != 0 ? r : has_prefix_keys(local_config, name);
@@ -475,7 +475,7 @@ static int subdir(int dir_fd, const char *name, const char *path, int *ret_fd)
 static int open_scope(const char *config, const char *prefix, bool create, int *ret_fd,
                       char **ret_path)
 {
-        if (prefix && !aci_identifier_is_valid(prefix))
+        if (prefix && !dc_identifier_valid(prefix))
                 return ca_log_errno(CA_LOG_ERR, -EINVAL,
                                     "%s: not a valid prefix (an image name or a leading part of "
                                     "one, without a scheme)",

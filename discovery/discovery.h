@@ -28,6 +28,20 @@
 #define DC_IMAGE_STRING_MAX 4096   /* bytes in a whole `name[:version][,k=v...]` string */
 #define DC_URL_MAX 8192            /* bytes in a rendered URL */
 
+/* ---------------------------------------------------------------- appc grammar (grammar.c) */
+/* AC Identifier: ^[a-z0-9]+([-._~/][a-z0-9]+)*$ (image names, label and annotation names). */
+bool dc_identifier_valid(const char *s);
+/* AC Name: ^[a-z0-9]+(-[a-z0-9]+)*$ (mount-point and port names). */
+bool dc_ac_name_valid(const char *s);
+/* Strict SemVer 2.0.0, no leading 'v'. */
+bool dc_semver_valid(const char *s);
+/* "sha512-" followed by 2..128 lowercase hex digits (a full ID or a prefix, as rkt resolves). */
+bool dc_image_id_valid(const char *s);
+/* RFC 3339 date-time ("2015-01-02T03:04:05Z", fraction and numeric offset allowed). */
+bool dc_rfc3339_valid(const char *s);
+/* true if os is on the appc whitelist and, when arch is non-NULL, the pair is too. */
+bool dc_os_arch_valid(const char *os, const char *arch);
+
 /* ---------------------------------------------------------------- names and labels (name.c) */
 typedef struct dc_label {
         char *key;   /* an AC Identifier, never "name" */
@@ -39,9 +53,6 @@ typedef struct dc_image {
         dc_label *labels;  /* sorted by key, keys unique */
         size_t n_labels;
 } dc_image;
-
-/* True if s matches ^[a-z0-9]+([-._~/][a-z0-9]+)*$ (the appc AC Identifier). */
-bool dc_identifier_valid(const char *s);
 
 /*
  * Parses `name[:version][,key=value...]` (appc's command-line image string): at most one ':',

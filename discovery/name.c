@@ -7,30 +7,6 @@
 #include "casync/casync.h"
 #include "discovery/discovery.h"
 
-static bool is_lower_alnum(char c)
-{
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-bool dc_identifier_valid(const char *s)
-{
-        /* Separators only between alphanumerics: never first, last or doubled. */
-        bool need_alnum = true;
-
-        if (!s || !*s)
-                return false;
-        for (const char *p = s; *p; p++) {
-                if (is_lower_alnum(*p)) {
-                        need_alnum = false;
-                        continue;
-                }
-                if (need_alnum || !strchr("-._~/", *p))
-                        return false;
-                need_alnum = true;
-        }
-        return !need_alnum;
-}
-
 static bool label_value_valid(const char *v)
 {
         size_t len = strlen(v);

@@ -457,25 +457,25 @@ static void test_matches(void)
 
 static void test_grammar(void)
 {
-        CHECK(aci_semver_is_valid("0.8.11"));
-        CHECK(aci_semver_is_valid("1.0.0-alpha.1+build.001"));
-        CHECK(aci_semver_is_valid("1.0.0-0.3.7"));
-        CHECK(aci_semver_is_valid("1.0.0-x-y-z.--"));
-        CHECK(!aci_semver_is_valid("1.0.0-alpha_1"));
-        CHECK(aci_identifier_is_valid("a.b-c_d~e/f0"));
-        CHECK(!aci_identifier_is_valid("a-"));
-        CHECK(aci_name_is_valid("ftp-data"));
-        CHECK(!aci_name_is_valid("ftp--data"));
-        CHECK(aci_rfc3339_is_valid("2016-02-29T00:00:00+05:30"));
-        CHECK(aci_rfc3339_is_valid("2014-10-27t19:32:27z"));
-        CHECK(aci_image_id_is_valid("sha512-00"));
-        CHECK(!aci_image_id_is_valid("sha512-0000000000000000000000000000000000000000000000000000"
+        CHECK(dc_semver_valid("0.8.11"));
+        CHECK(dc_semver_valid("1.0.0-alpha.1+build.001"));
+        CHECK(dc_semver_valid("1.0.0-0.3.7"));
+        CHECK(dc_semver_valid("1.0.0-x-y-z.--"));
+        CHECK(!dc_semver_valid("1.0.0-alpha_1"));
+        CHECK(dc_identifier_valid("a.b-c_d~e/f0"));
+        CHECK(!dc_identifier_valid("a-"));
+        CHECK(dc_ac_name_valid("ftp-data"));
+        CHECK(!dc_ac_name_valid("ftp--data"));
+        CHECK(dc_rfc3339_valid("2016-02-29T00:00:00+05:30"));
+        CHECK(dc_rfc3339_valid("2014-10-27t19:32:27z"));
+        CHECK(dc_image_id_valid("sha512-00"));
+        CHECK(!dc_image_id_valid("sha512-0000000000000000000000000000000000000000000000000000"
                                      "000000000000000000000000000000000000000000000000000000000000"
                                      "00000000000000000"));
-        CHECK(aci_os_arch_is_valid("linux", "s390x"));
-        CHECK(aci_os_arch_is_valid("freebsd", "arm"));
-        CHECK(!aci_os_arch_is_valid("darwin", "amd64"));
-        CHECK(!aci_os_arch_is_valid("windows", NULL));
+        CHECK(dc_os_arch_valid("linux", "s390x"));
+        CHECK(dc_os_arch_valid("freebsd", "arm"));
+        CHECK(!dc_os_arch_valid("darwin", "amd64"));
+        CHECK(!dc_os_arch_valid("windows", NULL));
 }
 
 /* Calls load_at with stderr captured; returns its result and the message. */

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The image store (libaci) on real files, no network: layout and tmp reclaim, records, ID
- * resolution, lookups, the render list (rkt's order), the pathWhitelist filter, gc and installing
- * rendered trees. Every store lives in a fresh directory under /tmp, removed at the end.
+ * resolution, lookups, the render list (rkt's order), the pathWhitelist filter, gc, pins (gc
+ * keeps what a live process pinned and does not wait for it) and installing rendered trees. Every store lives in a fresh directory under /tmp, removed at the end.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -145,7 +146,7 @@ static void make_id(char id[ACI_ID_SIZE], const char *hex, char fill)
         memcpy(id + 7, hex, n);
         memset(id + 7 + n, fill, 128 - n);
         id[ACI_ID_SIZE - 1] = '\0';
-        CHECK(aci_image_id_is_valid(id));
+        CHECK(dc_image_id_valid(id));
 }
 
 /* A record with owned strings; labels are name/value pairs. */
@@ -304,6 +305,18 @@ static void test_open(void)
         CHECK_EQ_INT(a_fd2, a_fd);
         CHECK(a_path2 == a_path);
         _cleanup_(freep) char *a_work = xstrdup(a_path);
+
+        /* seeds/: created 0700 on first use, fd and path kept by the store. */
+        _cleanup_(freep) char *seeds = strf("%s/seeds", dir);
+        CHECK(!exists(seeds));
+        int sd_fd = -1, sd_fd2 = -1;
+        const char *sd_path = NULL;
+        CHECK_EQ_INT(aci_store_seeds(a, &sd_fd, &sd_path), 0);
+        CHECK(sd_fd >= 0);
+        CHECK_STREQ(sd_path, seeds);
+        CHECK_EQ_INT(dir_mode(seeds), 0700);
+        CHECK_EQ_INT(aci_store_seeds(a, &sd_fd2, NULL), 0);
+        CHECK_EQ_INT(sd_fd2, sd_fd);
         _cleanup_(freep) char *a_file = strf("%s/in-progress", a_work);
         write_file(a_file, "A is working");
 
@@ -1282,6 +1295,111 @@ static void test_gc(void)
         remove_store(dir);
 }
 
+/* ---------------------------------------------------------------- 7b. pins */
+
+/* The pinning process: opens the store, pins index, drops the store lock, says so on `ready`,
+ * then waits for a byte on `go` and exits without freeing the store (as if killed): its work
+ * directory stays, its flock gone. */
+static void pin_and_wait(const char *dir, const ca_index *index, int ready, int go)
+{
+        aci_store *s = NULL;
+        CHECK_EQ_INT(aci_store_open(dir, &s), 0);
+        CHECK_EQ_INT(aci_store_pin_index(s, index), 0);
+        aci_store_unlock(s);
+        CHECK(write(ready, "r", 1) == 1);
+        char c;
+        CHECK(read(go, &c, 1) == 1);
+        _exit(EXIT_SUCCESS);
+}
+
+static void test_pins(void)
+{
+        _cleanup_(freep) char *dir = strf("%s/pins", root);
+        _cleanup_(freep) char *lock = strf("%s/locks/store.lock", dir);
+        _cleanup_(freep) char *tmp = strf("%s/tmp", dir);
+        _cleanup_(aci_store_freep) aci_store *s = NULL;
+        CHECK_EQ_INT(aci_store_open(dir, &s), 0);
+
+        /* ids[0] is pinned, ids[1] listed nowhere. */
+        ca_chunk_id ids[2];
+        chunk_id(&ids[0], 0x66, 0x06);
+        chunk_id(&ids[1], 0x77, 0x07);
+        char *paths[2];
+        for (size_t i = 0; i < 2; i++) {
+                CHECK_EQ_INT(ca_store_put(aci_store_chunks(s), &ids[i], "chunk data", 10), 0);
+                paths[i] = chunk_path(dir, &ids[i]);
+                CHECK(is_regular(paths[i]));
+        }
+        ca_index_item item = {.offset = 0, .size = 16, .id = ids[0]};
+        ca_index index = {
+            .feature_flags = CA_FORMAT_SHA512_256,
+            .chunk_size_min = 1,
+            .chunk_size_avg = 64,
+            .chunk_size_max = 64,
+            .n_items = 1,
+            .items = &item,
+            .total_size = 16,
+        };
+        s = aci_store_free(s);
+
+        int ready[2], go[2];
+        CHECK(pipe(ready) == 0 && pipe(go) == 0);
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                close(ready[0]);
+                close(go[1]);
+                pin_and_wait(dir, &index, ready[1], go[0]);
+        }
+        close(ready[1]);
+        close(go[0]);
+        char c;
+        CHECK(read(ready[0], &c, 1) == 1);
+
+        /* The pinning process holds no store lock: a gc would not wait for it. */
+        int lfd = open(lock, O_RDWR | O_CLOEXEC);
+        CHECK(lfd >= 0);
+        CHECK(flock(lfd, LOCK_EX | LOCK_NB) == 0);
+        close(lfd);
+
+        /* Its pin is in its work directory, the only one under tmp/. */
+        CHECK_EQ_INT(count_entries(tmp), 1);
+        CHECK_EQ_INT(aci_store_open(dir, &s), 0);
+        CHECK_EQ_INT(count_entries(tmp), 1); /* live: not reclaimed */
+        alarm(60); /* a gc that waited for the pinning process would hang here */
+        CHECK_EQ_INT(aci_store_lock_exclusive(s), 0);
+        alarm(0);
+        aci_gc_stats st;
+        CHECK_EQ_INT(aci_store_gc(s, false, NULL, &st), 0);
+        CHECK_EQ_INT(st.chunks, 1);
+        CHECK(is_regular(paths[0]));
+        CHECK(!exists(paths[1]));
+
+        /* Once the process is gone, its pin protects nothing, though its directory is left. */
+        CHECK(write(go[1], "g", 1) == 1);
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK_EQ_INT(count_entries(tmp), 1);
+        CHECK_EQ_INT(aci_store_gc(s, false, NULL, &st), 0);
+        CHECK_EQ_INT(st.chunks, 1);
+        CHECK(!exists(paths[0]));
+        s = aci_store_free(s);
+
+        /* The next open reclaims the dead work directory. */
+        CHECK_EQ_INT(aci_store_open(dir, &s), 0);
+        CHECK_EQ_INT(count_entries(tmp), 0);
+
+        close(ready[0]);
+        close(go[1]);
+        for (size_t i = 0; i < 2; i++)
+                free(paths[i]);
+        s = aci_store_free(s);
+        remove_store(dir);
+}
+
 /* ---------------------------------------------------------------- 8. installing trees */
 
 static struct timespec mtime_of(const char *path)
@@ -1416,6 +1534,7 @@ int main(void)
             {"render_list", test_render_list},
             {"whitelist", test_whitelist},
             {"gc", test_gc},
+            {"pins", test_pins},
             {"install_tree", test_install_tree},
         };
         umask(022);

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "aci/openpgp.h"
+#include "aci/openpgp/internal.h"
 
 /* Clock skew tolerated for a signature's creation time. */
 #define FUTURE_SLACK 300
@@ -214,19 +214,12 @@ int aci_pgp_verify_detached(aci_pgp_key *const *keys, size_t n_keys, const void 
 {
         *ret = (aci_pgp_signer){};
         *unknown = (aci_pgp_issuer){};
-        if (sig_size == 0)
-                return ca_bad("%s: the signature file is empty", what);
-        if (sig_size > ACI_PGP_SIGNATURE_MAX)
-                return ca_bad("%s: signature file over %d bytes", what, ACI_PGP_SIGNATURE_MAX);
         _cleanup_(freep) uint8_t *bin = NULL;
-        size_t bin_size = 0;
-        int r = pgp_dearmor(sig, sig_size, PGP_ARMOR_SIGNATURE, what, &bin, &bin_size);
+        const uint8_t *in;
+        size_t in_size;
+        int r = pgp_input(sig, sig_size, PGP_ARMOR_SIGNATURE, what, &bin, &in, &in_size);
         if (r < 0)
                 return r;
-        const uint8_t *in = r > 0 ? bin : sig;
-        size_t in_size = r > 0 ? bin_size : sig_size;
-        if (r == 0 && !(in[0] & 0x80))
-                return ca_bad("%s: neither an armored OpenPGP signature nor a binary one", what);
 
         pgp_reader rd = {.data = in, .size = in_size, .what = what};
         pgp_packet p;

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The OpenPGP packet stream (RFC 9580 §4, §5.2, §5.5): packet framing, MPIs, v4 signature
- * packets with their subpackets, and v4 public key packets with their fingerprints. Every length
+ * The OpenPGP packet stream (RFC 9580 §4, §5.2): packet framing, MPIs, v4 signature packets with
+ * their subpackets (public key packets: pubkey.c). Every length
  * is checked against what is left before anything is read; nothing is allocated from a length.
  */
 #include <string.h>
 #include <time.h>
 
-#include "aci/openpgp.h"
+#include "aci/openpgp/internal.h"
 
 void pgp_hex(const uint8_t *b, size_t n, char *out)
 {
@@ -27,11 +27,6 @@ const char *pgp_time_str(int64_t t, char buf[static PGP_TIME_STR_MAX])
             strftime(buf, PGP_TIME_STR_MAX, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
                 snprintf(buf, PGP_TIME_STR_MAX, "@%lld", (long long)t);
         return buf;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 int pgp_next_packet(pgp_reader *r, pgp_packet *ret)
@@ -63,7 +58,7 @@ int pgp_next_packet(pgp_reader *r, pgp_packet *ret)
                         if (left < 6)
                                 goto truncated;
                         hlen = 6;
-                        len = be32(p + 2);
+                        len = pgp_be32(p + 2);
                 } else
                         return ca_bad("%s: byte %zu: packet with a partial (streamed) length, "
                                       "which keys and signatures never use",
@@ -184,18 +179,18 @@ static int subpacket(pgp_signature *s, uint8_t type, const uint8_t *d, size_t n,
         case SUB_CREATED:
                 if (!fixed(n, 4))
                         return -EBADMSG;
-                s->created = be32(d);
+                s->created = pgp_be32(d);
                 s->has_created = true;
                 return 0;
         case SUB_EXPIRES:
                 if (!fixed(n, 4))
                         return -EBADMSG;
-                s->expires = be32(d);
+                s->expires = pgp_be32(d);
                 return 0;
         case SUB_KEY_EXPIRES:
                 if (!fixed(n, 4))
                         return -EBADMSG;
-                s->key_expires = be32(d);
+                s->key_expires = pgp_be32(d);
                 s->has_key_expires = true;
                 return 0;
         case SUB_ISSUER:
@@ -283,7 +278,7 @@ static int subpacket_area(pgp_signature *s, const uint8_t *d, size_t n, bool has
                         if (n < 5)
                                 return -EBADMSG;
                         hlen = 5;
-                        len = be32(d + 1);
+                        len = pgp_be32(d + 1);
                 }
                 /* The length counts the type octet, which must be there. */
                 if (len < 1 || len > n - hlen)
@@ -387,46 +382,4 @@ int pgp_signature_parse(const pgp_packet *p, const char *what, bool quiet, pgp_s
 truncated:
         return ca_log_errno(level, -EBADMSG, "%s: byte %zu: truncated signature packet", what,
                             p->offset);
-}
-
-/* ---------------------------------------------------------------- public keys */
-
-void pgp_pubkey_done(pgp_pubkey *k)
-{
-        EVP_PKEY_free(k->pkey);
-        k->pkey = NULL;
-}
-
-int pgp_pubkey_parse(const pgp_packet *p, const char *what, pgp_pubkey *ret)
-{
-        const uint8_t *d = p->body;
-        size_t n = p->size;
-        *ret = (pgp_pubkey){};
-        if (n < 1)
-                return ca_bad("%s: byte %zu: empty public key packet", what, p->offset);
-        if (d[0] != 4)
-                return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
-                                    "%s: byte %zu: version %u key (acfetch reads version 4 keys)",
-                                    what, p->offset, d[0]);
-        if (n < 6)
-                return ca_bad("%s: byte %zu: truncated public key packet", what, p->offset);
-        /* v4 fingerprints hash a two-octet length. */
-        if (n > 0xffff)
-                return ca_bad("%s: byte %zu: public key packet of %zu bytes", what, p->offset, n);
-        ret->version = 4;
-        ret->created = be32(d + 1);
-        ret->algo = d[5];
-        ret->body = d;
-        ret->body_size = n;
-
-        uint8_t head[3] = {0x99, (uint8_t)(n >> 8), (uint8_t)n};
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
-                  EVP_DigestUpdate(ctx, head, 3) == 1 && EVP_DigestUpdate(ctx, d, n) == 1 &&
-                  EVP_DigestFinal_ex(ctx, ret->fpr, NULL) == 1;
-        EVP_MD_CTX_free(ctx);
-        if (!ok)
-                return -ENOMEM;
-        pgp_hex(ret->fpr, PGP_FPR_SIZE, ret->fpr_hex);
-        return pgp_pubkey_material(ret, d + 6, n - 6, what);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The OpenPGP verifier on its own:
- *  - known answers: keys and signatures GnuPG made (tests/trust/data, see make-fixtures.sh):
+ *  - known answers: keys and signatures GnuPG made (tests/openpgp/data, see make-fixtures.sh):
  *    fingerprints as gpg prints them, user IDs, signatures that verify (RSA-3072, ECDSA
  *    P-256, P-384 and P-521, Ed25519, a signing subkey; armored and binary; SHA-256/384/512)
  *    and those that must fail with their own error (other data, SHA-1, revoked key, expired
@@ -16,8 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "aci/aci.h"
-#include "aci/openpgp.h"
+#include "aci/openpgp/openpgp.h"
+#include "aci/openpgp/internal.h"
 #include "tests/test.h"
 
 /* Verification time for the fixtures: after they were made, before any expires naturally. */
@@ -27,7 +27,7 @@ static char *data_path(const char *name)
 {
         const char *src = getenv("SRCDIR");
         char *p = NULL;
-        CHECK(asprintf(&p, "%s/tests/trust/data/%s", src ? src : ".", name) > 0);
+        CHECK(asprintf(&p, "%s/tests/openpgp/data/%s", src ? src : ".", name) > 0);
         return p;
 }
 

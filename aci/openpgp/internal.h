@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * OpenPGP internals shared by aci/openpgp_*.c and aci/trust_store.c (the public API is in
- * aci.h): ASCII armor, the packet stream, signature and public-key packets, and the crypto
- * behind them (OpenSSL). Only what a detached-signature verifier needs: v4 signatures and keys;
+ * libopenpgp's internals, private to the files of aci/openpgp/ and their unit test (the public
+ * API is openpgp.h): ASCII armor, the packet stream, signature and public-key packets, and the
+ * crypto behind them (OpenSSL). Only what a detached-signature verifier needs: v4 signatures and keys;
  * RSA, ECDSA (P-256, P-384, P-521), EdDSA (legacy algorithm 22 with Ed25519, and algorithm 27);
  * SHA-256, SHA-384, SHA-512.
  *
@@ -18,7 +18,8 @@
 
 #include <openssl/evp.h>
 
-#include "aci/aci.h"
+#include "aci/openpgp/openpgp.h"
+#include "casync/casync.h"
 
 /* Packet tags (RFC 9580 §5). */
 enum {
@@ -93,7 +94,7 @@ enum {
 #define PGP_FPR_SIZE   20
 #define PGP_KEYID_SIZE 8
 
-/* ---------------------------------------------------------------- armor (openpgp_armor.c) */
+/* ---------------------------------------------------------------- armor (armor.c) */
 typedef enum pgp_armor_kind {
         PGP_ARMOR_SIGNATURE,
         PGP_ARMOR_PUBLIC_KEY,
@@ -108,12 +109,21 @@ typedef enum pgp_armor_kind {
  */
 int pgp_dearmor(const void *data, size_t size, pgp_armor_kind kind, const char *what, uint8_t **ret,
                 size_t *ret_size);
+/*
+ * The start of reading a key file (PGP_ARMOR_PUBLIC_KEY) or a detached signature: refuses empty
+ * input and input over ACI_PGP_KEY_FILE_MAX / ACI_PGP_SIGNATURE_MAX, decodes armor of that kind,
+ * and refuses binary input that does not start with a packet header (-EBADMSG, logged). *ret and
+ * *ret_size are the binary packets: *owned (malloc'ed, the caller frees it) when armored, else
+ * data itself.
+ */
+int pgp_input(const void *data, size_t size, pgp_armor_kind kind, const char *what,
+              uint8_t **owned, const uint8_t **ret, size_t *ret_size);
 /* The armored form of binary packets (with a CRC-24 line), malloc'ed and NUL-terminated. */
 int pgp_armor(const uint8_t *data, size_t size, pgp_armor_kind kind, char **ret, size_t *ret_size);
 /* CRC-24 of RFC 9580 §6.1. */
 uint32_t pgp_crc24(const uint8_t *data, size_t size);
 
-/* ---------------------------------------------------------------- packets (openpgp_packet.c) */
+/* ---------------------------------------------------------------- packets (packet.c, pubkey.c) */
 typedef struct pgp_packet {
         uint8_t tag;
         const uint8_t *body;
@@ -209,16 +219,19 @@ static inline const uint8_t *pgp_fpr_keyid(const uint8_t fpr[PGP_FPR_SIZE])
         return fpr + PGP_FPR_SIZE - PGP_KEYID_SIZE;
 }
 void pgp_hex(const uint8_t *b, size_t n, char *out);
+/* A big-endian 4-octet number (lengths, times). */
+static inline uint32_t pgp_be32(const uint8_t *p)
+{
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 /* Does the signature name this key as its issuer (fingerprint, else key ID)? A signature that
  * names no issuer matches every key. */
 bool pgp_signature_issuer_is(const pgp_signature *s, const pgp_pubkey *k);
 
-/* ---------------------------------------------------------------- crypto (openpgp_crypto.c) */
+/* ---------------------------------------------------------------- crypto (crypto.c) */
 /* The EVP_MD of an accepted hash algorithm, or NULL; *name is set either way ("SHA-1", ...). */
 const EVP_MD *pgp_hash_md(uint8_t algo, const char **name);
-/* Makes pkey for the key material at p (after the algorithm octet). */
-int pgp_pubkey_material(pgp_pubkey *k, const uint8_t *p, size_t left, const char *what);
 
 /*
  * Finishes the v4 signature hash: ctx already holds the signed data (document, or key material
@@ -233,7 +246,7 @@ int pgp_hash_begin(const pgp_signature *s, EVP_MD_CTX **ret);
 /* Feeds a key packet as key signatures hash it: 0x99, 2-octet length, body. */
 int pgp_hash_key(EVP_MD_CTX *ctx, const pgp_pubkey *k);
 
-/* ---------------------------------------------------------------- keys (openpgp_key.c) */
+/* ---------------------------------------------------------------- keys (key.c) */
 typedef struct pgp_subkey {
         pgp_pubkey key;
         bool bound;         /* a valid binding signature by the primary key */

@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "aci/openpgp.h"
+#include "aci/openpgp/internal.h"
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -384,19 +384,12 @@ void aci_pgp_keys_free(aci_pgp_key **keys, size_t n)
 int aci_pgp_keys_parse(const void *data, size_t size, const char *what, aci_pgp_key ***ret,
                        size_t *ret_n)
 {
-        if (size == 0)
-                return ca_bad("%s: empty key file", what);
-        if (size > ACI_PGP_KEY_FILE_MAX)
-                return ca_bad("%s: key file over %d bytes", what, ACI_PGP_KEY_FILE_MAX);
         _cleanup_(freep) uint8_t *bin = NULL;
-        size_t bin_size = 0;
-        int r = pgp_dearmor(data, size, PGP_ARMOR_PUBLIC_KEY, what, &bin, &bin_size);
+        const uint8_t *in;
+        size_t in_size;
+        int r = pgp_input(data, size, PGP_ARMOR_PUBLIC_KEY, what, &bin, &in, &in_size);
         if (r < 0)
                 return r;
-        const uint8_t *in = r > 0 ? bin : data;
-        size_t in_size = r > 0 ? bin_size : size;
-        if (r == 0 && !(in[0] & 0x80))
-                return ca_bad("%s: neither an armored OpenPGP public key nor a binary one", what);
 
         /* Count, then read: nothing is allocated before the count is known to be bounded. */
         pgp_reader rd = {.data = in, .size = in_size, .what = what};

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "aci/openpgp.h"
+#include "aci/openpgp/internal.h"
 
 #define ARMOR_HEADERS_MAX 64
 #define ARMOR_LINE_MAX    (64 * 1024)
@@ -252,5 +252,34 @@ int pgp_armor(const uint8_t *data, size_t size, pgp_armor_kind kind, char **ret,
                               kind_label(kind));
         *ret_size = n;
         *ret = TAKE_PTR(out);
+        return 0;
+}
+
+int pgp_input(const void *data, size_t size, pgp_armor_kind kind, const char *what,
+              uint8_t **owned, const uint8_t **ret, size_t *ret_size)
+{
+        bool key = kind == PGP_ARMOR_PUBLIC_KEY;
+        if (size == 0)
+                return key ? ca_bad("%s: empty key file", what)
+                           : ca_bad("%s: the signature file is empty", what);
+        if (key && size > ACI_PGP_KEY_FILE_MAX)
+                return ca_bad("%s: key file over %d bytes", what, ACI_PGP_KEY_FILE_MAX);
+        if (!key && size > ACI_PGP_SIGNATURE_MAX)
+                return ca_bad("%s: signature file over %d bytes", what, ACI_PGP_SIGNATURE_MAX);
+        size_t bin_size = 0;
+        int r = pgp_dearmor(data, size, kind, what, owned, &bin_size);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                *ret = *owned;
+                *ret_size = bin_size;
+                return 0;
+        }
+        /* Not armor: binary packets start with a header octet whose top bit is set. */
+        if (!(((const uint8_t *)data)[0] & 0x80))
+                return ca_bad("%s: neither an armored OpenPGP %s nor a binary one", what,
+                              key ? "public key" : "signature");
+        *ret = data;
+        *ret_size = size;
         return 0;
 }

@@ -1,9 +1,9 @@
 #!/bin/sh
-# Regenerates tests/trust/data/: keys and detached signatures made by GnuPG for test_openpgp.c
+# Regenerates tests/openpgp/data/: keys and detached signatures made by GnuPG for test_openpgp.c
 # (which reads them as known answers: the fingerprints gpg prints, the user IDs, and
 # signatures that must verify, or fail with a given error). Run by hand; the output is kept in
 # the tree so that the unit test needs no gpg.
-#   tests/trust/make-fixtures.sh [DIR]     (default: tests/trust/data)
+#   tests/openpgp/make-fixtures.sh [DIR]     (default: tests/openpgp/data)
 set -eu
 out=${1:-$(cd "$(dirname "$0")" && pwd)/data}
 mkdir -p "$out"
