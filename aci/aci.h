@@ -149,6 +149,9 @@ const char *aci_labels_get(const aci_label *labels, size_t n_labels, const char 
 int aci_image_matches(const char *name, const aci_label *labels, size_t n_labels,
                       const char *want_name, const aci_label *want, size_t n_want,
                       const char *subject, char **why);
+/* A request's labels (a parsed appc name) as aci_labels, strings borrowed from img; malloc'ed,
+ * NULL when out of memory. */
+aci_label *aci_request_labels(const dc_image *img);
 
 /* ------------------------------------------------ image store (image_store.c, store_lookup.c) */
 /*

@@ -54,3 +54,11 @@ int aci_image_matches(const char *name, const aci_label *labels, size_t n_labels
         }
         return 1;
 }
+
+aci_label *aci_request_labels(const dc_image *img)
+{
+        aci_label *l = calloc(MAX(img->n_labels, (size_t)1), sizeof(*l));
+        for (size_t i = 0; l && i < img->n_labels; i++)
+                l[i] = (aci_label){img->labels[i].key, img->labels[i].value};
+        return l;
+}

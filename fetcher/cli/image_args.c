@@ -20,7 +20,7 @@ int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret)
                 r = dc_image_set_defaults(img);
         if (r < 0)
                 return r;
-        _cleanup_(freep) aci_label *labels = image_request_labels(img);
+        _cleanup_(freep) aci_label *labels = aci_request_labels(img);
         if (!labels)
                 return -ENOMEM;
         r = aci_store_find(s, img->name, labels, img->n_labels, ret);

@@ -49,7 +49,9 @@ typedef struct mount_options {
  * Mounts in (its archive's root, or the top-level directory subdir) read-only at mountpoint and
  * serves it until SIGTERM, SIGINT, SIGHUP or an unmount. With notify_fd >= 0 (a daemon), once
  * mounted: standard input and output go to /dev/null, stderr to o->log or /dev/null, and 'y' is
- * written to notify_fd, which is closed. Otherwise stderr goes to o->log when given.
+ * written to notify_fd, which is closed. Otherwise stderr goes to o->log when given. The
+ * index is pinned in in->store (if any) and the store lock dropped: gc keeps the mount's chunks
+ * for as long as it runs, and does not wait for it.
  */
 int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
                 const mount_options *o, int notify_fd);

@@ -38,6 +38,16 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
         _cleanup_(freep) char *opts = NULL;
         int r;
 
+        /* A mount lives long: a gc must not wait for it, nor delete what it serves. It pins its
+         * index (gc keeps those chunks while this process lives), then lets go of the store
+         * lock; pinned first, so no gc runs in between. */
+        if (in->store) {
+                r = aci_store_pin_index(in->store, in->index);
+                if (r < 0)
+                        return r;
+                aci_store_unlock(in->store);
+        }
+
         mount_fs *m = NULL;
         r = mount_fs_new(in, subdir, &m);
         if (r < 0)

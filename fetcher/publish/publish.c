@@ -119,15 +119,6 @@ out:
         return r;
 }
 
-/* The requested labels as aci_labels (borrowed strings). */
-static aci_label *request_labels(const dc_image *img)
-{
-        aci_label *l = calloc(MAX(img->n_labels, (size_t)1), sizeof(*l));
-
-        for (size_t i = 0; l && i < img->n_labels; i++)
-                l[i] = (aci_label){img->labels[i].key, img->labels[i].value};
-        return l;
-}
 
 /* Values that become one path component: no '/', no leading dot, nothing a URL would mangle
  * beyond what nginx decodes back. */
@@ -266,7 +257,7 @@ static int resolve_image(const publish_options *a, publish_ctx *c)
         if (r < 0)
                 return r;
 
-        labels = request_labels(c->img);
+        labels = aci_request_labels(c->img);
         if (!labels)
                 return -ENOMEM;
         r = aci_manifest_matches(c->m.parsed, c->img->name, labels, c->img->n_labels, &why);

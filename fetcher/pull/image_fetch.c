@@ -59,44 +59,18 @@ static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, cha
 
 /* ---------------------------------------------------------------- requests and records */
 
-aci_label *image_request_labels(const dc_image *img)
-{
-        aci_label *l = calloc(img->n_labels + 1, sizeof(*l));
-        for (size_t i = 0; l && i < img->n_labels; i++)
-                l[i] = (aci_label){img->labels[i].key, img->labels[i].value};
-        return l;
-}
-
-/* Does a stored image answer the request (name, and every requested label)? */
-static bool record_matches(const aci_image_record *r, const dc_image *img, char **why)
-{
-        if (strcmp(r->name, img->name) != 0) {
-                if (why && asprintf(why, "name %s requested, image is %s", img->name, r->name) < 0)
-                        *why = NULL;
-                return false;
-        }
-        for (size_t i = 0; i < img->n_labels; i++) {
-                const char *v = NULL;
-                for (size_t k = 0; k < r->n_labels && !v; k++)
-                        if (strcmp(r->labels[k].name, img->labels[i].key) == 0)
-                                v = r->labels[k].value;
-                if (!v || strcmp(v, img->labels[i].value) != 0) {
-                        if (why &&
-                            asprintf(why, "label %s=%s requested, image has %s", img->labels[i].key,
-                                     img->labels[i].value, v ? v : "none") < 0)
-                                *why = NULL;
-                        return false;
-                }
-        }
-        return true;
-}
 
 static int check_record(const fetch_context *ctx, const aci_image_record *r,
                         const dc_image *img)
 {
         _cleanup_(freep) char *why = NULL;
-        if (record_matches(r, img, &why))
-                return 0;
+        _cleanup_(freep) aci_label *labels = aci_request_labels(img);
+        if (!labels)
+                return -ENOMEM;
+        int k = aci_image_matches(r->name, r->labels, r->n_labels, img->name, labels,
+                                  img->n_labels, "image", &why);
+        if (k != 0)
+                return MIN(k, 0);
         if (ctx->insecure & INSECURE_IMAGE) {
                 ca_log_warning("%s: %s (accepted: --insecure-options=image)", img->name,
                                why ? why : "mismatch");
@@ -174,7 +148,7 @@ static int pass_check_manifest(pass *p)
         int r = aci_manifest_parse(json, size, what, &p->manifest);
         if (r < 0)
                 return r;
-        _cleanup_(freep) aci_label *labels = image_request_labels(p->img);
+        _cleanup_(freep) aci_label *labels = aci_request_labels(p->img);
         _cleanup_(freep) char *why = NULL;
         if (!labels)
                 return -ENOMEM;
@@ -509,7 +483,7 @@ static int fetch_dependencies(fetch_context *ctx, const aci_image_record *r)
 
 static int from_store(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
 {
-        _cleanup_(freep) aci_label *labels = image_request_labels(img);
+        _cleanup_(freep) aci_label *labels = aci_request_labels(img);
         if (!labels)
                 return -ENOMEM;
         return aci_store_find(ctx->store, img->name, labels, img->n_labels, ret);

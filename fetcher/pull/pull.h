@@ -74,10 +74,6 @@ typedef struct fetch_context {
  */
 int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret);
 
-/* A request's labels as the image store and the manifest check take them (strings borrowed
- * from img); malloc'ed, NULL when out of memory. */
-aci_label *image_request_labels(const dc_image *img);
-
 /* ---------------------------------------------------------------- the index signature (image_verify.c) */
 typedef struct index_signature {
         uint8_t *data; /* the signature file as served, NULL when not checked */
