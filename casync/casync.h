@@ -202,6 +202,48 @@ int ca_store_remove(ca_store *s, const ca_chunk_id *id);
 /* Consumes the bytes of a stream, in order (assembled chunks, a tar being written...). */
 typedef int (*ca_stream_writer)(void *userdata, const void *data, size_t size);
 
+/* ---------------------------------------------------------------- files that appear whole (atomic_file.c) */
+/*
+ * A file written as ".<name>.acfetch-XXXXXX" (0600) beside its final name, given its mode, then
+ * renamed over the name by ca_atomic_file_commit; freed uncommitted, the temporary file is
+ * removed. Failures are logged once, naming the final path (`what` in the _at forms; with a
+ * NULL what nothing is logged, for callers that report a larger operation themselves):
+ * "PATH: cannot create|cannot chmod|cannot write|cannot rename into place: <error>".
+ */
+typedef struct ca_atomic_file ca_atomic_file;
+
+enum {
+        CA_ATOMIC_SYNC = 1 << 0,     /* fsync the file before the rename */
+        CA_ATOMIC_SYNC_DIR = 1 << 1, /* fsync the directory after it */
+};
+/* As creat(2) would make it: 0666 minus the umask. Any other mode is set exactly (fchmod). */
+#define CA_ATOMIC_MODE_DEFAULT ((mode_t)-1)
+
+int ca_atomic_file_new(const char *path, mode_t mode, unsigned flags, ca_atomic_file **ret);
+/* name is one component under dir_fd (which the file does not need after this call). */
+int ca_atomic_file_new_at(int dir_fd, const char *name, const char *what, mode_t mode,
+                          unsigned flags, ca_atomic_file **ret);
+/* The temporary file, open read-write. */
+int ca_atomic_file_fd(const ca_atomic_file *f);
+/* A ca_stream_writer (userdata: the file). Failures are returned, not logged: the producer
+ * reports them. */
+int ca_atomic_file_write(void *userdata, const void *data, size_t size);
+/* Sets the mode, syncs as asked, renames into place. */
+int ca_atomic_file_commit(ca_atomic_file *f);
+ca_atomic_file *ca_atomic_file_free(ca_atomic_file *f);
+static inline void ca_atomic_file_freep(ca_atomic_file **f)
+{
+        ca_atomic_file_free(*f);
+}
+
+/* Writes a stream: produce() is handed a writer for the file; its failure is returned as is. */
+typedef int (*ca_stream_producer)(void *userdata, ca_stream_writer write, void *write_userdata);
+int ca_write_file_atomic(const char *path, mode_t mode, unsigned flags,
+                         ca_stream_producer produce, void *userdata);
+/* Writes data[0..size) as dir_fd/name. */
+int ca_write_file_atomic_at(int dir_fd, const char *name, const char *what, mode_t mode,
+                            unsigned flags, const void *data, size_t size);
+
 /* ---------------------------------------------------------------- catar decoder (catar_decode.c) */
 typedef struct ca_xattr {
         const char *name;

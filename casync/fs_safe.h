@@ -36,10 +36,18 @@ void fs_proc_fd_path(int fd, char buf[static FS_PROC_FD_PATH_MAX]);
 void fs_temp_name(char buf[static FS_TEMP_NAME_MAX]);
 
 /*
+ * The prefix of every temporary sibling of `name`: ".<name>.acfetch-", name shortened so that the
+ * prefix and a suffix of up to 15 characters fit FS_NAME_MAX. *ret is malloc'ed.
+ */
+int fs_temp_prefix(const char *name, char **ret);
+
+/*
  * Creates a private (0700) directory "<prefix>XXXXXX" under dir_fd, retrying on collisions.
  * *ret_name is malloc'ed.
  */
 int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name);
+/* The same for a new empty 0600 file, returned open read-write (O_CLOEXEC) as the result. */
+int fs_mkstemp_at(int dir_fd, const char *prefix, char **ret_name);
 
 /* A listing of the directory open as dir_fd (its own descriptor: dir_fd stays open), or NULL
  * with errno set. */

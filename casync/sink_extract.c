@@ -1185,9 +1185,8 @@ static void reclaim_stale_temps(ca_extract *e, const char *prefix)
 static int make_temp_root(ca_extract *e)
 {
         /* ".<base>.acfetch-XXXXXX", shortening base so the name fits NAME_MAX. */
-        size_t n = MIN(strlen(e->base), (size_t)FS_NAME_MAX - 16);
         _cleanup_(freep) char *prefix = NULL;
-        if (asprintf(&prefix, ".%.*s.acfetch-", (int)n, e->base) < 0)
+        if (fs_temp_prefix(e->base, &prefix) < 0)
                 return -ENOMEM;
         reclaim_stale_temps(e, prefix);
         int r = fs_mkdtemp_at(e->parent_fd, prefix, &e->tmp_name);
