@@ -13,17 +13,7 @@
 #include "aci/aci.h"
 #include "casync/fs_safe.h"
 
-typedef struct id_set {
-        ca_chunk_id *ids;
-        size_t n, alloc;
-} id_set;
-
-static int cmp_id(const void *a, const void *b)
-{
-        return memcmp(a, b, sizeof(ca_chunk_id));
-}
-
-static int collect_index(aci_store *s, const char *key, id_set *set)
+static int collect_index(aci_store *s, const char *key, ca_chunk_set *set)
 {
         _cleanup_(freep) char *path = aci_store_image_file(s, key, "index.caidx");
         if (!path)
@@ -32,22 +22,7 @@ static int collect_index(aci_store *s, const char *key, id_set *set)
         int r = ca_index_load(path, &idx);
         if (r < 0)
                 return r;
-        if (set->n + idx->n_items > set->alloc) {
-                size_t want = MAX(set->alloc * 2, set->n + idx->n_items);
-                ca_chunk_id *m = realloc(set->ids, want * sizeof(*m));
-                if (!m)
-                        return -ENOMEM;
-                set->ids = m;
-                set->alloc = want;
-        }
-        for (size_t i = 0; i < idx->n_items; i++)
-                set->ids[set->n++] = idx->items[i].id;
-        return 0;
-}
-
-static bool set_has(const id_set *set, const ca_chunk_id *id)
-{
-        return set->n > 0 && bsearch(id, set->ids, set->n, sizeof(*id), cmp_id) != NULL;
+        return ca_chunk_set_add_index(set, idx);
 }
 
 /* One line per removed object: "chunks/xxxx/<id>.cacnk", "trees/<key>". */
@@ -62,7 +37,7 @@ static void report(FILE *out, const char *what, const char *a, const char *b)
 }
 
 /* chunks/xxxx/<id>.cacnk not in the set, and temp files (no writer runs during gc). */
-static int gc_chunks(aci_store *s, const id_set *set, bool dry_run, FILE *out, aci_gc_stats *st)
+static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *out, aci_gc_stats *st)
 {
         _cleanup_(closep) int cfd =
             fs_open_beneath(aci_store_fd(s), "chunks", O_RDONLY | O_DIRECTORY, 0);
@@ -96,7 +71,7 @@ static int gc_chunks(aci_store *s, const id_set *set, bool dry_run, FILE *out, a
                                 chunk = ca_chunk_id_from_hex(hex, &id) >= 0;
                         }
                         bool temp = len > 4 && strcmp(n + len - 4, ".tmp") == 0;
-                        if ((chunk && set_has(set, &id)) || (!chunk && !temp)) {
+                        if ((chunk && ca_chunk_set_contains(set, &id)) || (!chunk && !temp)) {
                                 left++;
                                 continue;
                         }
@@ -215,9 +190,10 @@ int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
         int r = aci_store_list(s, &list, &n);
         if (r < 0)
                 return r;
-        id_set set = {};
+        _cleanup_(ca_chunk_set_freep) ca_chunk_set *set = NULL;
+        r = ca_chunk_set_new(&set);
         for (size_t i = 0; i < n && r >= 0; i++) {
-                r = collect_index(s, list[i].key, &set);
+                r = collect_index(s, list[i].key, set);
                 if (r < 0)
                         ca_log_error("%s: image %s has no readable index; not collecting chunks",
                                      aci_store_path(s), list[i].key);
@@ -225,13 +201,11 @@ int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
         for (size_t i = 0; i < n; i++)
                 aci_image_record_done(&list[i]);
         if (r >= 0) {
-                if (set.n > 1)
-                        qsort(set.ids, set.n, sizeof(*set.ids), cmp_id);
-                r = gc_chunks(s, &set, dry_run, out, ret);
+                ca_chunk_set_sort(set);
+                r = gc_chunks(s, set, dry_run, out, ret);
                 if (r < 0)
                         ca_log_error("%s/chunks: %s", aci_store_path(s), strerror(-r));
         }
-        free(set.ids);
         if (r >= 0) {
                 r = gc_trees(s, dry_run, out, ret);
                 if (r < 0)

@@ -162,6 +162,32 @@ int ca_chunk_decompress_log(int level, const void *in, size_t in_size, void *out
 int ca_chunk_verify_log(int level, const char *what, ca_digest_type t, const ca_chunk_id *id,
                         const void *data, size_t size);
 
+/* ---------------------------------------------------------------- chunk ID sets (chunk_set.c) */
+/*
+ * IDs added in any order (duplicates too); ca_chunk_set_sort sorts them and drops duplicates,
+ * after which find/contains bisect and positions 0..count-1 (ascending ID order) are stable
+ * until the next add. find and contains need a sorted set.
+ */
+typedef struct ca_chunk_set ca_chunk_set;
+
+int ca_chunk_set_new(ca_chunk_set **ret);
+ca_chunk_set *ca_chunk_set_free(ca_chunk_set *s);
+static inline void ca_chunk_set_freep(ca_chunk_set **s)
+{
+        ca_chunk_set_free(*s);
+}
+int ca_chunk_set_add(ca_chunk_set *s, const ca_chunk_id *id);
+/* Every item's ID, in one allocation. */
+int ca_chunk_set_add_index(ca_chunk_set *s, const ca_index *i);
+void ca_chunk_set_sort(ca_chunk_set *s);
+/* The ID's position, or -1 when absent. */
+ssize_t ca_chunk_set_find(const ca_chunk_set *s, const ca_chunk_id *id);
+bool ca_chunk_set_contains(const ca_chunk_set *s, const ca_chunk_id *id);
+/* IDs held (distinct once sorted). */
+size_t ca_chunk_set_count(const ca_chunk_set *s);
+/* The i-th ID, NULL past the end. */
+const ca_chunk_id *ca_chunk_set_get(const ca_chunk_set *s, size_t i);
+
 /* ---------------------------------------------------------------- local chunk store (store.c) */
 /*
  * casync's layout: <dir>/<first 4 hex>/<64 hex>.cacnk, zstd when we write. A ca_store has no
