@@ -21,6 +21,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include "casync/acl_xattr.h"
 #include "casync/encode.h"
 #include "casync/fs_safe.h"
 
@@ -39,19 +40,6 @@ static const long api_fs_magics[] = {
 
 #define XATTR_SELINUX     "security.selinux"
 #define XATTR_FCAPS       "security.capability"
-#define XATTR_ACL_ACCESS  "system.posix_acl_access"
-#define XATTR_ACL_DEFAULT "system.posix_acl_default"
-
-/* Kernel POSIX ACL xattr format. */
-#define ACL_XATTR_VERSION 2
-enum {
-        ACL_TAG_USER_OBJ = 0x01,
-        ACL_TAG_USER = 0x02,
-        ACL_TAG_GROUP_OBJ = 0x04,
-        ACL_TAG_GROUP = 0x08,
-        ACL_TAG_MASK = 0x10,
-        ACL_TAG_OTHER = 0x20,
-};
 
 static bool errno_is_unsupported(int e)
 {
@@ -501,32 +489,33 @@ static int parse_acl(uint64_t flags, ca_enc_node *n, bool is_default, const uint
         ca_enc_acl_list *groups = is_default ? &n->acl_default_group : &n->acl_group;
         int r;
 
-        if (size < 4 || (size - 4) % 8 != 0 ||
-            (uint32_t)(v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) != ACL_XATTR_VERSION)
+        if (size < CA_ACL_XATTR_HEADER_SIZE ||
+            (size - CA_ACL_XATTR_HEADER_SIZE) % CA_ACL_XATTR_ENTRY_SIZE != 0 ||
+            (uint32_t)(v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) != CA_ACL_XATTR_VERSION)
                 return -EBADMSG;
-        for (size_t off = 4; off < size; off += 8) {
+        for (size_t off = CA_ACL_XATTR_HEADER_SIZE; off < size; off += CA_ACL_XATTR_ENTRY_SIZE) {
                 unsigned tag = v[off] | v[off + 1] << 8;
                 uint64_t perm = (v[off + 2] | v[off + 3] << 8) & 7;
                 uint32_t id =
                     v[off + 4] | v[off + 5] << 8 | v[off + 6] << 16 | (uint32_t)v[off + 7] << 24;
 
                 switch (tag) {
-                case ACL_TAG_USER_OBJ:
+                case CA_ACL_TAG_USER_OBJ:
                         user_obj = perm;
                         break;
-                case ACL_TAG_GROUP_OBJ:
+                case CA_ACL_TAG_GROUP_OBJ:
                         group_obj = perm;
                         break;
-                case ACL_TAG_OTHER:
+                case CA_ACL_TAG_OTHER:
                         other = perm;
                         break;
-                case ACL_TAG_MASK:
+                case CA_ACL_TAG_MASK:
                         mask = perm;
                         break;
-                case ACL_TAG_USER:
-                case ACL_TAG_GROUP:
-                        r = acl_list_add(flags, tag == ACL_TAG_USER ? users : groups,
-                                         tag == ACL_TAG_USER, id, perm);
+                case CA_ACL_TAG_USER:
+                case CA_ACL_TAG_GROUP:
+                        r = acl_list_add(flags, tag == CA_ACL_TAG_USER ? users : groups,
+                                         tag == CA_ACL_TAG_USER, id, perm);
                         if (r < 0)
                                 return r;
                         break;
@@ -579,7 +568,7 @@ static int read_acl(uint64_t flags, ca_enc_node *n)
                 if (is_default && !S_ISDIR(n->st.st_mode))
                         break;
                 /* An open file or directory: the same inode, without a walk through /proc. */
-                r = get_xattr(fd, path, true, is_default ? XATTR_ACL_DEFAULT : XATTR_ACL_ACCESS, &v,
+                r = get_xattr(fd, path, true, is_default ? CA_ACL_XATTR_DEFAULT : CA_ACL_XATTR_ACCESS, &v,
                               &size);
                 if (r == -ENODATA || r == -EOPNOTSUPP || r == -EBADF || (r == 0 && size == 0))
                         continue; /* no ACL beyond the mode */
