@@ -157,7 +157,6 @@ int aci_store_open(const char *dir, aci_store **ret)
         }
         r = ca_store_open(chunks, CA_STORE_CREATE, &s->chunks);
         if (r < 0) {
-                ca_log_error("%s: cannot open chunk store: %s", chunks, strerror(-r));
                 aci_store_free(s);
                 return r;
         }

@@ -202,6 +202,7 @@ enum {
         CA_STORE_READ_ONLY = 1 << 1 /* never write or remove (e.g. a user's --store) */
 };
 
+/* Failures are logged ("PATH: cannot open chunk store: <error>"), except -ENOMEM. */
 int ca_store_open(const char *path, unsigned flags, ca_store **ret);
 ca_store *ca_store_free(ca_store *s);
 static inline void ca_store_freep(ca_store **s)
