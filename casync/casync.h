@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libcasync-core: casync's formats (index, chunks, chunk store, catar) and the sinks that consume a
- * decoded archive. Knows nothing of HTTP, discovery or images.
+ * libcasync-core: casync's formats (index, chunks, chunk store, catar), reading them (decoder,
+ * random access, assembly) and writing them (encoder, chunker, chunking pipeline, index writer),
+ * the sinks that consume a decoded archive, and the file helpers these need (atomic files, chunk
+ * ID sets). Knows nothing of HTTP or discovery; of images it knows only the canonical tar an
+ * ACI's contents are hashed as (the tar sink), so that the image ID comes from the same pass.
  *
  * Conventions: functions return 0 (or a documented non-negative value) on success and a negative
  * errno on failure. A function that fails because of bad input logs one message on stderr that

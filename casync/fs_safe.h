@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * File system operations that never leave a held directory: every call takes a directory fd and
- * one validated path component, and nothing here follows a symlink. Private to the extract sink.
+ * File system operations that never leave a held directory: they take a directory fd and one
+ * validated path component, and nothing here follows a symlink. Used across casync (extract sink,
+ * encoder, atomic files) and by the layers above. The exceptions, which take a path or none, are
+ * marked: fs_mkdir_parents and fs_get_umask.
  */
 #pragma once
 
@@ -71,8 +73,9 @@ int fs_chattr_get(int fd, unsigned *ret);
 /* Sets the bits of mask to value, keeping the others; no ioctl when nothing changes. */
 int fs_chattr_merge(int fd, unsigned value, unsigned mask);
 
-/* mkdir -p: the parents of path 0755 (as a shell makes them), path itself with mode; trailing
- * slashes are ignored and existing directories are fine. 0 or a negative errno (not logged). */
+/* Path-based. mkdir -p: the parents of path 0755 (as a shell makes them), path itself with mode;
+ * trailing slashes are ignored and existing directories are fine. 0 or a negative errno (not
+ * logged). */
 int fs_mkdir_parents(const char *path, mode_t mode);
 
 /* The process umask, read without changing it (race-free with other threads). */
