@@ -14,34 +14,13 @@
 #include "aci/aci.h"
 #include "casync/fs_safe.h"
 
-typedef struct id_set {
-        ca_chunk_id *ids;
-        size_t n, alloc;
-} id_set;
-
-static int cmp_id(const void *a, const void *b)
-{
-        return memcmp(a, b, sizeof(ca_chunk_id));
-}
-
 /* Adds an index's chunks to the set (an aci_store_pins callback too). */
 static int add_index(const ca_index *idx, void *userdata)
 {
-        id_set *set = userdata;
-        if (set->n + idx->n_items > set->alloc) {
-                size_t want = MAX(set->alloc * 2, set->n + idx->n_items);
-                ca_chunk_id *m = realloc(set->ids, want * sizeof(*m));
-                if (!m)
-                        return -ENOMEM;
-                set->ids = m;
-                set->alloc = want;
-        }
-        for (size_t i = 0; i < idx->n_items; i++)
-                set->ids[set->n++] = idx->items[i].id;
-        return 0;
+        return ca_chunk_set_add_index(userdata, idx);
 }
 
-static int collect_index(aci_store *s, const char *key, id_set *set)
+static int collect_index(aci_store *s, const char *key, ca_chunk_set *set)
 {
         _cleanup_(freep) char *path = aci_store_image_file(s, key, "index.caidx");
         if (!path)
@@ -50,12 +29,7 @@ static int collect_index(aci_store *s, const char *key, id_set *set)
         int r = ca_index_load(path, &idx);
         if (r < 0)
                 return r;
-        return add_index(idx, set);
-}
-
-static bool set_has(const id_set *set, const ca_chunk_id *id)
-{
-        return set->n > 0 && bsearch(id, set->ids, set->n, sizeof(*id), cmp_id) != NULL;
+        return ca_chunk_set_add_index(set, idx);
 }
 
 /* One line per removed object: "chunks/xxxx/<id>.cacnk", "trees/<key>". */
@@ -69,8 +43,12 @@ static void report(FILE *out, const char *what, const char *a, const char *b)
                 fprintf(out, "%s/%s\n", what, a);
 }
 
-/* chunks/xxxx/<id>.cacnk not in the set, and temp files (no writer runs during gc). */
-static int gc_chunks(aci_store *s, const id_set *set, bool dry_run, FILE *out, aci_gc_stats *st)
+/* A chunk's temp file this young may be a download of a mount in progress (mounts write
+ * without the store lock, protected by their pins); older ones are left by killed writers. */
+#define TEMP_GRACE_SECONDS (60 * 60)
+
+/* chunks/xxxx/<id>.cacnk not in the set, and stale temp files. */
+static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *out, aci_gc_stats *st)
 {
         _cleanup_(closep) int cfd =
             fs_open_beneath(aci_store_fd(s), "chunks", O_RDONLY | O_DIRECTORY, 0);
@@ -104,13 +82,14 @@ static int gc_chunks(aci_store *s, const id_set *set, bool dry_run, FILE *out, a
                                 chunk = ca_chunk_id_from_hex(hex, &id) >= 0;
                         }
                         bool temp = len > 4 && strcmp(n + len - 4, ".tmp") == 0;
-                        if ((chunk && set_has(set, &id)) || (!chunk && !temp)) {
+                        if ((chunk && ca_chunk_set_contains(set, &id)) || (!chunk && !temp)) {
                                 left++;
                                 continue;
                         }
                         struct stat fst;
                         if (fstatat(sub, n, &fst, AT_SYMLINK_NOFOLLOW) < 0 ||
-                            !S_ISREG(fst.st_mode)) {
+                            !S_ISREG(fst.st_mode) ||
+                            (temp && fst.st_mtime > time(NULL) - TEMP_GRACE_SECONDS)) {
                                 left++;
                                 continue;
                         }
@@ -223,9 +202,10 @@ int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
         int r = aci_store_list(s, &list, &n);
         if (r < 0)
                 return r;
-        id_set set = {};
+        _cleanup_(ca_chunk_set_freep) ca_chunk_set *set = NULL;
+        r = ca_chunk_set_new(&set);
         for (size_t i = 0; i < n && r >= 0; i++) {
-                r = collect_index(s, list[i].key, &set);
+                r = collect_index(s, list[i].key, set);
                 if (r < 0)
                         ca_log_error("%s: image %s has no readable index; not collecting chunks",
                                      aci_store_path(s), list[i].key);
@@ -234,20 +214,18 @@ int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
                 aci_image_record_done(&list[i]);
         /* Indexes that running processes (mount) serve without holding the store lock. */
         if (r >= 0) {
-                r = aci_store_pins(s, add_index, &set);
+                r = aci_store_pins(s, add_index, set);
                 if (r < 0)
                         ca_log_error("%s: cannot read the pins of running processes; not "
                                      "collecting chunks",
                                      aci_store_path(s));
         }
         if (r >= 0) {
-                if (set.n > 1)
-                        qsort(set.ids, set.n, sizeof(*set.ids), cmp_id);
-                r = gc_chunks(s, &set, dry_run, out, ret);
+                ca_chunk_set_sort(set);
+                r = gc_chunks(s, set, dry_run, out, ret);
                 if (r < 0)
                         ca_log_error("%s/chunks: %s", aci_store_path(s), strerror(-r));
         }
-        free(set.ids);
         if (r >= 0) {
                 r = gc_trees(s, dry_run, out, ret);
                 if (r < 0)

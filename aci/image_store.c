@@ -159,7 +159,6 @@ int aci_store_open(const char *dir, aci_store **ret)
         }
         r = ca_store_open(chunks, CA_STORE_CREATE, &s->chunks);
         if (r < 0) {
-                ca_log_error("%s: cannot open chunk store: %s", chunks, strerror(-r));
                 aci_store_free(s);
                 return r;
         }
@@ -433,23 +432,12 @@ static int read_record_at(int dir_fd, const char *what, aci_image_record *r)
         return k;
 }
 
-/* Writes data as dir_fd/name through a temp file, synced, then renamed over. */
+/* Writes data as dir_fd/name through a temp file, synced, then renamed over; not logged: the
+ * caller reports the image it was storing. */
 static int write_atomic_at(int dir_fd, const char *name, const void *data, size_t size)
 {
-        char tmp[FS_TEMP_NAME_MAX];
-        fs_temp_name(tmp);
-        _cleanup_(closep) int fd =
-            openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return negative_errno();
-        int r = write_full(fd, data, size);
-        if (r >= 0 && fsync(fd) < 0)
-                r = negative_errno();
-        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
-                r = negative_errno();
-        if (r < 0)
-                unlinkat(dir_fd, tmp, 0);
-        return r;
+        return ca_write_file_atomic_at(dir_fd, name, NULL, 0644 & ~fs_get_umask(), CA_ATOMIC_SYNC,
+                                       data, size);
 }
 
 static int write_record_at(int dir_fd, const aci_image_record *r)

@@ -189,11 +189,13 @@ int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
         if (lstat(dest, &st) >= 0 && (!S_ISDIR(st.st_mode) || rmdir(dest) < 0))
                 return ca_log_errno(CA_LOG_ERR, -EEXIST,
                                     "%s: exists (and is not an empty directory)", dest);
-        _cleanup_(freep) char *a = strdup(dest), *b = strdup(dest), *base = NULL, *tmp = NULL;
+        _cleanup_(freep) char *a = strdup(dest), *b = strdup(dest), *prefix = NULL, *base = NULL,
+                             *tmp = NULL;
         if (!a || !b)
                 return -ENOMEM;
         const char *parent = dirname(a);
-        if (asprintf(&base, ".%s.acfetch-render-%08lx", basename(b), (unsigned long)random()) < 0 ||
+        if (fs_temp_prefix(basename(b), &prefix) < 0 ||
+            asprintf(&base, "%srender-%08lx", prefix, (unsigned long)random()) < 0 ||
             asprintf(&tmp, "%s/%s", parent, base) < 0)
                 return -ENOMEM;
         int r = render_one(s, l, 0, tmp, false, o);

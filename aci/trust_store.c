@@ -545,25 +545,10 @@ int aci_trust_add(const char *config, const char *prefix, const aci_pgp_key *key
         const char *fpr = aci_pgp_key_fingerprint(key);
         if (asprintf(&path, "%s/%s", dir_path, fpr) < 0)
                 return -ENOMEM;
-        char tmp[FS_TEMP_NAME_MAX];
-        fs_temp_name(tmp);
-        _cleanup_(closep) int fd =
-            openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/%s: %m", dir_path, tmp);
-        r = write_full(fd, text, size);
-        if (r >= 0 && fchmod(fd, 0644) < 0)
-                r = negative_errno();
-        if (r >= 0 && fsync(fd) < 0)
-                r = negative_errno();
-        if (r >= 0 && renameat(dir, tmp, dir, fpr) < 0)
-                r = negative_errno();
-        if (r >= 0 && fsync(dir) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                unlinkat(dir, tmp, 0);
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot write: %s", path, strerror(-r));
-        }
+        r = ca_write_file_atomic_at(dir, fpr, path, 0644, CA_ATOMIC_SYNC | CA_ATOMIC_SYNC_DIR,
+                                    text, size);
+        if (r < 0)
+                return r;
         *ret_path = TAKE_PTR(path);
         return 0;
 }

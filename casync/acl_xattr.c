@@ -5,23 +5,8 @@
 
 #include "casync/acl_xattr.h"
 
-/* The kernel's layout (include/uapi/linux/posix_acl_xattr.h): a u32 version, then entries. */
-#define ACL_XATTR_VERSION 2
-#define ACL_XATTR_HEADER_SIZE 4
-#define ACL_XATTR_ENTRY_SIZE 8
-#define ACL_UNDEFINED_ID UINT32_MAX
-
-enum {
-        ACL_TAG_USER_OBJ = 0x01,
-        ACL_TAG_USER = 0x02,
-        ACL_TAG_GROUP_OBJ = 0x04,
-        ACL_TAG_GROUP = 0x08,
-        ACL_TAG_MASK = 0x10,
-        ACL_TAG_OTHER = 0x20,
-};
-
 /* As many entries as fit in one xattr value (XATTR_SIZE_MAX). */
-#define ACL_ENTRIES_MAX ((65536 - ACL_XATTR_HEADER_SIZE) / ACL_XATTR_ENTRY_SIZE)
+#define ACL_ENTRIES_MAX ((65536 - CA_ACL_XATTR_HEADER_SIZE) / CA_ACL_XATTR_ENTRY_SIZE)
 
 typedef struct acl_item {
         uint16_t tag, perm;
@@ -55,7 +40,7 @@ static int builder_add(acl_builder *b, uint16_t tag, uint64_t perm, uint64_t id)
                 return ca_bad("%s: invalid ACL permissions %#llx", b->what,
                               (unsigned long long)perm);
         /* (uid_t)-1 means "no id" to the kernel; larger ids would be truncated. */
-        if (id != ACL_UNDEFINED_ID && id >= UINT32_MAX)
+        if (id != CA_ACL_UNDEFINED_ID && id >= UINT32_MAX)
                 return ca_bad("%s: invalid ACL id %llu", b->what, (unsigned long long)id);
         if (b->n >= b->allocated)
                 return ca_bad("%s: too many ACL entries", b->what);
@@ -94,12 +79,12 @@ static int builder_finish(acl_builder *b, void **ret, size_t *ret_size)
                         return ca_bad("%s: duplicate ACL entry for id %u", b->what,
                                       (unsigned)b->items[i].id);
 
-        size_t size = ACL_XATTR_HEADER_SIZE + b->n * ACL_XATTR_ENTRY_SIZE; /* n is bounded */
+        size_t size = CA_ACL_XATTR_HEADER_SIZE + b->n * CA_ACL_XATTR_ENTRY_SIZE; /* n is bounded */
         uint8_t *p = malloc(size);
         if (!p)
                 return -ENOMEM;
         uint8_t *q = p;
-        *q++ = ACL_XATTR_VERSION;
+        *q++ = CA_ACL_XATTR_VERSION;
         *q++ = 0;
         *q++ = 0;
         *q++ = 0;
@@ -142,13 +127,13 @@ int ca_acl_access_xattr(const ca_node *n, const char *what, void **ret, size_t *
                 return r;
 
         uint64_t mode = n->mode;
-        if ((r = builder_add(&b, ACL_TAG_USER_OBJ, (mode >> 6) & 7, ACL_UNDEFINED_ID)) < 0 ||
-            (r = builder_add(&b, ACL_TAG_GROUP_OBJ, n->acl_group_obj, ACL_UNDEFINED_ID)) < 0 ||
+        if ((r = builder_add(&b, CA_ACL_TAG_USER_OBJ, (mode >> 6) & 7, CA_ACL_UNDEFINED_ID)) < 0 ||
+            (r = builder_add(&b, CA_ACL_TAG_GROUP_OBJ, n->acl_group_obj, CA_ACL_UNDEFINED_ID)) < 0 ||
             /* With an ACL, stat()'s group bits are the mask. */
-            (r = builder_add(&b, ACL_TAG_MASK, (mode >> 3) & 7, ACL_UNDEFINED_ID)) < 0 ||
-            (r = builder_add(&b, ACL_TAG_OTHER, mode & 7, ACL_UNDEFINED_ID)) < 0 ||
-            (r = builder_add_named(&b, ACL_TAG_USER, n->acl_user, n->n_acl_user)) < 0 ||
-            (r = builder_add_named(&b, ACL_TAG_GROUP, n->acl_group, n->n_acl_group)) < 0)
+            (r = builder_add(&b, CA_ACL_TAG_MASK, (mode >> 3) & 7, CA_ACL_UNDEFINED_ID)) < 0 ||
+            (r = builder_add(&b, CA_ACL_TAG_OTHER, mode & 7, CA_ACL_UNDEFINED_ID)) < 0 ||
+            (r = builder_add_named(&b, CA_ACL_TAG_USER, n->acl_user, n->n_acl_user)) < 0 ||
+            (r = builder_add_named(&b, CA_ACL_TAG_GROUP, n->acl_group, n->n_acl_group)) < 0)
                 return r;
         return builder_finish(&b, ret, ret_size);
 }
@@ -178,18 +163,18 @@ int ca_acl_default_xattr(const ca_node *n, const char *what, void **ret, size_t 
         int r = builder_init(&b, n_named, what);
         if (r < 0)
                 return r;
-        if ((r = builder_add(&b, ACL_TAG_USER_OBJ, n->acl_default_user_obj, ACL_UNDEFINED_ID)) <
+        if ((r = builder_add(&b, CA_ACL_TAG_USER_OBJ, n->acl_default_user_obj, CA_ACL_UNDEFINED_ID)) <
                     0 ||
-            (r = builder_add(&b, ACL_TAG_GROUP_OBJ, n->acl_default_group_obj,
-                             ACL_UNDEFINED_ID)) < 0 ||
-            (r = builder_add(&b, ACL_TAG_OTHER, n->acl_default_other, ACL_UNDEFINED_ID)) < 0)
+            (r = builder_add(&b, CA_ACL_TAG_GROUP_OBJ, n->acl_default_group_obj,
+                             CA_ACL_UNDEFINED_ID)) < 0 ||
+            (r = builder_add(&b, CA_ACL_TAG_OTHER, n->acl_default_other, CA_ACL_UNDEFINED_ID)) < 0)
                 return r;
         if (n->acl_default_mask != CA_FORMAT_ACL_ABSENT &&
-            (r = builder_add(&b, ACL_TAG_MASK, n->acl_default_mask, ACL_UNDEFINED_ID)) < 0)
+            (r = builder_add(&b, CA_ACL_TAG_MASK, n->acl_default_mask, CA_ACL_UNDEFINED_ID)) < 0)
                 return r;
-        if ((r = builder_add_named(&b, ACL_TAG_USER, n->acl_default_user,
+        if ((r = builder_add_named(&b, CA_ACL_TAG_USER, n->acl_default_user,
                                    n->n_acl_default_user)) < 0 ||
-            (r = builder_add_named(&b, ACL_TAG_GROUP, n->acl_default_group,
+            (r = builder_add_named(&b, CA_ACL_TAG_GROUP, n->acl_default_group,
                                    n->n_acl_default_group)) < 0)
                 return r;
         return builder_finish(&b, ret, ret_size);

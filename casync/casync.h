@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libcasync-core: casync's formats (index, chunks, chunk store, catar) and the sinks that consume a
- * decoded archive. Knows nothing of HTTP, discovery or images.
+ * libcasync-core: casync's formats (index, chunks, chunk store, catar), reading them (decoder,
+ * random access, assembly) and writing them (encoder, chunker, chunking pipeline, index writer),
+ * the sinks that consume a decoded archive, and the file helpers these need (atomic files, chunk
+ * ID sets). Knows nothing of HTTP or discovery; of images it knows only the canonical tar an
+ * ACI's contents are hashed as (the tar sink), so that the image ID comes from the same pass.
  *
  * Conventions: functions return 0 (or a documented non-negative value) on success and a negative
  * errno on failure. A function that fails because of bad input logs one message on stderr that
@@ -162,6 +165,32 @@ int ca_chunk_decompress_log(int level, const void *in, size_t in_size, void *out
 int ca_chunk_verify_log(int level, const char *what, ca_digest_type t, const ca_chunk_id *id,
                         const void *data, size_t size);
 
+/* ---------------------------------------------------------------- chunk ID sets (chunk_set.c) */
+/*
+ * IDs added in any order (duplicates too); ca_chunk_set_sort sorts them and drops duplicates,
+ * after which find/contains bisect and positions 0..count-1 (ascending ID order) are stable
+ * until the next add. find and contains need a sorted set.
+ */
+typedef struct ca_chunk_set ca_chunk_set;
+
+int ca_chunk_set_new(ca_chunk_set **ret);
+ca_chunk_set *ca_chunk_set_free(ca_chunk_set *s);
+static inline void ca_chunk_set_freep(ca_chunk_set **s)
+{
+        ca_chunk_set_free(*s);
+}
+int ca_chunk_set_add(ca_chunk_set *s, const ca_chunk_id *id);
+/* Every item's ID, in one allocation. */
+int ca_chunk_set_add_index(ca_chunk_set *s, const ca_index *i);
+void ca_chunk_set_sort(ca_chunk_set *s);
+/* The ID's position, or -1 when absent. */
+ssize_t ca_chunk_set_find(const ca_chunk_set *s, const ca_chunk_id *id);
+bool ca_chunk_set_contains(const ca_chunk_set *s, const ca_chunk_id *id);
+/* IDs held (distinct once sorted). */
+size_t ca_chunk_set_count(const ca_chunk_set *s);
+/* The i-th ID, NULL past the end. */
+const ca_chunk_id *ca_chunk_set_get(const ca_chunk_set *s, size_t i);
+
 /* ---------------------------------------------------------------- local chunk store (store.c) */
 /*
  * casync's layout: <dir>/<first 4 hex>/<64 hex>.cacnk, zstd when we write. A ca_store has no
@@ -176,6 +205,7 @@ enum {
         CA_STORE_READ_ONLY = 1 << 1 /* never write or remove (e.g. a user's --store) */
 };
 
+/* Failures are logged ("PATH: cannot open chunk store: <error>"), except -ENOMEM. */
 int ca_store_open(const char *path, unsigned flags, ca_store **ret);
 ca_store *ca_store_free(ca_store *s);
 static inline void ca_store_freep(ca_store **s)
@@ -201,6 +231,48 @@ int ca_store_remove(ca_store *s, const ca_chunk_id *id);
 
 /* Consumes the bytes of a stream, in order (assembled chunks, a tar being written...). */
 typedef int (*ca_stream_writer)(void *userdata, const void *data, size_t size);
+
+/* ---------------------------------------------------------------- files that appear whole (atomic_file.c) */
+/*
+ * A file written as ".<name>.acfetch-XXXXXX" (0600) beside its final name, given its mode, then
+ * renamed over the name by ca_atomic_file_commit; freed uncommitted, the temporary file is
+ * removed. Failures are logged once, naming the final path (`what` in the _at forms; with a
+ * NULL what nothing is logged, for callers that report a larger operation themselves):
+ * "PATH: cannot create|cannot chmod|cannot write|cannot rename into place: <error>".
+ */
+typedef struct ca_atomic_file ca_atomic_file;
+
+enum {
+        CA_ATOMIC_SYNC = 1 << 0,     /* fsync the file before the rename */
+        CA_ATOMIC_SYNC_DIR = 1 << 1, /* fsync the directory after it */
+};
+/* As creat(2) would make it: 0666 minus the umask. Any other mode is set exactly (fchmod). */
+#define CA_ATOMIC_MODE_DEFAULT ((mode_t)-1)
+
+int ca_atomic_file_new(const char *path, mode_t mode, unsigned flags, ca_atomic_file **ret);
+/* name is one component under dir_fd (which the file does not need after this call). */
+int ca_atomic_file_new_at(int dir_fd, const char *name, const char *what, mode_t mode,
+                          unsigned flags, ca_atomic_file **ret);
+/* The temporary file, open read-write. */
+int ca_atomic_file_fd(const ca_atomic_file *f);
+/* A ca_stream_writer (userdata: the file). Failures are returned, not logged: the producer
+ * reports them. */
+int ca_atomic_file_write(void *userdata, const void *data, size_t size);
+/* Sets the mode, syncs as asked, renames into place. */
+int ca_atomic_file_commit(ca_atomic_file *f);
+ca_atomic_file *ca_atomic_file_free(ca_atomic_file *f);
+static inline void ca_atomic_file_freep(ca_atomic_file **f)
+{
+        ca_atomic_file_free(*f);
+}
+
+/* Writes a stream: produce() is handed a writer for the file; its failure is returned as is. */
+typedef int (*ca_stream_producer)(void *userdata, ca_stream_writer write, void *write_userdata);
+int ca_write_file_atomic(const char *path, mode_t mode, unsigned flags,
+                         ca_stream_producer produce, void *userdata);
+/* Writes data[0..size) as dir_fd/name. */
+int ca_write_file_atomic_at(int dir_fd, const char *name, const char *what, mode_t mode,
+                            unsigned flags, const void *data, size_t size);
 
 /* ---------------------------------------------------------------- catar decoder (catar_decode.c) */
 typedef struct ca_xattr {

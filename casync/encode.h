@@ -127,6 +127,11 @@ int ca_enc_node_read_meta(uint64_t flags, ca_enc_names *names, ca_enc_node *n);
 /* true when casync writes a directory's children or a file's contents (not on API file systems
  * such as proc or sysfs). */
 bool ca_enc_node_enumerate(const ca_enc_node *n);
+/* systemd's uid_is_valid: (uid_t)-1 and the 16-bit (uid_t)-1 are never real ids. */
+static inline bool ca_enc_id_is_valid(uint32_t id)
+{
+        return id != UINT32_MAX && id != 0xffff;
+}
 /* Serializes ENTRY, the metadata records, and the PAYLOAD header (size included) / SYMLINK /
  * DEVICE record into *ret (malloc'ed). */
 int ca_enc_node_entry(uint64_t flags, const ca_enc_node *n, uint8_t **ret, size_t *ret_size);

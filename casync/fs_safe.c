@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Symlink-proof file system primitives for the extract sink (see fs_safe.h). */
+/* Symlink-proof file system primitives (see fs_safe.h). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -87,7 +87,16 @@ void fs_temp_name(char buf[static FS_TEMP_NAME_MAX])
         snprintf(buf, FS_TEMP_NAME_MAX, ".acfetch-%016llx", (unsigned long long)random_u64());
 }
 
-int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name)
+int fs_temp_prefix(const char *name, char **ret)
+{
+        /* Room for the suffix: "-" and up to 15 characters after ".acfetch". */
+        size_t n = MIN(strlen(name), (size_t)FS_NAME_MAX - 16);
+        return asprintf(ret, ".%.*s.acfetch-", (int)n, name) < 0 ? -ENOMEM : 0;
+}
+
+/* Creates prefix + 6 random characters under dir_fd (a directory, or a file returned open),
+ * retrying on collisions. */
+static int make_temp_at(int dir_fd, const char *prefix, bool dir, int *ret_fd, char **ret_name)
 {
         static const char chars[] =
                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -104,7 +113,12 @@ int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name)
                 for (size_t i = 0; i < 6; i++, v /= (sizeof(chars) - 1))
                         name[len + i] = chars[v % (sizeof(chars) - 1)];
                 name[len + 6] = '\0';
-                if (mkdirat(dir_fd, name, 0700) >= 0) {
+                int fd = dir ? mkdirat(dir_fd, name, 0700)
+                             : openat(dir_fd, name,
+                                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd >= 0) {
+                        if (ret_fd)
+                                *ret_fd = fd;
                         *ret_name = TAKE_PTR(name);
                         return 0;
                 }
@@ -112,6 +126,18 @@ int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name)
                         return negative_errno();
         }
         return -EEXIST;
+}
+
+int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name)
+{
+        return make_temp_at(dir_fd, prefix, true, NULL, ret_name);
+}
+
+int fs_mkstemp_at(int dir_fd, const char *prefix, char **ret_name)
+{
+        int fd = -1;
+        int r = make_temp_at(dir_fd, prefix, false, &fd, ret_name);
+        return r < 0 ? r : fd;
 }
 
 DIR *fs_opendir_at(int dir_fd)

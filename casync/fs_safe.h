@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * File system operations that never leave a held directory: every call takes a directory fd and
- * one validated path component, and nothing here follows a symlink. Private to the extract sink.
+ * File system operations that never leave a held directory: they take a directory fd and one
+ * validated path component, and nothing here follows a symlink. Used across casync (extract sink,
+ * encoder, atomic files) and by the layers above. The exceptions, which take a path or none, are
+ * marked: fs_mkdir_parents and fs_get_umask.
  */
 #pragma once
 
@@ -36,10 +38,18 @@ void fs_proc_fd_path(int fd, char buf[static FS_PROC_FD_PATH_MAX]);
 void fs_temp_name(char buf[static FS_TEMP_NAME_MAX]);
 
 /*
+ * The prefix of every temporary sibling of `name`: ".<name>.acfetch-", name shortened so that the
+ * prefix and a suffix of up to 15 characters fit FS_NAME_MAX. *ret is malloc'ed.
+ */
+int fs_temp_prefix(const char *name, char **ret);
+
+/*
  * Creates a private (0700) directory "<prefix>XXXXXX" under dir_fd, retrying on collisions.
  * *ret_name is malloc'ed.
  */
 int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name);
+/* The same for a new empty 0600 file, returned open read-write (O_CLOEXEC) as the result. */
+int fs_mkstemp_at(int dir_fd, const char *prefix, char **ret_name);
 
 /* A listing of the directory open as dir_fd (its own descriptor: dir_fd stays open), or NULL
  * with errno set. */
@@ -63,8 +73,9 @@ int fs_chattr_get(int fd, unsigned *ret);
 /* Sets the bits of mask to value, keeping the others; no ioctl when nothing changes. */
 int fs_chattr_merge(int fd, unsigned value, unsigned mask);
 
-/* mkdir -p: the parents of path 0755 (as a shell makes them), path itself with mode; trailing
- * slashes are ignored and existing directories are fine. 0 or a negative errno (not logged). */
+/* Path-based. mkdir -p: the parents of path 0755 (as a shell makes them), path itself with mode;
+ * trailing slashes are ignored and existing directories are fine. 0 or a negative errno (not
+ * logged). */
 int fs_mkdir_parents(const char *path, mode_t mode);
 
 /* The process umask, read without changing it (race-free with other threads). */

@@ -2,22 +2,18 @@
 /*
  * Streams a .caidx/.caibx in casync's layout (spec §2): header, table header with the all-ones
  * size casync writes (the table is open-ended), one {end offset, id} per chunk, then the tail.
- * The file is written under a temporary name in the target directory and renamed when complete.
+ * The file is a ca_atomic_file: it appears under its name, synced, only when complete.
  */
-#include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "casync/casync.h"
-#include "casync/fs_safe.h"
 
 #define WRITE_BUFFER_SIZE (64 * 1024)
 
 struct ca_index_writer {
-        char *path, *tmp;
-        int fd;
+        char *path;
+        ca_atomic_file *file;
         uint64_t max, end, n;
         size_t fill;
         uint8_t buf[WRITE_BUFFER_SIZE];
@@ -25,10 +21,10 @@ struct ca_index_writer {
 
 static int flush_buffer(ca_index_writer *w)
 {
-        int r = write_full(w->fd, w->buf, w->fill);
+        int r = ca_atomic_file_write(w->file, w->buf, w->fill);
 
         if (r < 0)
-                return ca_log_errno(CA_LOG_ERR, r, "%s: write failed: %s", w->tmp, strerror(-r));
+                return ca_log_errno(CA_LOG_ERR, r, "%s: write failed: %s", w->path, strerror(-r));
         w->fill = 0;
         return 0;
 }
@@ -49,35 +45,19 @@ int ca_index_writer_new(const char *path, uint64_t feature_flags, uint64_t chunk
                         uint64_t chunk_size_avg, uint64_t chunk_size_max, ca_index_writer **ret)
 {
         _cleanup_(ca_index_writer_freep) ca_index_writer *w = NULL;
-        _cleanup_(freep) char *dcopy = NULL, *bcopy = NULL;
         int r;
 
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        w->fd = -1;
         w->max = chunk_size_max;
         w->path = strdup(path);
-        dcopy = strdup(path);
-        bcopy = strdup(path);
-        if (!w->path || !dcopy || !bcopy)
+        if (!w->path)
                 return -ENOMEM;
-        if (asprintf(&w->tmp, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy)) < 0) {
-                w->tmp = NULL;
-                return -ENOMEM;
-        }
-        w->fd = mkostemp(w->tmp, O_CLOEXEC);
-        if (w->fd < 0) {
-                r = negative_errno();
-                free(w->tmp);
-                w->tmp = NULL;
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", path, strerror(-r));
-        }
         /* Readable as casync leaves its indexes (a web server serves them). */
-        if (fchmod(w->fd, 0666 & ~fs_get_umask()) < 0) {
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot chmod: %s", w->tmp, strerror(-r));
-        }
+        r = ca_atomic_file_new(path, CA_ATOMIC_MODE_DEFAULT, CA_ATOMIC_SYNC, &w->file);
+        if (r < 0)
+                return r;
 
         if ((r = put_le64(w, CA_INDEX_HEADER_SIZE)) < 0 || (r = put_le64(w, CA_FORMAT_INDEX)) < 0 ||
             (r = put_le64(w, feature_flags)) < 0 || (r = put_le64(w, chunk_size_min)) < 0 ||
@@ -124,31 +104,14 @@ int ca_index_writer_finish(ca_index_writer *w)
                                  CA_INDEX_TAIL_SIZE)) < 0 ||
             (r = put_le64(w, CA_FORMAT_TABLE_TAIL_MARKER)) < 0 || (r = flush_buffer(w)) < 0)
                 return r;
-        if (fsync(w->fd) < 0 || close(w->fd) < 0) {
-                w->fd = -1;
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot write: %s", w->tmp, strerror(-r));
-        }
-        w->fd = -1;
-        if (rename(w->tmp, w->path) < 0) {
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot rename into place: %s", w->path,
-                                    strerror(-r));
-        }
-        free(w->tmp);
-        w->tmp = NULL;
-        return 0;
+        return ca_atomic_file_commit(w->file);
 }
 
 ca_index_writer *ca_index_writer_free(ca_index_writer *w)
 {
         if (!w)
                 return NULL;
-        if (w->fd >= 0)
-                close(w->fd);
-        if (w->tmp)
-                (void)unlink(w->tmp);
-        free(w->tmp);
+        ca_atomic_file_free(w->file);
         free(w->path);
         free(w);
         return NULL;

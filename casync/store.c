@@ -38,7 +38,7 @@ int ca_store_open(const char *path, unsigned flags, ca_store **ret)
         if ((flags & CA_STORE_CREATE) && !(flags & CA_STORE_READ_ONLY) && mkdir(path, 0777) < 0 &&
             errno != EEXIST) {
                 r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "store %s: cannot create: %s", path,
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create chunk store: %s", path,
                                     strerror(-r));
         }
 
@@ -54,7 +54,8 @@ int ca_store_open(const char *path, unsigned flags, ca_store **ret)
         s->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (s->dir_fd < 0) {
                 r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "store %s: cannot open: %s", path, strerror(-r));
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot open chunk store: %s", path,
+                                    strerror(-r));
         }
 
         *ret = TAKE_PTR(s);

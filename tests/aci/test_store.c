@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aci/aci.h"
@@ -1190,6 +1191,12 @@ static void test_gc(void)
         _cleanup_(freep) char *tmp_file = strf("%s/%s", dir, tmp_rel);
         _cleanup_(freep) char *notes = strf("%s/chunks/1111/notes", dir);
         write_file(tmp_file, "partial");
+        /* Left by a writer killed two hours ago; a young one may be a mount's download. */
+        struct timespec old[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
+        CHECK(utimensat(AT_FDCWD, tmp_file, old, 0) == 0);
+        _cleanup_(freep) char *young_tmp =
+            strf("%s/chunks/1111/%s.fedcba9876543210.tmp", dir, hex1);
+        write_file(young_tmp, "in progress");
         write_file(notes, "kept");
 
         /* Trees: P complete, Q incomplete, an orphan (valid key) and junk (not a key). */
@@ -1257,6 +1264,7 @@ static void test_gc(void)
         CHECK_EQ_INT(ca_store_has(chunks, &ids[3]), 0);
         CHECK(!exists(dir5));
         CHECK(!exists(tmp_file));
+        CHECK(is_regular(young_tmp));
         CHECK(is_regular(notes));
         CHECK(is_regular(tp_rendered));
         CHECK(!exists(tq));
