@@ -104,7 +104,8 @@ static int run_export(int argc, char **argv)
         if (r < 0)
                 return r;
 
-        r = write_file_atomic(dest, true, produce_export, &(export_job){s, &rec});
+        r = ca_write_file_atomic(dest, CA_ATOMIC_MODE_DEFAULT, CA_ATOMIC_SYNC, produce_export,
+                                &(export_job){s, &rec});
         if (r >= 0)
                 ca_log_info("%s: image %s, %llu bytes", dest, rec.name,
                             (unsigned long long)rec.size);

@@ -32,35 +32,30 @@ static double now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-        return memcmp(a, b, sizeof(ca_chunk_id));
-}
-
-/* Sorts index items by chunk ID (the ID is not the item's first member). */
-static int cmp_item_id(const void *a, const void *b)
-{
-        const ca_index_item *x = a, *y = b;
-        return cmp_id(&x->id, &y->id);
-}
-
 /* Counts the distinct chunks no local store holds: what the fetch must download. */
 static int plan(report *r)
 {
         const ca_index *idx = r->in->index;
         if (!idx || !r->in->source || !chunk_source_is_remote(r->in->source))
                 return 0;
-        _cleanup_(freep) ca_index_item *items = malloc(idx->n_items * sizeof(*items) + 1);
-        if (!items)
+        _cleanup_(ca_chunk_set_freep) ca_chunk_set *set = NULL;
+        int k = ca_chunk_set_new(&set);
+        if (k >= 0)
+                k = ca_chunk_set_add_index(set, idx);
+        if (k < 0)
+                return k;
+        ca_chunk_set_sort(set);
+        _cleanup_(freep) bool *seen = calloc(MAX(ca_chunk_set_count(set), 1), sizeof(bool));
+        if (!seen)
                 return -ENOMEM;
-        memcpy(items, idx->items, idx->n_items * sizeof(*items));
-        qsort(items, idx->n_items, sizeof(*items), cmp_item_id);
         for (size_t i = 0; i < idx->n_items; i++) {
-                if (i > 0 && cmp_id(&items[i].id, &items[i - 1].id) == 0)
+                ssize_t at = ca_chunk_set_find(set, &idx->items[i].id);
+                if (at < 0 || seen[at])
                         continue;
-                if (!chunk_source_has_local(r->in->source, &items[i].id)) {
+                seen[at] = true;
+                if (!chunk_source_has_local(r->in->source, &idx->items[i].id)) {
                         r->needed_chunks++;
-                        r->needed_bytes += items[i].size;
+                        r->needed_bytes += idx->items[i].size;
                 }
         }
         return 0;

@@ -25,19 +25,6 @@
 
 #include "casync/casync.h"
 
-/* ---------------------------------------------------------------- files written whole (file_output.c) */
-/* Fills a file through write(write_userdata, ...); returns 0 or a negative errno. */
-typedef int (*file_producer)(void *userdata, ca_stream_writer write, void *write_userdata);
-/*
- * Writes dest through a temp file beside it (mode 0666 minus the umask), filled by produce,
- * synced when sync is set, then renamed over dest; on any failure the temp file is removed and
- * dest is untouched. Failures of its own file operations are logged; produce logs its own.
- */
-int write_file_atomic(const char *dest, bool sync, file_producer produce, void *userdata);
-/* The same with the file's mode given. */
-int write_file_atomic_mode(const char *dest, mode_t mode, bool sync, file_producer produce,
-                           void *userdata);
-
 /* ---------------------------------------------------------------- making archives (make_engine.c) */
 typedef struct make_options {
         const char *store; /* NULL: default.castr beside the index */

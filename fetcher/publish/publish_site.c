@@ -78,26 +78,10 @@ int publish_store_link(const char *outdir, const char *rel)
                             target);
 }
 
-typedef struct page_job {
-        const char *path;
-        const void *data;
-        size_t size;
-} page_job;
-
-static int produce_page(void *userdata, ca_stream_writer write, void *write_userdata)
-{
-        const page_job *j = userdata;
-        int r = write(write_userdata, j->data, j->size);
-        if (r < 0)
-                ca_log_error("%s: cannot write: %s", j->path, strerror(-r));
-        return r;
-}
-
 int publish_write_file(const char *path, const void *data, size_t size)
 {
         /* World-readable whatever the umask: a web server serves it. */
-        return write_file_atomic_mode(path, 0644, false, produce_page,
-                                      &(page_job){path, data, size});
+        return ca_write_file_atomic_at(AT_FDCWD, path, path, 0644, 0, data, size);
 }
 
 int publish_latest_link(const char *outdir, const char *rel, const char *version)

@@ -109,8 +109,7 @@ int chunk_source_add(chunk_source *s, const char *location)
         s->locals = p;
         int r = ca_store_open(location, CA_STORE_READ_ONLY, &p[s->n_locals]);
         if (r < 0)
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot open chunk store: %s", location,
-                                    strerror(-r));
+                return r;
         s->n_locals++;
         return 0;
 }

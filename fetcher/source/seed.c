@@ -30,19 +30,14 @@
 /* ---------------------------------------------------------------- what the target lacks */
 
 typedef struct needed_set {
-        ca_chunk_id *ids; /* sorted, unique */
+        ca_chunk_set *ids; /* sorted */
         size_t n;
-        bool *taken; /* per id: a seed index item was picked for it */
+        bool *taken; /* per position in ids: a seed index item was picked for it */
 } needed_set;
-
-static int cmp_id(const void *a, const void *b)
-{
-        return memcmp(a, b, sizeof(ca_chunk_id));
-}
 
 static void needed_done(needed_set *s)
 {
-        free(s->ids);
+        ca_chunk_set_free(s->ids);
         free(s->taken);
         *s = (needed_set){};
 }
@@ -51,25 +46,20 @@ static void needed_done(needed_set *s)
 static int needed_collect(const seed_target *t, needed_set *ret)
 {
         const ca_index *idx = t->index;
-        needed_set s = {.ids = malloc(MAX(idx->n_items, 1) * sizeof(ca_chunk_id))};
-        if (!s.ids)
-                return -ENOMEM;
-        for (size_t i = 0; i < idx->n_items; i++) {
-                int r = t->source ? chunk_source_has_local(t->source, &idx->items[i].id)
-                                  : ca_store_has(aci_store_chunks(t->store), &idx->items[i].id);
-                if (r < 0) {
-                        needed_done(&s);
-                        return r;
-                }
+        needed_set s = {};
+        int r = ca_chunk_set_new(&s.ids);
+        for (size_t i = 0; r >= 0 && i < idx->n_items; i++) {
+                r = t->source ? chunk_source_has_local(t->source, &idx->items[i].id)
+                              : ca_store_has(aci_store_chunks(t->store), &idx->items[i].id);
                 if (r == 0)
-                        s.ids[s.n++] = idx->items[i].id;
+                        r = ca_chunk_set_add(s.ids, &idx->items[i].id);
         }
-        qsort(s.ids, s.n, sizeof(*s.ids), cmp_id);
-        size_t u = 0;
-        for (size_t i = 0; i < s.n; i++)
-                if (u == 0 || memcmp(&s.ids[u - 1], &s.ids[i], sizeof(*s.ids)) != 0)
-                        s.ids[u++] = s.ids[i];
-        s.n = u;
+        if (r < 0) {
+                needed_done(&s);
+                return r;
+        }
+        ca_chunk_set_sort(s.ids);
+        s.n = ca_chunk_set_count(s.ids);
         s.taken = calloc(MAX(s.n, 1), sizeof(bool));
         if (!s.taken) {
                 needed_done(&s);
@@ -82,8 +72,7 @@ static int needed_collect(const seed_target *t, needed_set *ret)
 /* Position of id in the set, or -1. */
 static ssize_t needed_find(const needed_set *s, const ca_chunk_id *id)
 {
-        const ca_chunk_id *p = bsearch(id, s->ids, s->n, sizeof(*s->ids), cmp_id);
-        return p ? p - s->ids : -1;
+        return ca_chunk_set_find(s->ids, id);
 }
 
 /* ---------------------------------------------------------------- a seed's signature */
