@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libmount: an archive index as a read-only FUSE file system, fetched lazily (mount_fs.c), and the
- * FUSE session that serves it (mount_serve.c). Reads fetch the chunks they need at once; seeds
- * and a background prefetch fill the image store's chunk cache meanwhile.
+ * libmount: an archive index as a read-only FUSE file system, fetched lazily (mount_fs.c), the
+ * background work that makes it local (mount_prefetch.c: seeds, then a prefetch into the image
+ * store's chunk cache), and the FUSE session that serves both (mount_serve.c). Reads fetch the
+ * chunks they need at once and never wait for the background work.
  */
 #pragma once
 
@@ -22,18 +23,23 @@ int mount_fs_new(archive_input *in, const char *subdir, mount_fs **ret);
 mount_fs *mount_fs_free(mount_fs *m);
 const struct fuse_lowlevel_ops *mount_fs_ops(void);
 
-/*
- * Starts the background work: the seeds first (--seed values, then auto_seed unless
- * --no-auto-seed), in one thread, then `jobs` threads (0: none) that walk the
- * index in order and bring every chunk missing from the local stores into the chunk cache, so
- * the mount ends up fully local (logged once it is). Reads never wait for either: a read needing
- * a missing chunk fetches it at once. auto_seed must outlive the mount.
- */
-int mount_fs_prefetch_start(mount_fs *m, unsigned jobs, const seed_list *seeds,
-                            const char *auto_seed);
-/* Stops and joins the prefetch threads (a download in progress finishes first). */
-void mount_fs_prefetch_stop(mount_fs *m);
+/* ---------------------------------------------------------------- background work (mount_prefetch.c) */
+typedef struct mount_prefetch mount_prefetch;
 
+/*
+ * Starts the background work over in: the seeds first (seeds values, then auto_seed unless
+ * seeds->no_auto), in one thread, then `jobs` threads (0: none) that walk the index in order and
+ * bring every chunk missing from the local stores into the chunk cache, so the mount ends up
+ * fully local (logged once it is). Reads never wait for either: a read needing a missing chunk
+ * fetches it at once. *ret is NULL when there is nothing to do (no chunk cache); on failure it
+ * may be set and must still be stopped. auto_seed must outlive the work.
+ */
+int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seeds,
+                         const char *auto_seed, mount_prefetch **ret);
+/* Stops and joins the threads (a download in progress finishes first) and frees p (NULL: no-op). */
+void mount_prefetch_stop(mount_prefetch *p);
+
+/* ---------------------------------------------------------------- serving (mount_serve.c) */
 /* Prefetch threads: few, so reads that need a chunk always find a free transfer slot. */
 #define MOUNT_PREFETCH_JOBS 4
 

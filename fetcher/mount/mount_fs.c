@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -44,18 +43,6 @@ struct mount_fs {
         pthread_mutex_t lock;
         node_rec *nodes;
         size_t n_nodes, n_slots; /* open addressing, n_slots a power of two */
-
-        pthread_t *threads;
-        unsigned n_threads;
-        unsigned prefetch_jobs;
-        pthread_t seeder; /* applies the seeds, then starts the prefetch threads */
-        bool has_seeder;
-        const seed_list *seeds;
-        const char *auto_seed;
-        atomic_bool stop;
-        atomic_size_t next_item;
-        atomic_uint running;
-        atomic_size_t failed;
 };
 
 static fuse_ino_t ino_of(const mount_fs *m, uint64_t entry_offset)
@@ -691,7 +678,6 @@ mount_fs *mount_fs_free(mount_fs *m)
 {
         if (!m)
                 return NULL;
-        mount_fs_prefetch_stop(m);
         for (size_t i = 0; i < m->n_slots; i++)
                 if (m->nodes[i].entry_offset != UINT64_MAX)
                         ca_seek_dir_free(m->nodes[i].dir);
@@ -700,125 +686,4 @@ mount_fs *mount_fs_free(mount_fs *m)
         pthread_mutex_destroy(&m->lock);
         free(m);
         return NULL;
-}
-
-/* ---------------------------------------------------------------- background prefetch */
-
-static void *prefetch_thread(void *userdata)
-{
-        mount_fs *m = userdata;
-        const ca_index *idx = m->in->index;
-        ca_digest_type t = ca_digest_type_from_flags(idx->feature_flags);
-        uint8_t *buf = NULL;
-        size_t cap = 0;
-
-        while (!atomic_load(&m->stop)) {
-                size_t i = atomic_fetch_add(&m->next_item, 1);
-                if (i >= idx->n_items)
-                        break;
-                const ca_index_item *item = &idx->items[i];
-                if (chunk_source_has_local(m->in->source, &item->id) > 0)
-                        continue;
-                if (cap < item->size) {
-                        uint8_t *p = realloc(buf, item->size);
-                        if (!p) {
-                                atomic_fetch_add(&m->failed, 1);
-                                continue;
-                        }
-                        buf = p;
-                        cap = item->size;
-                }
-                if (chunk_source_get(m->in->source, item, t, buf) < 0)
-                        atomic_fetch_add(&m->failed, 1); /* logged by the source */
-        }
-        free(buf);
-
-        if (atomic_fetch_sub(&m->running, 1) == 1 && !atomic_load(&m->stop)) {
-                size_t failed = atomic_load(&m->failed);
-                if (failed == 0)
-                        ca_log_info("%s: all %zu chunks are local now; the mount no longer needs "
-                                    "the network",
-                                    m->in->location, idx->n_items);
-                else
-                        ca_log_warning("%s: prefetch finished; %zu chunks could not be fetched "
-                                       "(reads needing them will try again)",
-                                       m->in->location, failed);
-        }
-        return NULL;
-}
-
-static int start_prefetch(mount_fs *m)
-{
-        unsigned jobs = m->prefetch_jobs;
-        m->threads = calloc(jobs, sizeof(pthread_t));
-        if (!m->threads)
-                return -ENOMEM;
-        atomic_store(&m->running, jobs);
-        for (unsigned i = 0; i < jobs; i++) {
-                int r = pthread_create(&m->threads[i], NULL, prefetch_thread, m);
-                if (r != 0) {
-                        atomic_fetch_sub(&m->running, jobs - i);
-                        return -r;
-                }
-                m->n_threads++;
-        }
-        return 0;
-}
-
-/* Seeds first (they need no network, and whatever they supply is not downloaded), then the
- * prefetch; the stop flag cancels both. */
-static void *seed_thread(void *userdata)
-{
-        mount_fs *m = userdata;
-        seed_target t = {
-            .index = m->in->index,
-            .store = m->in->store,
-            .source = m->in->source,
-            .cancel = &m->stop,
-        };
-        int r = seed_apply_list(&t, m->seeds, m->auto_seed);
-        if (r < 0 && r != -ECANCELED)
-                ca_log_warning("%s: a seed failed; its chunks will be downloaded", m->in->location);
-        if (atomic_load(&m->stop) || m->prefetch_jobs == 0)
-                return NULL;
-        r = start_prefetch(m);
-        if (r < 0)
-                ca_log_warning("%s: cannot start the prefetch: %s; reads still fetch what they "
-                               "need",
-                               m->in->location, strerror(-r));
-        return NULL;
-}
-
-int mount_fs_prefetch_start(mount_fs *m, unsigned jobs, const seed_list *seeds,
-                            const char *auto_seed)
-{
-        if (!m->in->cache) {
-                if (!chunk_source_is_remote(m->in->source))
-                        ca_log_info("%s: every chunk is local", m->in->location);
-                return 0; /* nowhere to keep prefetched chunks */
-        }
-        m->prefetch_jobs = jobs;
-        m->seeds = seeds;
-        m->auto_seed = auto_seed;
-        if (seeds->n == 0 && !auto_seed)
-                return jobs > 0 ? start_prefetch(m) : 0;
-        int r = pthread_create(&m->seeder, NULL, seed_thread, m);
-        if (r != 0)
-                return -r;
-        m->has_seeder = true;
-        return 0;
-}
-
-void mount_fs_prefetch_stop(mount_fs *m)
-{
-        atomic_store(&m->stop, true);
-        /* The seeder starts the prefetch threads: joined first, it has started all it will. */
-        if (m->has_seeder)
-                pthread_join(m->seeder, NULL);
-        m->has_seeder = false;
-        for (unsigned i = 0; i < m->n_threads; i++)
-                pthread_join(m->threads[i], NULL);
-        m->n_threads = 0;
-        free(m->threads);
-        m->threads = NULL;
 }

@@ -49,6 +49,7 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
         }
 
         mount_fs *m = NULL;
+        mount_prefetch *background = NULL;
         r = mount_fs_new(in, subdir, &m);
         if (r < 0)
                 return r;
@@ -95,7 +96,8 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
                 if (r < 0)
                         goto out_unmount;
         }
-        r = mount_fs_prefetch_start(m, a->no_prefetch ? 0 : MOUNT_PREFETCH_JOBS, a->seeds, a->auto_seed);
+        r = mount_prefetch_start(in, a->no_prefetch ? 0 : MOUNT_PREFETCH_JOBS, a->seeds,
+                                 a->auto_seed, &background);
         if (r < 0)
                 goto out_unmount;
         if (notify_fd >= 0) {
@@ -108,8 +110,9 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
         struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
         r = fuse_session_loop_mt(se, &cfg);
         r = r < 0 ? r : 0; /* a signal ends the loop with a positive number: a clean exit */
-        mount_fs_prefetch_stop(m);
 out_unmount:
+        /* Before the view goes: the threads read through the same archive input. */
+        mount_prefetch_stop(background);
         fuse_session_unmount(se);
 out_signals:
         fuse_remove_signal_handlers(se);
