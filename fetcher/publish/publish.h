@@ -2,7 +2,9 @@
 /*
  * libpublish: making images and publishing them. What `casync make` does (make_engine.c: a
  * .catar, or an index and chunk store, byte for byte as casync makes them, chunks hashed and
- * compressed on every core), and the web server's side of `acfetch publish` (publish_site.c).
+ * compressed on every core), one publish of an image (publish.c: name, manifest, archive, then
+ * everything put in place in order), and the files of the document root it keeps
+ * (publish_site.c).
  *
  * OUTDIR is the document root of the image name's host:
  *
