@@ -22,107 +22,12 @@
  * its log line is already on disk.
  */
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <time.h>
+#include "faultserver.h"
 
-#include "casync/util.h"
-
-#define MAX_CONNS        1024
-#define IN_MAX           8192  /* a request head must fit; larger heads get 431 */
-#define OUT_MAX          65536 /* per-connection send buffer, also the file read size */
-#define SLOW_INTERVAL_MS 100
-#define SEEN_MAX         (1u << 20) /* bound on what the "once" faults remember */
-
-enum fault {
-        FAULT_OK,
-        FAULT_503ONCE,
-        FAULT_429ONCE,
-        FAULT_STALL,
-        FAULT_TRUNCATE,
-        FAULT_CHUNKED_HUGE,
-        FAULT_CORRUPT,
-        FAULT_REDIRECT_HTTP,
-        FAULT_SLOW,
-        FAULT_500,
-        FAULT_ETAG,
-};
-
-static const struct {
-        const char *name;
-        enum fault fault;
-} fault_table[] = {
-    {"ok", FAULT_OK},
-    {"503once", FAULT_503ONCE},
-    {"429once", FAULT_429ONCE},
-    {"stall", FAULT_STALL},
-    {"truncate", FAULT_TRUNCATE},
-    {"chunked-huge", FAULT_CHUNKED_HUGE},
-    {"corrupt", FAULT_CORRUPT},
-    {"redirect-http", FAULT_REDIRECT_HTTP},
-    {"slow", FAULT_SLOW},
-    {"500", FAULT_500},
-    {"etag", FAULT_ETAG},
-};
-
-enum conn_state {
-        STATE_READ,  /* waiting for a complete request head */
-        STATE_WRITE, /* sending a response */
-        STATE_STALL, /* response deliberately unfinished; wait for the client to leave */
-        STATE_DRAIN, /* our side is shut down; discard input until the client closes */
-};
-
-enum body_kind {
-        BODY_NONE,
-        BODY_FILE,
-        BODY_ZERO_CHUNKS,
-};
-
-enum after_response {
-        AFTER_KEEP,
-        AFTER_CLOSE,
-        AFTER_STALL,
-};
-
-struct conn {
-        int fd;
-        enum conn_state state;
-        bool peer_eof;
-
-        char in[IN_MAX];
-        size_t in_len;
-
-        char out[OUT_MAX];
-        size_t out_len, out_off;
-
-        enum body_kind body;
-        int file_fd;
-        uint64_t body_off, body_end;
-        uint64_t flip_at; /* UINT64_MAX: no corruption */
-        bool slow;
-        uint64_t next_ms;
-        enum after_response after;
-};
-
-static int root_fd = -1;
+int root_fd = -1;
 static int log_fd = -1;
-static uint16_t own_port;
+uint16_t own_port;
 static volatile sig_atomic_t terminate;
-
-/* Set of 64-bit hashes of "fault\0path" already answered with a "once" error. */
-static uint64_t *seen;
-static size_t seen_size, seen_count;
 
 static uint64_t now_ms(void)
 {
@@ -130,56 +35,6 @@ static uint64_t now_ms(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t hash_key(const char *fault, const char *path)
-{
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-        for (const char *p = fault; *p; p++)
-                h = (h ^ (uint8_t)*p) * UINT64_C(0x100000001b3);
-        h = (h ^ 0) * UINT64_C(0x100000001b3);
-        for (const char *p = path; *p; p++)
-                h = (h ^ (uint8_t)*p) * UINT64_C(0x100000001b3);
-        return h ? h : 1; /* 0 marks an empty slot */
-}
-
-static bool seen_insert_slot(uint64_t *table, size_t size, uint64_t h)
-{
-        for (size_t i = h & (size - 1);; i = (i + 1) & (size - 1)) {
-                if (table[i] == h)
-                        return false;
-                if (table[i] == 0) {
-                        table[i] = h;
-                        return true;
-                }
-        }
-}
-
-/* Returns true if the key was new (and remembers it). When the bound is reached every key counts
- * as already seen, so a runaway client gets files rather than endless errors. */
-static bool seen_first_time(const char *fault, const char *path)
-{
-        uint64_t h = hash_key(fault, path);
-
-        if (seen_count * 2 >= seen_size) {
-                if (seen_size >= SEEN_MAX * 2)
-                        return false;
-                size_t n = seen_size ? seen_size * 2 : 1024;
-                uint64_t *t = calloc(n, sizeof(uint64_t));
-                if (!t)
-                        return false;
-                for (size_t i = 0; i < seen_size; i++)
-                        if (seen[i])
-                                seen_insert_slot(t, n, seen[i]);
-                free(seen);
-                seen = t;
-                seen_size = n;
-        }
-        if (!seen_insert_slot(seen, seen_size, h))
-                return false;
-        seen_count++;
-        return true;
 }
 
 static void log_request(const char *method, const char *target, int status)
@@ -244,7 +99,7 @@ static void conn_free(struct conn *c)
 
 /* Appends formatted text to the pending output; the head always fits since it is bounded by
  * the request head, which is at most IN_MAX. */
-_printf_(2, 3) static void out_append(struct conn *c, const char *fmt, ...)
+_printf_(2, 3) void out_append(struct conn *c, const char *fmt, ...)
 {
         va_list ap;
         int n;
@@ -256,8 +111,8 @@ _printf_(2, 3) static void out_append(struct conn *c, const char *fmt, ...)
                 c->out_len = MIN(c->out_len + (size_t)n, sizeof(c->out) - 1);
 }
 
-static void begin_response(struct conn *c, const char *method, const char *target, int status,
-                           bool want_close)
+void begin_response(struct conn *c, const char *method, const char *target, int status,
+                    bool want_close)
 {
         log_request(method, target, status);
         c->out_len = c->out_off = 0;
@@ -272,8 +127,8 @@ static void begin_response(struct conn *c, const char *method, const char *targe
 }
 
 /* A complete short response with a text body (errors, redirects). */
-static void simple_response(struct conn *c, const char *method, const char *target, int status,
-                            bool want_close, const char *extra_header)
+void simple_response(struct conn *c, const char *method, const char *target, int status,
+                     bool want_close, const char *extra_header)
 {
         const char *text = reason(status);
         bool head = strcmp(method, "HEAD") == 0;
@@ -331,7 +186,7 @@ static bool header_value(const char *head, const char *name, char *buf, size_t s
 }
 
 /* No absolute paths, no "." or ".." components: the file must lie under --root. */
-static bool path_is_safe(const char *p)
+bool path_is_safe(const char *p)
 {
         if (!*p || *p == '/')
                 return false;
@@ -353,10 +208,7 @@ static void handle_request(struct conn *c, size_t head_len)
         char *head = c->in;
         char *method, *target, *version, *sp;
         char path[IN_MAX], fault_name[64], if_none_match[IN_MAX];
-        enum fault fault = FAULT_OK;
-        bool found = false, want_close, is_head;
-        struct stat st;
-        int fd;
+        bool want_close, is_head;
 
         /* Keep the "\r\n" ending the last header line so header_has() sees that line whole. */
         head[head_len - 2] = '\0';
@@ -405,103 +257,14 @@ static void handle_request(struct conn *c, size_t head_len)
         size_t pl = strcspn(target + 2 + fl, "?");
         memcpy(path, target + 2 + fl, pl);
         path[pl] = '\0';
-
-        for (size_t i = 0; i < ELEMENTSOF(fault_table); i++)
-                if (strcmp(fault_table[i].name, fault_name) == 0) {
-                        fault = fault_table[i].fault;
-                        found = true;
-                }
-        if (!found || !path_is_safe(path)) {
-                simple_response(c, method, target, 404, want_close, NULL);
-                return;
-        }
-
-        if (fault == FAULT_REDIRECT_HTTP) {
-                char location[IN_MAX + 64];
-                snprintf(location, sizeof(location), "Location: http://127.0.0.1:%u/ok/%s",
-                         (unsigned)own_port, path);
-                simple_response(c, method, target, 301, want_close, location);
-                return;
-        }
-        if (fault == FAULT_503ONCE && seen_first_time(fault_name, path)) {
-                simple_response(c, method, target, 503, want_close, NULL);
-                return;
-        }
-        if (fault == FAULT_429ONCE && seen_first_time(fault_name, path)) {
-                simple_response(c, method, target, 429, want_close, "Retry-After: 0");
-                return;
-        }
-        if (fault == FAULT_500) {
-                simple_response(c, method, target, 500, want_close, NULL);
-                return;
-        }
-        if (fault == FAULT_CHUNKED_HUGE) {
-                begin_response(c, method, target, 200, want_close);
-                out_append(c, "Content-Type: application/octet-stream\r\n"
-                              "Transfer-Encoding: chunked\r\n\r\n");
-                if (!is_head)
-                        c->body = BODY_ZERO_CHUNKS;
-                return;
-        }
-
-        fd = openat(root_fd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0) {
-                simple_response(c, method, target, errno == ENOENT || errno == ENOTDIR ? 404 : 500,
-                                want_close, NULL);
-                return;
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                close(fd);
-                simple_response(c, method, target, 404, want_close, NULL);
-                return;
-        }
-
-        if (fault == FAULT_ETAG) {
-                char etag[64];
-                snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "\"", (uint64_t)st.st_size,
-                         (uint64_t)st.st_mtim.tv_sec);
-                if (has_inm && (strstr(if_none_match, etag) || strcmp(if_none_match, "*") == 0)) {
-                        close(fd);
-                        begin_response(c, method, target, 304, want_close);
-                        out_append(c, "ETag: %s\r\nCache-Control: max-age=60\r\n\r\n", etag);
-                        return;
-                }
-                begin_response(c, method, target, 200, want_close);
-                out_append(c, "ETag: %s\r\nCache-Control: max-age=60\r\n", etag);
-        } else {
-                begin_response(c, method, target, 200, want_close);
-        }
-        out_append(c,
-                   "Content-Type: application/octet-stream\r\nContent-Length: %" PRIu64 "\r\n\r\n",
-                   (uint64_t)st.st_size);
-        if (is_head) {
-                close(fd);
-                return;
-        }
-        c->file_fd = fd;
-        c->body = BODY_FILE;
-        c->body_off = 0;
-        c->body_end = (uint64_t)st.st_size;
-        switch (fault) {
-        case FAULT_STALL:
-                c->body_end /= 2;
-                c->after = AFTER_STALL;
-                break;
-        case FAULT_TRUNCATE:
-                c->body_end /= 2;
-                c->after = AFTER_CLOSE;
-                break;
-        case FAULT_CORRUPT:
-                if (st.st_size > 0)
-                        c->flip_at = (uint64_t)st.st_size / 2;
-                break;
-        case FAULT_SLOW:
-                c->slow = true;
-                c->next_ms = 0;
-                break;
-        default:
-                break;
-        }
+        fault_respond(c, &(struct request){.method = method,
+                                           .target = target,
+                                           .fault_name = fault_name,
+                                           .path = path,
+                                           .is_head = is_head,
+                                           .want_close = want_close,
+                                           .has_inm = has_inm,
+                                           .if_none_match = if_none_match});
 }
 
 /* Takes complete requests off the input while the connection is idle. */
@@ -872,7 +635,7 @@ int main(int argc, char *argv[])
 
         serve(lfd);
 
-        free(seen);
+        faults_free();
         closep(&log_fd);
         closep(&root_fd);
         return 0;
