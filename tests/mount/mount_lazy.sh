@@ -21,7 +21,9 @@ mnt_cleanup_all() {
         [ "${KEEP:-0}" = 1 ] || rm -rf "$MT"
         exit $rc
 }
-PROXY=${DELAY_PROXY:-$BUILDDIR/bench/delay_proxy}
+# meson passes the delay proxy it built for this test (tests/mount/meson.build).
+PROXY=${DELAY_PROXY:-}
+[ -n "$PROXY" ] || mnt_fail "DELAY_PROXY is not set (meson test sets it)"
 [ -x "$PROXY" ] || mnt_fail "no delay proxy at $PROXY"
 
 # ~48 MiB of incompressible files, and the file to read in the middle, six levels down.
