@@ -6,30 +6,12 @@
 set -euo pipefail
 
 DRIVER=${1:?usage: test_mtree.sh CATAR_MTREE_BINARY}
-CASYNC=${CASYNC:-casync}
-
-if ! command -v "$CASYNC" >/dev/null; then
-        echo "SKIP: casync is not installed"
-        exit 77
-fi
-if [ "$(id -u)" != 0 ]; then
-        echo "SKIP: needs root (device nodes, ownership, chattr, trusted.* xattrs)"
-        exit 77
-fi
-
-W=$(mktemp -d "${TMPDIR:-/tmp}/h2-mtree.XXXXXX")
-cleanup() {
-        find "$W" \( -type f -o -type d \) -exec chattr -f -i -a {} + 2>/dev/null || true
-        rm -rf "$W"
-}
-trap cleanup EXIT
+# shellcheck source=tests/casync/lib.sh
+. "$(dirname "$0")/lib.sh"
+require_root "device nodes, ownership, chattr, trusted.* xattrs"
+ca_init mtree
+W=$TEST_TMP
 umask 022
-FAILED=0
-
-fail() {
-        echo "FAIL: $*"
-        FAILED=1
-}
 
 # try CMD...: optional features (chattr, setcap, ACLs...) may be unsupported by the filesystem.
 try() {
@@ -147,12 +129,11 @@ compare() {
                         return
                 fi
                 if ! cmp -s "$want" "$W/$name.got"; then
-                        fail "$name (chunk $chunk): mtree differs from casync's"
-                        diff "$want" "$W/$name.got" | head -20
-                        return
+                        fail "$name (chunk $chunk): mtree differs from casync's" \
+                                "$(diff "$want" "$W/$name.got" | head -20)"
                 fi
         done
-        echo "PASS: $name ($(wc -l <"$want") lines)"
+        pass "$name ($(wc -l <"$want") lines)"
 }
 
 # archive NAME TREE MAKE_OPTS...: makes NAME.catar and compares with both digest keys.
@@ -197,10 +178,10 @@ if $CASYNC make --with=usec-time --with=permissions --with=symlinks --with=16bit
                 >"$W/usec.want"
         if "$DRIVER" --chunk=4093 "$W/usec.catar" >"$W/usec.got" 2>"$W/usec.err" &&
                 cmp -s "$W/usec.want" "$W/usec.got"; then
-                echo "PASS: usec ($(wc -l <"$W/usec.want") lines, against the directory)"
+                pass "usec ($(wc -l <"$W/usec.want") lines, against the directory)"
         else
-                fail "usec: mtree differs from casync's of the directory: $(cat "$W/usec.err")"
-                diff "$W/usec.want" "$W/usec.got" | head -20
+                fail "usec: mtree differs from casync's of the directory: $(cat "$W/usec.err")" \
+                        "$(diff "$W/usec.want" "$W/usec.got" | head -20)"
         fi
 else
         fail "usec: casync make failed: $(cat "$W/usec.err")"
@@ -213,10 +194,10 @@ fi
 # the short and the nearly whole ones plus a sample in between for large ones.
 for a in fx rich-acl deep; do
         if "$DRIVER" --cuts "$W/$a.catar" >"$W/cuts.out" 2>&1; then
-                echo "PASS: every truncation of $a.catar fails ($(cat "$W/cuts.out"))"
+                pass "every truncation of $a.catar fails ($(cat "$W/cuts.out"))"
         else
                 fail "truncations of $a.catar: $(tail -3 "$W/cuts.out")"
         fi
 done
 
-exit $FAILED
+finish
