@@ -25,6 +25,11 @@
 # finish
 #       For tests made of pass/skip_part lines: print the counts; exit 77 if nothing passed
 #       (every part was skipped), else 0.
+# build_tree WHAT FUNCTION [ARGS...]
+#       Run FUNCTION ARGS (a tree builder) in a subshell with "set -e", so that its first failing
+#       step stops it, and fail "WHAT: ..." if it did: a missing tool or an unsupported
+#       attribute cannot silently leave a smaller tree. (Builders call it this way, not behind
+#       "||" or "if", where the shell would ignore set -e.)
 # is_root / require_root WHY / require_cmd CMD...
 #       Whether running as root / skip unless root / skip unless every CMD is installed.
 #
@@ -127,6 +132,23 @@ finish() {
         echo "# $_test_passed passed, $_test_skipped skipped"
         [ "$_test_passed" -gt 0 ] || exit 77
         exit 0
+}
+
+build_tree() {
+        _bt_what=$1
+        shift
+        case $- in
+        *e*) _bt_errexit=1 ;;
+        *) _bt_errexit= ;;
+        esac
+        set +e
+        (
+                set -e
+                "$@"
+        )
+        _bt_rc=$?
+        [ -z "$_bt_errexit" ] || set -e
+        [ "$_bt_rc" -eq 0 ] || fail "$_bt_what: a step failed (status $_bt_rc; its message is above)"
 }
 
 is_root() {

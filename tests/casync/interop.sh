@@ -8,6 +8,7 @@
 
 . "$(dirname "$0")/lib.sh"
 ca_init interop
+require_cmd python3 setfattr setfacl
 
 ROOT=0
 is_root && ROOT=1
@@ -69,9 +70,7 @@ make_tree() {
 
         mkfifo fifo
         mkfifo -m 0600 fifo600
-        if command -v python3 >/dev/null; then
-                python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' sock
-        fi
+        python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' sock
 
         # Modes.
         echo suid >setuid && chmod 4755 setuid
@@ -140,7 +139,7 @@ make_tree() {
         cd - >/dev/null || exit 1
 }
 
-make_tree
+build_tree "source tree" make_tree
 pass "source tree built"
 
 # casync's depth cap is what the tree relies on: one more level must be refused.

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root "devices, ownership, trusted xattrs"
-require_cmd casync tar getfattr setfattr setfacl
+require_cmd casync tar getfattr setfattr setfacl setcap
 : "${CATAR_TAR:=$BUILDDIR/tests/casync/catar_tar}"
 [ -x "$CATAR_TAR" ] || fail "catar_tar not found at $CATAR_TAR"
 ca_init tar
@@ -85,9 +85,7 @@ make_tree() {
                 setfattr -n user.b -v "$(head -c "$v" /dev/zero | tr '\0' v)" "len$v"
         done
         setfattr -n user.dir -v d sticky
-        if command -v setcap >/dev/null; then
-                echo cap >capfile && setcap cap_net_raw+ep capfile
-        fi
+        echo cap >capfile && setcap cap_net_raw+ep capfile
         echo acl >acl_file
         setfacl -m u:1000:rw-,g:100:r--,u:nobody:r-- acl_file
         echo acl >acl_mask
@@ -114,7 +112,7 @@ make_tree() {
         cd / || exit 1
 }
 
-make_tree
+build_tree "source tree" make_tree
 pass "source tree built"
 
 # convert NAME MAKE_OPTS: casync make, then catar -> tar; leaves $TEST_TMP/NAME.{catar,tar,id}.

@@ -10,13 +10,14 @@
 . "$(dirname "$0")/../casync/lib.sh"
 . "$(dirname "$0")/make_tree.sh"
 ca_init make-identity
+require_cmd python3 setfattr setfacl
 # Read-only directories of the tree would stop the cleanup of an unprivileged run.
 at_exit 'chmod -R u+w "$TEST_TMP" 2>/dev/null || true'
 
 [ "$MT_ROOT" = 1 ] || echo "# not root: devices, owners, trusted/security xattrs, chattr and the unprivileged comparison are left out"
 
 T=$TEST_TMP/tree
-mt_make_tree "$T"
+build_tree "source tree" mt_make_tree "$T"
 pass "source tree built"
 
 # same_make NAME OPTS...: casync make and acfetch make of $T as .catar; identical bytes and
@@ -128,7 +129,7 @@ ACF_ONLY=--compression-level=19 same_caidx "caidx fixed 4096, zstd level 19" "$T
         --chunk-size=4096:4096:4096
 
 S=$TEST_TMP/small
-mt_small_tree "$S"
+build_tree "small tree" mt_small_tree "$S"
 same_caidx "caidx tiny chunks 16:64:256" "$S" --chunk-size=16:64:256
 same_caidx "caidx 1:1:1 (one byte per chunk)" "$S" --chunk-size=1:1:1 --without=all
 same_caidx "caidx 48:100:200" "$S" --chunk-size=48:100:200
@@ -208,11 +209,11 @@ fi
 if [ "$MT_ROOT" = 1 ] && command -v setpriv >/dev/null; then
         U=$TEST_TMP/unpriv
         mkdir -p "$U/out"
-        mt_small_tree "$U/tree"
-        setfattr -n user.u -v v "$U/tree/a.txt"
-        setfacl -m u:1000:r-- "$U/tree/a.txt"
-        chmod -R a+rX "$U/tree"
-        chown nobody "$U/out"
+        build_tree "unprivileged tree" mt_small_tree "$U/tree"
+        setfattr -n user.u -v v "$U/tree/a.txt" || fail "setfattr on the unprivileged tree"
+        setfacl -m u:1000:r-- "$U/tree/a.txt" || fail "setfacl on the unprivileged tree"
+        chmod -R a+rX "$U/tree" || fail "chmod the unprivileged tree"
+        chown nobody "$U/out" || fail "chown $U/out"
         as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
         as_nobody $CASYNC make "$U/out/c.catar" "$U/tree" >"$U/c.out" 2>&1
         as_nobody "$ACFETCH" make --print-digest "$U/out/a.catar" "$U/tree" >"$U/a.out" 2>&1
