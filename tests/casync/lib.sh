@@ -18,6 +18,8 @@
 # diff_or_fail NAME EXPECTED_FILE GOT_FILE
 #       pass NAME if the files are identical, else fail NAME with the first diff lines.
 
+set -u
+
 : "${SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib.sh
 . "$SRCDIR/tests/lib.sh"
