@@ -4,9 +4,11 @@ set -eu
 build="meson ninja-build pkg-config gcc libcurl4-openssl-dev libxml2-dev libzstd-dev libssl-dev
        libjansson-dev liblzma-dev zlib1g-dev libfuse3-dev"
 tests="casync nginx gnupg attr acl debootstrap util-linux e2fsprogs xxd zstd xz-utils time curl openssl
-       iproute2"
+       iproute2 libcap2-bin"
+# The source checks (tools/check-layers.sh, tools/check-format.sh).
+checks="python3 clang-format"
 missing=""
-for p in $build $tests; do
+for p in $build $tests $checks; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
                 missing="$missing $p"
 done

@@ -24,7 +24,7 @@ set -eu
 fetch_init
 command -v zstd >/dev/null 2>&1 || fail "zstd is not installed (it checks the chunk files)"
 
-W=$HTTP_TMP
+W=$TEST_TMP
 www=$W/www
 mkdir -p "$www"
 
@@ -65,13 +65,13 @@ ids() { # INDEX OUT: the distinct chunk IDs of INDEX, sorted
 }
 
 mark() {
-        http_nginx_sync || fail "nginx sync"
+        nginx_sync || fail "nginx sync"
         MARK=$(wc -l <"$NGINX_ACCESS_LOG")
 }
 
 # requests: the chunk IDs requested since mark, sorted, repeats kept.
 requests() {
-        http_nginx_sync || fail "nginx sync"
+        nginx_sync || fail "nginx sync"
         tail -n +$((MARK + 1)) "$NGINX_ACCESS_LOG" |
                 sed -n 's|.*"GET [^ ]*/\([0-9a-f]\{64\}\)\.cacnk .*|\1|p' | sort
 }

@@ -10,12 +10,11 @@
 
 . "$(dirname "$0")/lib.sh"
 : "${GEN_HOSTILE:=$BUILDDIR/tests/casync/gen_hostile}"
-lib_init hostile
+ca_init hostile
 
-GEN=$WORK/gen
-if ! "$GEN_HOSTILE" "$GEN" >"$WORK/gen.log" 2>&1; then
-        fail "gen_hostile" "$(cat "$WORK/gen.log")"
-        lib_finish
+GEN=$TEST_TMP/gen
+if ! "$GEN_HOSTILE" "$GEN" >"$TEST_TMP/gen.log" 2>&1; then
+        fail "gen_hostile" "$(cat "$TEST_TMP/gen.log")"
 fi
 n_cases=$(wc -l <"$GEN/cases.tsv")
 pass "gen_hostile wrote $n_cases cases"
@@ -24,20 +23,20 @@ pass "gen_hostile wrote $n_cases cases"
 
 # casync itself must accept them, or the cases built from them prove nothing.
 for v in valid.catar valid/x.caidx; do
-        if $CASYNC mtree "$GEN/$v" >"$WORK/casync-valid.mtree" 2>"$WORK/casync-valid.err"; then
+        if $CASYNC mtree "$GEN/$v" >"$TEST_TMP/casync-valid.mtree" 2>"$TEST_TMP/casync-valid.err"; then
                 pass "casync accepts $v"
         else
-                fail "casync accepts $v" "$(cat "$WORK/casync-valid.err")"
+                fail "casync accepts $v" "$(cat "$TEST_TMP/casync-valid.err")"
                 continue
         fi
-        out=$WORK/valid-out-${v%%.*}
-        if "$ACFETCH" extract "$GEN/$v" "$out" 2>"$WORK/valid.err"; then
+        out=$TEST_TMP/valid-out-${v%%.*}
+        if "$ACFETCH" extract "$GEN/$v" "$out" 2>"$TEST_TMP/valid.err"; then
                 $CASYNC mtree --with=32bit-uids --with=nsec-time --with=permissions \
-                        --with=symlinks --with=fifos --with=xattrs "$out" >"$WORK/valid-out.mtree"
+                        --with=symlinks --with=fifos --with=xattrs "$out" >"$TEST_TMP/valid-out.mtree"
                 diff_or_fail "acfetch extracts $v as casync reads it" \
-                        "$WORK/casync-valid.mtree" "$WORK/valid-out.mtree"
+                        "$TEST_TMP/casync-valid.mtree" "$TEST_TMP/valid-out.mtree"
         else
-                fail "acfetch extracts $v" "$(cat "$WORK/valid.err")"
+                fail "acfetch extracts $v" "$(cat "$TEST_TMP/valid.err")"
         fi
 done
 
@@ -48,13 +47,13 @@ passwd_state() {
         sha256sum </etc/passwd
 }
 PASSWD_BEFORE=$(passwd_state)
-mkdir -p "$WORK/log"
-cp -a /etc/passwd "$WORK/passwd.backup"
+mkdir -p "$TEST_TMP/log"
+cp -a /etc/passwd "$TEST_TMP/passwd.backup"
 
 # run_case NAME INPUT EXPECTED
 run_case() {
         local name=$1 input=$GEN/$2 expect=$3
-        local cw=$WORK/case/$name log=$WORK/log/$name problems=() rc before after
+        local cw=$TEST_TMP/case/$name log=$TEST_TMP/log/$name problems=() rc before after
         mkdir -p "$cw/outside/sub"
         echo "sentinel of $name" >"$cw/outside/keep"
         ln -s keep "$cw/outside/link"
@@ -68,8 +67,8 @@ run_case() {
         grep -qF -- "$expect" "$log.stderr" ||
                 problems+=("stderr lacks \"$expect\"")
         { [ -e "$cw/dest" ] || [ -L "$cw/dest" ]; } && problems+=("DEST exists")
-        [ -z "$(leftover_temps "$cw")" ] && [ -z "$(leftover_temps "$WORK/case")" ] ||
-                problems+=("temp left: $(leftover_temps "$WORK/case" | head -n 3)")
+        [ -z "$(leftover_temps "$cw")" ] && [ -z "$(leftover_temps "$TEST_TMP/case")" ] ||
+                problems+=("temp left: $(leftover_temps "$TEST_TMP/case" | head -n 3)")
         after=$(snapshot "$cw")
         [ "$before" = "$after" ] ||
                 problems+=("work dir changed:" "$(diff <(echo "$before") <(echo "$after") |
@@ -79,7 +78,7 @@ run_case() {
                 # Our payload landed there: put the real one back (only then, so a concurrent
                 # legitimate change is never undone).
                 if grep -qx pwned /etc/passwd; then
-                        cp -a "$WORK/passwd.backup" /etc/passwd
+                        cp -a "$TEST_TMP/passwd.backup" /etc/passwd
                         problems+=("/etc/passwd held the archive's payload; restored")
                 fi
                 PASSWD_BEFORE=$(passwd_state)
@@ -95,7 +94,7 @@ run_case() {
 
         if [ ${#problems[@]} -eq 0 ]; then
                 pass "$name"
-                lib_unpin "$cw"
+                unpin "$cw"
                 rm -rf "$cw" "$log".*
         else
                 fail "$name" "${problems[@]}" "stderr: $(head -c 600 "$log.stderr")"
@@ -110,7 +109,7 @@ done <"$GEN/cases.tsv"
 
 VALID=$GEN/valid.catar
 size=$(stat -c %s "$VALID")
-CUT=$WORK/cut
+CUT=$TEST_TMP/cut
 mkdir -p "$CUT"
 bad=()
 for ((off = 0; off < size; off++)); do
@@ -120,7 +119,7 @@ for ((off = 0; off < size; off++)); do
         if [ $rc -ne 1 ] || [ -e "$CUT/dest" ] || [ -n "$(leftover_temps "$CUT")" ] ||
                 ! grep -q 'error' "$CUT/err"; then
                 bad+=("cut at $off: exit $rc, $(head -c 200 "$CUT/err")")
-                lib_unpin "$CUT/dest"
+                unpin "$CUT/dest"
                 rm -rf "$CUT/dest"
         fi
 done
@@ -135,4 +134,4 @@ else
         fail "valid.catar uncut extracts" "$(cat "$CUT/err")"
 fi
 
-lib_finish
+finish

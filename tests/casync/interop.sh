@@ -7,13 +7,14 @@
 # with a message otherwise.
 
 . "$(dirname "$0")/lib.sh"
-lib_init interop
+ca_init interop
+require_cmd python3 setfattr setfacl
 
 ROOT=0
-lib_is_root && ROOT=1
+is_root && ROOT=1
 [ $ROOT = 1 ] || echo "# not root: devices, ownership, trusted xattrs and chattr are left out"
 
-T=$WORK/tree
+T=$TEST_TMP/tree
 
 # ---------------------------------------------------------------- the source tree
 
@@ -69,9 +70,7 @@ make_tree() {
 
         mkfifo fifo
         mkfifo -m 0600 fifo600
-        if command -v python3 >/dev/null; then
-                python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' sock
-        fi
+        python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' sock
 
         # Modes.
         echo suid >setuid && chmod 4755 setuid
@@ -140,18 +139,18 @@ make_tree() {
         cd - >/dev/null || exit 1
 }
 
-make_tree
+build_tree "source tree" make_tree
 pass "source tree built"
 
 # casync's depth cap is what the tree relies on: one more level must be refused.
-mkdir -p "$WORK/toodeep"
-(cd "$WORK/toodeep" && p=.; for _ in $(seq 63); do p=$p/d; done; mkdir -p "$p" && echo x >"$p/x")
-if $CASYNC make "$WORK/toodeep.catar" "$WORK/toodeep" >/dev/null 2>&1; then
+mkdir -p "$TEST_TMP/toodeep"
+(cd "$TEST_TMP/toodeep" && p=.; for _ in $(seq 63); do p=$p/d; done; mkdir -p "$p" && echo x >"$p/x")
+if $CASYNC make "$TEST_TMP/toodeep.catar" "$TEST_TMP/toodeep" >/dev/null 2>&1; then
         fail "casync refuses 65 nested nodes" "casync accepted a deeper tree than expected"
 else
         pass "casync refuses 65 nested nodes (64 is its maximum)"
 fi
-rm -rf "$WORK/toodeep" "$WORK/toodeep.catar"
+rm -rf "$TEST_TMP/toodeep" "$TEST_TMP/toodeep.catar"
 
 # ---------------------------------------------------------------- one variant
 
@@ -160,7 +159,7 @@ rm -rf "$WORK/toodeep" "$WORK/toodeep.catar"
 #   ATTRS=yes when the archive keeps xattrs, ACLs and chattr flags, which are then compared.
 run_variant() {
         local name=$1 make_opts=$2 mtree_opts=$3 attrs=$4 kind=${5:-caidx}
-        local d=$WORK/v-$name input store_args=() out err rc
+        local d=$TEST_TMP/v-$name input store_args=() out err rc
         mkdir -p "$d"
         if [ "$kind" = catar ]; then
                 input=$d/x.catar
@@ -216,7 +215,7 @@ run_variant() {
 
         # Keep the default variant for the tests below; drop the rest (the tree is big).
         if [ "$name" != default ]; then
-                lib_unpin "$d"
+                unpin "$d"
                 rm -rf "$d"
         fi
 }
@@ -278,7 +277,7 @@ if [ $ROOT = 1 ]; then
         # Keeps the nodump file and its flag.
         run_variant nodump "--exclude-nodump=no" "--exclude-nodump=no" yes
 else
-        skip "best" "--with=best needs root"
+        skip_part "best" "--with=best needs root"
 fi
 run_variant unix "--with=unix" "--with=unix" no
 run_variant without-all "--without=all" "--without=all" no
@@ -288,7 +287,7 @@ run_variant catar "" "" yes catar
 
 # ---------------------------------------------------------------- the default index, again
 
-D=$WORK/v-default
+D=$TEST_TMP/v-default
 IDX=$D/x.caidx
 
 # An explicit --store naming the default store gives the same tree.
@@ -310,7 +309,7 @@ fi
 
 # --in-place over an earlier extraction of the same index (every entry replaced or reused).
 # As casync, acfetch cannot replace append-only entries in place: unpin them first.
-lib_unpin "$D/out"
+unpin "$D/out"
 if "$ACFETCH" extract --in-place "$IDX" "$D/out" 2>"$D/inplace.err"; then
         $CASYNC mtree "$D/out" >"$D/inplace.mtree"
         diff_or_fail "--in-place over the same tree" "$D/tree.mtree" "$D/inplace.mtree"
@@ -392,14 +391,14 @@ rm -rf "$D"/.stale-out.acfetch-* # stale-out itself holds +a/+i files: lib clean
 # the archive went into the pipe (the pipe holds at most 1 MiB, so acfetch has consumed and
 # extracted most of it) and then waits for "go"; acfetch's exit is reported on the same
 # control FIFO, so an early exit cannot hang the test. No timing is involved.
-CAT=$WORK/stream-src.catar
+CAT=$TEST_TMP/stream-src.catar
 $CASYNC make "$CAT" "$T" >/dev/null
-FIFO=$WORK/stream.catar
-mkfifo "$FIFO" "$WORK/ctl" "$WORK/go"
-exec 4<>"$WORK/ctl" 5<>"$WORK/go"
+FIFO=$TEST_TMP/stream.catar
+mkfifo "$FIFO" "$TEST_TMP/ctl" "$TEST_TMP/go"
+exec 4<>"$TEST_TMP/ctl" 5<>"$TEST_TMP/go"
 size=$(stat -c %s "$CAT")
 half=$((size / 2))
-("$ACFETCH" extract "$FIFO" "$WORK/stream-out" 2>"$WORK/stream.err"; echo "exit $?" >&4) &
+("$ACFETCH" extract "$FIFO" "$TEST_TMP/stream-out" 2>"$TEST_TMP/stream.err"; echo "exit $?" >&4) &
 apid=$!
 (
         exec 3>"$FIFO"
@@ -411,12 +410,12 @@ apid=$!
 wpid=$!
 read -r msg <&4
 if [ "$msg" = half ]; then
-        if [ -e "$WORK/stream-out" ]; then
-                fail "DEST absent while extracting" "$(find "$WORK/stream-out" | head -n 5)"
+        if [ -e "$TEST_TMP/stream-out" ]; then
+                fail "DEST absent while extracting" "$(find "$TEST_TMP/stream-out" | head -n 5)"
         else
                 pass "DEST absent while extracting"
         fi
-        [ -n "$(leftover_temps "$WORK")" ] &&
+        [ -n "$(leftover_temps "$TEST_TMP")" ] &&
                 echo "# (meanwhile a private temp directory exists, as expected)"
         echo go >&5
         read -r msg <&4
@@ -427,35 +426,35 @@ fi
 wait "$apid" "$wpid" 2>/dev/null
 exec 4>&- 5>&-
 if [ "$msg" = "exit 0" ]; then
-        $CASYNC mtree "$WORK/stream-out" >"$WORK/stream.mtree"
-        $CASYNC mtree "$T" >"$WORK/tree-default.mtree"
-        diff_or_fail "FIFO-fed .catar extracts completely" "$WORK/tree-default.mtree" \
-                "$WORK/stream.mtree"
+        $CASYNC mtree "$TEST_TMP/stream-out" >"$TEST_TMP/stream.mtree"
+        $CASYNC mtree "$T" >"$TEST_TMP/tree-default.mtree"
+        diff_or_fail "FIFO-fed .catar extracts completely" "$TEST_TMP/tree-default.mtree" \
+                "$TEST_TMP/stream.mtree"
 else
-        fail "FIFO-fed .catar extracts completely ($msg)" "$(head -n 10 "$WORK/stream.err")"
+        fail "FIFO-fed .catar extracts completely ($msg)" "$(head -n 10 "$TEST_TMP/stream.err")"
 fi
-check "FIFO: no temp left" test -z "$(leftover_temps "$WORK")"
-lib_unpin "$WORK/stream-out"
-rm -rf "$WORK/stream-out" "$CAT" "$FIFO" "$WORK/ctl" "$WORK/go"
+check "FIFO: no temp left" test -z "$(leftover_temps "$TEST_TMP")"
+unpin "$TEST_TMP/stream-out"
+rm -rf "$TEST_TMP/stream-out" "$CAT" "$FIFO" "$TEST_TMP/ctl" "$TEST_TMP/go"
 
 # ---------------------------------------------------------------- unprivileged extraction
 
 if [ $ROOT = 1 ] && command -v setpriv >/dev/null; then
-        U=$WORK/unpriv
+        U=$TEST_TMP/unpriv
         mkdir "$U" && chown 65534:65534 "$U" && chmod 0700 "$U"
         as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
-        as_nobody "$ACFETCH" extract "$IDX" "$U/out" >"$WORK/unpriv.out" 2>"$WORK/unpriv.err"
+        as_nobody "$ACFETCH" extract "$IDX" "$U/out" >"$TEST_TMP/unpriv.out" 2>"$TEST_TMP/unpriv.err"
         rc=$?
         # Informational lines (the transfer summary) are fine; warnings come as one line.
-        nl=$(grep -c 'warning' "$WORK/unpriv.err")
+        nl=$(grep -c 'warning' "$TEST_TMP/unpriv.err")
         if [ $rc -ne 0 ]; then
-                fail "unprivileged extract succeeds (exit $rc)" "$(head -n 20 "$WORK/unpriv.err")"
-        elif [ "$nl" -ne 1 ] || grep -q 'error' "$WORK/unpriv.err"; then
+                fail "unprivileged extract succeeds (exit $rc)" "$(head -n 20 "$TEST_TMP/unpriv.err")"
+        elif [ "$nl" -ne 1 ] || grep -q 'error' "$TEST_TMP/unpriv.err"; then
                 fail "unprivileged extract prints exactly one warning line ($nl)" \
-                        "$(head -n 20 "$WORK/unpriv.err")"
+                        "$(head -n 20 "$TEST_TMP/unpriv.err")"
         else
                 pass "unprivileged extract: success, one warning:" \
-                        "$(grep warning "$WORK/unpriv.err")"
+                        "$(grep warning "$TEST_TMP/unpriv.err")"
         fi
         if [ $rc -eq 0 ]; then
                 # What an unprivileged user can restore must be there: contents, modes (setuid
@@ -463,19 +462,19 @@ if [ $ROOT = 1 ] && command -v setpriv >/dev/null; then
                 opts="--without=all --with=permissions --with=nsec-time --with=symlinks"
                 opts="$opts --with=fifos --with=sockets --with=xattrs"
                 # shellcheck disable=SC2086
-                $CASYNC mtree $opts "$T" >"$WORK/unpriv-tree.mtree"
+                $CASYNC mtree $opts "$T" >"$TEST_TMP/unpriv-tree.mtree"
                 # shellcheck disable=SC2086
-                $CASYNC mtree $opts "$U/out" >"$WORK/unpriv-out.mtree"
+                $CASYNC mtree $opts "$U/out" >"$TEST_TMP/unpriv-out.mtree"
                 diff_or_fail "unprivileged extract: unprivileged attributes restored" \
-                        "$WORK/unpriv-tree.mtree" "$WORK/unpriv-out.mtree"
+                        "$TEST_TMP/unpriv-tree.mtree" "$TEST_TMP/unpriv-out.mtree"
                 check "unprivileged extract: files owned by the caller" \
                         test "$(stat -c %u "$U/out/owned")" = 65534
                 check "unprivileged extract: device nodes skipped" test ! -e "$U/out/chr"
         fi
         check "unprivileged: no temp left" test -z "$(leftover_temps "$U")"
-        lib_unpin "$U"
+        unpin "$U"
 else
-        skip "unprivileged extraction" "needs root and setpriv to switch to uid 65534"
+        skip_part "unprivileged extraction" "needs root and setpriv to switch to uid 65534"
 fi
 
-lib_finish
+finish

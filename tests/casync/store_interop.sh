@@ -8,18 +8,10 @@
 set -euo pipefail
 
 STORE_COPY=${1:?usage: store_interop.sh STORE_COPY}
-if ! command -v casync >/dev/null; then
-        echo "casync is not installed: skipping"
-        exit 77
-fi
-
-tmp=$(mktemp -d /tmp/store_interop.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
+# shellcheck source=tests/casync/lib.sh
+. "$(dirname "$0")/lib.sh"
+ca_init store-interop
+tmp=$TEST_TMP
 
 magic() { # first bytes of a file, as hex without spaces
         head -c "$2" "$1" | od -An -tx1 | tr -d ' \n'

@@ -6,34 +6,18 @@
 set -euo pipefail
 
 DRIVER=${1:?usage: test_mtree.sh CATAR_MTREE_BINARY}
-CASYNC=${CASYNC:-casync}
-
-if ! command -v "$CASYNC" >/dev/null; then
-        echo "SKIP: casync is not installed"
-        exit 77
-fi
-if [ "$(id -u)" != 0 ]; then
-        echo "SKIP: needs root (device nodes, ownership, chattr, trusted.* xattrs)"
-        exit 77
-fi
-
-W=$(mktemp -d "${TMPDIR:-/tmp}/h2-mtree.XXXXXX")
-cleanup() {
-        find "$W" \( -type f -o -type d \) -exec chattr -f -i -a {} + 2>/dev/null || true
-        rm -rf "$W"
-}
-trap cleanup EXIT
+# shellcheck source=tests/casync/lib.sh
+. "$(dirname "$0")/lib.sh"
+require_root "device nodes, ownership, chattr, trusted.* xattrs"
+require_cmd setfattr setfacl setcap chattr
+ca_init mtree
+W=$TEST_TMP
 umask 022
-FAILED=0
 
-fail() {
-        echo "FAIL: $*"
-        FAILED=1
-}
-
-# try CMD...: optional features (chattr, setcap, ACLs...) may be unsupported by the filesystem.
-try() {
-        "$@" 2>/dev/null || echo "# note: '$*' failed; feature not covered"
+# step CMD...: a step of a tree builder; if it fails, so does the test (an attribute the
+# filesystem refuses would otherwise leave the tree smaller than the comparisons assume).
+step() {
+        "$@" || fail "tree: '$*' failed"
 }
 
 # ---------------------------------------------------------------- trees
@@ -72,10 +56,10 @@ ln -s "$(printf 'target with space#\\')" "$R/oddlink"
 ln -s "$(printf 'x%.0s' $(seq 1 4000))" "$R/longlink"
 ln -s /nonexistent/abs "$R/dangling"
 ln "$R/one" "$R/hardlink"
-try mkfifo "$R/fifo"
-try mknod "$R/null" c 1 3
-try mknod "$R/loop" b 7 0
-try mknod "$R/maxdev" c 4095 1048575
+step mkfifo "$R/fifo"
+step mknod "$R/null" c 1 3
+step mknod "$R/loop" b 7 0
+step mknod "$R/maxdev" c 4095 1048575
 python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$R/sock" ||
         echo "# note: no unix socket node"
 printf 'suid' >"$R/suid" && chmod 4755 "$R/suid"
@@ -89,20 +73,20 @@ printf 'named' >"$R/dir/named"
 chown "$(id -un 101 2>/dev/null || echo 101):$(getent group 103 | cut -d: -f1 || echo 103)" \
         "$R/dir/named" 2>/dev/null || chown 101:103 "$R/dir/named"
 printf 'nobody' >"$R/dir/nobody" && chown 65534:65534 "$R/dir/nobody"
-try setfattr -n user.zeta -v z "$R/one"
-try setfattr -n user.alpha -v "$(printf 'a%.0s' $(seq 1 3000))" "$R/one"
-try setfattr -n trusted.t1 -v 0x00ff00 "$R/one"
-try setfattr -n user.dir -v d "$R/dir"
-try setfacl -m u:1000:rw-,u:101:r--,g:103:r-x,m::rwx "$R/acl"
-try setfacl -d -m u:1000:rwx,g:1000:r-x,m::rwx "$R/acl"
+step setfattr -n user.zeta -v z "$R/one"
+step setfattr -n user.alpha -v "$(printf 'a%.0s' $(seq 1 3000))" "$R/one"
+step setfattr -n trusted.t1 -v 0x00ff00 "$R/one"
+step setfattr -n user.dir -v d "$R/dir"
+step setfacl -m u:1000:rw-,u:101:r--,g:103:r-x,m::rwx "$R/acl"
+step setfacl -d -m u:1000:rwx,g:1000:r-x,m::rwx "$R/acl"
 printf 'aclfile' >"$R/acl/file"
-try setfacl -m u:1000:rw- "$R/acl/file"
-try setcap cap_net_raw+ep "$R/suid"
-try setfattr -n security.selinux -v "system_u:object_r:etc_t:s0" "$R/one"
-try chattr +a "$R/dir/owned"
-try chattr +A "$R/dir/named"
-try chattr +d "$R/dir/nobody"
-try chattr +i "$R/sgid"
+step setfacl -m u:1000:rw- "$R/acl/file"
+step setcap cap_net_raw+ep "$R/suid"
+step setfattr -n security.selinux -v "system_u:object_r:etc_t:s0" "$R/one"
+step chattr +a "$R/dir/owned"
+step chattr +A "$R/dir/named"
+step chattr +d "$R/dir/nobody"
+step chattr +i "$R/sgid"
 # Varied times: epoch, far future, sub-second, odd seconds (2sec granularity rounds down).
 touch -d @0 "$R/one"
 touch -d @8589934592.999999999 "$R/big"
@@ -147,12 +131,11 @@ compare() {
                         return
                 fi
                 if ! cmp -s "$want" "$W/$name.got"; then
-                        fail "$name (chunk $chunk): mtree differs from casync's"
-                        diff "$want" "$W/$name.got" | head -20
-                        return
+                        fail "$name (chunk $chunk): mtree differs from casync's" \
+                                "$(diff "$want" "$W/$name.got" | head -20)"
                 fi
         done
-        echo "PASS: $name ($(wc -l <"$want") lines)"
+        pass "$name ($(wc -l <"$want") lines)"
 }
 
 # archive NAME TREE MAKE_OPTS...: makes NAME.catar and compares with both digest keys.
@@ -197,10 +180,10 @@ if $CASYNC make --with=usec-time --with=permissions --with=symlinks --with=16bit
                 >"$W/usec.want"
         if "$DRIVER" --chunk=4093 "$W/usec.catar" >"$W/usec.got" 2>"$W/usec.err" &&
                 cmp -s "$W/usec.want" "$W/usec.got"; then
-                echo "PASS: usec ($(wc -l <"$W/usec.want") lines, against the directory)"
+                pass "usec ($(wc -l <"$W/usec.want") lines, against the directory)"
         else
-                fail "usec: mtree differs from casync's of the directory: $(cat "$W/usec.err")"
-                diff "$W/usec.want" "$W/usec.got" | head -20
+                fail "usec: mtree differs from casync's of the directory: $(cat "$W/usec.err")" \
+                        "$(diff "$W/usec.want" "$W/usec.got" | head -20)"
         fi
 else
         fail "usec: casync make failed: $(cat "$W/usec.err")"
@@ -213,10 +196,10 @@ fi
 # the short and the nearly whole ones plus a sample in between for large ones.
 for a in fx rich-acl deep; do
         if "$DRIVER" --cuts "$W/$a.catar" >"$W/cuts.out" 2>&1; then
-                echo "PASS: every truncation of $a.catar fails ($(cat "$W/cuts.out"))"
+                pass "every truncation of $a.catar fails ($(cat "$W/cuts.out"))"
         else
                 fail "truncations of $a.catar: $(tail -3 "$W/cuts.out")"
         fi
 done
 
-exit $FAILED
+finish

@@ -10,26 +10,13 @@
 
 . "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" != 0 ]; then
-        echo "SKIP: needs root (devices, ownership, trusted xattrs)"
-        exit 77
-fi
-for tool in casync tar getfattr setfattr setfacl; do
-        if ! command -v $tool >/dev/null; then
-                echo "SKIP: $tool is not installed"
-                exit 77
-        fi
-done
+require_root "devices, ownership, trusted xattrs"
+require_cmd casync tar getfattr setfattr setfacl setcap
 : "${CATAR_TAR:=$BUILDDIR/tests/casync/catar_tar}"
-if [ ! -x "$CATAR_TAR" ]; then
-        echo "catar_tar not found at $CATAR_TAR"
-        exit 1
-fi
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/acfetch-tar.XXXXXX") || exit 1
-trap lib_cleanup EXIT
-trap 'exit 130' INT TERM
+[ -x "$CATAR_TAR" ] || fail "catar_tar not found at $CATAR_TAR"
+ca_init tar
 
-T=$WORK/tree
+T=$TEST_TMP/tree
 
 make_tree() {
         mkdir -p "$T/rootfs"
@@ -90,17 +77,15 @@ make_tree() {
         setfattr -n user.empty small.txt
         setfattr -n 'user.a=b%c' -v eq small.txt
         setfattr -n trusted.t1 -v secret small.txt
-        head -c 4000 /dev/urandom >"$WORK/big.xattr"
-        setfattr -n user.big -v "0s$(base64 -w0 "$WORK/big.xattr")" empty
+        head -c 4000 /dev/urandom >"$TEST_TMP/big.xattr"
+        setfattr -n user.big -v "0s$(base64 -w0 "$TEST_TMP/big.xattr")" empty
         local v
         for v in 74 75 76 77 78 972 973 974 975 976; do
                 echo "$v" >"len$v"
                 setfattr -n user.b -v "$(head -c "$v" /dev/zero | tr '\0' v)" "len$v"
         done
         setfattr -n user.dir -v d sticky
-        if command -v setcap >/dev/null; then
-                echo cap >capfile && setcap cap_net_raw+ep capfile
-        fi
+        echo cap >capfile && setcap cap_net_raw+ep capfile
         echo acl >acl_file
         setfacl -m u:1000:rw-,g:100:r--,u:nobody:r-- acl_file
         echo acl >acl_mask
@@ -127,19 +112,19 @@ make_tree() {
         cd / || exit 1
 }
 
-make_tree
+build_tree "source tree" make_tree
 pass "source tree built"
 
-# convert NAME MAKE_OPTS: casync make, then catar -> tar; leaves $WORK/NAME.{catar,tar,id}.
+# convert NAME MAKE_OPTS: casync make, then catar -> tar; leaves $TEST_TMP/NAME.{catar,tar,id}.
 convert() {
         local name=$1 make_opts=$2
         # shellcheck disable=SC2086
-        if ! casync make $make_opts "$WORK/$name.catar" "$T" >/dev/null 2>"$WORK/$name.err"; then
-                fail "$name: casync make" "$(cat "$WORK/$name.err")"
+        if ! casync make $make_opts "$TEST_TMP/$name.catar" "$T" >/dev/null 2>"$TEST_TMP/$name.err"; then
+                fail "$name: casync make" "$(cat "$TEST_TMP/$name.err")"
                 return 1
         fi
-        if ! "$CATAR_TAR" "$WORK/$name.catar" "$WORK/$name.tar" 2>"$WORK/$name.id"; then
-                fail "$name: catar_tar" "$(cat "$WORK/$name.id")"
+        if ! "$CATAR_TAR" "$TEST_TMP/$name.catar" "$TEST_TMP/$name.tar" 2>"$TEST_TMP/$name.id"; then
+                fail "$name: catar_tar" "$(cat "$TEST_TMP/$name.id")"
                 return 1
         fi
         pass "$name: converted"
@@ -159,22 +144,22 @@ attr_dump() {
 run_variant() {
         local name=$1 make_opts=$2 attrs=$3 d
         convert "$name" "$make_opts" || return
-        local tarf=$WORK/$name.tar
+        local tarf=$TEST_TMP/$name.tar
 
         # The on-the-fly hash is the file's hash.
         local want got
         want="sha512-$(sha512sum "$tarf" | cut -d' ' -f1)"
-        got=$(head -n 1 "$WORK/$name.id")
+        got=$(head -n 1 "$TEST_TMP/$name.id")
         if [ "$want" = "$got" ]; then pass "$name: on-the-fly sha512 == sha512sum"
         else fail "$name: on-the-fly sha512 == sha512sum" "$want" "$got"; fi
-        check "$name: one socket skipped" grep -qx 'sockets skipped: 1' "$WORK/$name.id"
+        check "$name: one socket skipped" grep -qx 'sockets skipped: 1' "$TEST_TMP/$name.id"
 
         # Same bytes again, and when fed one byte at a time.
-        "$CATAR_TAR" "$WORK/$name.catar" "$WORK/$name.2.tar" 2>/dev/null
-        check "$name: second conversion byte-identical" cmp -s "$tarf" "$WORK/$name.2.tar"
-        "$CATAR_TAR" --chunk=1 "$WORK/$name.catar" "$WORK/$name.3.tar" 2>/dev/null
-        check "$name: 1-byte feeding byte-identical" cmp -s "$tarf" "$WORK/$name.3.tar"
-        rm -f "$WORK/$name.2.tar" "$WORK/$name.3.tar"
+        "$CATAR_TAR" "$TEST_TMP/$name.catar" "$TEST_TMP/$name.2.tar" 2>/dev/null
+        check "$name: second conversion byte-identical" cmp -s "$tarf" "$TEST_TMP/$name.2.tar"
+        "$CATAR_TAR" --chunk=1 "$TEST_TMP/$name.catar" "$TEST_TMP/$name.3.tar" 2>/dev/null
+        check "$name: 1-byte feeding byte-identical" cmp -s "$tarf" "$TEST_TMP/$name.3.tar"
+        rm -f "$TEST_TMP/$name.2.tar" "$TEST_TMP/$name.3.tar"
         check "$name: ends with two zero blocks, no record padding" \
                 test "$(tail -c 1024 "$tarf" | tr -d '\0' | wc -c)" = 0
         check "$name: whole blocks" test $(($(stat -c %s "$tarf") % 512)) = 0
@@ -183,16 +168,16 @@ run_variant() {
         local n_tree n_tar
         n_tree=$(cd "$T" && find . -mindepth 1 ! -type s -printf x | wc -c)
         # (tar escapes the newline in a name: one line per entry.)
-        if tar -tf "$tarf" >"$WORK/$name.list" 2>"$WORK/$name.tarerr"; then
-                n_tar=$(wc -l <"$WORK/$name.list")
-                if [ "$n_tar" = "$n_tree" ] && [ ! -s "$WORK/$name.tarerr" ]; then
+        if tar -tf "$tarf" >"$TEST_TMP/$name.list" 2>"$TEST_TMP/$name.tarerr"; then
+                n_tar=$(wc -l <"$TEST_TMP/$name.list")
+                if [ "$n_tar" = "$n_tree" ] && [ ! -s "$TEST_TMP/$name.tarerr" ]; then
                         pass "$name: tar -tf lists $n_tar entries"
                 else
                         fail "$name: tar -tf lists $n_tree entries" "got $n_tar" \
-                                "$(head "$WORK/$name.tarerr")"
+                                "$(head "$TEST_TMP/$name.tarerr")"
                 fi
         else
-                fail "$name: tar -tf" "$(head "$WORK/$name.tarerr")"
+                fail "$name: tar -tf" "$(head "$TEST_TMP/$name.tarerr")"
         fi
         check "$name: tar -tvf" tar -tvf "$tarf" >/dev/null
         check "$name: top level is manifest and rootfs" \
@@ -202,26 +187,26 @@ run_variant() {
         fi
 
         # GNU tar restores it: casync cannot tell the trees apart.
-        d=$WORK/$name.out
+        d=$TEST_TMP/$name.out
         mkdir "$d"
         if tar --xattrs --xattrs-include='*' --acls --numeric-owner --warning=no-timestamp \
                 -xpf "$tarf" -C "$d" \
-                2>"$WORK/$name.xerr" && [ ! -s "$WORK/$name.xerr" ]; then
+                2>"$TEST_TMP/$name.xerr" && [ ! -s "$TEST_TMP/$name.xerr" ]; then
                 pass "$name: GNU tar extracts it without a message"
         else
-                fail "$name: GNU tar extracts it" "$(head "$WORK/$name.xerr")"
+                fail "$name: GNU tar extracts it" "$(head "$TEST_TMP/$name.xerr")"
         fi
-        mtree_of "$T" "$make_opts" >"$WORK/$name.tree.mtree"
-        mtree_of "$d" "$make_opts" >"$WORK/$name.out.mtree"
+        mtree_of "$T" "$make_opts" >"$TEST_TMP/$name.tree.mtree"
+        mtree_of "$d" "$make_opts" >"$TEST_TMP/$name.out.mtree"
         diff_or_fail "$name: casync mtree of tree == of tar's extraction" \
-                "$WORK/$name.tree.mtree" "$WORK/$name.out.mtree"
+                "$TEST_TMP/$name.tree.mtree" "$TEST_TMP/$name.out.mtree"
         if [ "$attrs" = yes ]; then
-                attr_dump "$T" >"$WORK/$name.tree.xattr"
-                attr_dump "$d" >"$WORK/$name.out.xattr"
+                attr_dump "$T" >"$TEST_TMP/$name.tree.xattr"
+                attr_dump "$d" >"$TEST_TMP/$name.out.xattr"
                 diff_or_fail "$name: xattrs, ACLs and capabilities restored" \
-                        "$WORK/$name.tree.xattr" "$WORK/$name.out.xattr"
+                        "$TEST_TMP/$name.tree.xattr" "$TEST_TMP/$name.out.xattr"
         fi
-        lib_unpin "$d"
+        unpin "$d"
         rm -rf "$d"
 }
 
@@ -232,23 +217,23 @@ run_variant unix "--with=unix --with=32bit-uids" no
 run_variant sec-time "--with=unix --with=32bit-uids --without=nsec-time --with=sec-time" no
 
 # Facts of the default variant's tar, read back by GNU tar.
-TV=$(tar --numeric-owner -tvf "$WORK/default.tar")
+TV=$(tar --numeric-owner -tvf "$TEST_TMP/default.tar")
 check "big uid/gid carried (pax)" grep -q ' 4000000000/4000000001 .* rootfs/bigid$' <<<"$TV"
 check "user names carried" grep -q '^-rw-r--r-- nobody/nogroup .* rootfs/named$' \
-        <<<"$(tar -tvf "$WORK/default.tar")"
+        <<<"$(tar -tvf "$TEST_TMP/default.tar")"
 check "device numbers" grep -q '^crw-r--r-- 0/0 *4095,1048575 .* rootfs/bigdev$' <<<"$TV"
 # 29 counts the record's own two digits.
 check "nanosecond mtime record" grep -q '^29 mtime=981173106\.123456789$' \
-        <(tr '\0' '\n' <"$WORK/default.tar")
+        <(tr '\0' '\n' <"$TEST_TMP/default.tar")
 check "pax path record for a path over 255 bytes" \
-        grep -q "^rootfs/deep/.*/$(printf 'L%.0s' $(seq 255))\$" <<<"$(tar -tf "$WORK/default.tar")"
+        grep -q "^rootfs/deep/.*/$(printf 'L%.0s' $(seq 255))\$" <<<"$(tar -tf "$TEST_TMP/default.tar")"
 
 # --without=all stores no times, names or modes beyond the basics: still a valid, stable tar.
 if convert without-all "--without=all"; then
-        check "without-all: tar -tf" tar -tf "$WORK/without-all.tar" >/dev/null
-        "$CATAR_TAR" --chunk=7 "$WORK/without-all.catar" "$WORK/without-all.2.tar" 2>/dev/null
-        check "without-all: deterministic" cmp -s "$WORK/without-all.tar" \
-                "$WORK/without-all.2.tar"
+        check "without-all: tar -tf" tar -tf "$TEST_TMP/without-all.tar" >/dev/null
+        "$CATAR_TAR" --chunk=7 "$TEST_TMP/without-all.catar" "$TEST_TMP/without-all.2.tar" 2>/dev/null
+        check "without-all: deterministic" cmp -s "$TEST_TMP/without-all.tar" \
+                "$TEST_TMP/without-all.2.tar"
 fi
 
-lib_finish
+finish

@@ -46,7 +46,7 @@ fe_manifest "$SRC/base" "$host/base" version=1 $osarch
 FE_MANIFEST_EXTRA=
 publish base
 printf '%s\n' /etc/shared /etc/both /etc/base-only /usr/lib/keep /usr/lib/blob /bin/tool /bin/tool-link \
-        >"$HTTP_TMP/base.whitelist"
+        >"$TEST_TMP/base.whitelist"
 
 # lib: no whitelist.
 l=$SRC/lib/rootfs
@@ -84,9 +84,9 @@ publish broken
 # The expected composition, built by hand: the app's rootfs, then each dependency's entries
 # that are not there yet (files only if whitelisted); directories keep the metadata of the image
 # that wrote them first.
-exp=$HTTP_TMP/expected
+exp=$TEST_TMP/expected
 cp -a "$t" "$exp"
-: >"$HTTP_TMP/dir-origins"
+: >"$TEST_TMP/dir-origins"
 compose() { # ROOTFS [WHITELIST]
         (cd "$1" && find . -mindepth 1 | sort) | while read -r p; do
                 p=${p#./}
@@ -97,7 +97,7 @@ compose() { # ROOTFS [WHITELIST]
                         mkdir "$exp/$p"
                         chmod --reference="$1/$p" "$exp/$p"
                         chown --reference="$1/$p" "$exp/$p"
-                        echo "$p $1" >>"$HTTP_TMP/dir-origins"
+                        echo "$p $1" >>"$TEST_TMP/dir-origins"
                 elif [ -z "${2:-}" ] || grep -qx "/$p" "$2"; then
                         cp -a "$1/$p" "$exp/$p"
                 fi
@@ -106,7 +106,7 @@ compose() { # ROOTFS [WHITELIST]
 # rkt's order: the image, then its dependencies last first (each inserted right after its
 # parent), so lib (the second) writes before base (the first).
 compose "$l"
-compose "$b" "$HTTP_TMP/base.whitelist"
+compose "$b" "$TEST_TMP/base.whitelist"
 # Adding entries changed directory times: put back the writer's.
 (cd "$exp" && find . -type d) | while read -r p; do
         p=${p#./}
@@ -114,7 +114,7 @@ compose "$b" "$HTTP_TMP/base.whitelist"
         if [ -d "$t/$p" ]; then
                 touch -r "$t/$p" "$exp/$p"
         else
-                origin=$(awk -v p="$p" '$1 == p { print $2 }' "$HTTP_TMP/dir-origins")
+                origin=$(awk -v p="$p" '$1 == p { print $2 }' "$TEST_TMP/dir-origins")
                 touch -r "$origin/$p" "$exp/$p"
         fi
 done
@@ -122,7 +122,7 @@ done
         [ -f "$exp/etc/lib.conf" ] && [ -f "$exp/usr/lib/keep" ] || fail "the expected tree is wrong"
 
 fe_nginx_start
-D=$HTTP_TMP/store
+D=$TEST_TMP/store
 
 # --- compose --------------------------------------------------------------------------------------
 log_mark
@@ -154,9 +154,9 @@ done
 echo "ok: dependencies composed"
 
 # --- render and a second fetch -------------------------------------------------------------------
-acf --dir="$D" render --rootfs-only "$host/app:1" "$HTTP_TMP/r"
+acf --dir="$D" render --rootfs-only "$host/app:1" "$TEST_TMP/r"
 expect_rc 0 "render --rootfs-only of the composed image"
-fe_same_tree "$exp" "$HTTP_TMP/r" strict
+fe_same_tree "$exp" "$TEST_TMP/r" strict
 log_mark
 acf --dir="$D" fetch $NET --full "$host/app:1"
 expect_rc 0 "second fetch"
@@ -172,7 +172,7 @@ btree=$D/trees/$(cat "$OUT")
 echo "ok: render and refetch"
 
 # --- a missing dependency ------------------------------------------------------------------------
-D2=$HTTP_TMP/store2
+D2=$TEST_TMP/store2
 acf --dir="$D2" fetch $NET "$host/broken:1"
 [ "$RC" -ne 0 ] || fail "a fetch with a missing dependency succeeded"
 [ ! -s "$OUT" ] || fail "stdout of the failed fetch: $(cat "$OUT")"

@@ -18,8 +18,8 @@ set -eu
 . "$SRCDIR/tests/fetch/lib.sh"
 fe_init
 
-DB=$HTTP_TMP/rejected # must stay without images and trees
-DOK=$HTTP_TMP/accepted
+DB=$TEST_TMP/rejected # must stay without images and trees
+DOK=$TEST_TMP/accepted
 
 # reject WHAT STDERR_PATTERN FETCH_ARGS...: the fetch fails cleanly.
 reject() {

@@ -53,10 +53,10 @@ curl -sSf $CURL_NET -o /dev/null "https://example.com?ac-discovery=1" || fail "c
 [ "$(curl -s $CURL_NET -o /dev/null -w '%{http_code}' "https://example.com/team?ac-discovery=1")" = 404 ] ||
         fail "curl: /team must be 404"
 # shellcheck disable=SC2086
-curl -sSf $CURL_NET -o "$HTTP_TMP/curl.caidx" "$index_url" || fail "curl: index"
-cmp -s "$HTTP_TMP/curl.caidx" "$index" || fail "curl: index differs"
+curl -sSf $CURL_NET -o "$TEST_TMP/curl.caidx" "$index_url" || fail "curl: index"
+cmp -s "$TEST_TMP/curl.caidx" "$index" || fail "curl: index differs"
 
-D=$HTTP_TMP/store
+D=$TEST_TMP/store
 
 # --- --json, into an empty store ---------------------------------------------------------------
 log_mark
@@ -85,13 +85,13 @@ expect_ge "json bytes_downloaded at most chunks + index + page" \
         $((chunk_bytes + $(wc -c <"$index") + 4096)) "$bytes"
 # The walk: longest prefix first, up one component at a time, https only, then the index on the
 # template's host, then each distinct chunk once.
-http_nginx_sync
+nginx_sync
 _fetch_since fe | sed -n 's/^[0-9]* "GET \([^ ]*ac-discovery=1\) [^"]*" \([0-9]*\) .*host=\([^ ]*\) .*/\3\1 \2/p' \
-        >"$HTTP_TMP/walk"
+        >"$TEST_TMP/walk"
 printf '%s\n' "example.com/team/app?ac-discovery=1 404" "example.com/team?ac-discovery=1 404" \
-        "example.com/?ac-discovery=1 200" >"$HTTP_TMP/walk.want"
-if ! cmp -s "$HTTP_TMP/walk" "$HTTP_TMP/walk.want"; then
-        diff "$HTTP_TMP/walk.want" "$HTTP_TMP/walk" >&2 || true
+        "example.com/?ac-discovery=1 200" >"$TEST_TMP/walk.want"
+if ! cmp -s "$TEST_TMP/walk" "$TEST_TMP/walk.want"; then
+        diff "$TEST_TMP/walk.want" "$TEST_TMP/walk" >&2 || true
         fail "discovery requests differ from the walk up"
 fi
 expect_eq "index requests" "$(log_count "\"GET /$index_path HTTP/[0-9.]*\" 200 .*host=images.test ")" 1
@@ -148,7 +148,7 @@ fe_same_rootfs "$tool_src" "$D/trees/$tool_key"
 echo "ok: two names"
 
 # --- --no-render: stored, not rendered; render and a later fetch still work -------------------
-D2=$HTTP_TMP/store2
+D2=$TEST_TMP/store2
 acf --dir="$D2" fetch $NET --no-render --json "$tool"
 expect_rc 0 "fetch --no-render"
 json_check
@@ -156,9 +156,9 @@ expect_eq "--no-render json id" "$(fe_key "$(json_str id)")" "$tool_key"
 expect_eq "--no-render json tree" "$(json_val tree)" null
 expect_eq "images after --no-render" "$(fe_images "$D2")" "$tool_key"
 expect_eq "trees after --no-render" "$(fe_trees "$D2" | tr '\n' ' ')" ""
-acf --dir="$D2" render "$tool" "$HTTP_TMP/r0"
+acf --dir="$D2" render "$tool" "$TEST_TMP/r0"
 expect_rc 0 "render of an image fetched with --no-render"
-fe_same_tree "$tool_src" "$HTTP_TMP/r0"
+fe_same_tree "$tool_src" "$TEST_TMP/r0"
 log_mark
 acf --dir="$D2" fetch $NET --full "$tool"
 expect_rc 0 "fetch after --no-render"
@@ -207,36 +207,36 @@ done
 echo "ok: cat-manifest"
 
 # --- render --------------------------------------------------------------------------------------
-acf --dir="$D" render "$short" "$HTTP_TMP/r1"
+acf --dir="$D" render "$short" "$TEST_TMP/r1"
 expect_rc 0 "render"
-fe_same_tree "$src" "$HTTP_TMP/r1"
-[ ! -e "$HTTP_TMP/r1/rendered" ] || [ -f "$HTTP_TMP/r1/rendered" ] || fail "odd r1/rendered"
-acf --dir="$D" render --rootfs-only "$name:1.0" "$HTTP_TMP/r2"
+fe_same_tree "$src" "$TEST_TMP/r1"
+[ ! -e "$TEST_TMP/r1/rendered" ] || [ -f "$TEST_TMP/r1/rendered" ] || fail "odd r1/rendered"
+acf --dir="$D" render --rootfs-only "$name:1.0" "$TEST_TMP/r2"
 expect_rc 0 "render --rootfs-only"
-fe_same_tree "$src/rootfs" "$HTTP_TMP/r2" strict
+fe_same_tree "$src/rootfs" "$TEST_TMP/r2" strict
 # An existing DIR with something in it is refused and left alone.
-mkdir "$HTTP_TMP/r3"
-echo keep >"$HTTP_TMP/r3/mine"
-acf --dir="$D" render "$short" "$HTTP_TMP/r3"
+mkdir "$TEST_TMP/r3"
+echo keep >"$TEST_TMP/r3/mine"
+acf --dir="$D" render "$short" "$TEST_TMP/r3"
 [ "$RC" -ne 0 ] || fail "render into a non-empty directory succeeded"
-expect_eq "entries in the non-empty directory" "$(find "$HTTP_TMP/r3" -mindepth 1 -printf '%P ')" "mine "
+expect_eq "entries in the non-empty directory" "$(find "$TEST_TMP/r3" -mindepth 1 -printf '%P ')" "mine "
 echo "ok: render"
 
 # --- export --------------------------------------------------------------------------------------
-acf --dir="$D" export "$name:1.0,channel=beta" "$HTTP_TMP/app.aci"
+acf --dir="$D" export "$name:1.0,channel=beta" "$TEST_TMP/app.aci"
 expect_rc 0 "export"
-expect_eq "sha512sum of the export" "sha512-$(sha512sum "$HTTP_TMP/app.aci" | cut -c1-128)" "$id"
-tar -tf "$HTTP_TMP/app.aci" >"$HTTP_TMP/aci.list" || fail "GNU tar cannot list the export"
-expect_eq "first tar entries" "$(head -n 2 "$HTTP_TMP/aci.list" | tr '\n' ' ')" "manifest rootfs/ "
-mkdir "$HTTP_TMP/x"
-tar --numeric-owner -xpf "$HTTP_TMP/app.aci" -C "$HTTP_TMP/x" || fail "GNU tar cannot extract the export"
-fe_same_tree "$src" "$HTTP_TMP/x"
-acf --dir="$D" export "$short" "$HTTP_TMP/app2.aci"
+expect_eq "sha512sum of the export" "sha512-$(sha512sum "$TEST_TMP/app.aci" | cut -c1-128)" "$id"
+tar -tf "$TEST_TMP/app.aci" >"$TEST_TMP/aci.list" || fail "GNU tar cannot list the export"
+expect_eq "first tar entries" "$(head -n 2 "$TEST_TMP/aci.list" | tr '\n' ' ')" "manifest rootfs/ "
+mkdir "$TEST_TMP/x"
+tar --numeric-owner -xpf "$TEST_TMP/app.aci" -C "$TEST_TMP/x" || fail "GNU tar cannot extract the export"
+fe_same_tree "$src" "$TEST_TMP/x"
+acf --dir="$D" export "$short" "$TEST_TMP/app2.aci"
 expect_rc 0 "export by short ID"
-cmp -s "$HTTP_TMP/app.aci" "$HTTP_TMP/app2.aci" || fail "two exports of one image differ"
-acf --dir="$D" export "$tool_key" "$HTTP_TMP/tool.aci"
+cmp -s "$TEST_TMP/app.aci" "$TEST_TMP/app2.aci" || fail "two exports of one image differ"
+acf --dir="$D" export "$tool_key" "$TEST_TMP/tool.aci"
 expect_rc 0 "export of the tool"
-expect_eq "tool export hash" "sha512-$(sha512sum "$HTTP_TMP/tool.aci" | cut -c1-64)" "$tool_key"
+expect_eq "tool export hash" "sha512-$(sha512sum "$TEST_TMP/tool.aci" | cut -c1-64)" "$tool_key"
 echo "ok: export"
 
 echo "fetch_name passed"

@@ -24,15 +24,15 @@ head -c 262144 /dev/urandom | dd of="$SRC/v2/rootfs/f0" bs=1024 seek=600 conv=no
 fe_publish "$img/app-1.caidx" "$SRC/v1"
 fe_publish "$img/app-2.caidx" "$SRC/v2"
 fe_page "$WWW/$host" "$host" "https://$host/img/{name}-{version}.caidx"
-caidx_ids "$img/app-1.caidx" | sort -u >"$HTTP_TMP/v1.ids"
-caidx_ids "$img/app-2.caidx" | sort -u >"$HTTP_TMP/v2.ids"
-comm -13 "$HTTP_TMP/v1.ids" "$HTTP_TMP/v2.ids" >"$HTTP_TMP/new.ids"
-expect_ge "chunks only v2 has" "$(wc -l <"$HTTP_TMP/new.ids")" 2
-expect_ge "chunks v1 and v2 share" "$(comm -12 "$HTTP_TMP/v1.ids" "$HTTP_TMP/v2.ids" | wc -l)" 40
+caidx_ids "$img/app-1.caidx" | sort -u >"$TEST_TMP/v1.ids"
+caidx_ids "$img/app-2.caidx" | sort -u >"$TEST_TMP/v2.ids"
+comm -13 "$TEST_TMP/v1.ids" "$TEST_TMP/v2.ids" >"$TEST_TMP/new.ids"
+expect_ge "chunks only v2 has" "$(wc -l <"$TEST_TMP/new.ids")" 2
+expect_ge "chunks v1 and v2 share" "$(comm -12 "$TEST_TMP/v1.ids" "$TEST_TMP/v2.ids" | wc -l)" 40
 fe_nginx_start
 
 # --- the previous version's tree is a seed, with the chunk store emptied ----------------------
-D=$HTTP_TMP/store
+D=$TEST_TMP/store
 acf --dir="$D" fetch $NET "$name:1"
 expect_rc 0 "fetch v1"
 rm -rf "$D/chunks"
@@ -40,47 +40,47 @@ log_mark
 acf --dir="$D" --debug fetch $NET --full "$name:2"
 expect_rc 0 "fetch v2 seeded by v1's tree"
 fe_same_rootfs "$SRC/v2" "$D/trees/$(cat "$OUT")"
-fe_chunk_requests | sort -u >"$HTTP_TMP/req.ids"
-expect_eq "chunks downloaded with v1's tree as the seed" "$(cat "$HTTP_TMP/req.ids")" \
-        "$(cat "$HTTP_TMP/new.ids")"
-expect_eq "repeated chunk requests" "$(fe_chunk_requests | wc -l)" "$(wc -l <"$HTTP_TMP/req.ids")"
-echo "ok: v1's tree supplied every chunk it could ($(wc -l <"$HTTP_TMP/new.ids") downloaded)"
+fe_chunk_requests | sort -u >"$TEST_TMP/req.ids"
+expect_eq "chunks downloaded with v1's tree as the seed" "$(cat "$TEST_TMP/req.ids")" \
+        "$(cat "$TEST_TMP/new.ids")"
+expect_eq "repeated chunk requests" "$(fe_chunk_requests | wc -l)" "$(wc -l <"$TEST_TMP/req.ids")"
+echo "ok: v1's tree supplied every chunk it could ($(wc -l <"$TEST_TMP/new.ids") downloaded)"
 
 # Without the automatic seed, everything is downloaded.
-D0=$HTTP_TMP/store0
+D0=$TEST_TMP/store0
 acf --dir="$D0" fetch $NET "$name:1"
 rm -rf "$D0/chunks"
 log_mark
 acf --dir="$D0" fetch $NET --no-auto-seed "$name:2"
 expect_rc 0 "fetch v2 without the seed"
 expect_eq "chunks downloaded without a seed" "$(fe_chunk_requests | sort -u | wc -l)" \
-        "$(wc -l <"$HTTP_TMP/v2.ids")"
+        "$(wc -l <"$TEST_TMP/v2.ids")"
 echo "ok: --no-auto-seed"
 
 # --- an explicit --seed directory -------------------------------------------------------------
-seed=$HTTP_TMP/seed
+seed=$TEST_TMP/seed
 cp -a "$SRC/v1" "$seed"
-D2=$HTTP_TMP/store2
+D2=$TEST_TMP/store2
 log_mark
 acf --dir="$D2" fetch $NET --json --seed="$seed" "$name:2"
 expect_rc 0 "fetch v2 with --seed"
-expect_eq "chunks downloaded with --seed" "$(fe_chunk_requests | sort -u)" "$(cat "$HTTP_TMP/new.ids")"
+expect_eq "chunks downloaded with --seed" "$(fe_chunk_requests | sort -u)" "$(cat "$TEST_TMP/new.ids")"
 expect_eq "chunks_seeded in --json" "$(json_int chunks_seeded)" \
-        "$(comm -12 "$HTTP_TMP/v1.ids" "$HTTP_TMP/v2.ids" | wc -l)"
+        "$(comm -12 "$TEST_TMP/v1.ids" "$TEST_TMP/v2.ids" | wc -l)"
 # Unchanged, with its chunks stored: not chunked again. v2 is removed with the chunks only v2
 # has, so the next fetch needs them and asks the seed first.
 acf --dir="$D2" image rm "$name:2"
 expect_rc 0 "image rm v2"
 while read -r id; do
         rm -f "$D2/chunks/$(chunk_rel "$id")"
-done <"$HTTP_TMP/new.ids"
+done <"$TEST_TMP/new.ids"
 log_mark
 acf --dir="$D2" --debug fetch $NET --seed="$seed" --no-auto-seed "$name:2"
 expect_rc 0 "fetch v2 again with an unchanged seed"
 grep -q "unchanged since it was last chunked" "$ERR" ||
         fail "an unchanged seed was chunked again: $(cat "$ERR")"
 expect_eq "chunks downloaded with the cached seed" "$(fe_chunk_requests | sort -u)" \
-        "$(cat "$HTTP_TMP/new.ids")"
+        "$(cat "$TEST_TMP/new.ids")"
 echo "ok: --seed, and its cache"
 
 # --- a changed seed file is detected and not trusted ------------------------------------------
@@ -89,17 +89,17 @@ rm -rf "$D2/chunks"
 head -c 131072 /dev/urandom | dd of="$seed/rootfs/f0" bs=1024 seek=100 conv=notrunc 2>/dev/null
 touch -d '2001-01-01' "$seed/rootfs/f0"
 # What the changed seed can supply: its own chunks, cut as casync cuts them.
-casync make --chunk-size=16K --store="$HTTP_TMP/seed.castr" "$HTTP_TMP/seed.caidx" "$seed" \
+casync make --chunk-size=16K --store="$TEST_TMP/seed.castr" "$TEST_TMP/seed.caidx" "$seed" \
         >/dev/null || fail "casync make of the seed"
-caidx_ids "$HTTP_TMP/seed.caidx" | sort -u >"$HTTP_TMP/seed.ids"
-comm -23 "$HTTP_TMP/v1.ids" "$HTTP_TMP/seed.ids" >"$HTTP_TMP/lacking.ids"
-expect_ge "v1 chunks the changed seed lacks" "$(wc -l <"$HTTP_TMP/lacking.ids")" 2
+caidx_ids "$TEST_TMP/seed.caidx" | sort -u >"$TEST_TMP/seed.ids"
+comm -23 "$TEST_TMP/v1.ids" "$TEST_TMP/seed.ids" >"$TEST_TMP/lacking.ids"
+expect_ge "v1 chunks the changed seed lacks" "$(wc -l <"$TEST_TMP/lacking.ids")" 2
 log_mark
 acf --dir="$D2" --debug fetch $NET --seed="$seed" --no-auto-seed --no-render "$name:1"
 expect_rc 0 "fetch v1 with a changed seed"
 ! grep -q "unchanged since it was last chunked" "$ERR" || fail "the changed seed was trusted"
 expect_eq "chunks downloaded with the changed seed" "$(fe_chunk_requests | sort -u)" \
-        "$(cat "$HTTP_TMP/lacking.ids")"
+        "$(cat "$TEST_TMP/lacking.ids")"
 acf --dir="$D2" verify
 expect_rc 0 "verify after seeding"
 echo "ok: a changed seed file is detected"

@@ -17,11 +17,11 @@ fe_init
 
 host=store.example.com
 fe_page "$WWW/$host" "$host" "https://$host/img/{name}.caidx"
-head -c $((1024 * 1024)) /dev/urandom >"$HTTP_TMP/common"
+head -c $((1024 * 1024)) /dev/urandom >"$TEST_TMP/common"
 # image NAME KIB [shared]: $SRC/NAME published as $host/NAME; "shared" adds the common MiB.
 image() {
         fe_image "$SRC/$1" "$host/$1" "$2"
-        [ "${3:-}" != shared ] || cp "$HTTP_TMP/common" "$SRC/$1/rootfs/common"
+        [ "${3:-}" != shared ] || cp "$TEST_TMP/common" "$SRC/$1/rootfs/common"
         fe_publish "$WWW/$host/img/$host/$1.caidx" "$SRC/$1"
 }
 ix() { echo "$WWW/$host/img/$host/$1.caidx"; }
@@ -61,11 +61,11 @@ expect_chunks() { # D WHAT INDEX...: D/chunks holds exactly the union of the ind
         _ec_d=$1
         _ec_what=$2
         shift 2
-        fe_chunks "$_ec_d" >"$HTTP_TMP/chunks.got"
-        fe_index_chunks "$@" >"$HTTP_TMP/chunks.want"
-        if ! cmp -s "$HTTP_TMP/chunks.got" "$HTTP_TMP/chunks.want"; then
-                echo "only in the store: $(comm -23 "$HTTP_TMP/chunks.got" "$HTTP_TMP/chunks.want" | wc -l)," \
-                        "missing: $(comm -13 "$HTTP_TMP/chunks.got" "$HTTP_TMP/chunks.want" | wc -l)" >&2
+        fe_chunks "$_ec_d" >"$TEST_TMP/chunks.got"
+        fe_index_chunks "$@" >"$TEST_TMP/chunks.want"
+        if ! cmp -s "$TEST_TMP/chunks.got" "$TEST_TMP/chunks.want"; then
+                echo "only in the store: $(comm -23 "$TEST_TMP/chunks.got" "$TEST_TMP/chunks.want" | wc -l)," \
+                        "missing: $(comm -13 "$TEST_TMP/chunks.got" "$TEST_TMP/chunks.want" | wc -l)" >&2
                 fail "$_ec_what: the chunk store is not the union of the indexes' chunks"
         fi
         expect_eq "$_ec_what: temporary files in chunks/" "$(cache_tmp "$_ec_d")" ""
@@ -76,7 +76,7 @@ expect_verify_ok() { # D WHAT
 }
 
 # --- image rm, gc --dry-run, gc -----------------------------------------------------------------
-D=$HTTP_TMP/store
+D=$TEST_TMP/store
 fetch_key "$D" a
 ka=$KEY
 fetch_key "$D" b
@@ -93,23 +93,23 @@ expect_rc 0 "image list"
 ! grep -q "$kb" "$OUT" || fail "image list still shows the removed image"
 acf --dir="$D" image rm "$host/b"
 [ "$RC" -ne 0 ] || fail "image rm of a removed image succeeded"
-snapshot "$D" >"$HTTP_TMP/snap.before"
+snapshot "$D" >"$TEST_TMP/snap.before"
 acf --dir="$D" gc --dry-run
 expect_rc 0 "gc --dry-run"
-snapshot "$D" >"$HTTP_TMP/snap.after"
-cmp -s "$HTTP_TMP/snap.before" "$HTTP_TMP/snap.after" || fail "gc --dry-run changed the store"
+snapshot "$D" >"$TEST_TMP/snap.after"
+cmp -s "$TEST_TMP/snap.before" "$TEST_TMP/snap.after" || fail "gc --dry-run changed the store"
 [ "$(fe_index_chunks "$(ix a)" "$(ix c)" | wc -l)" -lt "$(fe_chunks "$D" | wc -l)" ] ||
         fail "b has no chunks of its own: the gc check below would prove nothing"
 acf --dir="$D" gc
 expect_rc 0 "gc"
 expect_chunks "$D" "rm b, gc" "$(ix a)" "$(ix c)"
 expect_eq "trees after gc" "$(fe_trees "$D" | tr '\n' ' ')" "$(printf '%s\n' "$ka" "$kc" | sort | tr '\n' ' ')"
-acf --dir="$D" render "$ka" "$HTTP_TMP/ra"
+acf --dir="$D" render "$ka" "$TEST_TMP/ra"
 expect_rc 0 "render a after gc"
-fe_same_tree "$SRC/a" "$HTTP_TMP/ra"
-acf --dir="$D" render "$host/c" "$HTTP_TMP/rc"
+fe_same_tree "$SRC/a" "$TEST_TMP/ra"
+acf --dir="$D" render "$host/c" "$TEST_TMP/rc"
 expect_rc 0 "render c after gc"
-fe_same_tree "$SRC/c" "$HTTP_TMP/rc"
+fe_same_tree "$SRC/c" "$TEST_TMP/rc"
 # By ID prefix this time.
 acf --dir="$D" image rm "$(echo "$kc" | cut -c1-20)"
 expect_rc 0 "image rm by ID prefix"
@@ -127,25 +127,25 @@ fe_same_rootfs "$SRC/c" "$D/trees/$kc"
 echo "ok: image rm, gc --dry-run, gc"
 
 # --- gc in a loop while a fetch runs -------------------------------------------------------------
-rm -f "$HTTP_TMP/fetch.done"
+rm -f "$TEST_TMP/fetch.done"
 (
         n=0
         bad=0
-        while [ ! -f "$HTTP_TMP/fetch.done" ]; do
-                "$A" --dir="$D" gc >>"$HTTP_TMP/gc.out" 2>&1 || bad=$((bad + 1))
+        while [ ! -f "$TEST_TMP/fetch.done" ]; do
+                "$A" --dir="$D" gc >>"$TEST_TMP/gc.out" 2>&1 || bad=$((bad + 1))
                 n=$((n + 1))
         done
-        echo "$n $bad" >"$HTTP_TMP/gc.result"
+        echo "$n $bad" >"$TEST_TMP/gc.result"
 ) &
 gc_loop=$!
 acf --dir="$D" fetch $NET --full --rate-limit=1M "$host/e"
-touch "$HTTP_TMP/fetch.done"
+touch "$TEST_TMP/fetch.done"
 wait "$gc_loop" || fail "the gc loop failed"
 expect_rc 0 "fetch e while gc runs"
 ke=$(cat "$OUT")
-read -r gc_runs gc_bad <"$HTTP_TMP/gc.result"
-grep -q -e 'Sanitizer' -e 'runtime error:' "$HTTP_TMP/gc.out" && fail "sanitizer report from gc: $(cat "$HTTP_TMP/gc.out")"
-expect_eq "failed gc runs (of $gc_runs): $(tail -n 3 "$HTTP_TMP/gc.out")" "$gc_bad" 0
+read -r gc_runs gc_bad <"$TEST_TMP/gc.result"
+grep -q -e 'Sanitizer' -e 'runtime error:' "$TEST_TMP/gc.out" && fail "sanitizer report from gc: $(cat "$TEST_TMP/gc.out")"
+expect_eq "failed gc runs (of $gc_runs): $(tail -n 3 "$TEST_TMP/gc.out")" "$gc_bad" 0
 expect_ge "gc runs during the fetch" "$gc_runs" 1
 fe_same_rootfs "$SRC/e" "$D/trees/$ke"
 expect_verify_ok "$D" "fetch and gc at once"
@@ -155,25 +155,25 @@ expect_chunks "$D" "fetch during gc" "$(ix a)" "$(ix c)" "$(ix e)"
 echo "ok: fetch and gc at once ($gc_runs gc runs)"
 
 # --- eight fetches at once into one store ------------------------------------------------------
-D3=$HTTP_TMP/store8
+D3=$TEST_TMP/store8
 pids=
 for i in 0 1 2 3 4 5 6 7; do
         # shellcheck disable=SC2086
-        "$A" --dir="$D3" fetch $NET --full "$host/p$i" >"$HTTP_TMP/p$i.out" 2>"$HTTP_TMP/p$i.err" &
+        "$A" --dir="$D3" fetch $NET --full "$host/p$i" >"$TEST_TMP/p$i.out" 2>"$TEST_TMP/p$i.err" &
         pids="$pids $!"
 done
 i=0
 for pid in $pids; do
         rc=0
         wait "$pid" || rc=$?
-        sed "s/^/  | p$i: /" "$HTTP_TMP/p$i.err" | head -n 5 >&2
-        ! grep -q -e 'Sanitizer' -e 'runtime error:' "$HTTP_TMP/p$i.err" ||
-                fail "sanitizer report from fetch p$i: $(cat "$HTTP_TMP/p$i.err")"
+        sed "s/^/  | p$i: /" "$TEST_TMP/p$i.err" | head -n 5 >&2
+        ! grep -q -e 'Sanitizer' -e 'runtime error:' "$TEST_TMP/p$i.err" ||
+                fail "sanitizer report from fetch p$i: $(cat "$TEST_TMP/p$i.err")"
         expect_eq "concurrent fetch p$i" "$rc" 0
         i=$((i + 1))
 done
 for i in 0 1 2 3 4 5 6 7; do
-        k=$(cat "$HTTP_TMP/p$i.out")
+        k=$(cat "$TEST_TMP/p$i.out")
         echo "$k" | grep -qx 'sha512-[0-9a-f]\{64\}' || fail "p$i printed '$k'"
         fe_same_rootfs "$SRC/p$i" "$D3/trees/$k"
 done
@@ -184,12 +184,12 @@ expect_verify_ok "$D3" "eight concurrent fetches"
 echo "ok: eight concurrent fetches"
 
 # --- SIGKILL mid-fetch -------------------------------------------------------------------------
-D4=$HTTP_TMP/killed
+D4=$TEST_TMP/killed
 has_chunks() { [ "$(cache_count "$D4")" -ge 20 ]; }
 # shellcheck disable=SC2086
-"$A" --dir="$D4" fetch $NET --full --rate-limit=512K "$host/k" >"$HTTP_TMP/k.out" 2>"$HTTP_TMP/k.err" &
+"$A" --dir="$D4" fetch $NET --full --rate-limit=512K "$host/k" >"$TEST_TMP/k.out" 2>"$TEST_TMP/k.err" &
 kpid=$!
-http_wait has_chunks || fail "the rate-limited fetch stored no chunks: $(cat "$HTTP_TMP/k.err")"
+wait_until has_chunks || fail "the rate-limited fetch stored no chunks: $(cat "$TEST_TMP/k.err")"
 kill -KILL "$kpid"
 wait "$kpid" 2>/dev/null || true
 n=$(cache_count "$D4")
@@ -222,13 +222,13 @@ expect_eq "key of a after repair" "$KEY" "$ka"
 expect_eq "requests for the removed chunk" "$(log_count "/$bad\.cacnk ")" 1
 [ -f "$badf" ] || fail "the fetch did not restore the removed chunk"
 expect_verify_ok "$D" "the repair"
-acf --dir="$D" render "$host/a" "$HTTP_TMP/ra2"
+acf --dir="$D" render "$host/a" "$TEST_TMP/ra2"
 expect_rc 0 "render a after the repair"
-fe_same_tree "$SRC/a" "$HTTP_TMP/ra2"
+fe_same_tree "$SRC/a" "$TEST_TMP/ra2"
 echo "ok: verify finds a corrupt chunk, the next fetch repairs it"
 
 # --- ID prefixes: unique ones resolve, ambiguous ones are refused -------------------------------
-D5=$HTTP_TMP/tiny
+D5=$TEST_TMP/tiny
 acf --dir="$D5" fetch $NET --full $tiny
 expect_rc 0 "fetch of 60 tiny images"
 expect_eq "IDs printed" "$(sort -u "$OUT" | wc -l)" 60

@@ -29,12 +29,12 @@ head -c 262144 /dev/urandom | dd of="$SRC/v2/rootfs/f0" bs=1024 seek=900 conv=no
 touch -r "$SRC/v1/rootfs/f0" "$SRC/v2/rootfs/f0"
 fe_publish "$img/app-v1.caidx" "$SRC/v1"
 fe_publish "$img/app-v2.caidx" "$SRC/v2"
-caidx_ids "$img/app-v1.caidx" | sort -u >"$HTTP_TMP/v1.ids"
-caidx_ids "$img/app-v2.caidx" | sort -u >"$HTTP_TMP/v2.ids"
-comm -13 "$HTTP_TMP/v1.ids" "$HTTP_TMP/v2.ids" >"$HTTP_TMP/new.ids"
-n_new=$(wc -l <"$HTTP_TMP/new.ids")
+caidx_ids "$img/app-v1.caidx" | sort -u >"$TEST_TMP/v1.ids"
+caidx_ids "$img/app-v2.caidx" | sort -u >"$TEST_TMP/v2.ids"
+comm -13 "$TEST_TMP/v1.ids" "$TEST_TMP/v2.ids" >"$TEST_TMP/new.ids"
+n_new=$(wc -l <"$TEST_TMP/new.ids")
 expect_ge "chunks only v2 has" "$n_new" 2
-expect_ge "chunks v1 and v2 share" "$(comm -12 "$HTTP_TMP/v1.ids" "$HTTP_TMP/v2.ids" | wc -l)" 60
+expect_ge "chunks v1 and v2 share" "$(comm -12 "$TEST_TMP/v1.ids" "$TEST_TMP/v2.ids" | wc -l)" 60
 cp "$img/app-v1.caidx" "$served"
 cp "$img/app-v1.caidx.asc" "$served.asc"
 
@@ -50,7 +50,7 @@ fe_page "$WWW/$host" \
         "$host" "https://$host/img/{name}-{version}.caidx"
 
 fe_nginx_start
-D=$HTTP_TMP/store
+D=$TEST_TMP/store
 
 etag() { # URL: the ETag nginx sends for it, without quotes
         # shellcheck disable=SC2086
@@ -61,9 +61,9 @@ etag() { # URL: the ETag nginx sends for it, without quotes
 # v2 is staged with a later mtime, so that nginx's ETag ("MTIME-SIZE" in hex) changes even if
 # the sizes are equal.
 etag1=$(etag "https://$host$path")
-cp "$img/app-v2.caidx" "$HTTP_TMP/v2.staged"
-touch -d "@$(($(date +%s) + 60))" "$HTTP_TMP/v2.staged"
-etag2=$(printf '%x-%x' "$(stat -c %Y "$HTTP_TMP/v2.staged")" "$(stat -c %s "$HTTP_TMP/v2.staged")")
+cp "$img/app-v2.caidx" "$TEST_TMP/v2.staged"
+touch -d "@$(($(date +%s) + 60))" "$TEST_TMP/v2.staged"
+etag2=$(printf '%x-%x' "$(stat -c %Y "$TEST_TMP/v2.staged")" "$(stat -c %s "$TEST_TMP/v2.staged")")
 [ -n "$etag1" ] && [ "$etag1" != "$etag2" ] || fail "ETags: '$etag1' then '$etag2'"
 
 # --- v1, then v2 within the same second (as a quick publisher and client will) ---------------
@@ -76,8 +76,8 @@ acf --dir="$D" fetch $NET --full "$name"
 expect_rc 0 "fetch v1"
 expect_full_id
 key1=$(cat "$OUT")
-fe_chunk_requests >"$HTTP_TMP/v1.requests"
-cp -p "$HTTP_TMP/v2.staged" "$served"
+fe_chunk_requests >"$TEST_TMP/v1.requests"
+cp -p "$TEST_TMP/v2.staged" "$served"
 cp "$img/app-v2.caidx.asc" "$served.asc"
 log_mark
 acf --dir="$D" fetch $NET --json "$name"
@@ -88,7 +88,7 @@ key2=$(fe_key "$id2")
 [ "$key2" != "$key1" ] || fail "v2 has v1's ID"
 expect_eq "v2 json changed" "$(json_val changed)" true
 expect_eq "v2 chunk requests (exactly the chunks v1 lacks)" "$(fe_chunk_requests | tr '\n' ' ')" \
-        "$(tr '\n' ' ' <"$HTTP_TMP/new.ids")"
+        "$(tr '\n' ' ' <"$TEST_TMP/new.ids")"
 expect_eq "v2 json chunks_downloaded" "$(json_val chunks_downloaded)" "$n_new"
 expect_eq "v2 json chunks" "$(json_val chunks)" "$(caidx_ids "$img/app-v2.caidx" | wc -l)"
 expect_eq "v2 json chunks_local" "$(json_val chunks_local)" \
@@ -98,7 +98,7 @@ expect_eq "v2 index request with v1's ETag, answered 200" \
         "$(log_count "\"GET $path HTTP/[0-9.]*\" 200 .* inm=.*$etag1")" 1
 expect_eq "v2 index requests" "$(log_count "\"GET $path ")" 1
 expect_eq "v2's ETag as nginx sends it" "$(etag "https://$host$path")" "$etag2"
-expect_eq "v1 chunk requests" "$(tr '\n' ' ' <"$HTTP_TMP/v1.requests")" "$(tr '\n' ' ' <"$HTTP_TMP/v1.ids")"
+expect_eq "v1 chunk requests" "$(tr '\n' ' ' <"$TEST_TMP/v1.requests")" "$(tr '\n' ' ' <"$TEST_TMP/v1.ids")"
 fe_same_rootfs "$SRC/v2" "$D/trees/$key2"
 fe_same_rootfs "$SRC/v1" "$D/trees/$key1"
 echo "ok: v2 downloads only the $n_new new chunks"
@@ -143,7 +143,7 @@ echo "ok: max-age is honoured"
 
 # --- one run, one image under two spellings: the second finds what the first stored ----------
 log_mark
-acf --dir="$HTTP_TMP/store0" fetch $NET --json "$host/twice" "$host/twice,os=$HOST_OS"
+acf --dir="$TEST_TMP/store0" fetch $NET --json "$host/twice" "$host/twice,os=$HOST_OS"
 expect_rc 0 "one image twice in one run"
 json_check
 expect_eq "json changed of both" "$(json_vals changed | tr '\n' ' ')" "true false "
@@ -168,7 +168,7 @@ expect_eq "new, not stored: index requests" "$(log_count '"GET /img/[^ ]*/fresh-
 echo "ok: --pull-policy=new"
 
 # --- --pull-policy=never, with the server gone -------------------------------------------------
-http_nginx_stop
+nginx_stop
 acf --dir="$D" fetch $NET --pull-policy=never --full "$name"
 expect_rc 0 "never, stored"
 expect_eq "never: ID" "$(cat "$OUT")" "$key2"

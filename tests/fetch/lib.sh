@@ -23,17 +23,15 @@
 #       SRC (image sources), HOST_OS and HOST_ARCH (appc spelling), NET (empty until
 #       fe_nginx_start).
 # fe_nginx_start [NAME]
-#       Start a private nginx (instance NAME, default "fe") on two fresh ports; the NGINX_*
-#       variables of tests/http/lib.sh (NGINX_HTTP_PORT, NGINX_HTTPS_PORT, NGINX_ACCESS_LOG) and
-#       its stop/sync/log helpers (http_nginx_stop, log_mark, log_count, ...) work on it (it
-#       keeps lib.sh's per-instance layout and uses two of its internal helpers). The
-#       access log has lib.sh's fields, then the Host and the If-None-Match header:
+#       Start a private nginx (instance NAME, default "fe") on two fresh ports (tests/lib.sh's
+#       nginx_launch); the NGINX_* variables of tests/http/lib.sh (NGINX_HTTP_PORT,
+#       NGINX_HTTPS_PORT, NGINX_ACCESS_LOG) and the stop/sync/log helpers (nginx_stop,
+#       log_mark, log_count, ...) work on it. The access log has tests/http/lib.sh's fields,
+#       then the Host and the If-None-Match header:
 #         PORT "METHOD URI PROTOCOL" STATUS BYTES PROTOCOL host=HOST inm=IF_NONE_MATCH
 #       Sets NET: the acfetch fetch options that reach it with TLS verified for every host
 #       that has a docroot in $WWW when it starts, and those in $FE_HOSTS (--ca-cert and one
 #       --connect-to per host and port); CURL_NET: the same for curl.
-# FE_KEEP_GOING=1 (in the environment, for debugging an implementation): "FAIL: ..." lines are
-#       printed but the test goes on (and can still exit 0: read the log).
 # fe_page DIR PREFIX TEMPLATE [PREFIX TEMPLATE]...
 #       Write DIR/index.html, a discovery page with one ac-discovery tag per pair.
 # fe_manifest SRC NAME [KEY=VALUE]...
@@ -78,28 +76,14 @@
 # fe_chunk_requests [NAME]
 #       The chunk IDs requested from the instance since log_mark, sorted, repeats kept.
 
-if [ -n "${FE_KEEP_GOING:-}" ]; then
-        fail() {
-                echo "FAIL: $*" >&2
-        }
-fi
-
 fe_init() {
-        http_require_root
-        if ! command -v nginx >/dev/null 2>&1; then
-                echo "SKIP: nginx is not installed" >&2
-                exit 77
-        fi
-        if ! command -v gpg >/dev/null 2>&1; then
-                echo "SKIP: gpg is not installed (it signs the test images)" >&2
-                exit 77
-        fi
+        require_root "runs a private nginx as root"
+        # gpg signs the test images.
+        require_cmd nginx gpg
         fetch_init
-        FE_CONFIG=$HTTP_TMP/fe-config
-        FE_GNUPG=$HTTP_TMP/fe-gpg
-        # http_init's trap, and the agent of the signing key stopped.
-        # shellcheck disable=SC2154
-        trap '_http_rc=$?; _fe_gpg_stop; http_cleanup; exit $_http_rc' EXIT
+        FE_CONFIG=$TEST_TMP/fe-config
+        FE_GNUPG=$TEST_TMP/fe-gpg
+        at_exit _fe_gpg_stop
         http_make_certs || fail "test certificates"
         _fe_san=$(openssl x509 -in "$HTTP_SERVER_CERT" -noout -ext subjectAltName 2>/dev/null) ||
                 true
@@ -107,8 +91,8 @@ fe_init() {
                 echo "$_fe_san" | grep -q "$_fe_n" ||
                         fail "tests/http/lib.sh's server certificate lacks $_fe_n: $_fe_san"
         done
-        WWW=$HTTP_TMP/www
-        SRC=$HTTP_TMP/src
+        WWW=$TEST_TMP/www
+        SRC=$TEST_TMP/src
         mkdir -p "$WWW" "$SRC"
         HOST_OS=linux
         case $(uname -m) in
@@ -120,7 +104,6 @@ fe_init() {
 }
 
 _fe_nginx_conf() { # DIR HTTP_PORT HTTPS_PORT
-        mkdir -p "$1/tmp" || return 1
         cat >"$1/common.conf" <<EOF
 root "$WWW/\$host";
 location = /__sync {
@@ -181,34 +164,9 @@ EOF
 
 fe_nginx_start() {
         _fn_name=${1:-fe}
-        # The layout tests/http/lib.sh keeps per instance, so that its stop, sync and count
-        # helpers and its cleanup work on this one too.
-        _fn_d=$HTTP_TMP/nginx.$_fn_name
-        [ ! -f "$_fn_d/nginx.pid" ] || fail "nginx $_fn_name already running"
-        mkdir -p "$_fn_d" || fail "mkdir $_fn_d"
-        _fn_try=0
-        while :; do
-                _fn_try=$((_fn_try + 1))
-                _fn_http=$(http_free_port) && _fn_https=$(http_free_port) || fail "no free port"
-                _fe_nginx_conf "$_fn_d" "$_fn_http" "$_fn_https" || fail "nginx config"
-                if nginx -p "$_fn_d/" -e "$_fn_d/error.log" -c "$_fn_d/nginx.conf" \
-                        >"$_fn_d/start.log" 2>&1; then
-                        break
-                fi
-                if [ "$_fn_try" -lt 10 ] &&
-                        grep -q 'Address already in use' "$_fn_d/start.log" "$_fn_d/error.log"
-                then
-                        continue
-                fi
-                cat "$_fn_d/start.log" >&2
-                fail "nginx $_fn_name failed to start"
-        done
-        http_wait _http_file_nonempty "$_fn_d/nginx.pid" || fail "nginx wrote no pid file"
-        # lib.sh's format: HTTP (the sync port) HTTPS WRONGNAME UNTRUSTED MTLS.
-        echo "$_fn_http $_fn_https 0 0 0" >"$_fn_d/ports"
-        echo "$_fn_name" >>"$HTTP_TMP/nginx-instances"
-        _http_nginx_last=$_fn_name
-        _http_nginx_vars "$_fn_d" || fail "nginx ports"
+        nginx_launch "$_fn_name" 2 _fe_nginx_conf
+        # The variables of tests/http/lib.sh's instances (the ports it does not have stay empty).
+        _http_nginx_vars "$TEST_TMP/nginx.$_fn_name" || fail "nginx ports"
         # Every host with a docroot, and those in $FE_HOSTS.
         _fn_hosts=$(find "$WWW" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
         _fn_hosts="$_fn_hosts ${FE_HOSTS:-}"
@@ -322,10 +280,10 @@ _fe_mtree() { # DIR OUT [strict]
 
 fe_same_tree() { # EXPECTED ACTUAL [strict]
         [ -d "$2" ] || fail "$2 does not exist"
-        _fe_mtree "$1" "$HTTP_TMP/mtree.want" "${3:-}"
-        _fe_mtree "$2" "$HTTP_TMP/mtree.got" "${3:-}"
-        if ! cmp -s "$HTTP_TMP/mtree.want" "$HTTP_TMP/mtree.got"; then
-                diff "$HTTP_TMP/mtree.want" "$HTTP_TMP/mtree.got" | head -n 20 >&2
+        _fe_mtree "$1" "$TEST_TMP/mtree.want" "${3:-}"
+        _fe_mtree "$2" "$TEST_TMP/mtree.got" "${3:-}"
+        if ! cmp -s "$TEST_TMP/mtree.want" "$TEST_TMP/mtree.got"; then
+                diff "$TEST_TMP/mtree.want" "$TEST_TMP/mtree.got" | head -n 20 >&2
                 fail "$2 differs from $1 (casync mtree)"
         fi
 }
@@ -410,9 +368,9 @@ fe_key() {
 
 # The chunk IDs requested since log_mark, sorted (repeats kept).
 fe_chunk_requests() {
-        if [ -f "$HTTP_TMP/nginx.${1:-$_http_nginx_last}/nginx.pid" ]; then
-                http_nginx_sync "${1:-}" || fail "nginx sync"
+        if [ -f "$TEST_TMP/nginx.${1:-$NGINX_LAST}/nginx.pid" ]; then
+                nginx_sync "${1:-}"
         fi
-        _fetch_since "${1:-$_http_nginx_last}" | sed -n 's|.*"GET [^ ]*/\([0-9a-f]\{64\}\)\.cacnk .*|\1|p' |
+        _fetch_since "${1:-$NGINX_LAST}" | sed -n 's|.*"GET [^ ]*/\([0-9a-f]\{64\}\)\.cacnk .*|\1|p' |
                 sort
 }

@@ -9,8 +9,8 @@ set -eu
 . "$SRCDIR/tests/http/fetch_lib.sh"
 fetch_init
 
-www=$HTTP_TMP/www
-tree=$HTTP_TMP/tree
+www=$TEST_TMP/www
+tree=$TEST_TMP/tree
 fetch_make_tree "$tree" 2048 1024
 fetch_make_image "$www" x "$tree"
 index=$www/x.caidx
@@ -33,12 +33,12 @@ c_corrupt=$(caidx_ids "$index" | sed -n "$((items / 2))p")
 [ "$c_missing" != "$c_corrupt" ] || fail "test image: the chosen chunks coincide"
 
 # --- 2. missing from the first store -----------------------------------------------------------
-mv "$www/a.castr/$(chunk_rel "$c_missing")" "$HTTP_TMP/missing.cacnk"
+mv "$www/a.castr/$(chunk_rel "$c_missing")" "$TEST_TMP/missing.cacnk"
 log_mark
-acf --dir="$HTTP_TMP/d1" extract --ca-cert="$HTTP_CA" --store="$store_a" --store="$store_b" \
-        --json "$url" "$HTTP_TMP/out1"
+acf --dir="$TEST_TMP/d1" extract --ca-cert="$HTTP_CA" --store="$store_a" --store="$store_b" \
+        --json "$url" "$TEST_TMP/out1"
 expect_rc 0 "chunk missing from the first store"
-expect_same_tree "$tree" "$HTTP_TMP/out1"
+expect_same_tree "$tree" "$TEST_TMP/out1"
 expect_no_err 'error:'
 expect_eq "404 from store a" \
         "$(log_count "\"GET /a.castr/$(chunk_rel "$c_missing") HTTP/[12][.0-9]*\" 404 ")" 1
@@ -47,25 +47,25 @@ expect_eq "200 from store b" \
 expect_eq "requests to store b" "$(log_count '/b.castr/')" 1
 expect_eq "requests to store a" "$(log_count '/a.castr/')" "$distinct"
 expect_eq "json chunks_downloaded" "$(json_int chunks_downloaded)" "$distinct"
-cache_verify "$HTTP_TMP/d1" "$index"
-mv "$HTTP_TMP/missing.cacnk" "$www/a.castr/$(chunk_rel "$c_missing")"
+cache_verify "$TEST_TMP/d1" "$index"
+mv "$TEST_TMP/missing.cacnk" "$www/a.castr/$(chunk_rel "$c_missing")"
 echo "ok: a chunk missing from the first store comes from the second"
 
 # --- 3. corrupt in the first store -------------------------------------------------------------
 f=$www/a.castr/$(chunk_rel "$c_corrupt")
-cp "$f" "$HTTP_TMP/corrupt.orig"
+cp "$f" "$TEST_TMP/corrupt.orig"
 size=$(wc -c <"$f")
 # Invert one byte in the middle of the compressed file.
 byte=$(od -An -tu1 -j $((size / 2)) -N1 "$f" | tr -d ' ')
 printf '%b' "\\0$(printf %03o $((255 - byte)))" |
         dd of="$f" bs=1 seek=$((size / 2)) conv=notrunc status=none
-cmp -s "$f" "$HTTP_TMP/corrupt.orig" && fail "the chunk file did not change"
+cmp -s "$f" "$TEST_TMP/corrupt.orig" && fail "the chunk file did not change"
 
 log_mark
-acf --dir="$HTTP_TMP/d2" extract --ca-cert="$HTTP_CA" --store="$store_a" --store="$store_b" \
-        --json "$url" "$HTTP_TMP/out2"
+acf --dir="$TEST_TMP/d2" extract --ca-cert="$HTTP_CA" --store="$store_a" --store="$store_b" \
+        --json "$url" "$TEST_TMP/out2"
 expect_rc 0 "corrupt chunk in the first store"
-expect_same_tree "$tree" "$HTTP_TMP/out2"
+expect_same_tree "$tree" "$TEST_TMP/out2"
 expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): rejected: the chunk is corrupt"
 # The fetch succeeded: a rejected copy that another store replaced is no error.
 expect_no_err 'error:'
@@ -75,54 +75,54 @@ expect_eq "requests to store b" "$(log_count '/b.castr/')" 1
 expect_eq "json chunks_rejected" "$(json_int chunks_rejected)" 1
 # Only verified chunks count as downloaded.
 expect_eq "json chunks_downloaded" "$(json_int chunks_downloaded)" "$distinct"
-cmp -s "$HTTP_TMP/d2/chunks/$(chunk_rel "$c_corrupt")" "$HTTP_TMP/corrupt.orig" ||
+cmp -s "$TEST_TMP/d2/chunks/$(chunk_rel "$c_corrupt")" "$TEST_TMP/corrupt.orig" ||
         fail "the cached copy of $c_corrupt is not store b's"
-cache_verify "$HTTP_TMP/d2" "$index"
+cache_verify "$TEST_TMP/d2" "$index"
 echo "ok: a corrupt chunk is rejected and taken from the second store"
 
 # No other store: the fetch fails, naming the chunk, and nothing corrupt is cached.
 log_mark
-acf --dir="$HTTP_TMP/d3" extract --ca-cert="$HTTP_CA" --store="$store_a" "$url" "$HTTP_TMP/out3"
+acf --dir="$TEST_TMP/d3" extract --ca-cert="$HTTP_CA" --store="$store_a" "$url" "$TEST_TMP/out3"
 expect_rc 1 "corrupt chunk, no other store"
 expect_err "^acfetch: error: chunk $c_corrupt: no store has an intact copy"
 expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): rejected: the chunk is corrupt"
-[ ! -e "$HTTP_TMP/out3" ] || fail "a failed fetch created its destination"
-[ ! -e "$HTTP_TMP/d3/chunks/$(chunk_rel "$c_corrupt")" ] || fail "the corrupt chunk was cached"
-expect_eq "temporary files in d3/chunks" "$(cache_tmp "$HTTP_TMP/d3")" ""
+[ ! -e "$TEST_TMP/out3" ] || fail "a failed fetch created its destination"
+[ ! -e "$TEST_TMP/d3/chunks/$(chunk_rel "$c_corrupt")" ] || fail "the corrupt chunk was cached"
+expect_eq "temporary files in d3/chunks" "$(cache_tmp "$TEST_TMP/d3")" ""
 expect_eq "requests for the corrupt chunk" "$(log_count "/$c_corrupt.cacnk ")" 1
-cp "$HTTP_TMP/corrupt.orig" "$f"
+cp "$TEST_TMP/corrupt.orig" "$f"
 echo "ok: a corrupt chunk with no other store fails the fetch"
 
 # --- 3. the fault server corrupts every chunk ---------------------------------------------------
 http_faultserver_start "$www"
 log_mark
-acf --dir="$HTTP_TMP/d4" --insecure-options=http extract --ca-cert="$HTTP_CA" \
-        --store="$FAULT_URL/corrupt/a.castr" --store="$store_b" --json "$url" "$HTTP_TMP/out4"
+acf --dir="$TEST_TMP/d4" --insecure-options=http extract --ca-cert="$HTTP_CA" \
+        --store="$FAULT_URL/corrupt/a.castr" --store="$store_b" --json "$url" "$TEST_TMP/out4"
 expect_rc 0 "every chunk corrupt in the first store"
-expect_same_tree "$tree" "$HTTP_TMP/out4"
+expect_same_tree "$tree" "$TEST_TMP/out4"
 expect_no_err 'error:'
 expect_eq "corrupted answers" "$(http_fault_count '^GET /corrupt/a.castr/.*\.cacnk 200$')" \
         "$distinct"
 expect_eq "requests to store b" "$(log_count '/b.castr/.*\.cacnk HTTP/[12][.0-9]*" 200 ')" "$distinct"
 expect_eq "json chunks_rejected" "$(json_int chunks_rejected)" "$distinct"
 expect_eq "json chunks_downloaded" "$(json_int chunks_downloaded)" "$distinct"
-cache_verify "$HTTP_TMP/d4" "$index"
+cache_verify "$TEST_TMP/d4" "$index"
 echo "ok: chunks the fault server corrupts come from the second store"
 
 # --- 4. 503 once, 429 once ---------------------------------------------------------------------
 for fault in 503once 429once; do
         status=$(echo "$fault" | cut -c1-3)
         : >"$FAULT_LOG"
-        acf --dir="$HTTP_TMP/d.$fault" --insecure-options=http extract --ca-cert="$HTTP_CA" \
-                --store="$FAULT_URL/$fault/a.castr" --json "$url" "$HTTP_TMP/out.$fault"
+        acf --dir="$TEST_TMP/d.$fault" --insecure-options=http extract --ca-cert="$HTTP_CA" \
+                --store="$FAULT_URL/$fault/a.castr" --json "$url" "$TEST_TMP/out.$fault"
         expect_rc 0 "$fault"
-        expect_same_tree "$tree" "$HTTP_TMP/out.$fault"
+        expect_same_tree "$tree" "$TEST_TMP/out.$fault"
         expect_no_err 'error:'
         expect_eq "$fault: $status answers" "$(http_fault_count "\\.cacnk $status\$")" "$distinct"
         expect_eq "$fault: 200 answers" "$(http_fault_count '\.cacnk 200$')" "$distinct"
         expect_eq "$fault: json http_retries" "$(json_int http_retries)" "$distinct"
         expect_eq "$fault: json http_requests" "$(json_int http_requests)" $((2 * distinct + 1))
-        cache_verify "$HTTP_TMP/d.$fault" "$index"
+        cache_verify "$TEST_TMP/d.$fault" "$index"
         echo "ok: $fault is retried"
 done
 

@@ -9,8 +9,8 @@ set -eu
 . "$SRCDIR/tests/http/fetch_lib.sh"
 fetch_init
 
-www=$HTTP_TMP/www
-tree=$HTTP_TMP/tree
+www=$TEST_TMP/www
+tree=$TEST_TMP/tree
 fetch_make_tree "$tree" 2
 fetch_make_image "$www" x "$tree"
 index=$www/x.caidx
@@ -29,75 +29,75 @@ expect_nothing_left() { # D DEST
 
 # --- 5. a stalled transfer ----------------------------------------------------------------------
 url=$FAULT_URL/stall/default.castr/$rel
-acf --dir="$HTTP_TMP/d1" --insecure-options=http extract --stall-timeout=1 --retries=1 \
-        --store="$FAULT_URL/stall/default.castr" "$FAULT_URL/ok/x.caidx" "$HTTP_TMP/out1"
+acf --dir="$TEST_TMP/d1" --insecure-options=http extract --stall-timeout=1 --retries=1 \
+        --store="$FAULT_URL/stall/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out1"
 expect_rc 1 "stalled transfer"
 expect_err "^acfetch: error: $url: .* (after retries)\$"
 expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$"
 expect_eq "stalled requests (first try and one retry)" \
         "$(http_fault_count "^GET /stall/default.castr/$rel 200\$")" 2
-expect_nothing_left "$HTTP_TMP/d1" "$HTTP_TMP/out1"
+expect_nothing_left "$TEST_TMP/d1" "$TEST_TMP/out1"
 echo "ok: a stalled transfer times out"
 
 # --- 5. a truncated body -----------------------------------------------------------------------
 url=$FAULT_URL/truncate/default.castr/$rel
-acf --dir="$HTTP_TMP/d2" --insecure-options=http extract --retries=1 \
-        --store="$FAULT_URL/truncate/default.castr" "$FAULT_URL/ok/x.caidx" "$HTTP_TMP/out2"
+acf --dir="$TEST_TMP/d2" --insecure-options=http extract --retries=1 \
+        --store="$FAULT_URL/truncate/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out2"
 expect_rc 1 "truncated body"
 expect_err "^acfetch: error: $url: transfer closed with [0-9]* bytes remaining .* (after retries)\$"
 expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$"
 expect_eq "truncated requests" "$(http_fault_count "^GET /truncate/default.castr/$rel 200\$")" 2
-expect_nothing_left "$HTTP_TMP/d2" "$HTTP_TMP/out2"
+expect_nothing_left "$TEST_TMP/d2" "$TEST_TMP/out2"
 echo "ok: a truncated body is rejected"
 
 # --- 5. an endless chunked body ----------------------------------------------------------------
 # The cap for a chunk of n bytes is ca_chunk_compressed_size_max(n) = n + n/8 + 64 KiB.
 url=$FAULT_URL/chunked-huge/default.castr/$rel
-acf --dir="$HTTP_TMP/d3" --insecure-options=http extract --retries=3 \
-        --store="$FAULT_URL/chunked-huge/default.castr" "$FAULT_URL/ok/x.caidx" "$HTTP_TMP/out3"
+acf --dir="$TEST_TMP/d3" --insecure-options=http extract --retries=3 \
+        --store="$FAULT_URL/chunked-huge/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out3"
 expect_rc 1 "endless chunked body"
 expect_err "^acfetch: error: $url: response body exceeds $((size + size / 8 + 65536)) bytes\$"
 expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$"
 expect_eq "requests for the endless body (never retried)" \
         "$(http_fault_count "^GET /chunked-huge/default.castr/$rel 200\$")" 1
-expect_nothing_left "$HTTP_TMP/d3" "$HTTP_TMP/out3"
+expect_nothing_left "$TEST_TMP/d3" "$TEST_TMP/out3"
 
 # An index has its own cap: header, table header, 2^22 items of 40 bytes, tail.
 url=$FAULT_URL/chunked-huge/x.caidx
-acf --dir="$HTTP_TMP/d3" --insecure-options=http extract "$url" "$HTTP_TMP/out3"
+acf --dir="$TEST_TMP/d3" --insecure-options=http extract "$url" "$TEST_TMP/out3"
 expect_rc 1 "endless chunked index"
 expect_err "^acfetch: error: $url: response body exceeds $((48 + 16 + 4194304 * 40 + 40)) bytes\$"
-[ ! -e "$HTTP_TMP/out3" ] || fail "a failed fetch created its destination"
+[ ! -e "$TEST_TMP/out3" ] || fail "a failed fetch created its destination"
 echo "ok: an endless chunked body is cut off at the cap"
 
 # --- 13. an index that is not there ------------------------------------------------------------
 http_nginx_start "$www"
 url=$NGINX_HTTPS_URL/nosuch.caidx
 log_mark
-acf --dir="$HTTP_TMP/d4" extract --ca-cert="$HTTP_CA" "$url" "$HTTP_TMP/out4"
+acf --dir="$TEST_TMP/d4" extract --ca-cert="$HTTP_CA" "$url" "$TEST_TMP/out4"
 expect_rc 1 "missing index"
 expect_err "^acfetch: error: $url: not found (HTTP 404)\$"
 expect_eq "error lines" "$(grep -c 'error:' "$ERR")" 1
 expect_eq "requests for the missing index" "$(log_count '"GET /nosuch.caidx HTTP/[12][.0-9]*" 404')" 1
 expect_eq "requests" "$(log_count .)" 1
-[ ! -e "$HTTP_TMP/out4" ] || fail "a failed fetch created its destination"
+[ ! -e "$TEST_TMP/out4" ] || fail "a failed fetch created its destination"
 echo "ok: a missing index fails clearly"
 
 # --- 13. a store on a port where nothing listens -----------------------------------------------
 # The port is reserved for this test and nothing listens on it.
-dead=https://127.0.0.1:$(http_free_port)
-acf --dir="$HTTP_TMP/d5" extract --ca-cert="$HTTP_CA" --retries=2 --store="$dead/store" \
-        "$NGINX_HTTPS_URL/x.caidx" "$HTTP_TMP/out5"
+dead=https://127.0.0.1:$(free_port)
+acf --dir="$TEST_TMP/d5" extract --ca-cert="$HTTP_CA" --retries=2 --store="$dead/store" \
+        "$NGINX_HTTPS_URL/x.caidx" "$TEST_TMP/out5"
 expect_rc 1 "store nobody listens on"
 refused='.*\(connect\|Connection refused\).* (after retries)$'
 expect_err "^acfetch: error: $dead/store/$rel: $refused"
 expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$"
-expect_nothing_left "$HTTP_TMP/d5" "$HTTP_TMP/out5"
+expect_nothing_left "$TEST_TMP/d5" "$TEST_TMP/out5"
 
-acf --dir="$HTTP_TMP/d5" extract --ca-cert="$HTTP_CA" --retries=1 "$dead/x.caidx" "$HTTP_TMP/out5"
+acf --dir="$TEST_TMP/d5" extract --ca-cert="$HTTP_CA" --retries=1 "$dead/x.caidx" "$TEST_TMP/out5"
 expect_rc 1 "index nobody serves"
 expect_err "^acfetch: error: $dead/x.caidx: $refused"
-[ ! -e "$HTTP_TMP/out5" ] || fail "a failed fetch created its destination"
+[ ! -e "$TEST_TMP/out5" ] || fail "a failed fetch created its destination"
 echo "ok: a store nobody listens on fails after retries"
 
 http_faultserver_stop

@@ -4,11 +4,10 @@
 # Helpers for the acfetch HTTP fetch tests (fetch_*.sh): images made by Debian's casync from
 # random trees, one acfetch run at a time with its status, stdout and stderr kept, and counts
 # from the nginx access log. POSIX sh; source lib.sh first, then this, then call fetch_init.
+# fail, expect_eq and the rest of the shared helpers are tests/lib.sh's.
 #
 # fetch_init
 #       Skip (77) unless root and casync is installed; http_init; set A=$ACFETCH.
-# fail MESSAGE / expect_eq WHAT ACTUAL EXPECTED / expect_ge WHAT ACTUAL MIN
-#       Stop the test with "FAIL: ..." unless the condition holds.
 # fetch_make_tree DIR KIB...
 #       A tree with one file of KIB KiB of random data per argument (f0, f1, ...), a
 #       subdirectory with a small file, an empty directory, a symlink and an executable.
@@ -45,31 +44,15 @@
 CHUNK_RE='[0-9a-f]\{4\}/[0-9a-f]\{64\}\.cacnk'
 ID_RE='[0-9a-f]\{64\}'
 
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
-
-expect_eq() { # WHAT ACTUAL EXPECTED
-        [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
-}
-
-expect_ge() { # WHAT ACTUAL MIN
-        [ "$2" -ge "$3" ] || fail "$1: got $2, expected at least $3"
-}
-
 fetch_init() {
-        http_require_root
-        if ! command -v casync >/dev/null 2>&1; then
-                echo "SKIP: Debian's casync is not installed" >&2
-                exit 77
-        fi
+        require_root "runs a private nginx as root"
+        require_cmd casync
         [ -x "${ACFETCH:-}" ] || fail "no acfetch binary at '${ACFETCH:-}'"
         http_init
         A=$ACFETCH
-        OUT=$HTTP_TMP/acf.stdout
-        ERR=$HTTP_TMP/acf.stderr
-        _fetch_mark_file=$HTTP_TMP/log-marks
+        OUT=$TEST_TMP/acf.stdout
+        ERR=$TEST_TMP/acf.stderr
+        _fetch_mark_file=$TEST_TMP/log-marks
         : >"$_fetch_mark_file"
 }
 
@@ -141,10 +124,10 @@ json_int() {
 
 expect_same_tree() { # TREE DEST
         [ -d "$2" ] || fail "$2 was not created"
-        casync mtree "$1" >"$HTTP_TMP/mtree.src" || fail "casync mtree $1"
-        casync mtree "$2" >"$HTTP_TMP/mtree.dst" || fail "casync mtree $2"
-        if ! cmp -s "$HTTP_TMP/mtree.src" "$HTTP_TMP/mtree.dst"; then
-                diff "$HTTP_TMP/mtree.src" "$HTTP_TMP/mtree.dst" | head -n 20 >&2
+        casync mtree "$1" >"$TEST_TMP/mtree.src" || fail "casync mtree $1"
+        casync mtree "$2" >"$TEST_TMP/mtree.dst" || fail "casync mtree $2"
+        if ! cmp -s "$TEST_TMP/mtree.src" "$TEST_TMP/mtree.dst"; then
+                diff "$TEST_TMP/mtree.src" "$TEST_TMP/mtree.dst" | head -n 20 >&2
                 fail "$2 differs from $1 (casync mtree)"
         fi
 }
@@ -170,18 +153,18 @@ cache_verify() { # D INDEX
                 [ -f "$1/chunks/$(chunk_rel "$_cv_id")" ] || echo "$_cv_id"
         done)
         expect_eq "chunks of $2 missing from $1/chunks" "$_cv_missing" ""
-        rm -rf "$HTTP_TMP/verify.acfetch" "$HTTP_TMP/verify.casync" "$HTTP_TMP/verify.d"
+        rm -rf "$TEST_TMP/verify.acfetch" "$TEST_TMP/verify.casync" "$TEST_TMP/verify.d"
         # Offline: a local index and D/chunks as the only store, so every chunk is read and
         # verified from there.
-        acf --dir="$HTTP_TMP/verify.d" extract --store="$1/chunks" "$2" "$HTTP_TMP/verify.acfetch"
+        acf --dir="$TEST_TMP/verify.d" extract --store="$1/chunks" "$2" "$TEST_TMP/verify.acfetch"
         expect_rc 0 "offline extract from $1/chunks"
-        casync extract --store="$1/chunks" "$2" "$HTTP_TMP/verify.casync" ||
+        casync extract --store="$1/chunks" "$2" "$TEST_TMP/verify.casync" ||
                 fail "casync extract from $1/chunks failed"
-        casync mtree "$HTTP_TMP/verify.acfetch" >"$HTTP_TMP/mtree.v1"
-        casync mtree "$HTTP_TMP/verify.casync" >"$HTTP_TMP/mtree.v2"
-        cmp -s "$HTTP_TMP/mtree.v1" "$HTTP_TMP/mtree.v2" ||
+        casync mtree "$TEST_TMP/verify.acfetch" >"$TEST_TMP/mtree.v1"
+        casync mtree "$TEST_TMP/verify.casync" >"$TEST_TMP/mtree.v2"
+        cmp -s "$TEST_TMP/mtree.v1" "$TEST_TMP/mtree.v2" ||
                 fail "offline extracts from $1/chunks differ"
-        rm -rf "$HTTP_TMP/verify.acfetch" "$HTTP_TMP/verify.casync" "$HTTP_TMP/verify.d"
+        rm -rf "$TEST_TMP/verify.acfetch" "$TEST_TMP/verify.casync" "$TEST_TMP/verify.d"
 }
 
 # fetch_make_mixed_tree DIR: a few MB of random files in subdirectories (one to change later,
@@ -231,13 +214,13 @@ cache_bad_files() {
 }
 
 _fetch_log() {
-        echo "$HTTP_TMP/nginx.${1:-$_http_nginx_last}/access.log"
+        echo "$TEST_TMP/nginx.${1:-$NGINX_LAST}/access.log"
 }
 
 # shellcheck disable=SC2120 # NAME is optional
 log_mark() {
-        http_nginx_sync "${1:-}" || fail "nginx sync"
-        _lm_name=${1:-$_http_nginx_last}
+        nginx_sync "${1:-}"
+        _lm_name=${1:-$NGINX_LAST}
         _lm_n=$(wc -l <"$(_fetch_log "$_lm_name")")
         # One line per instance; the newest wins.
         echo "$_lm_name $_lm_n" >>"$_fetch_mark_file"
@@ -249,17 +232,17 @@ _fetch_since() { # NAME: the access-log lines since the instance's mark
 }
 
 log_count() { # PATTERN [NAME]
-        _lc_name=${2:-$_http_nginx_last}
-        if [ -f "$HTTP_TMP/nginx.$_lc_name/nginx.pid" ]; then
-                http_nginx_sync "$_lc_name" || fail "nginx sync"
+        _lc_name=${2:-$NGINX_LAST}
+        if [ -f "$TEST_TMP/nginx.$_lc_name/nginx.pid" ]; then
+                nginx_sync "$_lc_name"
         fi
         _fetch_since "$_lc_name" | grep -c -- "$1" || true
 }
 
 log_distinct() { # PATTERN [NAME]
-        _ld_name=${2:-$_http_nginx_last}
-        if [ -f "$HTTP_TMP/nginx.$_ld_name/nginx.pid" ]; then
-                http_nginx_sync "$_ld_name" || fail "nginx sync"
+        _ld_name=${2:-$NGINX_LAST}
+        if [ -f "$TEST_TMP/nginx.$_ld_name/nginx.pid" ]; then
+                nginx_sync "$_ld_name"
         fi
         _fetch_since "$_ld_name" | grep -- "$1" | sed 's/^[0-9]* "[A-Z]* \([^ ]*\) .*/\1/' |
                 sort -u | wc -l

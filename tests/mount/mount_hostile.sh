@@ -8,13 +8,13 @@ set -eu
 . "$SRCDIR/tests/mount/lib.sh"
 mnt_init
 
-"$GEN_HOSTILE" "$MT/corpus" >/dev/null
-mkdir -p "$MT/mnt"
+"$GEN_HOSTILE" "$TEST_TMP/corpus" >/dev/null
+mkdir -p "$TEST_TMP/mnt"
 
 # walk DIR: touch everything a program could; prints how many operations failed.
 walk() {
         _errs=0
-        find "$1" >"$MT/walk.list" 2>"$MT/walk.err" || _errs=$((_errs + 1))
+        find "$1" >"$TEST_TMP/walk.list" 2>"$TEST_TMP/walk.err" || _errs=$((_errs + 1))
         while IFS= read -r f; do
                 stat "$f" >/dev/null 2>&1 || _errs=$((_errs + 1))
                 getfattr -h -d -m - "$f" >/dev/null 2>&1 || _errs=$((_errs + 1))
@@ -25,7 +25,7 @@ walk() {
                 elif [ -d "$f" ]; then
                         ls -la "$f" >/dev/null 2>&1 || _errs=$((_errs + 1))
                 fi
-        done <"$MT/walk.list"
+        done <"$TEST_TMP/walk.list"
         echo $_errs
 }
 
@@ -33,37 +33,37 @@ walk() {
 try() {
         _name=$1
         shift
-        _log=$MT/logs/$_name.log
-        mkdir -p "$MT/logs"
-        "$A" --dir "$MT/d" mount -f "$@" "$MT/mnt" 2>"$_log" &
+        _log=$TEST_TMP/logs/$_name.log
+        mkdir -p "$TEST_TMP/logs"
+        "$A" --dir "$TEST_TMP/d" mount -f "$@" "$TEST_TMP/mnt" 2>"$_log" &
         _pid=$!
         MNT_PIDS="$MNT_PIDS $_pid"
-        MNT_ALL="$MNT_ALL $MT/mnt"
+        MNT_ALL="$MNT_ALL $TEST_TMP/mnt"
         i=0
-        while ! is_mounted "$MT/mnt" && kill -0 $_pid 2>/dev/null && [ $i -lt 200 ]; do
+        while ! is_mounted "$TEST_TMP/mnt" && kill -0 $_pid 2>/dev/null && [ $i -lt 200 ]; do
                 sleep 0.05
                 i=$((i + 1))
         done
-        if ! is_mounted "$MT/mnt"; then
+        if ! is_mounted "$TEST_TMP/mnt"; then
                 if kill -0 $_pid 2>/dev/null; then
                         kill $_pid
-                        mnt_fail "$_name: neither mounted nor exited"
+                        fail "$_name: neither mounted nor exited"
                 fi
                 _rc=0
                 wait $_pid || _rc=$?
-                [ $_rc = 1 ] || { cat "$_log" >&2; mnt_fail "$_name: refused with status $_rc"; }
+                [ $_rc = 1 ] || { cat "$_log" >&2; fail "$_name: refused with status $_rc"; }
                 result=refused
         else
-                e=$(walk "$MT/mnt")
-                mnt_umount "$MT/mnt" || mnt_fail "$_name: cannot unmount"
+                e=$(walk "$TEST_TMP/mnt")
+                mnt_umount "$TEST_TMP/mnt" || fail "$_name: cannot unmount"
                 _rc=0
                 wait $_pid || _rc=$?
-                [ $_rc = 0 ] || { cat "$_log" >&2; mnt_fail "$_name: mount exited with $_rc"; }
+                [ $_rc = 0 ] || { cat "$_log" >&2; fail "$_name: mount exited with $_rc"; }
                 if [ "$e" -gt 0 ]; then result=errors; else result=clean; fi
         fi
         if grep -q 'Sanitizer\|runtime error\|AddressSanitizer' "$_log"; then
                 cat "$_log" >&2
-                mnt_fail "$_name: sanitizer report"
+                fail "$_name: sanitizer report"
         fi
 }
 
@@ -71,13 +71,13 @@ refused=0
 errors=0
 clean=""
 while IFS="$(printf '\t')" read -r name input _; do
-        path=$MT/corpus/$input
+        path=$TEST_TMP/corpus/$input
         case $input in
         *.catar)
-                mkdir -p "$MT/idx/$name"
-                "$CATAR_INDEX" "$path" "$MT/idx/$name/default.castr" "$MT/idx/$name/x.caidx" ||
-                        mnt_fail "$name: catar_index"
-                try "$name" "$MT/idx/$name/x.caidx"
+                mkdir -p "$TEST_TMP/idx/$name"
+                "$CATAR_INDEX" "$path" "$TEST_TMP/idx/$name/default.castr" "$TEST_TMP/idx/$name/x.caidx" ||
+                        fail "$name: catar_index"
+                try "$name" "$TEST_TMP/idx/$name/x.caidx"
                 ;;
         *.caidx)
                 try "$name" "$path"
@@ -89,12 +89,12 @@ while IFS="$(printf '\t')" read -r name input _; do
         errors) errors=$((errors + 1)) ;;
         clean) clean="$clean $name" ;;
         esac
-done <"$MT/corpus/cases.tsv"
+done <"$TEST_TMP/corpus/cases.tsv"
 echo "corpus: $refused refused at mount, $errors gave errors on access; clean:$clean"
-[ -z "$clean" ] || mnt_fail "defects the mount did not notice:$clean"
+[ -z "$clean" ] || fail "defects the mount did not notice:$clean"
 
 # --- hand-made corruptions of a subdirectory's GOODBYE table in an archive made by casync
-hm=$MT/hand
+hm=$TEST_TMP/hand
 mkdir -p "$hm/src/sub"
 echo top >"$hm/src/a.txt"
 for f in b c d e; do echo "$f" >"$hm/src/sub/$f"; done
@@ -113,26 +113,26 @@ put_u64() { # FILE OFFSET VALUE
         done
         # shellcheck disable=SC2059
         printf "$_b" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
-        [ "$(u64 "$1" "$2")" = "$3" ] || mnt_fail "could not write $3 at $2 of $1"
+        [ "$(u64 "$1" "$2")" = "$3" ] || fail "could not write $3 at $2 of $1"
 }
 # The first goodbye tail marker in the stream ends sub/'s GOODBYE (its children come first).
 marker=$(LC_ALL=C grep -obUaP '\x43\x29\x70\x33\xa5\x6f\x44\x57' "$hm/ok.catar" | head -n 1 | cut -d: -f1)
 gb_size=$(u64 "$hm/ok.catar" $((marker - 8)))
 gb=$((marker + 8 - gb_size))
-[ "$gb_size" = $((16 + 24 * 5)) ] || mnt_fail "sub/'s GOODBYE not found (size $gb_size at $gb)"
+[ "$gb_size" = $((16 + 24 * 5)) ] || fail "sub/'s GOODBYE not found (size $gb_size at $gb)"
 
 # corrupt NAME: a copy of ok.catar to change, then check_bad NAME
 check_bad() { # NAME
         mkdir -p "$hm/$1"
-        "$CATAR_INDEX" "$hm/$1.catar" "$hm/$1/default.castr" "$hm/$1/x.caidx" || mnt_fail "$1: index"
-        mnt_start "$hm/$1.log" --dir "$MT/d" mount -f "$hm/$1/x.caidx" "$MT/mnt"
-        cmp "$MT/mnt/a.txt" "$hm/src/a.txt" || mnt_fail "$1: an intact file is unreadable"
-        cmp "$MT/mnt/z.txt" "$hm/src/z.txt" || mnt_fail "$1: an intact file is unreadable"
-        if ls "$MT/mnt/sub" >/dev/null 2>"$hm/$1.err"; then mnt_fail "$1: sub/ listed"; fi
-        grep -q 'Input/output error' "$hm/$1.err" || { cat "$hm/$1.err" >&2; mnt_fail "$1: no EIO"; }
-        if cat "$MT/mnt/sub/c" >/dev/null 2>&1; then mnt_fail "$1: sub/c read"; fi
+        "$CATAR_INDEX" "$hm/$1.catar" "$hm/$1/default.castr" "$hm/$1/x.caidx" || fail "$1: index"
+        mnt_start "$hm/$1.log" --dir "$TEST_TMP/d" mount -f "$hm/$1/x.caidx" "$TEST_TMP/mnt"
+        cmp "$TEST_TMP/mnt/a.txt" "$hm/src/a.txt" || fail "$1: an intact file is unreadable"
+        cmp "$TEST_TMP/mnt/z.txt" "$hm/src/z.txt" || fail "$1: an intact file is unreadable"
+        if ls "$TEST_TMP/mnt/sub" >/dev/null 2>"$hm/$1.err"; then fail "$1: sub/ listed"; fi
+        grep -q 'Input/output error' "$hm/$1.err" || { cat "$hm/$1.err" >&2; fail "$1: no EIO"; }
+        if cat "$TEST_TMP/mnt/sub/c" >/dev/null 2>&1; then fail "$1: sub/c read"; fi
         mnt_stop
-        grep -q 'archive offset' "$hm/$1.log" || { cat "$hm/$1.log" >&2; mnt_fail "$1: no message"; }
+        grep -q 'archive offset' "$hm/$1.log" || { cat "$hm/$1.log" >&2; fail "$1: no message"; }
 }
 cp "$hm/ok.catar" "$hm/range.catar" # a child's offset points before the archive
 put_u64 "$hm/range.catar" $((gb + 16)) 281474976710656

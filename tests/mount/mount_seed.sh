@@ -24,20 +24,6 @@ set -eu
 . "$SRCDIR/tests/mount/lib.sh"
 mnt_init
 fe_init
-trap 'mnt_cleanup_all' EXIT
-mnt_cleanup_all() {
-        rc=$?
-        for d in $MNT_ALL; do
-                if is_mounted "$d"; then mnt_umount "$d" || true; fi
-        done
-        for p in $MNT_PIDS; do
-                kill "$p" 2>/dev/null || true
-        done
-        _fe_gpg_stop
-        http_cleanup
-        [ "${KEEP:-0}" = 1 ] || rm -rf "$MT"
-        exit $rc
-}
 command -v zstd >/dev/null 2>&1 || fail "zstd is not installed (it checks the chunk files)"
 
 # ------------------------------------------------------------------------------ helpers
@@ -69,7 +55,7 @@ startup_chunks() {
         _sc_out=$1
         shift
         log_mark
-        mnt_start "$MT/startup.log" "$@"
+        mnt_start "$TEST_TMP/startup.log" "$@"
         mnt_stop
         fe_chunk_requests | sort -u >"$_sc_out"
         expect_ge "chunks read to mount $*" "$(wc -l <"$_sc_out")" 1
@@ -79,22 +65,22 @@ startup_chunks() {
 # EXPECTED_IDS (what no seed holds), some of STARTUP_IDS (what the mount reads before it is up and
 # seeds are applied) was requested once, and nothing else.
 expect_mount_downloads() {
-        fe_chunk_requests >"$MT/req.all"
-        sort -u "$MT/req.all" >"$MT/req.ids"
-        sort -u "$2" "$3" >"$MT/want.ids"
+        fe_chunk_requests >"$TEST_TMP/req.all"
+        sort -u "$TEST_TMP/req.all" >"$TEST_TMP/req.ids"
+        sort -u "$2" "$3" >"$TEST_TMP/want.ids"
         # Every chunk no seed holds, and beyond those only chunks the mount may read before its
         # seeds run (whether the kernel's first lookups come before or after them is timing).
-        if [ -n "$(comm -23 "$2" "$MT/req.ids")" ] ||
-                [ -n "$(comm -13 "$MT/want.ids" "$MT/req.ids")" ]; then
+        if [ -n "$(comm -23 "$2" "$TEST_TMP/req.ids")" ] ||
+                [ -n "$(comm -13 "$TEST_TMP/want.ids" "$TEST_TMP/req.ids")" ]; then
                 echo "chunk IDs expected only (<) and downloaded only (>):" >&2
-                diff "$MT/want.ids" "$MT/req.ids" | grep '^[<>]' | head -n 20 >&2 || true
-                fail "$1: $(wc -l <"$MT/req.ids") chunks downloaded, expected $(wc -l <"$2")" \
+                diff "$TEST_TMP/want.ids" "$TEST_TMP/req.ids" | grep '^[<>]' | head -n 20 >&2 || true
+                fail "$1: $(wc -l <"$TEST_TMP/req.ids") chunks downloaded, expected $(wc -l <"$2")" \
                         "no seed holds and the $(wc -l <"$3") read before the mount was up" \
-                        "($(wc -l <"$MT/want.ids") in all)"
+                        "($(wc -l <"$TEST_TMP/want.ids") in all)"
         fi
-        expect_eq "$1: repeated chunk requests" "$(wc -l <"$MT/req.all")" \
-                "$(wc -l <"$MT/req.ids")"
-        echo "ok: $1 ($(wc -l <"$MT/req.ids") chunks downloaded, $(comm -23 "$MT/req.ids" "$2" |
+        expect_eq "$1: repeated chunk requests" "$(wc -l <"$TEST_TMP/req.all")" \
+                "$(wc -l <"$TEST_TMP/req.ids")"
+        echo "ok: $1 ($(wc -l <"$TEST_TMP/req.ids") chunks downloaded, $(comm -23 "$TEST_TMP/req.ids" "$2" |
                 wc -l) of them only because the mount read them before it was up)"
 }
 
@@ -112,8 +98,8 @@ check_store() {
 # ------------------------------------------------------------------------------ inputs
 
 # 1. Two trees and their indexes, at https://images.test/raw/.
-v1=$MT/v1
-v2=$MT/v2
+v1=$TEST_TMP/v1
+v2=$TEST_TMP/v2
 fetch_make_mixed_tree "$v1"
 cp -a "$v1" "$v2"
 overwrite_at "$v2/c/change.bin" 400000 200000
@@ -124,12 +110,12 @@ casync make --chunk-size=16K --store="$raw/default.castr" "$raw/v1.caidx" "$v1" 
         fail "casync make v1.caidx"
 casync make --chunk-size=16K --store="$raw/default.castr" "$raw/v2.caidx" "$v2" >/dev/null ||
         fail "casync make v2.caidx"
-ids "$raw/v1.caidx" "$MT/v1.ids"
-ids "$raw/v2.caidx" "$MT/v2.ids"
-comm -13 "$MT/v1.ids" "$MT/v2.ids" >"$MT/new.ids"
-echo "v2: $(wc -l <"$MT/v2.ids") distinct chunks, $(wc -l <"$MT/new.ids") of them not in v1"
-expect_ge "chunks only v2 has" "$(wc -l <"$MT/new.ids")" 5
-expect_ge "chunks v1 and v2 share" "$(comm -12 "$MT/v1.ids" "$MT/v2.ids" | wc -l)" 100
+ids "$raw/v1.caidx" "$TEST_TMP/v1.ids"
+ids "$raw/v2.caidx" "$TEST_TMP/v2.ids"
+comm -13 "$TEST_TMP/v1.ids" "$TEST_TMP/v2.ids" >"$TEST_TMP/new.ids"
+echo "v2: $(wc -l <"$TEST_TMP/v2.ids") distinct chunks, $(wc -l <"$TEST_TMP/new.ids") of them not in v1"
+expect_ge "chunks only v2 has" "$(wc -l <"$TEST_TMP/new.ids")" 5
+expect_ge "chunks v1 and v2 share" "$(comm -12 "$TEST_TMP/v1.ids" "$TEST_TMP/v2.ids" | wc -l)" 100
 
 # 2. Two versions of an image, found by discovery.
 name=example.com/seed/app
@@ -141,69 +127,69 @@ overwrite_at "$SRC/i2/rootfs/f0" 1000000 262144
 fe_publish "$img/app-1.caidx" "$SRC/i1"
 fe_publish "$img/app-2.caidx" "$SRC/i2"
 fe_page "$WWW/example.com" example.com 'https://images.test/{name}-{version}.caidx'
-ids "$img/app-1.caidx" "$MT/i1.ids"
-ids "$img/app-2.caidx" "$MT/i2.ids"
-comm -13 "$MT/i1.ids" "$MT/i2.ids" >"$MT/inew.ids"
-expect_ge "chunks only image v2 has" "$(wc -l <"$MT/inew.ids")" 2
-expect_ge "chunks image v1 and v2 share" "$(comm -12 "$MT/i1.ids" "$MT/i2.ids" | wc -l)" 100
+ids "$img/app-1.caidx" "$TEST_TMP/i1.ids"
+ids "$img/app-2.caidx" "$TEST_TMP/i2.ids"
+comm -13 "$TEST_TMP/i1.ids" "$TEST_TMP/i2.ids" >"$TEST_TMP/inew.ids"
+expect_ge "chunks only image v2 has" "$(wc -l <"$TEST_TMP/inew.ids")" 2
+expect_ge "chunks image v1 and v2 share" "$(comm -12 "$TEST_TMP/i1.ids" "$TEST_TMP/i2.ids" | wc -l)" 100
 
 fe_nginx_start
-mkdir -p "$MT/mnt"
+mkdir -p "$TEST_TMP/mnt"
 
 # ------------------------------------------------------------------------------ 1. --seed DIR
 
-startup_chunks "$MT/startup1.ids" --dir "$MT/d0" mount -f --no-prefetch $NET \
-        https://images.test/raw/v2.caidx "$MT/mnt"
+startup_chunks "$TEST_TMP/startup1.ids" --dir "$TEST_TMP/d0" mount -f --no-prefetch $NET \
+        https://images.test/raw/v2.caidx "$TEST_TMP/mnt"
 log_mark
-mnt_start "$MT/m1.log" --dir "$MT/d1" --debug mount -f $NET --seed="$v1" \
-        https://images.test/raw/v2.caidx "$MT/mnt"
-wait_local "$MT/m1.log"
-expect_mount_downloads "mount --seed DIR" "$MT/new.ids" "$MT/startup1.ids"
-fe_same_tree "$v2" "$MT/mnt" strict
-(cd "$v2" && find . -type f -exec sha256sum {} + | sort) >"$MT/v2.sums"
-(cd "$MT/mnt" && find . -type f -exec sha256sum {} + | sort) >"$MT/mnt.sums"
-cmp -s "$MT/v2.sums" "$MT/mnt.sums" || fail "mount --seed DIR: file contents differ from v2"
+mnt_start "$TEST_TMP/m1.log" --dir "$TEST_TMP/d1" --debug mount -f $NET --seed="$v1" \
+        https://images.test/raw/v2.caidx "$TEST_TMP/mnt"
+wait_local "$TEST_TMP/m1.log"
+expect_mount_downloads "mount --seed DIR" "$TEST_TMP/new.ids" "$TEST_TMP/startup1.ids"
+fe_same_tree "$v2" "$TEST_TMP/mnt" strict
+(cd "$v2" && find . -type f -exec sha256sum {} + | sort) >"$TEST_TMP/v2.sums"
+(cd "$TEST_TMP/mnt" && find . -type f -exec sha256sum {} + | sort) >"$TEST_TMP/mnt.sums"
+cmp -s "$TEST_TMP/v2.sums" "$TEST_TMP/mnt.sums" || fail "mount --seed DIR: file contents differ from v2"
 expect_eq "chunk requests reading the whole mount once it is local" \
-        "$(fe_chunk_requests | wc -l)" "$(wc -l <"$MT/req.all")"
+        "$(fe_chunk_requests | wc -l)" "$(wc -l <"$TEST_TMP/req.all")"
 mnt_stop
-check_store "$MT/d1" "$MT/v2.ids" "mount --seed DIR"
-acf --dir="$MT/d1" extract --store="$MT/d1/chunks" "$raw/v2.caidx" "$MT/out1"
+check_store "$TEST_TMP/d1" "$TEST_TMP/v2.ids" "mount --seed DIR"
+acf --dir="$TEST_TMP/d1" extract --store="$TEST_TMP/d1/chunks" "$raw/v2.caidx" "$TEST_TMP/out1"
 expect_rc 0 "mount --seed DIR: offline extract from <dir>/chunks alone"
-fe_same_tree "$v2" "$MT/out1" strict
+fe_same_tree "$v2" "$TEST_TMP/out1" strict
 echo "ok: mount --seed DIR"
 
 # ------------------------------------------------------------------------------ 2. NAME, auto seed
 
-D=$HTTP_TMP/store
+D=$TEST_TMP/store
 acf --dir="$D" fetch $NET "$name:1"
 expect_rc 0 "fetch image v1 (rendered)"
 acf --dir="$D" fetch $NET --no-render "$name:2"
 expect_rc 0 "fetch image v2 (not rendered)"
 rm -rf "$D/chunks"
-startup_chunks "$MT/startup2.ids" --dir "$D" mount -f --no-prefetch --no-auto-seed $NET \
-        "$name:2" "$MT/mnt"
+startup_chunks "$TEST_TMP/startup2.ids" --dir "$D" mount -f --no-prefetch --no-auto-seed $NET \
+        "$name:2" "$TEST_TMP/mnt"
 rm -rf "$D/chunks"
 log_mark
-mnt_start "$MT/m2.log" --dir "$D" --debug mount -f $NET "$name:2" "$MT/mnt"
-wait_local "$MT/m2.log"
-expect_mount_downloads "mount NAME, v1's tree as the automatic seed" "$MT/inew.ids" \
-        "$MT/startup2.ids"
-fe_same_tree "$SRC/i2/rootfs" "$MT/mnt" strict
+mnt_start "$TEST_TMP/m2.log" --dir "$D" --debug mount -f $NET "$name:2" "$TEST_TMP/mnt"
+wait_local "$TEST_TMP/m2.log"
+expect_mount_downloads "mount NAME, v1's tree as the automatic seed" "$TEST_TMP/inew.ids" \
+        "$TEST_TMP/startup2.ids"
+fe_same_tree "$SRC/i2/rootfs" "$TEST_TMP/mnt" strict
 mnt_stop
-check_store "$D" "$MT/i2.ids" "after the seeded mount"
+check_store "$D" "$TEST_TMP/i2.ids" "after the seeded mount"
 
 rm -rf "$D/chunks"
 log_mark
-mnt_start "$MT/m3.log" --dir "$D" mount -f $NET --no-auto-seed "$name:2" "$MT/mnt"
-wait_local "$MT/m3.log"
-fe_chunk_requests >"$MT/req3.all"
+mnt_start "$TEST_TMP/m3.log" --dir "$D" mount -f $NET --no-auto-seed "$name:2" "$TEST_TMP/mnt"
+wait_local "$TEST_TMP/m3.log"
+fe_chunk_requests >"$TEST_TMP/req3.all"
 expect_eq "mount NAME --no-auto-seed: distinct chunks downloaded" \
-        "$(sort -u "$MT/req3.all" | wc -l)" "$(wc -l <"$MT/i2.ids")"
-expect_eq "mount NAME --no-auto-seed: repeated chunk requests" "$(wc -l <"$MT/req3.all")" \
-        "$(wc -l <"$MT/i2.ids")"
-fe_same_tree "$SRC/i2/rootfs" "$MT/mnt" strict
+        "$(sort -u "$TEST_TMP/req3.all" | wc -l)" "$(wc -l <"$TEST_TMP/i2.ids")"
+expect_eq "mount NAME --no-auto-seed: repeated chunk requests" "$(wc -l <"$TEST_TMP/req3.all")" \
+        "$(wc -l <"$TEST_TMP/i2.ids")"
+fe_same_tree "$SRC/i2/rootfs" "$TEST_TMP/mnt" strict
 mnt_stop
-check_store "$D" "$MT/i2.ids" "after the unseeded mount"
+check_store "$D" "$TEST_TMP/i2.ids" "after the unseeded mount"
 echo "ok: mount NAME: --no-auto-seed"
 
 # Once v2 is rendered too, its own tree is the newest: the mount downloads nothing it did not
@@ -211,15 +197,15 @@ echo "ok: mount NAME: --no-auto-seed"
 acf --dir="$D" fetch $NET "$name:2"
 expect_rc 0 "fetch image v2 again, rendered"
 rm -rf "$D/chunks"
-: >"$MT/none.ids"
+: >"$TEST_TMP/none.ids"
 log_mark
-mnt_start "$MT/m4.log" --dir "$D" --debug mount -f $NET "$name:2" "$MT/mnt"
-wait_local "$MT/m4.log"
+mnt_start "$TEST_TMP/m4.log" --dir "$D" --debug mount -f $NET "$name:2" "$TEST_TMP/mnt"
+wait_local "$TEST_TMP/m4.log"
 expect_mount_downloads "mount NAME, its own rendered tree as the automatic seed" \
-        "$MT/none.ids" "$MT/startup2.ids"
-fe_same_tree "$SRC/i2/rootfs" "$MT/mnt" strict
+        "$TEST_TMP/none.ids" "$TEST_TMP/startup2.ids"
+fe_same_tree "$SRC/i2/rootfs" "$TEST_TMP/mnt" strict
 mnt_stop
-check_store "$D" "$MT/i2.ids" "after the mount seeded by its own tree"
+check_store "$D" "$TEST_TMP/i2.ids" "after the mount seeded by its own tree"
 acf --dir="$D" fetch $NET "$name:1"
 expect_rc 0 "fetch image v1 again (its chunks were removed)"
 acf --dir="$D" verify

@@ -7,7 +7,7 @@ set -eu
 . "$SRCDIR/tests/mount/lib.sh"
 mnt_init
 
-src=$MT/src
+src=$TEST_TMP/src
 mkdir -p "$src"
 (
         cd "$src"
@@ -62,7 +62,7 @@ for flavour in best unix; do
         best) with= ;;
         unix) with=--with=unix ;;
         esac
-        w=$MT/$flavour
+        w=$TEST_TMP/$flavour
         mkdir -p "$w/mnt"
         # shellcheck disable=SC2086
         casync make $with --store="$w/default.castr" "$w/x.caidx" "$src" >/dev/null
@@ -71,32 +71,32 @@ for flavour in best unix; do
 
         casync mtree "$w/ref" >"$w/ref.mtree"
         casync mtree "$w/mnt" >"$w/mnt.mtree"
-        diff "$w/ref.mtree" "$w/mnt.mtree" >&2 || mnt_fail "$flavour: mtree of the mount differs"
+        diff "$w/ref.mtree" "$w/mnt.mtree" >&2 || fail "$flavour: mtree of the mount differs"
         [ "$flavour" = unix ] || diff "$w/ref.mtree" "$(casync mtree "$src" >"$w/src.mtree"; echo "$w/src.mtree")" >/dev/null ||
-                mnt_fail "$flavour: casync's own extraction differs from the source"
+                fail "$flavour: casync's own extraction differs from the source"
 
         (cd "$w/ref" && find . -type f -exec sha256sum {} + | sort) >"$w/ref.sums"
         (cd "$w/mnt" && find . -type f -exec sha256sum {} + | sort) >"$w/mnt.sums"
-        cmp "$w/ref.sums" "$w/mnt.sums" || mnt_fail "$flavour: file contents differ"
+        cmp "$w/ref.sums" "$w/mnt.sums" || fail "$flavour: file contents differ"
         per_file "$w/ref" getfattr -h -d -m - >"$w/ref.xattr"
         per_file "$w/mnt" getfattr -h -d -m - >"$w/mnt.xattr"
-        diff "$w/ref.xattr" "$w/mnt.xattr" >&2 || mnt_fail "$flavour: xattrs differ"
+        diff "$w/ref.xattr" "$w/mnt.xattr" >&2 || fail "$flavour: xattrs differ"
         per_file "$w/ref" getfacl -P -n >"$w/ref.acl"
         per_file "$w/mnt" getfacl -P -n >"$w/mnt.acl"
-        diff "$w/ref.acl" "$w/mnt.acl" >&2 || mnt_fail "$flavour: ACLs differ"
+        diff "$w/ref.acl" "$w/mnt.acl" >&2 || fail "$flavour: ACLs differ"
         if [ $flavour = best ]; then
-                grep -q 'user:101:rw-' "$w/mnt.acl" || mnt_fail "named ACL entry missing"
-                grep -q 'default:user:102:r-x' "$w/mnt.acl" || mnt_fail "default ACL missing"
+                grep -q 'user:101:rw-' "$w/mnt.acl" || fail "named ACL entry missing"
+                grep -q 'default:user:102:r-x' "$w/mnt.acl" || fail "default ACL missing"
         fi
         # stat: type, mode, ids, size, device numbers, ns mtime; link counts of directories
         stat_list "$w/ref" >"$w/ref.stat"
         stat_list "$w/mnt" >"$w/mnt.stat"
-        diff "$w/ref.stat" "$w/mnt.stat" >&2 || mnt_fail "$flavour: stat differs"
+        diff "$w/ref.stat" "$w/mnt.stat" >&2 || fail "$flavour: stat differs"
         # readdir in archive order (strcmp of the names)
         ls -f "$w/mnt/many" | grep -v '^\.\.\?$' >"$w/mnt.order"
         (cd "$src/many" && ls -A | LC_ALL=C sort) >"$w/src.order"
-        cmp "$w/mnt.order" "$w/src.order" || mnt_fail "$flavour: readdir order"
-        [ "$(readlink "$w/mnt/dangling")" = /nonexistent/target ] || mnt_fail "readlink"
+        cmp "$w/mnt.order" "$w/src.order" || fail "$flavour: readdir order"
+        [ "$(readlink "$w/mnt/dangling")" = /nonexistent/target ] || fail "readlink"
         # reads at odd offsets and sizes, crossing chunk boundaries
         for spec in 0:1 1:4095 65535:2 65536:131073 1000001:77777 2999999:1 2999990:100 \
                 3000000:10; do
@@ -106,31 +106,31 @@ for flavour in best unix; do
                         2>/dev/null | sha256sum)
                 b=$(dd if="$w/mnt/big" iflag=skip_bytes,count_bytes skip="$off" count="$n" \
                         2>/dev/null | sha256sum)
-                [ "$a" = "$b" ] || mnt_fail "$flavour: read of $n bytes at $off"
+                [ "$a" = "$b" ] || fail "$flavour: read of $n bytes at $off"
         done
-        if (echo x >"$w/mnt/a.txt") 2>/dev/null; then mnt_fail "write allowed"; fi
-        if touch "$w/mnt/new" 2>/dev/null; then mnt_fail "create allowed"; fi
-        [ ! -e "$w/mnt/nonexistent" ] || mnt_fail "lookup of a missing name"
+        if (echo x >"$w/mnt/a.txt") 2>/dev/null; then fail "write allowed"; fi
+        if touch "$w/mnt/new" 2>/dev/null; then fail "create allowed"; fi
+        [ ! -e "$w/mnt/nonexistent" ] || fail "lookup of a missing name"
         mnt_stop
 done
 
 # Daemon mode: the command returns once the mount works; umount ends the daemon.
-w=$MT/best
+w=$TEST_TMP/best
 "$A" --dir "$w/d" mount --log "$w/daemon.log" "$w/x.caidx" "$w/mnt" ||
-        mnt_fail "daemon mount failed"
+        fail "daemon mount failed"
 MNT_ALL="$MNT_ALL $w/mnt"
-is_mounted "$w/mnt" || mnt_fail "not mounted when the command returned"
-cmp "$w/mnt/big" "$src/big" || mnt_fail "daemon mount: content"
-mnt_umount "$w/mnt" || mnt_fail "cannot unmount the daemon"
+is_mounted "$w/mnt" || fail "not mounted when the command returned"
+cmp "$w/mnt/big" "$src/big" || fail "daemon mount: content"
+mnt_umount "$w/mnt" || fail "cannot unmount the daemon"
 i=0
 while pgrep -f "mount --log $w/daemon.log" >/dev/null && [ $i -lt 100 ]; do
         sleep 0.1
         i=$((i + 1))
 done
-pgrep -f "mount --log $w/daemon.log" >/dev/null && mnt_fail "daemon still running after umount"
+pgrep -f "mount --log $w/daemon.log" >/dev/null && fail "daemon still running after umount"
 if grep -q 'Sanitizer\|runtime error' "$w/daemon.log"; then
         cat "$w/daemon.log" >&2
-        mnt_fail "sanitizer report from the daemon"
+        fail "sanitizer report from the daemon"
 fi
 # SIGTERM and SIGINT unmount cleanly (status 0).
 for sig in TERM INT; do
@@ -138,13 +138,13 @@ for sig in TERM INT; do
         kill -s $sig "$MNT_PID"
         rc=0
         wait "$MNT_PID" || rc=$?
-        [ $rc = 0 ] || { cat "$w/sig.log" >&2; mnt_fail "SIG$sig: exit status $rc"; }
-        is_mounted "$w/mnt" && mnt_fail "SIG$sig: still mounted"
+        [ $rc = 0 ] || { cat "$w/sig.log" >&2; fail "SIG$sig: exit status $rc"; }
+        is_mounted "$w/mnt" && fail "SIG$sig: still mounted"
 done
 # Errors before the mount are reported by the command itself.
 if "$A" --dir "$w/d" mount "$w/nonexistent.caidx" "$w/mnt" 2>"$w/err"; then
-        mnt_fail "mount of a missing index succeeded"
+        fail "mount of a missing index succeeded"
 fi
-grep -q nonexistent "$w/err" || mnt_fail "no message naming the missing index"
-is_mounted "$w/mnt" && mnt_fail "mounted anyway"
+grep -q nonexistent "$w/err" || fail "no message naming the missing index"
+is_mounted "$w/mnt" && fail "mounted anyway"
 echo "PASS"

@@ -9,18 +9,21 @@
 
 . "$(dirname "$0")/../casync/lib.sh"
 . "$(dirname "$0")/make_tree.sh"
-lib_init make-identity
+ca_init make-identity
+require_cmd python3 setfattr setfacl
+# Read-only directories of the tree would stop the cleanup of an unprivileged run.
+at_exit 'chmod -R u+w "$TEST_TMP" 2>/dev/null || true'
 
 [ "$MT_ROOT" = 1 ] || echo "# not root: devices, owners, trusted/security xattrs, chattr and the unprivileged comparison are left out"
 
-T=$WORK/tree
-mt_make_tree "$T"
+T=$TEST_TMP/tree
+build_tree "source tree" mt_make_tree "$T"
 pass "source tree built"
 
 # same_make NAME OPTS...: casync make and acfetch make of $T as .catar; identical bytes and
 # digest, or both refuse.
 same_catar() {
-        local name=$1 d=$WORK/c
+        local name=$1 d=$TEST_TMP/c
         shift
         rm -rf "$d" && mkdir -p "$d"
         $CASYNC make "$@" "$d/c.catar" "$T" >"$d/c.out" 2>"$d/c.err"
@@ -52,7 +55,7 @@ store_ids() {
 # identical index bytes, identical chunk sets; casync reads ours; our decoder accepts it.
 # $ACF_ONLY: options for acfetch alone (its own, e.g. --compression-level).
 same_caidx() {
-        local name=$1 tree=$2 d=$WORK/i
+        local name=$1 tree=$2 d=$TEST_TMP/i
         shift 2
         rm -rf "$d" && mkdir -p "$d"
         if ! $CASYNC make "$@" --store="$d/c.castr" "$d/c.caidx" "$tree" >"$d/c.out" 2>"$d/c.err"; then
@@ -125,34 +128,34 @@ same_caidx "caidx 1M chunks, without user-names" "$T" --chunk-size=1M --without=
 ACF_ONLY=--compression-level=19 same_caidx "caidx fixed 4096, zstd level 19" "$T" \
         --chunk-size=4096:4096:4096
 
-S=$WORK/small
-mt_small_tree "$S"
+S=$TEST_TMP/small
+build_tree "small tree" mt_small_tree "$S"
 same_caidx "caidx tiny chunks 16:64:256" "$S" --chunk-size=16:64:256
 same_caidx "caidx 1:1:1 (one byte per chunk)" "$S" --chunk-size=1:1:1 --without=all
 same_caidx "caidx 48:100:200" "$S" --chunk-size=48:100:200
 
 # casync extracts our archive from our store into the same tree (the tree without the 255-byte
 # name: casync's own temporary names would exceed NAME_MAX there).
-E=$WORK/extractable
+E=$TEST_TMP/extractable
 mkdir -p "$E"
 cp -a "$S" "$E/small"
 cp -a "$T/acl_dir" "$T/excl" "$T/dir17" "$T/many" "$T/sparse.img" "$T/small.txt" "$T/hardlink" \
         "$T/rel" "$T/fifo" "$T/sticky" "$E/"
 touch -d '2022-01-01 00:00:00' "$E"
-rm -rf "$WORK/x" && mkdir -p "$WORK/x"
-if "$ACFETCH" make --store="$WORK/x/s.castr" "$WORK/x/e.caidx" "$E" >/dev/null 2>"$WORK/x/err" &&
-        $CASYNC extract --store="$WORK/x/s.castr" "$WORK/x/e.caidx" "$WORK/x/out" 2>"$WORK/x/err2"; then
-        $CASYNC mtree "$E" >"$WORK/x/src.mtree"
-        $CASYNC mtree "$WORK/x/out" >"$WORK/x/out.mtree"
-        diff_or_fail "casync extract of our index reproduces the tree" "$WORK/x/src.mtree" "$WORK/x/out.mtree"
+rm -rf "$TEST_TMP/x" && mkdir -p "$TEST_TMP/x"
+if "$ACFETCH" make --store="$TEST_TMP/x/s.castr" "$TEST_TMP/x/e.caidx" "$E" >/dev/null 2>"$TEST_TMP/x/err" &&
+        $CASYNC extract --store="$TEST_TMP/x/s.castr" "$TEST_TMP/x/e.caidx" "$TEST_TMP/x/out" 2>"$TEST_TMP/x/err2"; then
+        $CASYNC mtree "$E" >"$TEST_TMP/x/src.mtree"
+        $CASYNC mtree "$TEST_TMP/x/out" >"$TEST_TMP/x/out.mtree"
+        diff_or_fail "casync extract of our index reproduces the tree" "$TEST_TMP/x/src.mtree" "$TEST_TMP/x/out.mtree"
 else
-        fail "casync extract of our index" "$(cat "$WORK/x/err" "$WORK/x/err2")"
+        fail "casync extract of our index" "$(cat "$TEST_TMP/x/err" "$TEST_TMP/x/err2")"
 fi
-lib_unpin "$WORK/x"
-rm -rf "$WORK/x"
+unpin "$TEST_TMP/x"
+rm -rf "$TEST_TMP/x"
 
 # ---------------------------------------------------------------- a second run stores nothing new
-R=$WORK/rerun
+R=$TEST_TMP/rerun
 mkdir -p "$R"
 "$ACFETCH" make --store="$R/s.castr" "$R/1.caidx" "$S" >/dev/null
 find "$R/s.castr" -name '*.cacnk' -printf '%f %T@\n' | sort >"$R/before"
@@ -166,7 +169,7 @@ else
 fi
 
 # ---------------------------------------------------------------- blob indexes: chunk boundaries
-B=$WORK/blob
+B=$TEST_TMP/blob
 mkdir -p "$B"
 head -c $((7 * 1024 * 1024 + 4321)) /dev/urandom >"$B/random.bin"
 dd if=/dev/zero bs=1M count=2 status=none >>"$B/random.bin"
@@ -204,13 +207,13 @@ fi
 
 # ---------------------------------------------------------------- unprivileged
 if [ "$MT_ROOT" = 1 ] && command -v setpriv >/dev/null; then
-        U=$WORK/unpriv
+        U=$TEST_TMP/unpriv
         mkdir -p "$U/out"
-        mt_small_tree "$U/tree"
-        setfattr -n user.u -v v "$U/tree/a.txt"
-        setfacl -m u:1000:r-- "$U/tree/a.txt"
-        chmod -R a+rX "$U/tree"
-        chown nobody "$U/out"
+        build_tree "unprivileged tree" mt_small_tree "$U/tree"
+        setfattr -n user.u -v v "$U/tree/a.txt" || fail "setfattr on the unprivileged tree"
+        setfacl -m u:1000:r-- "$U/tree/a.txt" || fail "setfacl on the unprivileged tree"
+        chmod -R a+rX "$U/tree" || fail "chmod the unprivileged tree"
+        chown nobody "$U/out" || fail "chown $U/out"
         as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
         as_nobody $CASYNC make "$U/out/c.catar" "$U/tree" >"$U/c.out" 2>&1
         as_nobody "$ACFETCH" make --print-digest "$U/out/a.catar" "$U/tree" >"$U/a.out" 2>&1
@@ -220,9 +223,7 @@ if [ "$MT_ROOT" = 1 ] && command -v setpriv >/dev/null; then
                 fail "as nobody: .catar differs" "$(cat "$U/c.out" "$U/a.out")"
         fi
 else
-        skip "unprivileged comparison" "needs root and setpriv"
+        skip_part "unprivileged comparison" "needs root and setpriv"
 fi
 
-# Read-only directories of the tree would stop the cleanup of an unprivileged run.
-chmod -R u+w "$WORK" 2>/dev/null
-lib_finish
+finish

@@ -77,9 +77,7 @@ mt_make_tree() {
                 ln -s "$(printf 'x/%.0s' $(seq 900))target" longtarget
 
                 mkfifo fifo
-                if command -v python3 >/dev/null; then
-                        python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' sock
-                fi
+                python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' sock
 
                 # Modes.
                 echo suid >setuid && chmod 4755 setuid

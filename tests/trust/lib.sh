@@ -6,7 +6,7 @@
 # images). GnuPG makes the keys and signatures, in a private GNUPGHOME. POSIX sh.
 #
 # tr_init
-#       fe_init, and: gpg must be installed (skip otherwise); a GNUPGHOME under $HTTP_TMP whose
+#       fe_init (which skips unless gpg is installed), and: a GNUPGHOME under $TEST_TMP whose
 #       agent is stopped at exit; KEYS (exported public keys), SYS and LOC (the --system-config
 #       and --local-config of the tests, empty), TRUST ("--system-config=$SYS
 #       --local-config=$LOC").
@@ -45,23 +45,17 @@
 
 tr_init() {
         fe_init
-        if ! command -v gpg >/dev/null 2>&1; then
-                echo "SKIP: gpg is not installed" >&2
-                exit 77
-        fi
         # A short path: the agent's socket lives there.
-        GNUPGHOME=$HTTP_TMP/g
+        GNUPGHOME=$TEST_TMP/g
         export GNUPGHOME
         mkdir -m 0700 "$GNUPGHOME" || fail "mkdir $GNUPGHOME"
-        # http_init's trap, and the agent stopped.
-        # shellcheck disable=SC2154
-        trap '_tr_rc=$?; gpgconf --kill all >/dev/null 2>&1; http_cleanup; exit $_tr_rc' EXIT
-        KEYS=$HTTP_TMP/keys
-        SYS=$HTTP_TMP/sys
-        LOC=$HTTP_TMP/local
+        at_exit "gpgconf --kill all >/dev/null 2>&1 || true"
+        KEYS=$TEST_TMP/keys
+        SYS=$TEST_TMP/sys
+        LOC=$TEST_TMP/local
         mkdir -p "$KEYS" "$SYS" "$LOC" || fail "mkdir"
         TRUST="--system-config=$SYS --local-config=$LOC"
-        D=$HTTP_TMP/store
+        D=$TEST_TMP/store
 }
 
 tr_gpg() {

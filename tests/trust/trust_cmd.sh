@@ -113,17 +113,17 @@ expect_eq "stdout" "$(cat "$OUT")" "$LOC/trustedkeys/root.d/$(tr_fpr rootkey)"
 
 # --- "yes" on a terminal -----------------------------------------------------------------------
 if command -v script >/dev/null 2>&1; then
-        printf 'maybe\nyes\n' >"$HTTP_TMP/answers"
+        printf 'maybe\nyes\n' >"$TEST_TMP/answers"
         script -qec "$A --local-config='$LOC' trust --prefix example.com/asked '$KEYS/extra.asc'" \
-                /dev/null <"$HTTP_TMP/answers" >"$HTTP_TMP/script.out" 2>&1 ||
-                fail "trust on a terminal: $(cat "$HTTP_TMP/script.out")"
-        grep -q 'Please answer yes or no' "$HTTP_TMP/script.out" ||
-                fail "no second question: $(cat "$HTTP_TMP/script.out")"
+                /dev/null <"$TEST_TMP/answers" >"$TEST_TMP/script.out" 2>&1 ||
+                fail "trust on a terminal: $(cat "$TEST_TMP/script.out")"
+        grep -q 'Please answer yes or no' "$TEST_TMP/script.out" ||
+                fail "no second question: $(cat "$TEST_TMP/script.out")"
         [ -f "$LOC/trustedkeys/prefix.d/example.com/asked/$(tr_fpr extra)" ] ||
                 fail "the key accepted on the terminal was not written"
-        printf 'no\n' >"$HTTP_TMP/answers"
+        printf 'no\n' >"$TEST_TMP/answers"
         script -qec "$A --local-config='$LOC' trust --prefix example.com/denied '$KEYS/extra.asc'" \
-                /dev/null <"$HTTP_TMP/answers" >"$HTTP_TMP/script.out" 2>&1 || true
+                /dev/null <"$TEST_TMP/answers" >"$TEST_TMP/script.out" 2>&1 || true
         [ ! -e "$LOC/trustedkeys/prefix.d/example.com/denied/$(tr_fpr extra)" ] ||
                 fail "the key refused on the terminal was written"
 else
@@ -160,7 +160,7 @@ expect_rc 0 "trust --remove --root"
 [ ! -e "$LOC/trustedkeys/root.d/$(tr_fpr rootkey)" ] || fail "--remove --root left the key"
 
 # --- trust on first use ----------------------------------------------------------------------------
-L2=$HTTP_TMP/local2
+L2=$TEST_TMP/local2
 log_mark
 acf --dir="$D" fetch $NET --local-config="$L2" example.com/tofu
 expect_rc 1 "fetch without a trusted key"
@@ -173,7 +173,7 @@ expect_err 'signature verified: Tofu Signer <tofu@example.com>'
 [ -f "$L2/trustedkeys/prefix.d/example.com/tofu/$(tr_fpr tofu)" ] ||
         fail "the key trusted on first use was not written"
 # Now trusted: no flag needed, no warning.
-acf --dir="$HTTP_TMP/store-b" fetch $NET --local-config="$L2" example.com/tofu
+acf --dir="$TEST_TMP/store-b" fetch $NET --local-config="$L2" example.com/tofu
 expect_rc 0 "fetch with the key trusted on first use"
 expect_no_err 'warning:'
 # The global option form; but a key trusted for a parent prefix means "not first use": the
@@ -184,8 +184,8 @@ expect_rc 1 "fetch --trust-keys-from-https with a key already trusted for the pr
 expect_err "signed by unknown key $(tr_fpr late)"
 expect_no_err "trusting key"
 rm -r "$L2/trustedkeys/prefix.d/example.com/late"
-L3=$HTTP_TMP/local3
-acf --dir="$HTTP_TMP/store-c" --trust-keys-from-https --local-config="$L3" fetch $NET \
+L3=$TEST_TMP/local3
+acf --dir="$TEST_TMP/store-c" --trust-keys-from-https --local-config="$L3" fetch $NET \
         example.com/tofu
 expect_rc 0 "the global --trust-keys-from-https"
 expect_err "trusting key $(pretty "$(tr_fpr tofu)")"

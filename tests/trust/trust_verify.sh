@@ -66,9 +66,9 @@ _b=$(od -An -tu1 -j$_off -N1 "$IDX" | tr -d ' ')
 printf '%b' "$(printf '\\%03o' $(((_b + 1) % 256)))" |
         dd of="$IDX" bs=1 seek=$_off count=1 conv=notrunc 2>/dev/null
 tr_publish example.com/t/otherbytes
-head -c 1000 /dev/urandom >"$HTTP_TMP/other.bytes"
-tr_sign rsa "$HTTP_TMP/other.bytes"
-cp "$HTTP_TMP/other.bytes.asc" "$IDX.asc"
+head -c 1000 /dev/urandom >"$TEST_TMP/other.bytes"
+tr_sign rsa "$TEST_TMP/other.bytes"
+cp "$TEST_TMP/other.bytes.asc" "$IDX.asc"
 tr_publish example.com/t/empty
 : >"$IDX.asc"
 tr_publish example.com/t/garbage
@@ -146,7 +146,7 @@ tr_expect_rejected example.com/t/unsigned "no signature at"
 
 # A key file named by another key's fingerprint breaks the store for the names it covers (a
 # fresh store: a stored image is revalidated without a signature check).
-D=$HTTP_TMP/store2
+D=$TEST_TMP/store2
 mkdir -p "$LOC/trustedkeys/prefix.d/example.com/p256"
 cp "$KEYS/rsa.asc" "$LOC/trustedkeys/prefix.d/example.com/p256/$(tr_fpr ed)"
 tr_expect_rejected example.com/p256 "the file is named $(tr_fpr ed) but holds key $(tr_fpr rsa)"
@@ -156,7 +156,7 @@ ln -s "$KEYS/ed.asc" "$LOC/trustedkeys/prefix.d/example.com/p256/$(tr_fpr ed)"
 tr_expect_rejected example.com/p256 "is a symlink; refusing it"
 rm "$LOC/trustedkeys/prefix.d/example.com/p256/$(tr_fpr ed)"
 
-D=$HTTP_TMP/store
+D=$TEST_TMP/store
 
 # --- unsigned, on purpose -----------------------------------------------------------------------
 log_mark
