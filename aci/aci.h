@@ -171,8 +171,8 @@ aci_label *aci_request_labels(const dc_image *img);
  * Objects appear under their final names only when complete (temp name, then rename).
  */
 #define ACI_SEED_CACHE_DAYS 30
-#define ACI_ID_SIZE  (7 + 128 + 1) /* "sha512-" + 128 hex + NUL */
-#define ACI_KEY_SIZE (7 + 64 + 1)
+#define ACI_ID_SIZE         (7 + 128 + 1) /* "sha512-" + 128 hex + NUL */
+#define ACI_KEY_SIZE        (7 + 64 + 1)
 
 typedef struct aci_store aci_store;
 
@@ -182,14 +182,14 @@ typedef struct aci_image_record {
         char *name;             /* from the manifest */
         aci_label *labels;      /* from the manifest, owned */
         size_t n_labels;
-        char *index_url;        /* where the index came from (NULL for a local import) */
-        char *etag;             /* the index response's ETag, NULL when none */
-        int64_t max_age;        /* Cache-Control max-age of that response, -1 when none */
-        int64_t fetched;        /* when the index was last fetched or revalidated (Unix s) */
-        int64_t fetched_nsec;   /* and its nanoseconds: orders fetches within one second */
-        uint64_t size;          /* bytes of the canonical tar (the image's size) */
-        bool latest;            /* fetched without a version label */
-        char index_digest[65];  /* SHA-256 of the index file, hex */
+        char *index_url;          /* where the index came from (NULL for a local import) */
+        char *etag;               /* the index response's ETag, NULL when none */
+        int64_t max_age;          /* Cache-Control max-age of that response, -1 when none */
+        int64_t fetched;          /* when the index was last fetched or revalidated (Unix s) */
+        int64_t fetched_nsec;     /* and its nanoseconds: orders fetches within one second */
+        uint64_t size;            /* bytes of the canonical tar (the image's size) */
+        bool latest;              /* fetched without a version label */
+        char index_digest[65];    /* SHA-256 of the index file, hex */
         char *signer;             /* user ID of the key that signed the index, when verified */
         char *signer_fingerprint; /* its primary key's fingerprint; NULL: index not verified */
 } aci_image_record;
@@ -237,8 +237,7 @@ int aci_store_pin_index(aci_store *s, const ca_index *index);
 void aci_store_unlock(aci_store *s);
 /* Calls fn for each pin of a live work directory (any process's, this one's included), in no
  * particular order; stops at the first error fn returns. Unreadable pins are errors (logged). */
-int aci_store_pins(aci_store *s, int (*fn)(const ca_index *index, void *userdata),
-                   void *userdata);
+int aci_store_pins(aci_store *s, int (*fn)(const ca_index *index, void *userdata), void *userdata);
 
 /* Exclusive lock on one image (locks/<key>.lock); returns the fd to close. */
 int aci_store_lock_image(aci_store *s, const char *key);
@@ -421,8 +420,7 @@ int aci_trust_has_prefix_keys(const char *system_config, const char *local_confi
  * prefix is NULL: directories 0755, the file 0644 through a temp file and a rename (replacing a
  * mask or an older copy). *ret_path (malloc'ed) is the file written.
  */
-int aci_trust_add(const char *config, const char *prefix, const aci_pgp_key *key,
-                  char **ret_path);
+int aci_trust_add(const char *config, const char *prefix, const aci_pgp_key *key, char **ret_path);
 /* Removes <fingerprint> from root.d and every prefix directory of config (or only root.d, or
  * only prefix, when only_root / prefix say so), logging each file removed (info level). The
  * number removed in *n. */

@@ -48,7 +48,8 @@ static void report(FILE *out, const char *what, const char *a, const char *b)
 #define TEMP_GRACE_SECONDS (60 * 60)
 
 /* chunks/xxxx/<id>.cacnk not in the set, and stale temp files. */
-static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *out, aci_gc_stats *st)
+static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *out,
+                     aci_gc_stats *st)
 {
         _cleanup_(closep) int cfd =
             fs_open_beneath(aci_store_fd(s), "chunks", O_RDONLY | O_DIRECTORY, 0);

@@ -22,7 +22,7 @@ struct aci_store {
         int lock_fd;    /* locks/store.lock, shared (exclusive during gc) */
         int own_tmp_fd; /* tmp/<ours>, flocked */
         char *own_tmp_path;
-        int seeds_fd;   /* seeds/, opened on first use */
+        int seeds_fd; /* seeds/, opened on first use */
         char *seeds_path;
         ca_store *chunks;
 };
@@ -527,8 +527,7 @@ int aci_store_list(aci_store *s, aci_image_record **ret, size_t *n)
 /* ---------------------------------------------------------------- changes */
 
 static int add_locked(aci_store *s, const aci_image_record *r, const void *index, size_t index_size,
-                      const void *sig, size_t sig_size, const void *manifest,
-                      size_t manifest_size)
+                      const void *sig, size_t sig_size, const void *manifest, size_t manifest_size)
 {
         _cleanup_(closep) int fd = fs_open_beneath(s->images_fd, r->key, O_RDONLY | O_DIRECTORY, 0);
         if (fd >= 0) {
@@ -579,8 +578,8 @@ int aci_store_add_signed(aci_store *s, const aci_image_record *r, const void *in
         _cleanup_(closep) int lock = aci_store_lock_image(s, r->key);
         if (lock < 0)
                 return lock;
-        int k = add_locked(s, r, index, index_size, signature, signature_size, manifest,
-                           manifest_size);
+        int k =
+            add_locked(s, r, index, index_size, signature, signature_size, manifest, manifest_size);
         if (k < 0)
                 return ca_log_errno(CA_LOG_ERR, k, "%s/images/%s: cannot store image: %s", s->path,
                                     r->key, strerror(-k));

@@ -65,7 +65,7 @@ static int parse_dependencies(const mf_ctx *c, json_t *root, aci_manifest *m)
                                       "lowercase hex digits",
                                       c->what, sub, SHOW(d->image_id));
                 r = mf_parse_name_value_list(c, e, sub, "labels", ACI_LABELS_MAX, true, &d->labels,
-                                          &d->n_labels);
+                                             &d->n_labels);
                 if (r < 0)
                         return r;
                 r = mf_get_int(c, e, sub, "size", 0, INT64_MAX, &d->has_size, &size);
@@ -79,7 +79,7 @@ static int parse_dependencies(const mf_ctx *c, json_t *root, aci_manifest *m)
 static int parse_path_whitelist(const mf_ctx *c, json_t *root, aci_manifest *m)
 {
         int r = mf_parse_string_list(c, root, "", "pathWhitelist", ACI_PATH_WHITELIST_MAX,
-                                  &m->path_whitelist, &m->n_path_whitelist);
+                                     &m->path_whitelist, &m->n_path_whitelist);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < m->n_path_whitelist; i++)
@@ -131,14 +131,14 @@ static int validate(const mf_ctx *c, aci_manifest *m)
         if (!dc_identifier_valid(m->name))
                 return ca_bad("%s: name \"%s\" is not an AC Identifier", c->what, SHOW(m->name));
         r = mf_parse_name_value_list(c, root, "", "labels", ACI_LABELS_MAX, true, &m->labels,
-                                  &m->n_labels);
+                                     &m->n_labels);
         if (r < 0)
                 return r;
         r = mf_parse_app(c, root, &m->app);
         if (r < 0)
                 return r;
         r = mf_parse_name_value_list(c, root, "", "annotations", ACI_ANNOTATIONS_MAX, false,
-                                  &m->annotations, &m->n_annotations);
+                                     &m->annotations, &m->n_annotations);
         if (r < 0)
                 return r;
         r = parse_dependencies(c, root, m);

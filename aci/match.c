@@ -40,8 +40,8 @@ int aci_image_matches(const char *name, const aci_label *labels, size_t n_labels
         if (why)
                 *why = NULL;
         if (strcmp(name, want_name) != 0)
-                return mismatch(why, "%s name %s does not match requested %s", subject,
-                                SHOW(name), SHOW(want_name));
+                return mismatch(why, "%s name %s does not match requested %s", subject, SHOW(name),
+                                SHOW(want_name));
         for (size_t i = 0; i < n_want; i++) {
                 const char *have = aci_labels_get(labels, n_labels, want[i].name);
                 aci_shown req = aci_show(want[i].name), val = aci_show(want[i].value);

@@ -190,7 +190,7 @@ int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
                 return ca_log_errno(CA_LOG_ERR, -EEXIST,
                                     "%s: exists (and is not an empty directory)", dest);
         _cleanup_(freep) char *a = strdup(dest), *b = strdup(dest), *prefix = NULL, *base = NULL,
-                             *tmp = NULL;
+                              *tmp = NULL;
         if (!a || !b)
                 return -ENOMEM;
         const char *parent = dirname(a);

@@ -545,8 +545,8 @@ int aci_trust_add(const char *config, const char *prefix, const aci_pgp_key *key
         const char *fpr = aci_pgp_key_fingerprint(key);
         if (asprintf(&path, "%s/%s", dir_path, fpr) < 0)
                 return -ENOMEM;
-        r = ca_write_file_atomic_at(dir, fpr, path, 0644, CA_ATOMIC_SYNC | CA_ATOMIC_SYNC_DIR,
-                                    text, size);
+        r = ca_write_file_atomic_at(dir, fpr, path, 0644, CA_ATOMIC_SYNC | CA_ATOMIC_SYNC_DIR, text,
+                                    size);
         if (r < 0)
                 return r;
         *ret_path = TAKE_PTR(path);

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PIECE 65536
+#define PIECE           65536
 #define QUEUE_BYTES_MAX (8u << 20)
 
 typedef struct piece {
@@ -220,7 +220,9 @@ int main(int argc, char **argv)
                         close(cs);
                         continue;
                 }
-                *c = (conn){.client = cs, .upstream = -1, .upstream_port = uport,
+                *c = (conn){.client = cs,
+                            .upstream = -1,
+                            .upstream_port = uport,
                             .delay_ns = (uint64_t)rtt * 1000000u / 2};
                 pthread_t t;
                 if (pthread_create(&t, NULL, serve, c) == 0) {

@@ -128,7 +128,8 @@ int ca_acl_access_xattr(const ca_node *n, const char *what, void **ret, size_t *
 
         uint64_t mode = n->mode;
         if ((r = builder_add(&b, CA_ACL_TAG_USER_OBJ, (mode >> 6) & 7, CA_ACL_UNDEFINED_ID)) < 0 ||
-            (r = builder_add(&b, CA_ACL_TAG_GROUP_OBJ, n->acl_group_obj, CA_ACL_UNDEFINED_ID)) < 0 ||
+            (r = builder_add(&b, CA_ACL_TAG_GROUP_OBJ, n->acl_group_obj, CA_ACL_UNDEFINED_ID)) <
+                0 ||
             /* With an ACL, stat()'s group bits are the mask. */
             (r = builder_add(&b, CA_ACL_TAG_MASK, (mode >> 3) & 7, CA_ACL_UNDEFINED_ID)) < 0 ||
             (r = builder_add(&b, CA_ACL_TAG_OTHER, mode & 7, CA_ACL_UNDEFINED_ID)) < 0 ||
@@ -163,8 +164,8 @@ int ca_acl_default_xattr(const ca_node *n, const char *what, void **ret, size_t 
         int r = builder_init(&b, n_named, what);
         if (r < 0)
                 return r;
-        if ((r = builder_add(&b, CA_ACL_TAG_USER_OBJ, n->acl_default_user_obj, CA_ACL_UNDEFINED_ID)) <
-                    0 ||
+        if ((r = builder_add(&b, CA_ACL_TAG_USER_OBJ, n->acl_default_user_obj,
+                             CA_ACL_UNDEFINED_ID)) < 0 ||
             (r = builder_add(&b, CA_ACL_TAG_GROUP_OBJ, n->acl_default_group_obj,
                              CA_ACL_UNDEFINED_ID)) < 0 ||
             (r = builder_add(&b, CA_ACL_TAG_OTHER, n->acl_default_other, CA_ACL_UNDEFINED_ID)) < 0)

@@ -10,15 +10,15 @@
 
 #include "casync/casync.h"
 
-#define CA_ACL_XATTR_ACCESS "system.posix_acl_access"
+#define CA_ACL_XATTR_ACCESS  "system.posix_acl_access"
 #define CA_ACL_XATTR_DEFAULT "system.posix_acl_default"
 
 /* The kernel's layout (include/uapi/linux/posix_acl_xattr.h): a little-endian u32 version, then
  * entries of u16 tag, u16 permissions, u32 id. */
-#define CA_ACL_XATTR_VERSION 2
+#define CA_ACL_XATTR_VERSION     2
 #define CA_ACL_XATTR_HEADER_SIZE 4
-#define CA_ACL_XATTR_ENTRY_SIZE 8
-#define CA_ACL_UNDEFINED_ID UINT32_MAX
+#define CA_ACL_XATTR_ENTRY_SIZE  8
+#define CA_ACL_UNDEFINED_ID      UINT32_MAX
 
 enum {
         CA_ACL_TAG_USER_OBJ = 0x01,

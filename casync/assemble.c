@@ -10,7 +10,7 @@
 #include "casync/casync.h"
 
 /* The window holds at most this many bytes of chunks (but always at least two chunks). */
-#define WINDOW_BYTES (UINT64_C(32) << 20)
+#define WINDOW_BYTES     (UINT64_C(32) << 20)
 #define WINDOW_SLOTS_MAX 256
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_READY };
@@ -124,10 +124,10 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
         *stats = (ca_assemble_stats){};
 
         assembler a = {
-                .index = index,
-                .digest = ca_digest_type_from_flags(index->feature_flags),
-                .get = get,
-                .get_userdata = get_userdata,
+            .index = index,
+            .digest = ca_digest_type_from_flags(index->feature_flags),
+            .get = get,
+            .get_userdata = get_userdata,
         };
         if (jobs == 0 || index->n_items <= 1)
                 return assemble_inline(&a, write, write_userdata, stats);

@@ -121,8 +121,8 @@ ca_atomic_file *ca_atomic_file_free(ca_atomic_file *f)
         return NULL;
 }
 
-int ca_write_file_atomic(const char *path, mode_t mode, unsigned flags,
-                         ca_stream_producer produce, void *userdata)
+int ca_write_file_atomic(const char *path, mode_t mode, unsigned flags, ca_stream_producer produce,
+                         void *userdata)
 {
         _cleanup_(ca_atomic_file_freep) ca_atomic_file *f = NULL;
         int r = ca_atomic_file_new(path, mode, flags, &f);

@@ -29,10 +29,10 @@ int ca_log_get_max_level(void);
 void ca_log(int level, const char *fmt, ...) _printf_(2, 3);
 /* Logs, then returns err (a negative errno) so callers can `return ca_log_errno(...)`. */
 int ca_log_errno(int level, int err, const char *fmt, ...) _printf_(3, 4);
-#define ca_log_error(...) ca_log(CA_LOG_ERR, __VA_ARGS__)
+#define ca_log_error(...)   ca_log(CA_LOG_ERR, __VA_ARGS__)
 #define ca_log_warning(...) ca_log(CA_LOG_WARNING, __VA_ARGS__)
-#define ca_log_info(...) ca_log(CA_LOG_INFO, __VA_ARGS__)
-#define ca_log_debug(...) ca_log(CA_LOG_DEBUG, __VA_ARGS__)
+#define ca_log_info(...)    ca_log(CA_LOG_INFO, __VA_ARGS__)
+#define ca_log_debug(...)   ca_log(CA_LOG_DEBUG, __VA_ARGS__)
 /* Shorthand for malformed input: logs at error level and returns -EBADMSG. */
 #define ca_bad(...) ca_log_errno(CA_LOG_ERR, -EBADMSG, __VA_ARGS__)
 
@@ -42,7 +42,7 @@ typedef enum ca_digest_type {
         CA_DIGEST_SHA512_256,
 } ca_digest_type;
 
-#define CA_CHUNK_ID_SIZE 32
+#define CA_CHUNK_ID_SIZE     32
 #define CA_CHUNK_ID_HEX_SIZE (CA_CHUNK_ID_SIZE * 2 + 1)
 
 typedef struct ca_chunk_id {
@@ -268,8 +268,8 @@ static inline void ca_atomic_file_freep(ca_atomic_file **f)
 
 /* Writes a stream: produce() is handed a writer for the file; its failure is returned as is. */
 typedef int (*ca_stream_producer)(void *userdata, ca_stream_writer write, void *write_userdata);
-int ca_write_file_atomic(const char *path, mode_t mode, unsigned flags,
-                         ca_stream_producer produce, void *userdata);
+int ca_write_file_atomic(const char *path, mode_t mode, unsigned flags, ca_stream_producer produce,
+                         void *userdata);
 /* Writes data[0..size) as dir_fd/name. */
 int ca_write_file_atomic_at(int dir_fd, const char *name, const char *what, mode_t mode,
                             unsigned flags, const void *data, size_t size);
@@ -289,13 +289,13 @@ typedef struct ca_acl_entry {
 
 /* Everything an archive says about one node. Pointers stay valid until node_end returns. */
 typedef struct ca_node {
-        const char *name; /* "" for the root */
-        const char *path; /* "." for the root, else "dir/sub/name" */
-        unsigned depth;   /* 0 for the root */
+        const char *name;      /* "" for the root */
+        const char *path;      /* "." for the root, else "dir/sub/name" */
+        unsigned depth;        /* 0 for the root */
         uint64_t entry_offset; /* archive offset of the ENTRY record */
 
         uint64_t feature_flags;
-        uint64_t mode; /* S_IFMT | 07777 */
+        uint64_t mode;  /* S_IFMT | 07777 */
         uint64_t flags; /* ENTRY.flags, casync feature-bit positions */
         uint64_t uid, gid;
         uint64_t mtime; /* ns since the epoch; 0 when the archive stores no time */
@@ -310,7 +310,7 @@ typedef struct ca_node {
         uint64_t acl_group_obj;
         bool has_acl_default;
         uint64_t acl_default_user_obj, acl_default_group_obj, acl_default_other,
-                acl_default_mask; /* CA_FORMAT_ACL_ABSENT when not set */
+            acl_default_mask; /* CA_FORMAT_ACL_ABSENT when not set */
         const ca_acl_entry *acl_default_user, *acl_default_group;
         size_t n_acl_default_user, n_acl_default_group;
 
@@ -319,9 +319,9 @@ typedef struct ca_node {
         size_t fcaps_size;
         uint64_t quota_projid; /* 0 when absent */
 
-        const char *symlink_target;       /* symlinks */
+        const char *symlink_target;          /* symlinks */
         uint64_t device_major, device_minor; /* block and char devices */
-        uint64_t payload_size;            /* regular files */
+        uint64_t payload_size;               /* regular files */
 } ca_node;
 
 /*
@@ -493,7 +493,7 @@ int ca_archive_reader_read(ca_archive_reader *r, uint64_t offset, void *buf, siz
 /* ---------------------------------------------------------------- seeking in a catar (catar_seek.c) */
 /* One node read at its offset, validated as the streaming decoder validates it. */
 typedef struct ca_seek_entry {
-        ca_node node;             /* name and path are the entry's name ("" and "." for a root) */
+        ca_node node; /* name and path are the entry's name ("" and "." for a root) */
         char name[256];
         uint64_t filename_offset; /* UINT64_MAX for the root */
         uint64_t end;             /* offset just after the node's serialization */
@@ -541,12 +541,12 @@ int ca_seek_dir_open(ca_archive_reader *r, const ca_seek_entry *dir, ca_seek_dir
 int ca_seek_dir_child(ca_archive_reader *r, uint64_t flags, const ca_seek_dir *d, size_t i,
                       ca_seek_entry **ret);
 /* Binary search of the goodbye table as casync does; -ENOENT when absent. */
-int ca_seek_dir_lookup(ca_archive_reader *r, uint64_t flags, const ca_seek_dir *d,
-                       const char *name, ca_seek_entry **ret);
+int ca_seek_dir_lookup(ca_archive_reader *r, uint64_t flags, const ca_seek_dir *d, const char *name,
+                       ca_seek_entry **ret);
 
 /* ---------------------------------------------------------------- chunker (chunker.c) */
 /* casync's content-defined chunker (spec §3), bit-exact: same cuts for the same min/avg/max. */
-#define CA_CHUNKER_WINDOW_SIZE 48
+#define CA_CHUNKER_WINDOW_SIZE    48
 #define CA_CHUNK_SIZE_AVG_DEFAULT (UINT64_C(64) * 1024)
 
 typedef struct ca_chunker {
@@ -647,10 +647,10 @@ typedef struct ca_chunk_pipeline_options {
 } ca_chunk_pipeline_options;
 
 typedef struct ca_chunk_pipeline_stats {
-        uint64_t chunks, bytes;         /* in the stream */
-        uint64_t stored, stored_bytes;  /* chunks this run wrote, their compressed size */
-        uint64_t present;               /* chunks the store had already */
-        uint64_t unwanted;              /* chunks `want` turned down */
+        uint64_t chunks, bytes;        /* in the stream */
+        uint64_t stored, stored_bytes; /* chunks this run wrote, their compressed size */
+        uint64_t present;              /* chunks the store had already */
+        uint64_t unwanted;             /* chunks `want` turned down */
 } ca_chunk_pipeline_stats;
 
 int ca_chunk_pipeline_new(const ca_chunk_pipeline_options *o, ca_chunk_pipeline **ret);

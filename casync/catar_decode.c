@@ -16,7 +16,6 @@
 /* The largest record body ever gathered in memory (PAYLOAD and GOODBYE are streamed). */
 #define BODY_MAX (CA_FORMAT_XATTR_SIZE_MAX - CA_FORMAT_HEADER_SIZE)
 
-
 /* What the goodbye table must say about one child. */
 typedef struct child_fact {
         uint64_t offset; /* archive offset of the child's FILENAME record */
@@ -138,8 +137,7 @@ static int grow(void **p, size_t *alloc, size_t need, size_t elem)
         return 0;
 }
 
-int ca_decoder_new(const ca_sink *sink, uint64_t expected_flags, const char *what,
-                   ca_decoder **ret)
+int ca_decoder_new(const ca_sink *sink, uint64_t expected_flags, const char *what, ca_decoder **ret)
 {
         _cleanup_(ca_decoder_freep) ca_decoder *d = calloc(1, sizeof(*d));
         if (!d)
@@ -232,8 +230,8 @@ static int on_entry(ca_decoder *d, frame *f, const uint8_t *b)
 
 static int meta_append(frame *f, uint64_t type, const uint8_t *body, size_t len)
 {
-        int r = grow((void **)&f->meta, &f->meta_alloc, f->meta_size + CA_FORMAT_HEADER_SIZE + len,
-                     1);
+        int r =
+            grow((void **)&f->meta, &f->meta_alloc, f->meta_size + CA_FORMAT_HEADER_SIZE + len, 1);
         if (r < 0)
                 return r;
         uint8_t *p = f->meta + f->meta_size;
@@ -342,14 +340,15 @@ static int on_filename(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
                            printable(c->node.name, prev, sizeof(prev)));
         }
         if (f->n_children >= CA_CATAR_CHILDREN_MAX || d->children_total >= CA_CATAR_CHILDREN_MAX)
-                return bad(d, off, "more than %" PRIu64 " directory entries", CA_CATAR_CHILDREN_MAX);
+                return bad(d, off, "more than %" PRIu64 " directory entries",
+                           CA_CATAR_CHILDREN_MAX);
 
         r = grow((void **)&f->children, &f->children_alloc, f->n_children + 1, sizeof(child_fact));
         if (r < 0)
                 return r;
         f->children[f->n_children++] = (child_fact){
-                .offset = off,
-                .hash = ca_goodbye_hash((const char *)b, len - 1),
+            .offset = off,
+            .hash = ca_goodbye_hash((const char *)b, len - 1),
         };
         d->children_total++;
 
@@ -363,7 +362,7 @@ static int on_filename(ca_decoder *d, frame *f, const uint8_t *b, size_t len)
                 c->path[plen - 1] = '/';
         }
         memcpy(c->path + plen, b, len);
-        c->node = (ca_node){ .path = c->path, .name = c->path + plen };
+        c->node = (ca_node){.path = c->path, .name = c->path + plen};
         c->phase = PHASE_ENTRY;
         c->filename_offset = off;
         d->depth++;
@@ -483,7 +482,8 @@ static int on_header(ca_decoder *d)
                         return bad(d, off,
                                    "%s record after the end of \"%s\" (only FILENAME or GOODBYE "
                                    "may follow a node)",
-                                   k->name, printable_n(last, strlen(last) + 1, prev, sizeof(prev)));
+                                   k->name,
+                                   printable_n(last, strlen(last) + 1, prev, sizeof(prev)));
                 }
                 if (type != CA_FORMAT_FILENAME)
                         return bad(d, off, "%s record in a directory", k->name);
@@ -562,7 +562,9 @@ static int on_header(ca_decoder *d)
                         return on_header(d);
                 }
                 return bad(d, off, "%s record where the node's %s record must come", k->name,
-                           S_ISREG(mode) ? "PAYLOAD" : S_ISLNK(mode) ? "SYMLINK" : "DEVICE");
+                           S_ISREG(mode)   ? "PAYLOAD"
+                           : S_ISLNK(mode) ? "SYMLINK"
+                                           : "DEVICE");
         }
         return bad(d, off, "unexpected %s record", k->name);
 }

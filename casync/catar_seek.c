@@ -29,8 +29,9 @@
 
 bool ca_seek_name_valid(const char *s, size_t len)
 {
-        return len > 0 && len <= CA_CATAR_FILENAME_LEN_MAX && !memchr(s, 0, len) && !memchr(s, '/', len) &&
-               !(len == 1 && s[0] == '.') && !(len == 2 && s[0] == '.' && s[1] == '.');
+        return len > 0 && len <= CA_CATAR_FILENAME_LEN_MAX && !memchr(s, 0, len) &&
+               !memchr(s, '/', len) && !(len == 1 && s[0] == '.') &&
+               !(len == 2 && s[0] == '.' && s[1] == '.');
 }
 
 static int check_entry(ca_archive_reader *r, uint64_t off, uint64_t flags, const uint8_t *b,

@@ -38,8 +38,8 @@ static const long api_fs_magics[] = {
     SMACK_MAGIC,           SYSFS_MAGIC,
 };
 
-#define XATTR_SELINUX     "security.selinux"
-#define XATTR_FCAPS       "security.capability"
+#define XATTR_SELINUX "security.selinux"
+#define XATTR_FCAPS   "security.capability"
 
 static bool errno_is_unsupported(int e)
 {
@@ -485,7 +485,8 @@ static int parse_acl(uint64_t flags, ca_enc_node *n, bool is_default, const uint
 
         if (size < CA_ACL_XATTR_HEADER_SIZE ||
             (size - CA_ACL_XATTR_HEADER_SIZE) % CA_ACL_XATTR_ENTRY_SIZE != 0 ||
-            (uint32_t)(v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) != CA_ACL_XATTR_VERSION)
+            (uint32_t)(v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) !=
+                CA_ACL_XATTR_VERSION)
                 return -EBADMSG;
         for (size_t off = CA_ACL_XATTR_HEADER_SIZE; off < size; off += CA_ACL_XATTR_ENTRY_SIZE) {
                 unsigned tag = v[off] | v[off + 1] << 8;
@@ -562,8 +563,8 @@ static int read_acl(uint64_t flags, ca_enc_node *n)
                 if (is_default && !S_ISDIR(n->st.st_mode))
                         break;
                 /* An open file or directory: the same inode, without a walk through /proc. */
-                r = get_xattr(fd, path, true, is_default ? CA_ACL_XATTR_DEFAULT : CA_ACL_XATTR_ACCESS, &v,
-                              &size);
+                r = get_xattr(fd, path, true,
+                              is_default ? CA_ACL_XATTR_DEFAULT : CA_ACL_XATTR_ACCESS, &v, &size);
                 if (r == -ENODATA || r == -EOPNOTSUPP || r == -EBADF || (r == 0 && size == 0))
                         continue; /* no ACL beyond the mode */
                 if (r >= 0)

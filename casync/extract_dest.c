@@ -86,8 +86,8 @@ static void reclaim_stale_temps(ca_extract *e, const char *prefix)
         while (fs_readdir(dir, &de) > 0) {
                 if (strncmp(de->d_name, prefix, plen) != 0 || strlen(de->d_name) != plen + 6)
                         continue;
-                _cleanup_(closep) int t = fs_open_beneath(e->parent_fd, de->d_name,
-                                                          O_RDONLY | O_DIRECTORY, 0);
+                _cleanup_(closep) int t =
+                    fs_open_beneath(e->parent_fd, de->d_name, O_RDONLY | O_DIRECTORY, 0);
                 struct stat st;
                 if (t < 0 || fstat(t, &st) < 0 || st.st_uid != geteuid() ||
                     now.tv_sec - st.st_mtim.tv_sec < STALE_TEMP_MIN_AGE_S ||

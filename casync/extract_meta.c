@@ -272,8 +272,7 @@ static int apply_mtime(ca_extract *e, const ca_node *n, target *t)
         return r < 0 ? fail(negative_errno(), node_what(e, n), "cannot set modification time") : 0;
 }
 
-int extract_chattr_merge(ca_extract *e, const ca_node *n, int fd, unsigned value,
-                                unsigned mask)
+int extract_chattr_merge(ca_extract *e, const ca_node *n, int fd, unsigned value, unsigned mask)
 {
         int r = fs_chattr_merge(fd, value, mask);
         if (r >= 0)

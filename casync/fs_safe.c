@@ -39,9 +39,9 @@ int fs_open_beneath(int dir_fd, const char *name, int flags, mode_t mode)
 
         if (atomic_load(&openat2_state) != 0) {
                 struct open_how how = {
-                        .flags = (uint64_t)flags,
-                        .mode = mode,
-                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+                    .flags = (uint64_t)flags,
+                    .mode = mode,
+                    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
                 };
                 long fd = syscall(SYS_openat2, dir_fd, name, &how, sizeof(how));
                 if (fd >= 0) {
@@ -99,7 +99,7 @@ int fs_temp_prefix(const char *name, char **ret)
 static int make_temp_at(int dir_fd, const char *prefix, bool dir, int *ret_fd, char **ret_name)
 {
         static const char chars[] =
-                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         size_t len = strlen(prefix);
         if (len + 6 > FS_NAME_MAX)
                 return -ENAMETOOLONG;

@@ -23,7 +23,9 @@ static void log_va(int level, const char *fmt, va_list ap)
                 return;
         /* One write per message keeps lines whole when threads log at once. */
         char buf[4096];
-        const char *prefix = level <= CA_LOG_ERR ? "error: " : level == CA_LOG_WARNING ? "warning: " : "";
+        const char *prefix = level <= CA_LOG_ERR       ? "error: "
+                             : level == CA_LOG_WARNING ? "warning: "
+                                                       : "";
         int n = snprintf(buf, sizeof(buf), "acfetch: %s", prefix);
         if (n < 0)
                 return;

@@ -645,7 +645,6 @@ static int extract_finish(void *userdata)
         return 0;
 }
 
-
 /* ---------------------------------------------------------------- setup */
 
 int ca_extract_new(const char *dest, const ca_extract_options *opts, ca_extract **ret,

@@ -53,12 +53,9 @@ static void put_flags(FILE *out, const ca_node *n)
                 uint64_t flag;
                 const char *name;
         } table[] = {
-                { CA_FORMAT_WITH_FLAG_HIDDEN, "hidden" },
-                { CA_FORMAT_WITH_FLAG_SYSTEM, "system" },
-                { CA_FORMAT_WITH_FLAG_ARCHIVE, "archive" },
-                { CA_FORMAT_WITH_FLAG_APPEND, "sappend" },
-                { CA_FORMAT_WITH_FLAG_NODUMP, "nodump" },
-                { CA_FORMAT_WITH_FLAG_IMMUTABLE, "simmutable" },
+            {CA_FORMAT_WITH_FLAG_HIDDEN, "hidden"},   {CA_FORMAT_WITH_FLAG_SYSTEM, "system"},
+            {CA_FORMAT_WITH_FLAG_ARCHIVE, "archive"}, {CA_FORMAT_WITH_FLAG_APPEND, "sappend"},
+            {CA_FORMAT_WITH_FLAG_NODUMP, "nodump"},   {CA_FORMAT_WITH_FLAG_IMMUTABLE, "simmutable"},
         };
         uint64_t features = n->feature_flags, shown = 0;
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
@@ -176,11 +173,11 @@ int ca_mtree_new(FILE *out, ca_digest_type digest, ca_mtree **ret, ca_sink *ret_
         m->key = digest;
         *ret = m;
         *ret_sink = (ca_sink){
-                .node_begin = mtree_node_begin,
-                .payload = mtree_payload,
-                .node_end = mtree_node_end,
-                .finish = mtree_finish,
-                .userdata = m,
+            .node_begin = mtree_node_begin,
+            .payload = mtree_payload,
+            .node_end = mtree_node_end,
+            .finish = mtree_finish,
+            .userdata = m,
         };
         return 0;
 }

@@ -43,10 +43,10 @@ void ca_tee_init(ca_tee *t, const ca_sink *a, const ca_sink *b, ca_sink *ret_sin
         t->a = *a;
         t->b = *b;
         *ret_sink = (ca_sink){
-                .node_begin = tee_node_begin,
-                .payload = tee_payload,
-                .node_end = tee_node_end,
-                .finish = tee_finish,
-                .userdata = t,
+            .node_begin = tee_node_begin,
+            .payload = tee_payload,
+            .node_end = tee_node_end,
+            .finish = tee_finish,
+            .userdata = t,
         };
 }

@@ -19,14 +19,14 @@
 #include <stdio.h>
 
 /* Bounds on everything derived from input. */
-#define DC_PAGE_MAX (1024 * 1024)  /* discovery pages larger than this are refused unparsed */
-#define DC_TAGS_MAX 256            /* meta tags kept per page; the rest are ignored */
-#define DC_LEVELS_MAX 16           /* path components a discovered name may have */
-#define DC_NAME_MAX 512            /* bytes in an image name */
-#define DC_LABELS_MAX 32           /* labels in one image request */
-#define DC_LABEL_VALUE_MAX 512     /* bytes in one label value */
-#define DC_IMAGE_STRING_MAX 4096   /* bytes in a whole `name[:version][,k=v...]` string */
-#define DC_URL_MAX 8192            /* bytes in a rendered URL */
+#define DC_PAGE_MAX         (1024 * 1024) /* discovery pages larger than this are refused unparsed */
+#define DC_TAGS_MAX         256           /* meta tags kept per page; the rest are ignored */
+#define DC_LEVELS_MAX       16            /* path components a discovered name may have */
+#define DC_NAME_MAX         512           /* bytes in an image name */
+#define DC_LABELS_MAX       32            /* labels in one image request */
+#define DC_LABEL_VALUE_MAX  512           /* bytes in one label value */
+#define DC_IMAGE_STRING_MAX 4096          /* bytes in a whole `name[:version][,k=v...]` string */
+#define DC_URL_MAX          8192          /* bytes in a rendered URL */
 
 /* ---------------------------------------------------------------- appc grammar (grammar.c) */
 /* AC Identifier: ^[a-z0-9]+([-._~/][a-z0-9]+)*$ (image names, label and annotation names). */
@@ -49,8 +49,8 @@ typedef struct dc_label {
 } dc_label;
 
 typedef struct dc_image {
-        char *name;        /* an AC Identifier (strict spec regex) */
-        dc_label *labels;  /* sorted by key, keys unique */
+        char *name;       /* an AC Identifier (strict spec regex) */
+        dc_label *labels; /* sorted by key, keys unique */
         size_t n_labels;
 } dc_image;
 

@@ -93,9 +93,9 @@ static int split_content(const char *content, dc_meta_tag *tag)
  */
 static bool is_raw_text(const xmlChar *name)
 {
-        static const char *const raw[] = { "iframe",   "noembed", "noframes", "noscript",
-                                           "plaintext", "script", "style",    "template",
-                                           "textarea", "title",   "xmp" };
+        static const char *const raw[] = {"iframe",    "noembed", "noframes", "noscript",
+                                          "plaintext", "script",  "style",    "template",
+                                          "textarea",  "title",   "xmp"};
         for (size_t i = 0; i < ELEMENTSOF(raw); i++)
                 if (strcasecmp((const char *)name, raw[i]) == 0)
                         return true;
@@ -125,8 +125,8 @@ static int read_meta(xmlNode *node, dc_meta_tag *tag)
 
         _cleanup_(xml_charp_freep) xmlChar *content = get_attr(node, "content");
         if (!content) {
-                ca_log_debug("discovery: ignoring <meta name=\"%.*s\"> without content",
-                             (int)len, n);
+                ca_log_debug("discovery: ignoring <meta name=\"%.*s\"> without content", (int)len,
+                             n);
                 return 0;
         }
         int r = split_content((const char *)content, tag);
@@ -153,10 +153,9 @@ int dc_meta_parse(const uint8_t *html, size_t size, dc_meta_tag **ret, size_t *n
                 return 0;
 
         xmlInitParser();
-        _cleanup_(xml_doc_freep) htmlDocPtr doc =
-                htmlReadMemory((const char *)html, (int)size, NULL, NULL,
-                               HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                                       HTML_PARSE_RECOVER);
+        _cleanup_(xml_doc_freep) htmlDocPtr doc = htmlReadMemory(
+            (const char *)html, (int)size, NULL, NULL,
+            HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_RECOVER);
         if (!doc) {
                 ca_log_debug("discovery: page could not be parsed as HTML");
                 return 0;
@@ -199,8 +198,7 @@ int dc_meta_parse(const uint8_t *html, size_t size, dc_meta_tag **ret, size_t *n
                 return r;
         }
         if (count == DC_TAGS_MAX)
-                ca_log_debug("discovery: page has %d or more tags, ignoring the rest",
-                             DC_TAGS_MAX);
+                ca_log_debug("discovery: page has %d or more tags, ignoring the rest", DC_TAGS_MAX);
         if (count == 0) {
                 free(tags);
                 return 0;

@@ -87,7 +87,7 @@ int dc_image_set_label(dc_image *img, const char *key, const char *value)
                 return -ENOMEM;
         img->labels = l;
         memmove(l + i + 1, l + i, (img->n_labels - i) * sizeof(dc_label));
-        l[i] = (dc_label){ .key = TAKE_PTR(k), .value = TAKE_PTR(v) };
+        l[i] = (dc_label){.key = TAKE_PTR(k), .value = TAKE_PTR(v)};
         img->n_labels++;
         return 0;
 }
@@ -123,8 +123,7 @@ int dc_image_parse(const char *s, dc_image **ret)
         const char *comma = strchr(s, ',');
         const char *colon = strchr(s, ':');
         if (colon && comma && colon > comma) {
-                ca_log_error("invalid image string \"%s\": ':' must come before the first ','",
-                             s);
+                ca_log_error("invalid image string \"%s\": ':' must come before the first ','", s);
                 return -EINVAL;
         }
         if (colon && strchr(colon + 1, ':')) {
@@ -159,7 +158,7 @@ int dc_image_parse(const char *s, dc_image **ret)
                         return r;
         }
 
-        for (const char *p = comma; p; ) {
+        for (const char *p = comma; p;) {
                 const char *start = p + 1;
                 const char *next = strchr(start, ',');
                 size_t plen = next ? (size_t)(next - start) : strlen(start);
@@ -178,11 +177,19 @@ int dc_host_os_arch(const char **os, const char **arch)
         static const struct {
                 const char *machine, *appc;
         } table[] = {
-                { "x86_64", "amd64" },     { "i386", "i386" },       { "i486", "i386" },
-                { "i586", "i386" },        { "i686", "i386" },       { "aarch64", "aarch64" },
-                { "aarch64_be", "aarch64_be" }, { "armv6l", "armv6l" }, { "armv7l", "armv7l" },
-                { "armv7b", "armv7b" },    { "ppc64", "ppc64" },     { "ppc64le", "ppc64le" },
-                { "s390x", "s390x" },
+            {"x86_64", "amd64"},
+            {"i386", "i386"},
+            {"i486", "i386"},
+            {"i586", "i386"},
+            {"i686", "i386"},
+            {"aarch64", "aarch64"},
+            {"aarch64_be", "aarch64_be"},
+            {"armv6l", "armv6l"},
+            {"armv7l", "armv7l"},
+            {"armv7b", "armv7b"},
+            {"ppc64", "ppc64"},
+            {"ppc64le", "ppc64le"},
+            {"s390x", "s390x"},
         };
         struct utsname u;
 

@@ -60,8 +60,7 @@ static const char *lookup(const char *var, size_t len, const dc_image *img, cons
         if (len == 3 && strncmp(var, "ext", 3) == 0)
                 return ext;
         for (size_t i = 0; i < img->n_labels; i++)
-                if (strlen(img->labels[i].key) == len &&
-                    strncmp(img->labels[i].key, var, len) == 0)
+                if (strlen(img->labels[i].key) == len && strncmp(img->labels[i].key, var, len) == 0)
                         return img->labels[i].value;
         if (len == 7 && strncmp(var, "version", 7) == 0)
                 return "latest";
@@ -96,9 +95,8 @@ int dc_template_render(const char *tmpl, const dc_image *img, const char *ext, b
                 /* A '{' inside the braces means the outer one is unmatched. */
                 size_t len = (size_t)(close - p - 1);
                 bool keep_slash;
-                const char *value = memchr(p + 1, '{', len)
-                                            ? NULL
-                                            : lookup(p + 1, len, img, ext, &keep_slash);
+                const char *value =
+                    memchr(p + 1, '{', len) ? NULL : lookup(p + 1, len, img, ext, &keep_slash);
                 if (!value) {
                         leftover = true;
                         break;

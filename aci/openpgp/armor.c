@@ -255,8 +255,8 @@ int pgp_armor(const uint8_t *data, size_t size, pgp_armor_kind kind, char **ret,
         return 0;
 }
 
-int pgp_input(const void *data, size_t size, pgp_armor_kind kind, const char *what,
-              uint8_t **owned, const uint8_t **ret, size_t *ret_size)
+int pgp_input(const void *data, size_t size, pgp_armor_kind kind, const char *what, uint8_t **owned,
+              const uint8_t **ret, size_t *ret_size)
 {
         bool key = kind == PGP_ARMOR_PUBLIC_KEY;
         if (size == 0)

@@ -116,8 +116,8 @@ int pgp_dearmor(const void *data, size_t size, pgp_armor_kind kind, const char *
  * *ret_size are the binary packets: *owned (malloc'ed, the caller frees it) when armored, else
  * data itself.
  */
-int pgp_input(const void *data, size_t size, pgp_armor_kind kind, const char *what,
-              uint8_t **owned, const uint8_t **ret, size_t *ret_size);
+int pgp_input(const void *data, size_t size, pgp_armor_kind kind, const char *what, uint8_t **owned,
+              const uint8_t **ret, size_t *ret_size);
 /* The armored form of binary packets (with a CRC-24 line), malloc'ed and NUL-terminated. */
 int pgp_armor(const uint8_t *data, size_t size, pgp_armor_kind kind, char **ret, size_t *ret_size);
 /* CRC-24 of RFC 9580 §6.1. */

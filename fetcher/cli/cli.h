@@ -23,7 +23,7 @@
 
 /* ---------------------------------------------------------------- global options (main.c) */
 typedef struct global_options {
-        const char *dir; /* image store; resolved at startup */
+        const char *dir;   /* image store; resolved at startup */
         unsigned insecure; /* INSECURE_* */
         config_dirs config;
         bool debug;
@@ -72,8 +72,8 @@ typedef int (*option_handler)(int c, const char *arg, void *userdata);
 /* n_args for a command that checks its operands itself. */
 #define COMMAND_ARGS_ANY INT_MIN
 int command_parse(const command *c, int argc, char **argv, const char *short_opts,
-                  const struct option *options, option_handler handle, void *userdata,
-                  int n_args, const char *args_usage);
+                  const struct option *options, option_handler handle, void *userdata, int n_args,
+                  const char *args_usage);
 
 /* ---------------------------------------------------------------- chunk source options (input_args.c) */
 enum {
@@ -96,17 +96,19 @@ enum {
 
 #define INPUT_LONG_OPTIONS                                                                         \
         {"store", required_argument, NULL, OPT_STORE},                                             \
-        {"jobs", required_argument, NULL, OPT_JOBS},                                               \
-        {"ca-cert", required_argument, NULL, OPT_CA_CERT},                                         \
-        {"client-cert", required_argument, NULL, OPT_CLIENT_CERT},                                 \
-        {"client-key", required_argument, NULL, OPT_CLIENT_KEY},                                   \
-        {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},                                   \
-        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},                         \
-        {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},                             \
-        {"retries", required_argument, NULL, OPT_RETRIES},                                         \
-        {"http-version", required_argument, NULL, OPT_HTTP_VERSION},                               \
-        {"no-cache", no_argument, NULL, OPT_NO_CACHE},                                             \
-        {"connect-to", required_argument, NULL, OPT_CONNECT_TO}
+            {"jobs", required_argument, NULL, OPT_JOBS},                                           \
+            {"ca-cert", required_argument, NULL, OPT_CA_CERT},                                     \
+            {"client-cert", required_argument, NULL, OPT_CLIENT_CERT},                             \
+            {"client-key", required_argument, NULL, OPT_CLIENT_KEY},                               \
+            {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},                               \
+            {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},                     \
+            {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},                         \
+            {"retries", required_argument, NULL, OPT_RETRIES},                                     \
+            {"http-version", required_argument, NULL, OPT_HTTP_VERSION},                           \
+            {"no-cache", no_argument, NULL, OPT_NO_CACHE},                                         \
+        {                                                                                          \
+                "connect-to", required_argument, NULL, OPT_CONNECT_TO                              \
+        }
 
 /* What INPUT_LONG_OPTIONS and SEED_LONG_OPTIONS fill in, with the arrays behind it. */
 typedef struct input_args {
@@ -127,7 +129,9 @@ int input_args_parse(input_args *a, int c, const char *arg);
 
 #define SEED_LONG_OPTIONS                                                                          \
         {"seed", required_argument, NULL, OPT_SEED},                                               \
-        {"no-auto-seed", no_argument, NULL, OPT_NO_AUTO_SEED}
+        {                                                                                          \
+                "no-auto-seed", no_argument, NULL, OPT_NO_AUTO_SEED                                \
+        }
 
 /* ---------------------------------------------------------------- make options (make_args.c) */
 enum {
@@ -147,33 +151,35 @@ enum {
 
 #define MAKE_LONG_OPTIONS                                                                          \
         {"store", required_argument, NULL, OPT_MAKE_STORE},                                        \
-        {"chunk-size", required_argument, NULL, OPT_MAKE_CHUNK_SIZE},                              \
-        {"with", required_argument, NULL, OPT_MAKE_WITH},                                          \
-        {"without", required_argument, NULL, OPT_MAKE_WITHOUT},                                    \
-        {"digest", required_argument, NULL, OPT_MAKE_DIGEST},                                      \
-        {"compression", required_argument, NULL, OPT_MAKE_COMPRESSION},                            \
-        {"compression-level", required_argument, NULL, OPT_MAKE_COMPRESSION_LEVEL},                \
-        {"exclude-nodump", required_argument, NULL, OPT_MAKE_EXCLUDE_NODUMP},                      \
-        {"exclude-submounts", required_argument, NULL, OPT_MAKE_EXCLUDE_SUBMOUNTS},                \
-        {"exclude-file", required_argument, NULL, OPT_MAKE_EXCLUDE_FILE},                          \
-        {"jobs", required_argument, NULL, OPT_MAKE_JOBS}
+            {"chunk-size", required_argument, NULL, OPT_MAKE_CHUNK_SIZE},                          \
+            {"with", required_argument, NULL, OPT_MAKE_WITH},                                      \
+            {"without", required_argument, NULL, OPT_MAKE_WITHOUT},                                \
+            {"digest", required_argument, NULL, OPT_MAKE_DIGEST},                                  \
+            {"compression", required_argument, NULL, OPT_MAKE_COMPRESSION},                        \
+            {"compression-level", required_argument, NULL, OPT_MAKE_COMPRESSION_LEVEL},            \
+            {"exclude-nodump", required_argument, NULL, OPT_MAKE_EXCLUDE_NODUMP},                  \
+            {"exclude-submounts", required_argument, NULL, OPT_MAKE_EXCLUDE_SUBMOUNTS},            \
+            {"exclude-file", required_argument, NULL, OPT_MAKE_EXCLUDE_FILE},                      \
+        {                                                                                          \
+                "jobs", required_argument, NULL, OPT_MAKE_JOBS                                     \
+        }
 
 /* Help text of MAKE_LONG_OPTIONS. */
-#define MAKE_OPTIONS_HELP \
-        "Archive options (as casync make's):\n" \
-        "  --store=DIR            chunk store (default: default.castr beside the index)\n" \
-        "  --chunk-size=MIN:AVG:MAX|AVG|auto\n" \
-        "                         chunk sizes (default 16K:64K:256K); AVG alone means\n" \
-        "                         AVG/4:AVG:AVG*4\n" \
-        "  --with=FEATURE         store only the listed features (repeatable; --with=help)\n" \
-        "  --without=FEATURE      leave a feature out (repeatable), e.g. --without=user-names\n" \
-        "  --digest=DIGEST        sha512-256 (default) or sha256\n" \
-        "  --compression=FORMAT   chunk compression: zstd (default), xz or gzip\n" \
-        "  --compression-level=N  zstd 1..19 (default 3), xz 0..9 (6), gzip 1..9 (6)\n" \
-        "  --exclude-nodump=BOOL  leave out files with chattr +d (default yes)\n" \
-        "  --exclude-submounts=BOOL  leave out other mounts (default no)\n" \
-        "  --exclude-file=BOOL    recorded in the flags; .caexclude files are honoured either\n" \
-        "                         way, as casync 2 does\n" \
+#define MAKE_OPTIONS_HELP                                                                          \
+        "Archive options (as casync make's):\n"                                                    \
+        "  --store=DIR            chunk store (default: default.castr beside the index)\n"         \
+        "  --chunk-size=MIN:AVG:MAX|AVG|auto\n"                                                    \
+        "                         chunk sizes (default 16K:64K:256K); AVG alone means\n"           \
+        "                         AVG/4:AVG:AVG*4\n"                                               \
+        "  --with=FEATURE         store only the listed features (repeatable; --with=help)\n"      \
+        "  --without=FEATURE      leave a feature out (repeatable), e.g. --without=user-names\n"   \
+        "  --digest=DIGEST        sha512-256 (default) or sha256\n"                                \
+        "  --compression=FORMAT   chunk compression: zstd (default), xz or gzip\n"                 \
+        "  --compression-level=N  zstd 1..19 (default 3), xz 0..9 (6), gzip 1..9 (6)\n"            \
+        "  --exclude-nodump=BOOL  leave out files with chattr +d (default yes)\n"                  \
+        "  --exclude-submounts=BOOL  leave out other mounts (default no)\n"                        \
+        "  --exclude-file=BOOL    recorded in the flags; .caexclude files are honoured either\n"   \
+        "                         way, as casync 2 does\n"                                         \
         "  --jobs=N               threads hashing and compressing chunks (default: one per CPU)\n"
 /* 1 if c was one of MAKE_LONG_OPTIONS (applied), 2 if it was --with=help (the feature names
  * were printed: nothing else to do), 0 if not, negative on a bad value (logged). */

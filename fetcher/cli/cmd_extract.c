@@ -7,26 +7,26 @@
 #include "fetcher/cli/cli.h"
 
 static const char usage[] =
-        "Usage: acfetch extract [OPTIONS] INDEX|ARCHIVE DEST\n\n"
-        "Extract a casync archive index (.caidx) or archive (.catar) into the directory DEST, or\n"
-        "a blob index (.caibx) into the file DEST. INDEX may be a path or an https:// URL.\n"
-        "Chunks come from the stores, tried in order; every chunk is verified, and downloaded\n"
-        "chunks are kept in the local chunk store (<dir>/chunks) so they are never downloaded\n"
-        "twice. DEST appears only when complete; it must not exist or be an empty directory.\n\n"
-        "Options:\n"
-        "  --in-place             extract into the existing directory DEST, replacing entries\n"
-        "  --no-same-owner        do not restore ownership (automatic when not root)\n"
-        "  --no-sparse            write zero runs instead of leaving holes\n"
-        "  --seed=PATH            data that may hold some of the chunks, read before anything\n"
-        "                         is downloaded (repeatable): a directory (archived as the\n"
-        "                         index's archive is), a file (its bytes), or an index\n"
-        "                         X.caidx|X.caibx whose data is X. What it supplies is\n"
-        "                         verified and kept in <dir>/chunks; the cut of a directory\n"
-        "                         or file is cached under <dir>/seeds until it changes\n"
-        "  --no-auto-seed         do not use DEST as a seed (with --in-place, or an existing\n"
-        "                         DEST file for a .caibx)\n"
-        "  --json                 print transfer statistics as JSON on stdout\n"
-        "  -h, --help             show this help\n\n";
+    "Usage: acfetch extract [OPTIONS] INDEX|ARCHIVE DEST\n\n"
+    "Extract a casync archive index (.caidx) or archive (.catar) into the directory DEST, or\n"
+    "a blob index (.caibx) into the file DEST. INDEX may be a path or an https:// URL.\n"
+    "Chunks come from the stores, tried in order; every chunk is verified, and downloaded\n"
+    "chunks are kept in the local chunk store (<dir>/chunks) so they are never downloaded\n"
+    "twice. DEST appears only when complete; it must not exist or be an empty directory.\n\n"
+    "Options:\n"
+    "  --in-place             extract into the existing directory DEST, replacing entries\n"
+    "  --no-same-owner        do not restore ownership (automatic when not root)\n"
+    "  --no-sparse            write zero runs instead of leaving holes\n"
+    "  --seed=PATH            data that may hold some of the chunks, read before anything\n"
+    "                         is downloaded (repeatable): a directory (archived as the\n"
+    "                         index's archive is), a file (its bytes), or an index\n"
+    "                         X.caidx|X.caibx whose data is X. What it supplies is\n"
+    "                         verified and kept in <dir>/chunks; the cut of a directory\n"
+    "                         or file is cached under <dir>/seeds until it changes\n"
+    "  --no-auto-seed         do not use DEST as a seed (with --in-place, or an existing\n"
+    "                         DEST file for a .caibx)\n"
+    "  --json                 print transfer statistics as JSON on stdout\n"
+    "  -h, --help             show this help\n\n";
 
 typedef struct blob_job {
         archive_input *in;
@@ -46,7 +46,7 @@ static int produce_blob(void *userdata, ca_stream_writer write, void *write_user
 static int extract_blob(archive_input *in, const char *dest)
 {
         return ca_write_file_atomic(dest, CA_ATOMIC_MODE_DEFAULT, 0, produce_blob,
-                                   &(blob_job){in, dest});
+                                    &(blob_job){in, dest});
 }
 
 static int extract_tree(archive_input *in, const char *dest, const ca_extract_options *opts)
@@ -148,8 +148,8 @@ static int run_extract(int argc, char **argv)
         extract_args a = {.input = &input};
         int r = input_args_init(&input, argc);
         if (r >= 0)
-                r = command_parse(&command_extract, argc, argv, "h", options, extract_option, &a,
-                                  2, "INDEX|ARCHIVE and DEST");
+                r = command_parse(&command_extract, argc, argv, "h", options, extract_option, &a, 2,
+                                  "INDEX|ARCHIVE and DEST");
         if (r != 0)
                 return MIN(r, 0);
         input_options *io = &input.o;
@@ -178,8 +178,8 @@ static int run_extract(int argc, char **argv)
 }
 
 const command command_extract = {
-        .name = "extract",
-        .run = run_extract,
-        .summary = "extract a .caidx/.catar into a directory or a .caibx into a file",
-        .usage = usage,
+    .name = "extract",
+    .run = run_extract,
+    .summary = "extract a .caidx/.catar into a directory or a .caibx into a file",
+    .usage = usage,
 };

@@ -49,8 +49,8 @@ static int check_seeds(const input_options *io)
  * The store stays open in *ret_store (the archive input borrows it). *ret_seed: the newest
  * rendered tree of the image's name, if any (NULL unless want_seed).
  */
-static int open_image(archive_input *in, const char *arg, const input_options *io,
-                      bool want_seed, aci_store **ret_store, char **ret_path, char **ret_seed)
+static int open_image(archive_input *in, const char *arg, const input_options *io, bool want_seed,
+                      aci_store **ret_store, char **ret_path, char **ret_seed)
 {
         aci_image_record rec = {};
         int r = open_image_store(ret_store);
@@ -176,8 +176,7 @@ static int run_mount(int argc, char **argv)
         if (is_index)
                 r = archive_input_open(&in, src, io);
         else
-                r = open_image(&in, src, io, !io->seeds.no_auto, &store, &image_index,
-                               &auto_seed);
+                r = open_image(&in, src, io, !io->seeds.no_auto, &store, &image_index, &auto_seed);
         a.mount.auto_seed = auto_seed;
         if (r >= 0)
                 r = mount_serve(&in, is_index ? NULL : "rootfs", mountpoint, &a.mount, notify_fd);

@@ -6,12 +6,12 @@
 #include "fetcher/cli/cli.h"
 
 static const char usage[] =
-        "Usage: acfetch mtree [OPTIONS] INDEX|ARCHIVE\n\n"
-        "Print one mtree line per node of a casync archive (.caidx or .catar, path or URL),\n"
-        "exactly as 'casync mtree' prints them.\n\n"
-        "Options:\n"
-        "  --digest=ALGORITHM     file digest: sha512-256 (default, as casync) or sha256\n"
-        "  -h, --help             show this help\n\n";
+    "Usage: acfetch mtree [OPTIONS] INDEX|ARCHIVE\n\n"
+    "Print one mtree line per node of a casync archive (.caidx or .catar, path or URL),\n"
+    "exactly as 'casync mtree' prints them.\n\n"
+    "Options:\n"
+    "  --digest=ALGORITHM     file digest: sha512-256 (default, as casync) or sha256\n"
+    "  -h, --help             show this help\n\n";
 
 enum { OPT_DIGEST = OPT_INPUT_LAST };
 
@@ -67,8 +67,8 @@ static int run_mtree(int argc, char **argv)
 }
 
 const command command_mtree = {
-        .name = "mtree",
-        .run = run_mtree,
-        .summary = "print casync-compatible mtree lines for an archive",
-        .usage = usage,
+    .name = "mtree",
+    .run = run_mtree,
+    .summary = "print casync-compatible mtree lines for an archive",
+    .usage = usage,
 };

@@ -157,13 +157,15 @@ static int parse_args(int argc, char **argv, publish_args *a)
             {},
         };
         static const char what[] = "SOURCE, --name NAME and OUTDIR";
-        int r = command_parse(&command_publish, argc, argv, "h", options, publish_option, a, 2,
-                              what);
+        int r =
+            command_parse(&command_publish, argc, argv, "h", options, publish_option, a, 2, what);
         if (r != 0)
                 return MIN(r, 0);
         if (!a->name)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL, "publish wants %s; see 'acfetch publish "
-                                    "--help'", what);
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "publish wants %s; see 'acfetch publish "
+                                    "--help'",
+                                    what);
         if (a->manifest && (a->n_exec > 0 || a->user || a->group))
                 return ca_log_errno(CA_LOG_ERR, -EINVAL,
                                     "--exec, --user and --group describe a generated manifest; "

@@ -105,7 +105,7 @@ static int run_export(int argc, char **argv)
                 return r;
 
         r = ca_write_file_atomic(dest, CA_ATOMIC_MODE_DEFAULT, CA_ATOMIC_SYNC, produce_export,
-                                &(export_job){s, &rec});
+                                 &(export_job){s, &rec});
         if (r >= 0)
                 ca_log_info("%s: image %s, %llu bytes", dest, rec.name,
                             (unsigned long long)rec.size);

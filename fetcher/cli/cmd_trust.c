@@ -175,7 +175,8 @@ static int trust_keys(const trust_args *a, net *n, char **locations, size_t n_lo
                 transfer_engine *e;
                 int r = net_engine(n, &e);
                 if (r >= 0)
-                        r = pubkeys_discover(e, n->auth, arg_global.insecure, a->prefix, &discovered);
+                        r = pubkeys_discover(e, n->auth, arg_global.insecure, a->prefix,
+                                             &discovered);
                 if (r < 0)
                         return r;
                 return trust_location(a, n, discovered);

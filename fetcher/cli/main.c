@@ -11,31 +11,22 @@
 global_options arg_global;
 
 static const command *const commands[] = {
-        &command_fetch,
-        &command_render,
-        &command_export,
-        &command_image,
-        &command_gc,
-        &command_verify,
-        &command_trust,
-        &command_extract,
-        &command_mtree,
-        &command_make,
-        &command_publish,
-        &command_mount,
+    &command_fetch, &command_render, &command_export,  &command_image,
+    &command_gc,    &command_verify, &command_trust,   &command_extract,
+    &command_mtree, &command_make,   &command_publish, &command_mount,
 };
 
 static const char global_help[] =
-        "Global options (before or after the command):\n"
-        "  --dir=DIR                image store (default: $ACFETCH_DIR, else /var/lib/acfetch\n"
-        "                           for root, $XDG_DATA_HOME/acfetch otherwise)\n"
-        "  --insecure-options=LIST  comma-separated: none, http, tls, image, pubkey, ondisk, all\n"
-        "  --system-config=DIR      system configuration (default /usr/lib/acfetch)\n"
-        "  --local-config=DIR       local configuration (default /etc/acfetch)\n"
-        "  --trust-keys-from-https  trust discovered https keys on first use (fetch, trust)\n"
-        "  --debug                  log more to stderr\n"
-        "  --quiet                  log only errors\n"
-        "  -h, --help               show help\n";
+    "Global options (before or after the command):\n"
+    "  --dir=DIR                image store (default: $ACFETCH_DIR, else /var/lib/acfetch\n"
+    "                           for root, $XDG_DATA_HOME/acfetch otherwise)\n"
+    "  --insecure-options=LIST  comma-separated: none, http, tls, image, pubkey, ondisk, all\n"
+    "  --system-config=DIR      system configuration (default /usr/lib/acfetch)\n"
+    "  --local-config=DIR       local configuration (default /etc/acfetch)\n"
+    "  --trust-keys-from-https  trust discovered https keys on first use (fetch, trust)\n"
+    "  --debug                  log more to stderr\n"
+    "  --quiet                  log only errors\n"
+    "  -h, --help               show help\n";
 
 static void main_help(void)
 {
@@ -44,8 +35,8 @@ static void main_help(void)
                "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 printf("  %-10s %s\n", commands[i]->name, commands[i]->summary);
-        printf("  %-10s %s\n\n%s\nSee 'acfetch COMMAND --help' for a command's options.\n",
-               "help", "show help, or a command's help", global_help);
+        printf("  %-10s %s\n\n%s\nSee 'acfetch COMMAND --help' for a command's options.\n", "help",
+               "show help, or a command's help", global_help);
 }
 
 void command_help(const command *c)
@@ -70,14 +61,14 @@ static int parse_insecure(const char *list, unsigned *ret)
                 const char *word;
                 unsigned bits;
         } words[] = {
-                {"none", 0},
-                {"http", INSECURE_HTTP},
-                {"tls", INSECURE_TLS},
-                {"image", INSECURE_IMAGE},
-                {"pubkey", INSECURE_PUBKEY},
-                {"ondisk", INSECURE_ONDISK},
-                {"all", INSECURE_HTTP | INSECURE_TLS | INSECURE_IMAGE | INSECURE_PUBKEY |
-                                INSECURE_ONDISK},
+            {"none", 0},
+            {"http", INSECURE_HTTP},
+            {"tls", INSECURE_TLS},
+            {"image", INSECURE_IMAGE},
+            {"pubkey", INSECURE_PUBKEY},
+            {"ondisk", INSECURE_ONDISK},
+            {"all",
+             INSECURE_HTTP | INSECURE_TLS | INSECURE_IMAGE | INSECURE_PUBKEY | INSECURE_ONDISK},
         };
         unsigned bits = 0;
         const char *p = list;

@@ -5,8 +5,8 @@
 #include "fetcher/cli/cli.h"
 
 int command_parse(const command *c, int argc, char **argv, const char *short_opts,
-                  const struct option *options, option_handler handle, void *userdata,
-                  int n_args, const char *args_usage)
+                  const struct option *options, option_handler handle, void *userdata, int n_args,
+                  const char *args_usage)
 {
         int o, r = 0;
         optind = 0;

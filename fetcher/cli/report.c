@@ -135,8 +135,7 @@ int report_start(const archive_input *in, const char *dest, bool json, report **
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->stop_cond, NULL);
         if (in->index && in->source && chunk_source_is_remote(in->source) &&
-            isatty(STDERR_FILENO) &&
-            ca_log_get_max_level() >= CA_LOG_INFO)
+            isatty(STDERR_FILENO) && ca_log_get_max_level() >= CA_LOG_INFO)
                 r->bar = pthread_create(&r->thread, NULL, bar_thread, r) == 0;
         *ret = r;
         return 0;
@@ -160,8 +159,7 @@ static int print_json(report *r, int result, double seconds)
                 json_object_set_new(o, "chunks_local", json_integer((json_int_t)s->local_chunks));
                 json_object_set_new(o, "chunks_downloaded",
                                     json_integer((json_int_t)s->remote_chunks));
-                json_object_set_new(o, "bytes_downloaded",
-                                    json_integer((json_int_t)s->wire_bytes));
+                json_object_set_new(o, "bytes_downloaded", json_integer((json_int_t)s->wire_bytes));
                 json_object_set_new(o, "bytes_downloaded_uncompressed",
                                     json_integer((json_int_t)s->remote_bytes));
                 json_object_set_new(o, "chunks_needed", json_integer((json_int_t)r->needed_chunks));
@@ -208,8 +206,7 @@ int report_finish(report *r, int result)
                 human(in->index->total_size, image);
                 ca_log_info("%s: %zu chunks: %llu served locally, %llu downloaded (%s for "
                             "a %s image) in %.2fs",
-                            in->location, in->index->n_items,
-                            (unsigned long long)s->local_chunks,
+                            in->location, in->index->n_items, (unsigned long long)s->local_chunks,
                             (unsigned long long)s->remote_chunks, wire, image, seconds);
         }
         if (r->json) {

@@ -44,9 +44,9 @@ void mount_prefetch_stop(mount_prefetch *p);
 #define MOUNT_PREFETCH_JOBS 4
 
 typedef struct mount_options {
-        bool allow_other;     /* -o allow_other,default_permissions */
-        bool no_prefetch;     /* fetch only what reads need */
-        const char *log;      /* where messages go once mounted (append), or NULL */
+        bool allow_other; /* -o allow_other,default_permissions */
+        bool no_prefetch; /* fetch only what reads need */
+        const char *log;  /* where messages go once mounted (append), or NULL */
         const seed_list *seeds;
         const char *auto_seed; /* may be NULL */
 } mount_options;

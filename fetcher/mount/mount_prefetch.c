@@ -26,7 +26,6 @@ struct mount_prefetch {
         atomic_size_t failed;
 };
 
-
 static void *prefetch_thread(void *userdata)
 {
         mount_prefetch *m = userdata;

@@ -134,7 +134,7 @@ static int make_catar(make_sink *s, uint64_t flags, const make_target *t, make_s
 {
         s->what = t->output;
         return ca_write_file_atomic(t->output, CA_ATOMIC_MODE_DEFAULT, 0, produce_catar,
-                                   &(catar_job){s, flags, t, stats});
+                                    &(catar_job){s, flags, t, stats});
 }
 
 int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_digest,

@@ -119,7 +119,6 @@ out:
         return r;
 }
 
-
 /* Values that become one path component: no '/', no leading dot, nothing a URL would mangle
  * beyond what nginx decodes back. */
 static bool path_value_ok(const char *s)

@@ -29,14 +29,14 @@
 
 /* ---------------------------------------------------------------- making archives (make_engine.c) */
 typedef struct make_options {
-        const char *store; /* NULL: default.castr beside the index */
+        const char *store;      /* NULL: default.castr beside the index */
         uint64_t with, without; /* --with (0: casync's default set) and --without bits */
         bool exclude_nodump, exclude_submounts, exclude_file;
         ca_digest_type digest;
         uint64_t chunk_size_min, chunk_size_avg, chunk_size_max;
         ca_compression compression;
         int compression_level;
-        unsigned jobs;   /* hashing and compressing threads */
+        unsigned jobs; /* hashing and compressing threads */
 } make_options;
 void make_options_init(make_options *o);
 /* Checks what only the whole set can tell (the level against the format); logged. */
@@ -47,8 +47,8 @@ uint64_t make_feature_flags(const make_options *o, bool blob);
 char *make_default_store(const char *index_path);
 
 typedef struct make_target {
-        const char *output;      /* .catar, .caidx or .caibx */
-        int source_fd;           /* directory, or regular file when blob; -1: synthetic root */
+        const char *output; /* .catar, .caidx or .caibx */
+        int source_fd;      /* directory, or regular file when blob; -1: synthetic root */
         bool blob;
         const char *source_name; /* for messages */
         const struct stat *root; /* synthetic root: its metadata and children */

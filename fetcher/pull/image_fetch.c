@@ -59,16 +59,14 @@ static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, cha
 
 /* ---------------------------------------------------------------- requests and records */
 
-
-static int check_record(const fetch_context *ctx, const aci_image_record *r,
-                        const dc_image *img)
+static int check_record(const fetch_context *ctx, const aci_image_record *r, const dc_image *img)
 {
         _cleanup_(freep) char *why = NULL;
         _cleanup_(freep) aci_label *labels = aci_request_labels(img);
         if (!labels)
                 return -ENOMEM;
-        int k = aci_image_matches(r->name, r->labels, r->n_labels, img->name, labels,
-                                  img->n_labels, "image", &why);
+        int k = aci_image_matches(r->name, r->labels, r->n_labels, img->name, labels, img->n_labels,
+                                  "image", &why);
         if (k != 0)
                 return MIN(k, 0);
         if (ctx->insecure & INSECURE_IMAGE) {
@@ -559,8 +557,8 @@ static int finish_image(fetch_context *ctx, const aci_image_record *r, const cha
  * against the request, saved when save is set (new ETag, max-age, fetch time), then its tree and
  * dependencies are made ready. Takes prev: on success it becomes *ret, on failure it is freed.
  */
-static int reuse_stored(fetch_context *ctx, const dc_image *img, aci_image_record *prev,
-                        bool save, aci_image_record *ret)
+static int reuse_stored(fetch_context *ctx, const dc_image *img, aci_image_record *prev, bool save,
+                        aci_image_record *ret)
 {
         int k = check_record(ctx, prev, img);
         if (k >= 0 && save)

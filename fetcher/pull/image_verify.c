@@ -111,8 +111,8 @@ int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                 r = ca_log_errno(CA_LOG_ERR, -EIO, "%s: unexpected HTTP %ld for %s", img->name,
                                  resp.status, asc);
         if (r >= 0)
-                r = aci_trust_verify(ctx->config.system, ctx->config.local, img->name,
-                                     index, size, resp.body, resp.size, what, &ret->signer);
+                r = aci_trust_verify(ctx->config.system, ctx->config.local, img->name, index, size,
+                                     resp.body, resp.size, what, &ret->signer);
         if (r < 0) {
                 transfer_response_clear(&resp);
                 return r;

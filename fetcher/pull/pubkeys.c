@@ -13,8 +13,7 @@
 
 static bool key_http_allowed(unsigned insecure)
 {
-        return (insecure & (INSECURE_HTTP | INSECURE_PUBKEY)) ==
-               (INSECURE_HTTP | INSECURE_PUBKEY);
+        return (insecure & (INSECURE_HTTP | INSECURE_PUBKEY)) == (INSECURE_HTTP | INSECURE_PUBKEY);
 }
 
 int pubkeys_discover(transfer_engine *e, const auth_config *auth, unsigned insecure,

@@ -62,8 +62,8 @@ typedef struct fetch_context {
         bool changed;      /* the name now gives another image than before (or a first one) */
         fetch_stats stats; /* summed over the image and its dependencies */
         /* internal */
-        archive_input in;  /* the index being decoded */
-        unsigned n_trees;  /* names of work trees */
+        archive_input in; /* the index being decoded */
+        unsigned n_trees; /* names of work trees */
         unsigned depth;
         const char *chain[ACI_RENDER_DEPTH_MAX + 1]; /* names being fetched, for cycles */
 } fetch_context;

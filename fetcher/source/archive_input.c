@@ -141,9 +141,8 @@ int archive_input_open(archive_input *in, const char *location, const input_opti
         if (url_is_http(location))
                 r = load_remote_index(in, location);
         else
-                r = ca_index_load(strncasecmp(location, "file://", 7) == 0 ? location + 7
-                                                                           : location,
-                                  &in->index);
+                r = ca_index_load(
+                    strncasecmp(location, "file://", 7) == 0 ? location + 7 : location, &in->index);
         if (r < 0)
                 return r;
         if (in->kind == INPUT_CAIDX && in->index->n_items == 0)

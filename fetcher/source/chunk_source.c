@@ -215,11 +215,10 @@ static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type
                 s->stats.wire_bytes += resp.size;
 
                 /* A bad copy is not yet an error: another store may have a good one. */
-                r = ca_chunk_decompress_log(CA_LOG_WARNING, resp.body, resp.size, buf,
-                                            item->size, url);
+                r = ca_chunk_decompress_log(CA_LOG_WARNING, resp.body, resp.size, buf, item->size,
+                                            url);
                 if (r >= 0)
-                        r = ca_chunk_verify_log(CA_LOG_WARNING, url, t, &item->id, buf,
-                                                item->size);
+                        r = ca_chunk_verify_log(CA_LOG_WARNING, url, t, &item->id, buf, item->size);
                 if (r < 0) {
                         ca_log_warning("%s: rejected: the chunk is corrupt", url);
                         transfer_response_clear(&resp);
@@ -242,8 +241,7 @@ static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type
         }
         if (last == -ENOENT || corrupt)
                 ca_log_error("chunk %s: %s", hex,
-                             corrupt ? "no store has an intact copy"
-                                     : "not found in any store");
+                             corrupt ? "no store has an intact copy" : "not found in any store");
         else
                 ca_log_error("chunk %s: could not be downloaded from any store", hex);
         return corrupt ? -EBADMSG : last;
@@ -290,8 +288,8 @@ int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t
                  * our look at the cache above and the claim: look again before downloading.
                  */
                 r = s->cache && ca_store_has(s->cache, &item->id) > 0
-                            ? ca_store_get(s->cache, &item->id, item->size, t, buf)
-                            : -ENOENT;
+                        ? ca_store_get(s->cache, &item->id, item->size, t, buf)
+                        : -ENOENT;
                 if (r != -ENOENT) {
                         inflight_release(s, &item->id);
                         if (r >= 0) {

@@ -20,11 +20,11 @@
 typedef struct chunk_source chunk_source;
 
 typedef struct chunk_source_stats {
-        _Atomic uint64_t local_chunks, local_bytes; /* served without a download */
-        _Atomic uint64_t dedup_chunks;              /* of those: waited for another download */
+        _Atomic uint64_t local_chunks, local_bytes;   /* served without a download */
+        _Atomic uint64_t dedup_chunks;                /* of those: waited for another download */
         _Atomic uint64_t remote_chunks, remote_bytes; /* downloaded (uncompressed bytes) */
-        _Atomic uint64_t wire_bytes;                /* downloaded (bytes on the wire) */
-        _Atomic uint64_t corrupt_chunks;            /* downloads rejected by verification */
+        _Atomic uint64_t wire_bytes;                  /* downloaded (bytes on the wire) */
+        _Atomic uint64_t corrupt_chunks;              /* downloads rejected by verification */
 } chunk_source_stats;
 
 /* cache: where verified downloads are kept (may be NULL); engine: for http(s) stores. */
@@ -60,17 +60,17 @@ typedef struct seed_list {
 typedef struct input_options {
         const char *const *stores; /* chunk stores in order (paths, file://, http(s)://) */
         size_t n_stores;
-        unsigned jobs;              /* 0: choose (CPUs for local input, more for remote) */
-        transfer_options transfer;  /* for anything remote */
-        config_dirs config;         /* auth.d, loaded once something remote is read */
-        const char *store_dir;      /* the image store whose chunks/ keeps what is read */
-        bool no_cache;              /* do not keep downloaded chunks in the image store */
-        bool cache_local;           /* keep the image store open for local input too (seeds) */
+        unsigned jobs;             /* 0: choose (CPUs for local input, more for remote) */
+        transfer_options transfer; /* for anything remote */
+        config_dirs config;        /* auth.d, loaded once something remote is read */
+        const char *store_dir;     /* the image store whose chunks/ keeps what is read */
+        bool no_cache;             /* do not keep downloaded chunks in the image store */
+        bool cache_local;          /* keep the image store open for local input too (seeds) */
         seed_list seeds;
 } input_options;
 
 typedef struct archive_input {
-        const char *location;    /* path or URL as given */
+        const char *location; /* path or URL as given */
         input_kind kind;
         ca_index *index;         /* CAIDX/CAIBX */
         transfer_engine *engine; /* when anything is remote */

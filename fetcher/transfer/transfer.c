@@ -14,8 +14,8 @@
 #include "fetcher/transfer/transfer.h"
 
 #define BACKOFF_BASE_MS 200
-#define BACKOFF_MAX_MS 5000
-#define MAX_REDIRECTS 10
+#define BACKOFF_MAX_MS  5000
+#define MAX_REDIRECTS   10
 
 typedef struct request {
         transfer_engine *engine;
@@ -35,7 +35,7 @@ typedef struct request {
         bool stalled;
         curl_off_t last_dlnow;
         uint64_t last_progress; /* ns, CLOCK_MONOTONIC: when the last body byte came */
-        uint64_t not_before; /* ns, CLOCK_MONOTONIC: backoff */
+        uint64_t not_before;    /* ns, CLOCK_MONOTONIC: backoff */
         uint64_t retry_after_ms;
 
         transfer_response resp;
@@ -77,13 +77,13 @@ static uint64_t now_ns(void)
 void transfer_options_init(transfer_options *o)
 {
         *o = (transfer_options){
-                .max_in_flight = 16,
-                .connect_timeout = 30,
-                .stall_timeout = 30,
-                .max_attempts = 5,
-                /* Measured (bench/http.sh, fresh file system, 2 cores): over TLS on loopback
+            .max_in_flight = 16,
+            .connect_timeout = 30,
+            .stall_timeout = 30,
+            .max_attempts = 5,
+            /* Measured (bench/http.sh, fresh file system, 2 cores): over TLS on loopback
                  * HTTP/2 took 2.0 s where HTTP/1.1 took 2.4 s; at 20 ms RTT they tie. */
-                .http2 = true,
+            .http2 = true,
         };
 }
 
@@ -652,14 +652,14 @@ int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
                        const char *const *headers, unsigned flags, transfer_response *ret)
 {
         request q = {
-                .engine = e,
-                .url = (char *)url,
-                .max_size = max_size,
-                .extra_headers = headers,
-                .https = strncasecmp(url, "https://", 8) == 0,
-                .quiet = flags & TRANSFER_QUIET,
-                .no_retry = flags & TRANSFER_NO_RETRY,
-                .resp = {.max_age = -1},
+            .engine = e,
+            .url = (char *)url,
+            .max_size = max_size,
+            .extra_headers = headers,
+            .https = strncasecmp(url, "https://", 8) == 0,
+            .quiet = flags & TRANSFER_QUIET,
+            .no_retry = flags & TRANSFER_NO_RETRY,
+            .resp = {.max_age = -1},
         };
         if (!url_is_http(url))
                 return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT, "%s: not an http(s) URL", url);
@@ -696,8 +696,8 @@ int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
         if (q.error < 0) {
                 free(ret->body);
                 free(ret->etag);
-                *ret = (transfer_response){.status = q.resp.status, .max_age = -1,
-                                           .attempts = q.resp.attempts};
+                *ret = (transfer_response){
+                    .status = q.resp.status, .max_age = -1, .attempts = q.resp.attempts};
         }
         return q.error;
 }
@@ -705,8 +705,8 @@ int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
 void transfer_engine_stats(transfer_engine *e, transfer_stats *ret)
 {
         *ret = (transfer_stats){
-                .requests = e->requests,
-                .retries = e->retries,
-                .bytes = e->bytes,
+            .requests = e->requests,
+            .retries = e->retries,
+            .bytes = e->bytes,
         };
 }

@@ -57,8 +57,8 @@ void transfer_options_init(transfer_options *o);
 typedef struct transfer_engine transfer_engine;
 
 typedef struct transfer_response {
-        long status;     /* HTTP status of the last attempt, 0 if none */
-        uint8_t *body;   /* malloc'ed, NULL when empty */
+        long status;   /* HTTP status of the last attempt, 0 if none */
+        uint8_t *body; /* malloc'ed, NULL when empty */
         size_t size;
         char *etag;      /* ETag header, if any */
         int64_t max_age; /* Cache-Control max-age, -1 when absent */
@@ -90,9 +90,9 @@ int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
                        const char *const *headers, unsigned flags, transfer_response *ret);
 
 typedef struct transfer_stats {
-        uint64_t requests;   /* attempts sent */
-        uint64_t retries;    /* attempts that were retries */
-        uint64_t bytes;      /* body bytes received */
+        uint64_t requests; /* attempts sent */
+        uint64_t retries;  /* attempts that were retries */
+        uint64_t bytes;    /* body bytes received */
 } transfer_stats;
 
 void transfer_engine_stats(transfer_engine *e, transfer_stats *ret);

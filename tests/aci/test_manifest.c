@@ -62,8 +62,7 @@ static const char example[] =
     "  \"someFutureField\": {\"ignored\": true}\n"
     "}\n";
 
-#define HEAD                                                                               \
-        "{\"acKind\":\"ImageManifest\",\"acVersion\":\"0.8.11\",\"name\":\"example.com/app\""
+#define HEAD     "{\"acKind\":\"ImageManifest\",\"acVersion\":\"0.8.11\",\"name\":\"example.com/app\""
 #define APP_HEAD HEAD ",\"app\":{\"user\":\"0\",\"group\":\"0\""
 
 /* Runs the parser with stderr captured; returns its result and the message in msg. */
@@ -470,8 +469,8 @@ static void test_grammar(void)
         CHECK(dc_rfc3339_valid("2014-10-27t19:32:27z"));
         CHECK(dc_image_id_valid("sha512-00"));
         CHECK(!dc_image_id_valid("sha512-0000000000000000000000000000000000000000000000000000"
-                                     "000000000000000000000000000000000000000000000000000000000000"
-                                     "00000000000000000"));
+                                 "000000000000000000000000000000000000000000000000000000000000"
+                                 "00000000000000000"));
         CHECK(dc_os_arch_valid("linux", "s390x"));
         CHECK(dc_os_arch_valid("freebsd", "arm"));
         CHECK(!dc_os_arch_valid("darwin", "amd64"));

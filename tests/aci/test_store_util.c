@@ -132,8 +132,8 @@ void make_id(char id[ACI_ID_SIZE], const char *hex, char fill)
 }
 
 /* A record with owned strings; labels are name/value pairs. */
-void record_init(aci_image_record *r, const char *id, const char *name,
-                 const aci_label *labels, size_t n_labels)
+void record_init(aci_image_record *r, const char *id, const char *name, const aci_label *labels,
+                 size_t n_labels)
 {
         *r = (aci_image_record){.max_age = -1};
         snprintf(r->id, sizeof(r->id), "%s", id);
@@ -207,9 +207,9 @@ static char *manifest_json(const char *name, const aci_label *labels, size_t n_l
  * key (when non-NULL).
  */
 void add_image_full(aci_store *s, const char *id, const char *name, const aci_label *labels,
-                    size_t n_labels, const char *deps, const char *whitelist,
-                    int64_t fetched, bool latest, const char *url, const void *index,
-                    size_t index_size, char key[ACI_KEY_SIZE])
+                    size_t n_labels, const char *deps, const char *whitelist, int64_t fetched,
+                    bool latest, const char *url, const void *index, size_t index_size,
+                    char key[ACI_KEY_SIZE])
 {
         aci_image_record r;
         record_init(&r, id, name, labels, n_labels);
@@ -230,8 +230,7 @@ void add_image_full(aci_store *s, const char *id, const char *name, const aci_la
 }
 
 void add_image(aci_store *s, const char *id, const char *name, const aci_label *labels,
-               size_t n_labels, const char *deps, int64_t fetched, bool latest,
-               const char *url)
+               size_t n_labels, const char *deps, int64_t fetched, bool latest, const char *url)
 {
         add_image_full(s, id, name, labels, n_labels, deps, NULL, fetched, latest, url, NULL, 0,
                        NULL);

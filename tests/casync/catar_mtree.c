@@ -19,7 +19,7 @@
 /* Decodes data[0..size) with a sink that does nothing; returns the result of finish. */
 static int decode_prefix(const uint8_t *data, size_t size)
 {
-        ca_sink sink = { 0 };
+        ca_sink sink = {0};
         _cleanup_(ca_decoder_freep) ca_decoder *d = NULL;
         int r = ca_decoder_new(&sink, UINT64_MAX, "cut", &d);
         if (r < 0)
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
         }
 
         _cleanup_(closep) int fd =
-                strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
+            strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 perror(path);
                 return 1;
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
                 return check_cuts(fd) < 0;
 
         ca_mtree *m = NULL;
-        ca_sink sink = { 0 };
+        ca_sink sink = {0};
         if (!null_sink && ca_mtree_new(stdout, digest, &m, &sink) < 0)
                 return 1;
         _cleanup_(ca_decoder_freep) ca_decoder *d = NULL;

@@ -65,13 +65,13 @@ void put_entry(out *o, uint64_t mode, uint64_t uid)
 
 void open_dir(out *o, dir *d, uint64_t mode)
 {
-        *d = (dir){ .entry = o->n };
+        *d = (dir){.entry = o->n};
         put_entry(o, S_IFDIR | mode, 0);
 }
 
 void put_name(out *o, dir *d, const char *name)
 {
-        d->kids[d->n++] = (kid){ o->n, 0, ca_goodbye_hash(name, strlen(name)) };
+        d->kids[d->n++] = (kid){o->n, 0, ca_goodbye_hash(name, strlen(name))};
         put_str(o, CA_FORMAT_FILENAME, name);
 }
 

@@ -4,8 +4,8 @@
 
 void test_depth(void)
 {
-        out o = { 0 };
-        logbuf l = { 0 };
+        out o = {0};
+        logbuf l = {0};
 
         /* casync writes and reads at most 63 levels below the root. */
         put_chain(&o, CA_NODES_MAX - 1);
@@ -21,8 +21,8 @@ void test_depth(void)
 /* A root with a fifo, a device and a file: event order and goodbye of several children. */
 void test_kinds(void)
 {
-        out o = { 0 };
-        logbuf l = { 0 };
+        out o = {0};
+        logbuf l = {0};
         dir d;
 
         open_dir(&o, &d, 0755);
@@ -59,7 +59,7 @@ void test_kinds(void)
                     "E .\n"
                     "F\n");
         for (size_t step = 1; step < 30; step++) {
-                logbuf s = { 0 };
+                logbuf s = {0};
                 CHECK_EQ_INT(decode(o.p, o.n, step, UINT64_MAX, &s), 0);
                 CHECK_STREQ(s.text, l.text);
                 free(s.text);
@@ -80,7 +80,7 @@ typedef void (*child_fn)(out *o);
 
 static int root_with_child(uint64_t archive_flags, child_fn fn)
 {
-        out o = { 0 };
+        out o = {0};
         dir d;
         uint64_t saved = flags;
 
@@ -229,7 +229,7 @@ void test_rules(void)
 /* File names: the longest allowed, too long, and duplicates. */
 void test_names(void)
 {
-        out o = { 0 };
+        out o = {0};
         dir d;
         char name[257];
 

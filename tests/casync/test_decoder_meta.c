@@ -7,7 +7,7 @@ typedef void (*meta_fn)(out *o);
 /* Builds a root directory with the records `fn` writes after its ENTRY; returns the result. */
 static int root_with(meta_fn fn, logbuf *l)
 {
-        out o = { 0 };
+        out o = {0};
         dir d;
         open_dir(&o, &d, 0755);
         fn(&o);
@@ -15,7 +15,7 @@ static int root_with(meta_fn fn, logbuf *l)
         int level = ca_log_get_max_level();
         if (!l)
                 ca_log_set_max_level(0);
-        logbuf tmp = { 0 };
+        logbuf tmp = {0};
         int r = decode(o.p, o.n, 0, UINT64_MAX, l ? l : &tmp);
         ca_log_set_max_level(level);
         free(tmp.text);
@@ -164,7 +164,7 @@ static void m_payload_in_dir(out *o)
 
 void test_metadata(void)
 {
-        logbuf l = { 0 };
+        logbuf l = {0};
 
         CHECK_EQ_INT(root_with(m_good, &l), 0);
         CHECK_STREQ(l.text,
@@ -173,11 +173,11 @@ void test_metadata(void)
                     "aclu=6:1:- aclg=7:5 groupobj=6 default=7,5,0,7 defu=9 "
                     "selinux=system_u:object_r:etc_t:s0\nE .\nF\n");
         meta_fn bad[] = {
-                m_xattr_unsorted, m_xattr_dup,   m_xattr_security,    m_xattr_no_name,
-                m_xattr_after_acl, m_acl_order,  m_acl_unsorted,      m_acl_no_group_obj,
-                m_acl_bad_perm,   m_default_no_mask, m_user_root,     m_user_digit,
-                m_group_before_user, m_two_selinux, m_fcaps_on_dir,   m_projid_zero,
-                m_selinux_embedded_nul, m_payload_in_dir,
+            m_xattr_unsorted,       m_xattr_dup,       m_xattr_security, m_xattr_no_name,
+            m_xattr_after_acl,      m_acl_order,       m_acl_unsorted,   m_acl_no_group_obj,
+            m_acl_bad_perm,         m_default_no_mask, m_user_root,      m_user_digit,
+            m_group_before_user,    m_two_selinux,     m_fcaps_on_dir,   m_projid_zero,
+            m_selinux_embedded_nul, m_payload_in_dir,
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 int r = root_with(bad[i], NULL);
@@ -191,7 +191,7 @@ void test_metadata(void)
         flags = UINT64_C(0xb000000000000000);
         CHECK_EQ_INT(root_with(m_xattr_dup, NULL), -EBADMSG);
         /* ... and the mode must be 0777 for a directory */
-        out o = { 0 };
+        out o = {0};
         dir d;
         open_dir(&o, &d, 0777);
         close_dir(&o, &d);

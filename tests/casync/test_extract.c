@@ -182,14 +182,13 @@ static void test_tree(void)
                                  "mask::rwx\nother::r--\n\n");
         /* The kernel's own bytes: version 2, entries sorted by tag then id. */
         uint8_t raw[64];
-        static const uint8_t want[] = {
-                2, 0, 0, 0,                             /* version */
-                0x01, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,  /* user_obj rw- */
-                0x02, 0, 6, 0, 101, 0, 0, 0,            /* user 101 rw- */
-                0x04, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,  /* group_obj r-- */
-                0x08, 0, 1, 0, 0xd0, 0x07, 0, 0,        /* group 2000 --x */
-                0x10, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,  /* mask rwx */
-                0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff}; /* other r-- */
+        static const uint8_t want[] = {2,    0, 0, 0,                          /* version */
+                                       0x01, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,  /* user_obj rw- */
+                                       0x02, 0, 6, 0, 101,  0,    0,    0,     /* user 101 rw- */
+                                       0x04, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,  /* group_obj r-- */
+                                       0x08, 0, 1, 0, 0xd0, 0x07, 0,    0,     /* group 2000 --x */
+                                       0x10, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,  /* mask rwx */
+                                       0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff}; /* other r-- */
         CHECK_EQ_INT(getxattr(at("tree/acl_file"), "system.posix_acl_access", raw, sizeof(raw)),
                      sizeof(want));
         CHECK(memcmp(raw, want, sizeof(want)) == 0);

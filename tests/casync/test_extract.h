@@ -23,9 +23,9 @@
 
 /* What `casync make` writes by default: all of "best", SHA512/256, EXCLUDE_NODUMP|FILE. */
 #define FLAGS UINT64_C(0xb0000001ffeffe26)
-#define T0 UINT64_C(1577934245123456789)
-#define T1 UINT64_C(1600000000000000001)
-#define T2 UINT64_C(1500000000987654321)
+#define T0    UINT64_C(1577934245123456789)
+#define T1    UINT64_C(1600000000000000001)
+#define T2    UINT64_C(1500000000987654321)
 
 /* The test's directory: every destination lies below it. */
 extern char base[PATH_MAX];
@@ -35,14 +35,14 @@ extern char base[PATH_MAX];
 static inline ca_node mk(const char *path, uint64_t mode)
 {
         ca_node n = {
-                .path = path,
-                .feature_flags = FLAGS,
-                .mode = mode,
-                .mtime = T0,
-                .acl_default_user_obj = CA_FORMAT_ACL_ABSENT,
-                .acl_default_group_obj = CA_FORMAT_ACL_ABSENT,
-                .acl_default_other = CA_FORMAT_ACL_ABSENT,
-                .acl_default_mask = CA_FORMAT_ACL_ABSENT,
+            .path = path,
+            .feature_flags = FLAGS,
+            .mode = mode,
+            .mtime = T0,
+            .acl_default_user_obj = CA_FORMAT_ACL_ABSENT,
+            .acl_default_group_obj = CA_FORMAT_ACL_ABSENT,
+            .acl_default_other = CA_FORMAT_ACL_ABSENT,
+            .acl_default_mask = CA_FORMAT_ACL_ABSENT,
         };
         if (strcmp(path, ".") == 0) {
                 n.name = "";
@@ -104,7 +104,7 @@ extern const uint8_t fcaps_net_raw[20];
 
 /* ------------------------------------------------------------------ the parts */
 
-void test_hostile(void);      /* test_extract_hostile.c */
+void test_hostile(void); /* test_extract_hostile.c */
 /* ca_extract_new(dest, opts) must return want_new; if it succeeded, a root with one file "f" is
  * extracted and committed (test_extract_dest.c). */
 void extract_small(const char *dest, const ca_extract_options *opts, int want_new);

@@ -34,24 +34,22 @@ static void check_tag(const parsed *p, size_t i, dc_meta_kind kind, const char *
 static void test_spec_examples(void)
 {
         _cleanup_(parsed_done) parsed p = {};
-        CHECK_EQ_INT(
-                parse_str("<!DOCTYPE html><html><head>\n"
-                          "<meta name=\"ac-discovery\" content=\"example.com "
-                          "https://storage.example.com/{os}/{arch}/{name}-{version}.{ext}\">\n"
-                          "<meta name=\"ac-discovery-pubkeys\" content=\"example.com "
-                          "https://example.com/pubkeys.gpg\">\n"
-                          "<meta name=\"description\" content=\"not ours\">\n"
-                          "<meta name=\"ac-discovery\" content=\"kinvolk.io/ubuntu "
-                          "http://kinvolk.io/rootfs.caidx\"/>\n"
-                          "</head><body></body></html>",
-                          &p),
-                0);
+        CHECK_EQ_INT(parse_str("<!DOCTYPE html><html><head>\n"
+                               "<meta name=\"ac-discovery\" content=\"example.com "
+                               "https://storage.example.com/{os}/{arch}/{name}-{version}.{ext}\">\n"
+                               "<meta name=\"ac-discovery-pubkeys\" content=\"example.com "
+                               "https://example.com/pubkeys.gpg\">\n"
+                               "<meta name=\"description\" content=\"not ours\">\n"
+                               "<meta name=\"ac-discovery\" content=\"kinvolk.io/ubuntu "
+                               "http://kinvolk.io/rootfs.caidx\"/>\n"
+                               "</head><body></body></html>",
+                               &p),
+                     0);
         CHECK_EQ_INT(p.n, 3);
         check_tag(&p, 0, DC_META_DISCOVERY, "example.com",
                   "https://storage.example.com/{os}/{arch}/{name}-{version}.{ext}");
         check_tag(&p, 1, DC_META_PUBKEYS, "example.com", "https://example.com/pubkeys.gpg");
-        check_tag(&p, 2, DC_META_DISCOVERY, "kinvolk.io/ubuntu",
-                  "http://kinvolk.io/rootfs.caidx");
+        check_tag(&p, 2, DC_META_DISCOVERY, "kinvolk.io/ubuntu", "http://kinvolk.io/rootfs.caidx");
 }
 
 static void test_hostile(void)
@@ -127,8 +125,7 @@ static void test_hostile(void)
         static const char nul_page[] = "<html><head><meta name=\"ac-discovery\" content=\"a.com "
                                        "https://a.com/1\">\0<meta name=\"ac-discovery\" "
                                        "content=\"b.com https://b\0.com/2\"></head></html>";
-        CHECK_EQ_INT(dc_meta_parse((const uint8_t *)nul_page, sizeof(nul_page), &p.tags, &p.n),
-                     0);
+        CHECK_EQ_INT(dc_meta_parse((const uint8_t *)nul_page, sizeof(nul_page), &p.tags, &p.n), 0);
         CHECK(p.n <= 2);
         for (size_t i = 0; i < p.n; i++)
                 CHECK(p.tags[i].prefix[0] && p.tags[i].template[0]);
@@ -204,19 +201,22 @@ static uint64_t rnd(void)
 static void test_fuzz(void)
 {
         static const char *seeds[] = {
-                "<html><head><meta name=\"ac-discovery\" content=\"example.com "
-                "https://example.com/{name}-{version}.{ext}\"><meta name=\"ac-discovery-pubkeys\" "
-                "content=\"example.com https://example.com/k.gpg\"></head><body><!-- c --><script>"
-                "x<y</script><p>&amp;&#0;&#xffffffff;</body></html>",
-                "<meta name=ac-discovery content=a.com\\ https://a.com/>",
-                "\xef\xbb\xbf<meta name='ac-discovery' content='a b'>",
-                "\xff\xfe<\0m\0e\0t\0a\0",
-                "<?xml version=\"1.0\" encoding=\"UTF-16\"?><html><meta charset=\"x-unknown\">",
+            "<html><head><meta name=\"ac-discovery\" content=\"example.com "
+            "https://example.com/{name}-{version}.{ext}\"><meta name=\"ac-discovery-pubkeys\" "
+            "content=\"example.com https://example.com/k.gpg\"></head><body><!-- c --><script>"
+            "x<y</script><p>&amp;&#0;&#xffffffff;</body></html>",
+            "<meta name=ac-discovery content=a.com\\ https://a.com/>",
+            "\xef\xbb\xbf<meta name='ac-discovery' content='a b'>",
+            "\xff\xfe<\0m\0e\0t\0a\0",
+            "<?xml version=\"1.0\" encoding=\"UTF-16\"?><html><meta charset=\"x-unknown\">",
         };
-        static const char *tokens[] = { "<", ">", "<meta ", "name=\"ac-discovery\" ",
-                                        "content=\"", "\"", "<!--", "-->", "<script>",
-                                        "</script>", "&#", "&amp;", "\0", "\xff\xfe", "{name}",
-                                        " ", "<![CDATA[", "]]>", "<html>", "<head>", "/>" };
+        static const char *tokens[] = {
+            "<",          ">",         "<meta ", "name=\"ac-discovery\" ",
+            "content=\"", "\"",        "<!--",   "-->",
+            "<script>",   "</script>", "&#",     "&amp;",
+            "\0",         "\xff\xfe",  "{name}", " ",
+            "<![CDATA[",  "]]>",       "<html>", "<head>",
+            "/>"};
         uint8_t buf[4096];
 
         for (int iter = 0; iter < 2000; iter++) {
@@ -226,7 +226,7 @@ static void test_fuzz(void)
                         len = rnd() % sizeof(buf);
                         for (size_t i = 0; i < len; i++)
                                 buf[i] = iter % 4 == 0 ? (uint8_t)rnd()
-                                                       : (uint8_t)"<>=\"' am/-!"[rnd() % 11];
+                                                       : (uint8_t) "<>=\"' am/-!"[rnd() % 11];
                 } else {
                         /* A seed mutated by flips, deletions and token insertions. */
                         const char *seed = seeds[rnd() % ELEMENTSOF(seeds)];

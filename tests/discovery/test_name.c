@@ -9,11 +9,25 @@
 
 static void test_identifiers(void)
 {
-        static const char *good[] = { "a", "example.com", "example.com/app", "a-b.c_d~e/f0",
-                                      "coreos.com/etcd", "0", "a/b/c/d" };
-        static const char *bad[] = { "", "A", "example.com/App", "-a", "a-", "a//b", "a/",
-                                     "/a", "a..b", "a b", "a:b", "ä", "a/./b", "a/../b",
-                                     "a.-b", "example.com:443/app" };
+        static const char *good[] = {
+            "a", "example.com", "example.com/app", "a-b.c_d~e/f0", "coreos.com/etcd",
+            "0", "a/b/c/d"};
+        static const char *bad[] = {"",
+                                    "A",
+                                    "example.com/App",
+                                    "-a",
+                                    "a-",
+                                    "a//b",
+                                    "a/",
+                                    "/a",
+                                    "a..b",
+                                    "a b",
+                                    "a:b",
+                                    "ä",
+                                    "a/./b",
+                                    "a/../b",
+                                    "a.-b",
+                                    "example.com:443/app"};
         for (size_t i = 0; i < ELEMENTSOF(good); i++)
                 CHECK(dc_identifier_valid(good[i]));
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
@@ -25,15 +39,15 @@ static void test_parse_accept(void)
         static const struct {
                 const char *in, *canonical;
         } table[] = {
-                { "example.com/app", "example.com/app" },
-                { "example.com/app:1.0.0", "example.com/app:1.0.0" },
-                { "example.com/app,os=linux,arch=amd64,channel=alpha",
-                  "example.com/app,arch=amd64,channel=alpha,os=linux" },
-                { "example.com/app:1.0.0,env=canary", "example.com/app:1.0.0,env=canary" },
-                { "example.com/app,version=2", "example.com/app:2" },
-                { "a,k=v+w/x$y", "a,k=v+w/x$y" },
-                { "a,k=with space", "a,k=with space" },
-                { "a:v1,z=1,b=2,m-x=3", "a:v1,b=2,m-x=3,z=1" },
+            {"example.com/app", "example.com/app"},
+            {"example.com/app:1.0.0", "example.com/app:1.0.0"},
+            {"example.com/app,os=linux,arch=amd64,channel=alpha",
+             "example.com/app,arch=amd64,channel=alpha,os=linux"},
+            {"example.com/app:1.0.0,env=canary", "example.com/app:1.0.0,env=canary"},
+            {"example.com/app,version=2", "example.com/app:2"},
+            {"a,k=v+w/x$y", "a,k=v+w/x$y"},
+            {"a,k=with space", "a,k=with space"},
+            {"a:v1,z=1,b=2,m-x=3", "a:v1,b=2,m-x=3,z=1"},
         };
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 _cleanup_(dc_image_freep) dc_image *img = NULL, *again = NULL;
@@ -65,26 +79,26 @@ static void test_parse_accept(void)
 static void test_parse_reject(void)
 {
         static const char *bad[] = {
-                "",                            /* empty name */
-                "Example.com/app",             /* upper case */
-                "example.com/app:1:2",         /* two ':' */
-                "example.com/app,os=linux:1",  /* ':' after ',' */
-                "example.com/app,os",          /* part without '=' */
-                "example.com/app,",            /* empty part */
-                "example.com/app,,os=linux",   /* empty part */
-                "example.com/app,os=linux,os=freebsd", /* duplicate */
-                "example.com/app:1,version=2", /* duplicate version */
-                "example.com/app,name=x",      /* reserved */
-                "example.com/app,Os=linux",    /* key not an identifier */
-                "example.com/app,=x",          /* empty key */
-                "example.com/app,os=",         /* empty value */
-                "example.com/app:",            /* empty version */
-                "example.com/app,k=a=b",       /* '=' in value */
-                "example.com/app,k=a\tb",      /* control character */
-                "example.com//app",            /* doubled separator */
-                "example.com/app/",            /* trailing separator */
-                ":1.0",                        /* no name */
-                ",os=linux",                   /* no name */
+            "",                                    /* empty name */
+            "Example.com/app",                     /* upper case */
+            "example.com/app:1:2",                 /* two ':' */
+            "example.com/app,os=linux:1",          /* ':' after ',' */
+            "example.com/app,os",                  /* part without '=' */
+            "example.com/app,",                    /* empty part */
+            "example.com/app,,os=linux",           /* empty part */
+            "example.com/app,os=linux,os=freebsd", /* duplicate */
+            "example.com/app:1,version=2",         /* duplicate version */
+            "example.com/app,name=x",              /* reserved */
+            "example.com/app,Os=linux",            /* key not an identifier */
+            "example.com/app,=x",                  /* empty key */
+            "example.com/app,os=",                 /* empty value */
+            "example.com/app:",                    /* empty version */
+            "example.com/app,k=a=b",               /* '=' in value */
+            "example.com/app,k=a\tb",              /* control character */
+            "example.com//app",                    /* doubled separator */
+            "example.com/app/",                    /* trailing separator */
+            ":1.0",                                /* no name */
+            ",os=linux",                           /* no name */
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 dc_image *img = NULL;

@@ -44,7 +44,7 @@ static void check_render(const char *tmpl, const dc_image *img, const char *ext,
 static void test_render(void)
 {
         _cleanup_(dc_image_freep) dc_image *img =
-                image("example.com/reduce-worker:1.0.0,os=linux,arch=amd64");
+            image("example.com/reduce-worker:1.0.0,os=linux,arch=amd64");
         _cleanup_(dc_image_freep) dc_image *nover = image("example.com/app,os=linux,arch=amd64");
 
         /* The spec's worked example. */
@@ -87,11 +87,11 @@ static void test_render(void)
         check_render("http://s/{name}.{ext}", img, "aci", true, 0,
                      "http://s/example.com/reduce-worker.aci");
         check_render("HTTPS://s/x", img, "aci", false, 0, "HTTPS://s/x");
-        static const char *bad_schemes[] = { "file:///etc/{name}", "hdfs://s/{name}",
-                                             "ftp://s/{name}", "//s/{name}", "/{name}",
-                                             "{name}", "https:///x", "https://",
-                                             "https:s/{name}", "javascript:alert(1)",
-                                             "https://s/a b", "https://s/\x01" };
+        static const char *bad_schemes[] = {
+            "file:///etc/{name}",  "hdfs://s/{name}", "ftp://s/{name}",
+            "//s/{name}",          "/{name}",         "{name}",
+            "https:///x",          "https://",        "https:s/{name}",
+            "javascript:alert(1)", "https://s/a b",   "https://s/\x01"};
         for (size_t i = 0; i < ELEMENTSOF(bad_schemes); i++) {
                 check_render(bad_schemes[i], img, "aci", false, -EPROTONOSUPPORT, NULL);
                 check_render(bad_schemes[i], img, "aci", true, -EPROTONOSUPPORT, NULL);
@@ -103,7 +103,7 @@ static void test_render(void)
 
         /* Label values are percent-encoded, '/' included; {name} keeps its slashes. */
         _cleanup_(dc_image_freep) dc_image *odd =
-                image("example.com/app:1.0 beta&x#y?z%,channel=a/../b+c$d");
+            image("example.com/app:1.0 beta&x#y?z%,channel=a/../b+c$d");
         check_render("https://s/{name}/{version}/{channel}.{ext}", odd, "aci", false, 0,
                      "https://s/example.com/app/1.0%20beta%26x%23y%3Fz%25/a%2F..%2Fb%2Bc%24d.aci");
         _cleanup_(dc_image_freep) dc_image *utf8 = image("a:\xc3\xa9t\xc3\xa9");

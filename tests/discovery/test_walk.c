@@ -65,8 +65,8 @@ static int discover(const page *pages, size_t n, const char *name, bool http, se
                     dc_endpoints *e)
 {
         _cleanup_(dc_image_freep) dc_image *img = image(name);
-        *s = (server){ .pages = pages, .n_pages = n };
-        dc_discover_options o = { .http_get = serve, .userdata = s, .allow_http = http };
+        *s = (server){.pages = pages, .n_pages = n};
+        dc_discover_options o = {.http_get = serve, .userdata = s, .allow_http = http};
         return dc_discover(img, &o, e);
 }
 
@@ -74,10 +74,10 @@ static void test_three_levels(void)
 {
         /* Only the host page has tags; deeper levels 404. */
         static const page pages[] = {
-                { "https://example.com?ac-discovery=1", 200,
-                  "<html><head>" META("example.com", "https://cdn.example.com/{name}-{version}-"
-                                                     "{os}-{arch}.{ext}")
-                          KEYS("example.com", "https://example.com/keys.gpg") "</head></html>" },
+            {"https://example.com?ac-discovery=1", 200,
+             "<html><head>" META("example.com", "https://cdn.example.com/{name}-{version}-"
+                                                "{os}-{arch}.{ext}")
+                 KEYS("example.com", "https://example.com/keys.gpg") "</head></html>"},
         };
         server s;
         dc_endpoints e;
@@ -115,17 +115,17 @@ static void test_other_names(void)
         /* The deepest page answers only for other names (including a prefix-confusable one);
          * the middle page has a tag whose template cannot render; the host page answers. */
         static const page pages[] = {
-                { "https://example.com/foo/bar?ac-discovery=1", 200,
-                  META("example.com/foo/barbaz", "https://evil/1")
-                          META("other.com/foo/bar", "https://evil/2") },
-                { "https://example.com/foo?ac-discovery=1", 200,
-                  META("example.com/foo", "https://s/{name}-{channel}.{ext}")
-                          META("example.com/foo", "file:///etc/passwd")
-                          META("example.com/foo", "http://plain/{name}") },
-                { "https://example.com?ac-discovery=1", 200,
-                  META("example.com", "https://short/{name}.{ext}")
-                          META("example.com/foo/bar", "https://long/{name}.{ext}")
-                          META("example.com/foo", "https://mid/{name}.{ext}") },
+            {"https://example.com/foo/bar?ac-discovery=1", 200,
+             META("example.com/foo/barbaz", "https://evil/1")
+                 META("other.com/foo/bar", "https://evil/2")},
+            {"https://example.com/foo?ac-discovery=1", 200,
+             META("example.com/foo", "https://s/{name}-{channel}.{ext}")
+                 META("example.com/foo", "file:///etc/passwd")
+                     META("example.com/foo", "http://plain/{name}")},
+            {"https://example.com?ac-discovery=1", 200,
+             META("example.com", "https://short/{name}.{ext}")
+                 META("example.com/foo/bar", "https://long/{name}.{ext}")
+                     META("example.com/foo", "https://mid/{name}.{ext}")},
         };
         server s;
         dc_endpoints e;
@@ -141,8 +141,8 @@ static void test_other_names(void)
 
         /* example.com/foobar must not use example.com/foo's tags. */
         static const page pages2[] = {
-                { "https://example.com?ac-discovery=1", 200,
-                  META("example.com/foo", "https://foo/{name}.{ext}") },
+            {"https://example.com?ac-discovery=1", 200,
+             META("example.com/foo", "https://foo/{name}.{ext}")},
         };
         CHECK_EQ_INT(discover(pages2, ELEMENTSOF(pages2), "example.com/foobar", false, &s, &e),
                      -ENOENT);
@@ -157,12 +157,12 @@ static void test_pubkeys_elsewhere(void)
 {
         /* Image from the deepest page; keys only from the host page. */
         static const page pages[] = {
-                { "https://example.com/app?ac-discovery=1", 200,
-                  META("example.com/app", "https://s/app.{ext}")
-                          KEYS("example.com/app", "ftp://bad/keys") },
-                { "https://example.com?ac-discovery=1", 200,
-                  META("example.com", "https://s/host.{ext}")
-                          KEYS("example.com", "https://example.com/keys") },
+            {"https://example.com/app?ac-discovery=1", 200,
+             META("example.com/app", "https://s/app.{ext}")
+                 KEYS("example.com/app", "ftp://bad/keys")},
+            {"https://example.com?ac-discovery=1", 200,
+             META("example.com", "https://s/host.{ext}")
+                 KEYS("example.com", "https://example.com/keys")},
         };
         server s;
         dc_endpoints e;
@@ -178,9 +178,9 @@ static void test_pubkeys_elsewhere(void)
 
         /* Keys and image on the first page: one request. Keys skipped when not wanted. */
         static const page one[] = {
-                { "https://example.com/app?ac-discovery=1", 200,
-                  META("example.com/app", "https://s/rootfs.caidx")
-                          KEYS("example.com", "https://example.com/keys") },
+            {"https://example.com/app?ac-discovery=1", 200,
+             META("example.com/app", "https://s/rootfs.caidx")
+                 KEYS("example.com", "https://example.com/keys")},
         };
         CHECK_EQ_INT(discover(one, ELEMENTSOF(one), "example.com/app", false, &s, &e), 0);
         CHECK_EQ_INT(s.n_requests, 1);
@@ -192,8 +192,8 @@ static void test_pubkeys_elsewhere(void)
 
         /* skip_pubkeys: the walk stops at the image. */
         _cleanup_(dc_image_freep) dc_image *img = image("example.com/app");
-        s = (server){ .pages = pages, .n_pages = ELEMENTSOF(pages) };
-        dc_discover_options o = { .http_get = serve, .userdata = &s, .skip_pubkeys = true };
+        s = (server){.pages = pages, .n_pages = ELEMENTSOF(pages)};
+        dc_discover_options o = {.http_get = serve, .userdata = &s, .skip_pubkeys = true};
         CHECK_EQ_INT(dc_discover(img, &o, &e), 0);
         CHECK_EQ_INT(s.n_requests, 1);
         CHECK(e.pubkeys_url == NULL);
@@ -205,19 +205,18 @@ static void test_http_fallback(void)
 {
         /* https refused at the first level, 500 at the host; http serves both. */
         static const page pages[] = {
-                { "https://example.com/app?ac-discovery=1", 0, NULL },
-                { "http://example.com/app?ac-discovery=1", 404, NULL },
-                { "https://example.com?ac-discovery=1", 500, "oops" },
-                { "http://example.com?ac-discovery=1", 200,
-                  META("example.com", "http://plain/{name}.{ext}")
-                          KEYS("example.com", "http://plain/keys") },
+            {"https://example.com/app?ac-discovery=1", 0, NULL},
+            {"http://example.com/app?ac-discovery=1", 404, NULL},
+            {"https://example.com?ac-discovery=1", 500, "oops"},
+            {"http://example.com?ac-discovery=1", 200,
+             META("example.com", "http://plain/{name}.{ext}")
+                 KEYS("example.com", "http://plain/keys")},
         };
         server s;
         dc_endpoints e;
 
         /* Without the opt-in: never http, and the failure names every attempt. */
-        CHECK_EQ_INT(discover(pages, ELEMENTSOF(pages), "example.com/app", false, &s, &e),
-                     -ENOENT);
+        CHECK_EQ_INT(discover(pages, ELEMENTSOF(pages), "example.com/app", false, &s, &e), -ENOENT);
         CHECK_EQ_INT(s.n_requests, 2);
         CHECK_STREQ(s.requests[0], "https://example.com/app?ac-discovery=1");
         CHECK_STREQ(s.requests[1], "https://example.com?ac-discovery=1");
@@ -242,8 +241,8 @@ static void test_http_fallback(void)
 
         /* A 200 over https with no tag does not fall back to http. */
         static const page https_ok[] = {
-                { "https://example.com?ac-discovery=1", 200, "<html></html>" },
-                { "http://example.com?ac-discovery=1", 200, META("example.com", "http://x/y") },
+            {"https://example.com?ac-discovery=1", 200, "<html></html>"},
+            {"http://example.com?ac-discovery=1", 200, META("example.com", "http://x/y")},
         };
         CHECK_EQ_INT(discover(https_ok, ELEMENTSOF(https_ok), "example.com", true, &s, &e),
                      -ENOENT);
@@ -255,24 +254,24 @@ static void test_http_fallback(void)
 static void test_override_and_bounds(void)
 {
         static const page pages[] = {
-                { "https://127.0.0.1:8443/app?ac-discovery=1", 200,
-                  META("example.com/app", "https://127.0.0.1:8443/{name}.{ext}") },
-                { "https://example.com:8443/app?ac-discovery=1", 200,
-                  META("example.com/app", "https://example.com:8443/{name}.{ext}") },
+            {"https://127.0.0.1:8443/app?ac-discovery=1", 200,
+             META("example.com/app", "https://127.0.0.1:8443/{name}.{ext}")},
+            {"https://example.com:8443/app?ac-discovery=1", 200,
+             META("example.com/app", "https://example.com:8443/{name}.{ext}")},
         };
-        server s = { .pages = pages, .n_pages = ELEMENTSOF(pages) };
+        server s = {.pages = pages, .n_pages = ELEMENTSOF(pages)};
         dc_endpoints e;
         _cleanup_(dc_image_freep) dc_image *img = image("example.com/app");
 
-        dc_discover_options o = { .http_get = serve, .userdata = &s, .skip_pubkeys = true,
-                                  .authority = "127.0.0.1:8443" };
+        dc_discover_options o = {
+            .http_get = serve, .userdata = &s, .skip_pubkeys = true, .authority = "127.0.0.1:8443"};
         CHECK_EQ_INT(dc_discover(img, &o, &e), 0);
         CHECK_STREQ(s.requests[0], "https://127.0.0.1:8443/app?ac-discovery=1");
         CHECK_STREQ(e.image_url, "https://127.0.0.1:8443/example.com/app.aci");
         dc_endpoints_done(&e);
         server_done(&s);
 
-        o = (dc_discover_options){ .http_get = serve, .userdata = &s, .port = 8443 };
+        o = (dc_discover_options){.http_get = serve, .userdata = &s, .port = 8443};
         CHECK_EQ_INT(dc_discover(img, &o, &e), 0);
         CHECK_STREQ(s.requests[0], "https://example.com:8443/app?ac-discovery=1");
         CHECK_STREQ(s.requests[1], "https://example.com:8443?ac-discovery=1");
@@ -302,10 +301,10 @@ static void test_override_and_bounds(void)
         CHECK(big);
         memset(big, ' ', DC_PAGE_MAX + 1);
         big[DC_PAGE_MAX + 1] = '\0';
-        const page bigpage[] = { { "https://example.com?ac-discovery=1", 200, big } };
+        const page bigpage[] = {{"https://example.com?ac-discovery=1", 200, big}};
         _cleanup_(dc_image_freep) dc_image *himg = image("example.com");
-        s = (server){ .pages = bigpage, .n_pages = 1 };
-        o = (dc_discover_options){ .http_get = serve, .userdata = &s };
+        s = (server){.pages = bigpage, .n_pages = 1};
+        o = (dc_discover_options){.http_get = serve, .userdata = &s};
         CHECK_EQ_INT(dc_discover(himg, &o, &e), -ENOENT);
         CHECK_STREQ(e.attempts[0].note, "page over the size cap");
         dc_endpoints_done(&e);

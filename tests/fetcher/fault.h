@@ -17,8 +17,8 @@
 typedef struct fault_server {
         pid_t pid;
         unsigned port;
-        char url[64];   /* http://127.0.0.1:PORT */
-        char log[512];  /* one line per request: "METHOD TARGET STATUS" */
+        char url[64];  /* http://127.0.0.1:PORT */
+        char log[512]; /* one line per request: "METHOD TARGET STATUS" */
         char port_file[512];
 } fault_server;
 

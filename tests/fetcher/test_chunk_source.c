@@ -29,20 +29,20 @@ typedef struct chunk {
 } chunk;
 
 enum {
-        C_A,        /* only in A */
-        C_B,        /* only in B */
-        C_AB,       /* in A and B */
-        C_CACHE,    /* only in the cache */
-        C_NONE,     /* nowhere */
-        C_CORRUPT,  /* A: garbage; B: intact */
-        C_CORRUPT_CACHE, /* cache: garbage; A: intact */
-        C_BROKEN_A, /* A cannot be read for it (its directory is a file); B: intact */
-        C_BROKEN_B, /* A: intact; B cannot be read for it */
+        C_A,              /* only in A */
+        C_B,              /* only in B */
+        C_AB,             /* in A and B */
+        C_CACHE,          /* only in the cache */
+        C_NONE,           /* nowhere */
+        C_CORRUPT,        /* A: garbage; B: intact */
+        C_CORRUPT_CACHE,  /* cache: garbage; A: intact */
+        C_BROKEN_A,       /* A cannot be read for it (its directory is a file); B: intact */
+        C_BROKEN_B,       /* A: intact; B cannot be read for it */
         C_BROKEN_CACHE_A, /* cache: intact; A cannot be read for it */
-        C_REMOTE,   /* only remote */
-        C_REMOTE2,  /* only remote: through a corrupting server, then an intact one */
-        C_REMOTE3,  /* only remote, only through the corrupting server */
-        C_DUP,      /* tiny, only remote, served slowly: many threads want it at once */
+        C_REMOTE,         /* only remote */
+        C_REMOTE2,        /* only remote: through a corrupting server, then an intact one */
+        C_REMOTE3,        /* only remote, only through the corrupting server */
+        C_DUP,            /* tiny, only remote, served slowly: many threads want it at once */
         N_CHUNKS,
 };
 
@@ -278,9 +278,9 @@ static void test_remote(transfer_engine *e)
         {
                 uint8_t *buf = malloc(chunks[C_REMOTE].size);
                 CHECK(buf);
-                CHECK_EQ_INT(ca_store_get(cache, &chunks[C_REMOTE].id, chunks[C_REMOTE].size,
-                                          DIGEST, buf),
-                             0);
+                CHECK_EQ_INT(
+                    ca_store_get(cache, &chunks[C_REMOTE].id, chunks[C_REMOTE].size, DIGEST, buf),
+                    0);
                 CHECK(memcmp(buf, chunks[C_REMOTE].data, chunks[C_REMOTE].size) == 0);
                 free(buf);
         }

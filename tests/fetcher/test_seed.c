@@ -14,10 +14,10 @@
 #include "fetcher/source/source.h"
 #include "tests/test.h"
 
-#define SIZE_MIN (UINT64_C(4) * 1024)
-#define SIZE_AVG (UINT64_C(16) * 1024)
+#define SIZE_MIN  (UINT64_C(4) * 1024)
+#define SIZE_AVG  (UINT64_C(16) * 1024)
 #define SIZE_MAX_ (UINT64_C(64) * 1024)
-#define DIGEST   CA_DIGEST_SHA512_256
+#define DIGEST    CA_DIGEST_SHA512_256
 
 static char root[] = "/tmp/test_seed.XXXXXX";
 static uint64_t dir_flags, blob_flags;
