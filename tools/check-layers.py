@@ -29,13 +29,10 @@ fetcher/pull/         5     -
 fetcher/publish/      5     -
 fetcher/mount/        6     -
 fetcher/cli/          7     -
-fetcher/*             7     -
 tests/                -     -
 bench/                -     -
 """
-# fetcher/* holds today's flat fetcher/*.c until they move into the folders above: they are the
-# top layer, like fetcher/cli/ (same rank, different entries, so neither includes the other). A
-# new folder under fetcher/ matches no entry and is reported until it gets its line.
+# A new folder under fetcher/ matches no entry and is reported until it gets its line.
 
 import os
 import re
