@@ -69,8 +69,12 @@ int ca_atomic_file_new_at(int dir_fd, const char *name, const char *what, mode_t
 {
         /* Our own descriptor: the caller may close dir_fd before committing. */
         int dfd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-        if (dfd < 0)
-                return negative_errno();
+        if (dfd < 0) {
+                int r = negative_errno();
+                return what ? ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", what,
+                                           strerror(-r))
+                            : r;
+        }
         return atomic_file_new(dfd, name, what, mode, flags, ret);
 }
 

@@ -81,7 +81,14 @@ int publish_store_link(const char *outdir, const char *rel)
 int publish_write_file(const char *path, const void *data, size_t size)
 {
         /* World-readable whatever the umask: a web server serves it. */
-        return ca_write_file_atomic_at(AT_FDCWD, path, path, 0644, 0, data, size);
+        _cleanup_(ca_atomic_file_freep) ca_atomic_file *f = NULL;
+        int r = ca_atomic_file_new(path, 0644, 0, &f);
+        if (r < 0)
+                return r;
+        r = ca_atomic_file_write(f, data, size);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot write: %s", path, strerror(-r));
+        return ca_atomic_file_commit(f);
 }
 
 int publish_latest_link(const char *outdir, const char *rel, const char *version)
