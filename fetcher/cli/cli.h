@@ -60,7 +60,8 @@ void command_help(const command *c);
 /* ---------------------------------------------------------------- option parsing (options.c) */
 /*
  * One command's getopt loop: options is the long option table (ending in {}), short the short
- * ones. For each option, handle(c, optarg, userdata) returns 1 when it took it, 2 when it
+ * ones. For each option, handle(c, optarg, userdata) (NULL: the command has no options but
+ * --help) returns 1 when it took it, 2 when it
  * printed what was asked for (like --with=help: nothing else is to be done), 0 when it did not
  * know it (the loop then fails: getopt said what was wrong), or a negative errno. -h and --help
  * print c's help. Returns 1 after --help (the caller returns 0), 0 when all went well,
@@ -190,6 +191,9 @@ int make_options_parse(make_options *o, int c, const char *arg);
 int open_image_store(aci_store **ret);
 /* An image named on the command line: an ID (prefix) or a name with labels (store lookup). */
 int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret);
+/* Both: the store under --dir in *ret_store (freed by the caller, also on failure) and the
+ * image arg names in it. */
+int open_image_arg(const char *arg, aci_store **ret_store, aci_image_record *ret);
 
 /* ---------------------------------------------------------------- what the user sees (report.c) */
 typedef struct report report;

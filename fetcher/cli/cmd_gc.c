@@ -32,11 +32,6 @@ static int gc_option(int c, const char *arg, void *userdata)
         return 1;
 }
 
-static int no_option(int c, const char *arg, void *userdata)
-{
-        return 0;
-}
-
 static int run_gc(int argc, char **argv)
 {
         static const struct option options[] = {
@@ -71,7 +66,7 @@ static int run_verify(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {},
         };
-        int r = command_parse(&command_verify, argc, argv, "h", options, no_option, NULL, 0, NULL);
+        int r = command_parse(&command_verify, argc, argv, "h", options, NULL, NULL, 0, NULL);
         if (r != 0)
                 return MIN(r, 0);
         _cleanup_(aci_store_freep) aci_store *s = NULL;

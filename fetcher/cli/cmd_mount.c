@@ -53,13 +53,10 @@ static int open_image(archive_input *in, const char *arg, const input_options *i
                       aci_store **ret_store, char **ret_path, char **ret_seed)
 {
         aci_image_record rec = {};
-        int r = open_image_store(ret_store);
+        int r = open_image_arg(arg, ret_store, &rec);
         if (r < 0)
                 return r;
         aci_store *s = *ret_store;
-        r = resolve_image_arg(s, arg, &rec);
-        if (r < 0)
-                return r;
         _cleanup_(freep) char *path = aci_store_image_file(s, rec.key, "index.caidx");
         _cleanup_(freep) char *url = rec.index_url ? strdup(rec.index_url) : NULL;
         *ret_seed = want_seed && rec.name ? seed_newest_tree(s, rec.name) : NULL;

@@ -38,11 +38,6 @@ static int render_option(int c, const char *arg, void *userdata)
         return 1;
 }
 
-static int no_option(int c, const char *arg, void *userdata)
-{
-        return 0;
-}
-
 static int run_render(int argc, char **argv)
 {
         static const struct option options[] = {
@@ -57,11 +52,8 @@ static int run_render(int argc, char **argv)
         if (r != 0)
                 return MIN(r, 0);
         _cleanup_(aci_store_freep) aci_store *s = NULL;
-        r = open_image_store(&s);
-        if (r < 0)
-                return r;
         aci_image_record rec;
-        r = resolve_image_arg(s, argv[optind], &rec);
+        r = open_image_arg(argv[optind], &s, &rec);
         if (r < 0)
                 return r;
         aci_render_list l = {};
@@ -90,17 +82,14 @@ static int run_export(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {},
         };
-        int r = command_parse(&command_export, argc, argv, "h", options, no_option, NULL, 2,
+        int r = command_parse(&command_export, argc, argv, "h", options, NULL, NULL, 2,
                               "ID|NAME and FILE");
         if (r != 0)
                 return MIN(r, 0);
         const char *dest = argv[optind + 1];
         _cleanup_(aci_store_freep) aci_store *s = NULL;
-        r = open_image_store(&s);
-        if (r < 0)
-                return r;
         aci_image_record rec;
-        r = resolve_image_arg(s, argv[optind], &rec);
+        r = open_image_arg(argv[optind], &s, &rec);
         if (r < 0)
                 return r;
 

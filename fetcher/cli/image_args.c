@@ -29,3 +29,9 @@ int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret)
                                     aci_store_path(s));
         return r;
 }
+
+int open_image_arg(const char *arg, aci_store **ret_store, aci_image_record *ret)
+{
+        int r = open_image_store(ret_store);
+        return r < 0 ? r : resolve_image_arg(*ret_store, arg, ret);
+}

@@ -15,7 +15,7 @@ int command_parse(const command *c, int argc, char **argv, const char *short_opt
                         command_help(c);
                         return 1;
                 }
-                r = handle(o, optarg, userdata);
+                r = handle ? handle(o, optarg, userdata) : 0;
                 if (r == 0)
                         r = -EINVAL; /* getopt already said what was wrong */
                 if (r == 2)
