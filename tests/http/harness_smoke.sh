@@ -120,11 +120,11 @@ expect_eq "500 again" "$(fetch /dev/null "$FAULT_URL/500/file.bin")" "500 22"
 expect_eq "500 no file" "$(fetch /dev/null "$FAULT_URL/500/none.bin")" "500 22"
 
 # ETag: the file with its tag; If-None-Match naming it (or "*") gets 304 without a body.
-expect_eq "etag" "$(fetch "$HTTP_TMP/o" "$FAULT_URL/etag/file.bin" -D "$HTTP_TMP/h")" "200 $size"
-cmp -s "$HTTP_TMP/o" "$www/file.bin" || fail "etag: body differs"
-etag=$(sed -n 's/^ETag: \(.*\)\r$/\1/p' "$HTTP_TMP/h")
+expect_eq "etag" "$(fetch "$TEST_TMP/o" "$FAULT_URL/etag/file.bin" -D "$TEST_TMP/h")" "200 $size"
+cmp -s "$TEST_TMP/o" "$www/file.bin" || fail "etag: body differs"
+etag=$(sed -n 's/^ETag: \(.*\)\r$/\1/p' "$TEST_TMP/h")
 [ -n "$etag" ] || fail "etag: no ETag header"
-grep -qi '^Cache-Control: max-age=60' "$HTTP_TMP/h" || fail "etag: no Cache-Control"
+grep -qi '^Cache-Control: max-age=60' "$TEST_TMP/h" || fail "etag: no Cache-Control"
 expect_eq "etag 304" "$(fetch /dev/null "$FAULT_URL/etag/file.bin" -H "If-None-Match: $etag")" \
         "304 0"
 expect_eq "etag 304 list" \
