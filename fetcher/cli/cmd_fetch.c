@@ -184,11 +184,9 @@ static int run_fetch(int argc, char **argv)
         ctx.io = io;
         json_t *out = a.json ? json_array() : NULL;
         _cleanup_(auth_config_freep) auth_config *auth = NULL;
-        r = auth_config_load(io->config.system, io->config.local, &auth);
-        io->transfer.auth = ctx.auth = auth;
-        io->transfer.max_in_flight = MAX(io->transfer.max_in_flight, io->jobs ? io->jobs : 16U);
-        if (r >= 0)
-                r = transfer_engine_new(&io->transfer, &ctx.engine);
+        r = input_options_open_engine(io, io->jobs ? io->jobs : INPUT_REMOTE_JOBS_DEFAULT, &auth,
+                                      &ctx.engine);
+        ctx.auth = auth;
         if (r >= 0)
                 r = open_image_store(&ctx.store);
         if (r >= 0) {

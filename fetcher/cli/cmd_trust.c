@@ -51,10 +51,7 @@ typedef struct net {
 static int net_engine(net *n, transfer_engine **ret)
 {
         if (!n->ready) {
-                int r = auth_config_load(n->io.o.config.system, n->io.o.config.local, &n->auth);
-                n->io.o.transfer.auth = n->auth;
-                if (r >= 0)
-                        r = transfer_engine_new(&n->io.o.transfer, &n->engine);
+                int r = input_options_open_engine(&n->io.o, 0, &n->auth, &n->engine);
                 if (r < 0)
                         return r;
                 n->ready = true;

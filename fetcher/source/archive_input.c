@@ -7,9 +7,6 @@
 
 #include "fetcher/source/source.h"
 
-/* Remote work waits on the network, so more workers than CPUs pays off. */
-#define REMOTE_JOBS_DEFAULT 16
-
 static int kind_from_name(const char *location, input_kind *ret)
 {
         ca_index_kind k = ca_index_kind_from_name(location);
@@ -84,15 +81,16 @@ static bool any_remote(const char *location, const input_options *o)
 
 /* The transfer engine for remote work, with auth.d loaded (only now: a broken auth.d never
  * stops local work). */
-static int open_engine(archive_input *in, const input_options *o)
+int input_options_open_engine(const input_options *o, unsigned jobs, auth_config **ret_auth,
+                              transfer_engine **ret)
 {
-        int r = auth_config_load(o->config.system, o->config.local, &in->auth);
+        int r = auth_config_load(o->config.system, o->config.local, ret_auth);
         if (r < 0)
                 return r;
         transfer_options t = o->transfer;
-        t.auth = in->auth;
-        t.max_in_flight = MAX(t.max_in_flight, in->jobs);
-        return transfer_engine_new(&t, &in->engine);
+        t.auth = *ret_auth;
+        t.max_in_flight = MAX(t.max_in_flight, jobs);
+        return transfer_engine_new(&t, ret);
 }
 
 /* The image store, held while its chunks/ is filled (a gc waits), unless the caller lent one. */
@@ -119,7 +117,7 @@ int archive_input_open(archive_input *in, const char *location, const input_opti
         if (r < 0)
                 return r;
         bool remote = any_remote(location, o);
-        in->jobs = o->jobs ? o->jobs : remote ? REMOTE_JOBS_DEFAULT : ca_default_jobs();
+        in->jobs = o->jobs ? o->jobs : remote ? INPUT_REMOTE_JOBS_DEFAULT : ca_default_jobs();
 
         if (in->kind == INPUT_CATAR) {
                 if (strstr(location, "://") && strncasecmp(location, "file://", 7) != 0)
@@ -133,7 +131,7 @@ int archive_input_open(archive_input *in, const char *location, const input_opti
         }
 
         if (remote) {
-                r = open_engine(in, o);
+                r = input_options_open_engine(o, in->jobs, &in->auth, &in->engine);
                 if (r < 0)
                         return r;
         }
@@ -169,9 +167,9 @@ int archive_input_open_index(archive_input *in, ca_index *index, const char *loc
         if (r < 0)
                 return r;
         bool remote = any_remote(index_url, o);
-        in->jobs = o->jobs ? o->jobs : REMOTE_JOBS_DEFAULT;
+        in->jobs = o->jobs ? o->jobs : INPUT_REMOTE_JOBS_DEFAULT;
         if (remote) {
-                r = open_engine(in, o);
+                r = input_options_open_engine(o, in->jobs, &in->auth, &in->engine);
                 if (r < 0)
                         return r;
         }
@@ -187,7 +185,7 @@ int archive_input_open_index(archive_input *in, ca_index *index, const char *loc
 int archive_input_sources(archive_input *in, const char *location, const input_options *o)
 {
         if (!in->jobs)
-                in->jobs = o->jobs ? o->jobs : REMOTE_JOBS_DEFAULT;
+                in->jobs = o->jobs ? o->jobs : INPUT_REMOTE_JOBS_DEFAULT;
         int r = chunk_source_new(in->cache, in->engine, in->jobs, &in->source);
         if (r < 0)
                 return r;

@@ -69,6 +69,17 @@ typedef struct input_options {
         seed_list seeds;
 } input_options;
 
+/* Remote work waits on the network, so more workers than CPUs pays off. */
+#define INPUT_REMOTE_JOBS_DEFAULT 16
+
+/*
+ * The transfer engine for o's remote work, with at least jobs requests in flight and the auth.d
+ * credentials of o->config, loaded only now (a broken auth.d never stops local work) into
+ * *ret_auth, which must outlive the engine. Errors are logged.
+ */
+int input_options_open_engine(const input_options *o, unsigned jobs, auth_config **ret_auth,
+                              transfer_engine **ret);
+
 typedef struct archive_input {
         const char *location; /* path or URL as given */
         input_kind kind;
