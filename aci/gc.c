@@ -55,6 +55,8 @@ static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *
             fs_open_beneath(aci_store_fd(s), "chunks", O_RDONLY | O_DIRECTORY, 0);
         if (cfd < 0)
                 return cfd == -ENOENT ? 0 : cfd;
+        /* Temp files modified after this may still be written to. */
+        const time_t young = time(NULL) - TEMP_GRACE_SECONDS;
         DIR *top = fs_opendir_at(cfd);
         if (!top)
                 return negative_errno();
@@ -89,8 +91,7 @@ static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *
                         }
                         struct stat fst;
                         if (fstatat(sub, n, &fst, AT_SYMLINK_NOFOLLOW) < 0 ||
-                            !S_ISREG(fst.st_mode) ||
-                            (temp && fst.st_mtime > time(NULL) - TEMP_GRACE_SECONDS)) {
+                            !S_ISREG(fst.st_mode) || (temp && fst.st_mtime > young)) {
                                 left++;
                                 continue;
                         }
