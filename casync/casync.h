@@ -105,6 +105,10 @@ typedef struct ca_index {
 
 /* Largest index acfetch reads (items): 2^22 chunks, i.e. 256 GiB at the default chunk size. */
 #define CA_INDEX_ITEMS_MAX (UINT64_C(1) << 22)
+/* The largest index file acfetch reads: headers, tail and CA_INDEX_ITEMS_MAX items. */
+#define CA_INDEX_FILE_SIZE_MAX                                                                     \
+        (CA_INDEX_HEADER_SIZE + CA_INDEX_TABLE_HEADER_SIZE + CA_INDEX_TAIL_SIZE +                  \
+         CA_INDEX_ITEMS_MAX * CA_INDEX_ITEM_SIZE)
 
 /*
  * Parses a complete index file held in memory. `what` names it in messages (path or URL).

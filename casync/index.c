@@ -11,8 +11,7 @@
 #include "casync/casync.h"
 
 /* Everything but the items: INDEX header, TABLE header and tail. */
-#define INDEX_FIXED_SIZE    (CA_INDEX_HEADER_SIZE + CA_INDEX_TABLE_HEADER_SIZE + CA_INDEX_TAIL_SIZE)
-#define INDEX_FILE_SIZE_MAX (INDEX_FIXED_SIZE + CA_INDEX_ITEMS_MAX * CA_INDEX_ITEM_SIZE)
+#define INDEX_FIXED_SIZE (CA_INDEX_HEADER_SIZE + CA_INDEX_TABLE_HEADER_SIZE + CA_INDEX_TAIL_SIZE)
 
 /* Offsets of the fields in the file. */
 enum {
@@ -96,7 +95,7 @@ static int parse_header(const uint8_t *p, size_t size, const char *what, ca_inde
 /* The file size determines n; anything else means a truncated table or stray bytes. */
 static int item_count(size_t size, const char *what, size_t *ret)
 {
-        if (size > INDEX_FILE_SIZE_MAX)
+        if (size > CA_INDEX_FILE_SIZE_MAX)
                 return ca_bad("%s: index of %zu bytes has more than %" PRIu64 " chunks", what, size,
                               CA_INDEX_ITEMS_MAX);
         if (size < INDEX_FIXED_SIZE)
@@ -217,7 +216,7 @@ int ca_index_load(const char *path, ca_index **ret)
         }
         if (!S_ISREG(st.st_mode))
                 return ca_bad("%s: not a regular file", path);
-        if ((uint64_t)st.st_size > INDEX_FILE_SIZE_MAX)
+        if ((uint64_t)st.st_size > CA_INDEX_FILE_SIZE_MAX)
                 return ca_bad("%s: index of %" PRIu64 " bytes has more than %" PRIu64 " chunks",
                               path, (uint64_t)st.st_size, CA_INDEX_ITEMS_MAX);
 

@@ -15,10 +15,6 @@
 #include "casync/fs_safe.h"
 #include "fetcher/pull/pull.h"
 
-#define INDEX_SIZE_MAX                                                                             \
-        (CA_INDEX_HEADER_SIZE + CA_INDEX_TABLE_HEADER_SIZE +                                       \
-         (size_t)CA_INDEX_ITEMS_MAX * CA_INDEX_ITEM_SIZE + CA_INDEX_TAIL_SIZE)
-
 /* ---------------------------------------------------------------- discovery */
 
 static bool is_caidx_url(const char *url)
@@ -633,7 +629,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
         }
         const char *headers[] = {inm, NULL};
         transfer_response resp = {};
-        k = transfer_get(ctx->engine, url, INDEX_SIZE_MAX, headers, &resp);
+        k = transfer_get(ctx->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, headers, &resp);
         if (k == -ENOENT)
                 k = ca_log_errno(CA_LOG_ERR, k, "%s: index %s not found (HTTP %ld)", img->name, url,
                                  resp.status);

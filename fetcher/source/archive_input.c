@@ -47,9 +47,7 @@ static char *default_store(const char *location)
 static int load_remote_index(archive_input *in, const char *url)
 {
         transfer_response resp = {};
-        size_t cap = CA_INDEX_HEADER_SIZE + CA_INDEX_TABLE_HEADER_SIZE +
-                     (size_t)CA_INDEX_ITEMS_MAX * CA_INDEX_ITEM_SIZE + CA_INDEX_TAIL_SIZE;
-        int r = transfer_get(in->engine, url, cap, NULL, &resp);
+        int r = transfer_get(in->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, NULL, &resp);
         if (r == -ENOENT)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: not found (HTTP %ld)", url, resp.status);
         if (r < 0)
