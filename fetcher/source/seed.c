@@ -31,8 +31,8 @@
 
 typedef struct needed_set {
         ca_chunk_set *ids; /* sorted */
-        size_t n;
-        bool *taken; /* per position in ids: a seed index item was picked for it */
+        size_t n;          /* how many: ca_chunk_set_count(ids), kept for the messages */
+        bool *taken;       /* per position in ids: a seed index item was picked for it */
 } needed_set;
 
 static void needed_done(needed_set *s)
@@ -67,12 +67,6 @@ static int needed_collect(const seed_target *t, needed_set *ret)
         }
         *ret = s;
         return 0;
-}
-
-/* Position of id in the set, or -1. */
-static ssize_t needed_find(const needed_set *s, const ca_chunk_id *id)
-{
-        return ca_chunk_set_find(s->ids, id);
 }
 
 /* ---------------------------------------------------------------- a seed's signature */
@@ -222,7 +216,7 @@ typedef struct seed_run {
 static bool want_chunk(void *userdata, const ca_chunk_id *id)
 {
         seed_run *run = userdata;
-        return needed_find(run->needed, id) >= 0;
+        return ca_chunk_set_contains(run->needed->ids, id);
 }
 
 static int on_chunk(void *userdata, uint64_t size, const ca_chunk_id *id)
@@ -391,7 +385,7 @@ static int apply_seed_index(seed_run *run, const ca_index *sidx, int fd, bool is
         if (!run->picks || !run->expect)
                 return -ENOMEM;
         for (size_t i = 0; i < sidx->n_items; i++) {
-                ssize_t k = needed_find(run->needed, &sidx->items[i].id);
+                ssize_t k = ca_chunk_set_find(run->needed->ids, &sidx->items[i].id);
                 if (k < 0 || run->needed->taken[k])
                         continue;
                 run->needed->taken[k] = true;
