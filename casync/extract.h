@@ -75,6 +75,7 @@ struct ca_extract {
 
         /* What the unprivileged policy skipped, summarized once. */
         uint64_t n_owner, n_devices, n_xattrs, n_chattr;
+        uint64_t n_setid;   /* files whose setuid/setgid bits went with their ownership */
         uint64_t n_overlay; /* trusted.overlay.* xattrs, never restored */
         unsigned warned;
 

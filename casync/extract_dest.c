@@ -207,6 +207,7 @@ static void print_summary(const ca_extract *e)
             {e->n_devices, "%llu device node", "%llu device nodes"},
             {e->n_xattrs, "%llu privileged xattr", "%llu privileged xattrs"},
             {e->n_chattr, "%llu immutable/append-only flag", "%llu immutable/append-only flags"},
+            {e->n_setid, "setuid/setgid bits of %llu file", "setuid/setgid bits of %llu files"},
         };
         char list[256] = "", overlay[128] = "";
         size_t len = 0, k = 0, total = 0;
@@ -230,7 +231,9 @@ static void print_summary(const ca_extract *e)
                 ca_log_warning("%s", overlay);
         else
                 ca_log_warning("%s: %s %s not restored%s",
-                               e->privileged ? "insufficient privileges" : "not running as root",
+                               e->opts.no_same_owner ? "with --no-same-owner"
+                               : e->privileged       ? "insufficient privileges"
+                                                     : "not running as root",
                                list, total == 1 && sum == 1 ? "was" : "were", overlay);
 }
 

@@ -249,11 +249,33 @@ static mode_t final_mode(const ca_extract *e, const ca_node *n)
         return (mode_t)(n->mode & 0777) & ~e->umask;
 }
 
+/* A set-id bit is a grant by the archive's owner: it stays only on a file that owner (user
+ * for setuid, group for setgid) still owns, as GNU tar and bsdtar do; else --no-same-owner as
+ * root would turn a user's setuid file into a setuid-root one. The file itself is asked, since
+ * a refused chown or a setgid parent decide its ids too. */
+static mode_t drop_unowned_setid(ca_extract *e, const ca_node *n, target *t, mode_t m)
+{
+        if (!(m & (S_ISUID | S_ISGID)) || S_ISDIR(n->mode))
+                return m; /* a setgid directory only passes its group on; it grants nothing */
+        struct stat st;
+        bool known = (e->feature_flags & CA_FORMAT_WITH_UID_MASK) &&
+                     (t->fd >= 0 ? fstat(t->fd, &st)
+                                 : fstatat(t->dir_fd, t->name, &st, AT_SYMLINK_NOFOLLOW)) == 0;
+        mode_t keep = m;
+        if (!known || st.st_uid != (uid_t)n->uid)
+                keep &= ~(mode_t)S_ISUID;
+        if (!known || st.st_gid != (gid_t)n->gid)
+                keep &= ~(mode_t)S_ISGID;
+        if (keep != m)
+                e->n_setid++;
+        return keep;
+}
+
 static int apply_mode(ca_extract *e, const ca_node *n, target *t)
 {
         if (S_ISLNK(n->mode))
                 return 0; /* Linux symlinks have no mode of their own */
-        mode_t m = final_mode(e, n);
+        mode_t m = drop_unowned_setid(e, n, t, final_mode(e, n));
         int r =
             t->fd >= 0 ? fchmod(t->fd, m) : fchmodat(t->dir_fd, t->name, m, AT_SYMLINK_NOFOLLOW);
         return r < 0 ? fail(negative_errno(), node_what(e, n), "cannot change mode") : 0;

@@ -38,9 +38,10 @@
  * (directories) and 0666 (others) minus the umask. The archive root's metadata goes on the
  * temporary directory, its chattr flags on dest after the rename.
  *
- * Unprivileged policy (euid ≠ 0, or --no-same-owner for ownership alone): ownership is not
- * restored, device nodes are skipped, and trusted.*, security.* xattrs, file capabilities and
- * chattr flags the kernel refuses with EPERM are skipped. Extraction does not fail for these;
+ * Unprivileged policy (euid ≠ 0, or --no-same-owner): ownership is not restored, device nodes
+ * are skipped, setuid/setgid bits stay only on files that still belong to the archive's owner
+ * and group, and trusted.*, security.* xattrs, file capabilities and chattr flags the kernel
+ * refuses with EPERM are skipped. Extraction does not fail for these;
  * ca_extract_free prints one warning in total with the counts once the tree is committed (after
  * a failure the error says enough). The same happens as root when the kernel still says EPERM
  * (a user namespace). Features the file system lacks (chattr flags, xattrs, ACLs, SELinux
@@ -303,7 +304,7 @@ static int begin_non_directory(ca_extract *e, const ca_node *n, const level *par
                         return 0;
                 }
         }
-        if ((S_ISCHR(n->mode) || S_ISBLK(n->mode)) && !e->privileged) {
+        if ((S_ISCHR(n->mode) || S_ISBLK(n->mode)) && !e->chown_allowed) {
                 e->n_devices++;
                 e->cur_skipped = true;
                 return 0;

@@ -13,7 +13,8 @@ static const char render_usage[] =
     "when complete. Works offline: everything comes from the store.\n\n"
     "Options:\n"
     "  --rootfs-only          write only the root file system's content into DIR\n"
-    "  --no-same-owner        do not restore ownership (automatic when not root)\n"
+    "  --no-same-owner        do not restore ownership; skip devices, clear setuid/setgid\n"
+    "                         bits (automatic when not root)\n"
     "  -h, --help             show this help\n\n";
 
 static const char export_usage[] =

@@ -348,6 +348,7 @@ int main(void)
         test_merge();
         test_filter();
         test_unprivileged();
+        test_no_same_owner();
         test_enospc();
 
         remove_all(base);

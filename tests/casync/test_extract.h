@@ -108,9 +108,10 @@ void test_hostile(void); /* test_extract_hostile.c */
 /* ca_extract_new(dest, opts) must return want_new; if it succeeded, a root with one file "f" is
  * extracted and committed (test_extract_dest.c). */
 void extract_small(const char *dest, const ca_extract_options *opts, int want_new);
-void test_dest(void);         /* test_extract_dest.c */
-void test_in_place(void);     /* test_extract_dest.c */
-void test_merge(void);        /* test_extract_merge.c */
-void test_filter(void);       /* test_extract_merge.c */
-void test_unprivileged(void); /* test_extract_policy.c */
-void test_enospc(void);       /* test_extract_policy.c */
+void test_dest(void);          /* test_extract_dest.c */
+void test_in_place(void);      /* test_extract_dest.c */
+void test_merge(void);         /* test_extract_merge.c */
+void test_filter(void);        /* test_extract_merge.c */
+void test_unprivileged(void);  /* test_extract_policy.c */
+void test_no_same_owner(void); /* test_extract_policy.c */
+void test_enospc(void);        /* test_extract_policy.c */

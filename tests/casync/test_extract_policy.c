@@ -36,7 +36,8 @@ static int unprivileged_child(const char *dest)
         struct stat st;
         if (lstat(at("unpriv/dest/dev"), &st) == 0 || lstat(at("unpriv/dest/f"), &st) < 0)
                 return 13;
-        if ((st.st_mode & 07777) != 04755 || st.st_uid != 65534)
+        /* Root's setuid bit on a file that now belongs to nobody: dropped. */
+        if ((st.st_mode & 07777) != 0755 || st.st_uid != 65534)
                 return 14;
         char v;
         if (getxattr(at("unpriv/dest/ro"), "user.u", &v, 1) != 1 || v != 'w')
@@ -93,8 +94,60 @@ void test_unprivileged(void)
         CHECK(strstr(out, "ownership of 3 entries"));
         CHECK(strstr(out, "1 device node,"));
         CHECK(strstr(out, "2 privileged xattrs"));
-        CHECK(strstr(out, "1 immutable/append-only flag were"));
+        CHECK(strstr(out, "1 immutable/append-only flag and setuid/setgid bits of 1 file were"));
         remove_all(at("unpriv"));
+}
+
+/* ------------------------------------------------------------------ --no-same-owner as root */
+
+/* Root without ownership: a user's set-id file must not become a set-id root file, and no
+ * device node appears; root's own set-id file keeps its bits (it is owned as archived). */
+void test_no_same_owner(void)
+{
+        if (geteuid() != 0) {
+                fprintf(stderr, "skipping the --no-same-owner check: not root\n");
+                return;
+        }
+        ca_extract *e = NULL;
+        ca_sink s;
+        CHECK(ca_extract_new(at("nso"), &(ca_extract_options){.no_same_owner = true}, &e, &s) == 0);
+        ca_node root = mk(".", S_IFDIR | 0755);
+        ca_node dev = mk("dev", S_IFBLK | 0660);
+        dev.device_major = 7;
+        dev.device_minor = 0;
+        ca_node user = mk("user", S_IFREG | 06755);
+        user.uid = 1000;
+        user.gid = 1000;
+        ca_node mixed = mk("mixed", S_IFREG | 06755); /* root's user, another group */
+        mixed.uid = 0;
+        mixed.gid = 1000;
+        ca_node own = mk("own", S_IFREG | 04755);
+        own.uid = 0;
+        own.gid = 0;
+        ca_node sgid_dir = mk("shared", S_IFDIR | 02775);
+        sgid_dir.gid = 1000;
+        CHECK(begin(&s, &root) == 0);
+        CHECK(leaf(&s, &dev) == 0);
+        CHECK(file(&s, &mixed, "m", 1) == 0);
+        CHECK(file(&s, &own, "o", 1) == 0);
+        CHECK(begin(&s, &sgid_dir) == 0);
+        CHECK(end(&s, &sgid_dir) == 0);
+        CHECK(file(&s, &user, "u", 1) == 0);
+        CHECK(end(&s, &root) == 0);
+        CHECK(ca_extract_commit(e) == 0);
+        ca_extract_free(e);
+        struct stat st;
+        CHECK(lstat(at("nso/dev"), &st) < 0 && errno == ENOENT);
+        CHECK(lstat(at("nso/user"), &st) == 0);
+        CHECK_EQ_INT(st.st_uid, 0);
+        CHECK_EQ_INT(st.st_mode & 07777, 0755);
+        CHECK(lstat(at("nso/mixed"), &st) == 0);
+        CHECK_EQ_INT(st.st_mode & 07777, 04755); /* the user is as archived, the group is not */
+        CHECK(lstat(at("nso/own"), &st) == 0);
+        CHECK_EQ_INT(st.st_mode & 07777, 04755);
+        CHECK(lstat(at("nso/shared"), &st) == 0);
+        CHECK_EQ_INT(st.st_mode & 07777, 02775); /* a setgid directory grants nothing */
+        remove_all(at("nso"));
 }
 
 /* ------------------------------------------------------------------ disk full */
