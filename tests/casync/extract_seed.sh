@@ -30,34 +30,10 @@ mkdir -p "$www"
 
 # ------------------------------------------------------------------------------ helpers
 
-# index_items INDEX: "START SIZE ID" per chunk, in index order (items start at byte 64: an 8-byte
-# little-endian end offset and a 32-byte ID each).
-index_items() {
-        _ii_n=$((($(wc -c <"$1") - 104) / 40))
-        [ "$_ii_n" -gt 0 ] || return 0
-        od -An -v -tx1 -j64 -N$((_ii_n * 40)) "$1" | tr -d ' \n' | fold -w 80 |
-                awk 'BEGIN { h = "0123456789abcdef"; prev = 0 }
-                {
-                        end = 0
-                        for (i = 8; i >= 1; i--) {
-                                b = substr($0, 2 * i - 1, 2)
-                                end = end * 256 + (index(h, substr(b, 1, 1)) - 1) * 16 + \
-                                        index(h, substr(b, 2, 1)) - 1
-                        }
-                        print prev, end - prev, substr($0, 17)
-                        prev = end
-                }'
-}
-
 # still_valid DATA INDEX: the IDs of INDEX whose byte range in the stream DATA (a .catar or the
 # blob itself) still hashes to the ID, sorted.
 still_valid() {
-        index_items "$2" | while read -r _sv_start _sv_size _sv_id; do
-                _sv_h=$(dd if="$1" iflag=skip_bytes,count_bytes skip="$_sv_start" \
-                        count="$_sv_size" bs=65536 2>/dev/null |
-                        openssl dgst -sha512-256 -r | cut -d' ' -f1)
-                [ "$_sv_h" != "$_sv_id" ] || echo "$_sv_id"
-        done | sort -u
+        python3 "$SRCDIR/tests/chunk_check.py" still-valid "$1" "$2" || fail "still_valid $2"
 }
 
 ids() { # INDEX OUT: the distinct chunk IDs of INDEX, sorted
