@@ -48,10 +48,15 @@ static int load_remote_index(archive_input *in, const char *url)
 {
         transfer_response resp = {};
         int r = transfer_get(in->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, NULL, &resp);
+        char note[1024];
         if (r == -ENOENT)
-                return ca_log_errno(CA_LOG_ERR, r, "%s: not found (HTTP %ld)", url, resp.status);
-        if (r < 0)
+                r = ca_log_errno(CA_LOG_ERR, r, "%s: not found (HTTP %ld)%s",
+                                 transfer_response_url(&resp, url), resp.status,
+                                 transfer_redirect_note(&resp, url, note, sizeof(note)));
+        if (r < 0) {
+                transfer_response_clear(&resp);
                 return r;
+        }
         r = ca_index_parse(resp.body, resp.size, url, &in->index);
         transfer_response_clear(&resp);
         return r;
