@@ -192,6 +192,13 @@ int archive_input_sources(archive_input *in, const char *location, const input_o
         int r = chunk_source_new(in->cache, in->engine, in->jobs, &in->source);
         if (r < 0)
                 return r;
+        /* Concurrent fetches into one store download each chunk once. A claim held longer than
+         * the stall timeout belongs to a stuck owner: the chunk is downloaded anyway. */
+        if (in->store && in->cache == aci_store_chunks(in->store) && in->engine) {
+                r = chunk_source_set_claims(in->source, in->store, o->transfer.stall_timeout);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < o->n_stores; i++) {
                 r = chunk_source_add(in->source, o->stores[i]);
                 if (r < 0)
