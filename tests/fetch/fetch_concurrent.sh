@@ -25,21 +25,9 @@ chunks=$(fe_index_chunks "$index" | wc -l)
 
 D=$TEST_TMP/store
 log_mark
-pids=
-for i in 1 2 3 4; do
-        "$A" --dir="$D" fetch $NET --full "$host/big" >"$TEST_TMP/f$i.out" 2>"$TEST_TMP/f$i.err" &
-        pids="$pids $!"
-done
-i=1
-for pid in $pids; do
-        rc=0
-        wait "$pid" || rc=$?
-        sed "s/^/  | f$i: /" "$TEST_TMP/f$i.err" | head -n 5 >&2
-        ! grep -q -e 'Sanitizer' -e 'runtime error:' "$TEST_TMP/f$i.err" ||
-                fail "sanitizer report from fetch f$i: $(cat "$TEST_TMP/f$i.err")"
-        expect_eq "concurrent fetch f$i" "$rc" 0
-        fe_same_rootfs "$SRC/big" "$D/trees/$(cat "$TEST_TMP/f$i.out")"
-        i=$((i + 1))
+fe_fetch_together "$D" "$host/big" "$host/big" "$host/big" "$host/big"
+for i in 0 1 2 3; do
+        fe_same_rootfs "$SRC/big" "$D/trees/$(cat "$TEST_TMP/together.$i.out")"
 done
 
 requests=$(fe_chunk_requests | wc -l)

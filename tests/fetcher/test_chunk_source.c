@@ -352,17 +352,60 @@ static void test_remote_corrupt(transfer_engine *e)
         ca_store_free(cache);
 }
 
-typedef struct claimed_get {
+#define N_THREADS 8
+
+/* A thread getting one chunk, after the others at the barrier if there is one. */
+typedef struct waiter {
         chunk_source *s;
+        pthread_barrier_t *barrier;
         unsigned chunk;
         int r;
-} claimed_get;
+} waiter;
 
-static void *claimed_get_run(void *userdata)
+static void *waiter_run(void *userdata)
 {
-        claimed_get *g = userdata;
-        g->r = get(g->s, g->chunk);
+        waiter *w = userdata;
+        if (w->barrier)
+                pthread_barrier_wait(w->barrier);
+        w->r = get(w->s, w->chunk);
         return NULL;
+}
+
+static void test_dedup(transfer_engine *e)
+{
+        char cache_dir[700], url[700];
+        snprintf(cache_dir, sizeof(cache_dir), "%s/cache-dedup", root);
+        /* A byte every 100 ms: the first download lasts a second or more, long enough for every
+         * thread to ask for the same chunk while it runs. */
+        snprintf(url, sizeof(url), "%s/slow/remote", fs.url);
+        ca_store *cache = NULL;
+        CHECK(ca_store_open(cache_dir, CA_STORE_CREATE, &cache) == 0);
+        chunk_source *s = NULL;
+        CHECK(chunk_source_new(cache, e, N_THREADS, &s) == 0);
+        CHECK(chunk_source_add(s, url) == 0);
+
+        pthread_barrier_t barrier;
+        CHECK(pthread_barrier_init(&barrier, NULL, N_THREADS) == 0);
+        pthread_t t[N_THREADS];
+        waiter w[N_THREADS];
+        for (unsigned i = 0; i < N_THREADS; i++) {
+                w[i] = (waiter){.s = s, .barrier = &barrier, .chunk = C_DUP, .r = 1};
+                CHECK(pthread_create(&t[i], NULL, waiter_run, &w[i]) == 0);
+        }
+        for (unsigned i = 0; i < N_THREADS; i++) {
+                CHECK(pthread_join(t[i], NULL) == 0);
+                CHECK_EQ_INT(w[i].r, 0);
+        }
+        pthread_barrier_destroy(&barrier);
+
+        const chunk_source_stats *st = chunk_source_get_stats(s);
+        CHECK_EQ_INT(logged("slow", "remote", C_DUP, 200), 1);
+        CHECK_EQ_INT(st->remote_chunks, 1);
+        CHECK_EQ_INT(st->dedup_chunks, N_THREADS - 1);
+        CHECK_EQ_INT(st->local_chunks, N_THREADS - 1);
+        CHECK(exists(cache_dir, C_DUP));
+        chunk_source_free(s);
+        ca_store_free(cache);
 }
 
 /*
@@ -391,9 +434,9 @@ static void test_claims(transfer_engine *e)
          * waits, sends nothing, and takes the chunk once the owner has stored it and let go. */
         int claim = -1;
         CHECK_EQ_INT(aci_chunk_claim_try(other, &chunks[C_CLAIMED].id, &claim), 1);
-        claimed_get g = {.s = s, .chunk = C_CLAIMED, .r = 1};
+        waiter g = {.s = s, .chunk = C_CLAIMED, .r = 1};
         pthread_t t;
-        CHECK(pthread_create(&t, NULL, claimed_get_run, &g) == 0);
+        CHECK(pthread_create(&t, NULL, waiter_run, &g) == 0);
         usleep(500 * 1000);
         CHECK_EQ_INT(logged("ok", "remote", C_CLAIMED, 200), 0);
         CHECK(ca_store_put(cache, &chunks[C_CLAIMED].id, chunks[C_CLAIMED].data,
@@ -442,59 +485,6 @@ static void test_claims(transfer_engine *e)
         chunk_source_free(s);
         close(other);
         aci_store_free(store);
-}
-
-#define N_THREADS 8
-
-typedef struct waiter {
-        chunk_source *s;
-        pthread_barrier_t *barrier;
-        int r;
-} waiter;
-
-static void *waiter_run(void *userdata)
-{
-        waiter *w = userdata;
-        pthread_barrier_wait(w->barrier);
-        w->r = get(w->s, C_DUP);
-        return NULL;
-}
-
-static void test_dedup(transfer_engine *e)
-{
-        char cache_dir[700], url[700];
-        snprintf(cache_dir, sizeof(cache_dir), "%s/cache-dedup", root);
-        /* A byte every 100 ms: the first download lasts a second or more, long enough for every
-         * thread to ask for the same chunk while it runs. */
-        snprintf(url, sizeof(url), "%s/slow/remote", fs.url);
-        ca_store *cache = NULL;
-        CHECK(ca_store_open(cache_dir, CA_STORE_CREATE, &cache) == 0);
-        chunk_source *s = NULL;
-        CHECK(chunk_source_new(cache, e, N_THREADS, &s) == 0);
-        CHECK(chunk_source_add(s, url) == 0);
-
-        pthread_barrier_t barrier;
-        CHECK(pthread_barrier_init(&barrier, NULL, N_THREADS) == 0);
-        pthread_t t[N_THREADS];
-        waiter w[N_THREADS];
-        for (unsigned i = 0; i < N_THREADS; i++) {
-                w[i] = (waiter){.s = s, .barrier = &barrier, .r = 1};
-                CHECK(pthread_create(&t[i], NULL, waiter_run, &w[i]) == 0);
-        }
-        for (unsigned i = 0; i < N_THREADS; i++) {
-                CHECK(pthread_join(t[i], NULL) == 0);
-                CHECK_EQ_INT(w[i].r, 0);
-        }
-        pthread_barrier_destroy(&barrier);
-
-        const chunk_source_stats *st = chunk_source_get_stats(s);
-        CHECK_EQ_INT(logged("slow", "remote", C_DUP, 200), 1);
-        CHECK_EQ_INT(st->remote_chunks, 1);
-        CHECK_EQ_INT(st->dedup_chunks, N_THREADS - 1);
-        CHECK_EQ_INT(st->local_chunks, N_THREADS - 1);
-        CHECK(exists(cache_dir, C_DUP));
-        chunk_source_free(s);
-        ca_store_free(cache);
 }
 
 int main(void)

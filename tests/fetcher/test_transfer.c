@@ -48,7 +48,8 @@ static void write_file(const char *name, const void *data, size_t size)
         CHECK(fclose(f) == 0);
 }
 
-static transfer_engine *engine_new(unsigned max_attempts, unsigned max_in_flight, bool http)
+/* The options of these tests: plain http allowed, HTTP/1.1, a 1 s stall timeout. */
+static transfer_options test_options(unsigned max_attempts, unsigned max_in_flight, bool http)
 {
         transfer_options o;
         transfer_options_init(&o);
@@ -58,10 +59,21 @@ static transfer_engine *engine_new(unsigned max_attempts, unsigned max_in_flight
         o.connect_timeout = 5;
         o.max_attempts = max_attempts;
         o.max_in_flight = max_in_flight;
+        return o;
+}
+
+static transfer_engine *engine_of(const transfer_options *o)
+{
         transfer_engine *e = NULL;
-        CHECK(transfer_engine_new(&o, &e) == 0);
+        CHECK(transfer_engine_new(o, &e) == 0);
         CHECK(e);
         return e;
+}
+
+static transfer_engine *engine_new(unsigned max_attempts, unsigned max_in_flight, bool http)
+{
+        transfer_options o = test_options(max_attempts, max_in_flight, http);
+        return engine_of(&o);
 }
 
 static int get_flags(transfer_engine *e, const char *path, size_t max, const char *const *headers,
@@ -315,12 +327,16 @@ typedef struct slow_get {
         const char *path;
         unsigned flags;
         transfer_response r;
+        double seconds; /* how long the get took */
 } slow_get;
 
 static int slow_get_run(void *userdata)
 {
         slow_get *g = userdata;
-        return get_flags(g->e, g->path, 1 << 20, NULL, g->flags, &g->r);
+        double t0 = now_s();
+        int r = get_flags(g->e, g->path, 1 << 20, NULL, g->flags, &g->r);
+        g->seconds = now_s() - t0;
+        return r;
 }
 
 /*
@@ -330,26 +346,18 @@ static int slow_get_run(void *userdata)
  */
 static void test_speed_floor(void)
 {
-        transfer_options o;
-        transfer_options_init(&o);
-        o.allow_http = true;
-        o.http2 = false;
-        o.stall_timeout = 1;
+        transfer_options o = test_options(2, 4, true);
         o.speed_limit = 100;
-        o.max_attempts = 2;
-        transfer_engine *e = NULL;
-        CHECK(transfer_engine_new(&o, &e) == 0);
+        transfer_engine *e = engine_of(&o);
 
         slow_get g = {.e = e, .path = "/slow/slow.bin"};
         int r;
-        double t0 = now_s();
         char *err = stderr_of(slow_get_run, &g, &r);
-        double t = now_s() - t0;
-        fprintf(stderr, "under the speed floor twice in %.2f s\n", t);
+        fprintf(stderr, "under the speed floor twice in %.2f s\n", g.seconds);
         CHECK_EQ_INT(r, -ETIMEDOUT);
         CHECK_EQ_INT(g.r.attempts, 2);
         check_empty(&g.r);
-        CHECK(t >= 2.0 && t < 8.0);
+        CHECK(g.seconds >= 2.0 && g.seconds < 8.0);
         CHECK_EQ_INT(logged("GET /slow/slow.bin 200"), 2);
         /* The byte count depends on timing: compare around it. */
         char want[1200];
@@ -364,7 +372,7 @@ static void test_speed_floor(void)
         /* 0 turns the floor off: the trickle is only too slow, never silent. */
         transfer_engine_free(e);
         o.speed_limit = 0;
-        CHECK(transfer_engine_new(&o, &e) == 0);
+        e = engine_of(&o);
         CHECK_EQ_INT(get(e, "/slow/tiny", 100, NULL, &g.r), 0);
         CHECK_EQ_INT(g.r.size, 5);
         transfer_response_clear(&g.r);
@@ -374,26 +382,20 @@ static void test_speed_floor(void)
 /* --max-time bounds a document whatever its pace, retries included; a chunk has no deadline. */
 static void test_deadline(void)
 {
-        transfer_options o;
-        transfer_options_init(&o);
-        o.allow_http = true;
-        o.http2 = false;
+        transfer_options o = test_options(3, 4, true);
         o.stall_timeout = 30;
         o.speed_limit = 0;
         o.max_time = 2;
-        transfer_engine *e = NULL;
-        CHECK(transfer_engine_new(&o, &e) == 0);
+        transfer_engine *e = engine_of(&o);
 
         /* forty.bin at 10 bytes/s takes 4 s. */
         slow_get g = {.e = e, .path = "/slow/forty.bin"};
         int r;
-        double t0 = now_s();
         char *err = stderr_of(slow_get_run, &g, &r);
-        double t = now_s() - t0;
-        fprintf(stderr, "past the deadline in %.2f s\n", t);
+        fprintf(stderr, "past the deadline in %.2f s\n", g.seconds);
         CHECK_EQ_INT(r, -ETIMEDOUT);
         CHECK_EQ_INT(g.r.attempts, 1);
-        CHECK(t >= 1.9 && t < 3.5);
+        CHECK(g.seconds >= 1.9 && g.seconds < 3.5);
         char want[1200];
         snprintf(want, sizeof(want),
                  "%s/slow/forty.bin: no complete response within 2 s (--max-time)\n", fs.url);

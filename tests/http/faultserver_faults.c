@@ -115,19 +115,14 @@ void fault_respond(struct conn *c, const struct request *rq)
                 return;
         }
 
-        if (fault == FAULT_REDIRECT_HTTP) {
+        if (fault == FAULT_REDIRECT_HTTP || fault == FAULT_REDIRECT_HOST) {
+                /* redirect-host: another host name for this server; P keeps its own fault. */
+                bool host = fault == FAULT_REDIRECT_HOST;
                 char location[IN_MAX + 64];
-                snprintf(location, sizeof(location), "Location: http://127.0.0.1:%u/ok/%s",
-                         (unsigned)own_port, path);
-                simple_response(c, method, target, 301, want_close, location);
-                return;
-        }
-        if (fault == FAULT_REDIRECT_HOST) {
-                /* Another host name for this server: P keeps its own fault prefix. */
-                char location[IN_MAX + 64];
-                snprintf(location, sizeof(location), "Location: http://localhost:%u/%s",
-                         (unsigned)own_port, path);
-                simple_response(c, method, target, 302, want_close, location);
+                snprintf(location, sizeof(location), "Location: http://%s:%u/%s%s",
+                         host ? "localhost" : "127.0.0.1", (unsigned)own_port, host ? "" : "ok/",
+                         path);
+                simple_response(c, method, target, host ? 302 : 301, want_close, location);
                 return;
         }
         if (fault == FAULT_503ONCE && seen_first_time(fault_name, path)) {
