@@ -239,6 +239,18 @@ void aci_store_unlock(aci_store *s);
  * particular order; stops at the first error fn returns. Unreadable pins are errors (logged). */
 int aci_store_pins(aci_store *s, int (*fn)(const ca_index *index, void *userdata), void *userdata);
 
+/*
+ * Chunk claims (chunk_claim.c): a process about to download a chunk into chunks/ claims it
+ * (an flock on locks/chunk-<id>.claim), so another process of the store waits for that download
+ * instead of repeating it. aci_store_claims_open returns an fd of the claims directory (the
+ * caller closes it). aci_chunk_claim_try returns 1 with the claim's fd in *ret_fd, 0 when
+ * another process holds the claim, or a negative errno (not logged: claims only save work).
+ * aci_chunk_claim_release lets go (fd < 0: nothing to do); a dead owner's claim goes with it.
+ */
+int aci_store_claims_open(aci_store *s);
+int aci_chunk_claim_try(int claims_fd, const ca_chunk_id *id, int *ret_fd);
+void aci_chunk_claim_release(int claims_fd, const ca_chunk_id *id, int fd);
+
 /* Exclusive lock on one image (locks/<key>.lock); returns the fd to close. */
 int aci_store_lock_image(aci_store *s, const char *key);
 

@@ -86,6 +86,8 @@ enum {
         OPT_RATE_LIMIT,
         OPT_CONNECT_TIMEOUT,
         OPT_STALL_TIMEOUT,
+        OPT_SPEED_LIMIT,
+        OPT_MAX_TIME,
         OPT_RETRIES,
         OPT_HTTP_VERSION,
         OPT_NO_CACHE,
@@ -104,6 +106,8 @@ enum {
             {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},                               \
             {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},                     \
             {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},                         \
+            {"speed-limit", required_argument, NULL, OPT_SPEED_LIMIT},                             \
+            {"max-time", required_argument, NULL, OPT_MAX_TIME},                                   \
             {"retries", required_argument, NULL, OPT_RETRIES},                                     \
             {"http-version", required_argument, NULL, OPT_HTTP_VERSION},                           \
             {"no-cache", no_argument, NULL, OPT_NO_CACHE},                                         \

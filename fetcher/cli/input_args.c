@@ -19,6 +19,12 @@ const char input_options_help[] =
     "  --connect-timeout=S    seconds to establish a connection (default 30)\n"
     "  --stall-timeout=S      seconds without data before a transfer is retried (default "
     "30)\n"
+    "  --speed-limit=BYTES    retry a transfer that gets fewer than BYTES per second over a\n"
+    "                         whole --stall-timeout period (suffixes K, M, G; default 1K;\n"
+    "                         0: no floor)\n"
+    "  --max-time=S           seconds a discovery page, index, signature or key may take in\n"
+    "                         all, retries included (default 300; 0: no limit; chunks have\n"
+    "                         none)\n"
     "  --retries=N            attempts after the first on network errors, 5xx, 429 "
     "(default 4)\n"
     "  --http-version=V       2 (default; offered over TLS, measured faster) or 1.1\n"
@@ -174,6 +180,14 @@ int input_args_parse(input_args *a, int c, const char *arg)
         case OPT_STALL_TIMEOUT:
                 r = parse_uint(arg, "--stall-timeout", 3600, &v);
                 o->transfer.stall_timeout = (unsigned)MAX(v, UINT64_C(1));
+                break;
+        case OPT_SPEED_LIMIT:
+                r = parse_uint(arg, "--speed-limit", UINT64_C(1) << 40, &v);
+                o->transfer.speed_limit = v;
+                break;
+        case OPT_MAX_TIME:
+                r = parse_uint(arg, "--max-time", 86400, &v);
+                o->transfer.max_time = (unsigned)v;
                 break;
         case OPT_RETRIES:
                 r = parse_uint(arg, "--retries", 100, &v);

@@ -24,13 +24,13 @@ int discovery_http_get(void *userdata, const char *url, size_t max_size, long *s
                 flags |= TRANSFER_NO_RETRY;
         transfer_response resp = {};
         int r = transfer_get_flags(h->engine, url, max_size, headers, flags, &resp);
-        if (r < 0 && resp.status == 0)
+        if (r < 0 && resp.status == 0) {
+                transfer_response_clear(&resp);
                 return r; /* no response at all */
+        }
         *status = r == -ENOENT ? (resp.status ? resp.status : 404) : resp.status;
         *body = TAKE_PTR(resp.body);
         *size = resp.size;
-        if (r == -EFBIG)
-                return r;
         transfer_response_clear(&resp);
-        return 0;
+        return r == -EFBIG ? r : 0;
 }

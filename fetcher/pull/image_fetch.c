@@ -630,10 +630,13 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
         const char *headers[] = {inm, NULL};
         transfer_response resp = {};
         k = transfer_get(ctx->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, headers, &resp);
+        char note[1024];
         if (k == -ENOENT)
-                k = ca_log_errno(CA_LOG_ERR, k, "%s: index %s not found (HTTP %ld)", img->name, url,
-                                 resp.status);
+                k = ca_log_errno(CA_LOG_ERR, k, "%s: index %s not found (HTTP %ld)%s", img->name,
+                                 transfer_response_url(&resp, url), resp.status,
+                                 transfer_redirect_note(&resp, url, note, sizeof(note)));
         if (k < 0) {
+                transfer_response_clear(&resp);
                 aci_image_record_done(&prev);
                 return k;
         }

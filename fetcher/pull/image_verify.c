@@ -102,11 +102,13 @@ int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                 return -ENOMEM;
         transfer_response resp = {};
         int r = transfer_get(ctx->engine, asc, ACI_PGP_SIGNATURE_MAX, NULL, &resp);
+        char note[1024];
         if (r == -ENOENT)
                 r = ca_log_errno(CA_LOG_ERR, -ENOKEY,
-                                 "%s: no signature at %s (HTTP %ld): refusing the unsigned "
+                                 "%s: no signature at %s (HTTP %ld)%s: refusing the unsigned "
                                  "image (--insecure-options=image fetches it unchecked)",
-                                 img->name, asc, resp.status);
+                                 img->name, transfer_response_url(&resp, asc), resp.status,
+                                 transfer_redirect_note(&resp, asc, note, sizeof(note)));
         else if (r >= 0 && resp.status != 200)
                 r = ca_log_errno(CA_LOG_ERR, -EIO, "%s: unexpected HTTP %ld for %s", img->name,
                                  resp.status, asc);

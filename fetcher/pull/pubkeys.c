@@ -112,9 +112,12 @@ int pubkeys_load(transfer_engine *e, unsigned insecure, const char *location, ac
                         return -EINVAL;
                 transfer_response resp = {};
                 r = transfer_get(e, location, ACI_PGP_KEY_FILE_MAX, NULL, &resp);
+                char note[1024];
                 if (r == -ENOENT)
-                        r = ca_log_errno(CA_LOG_ERR, r, "%s: not found (HTTP %ld)", location,
-                                         resp.status);
+                        r = ca_log_errno(
+                            CA_LOG_ERR, r, "%s: not found (HTTP %ld)%s",
+                            transfer_response_url(&resp, location), resp.status,
+                            transfer_redirect_note(&resp, location, note, sizeof(note)));
                 if (r >= 0 && resp.status != 200)
                         r = ca_log_errno(CA_LOG_ERR, -EIO, "%s: unexpected HTTP %ld", location,
                                          resp.status);

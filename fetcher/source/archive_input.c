@@ -48,10 +48,15 @@ static int load_remote_index(archive_input *in, const char *url)
 {
         transfer_response resp = {};
         int r = transfer_get(in->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, NULL, &resp);
+        char note[1024];
         if (r == -ENOENT)
-                return ca_log_errno(CA_LOG_ERR, r, "%s: not found (HTTP %ld)", url, resp.status);
-        if (r < 0)
+                r = ca_log_errno(CA_LOG_ERR, r, "%s: not found (HTTP %ld)%s",
+                                 transfer_response_url(&resp, url), resp.status,
+                                 transfer_redirect_note(&resp, url, note, sizeof(note)));
+        if (r < 0) {
+                transfer_response_clear(&resp);
                 return r;
+        }
         r = ca_index_parse(resp.body, resp.size, url, &in->index);
         transfer_response_clear(&resp);
         return r;
@@ -187,6 +192,13 @@ int archive_input_sources(archive_input *in, const char *location, const input_o
         int r = chunk_source_new(in->cache, in->engine, in->jobs, &in->source);
         if (r < 0)
                 return r;
+        /* Concurrent fetches into one store download each chunk once. A claim held longer than
+         * the stall timeout belongs to a stuck owner: the chunk is downloaded anyway. */
+        if (in->store && in->cache == aci_store_chunks(in->store) && in->engine) {
+                r = chunk_source_set_claims(in->source, in->store, o->transfer.stall_timeout);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < o->n_stores; i++) {
                 r = chunk_source_add(in->source, o->stores[i]);
                 if (r < 0)

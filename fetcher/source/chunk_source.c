@@ -2,13 +2,21 @@
 /*
  * Where chunks come from, in order: the local chunk cache, local stores, then remote stores.
  * Remote chunks are verified before they are used or cached; a chunk wanted by several workers
- * at once is downloaded once.
+ * at once is downloaded once, and so is one wanted by several processes filling the same cache
+ * (chunk claims, aci/chunk_claim.c).
  */
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "fetcher/source/source.h"
+
+/* Downloads of one chunk from one store before its copy there counts as corrupt: a body mangled
+ * on the way (a flaky proxy, a truncated chunked response) is usually right the next time. */
+#define CORRUPT_ATTEMPTS 3
+/* How often a claim held by another process is looked at again, at most. */
+#define CLAIM_POLL_MAX_MS 100
 
 typedef struct remote_store {
         char *base; /* URL without query and trailing '/' */
@@ -32,6 +40,9 @@ struct chunk_source {
         inflight *inflight;
         size_t n_inflight;
 
+        int claims_fd;          /* the cache's claims directory, -1: no claims */
+        unsigned claim_timeout; /* seconds to wait for another process's download */
+
         chunk_source_stats stats;
 };
 
@@ -42,6 +53,7 @@ int chunk_source_new(ca_store *cache, transfer_engine *engine, unsigned jobs, ch
                 return -ENOMEM;
         s->cache = cache;
         s->engine = engine;
+        s->claims_fd = -1;
         /* At most one download per worker is in flight, so the table never fills. */
         s->n_inflight = (size_t)MAX(jobs, 1U) + 1;
         s->inflight = calloc(s->n_inflight, sizeof(inflight));
@@ -66,6 +78,8 @@ chunk_source *chunk_source_free(chunk_source *s)
                 free(s->remotes[i].base);
         free(s->remotes);
         free(s->inflight);
+        if (s->claims_fd >= 0)
+                close(s->claims_fd);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->changed);
         free(s);
@@ -111,6 +125,19 @@ int chunk_source_add(chunk_source *s, const char *location)
         if (r < 0)
                 return r;
         s->n_locals++;
+        return 0;
+}
+
+int chunk_source_set_claims(chunk_source *s, aci_store *store, unsigned timeout)
+{
+        int fd = aci_store_claims_open(store);
+        if (fd < 0)
+                return ca_log_errno(CA_LOG_ERR, fd, "%s/locks: %s", aci_store_path(store),
+                                    strerror(-fd));
+        if (s->claims_fd >= 0)
+                close(s->claims_fd);
+        s->claims_fd = fd;
+        s->claim_timeout = MAX(timeout, 1U);
         return 0;
 }
 
@@ -190,12 +217,65 @@ static void inflight_release(chunk_source *s, const ca_chunk_id *id)
         pthread_mutex_unlock(&s->lock);
 }
 
+/*
+ * Downloads one chunk from one store, retrying a corrupt copy up to CORRUPT_ATTEMPTS times.
+ * 0: buf holds it, verified, and the cache has it; -EBADMSG: every copy was corrupt (warned);
+ * other errors as the transfer gives them.
+ */
+static int get_from_store(chunk_source *s, const char *url, const ca_index_item *item,
+                          ca_digest_type t, void *buf)
+{
+        uint64_t cap = ca_chunk_compressed_size_max(item->size);
+        for (unsigned attempt = 1;; attempt++) {
+                /* A cache on the way may hold the bad copy: ask it to revalidate. */
+                const char *headers[] = {attempt > 1 ? "Cache-Control: no-cache" : NULL, NULL};
+                transfer_response resp = {};
+                /* Chunks have no --max-time: their size is bounded, the speed floor does the
+                 * rest. */
+                int r = transfer_get_flags(s->engine, url, (size_t)cap, headers,
+                                           TRANSFER_NO_DEADLINE, &resp);
+                if (r < 0) {
+                        transfer_response_clear(&resp);
+                        return r;
+                }
+                s->stats.wire_bytes += resp.size;
+
+                /* A bad copy is not yet an error: another attempt or store may give a good one. */
+                r = ca_chunk_decompress_log(CA_LOG_WARNING, resp.body, resp.size, buf, item->size,
+                                            url);
+                if (r >= 0)
+                        r = ca_chunk_verify_log(CA_LOG_WARNING, url, t, &item->id, buf, item->size);
+                if (r >= 0) {
+                        /* Only verified chunks count as downloaded (rejected: corrupt_chunks). */
+                        s->stats.remote_chunks++;
+                        s->stats.remote_bytes += item->size;
+                        if (s->cache) {
+                                r = ca_store_put_compressed(s->cache, &item->id, resp.body,
+                                                            resp.size);
+                                if (r < 0)
+                                        ca_log_warning("%s: cannot keep the chunk in %s: %s", url,
+                                                       ca_store_path(s->cache), strerror(-r));
+                        }
+                        transfer_response_clear(&resp);
+                        return 0;
+                }
+                transfer_response_clear(&resp);
+                s->stats.corrupt_chunks++;
+                if (attempt >= CORRUPT_ATTEMPTS) {
+                        ca_log_warning("%s: rejected: the chunk was corrupt in %u downloads", url,
+                                       attempt);
+                        return -EBADMSG;
+                }
+                ca_log_warning("%s: the chunk is corrupt; downloading it again (attempt %u of %u)",
+                               url, attempt + 1, CORRUPT_ATTEMPTS);
+        }
+}
+
 /* Tries the remote stores in order; the first verified copy wins and is cached. */
 static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type t, void *buf)
 {
         char hex[CA_CHUNK_ID_HEX_SIZE];
         ca_chunk_id_to_hex(&item->id, hex);
-        uint64_t cap = ca_chunk_compressed_size_max(item->size);
         int last = -ENOENT;
         bool corrupt = false;
 
@@ -203,41 +283,13 @@ static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type
                 _cleanup_(freep) char *url = NULL;
                 if (asprintf(&url, "%s/%.4s/%s.cacnk", s->remotes[i].base, hex, hex) < 0)
                         return -ENOMEM;
-
-                transfer_response resp = {};
-                int r = transfer_get(s->engine, url, (size_t)cap, NULL, &resp);
-                if (r < 0) {
-                        if (r == -ENOENT)
-                                ca_log_debug("%s: not in this store", url);
-                        last = r;
-                        continue;
-                }
-                s->stats.wire_bytes += resp.size;
-
-                /* A bad copy is not yet an error: another store may have a good one. */
-                r = ca_chunk_decompress_log(CA_LOG_WARNING, resp.body, resp.size, buf, item->size,
-                                            url);
+                int r = get_from_store(s, url, item, t, buf);
                 if (r >= 0)
-                        r = ca_chunk_verify_log(CA_LOG_WARNING, url, t, &item->id, buf, item->size);
-                if (r < 0) {
-                        ca_log_warning("%s: rejected: the chunk is corrupt", url);
-                        transfer_response_clear(&resp);
-                        s->stats.corrupt_chunks++;
-                        corrupt = true;
-                        last = r;
-                        continue;
-                }
-                /* Only verified chunks count as downloaded (rejected ones: corrupt_chunks). */
-                s->stats.remote_chunks++;
-                s->stats.remote_bytes += item->size;
-                if (s->cache) {
-                        r = ca_store_put_compressed(s->cache, &item->id, resp.body, resp.size);
-                        if (r < 0)
-                                ca_log_warning("chunk %s: cannot store in %s: %s", hex,
-                                               ca_store_path(s->cache), strerror(-r));
-                }
-                transfer_response_clear(&resp);
-                return 0;
+                        return 0;
+                if (r == -ENOENT)
+                        ca_log_debug("%s: not in this store", url);
+                corrupt = corrupt || r == -EBADMSG;
+                last = r;
         }
         if (last == -ENOENT || corrupt)
                 ca_log_error("chunk %s: %s", hex,
@@ -245,6 +297,48 @@ static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type
         else
                 ca_log_error("chunk %s: could not be downloaded from any store", hex);
         return corrupt ? -EBADMSG : last;
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Claims id against the other processes filling the cache; *ret_fd is the claim, or -1 when
+ * there is none to release. While another process holds it, waits (this worker only: the others
+ * go on with their chunks) until it lets go, the chunk reaches the cache, or claim_timeout
+ * passes (a live but stuck owner: then this one downloads it too). A claim that cannot be made
+ * at all only costs the saving.
+ */
+static void claim_across_processes(chunk_source *s, const ca_chunk_id *id, int *ret_fd)
+{
+        *ret_fd = -1;
+        if (s->claims_fd < 0)
+                return;
+        uint64_t start = now_ms(), delay = 1;
+        for (;;) {
+                int r = aci_chunk_claim_try(s->claims_fd, id, ret_fd);
+                if (r != 0) {
+                        if (r < 0)
+                                ca_log_debug("chunk claim: %s", strerror(-r));
+                        return;
+                }
+                if (ca_store_has(s->cache, id) > 0)
+                        return;
+                if (now_ms() - start >= (uint64_t)s->claim_timeout * 1000u) {
+                        char hex[CA_CHUNK_ID_HEX_SIZE];
+                        ca_log_debug("chunk %s: another process has been downloading it for %u s; "
+                                     "downloading it here too",
+                                     ca_chunk_id_to_hex(id, hex), s->claim_timeout);
+                        return;
+                }
+                struct timespec ts = {.tv_nsec = (long)delay * 1000000};
+                nanosleep(&ts, NULL);
+                delay = MIN(delay * 2, (uint64_t)CLAIM_POLL_MAX_MS);
+        }
 }
 
 int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf)
@@ -283,14 +377,19 @@ int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t
                 }
                 pthread_mutex_unlock(&s->lock);
 
+                int claim_fd;
+                claim_across_processes(s, &item->id, &claim_fd);
+
                 /*
-                 * A download of this chunk may have finished (and released its claim) between
-                 * our look at the cache above and the claim: look again before downloading.
+                 * A download of this chunk, here or by another process, may have finished (and
+                 * released its claim) between our look at the cache above and the claims: look
+                 * again before downloading.
                  */
                 r = s->cache && ca_store_has(s->cache, &item->id) > 0
                         ? ca_store_get(s->cache, &item->id, item->size, t, buf)
                         : -ENOENT;
                 if (r != -ENOENT) {
+                        aci_chunk_claim_release(s->claims_fd, &item->id, claim_fd);
                         inflight_release(s, &item->id);
                         if (r >= 0) {
                                 s->stats.local_chunks++;
@@ -300,6 +399,8 @@ int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t
                         return r;
                 }
                 r = get_remote(s, item, t, buf);
+                /* After the chunk is in the cache: a waiting process finds it there. */
+                aci_chunk_claim_release(s->claims_fd, &item->id, claim_fd);
                 inflight_release(s, &item->id);
                 return r;
         }

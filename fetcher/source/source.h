@@ -30,6 +30,13 @@ typedef struct chunk_source_stats {
 /* cache: where verified downloads are kept (may be NULL); engine: for http(s) stores. */
 int chunk_source_new(ca_store *cache, transfer_engine *engine, unsigned jobs, chunk_source **ret);
 chunk_source *chunk_source_free(chunk_source *s);
+/*
+ * Downloads into the cache, when it is store's chunks/, are claimed against the other processes
+ * of the store (see aci_chunk_claim_try): a chunk another process is downloading is waited for,
+ * at most timeout seconds, instead of downloaded again. Without it (no store, --no-cache) every
+ * process downloads what it lacks. Errors are logged.
+ */
+int chunk_source_set_claims(chunk_source *s, aci_store *store, unsigned timeout);
 /* A directory, file:// URL or http(s):// URL; tried in the order added. */
 int chunk_source_add(chunk_source *s, const char *location);
 size_t chunk_source_n_stores(const chunk_source *s);

@@ -33,9 +33,15 @@ typedef struct request {
         bool over_cap;
         bool paused;
         bool stalled;
+        bool too_slow;      /* under the speed floor for a whole period */
+        bool past_deadline; /* --max-time ran out */
         curl_off_t last_dlnow;
-        uint64_t last_progress; /* ns, CLOCK_MONOTONIC: when the last body byte came */
-        uint64_t not_before;    /* ns, CLOCK_MONOTONIC: backoff */
+        uint64_t last_progress;  /* ns, CLOCK_MONOTONIC: when the last body byte came */
+        uint64_t window_start;   /* ns: the speed floor's current period began */
+        curl_off_t window_dlnow; /* body bytes when it began */
+        curl_off_t slow_bytes;   /* bytes received in the period that was under the floor */
+        uint64_t deadline;       /* ns: --max-time for a document request, 0 = none */
+        uint64_t not_before;     /* ns, CLOCK_MONOTONIC: backoff */
         uint64_t retry_after_ms;
 
         transfer_response resp;
@@ -80,6 +86,14 @@ void transfer_options_init(transfer_options *o)
             .max_in_flight = 16,
             .connect_timeout = 30,
             .stall_timeout = 30,
+            /* 1 KiB/s over the 30 s period: far under any link worth fetching an image over
+             * (a 200 MB image would take over two days), yet a server that trickles a byte or
+             * two per second is dropped after one period instead of holding the store forever.
+             * curl has no default floor; its --speed-limit is the same measure. */
+            .speed_limit = 1024,
+            /* Five minutes for a page, an index, a signature or a key: an index of 100,000
+             * chunks (several GB of image) is 4 MB, 14 KB/s over that time. */
+            .max_time = 300,
             .max_attempts = 5,
             /* Measured (bench/http.sh, fresh file system, 2 cores): over TLS on loopback
                  * HTTP/2 took 2.0 s where HTTP/1.1 took 2.4 s; at 20 ms RTT they tie. */
@@ -91,7 +105,22 @@ void transfer_response_clear(transfer_response *r)
 {
         free(r->body);
         free(r->etag);
+        free(r->effective_url);
         *r = (transfer_response){.max_age = -1};
+}
+
+const char *transfer_response_url(const transfer_response *r, const char *url)
+{
+        return r->effective_url ? r->effective_url : url;
+}
+
+const char *transfer_redirect_note(const transfer_response *r, const char *url, char *buf,
+                                   size_t size)
+{
+        if (!r->effective_url || size == 0)
+                return "";
+        snprintf(buf, size, " (redirected from %s)", url);
+        return buf;
 }
 
 bool url_is_http(const char *url)
@@ -188,27 +217,54 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
         return n;
 }
 
+/* Engine thread: the speed floor's period starts again (a new attempt, or our own pause). */
+static void speed_window_restart(request *q, uint64_t t, curl_off_t dlnow)
+{
+        q->last_dlnow = dlnow;
+        q->last_progress = t;
+        q->window_start = t;
+        q->window_dlnow = dlnow;
+}
+
 /*
- * Stall detection. libcurl's LOW_SPEED check averages over its last five seconds, so a transfer
- * that stops after sending data is only noticed some six seconds late; this notices the silence
- * itself. A transfer we paused for the rate limit is not stalled.
+ * Stall detection, the speed floor and the deadline. libcurl's LOW_SPEED check averages over its
+ * last five seconds, so a transfer that stops after sending data is only noticed some six seconds
+ * late, and it counts our own rate-limit pauses as slowness; this notices the silence itself,
+ * and measures the floor over whole stall_timeout periods in which we did not pause the transfer.
  */
 static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
         request *q = userdata;
-        uint64_t t = now_ns();
+        const transfer_options *o = &q->engine->opts;
+        uint64_t t = now_ns(), period = (uint64_t)o->stall_timeout * 1000000000u;
         (void)dltotal;
         (void)ultotal;
         (void)ulnow;
-        if (dlnow != q->last_dlnow || q->paused) {
-                q->last_dlnow = dlnow;
-                q->last_progress = t;
+        if (q->deadline && t >= q->deadline) {
+                q->past_deadline = true;
+                return 1; /* CURLE_ABORTED_BY_CALLBACK */
+        }
+        if (q->paused) {
+                speed_window_restart(q, t, dlnow);
                 return 0;
         }
-        if (t - q->last_progress >= (uint64_t)q->engine->opts.stall_timeout * 1000000000u) {
+        if (dlnow != q->last_dlnow) {
+                q->last_dlnow = dlnow;
+                q->last_progress = t;
+        } else if (t - q->last_progress >= period) {
                 q->stalled = true;
-                return 1; /* CURLE_ABORTED_BY_CALLBACK */
+                return 1;
+        }
+        if (o->speed_limit && t - q->window_start >= period) {
+                curl_off_t got = dlnow - q->window_dlnow;
+                if ((uint64_t)got < o->speed_limit * o->stall_timeout) {
+                        q->too_slow = true;
+                        q->slow_bytes = got;
+                        return 1;
+                }
+                q->window_start = t;
+                q->window_dlnow = dlnow;
         }
         return 0;
 }
@@ -242,6 +298,11 @@ static int request_setup(transfer_engine *e, request *q)
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)o->connect_timeout);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)o->stall_timeout);
+        if (q->deadline) {
+                /* A backstop for phases without progress calls; the callback names the cause. */
+                uint64_t t = now_ns(), left = q->deadline > t ? q->deadline - t : 0;
+                curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)MAX(left / 1000000u + 1000, 1U));
+        }
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, q);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -310,8 +371,9 @@ static void request_start(transfer_engine *e, request *q)
         q->over_cap = false;
         q->paused = false;
         q->stalled = false;
-        q->last_dlnow = 0;
-        q->last_progress = now_ns();
+        q->too_slow = false;
+        q->past_deadline = false;
+        speed_window_restart(q, now_ns(), 0);
         q->errbuf[0] = 0;
         q->resp.size = 0;
         q->resp.status = 0;
@@ -370,14 +432,23 @@ static uint64_t backoff_ms(unsigned attempt, uint64_t retry_after_ms)
 /* Engine thread: one transfer ended; decide done, retry or fail. */
 static void request_finished(transfer_engine *e, request *q, CURLcode code)
 {
-        long status = 0;
+        long status = 0, redirects = 0;
         char *effective = NULL;
         curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(q->easy, CURLINFO_EFFECTIVE_URL, &effective);
+        curl_easy_getinfo(q->easy, CURLINFO_REDIRECT_COUNT, &redirects);
         q->resp.status = status;
         e->bytes += q->resp.size;
         bool downgraded = q->https && effective && strncasecmp(effective, "https://", 8) != 0;
         e->running--;
+
+        /* Messages name the URL that answered: after a redirect elsewhere, not the one asked. */
+        free(q->resp.effective_url);
+        q->resp.effective_url =
+            redirects > 0 && effective && strcmp(effective, q->url) != 0 ? strdup(effective) : NULL;
+        const char *where = transfer_response_url(&q->resp, q->url);
+        char note_buf[1024];
+        const char *note = transfer_redirect_note(&q->resp, q->url, note_buf, sizeof(note_buf));
 
         int error = 0;
         bool retry = false;
@@ -389,9 +460,21 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         } else if (q->over_cap || code == CURLE_FILESIZE_EXCEEDED) {
                 snprintf(reason, sizeof(reason), "response body exceeds %zu bytes", q->max_size);
                 error = -EFBIG;
+        } else if (q->past_deadline) {
+                snprintf(reason, sizeof(reason), "no complete response within %u s (--max-time)",
+                         e->opts.max_time);
+                error = -ETIMEDOUT;
         } else if (q->stalled) {
                 snprintf(reason, sizeof(reason), "stalled: no data for %u s",
                          e->opts.stall_timeout);
+                error = -ETIMEDOUT;
+                retry = true;
+        } else if (q->too_slow) {
+                snprintf(reason, sizeof(reason),
+                         "too slow: %lld bytes in %u s, under the floor of %llu bytes/s "
+                         "(--speed-limit)",
+                         (long long)q->slow_bytes, e->opts.stall_timeout,
+                         (unsigned long long)e->opts.speed_limit);
                 error = -ETIMEDOUT;
                 retry = true;
         } else if (code == CURLE_OK && (status == 200 || status == 304)) {
@@ -421,14 +504,26 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         }
         if (code == CURLE_TOO_MANY_REDIRECTS)
                 retry = false;
+        uint64_t ms = backoff_ms(q->resp.attempts, q->retry_after_ms);
+        if (error < 0 && error != -ENOENT && q->deadline &&
+            now_ns() + ms * 1000000u >= q->deadline) {
+                /* No time left for another attempt: the deadline is what failed. */
+                if (!q->past_deadline) {
+                        size_t n = strlen(reason);
+                        snprintf(reason + n, sizeof(reason) - n,
+                                 "; no time left within %u s (--max-time)", e->opts.max_time);
+                }
+                error = -ETIMEDOUT;
+                retry = false;
+        }
 
         request_release_easy(e, q);
 
         if (error < 0 && error != -ENOENT && retry && !q->no_retry &&
             q->resp.attempts < e->opts.max_attempts) {
-                uint64_t ms = backoff_ms(q->resp.attempts, q->retry_after_ms);
-                ca_log_debug("%s: %s; retrying in %llu ms (attempt %u of %u)", q->url, reason,
-                             (unsigned long long)ms, q->resp.attempts + 1, e->opts.max_attempts);
+                ca_log_debug("%s: %s%s; retrying in %llu ms (attempt %u of %u)", where, reason,
+                             note, (unsigned long long)ms, q->resp.attempts + 1,
+                             e->opts.max_attempts);
                 q->not_before = now_ns() + ms * 1000000u;
                 pthread_mutex_lock(&e->lock);
                 q->next = NULL;
@@ -442,8 +537,8 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         }
 
         if (error < 0 && error != -ENOENT)
-                ca_log(q->quiet ? CA_LOG_DEBUG : CA_LOG_ERR, "%s: %s%s", q->url, reason,
-                       q->resp.attempts > 1 ? " (after retries)" : "");
+                ca_log(q->quiet ? CA_LOG_DEBUG : CA_LOG_ERR, "%s: %s%s%s", where, reason,
+                       q->resp.attempts > 1 ? " (after retries)" : "", note);
         if (error < 0 || status != 200) {
                 free(q->resp.body);
                 q->resp.body = NULL;
@@ -475,7 +570,8 @@ static void rate_resume(transfer_engine *e)
                 request *q = e->active[i];
                 if (q->paused) {
                         q->paused = false;
-                        q->last_progress = now_ns(); /* the pause was ours, not a stall */
+                        /* The pause was ours: neither a stall nor slowness. */
+                        speed_window_restart(q, now_ns(), q->last_dlnow);
                         curl_easy_pause(q->easy, CURLPAUSE_CONT);
                 }
         }
@@ -661,6 +757,8 @@ int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
             .no_retry = flags & TRANSFER_NO_RETRY,
             .resp = {.max_age = -1},
         };
+        if (e->opts.max_time && !(flags & TRANSFER_NO_DEADLINE))
+                q.deadline = now_ns() + (uint64_t)e->opts.max_time * 1000000000u;
         if (!url_is_http(url))
                 return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT, "%s: not an http(s) URL", url);
         if (!q.https && !e->opts.allow_http)
@@ -696,8 +794,10 @@ int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
         if (q.error < 0) {
                 free(ret->body);
                 free(ret->etag);
-                *ret = (transfer_response){
-                    .status = q.resp.status, .max_age = -1, .attempts = q.resp.attempts};
+                *ret = (transfer_response){.status = q.resp.status,
+                                           .max_age = -1,
+                                           .attempts = q.resp.attempts,
+                                           .effective_url = q.resp.effective_url};
         }
         return q.error;
 }

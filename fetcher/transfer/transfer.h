@@ -40,8 +40,15 @@ typedef struct transfer_options {
         uint64_t rate_limit;      /* bytes per second over all transfers, 0 = none */
         unsigned connect_timeout; /* seconds */
         unsigned stall_timeout;   /* seconds without a byte before a transfer is dropped */
-        unsigned max_attempts;    /* per request, first try included */
-        bool http2;               /* offer HTTP/2 over TLS (multiplexed) */
+        /* --speed-limit: a transfer that receives fewer than speed_limit bytes per second over
+         * a whole stall_timeout period is dropped (and retried), so a trickling server cannot
+         * hold a fetch forever. 0 = no floor. */
+        uint64_t speed_limit;
+        /* --max-time: seconds a document request (a page, an index, a signature, a key) may
+         * take in all, retries included; chunks (TRANSFER_NO_DEADLINE) have none. 0 = none. */
+        unsigned max_time;
+        unsigned max_attempts; /* per request, first try included */
+        bool http2;            /* offer HTTP/2 over TLS (multiplexed) */
         /* auth.d credentials: each https request to a listed host[:port] gets its
          * Authorization header (never plain http; libcurl drops it on a redirect to another
          * host, port or scheme). NULL for none; must outlive the engine. */
@@ -63,18 +70,29 @@ typedef struct transfer_response {
         char *etag;      /* ETag header, if any */
         int64_t max_age; /* Cache-Control max-age, -1 when absent */
         unsigned attempts;
+        /* Where redirects led when that is not the URL asked for, else NULL; kept on failure
+         * too, so a message can name the URL that failed (transfer_response_url). */
+        char *effective_url;
 } transfer_response;
 
 void transfer_response_clear(transfer_response *r);
+/* For messages about r: the URL that answered (url itself without a redirect elsewhere). */
+const char *transfer_response_url(const transfer_response *r, const char *url);
+/* " (redirected from URL)" after such a message when a redirect led elsewhere, else "". The
+ * result lives in buf (cut to its size). */
+const char *transfer_redirect_note(const transfer_response *r, const char *url, char *buf,
+                                   size_t size);
 
 int transfer_engine_new(const transfer_options *o, transfer_engine **ret);
 void transfer_engine_free(transfer_engine *e);
 
 /*
  * GETs url (http/https) and waits. Returns 0 with status 200 and the body; -ENOENT for 404/410
- * (not logged: "not in this store" is normal); other failures are logged once, naming the URL,
- * after retries: -EFBIG (body over max_size), -EPROTO (refused redirect, bad protocol),
- * -EPERM (TLS verification failed), -ETIMEDOUT, -EIO (other HTTP status, network errors).
+ * (not logged: "not in this store" is normal); other failures are logged once, naming the URL
+ * (the one redirects led to, and where they came from), after retries: -EFBIG (body over max_size), -EPROTO (refused redirect, bad protocol),
+ * -EPERM (TLS verification failed), -ETIMEDOUT (stalled, under the speed floor, past --max-time),
+ * -EIO (other HTTP status, network errors). A failed request's response keeps status,
+ * attempts and effective_url; the caller clears it with transfer_response_clear.
  * headers, if set, is a NULL-terminated array of "Name: value" lines (e.g. If-None-Match; a 304
  * then returns 0 with status 304 and no body); a line with CR or LF is refused (-EINVAL). An
  * https URL whose host[:port] has auth.d credentials gets their Authorization header unless
@@ -84,8 +102,10 @@ int transfer_get(transfer_engine *e, const char *url, size_t max_size, const cha
                  transfer_response *ret);
 /* TRANSFER_QUIET: failures after retries are logged at debug level only, for callers that
  * expect some (the discovery walk tries URLs that need not exist). TRANSFER_NO_RETRY: one attempt,
- * for a request with a fallback (discovery's https attempt when http may follow). */
-enum { TRANSFER_QUIET = 1 << 0, TRANSFER_NO_RETRY = 1 << 1 };
+ * for a request with a fallback (discovery's https attempt when http may follow).
+ * TRANSFER_NO_DEADLINE: no --max-time, for chunks, whose size is bounded and whose time is not
+ * (a large chunk over a slow link), and that the speed floor keeps moving. */
+enum { TRANSFER_QUIET = 1 << 0, TRANSFER_NO_RETRY = 1 << 1, TRANSFER_NO_DEADLINE = 1 << 2 };
 int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
                        const char *const *headers, unsigned flags, transfer_response *ret);
 

@@ -75,6 +75,10 @@
 #       The store key (sha512- and the first 64 hex digits) of a full or key-length ID.
 # fe_chunk_requests [NAME]
 #       The chunk IDs requested from the instance since log_mark, sorted, repeats kept.
+# fe_fetch_together D NAME...
+#       One `acfetch --dir=D fetch $NET --full NAME` per NAME, all at once; waits for all. Each
+#       must exit 0 without a sanitizer report; the Nth's (from 0) stdout and stderr are
+#       $TEST_TMP/together.N.out and .err.
 
 fe_init() {
         require_root "runs a private nginx as root"
@@ -373,4 +377,29 @@ fe_chunk_requests() {
         fi
         _fetch_since "${1:-$NGINX_LAST}" | sed -n 's|.*"GET [^ ]*/\([0-9a-f]\{64\}\)\.cacnk .*|\1|p' |
                 sort
+}
+
+fe_fetch_together() { # D NAME...
+        _ft_d=$1
+        shift
+        _ft_pids=
+        _ft_i=0
+        for _ft_n in "$@"; do
+                # shellcheck disable=SC2086 # NET is a list of options
+                "$A" --dir="$_ft_d" fetch $NET --full "$_ft_n" >"$TEST_TMP/together.$_ft_i.out" \
+                        2>"$TEST_TMP/together.$_ft_i.err" &
+                _ft_pids="$_ft_pids $!"
+                _ft_i=$((_ft_i + 1))
+        done
+        _ft_i=0
+        for _ft_pid in $_ft_pids; do
+                _ft_rc=0
+                wait "$_ft_pid" || _ft_rc=$?
+                _ft_err=$TEST_TMP/together.$_ft_i.err
+                sed "s/^/  | fetch $_ft_i: /" "$_ft_err" | head -n 5 >&2
+                ! grep -q -e 'Sanitizer' -e 'runtime error:' "$_ft_err" ||
+                        fail "sanitizer report from fetch $_ft_i: $(cat "$_ft_err")"
+                expect_eq "concurrent fetch $_ft_i" "$_ft_rc" 0
+                _ft_i=$((_ft_i + 1))
+        done
 }

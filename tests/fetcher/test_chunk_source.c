@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "fetcher/source/source.h"
 #include "tests/fetcher/fault.h"
@@ -43,6 +44,9 @@ enum {
         C_REMOTE2,        /* only remote: through a corrupting server, then an intact one */
         C_REMOTE3,        /* only remote, only through the corrupting server */
         C_DUP,            /* tiny, only remote, served slowly: many threads want it at once */
+        C_REMOTE4,        /* only remote, through a server that corrupts it the first time */
+        C_CLAIMED,        /* only remote, claimed by "another process" of the store */
+        C_CLAIMED2,       /* likewise, whose owner never delivers */
         N_CHUNKS,
 };
 
@@ -314,9 +318,10 @@ static void test_remote_corrupt(transfer_engine *e)
         CHECK(chunk_source_add(s, good) == 0);
         const chunk_source_stats *st = chunk_source_get_stats(s);
         CHECK_EQ_INT(get(s, C_REMOTE2), 0);
-        CHECK_EQ_INT(logged("corrupt", "remote", C_REMOTE2, 200), 1);
+        /* Each store gets three downloads before its copy counts as corrupt. */
+        CHECK_EQ_INT(logged("corrupt", "remote", C_REMOTE2, 200), 3);
         CHECK_EQ_INT(logged("ok", "remote", C_REMOTE2, 200), 1);
-        CHECK_EQ_INT(st->corrupt_chunks, 1);
+        CHECK_EQ_INT(st->corrupt_chunks, 3);
         CHECK_EQ_INT(st->remote_chunks, 1);
         CHECK(exists(cache_dir, C_REMOTE2));
         chunk_source_free(s);
@@ -326,26 +331,43 @@ static void test_remote_corrupt(transfer_engine *e)
         CHECK(chunk_source_add(s, bad) == 0);
         st = chunk_source_get_stats(s);
         CHECK_EQ_INT(get(s, C_REMOTE3), -EBADMSG);
-        CHECK_EQ_INT(st->corrupt_chunks, 1);
+        CHECK_EQ_INT(logged("corrupt", "remote", C_REMOTE3, 200), 3);
+        CHECK_EQ_INT(st->corrupt_chunks, 3);
         CHECK_EQ_INT(st->remote_chunks, 0);
         CHECK(!exists(cache_dir, C_REMOTE3));
+        chunk_source_free(s);
+
+        /* The only store corrupts the chunk once (a flaky proxy): downloaded again, from it. */
+        char once[700];
+        snprintf(once, sizeof(once), "%s/corrupt-once/remote", fs.url);
+        CHECK(chunk_source_new(cache, e, 4, &s) == 0);
+        CHECK(chunk_source_add(s, once) == 0);
+        st = chunk_source_get_stats(s);
+        CHECK_EQ_INT(get(s, C_REMOTE4), 0);
+        CHECK_EQ_INT(logged("corrupt-once", "remote", C_REMOTE4, 200), 2);
+        CHECK_EQ_INT(st->corrupt_chunks, 1);
+        CHECK_EQ_INT(st->remote_chunks, 1);
+        CHECK(exists(cache_dir, C_REMOTE4));
         chunk_source_free(s);
         ca_store_free(cache);
 }
 
 #define N_THREADS 8
 
+/* A thread getting one chunk, after the others at the barrier if there is one. */
 typedef struct waiter {
         chunk_source *s;
         pthread_barrier_t *barrier;
+        unsigned chunk;
         int r;
 } waiter;
 
 static void *waiter_run(void *userdata)
 {
         waiter *w = userdata;
-        pthread_barrier_wait(w->barrier);
-        w->r = get(w->s, C_DUP);
+        if (w->barrier)
+                pthread_barrier_wait(w->barrier);
+        w->r = get(w->s, w->chunk);
         return NULL;
 }
 
@@ -367,7 +389,7 @@ static void test_dedup(transfer_engine *e)
         pthread_t t[N_THREADS];
         waiter w[N_THREADS];
         for (unsigned i = 0; i < N_THREADS; i++) {
-                w[i] = (waiter){.s = s, .barrier = &barrier, .r = 1};
+                w[i] = (waiter){.s = s, .barrier = &barrier, .chunk = C_DUP, .r = 1};
                 CHECK(pthread_create(&t[i], NULL, waiter_run, &w[i]) == 0);
         }
         for (unsigned i = 0; i < N_THREADS; i++) {
@@ -384,6 +406,85 @@ static void test_dedup(transfer_engine *e)
         CHECK(exists(cache_dir, C_DUP));
         chunk_source_free(s);
         ca_store_free(cache);
+}
+
+/*
+ * Claims across processes of one image store: a chunk another process is downloading is waited
+ * for and taken from the store, not downloaded again; a claim whose owner is stuck is waited for
+ * only claim_timeout; a dead owner's claim is free.
+ */
+static void test_claims(transfer_engine *e)
+{
+        char dir[700], url[700];
+        snprintf(dir, sizeof(dir), "%s/aci-store", root);
+        snprintf(url, sizeof(url), "%s/ok/remote", fs.url);
+        aci_store *store = NULL;
+        CHECK(aci_store_open(dir, &store) == 0);
+        ca_store *cache = aci_store_chunks(store);
+        int other = aci_store_claims_open(store); /* the other process's view of the claims */
+        CHECK(other >= 0);
+
+        chunk_source *s = NULL;
+        CHECK(chunk_source_new(cache, e, 4, &s) == 0);
+        CHECK(chunk_source_add(s, url) == 0);
+        CHECK(chunk_source_set_claims(s, store, 2) == 0);
+        const chunk_source_stats *st = chunk_source_get_stats(s);
+
+        /* Held by the other "process" (flock is per open file, so this thread will do): the get
+         * waits, sends nothing, and takes the chunk once the owner has stored it and let go. */
+        int claim = -1;
+        CHECK_EQ_INT(aci_chunk_claim_try(other, &chunks[C_CLAIMED].id, &claim), 1);
+        waiter g = {.s = s, .chunk = C_CLAIMED, .r = 1};
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, waiter_run, &g) == 0);
+        usleep(500 * 1000);
+        CHECK_EQ_INT(logged("ok", "remote", C_CLAIMED, 200), 0);
+        CHECK(ca_store_put(cache, &chunks[C_CLAIMED].id, chunks[C_CLAIMED].data,
+                           chunks[C_CLAIMED].size) == 0);
+        aci_chunk_claim_release(other, &chunks[C_CLAIMED].id, claim);
+        CHECK(pthread_join(t, NULL) == 0);
+        CHECK_EQ_INT(g.r, 0);
+        CHECK_EQ_INT(logged("ok", "remote", C_CLAIMED, 200), 0);
+        CHECK_EQ_INT(st->dedup_chunks, 1);
+        CHECK_EQ_INT(st->remote_chunks, 0);
+
+        /* A live owner that never delivers holds the chunk up for the timeout (2 s), no more. */
+        CHECK_EQ_INT(aci_chunk_claim_try(other, &chunks[C_CLAIMED2].id, &claim), 1);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK_EQ_INT(get(s, C_CLAIMED2), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        fprintf(stderr, "waited %.2f s for a stuck claim\n", waited);
+        CHECK(waited >= 1.9 && waited < 6.0);
+        CHECK_EQ_INT(logged("ok", "remote", C_CLAIMED2, 200), 1);
+        CHECK_EQ_INT(st->remote_chunks, 1);
+        aci_chunk_claim_release(other, &chunks[C_CLAIMED2].id, claim);
+
+        /* A dead owner's claim is free at once: its file is taken over, then removed. */
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                int fd = -1;
+                _exit(aci_chunk_claim_try(other, &chunks[C_REMOTE].id, &fd) == 1 ? 0 : 1);
+        }
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        char claim_path[800];
+        snprintf(claim_path, sizeof(claim_path), "%s/locks/chunk-%s.claim", dir,
+                 chunks[C_REMOTE].hex);
+        CHECK(access(claim_path, F_OK) == 0); /* left by the dead owner */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK_EQ_INT(get(s, C_REMOTE), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        CHECK(t1.tv_sec - t0.tv_sec < 2);
+        CHECK(access(claim_path, F_OK) < 0 && errno == ENOENT);
+        CHECK_EQ_INT(st->remote_chunks, 2);
+
+        chunk_source_free(s);
+        close(other);
+        aci_store_free(store);
 }
 
 int main(void)
@@ -420,6 +521,9 @@ int main(void)
         put(remote, C_REMOTE2);
         put(remote, C_REMOTE3);
         put(remote, C_DUP);
+        put(remote, C_REMOTE4);
+        put(remote, C_CLAIMED);
+        put(remote, C_CLAIMED2);
 
         test_misc();
         test_local();
@@ -429,6 +533,7 @@ int main(void)
         test_remote(e);
         test_remote_corrupt(e);
         test_dedup(e);
+        test_claims(e);
         transfer_engine_free(e);
         fault_stop(&fs);
 

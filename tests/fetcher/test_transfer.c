@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The transfer engine (fetcher/transfer/transfer.c) over plain http against the fault server:
- * bodies, 404, body caps, retries and their limit, stalls, conditional requests, header
- * refusals, and many callers in many threads.
+ * bodies, 404, body caps, retries and their limit, stalls, the speed floor and the deadline,
+ * redirects named in errors, conditional requests, header refusals, and many callers in many
+ * threads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,7 +48,8 @@ static void write_file(const char *name, const void *data, size_t size)
         CHECK(fclose(f) == 0);
 }
 
-static transfer_engine *engine_new(unsigned max_attempts, unsigned max_in_flight, bool http)
+/* The options of these tests: plain http allowed, HTTP/1.1, a 1 s stall timeout. */
+static transfer_options test_options(unsigned max_attempts, unsigned max_in_flight, bool http)
 {
         transfer_options o;
         transfer_options_init(&o);
@@ -57,10 +59,21 @@ static transfer_engine *engine_new(unsigned max_attempts, unsigned max_in_flight
         o.connect_timeout = 5;
         o.max_attempts = max_attempts;
         o.max_in_flight = max_in_flight;
+        return o;
+}
+
+static transfer_engine *engine_of(const transfer_options *o)
+{
         transfer_engine *e = NULL;
-        CHECK(transfer_engine_new(&o, &e) == 0);
+        CHECK(transfer_engine_new(o, &e) == 0);
         CHECK(e);
         return e;
+}
+
+static transfer_engine *engine_new(unsigned max_attempts, unsigned max_in_flight, bool http)
+{
+        transfer_options o = test_options(max_attempts, max_in_flight, http);
+        return engine_of(&o);
 }
 
 static int get_flags(transfer_engine *e, const char *path, size_t max, const char *const *headers,
@@ -284,6 +297,154 @@ static void test_stall(void)
         transfer_engine_free(e);
 }
 
+/* Runs fn with stderr going to a file; returns what it wrote (malloc'ed). */
+static char *stderr_of(int (*fn)(void *), void *userdata, int *ret)
+{
+        char path[700];
+        snprintf(path, sizeof(path), "%s/stderr", root);
+        fflush(stderr);
+        int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        CHECK(saved >= 0 && fd >= 0);
+        CHECK(dup2(fd, 2) == 2);
+        *ret = fn(userdata);
+        fflush(stderr);
+        CHECK(dup2(saved, 2) == 2);
+        close(saved);
+        close(fd);
+        FILE *f = fopen(path, "re");
+        CHECK(f);
+        char *text = calloc(1, 8192);
+        CHECK(text);
+        size_t n = fread(text, 1, 8191, f);
+        text[n] = 0;
+        fclose(f);
+        fputs(text, stderr); /* still in the test's log */
+        return text;
+}
+
+typedef struct slow_get {
+        transfer_engine *e;
+        const char *path;
+        unsigned flags;
+        transfer_response r;
+        double seconds; /* how long the get took */
+} slow_get;
+
+static int slow_get_run(void *userdata)
+{
+        slow_get *g = userdata;
+        double t0 = now_s();
+        int r = get_flags(g->e, g->path, 1 << 20, NULL, g->flags, &g->r);
+        g->seconds = now_s() - t0;
+        return r;
+}
+
+/*
+ * A server trickling 10 bytes/s (/slow/, a byte per 100 ms) never goes silent, so the stall
+ * check alone lets it hold a transfer for as long as the body lasts (slow.bin: 300 bytes, 30 s).
+ * Under a 100 bytes/s floor measured over the 1 s stall period, each attempt ends after a period.
+ */
+static void test_speed_floor(void)
+{
+        transfer_options o = test_options(2, 4, true);
+        o.speed_limit = 100;
+        transfer_engine *e = engine_of(&o);
+
+        slow_get g = {.e = e, .path = "/slow/slow.bin"};
+        int r;
+        char *err = stderr_of(slow_get_run, &g, &r);
+        fprintf(stderr, "under the speed floor twice in %.2f s\n", g.seconds);
+        CHECK_EQ_INT(r, -ETIMEDOUT);
+        CHECK_EQ_INT(g.r.attempts, 2);
+        check_empty(&g.r);
+        CHECK(g.seconds >= 2.0 && g.seconds < 8.0);
+        CHECK_EQ_INT(logged("GET /slow/slow.bin 200"), 2);
+        /* The byte count depends on timing: compare around it. */
+        char want[1200];
+        snprintf(want, sizeof(want), "%s/slow/slow.bin: too slow: ", fs.url);
+        char *at = strstr(err, want);
+        CHECK(at);
+        CHECK(strstr(at, " bytes in 1 s, under the floor of 100 bytes/s (--speed-limit) (after "
+                         "retries)\n"));
+        free(err);
+        transfer_response_clear(&g.r);
+
+        /* 0 turns the floor off: the trickle is only too slow, never silent. */
+        transfer_engine_free(e);
+        o.speed_limit = 0;
+        e = engine_of(&o);
+        CHECK_EQ_INT(get(e, "/slow/tiny", 100, NULL, &g.r), 0);
+        CHECK_EQ_INT(g.r.size, 5);
+        transfer_response_clear(&g.r);
+        transfer_engine_free(e);
+}
+
+/* --max-time bounds a document whatever its pace, retries included; a chunk has no deadline. */
+static void test_deadline(void)
+{
+        transfer_options o = test_options(3, 4, true);
+        o.stall_timeout = 30;
+        o.speed_limit = 0;
+        o.max_time = 2;
+        transfer_engine *e = engine_of(&o);
+
+        /* forty.bin at 10 bytes/s takes 4 s. */
+        slow_get g = {.e = e, .path = "/slow/forty.bin"};
+        int r;
+        char *err = stderr_of(slow_get_run, &g, &r);
+        fprintf(stderr, "past the deadline in %.2f s\n", g.seconds);
+        CHECK_EQ_INT(r, -ETIMEDOUT);
+        CHECK_EQ_INT(g.r.attempts, 1);
+        CHECK(g.seconds >= 1.9 && g.seconds < 3.5);
+        char want[1200];
+        snprintf(want, sizeof(want),
+                 "%s/slow/forty.bin: no complete response within 2 s (--max-time)\n", fs.url);
+        CHECK(strstr(err, want));
+        free(err);
+        transfer_response_clear(&g.r);
+
+        CHECK_EQ_INT(get_flags(e, "/slow/forty.bin", 100, NULL, TRANSFER_NO_DEADLINE, &g.r), 0);
+        CHECK_EQ_INT(g.r.size, 40);
+        transfer_response_clear(&g.r);
+        transfer_engine_free(e);
+}
+
+/* After a redirect to another host, the response and the error name the URL that failed. */
+static void test_redirect_named(transfer_engine *e)
+{
+        char orig[1024], effective[1024], note[1200];
+        transfer_response r = {0};
+        CHECK_EQ_INT(get(e, "/redirect-host/ok/missing", 100, NULL, &r), -ENOENT);
+        snprintf(orig, sizeof(orig), "%s/redirect-host/ok/missing", fs.url);
+        snprintf(effective, sizeof(effective), "http://localhost:%u/ok/missing", fs.port);
+        CHECK_EQ_INT(r.status, 404);
+        CHECK(r.effective_url);
+        CHECK_STREQ(transfer_response_url(&r, orig), effective);
+        char want[1200];
+        snprintf(want, sizeof(want), " (redirected from %s)", orig);
+        CHECK_STREQ(transfer_redirect_note(&r, orig, note, sizeof(note)), want);
+        transfer_response_clear(&r);
+
+        /* Without a redirect: the URL asked for, and no note. */
+        CHECK_EQ_INT(get(e, "/ok/missing", 100, NULL, &r), -ENOENT);
+        CHECK(!r.effective_url);
+        CHECK_STREQ(transfer_response_url(&r, orig), orig);
+        CHECK_STREQ(transfer_redirect_note(&r, orig, note, sizeof(note)), "");
+        transfer_response_clear(&r);
+
+        slow_get g = {.e = e, .path = "/redirect-host/500/x", .flags = TRANSFER_NO_RETRY};
+        int k;
+        char *err = stderr_of(slow_get_run, &g, &k);
+        CHECK_EQ_INT(k, -EIO);
+        snprintf(want, sizeof(want),
+                 "http://localhost:%u/500/x: HTTP status 500 (redirected from %s/redirect-host/"
+                 "500/x)\n",
+                 fs.port, fs.url);
+        CHECK(strstr(err, want));
+        free(err);
+        transfer_response_clear(&g.r);
+}
+
 static void test_conditional(transfer_engine *e)
 {
         transfer_response r = {0};
@@ -420,6 +581,8 @@ int main(void)
         write_file("big.bin", big, BIG_SIZE);
         write_file("empty", "", 0);
         write_file("tiny", "tiny\n", 5);
+        write_file("slow.bin", big, 300);
+        write_file("forty.bin", big, 40);
         for (unsigned i = 0; i < N_SMALL; i++) {
                 char name[16];
                 small_size[i] = 1 + (size_t)i * 29989;
@@ -439,8 +602,11 @@ int main(void)
         test_retries_exhausted(e);
         test_conditional(e);
         test_refused(e);
+        test_redirect_named(e);
         transfer_engine_free(e);
         test_stall();
+        test_speed_floor();
+        test_deadline();
         test_concurrent();
 
         fault_stop(&fs);

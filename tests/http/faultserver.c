@@ -11,7 +11,9 @@
  *   /truncate/P       headers (full Content-Length) and half the body, then the connection ends
  *   /chunked-huge/P   Transfer-Encoding: chunked, an endless body of zeros (P need not exist)
  *   /corrupt/P        the file with the byte at offset size/2 inverted
+ *   /corrupt-once/P   likewise the first time P is asked for (per path), then the file
  *   /redirect-http/P  301 to http://127.0.0.1:<own port>/ok/P
+ *   /redirect-host/P  302 to http://localhost:<own port>/P (P starts with its own fault)
  *   /slow/P           the file, one body byte every 100 ms
  *   /500/P            500 every time (P need not exist)
  *   /etag/P           the file with an ETag (from its size and mtime) and "Cache-Control:

@@ -13,7 +13,9 @@ enum fault {
         FAULT_TRUNCATE,
         FAULT_CHUNKED_HUGE,
         FAULT_CORRUPT,
+        FAULT_CORRUPT_ONCE,
         FAULT_REDIRECT_HTTP,
+        FAULT_REDIRECT_HOST,
         FAULT_SLOW,
         FAULT_500,
         FAULT_ETAG,
@@ -30,7 +32,9 @@ static const struct {
     {"truncate", FAULT_TRUNCATE},
     {"chunked-huge", FAULT_CHUNKED_HUGE},
     {"corrupt", FAULT_CORRUPT},
+    {"corrupt-once", FAULT_CORRUPT_ONCE},
     {"redirect-http", FAULT_REDIRECT_HTTP},
+    {"redirect-host", FAULT_REDIRECT_HOST},
     {"slow", FAULT_SLOW},
     {"500", FAULT_500},
     {"etag", FAULT_ETAG},
@@ -111,11 +115,14 @@ void fault_respond(struct conn *c, const struct request *rq)
                 return;
         }
 
-        if (fault == FAULT_REDIRECT_HTTP) {
+        if (fault == FAULT_REDIRECT_HTTP || fault == FAULT_REDIRECT_HOST) {
+                /* redirect-host: another host name for this server; P keeps its own fault. */
+                bool host = fault == FAULT_REDIRECT_HOST;
                 char location[IN_MAX + 64];
-                snprintf(location, sizeof(location), "Location: http://127.0.0.1:%u/ok/%s",
-                         (unsigned)own_port, path);
-                simple_response(c, method, target, 301, want_close, location);
+                snprintf(location, sizeof(location), "Location: http://%s:%u/%s%s",
+                         host ? "localhost" : "127.0.0.1", (unsigned)own_port, host ? "" : "ok/",
+                         path);
+                simple_response(c, method, target, host ? 302 : 301, want_close, location);
                 return;
         }
         if (fault == FAULT_503ONCE && seen_first_time(fault_name, path)) {
@@ -188,6 +195,10 @@ void fault_respond(struct conn *c, const struct request *rq)
                 break;
         case FAULT_CORRUPT:
                 if (st.st_size > 0)
+                        c->flip_at = (uint64_t)st.st_size / 2;
+                break;
+        case FAULT_CORRUPT_ONCE:
+                if (st.st_size > 0 && seen_first_time(fault_name, path))
                         c->flip_at = (uint64_t)st.st_size / 2;
                 break;
         case FAULT_SLOW:

@@ -202,7 +202,7 @@ before=$(no_creds_sent "$error_log")
 log_mark
 fetch "$TEST_TMP/basic" 8 "$base/to-localhost/x.caidx"
 expect_rc 1 "redirect to another host name"
-expect_err "^acfetch: error: $base/to-localhost/x.caidx: HTTP status 401\$"
+expect_err "^acfetch: error: https://localhost:$port/x.caidx: HTTP status 401 (redirected from $base/to-localhost/x.caidx)\$"
 expect_eq "redirects" "$(log_count "^$port \"GET /to-localhost/x.caidx HTTP/2.0\" 302 ")" 1
 expect_eq "401s after the redirect" "$(log_count "^$port \"GET /x.caidx HTTP/2.0\" 401 ")" 1
 expect_eq "requests without credentials" "$(no_creds_sent "$error_log")" $((before + 1))
@@ -212,7 +212,7 @@ before=$(no_creds_sent "$other_error_log")
 log_mark other
 fetch "$TEST_TMP/basic" 9 "$base/to-other/x.caidx"
 expect_rc 1 "redirect to another port"
-expect_err "^acfetch: error: $base/to-other/x.caidx: HTTP status 401\$"
+expect_err "^acfetch: error: https://127.0.0.1:$other_port/x.caidx: HTTP status 401 (redirected from $base/to-other/x.caidx)\$"
 expect_eq "401s on the other port" \
         "$(log_count "^$other_port \"GET /x.caidx HTTP/2.0\" 401 " other)" 1
 expect_eq "requests without credentials" "$(no_creds_sent "$other_error_log")" $((before + 1))

@@ -1,6 +1,7 @@
 #!/bin/sh
 # acfetch with several stores: a chunk missing from the first store comes from the second; a
-# corrupt chunk is rejected and taken from another store, and with no other store the fetch fails
+# corrupt chunk is downloaded three times, then rejected and taken from another store, and with
+# no other store the fetch fails
 # naming the chunk and caches nothing bad; 503 and 429 answers are retried.
 set -eu
 # shellcheck source=tests/http/lib.sh
@@ -66,13 +67,14 @@ acf --dir="$TEST_TMP/d2" extract --ca-cert="$HTTP_CA" --store="$store_a" --store
         --json "$url" "$TEST_TMP/out2"
 expect_rc 0 "corrupt chunk in the first store"
 expect_same_tree "$tree" "$TEST_TMP/out2"
-expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): rejected: the chunk is corrupt"
+expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): the chunk is corrupt; downloading it again (attempt 2 of 3)\$"
+expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): rejected: the chunk was corrupt in 3 downloads\$"
 # The fetch succeeded: a rejected copy that another store replaced is no error.
 expect_no_err 'error:'
-expect_eq "corrupt chunk from store a" "$(log_count "/a.castr/$(chunk_rel "$c_corrupt") ")" 1
+expect_eq "corrupt chunk from store a" "$(log_count "/a.castr/$(chunk_rel "$c_corrupt") ")" 3
 expect_eq "corrupt chunk from store b" "$(log_count "/b.castr/$(chunk_rel "$c_corrupt") ")" 1
 expect_eq "requests to store b" "$(log_count '/b.castr/')" 1
-expect_eq "json chunks_rejected" "$(json_int chunks_rejected)" 1
+expect_eq "json chunks_rejected" "$(json_int chunks_rejected)" 3
 # Only verified chunks count as downloaded.
 expect_eq "json chunks_downloaded" "$(json_int chunks_downloaded)" "$distinct"
 cmp -s "$TEST_TMP/d2/chunks/$(chunk_rel "$c_corrupt")" "$TEST_TMP/corrupt.orig" ||
@@ -85,11 +87,11 @@ log_mark
 acf --dir="$TEST_TMP/d3" extract --ca-cert="$HTTP_CA" --store="$store_a" "$url" "$TEST_TMP/out3"
 expect_rc 1 "corrupt chunk, no other store"
 expect_err "^acfetch: error: chunk $c_corrupt: no store has an intact copy"
-expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): rejected: the chunk is corrupt"
+expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): rejected: the chunk was corrupt in 3 downloads\$"
 [ ! -e "$TEST_TMP/out3" ] || fail "a failed fetch created its destination"
 [ ! -e "$TEST_TMP/d3/chunks/$(chunk_rel "$c_corrupt")" ] || fail "the corrupt chunk was cached"
 expect_eq "temporary files in d3/chunks" "$(cache_tmp "$TEST_TMP/d3")" ""
-expect_eq "requests for the corrupt chunk" "$(log_count "/$c_corrupt.cacnk ")" 1
+expect_eq "requests for the corrupt chunk" "$(log_count "/$c_corrupt.cacnk ")" 3
 cp "$TEST_TMP/corrupt.orig" "$f"
 echo "ok: a corrupt chunk with no other store fails the fetch"
 
@@ -101,10 +103,10 @@ acf --dir="$TEST_TMP/d4" --insecure-options=http extract --ca-cert="$HTTP_CA" \
 expect_rc 0 "every chunk corrupt in the first store"
 expect_same_tree "$tree" "$TEST_TMP/out4"
 expect_no_err 'error:'
-expect_eq "corrupted answers" "$(http_fault_count '^GET /corrupt/a.castr/.*\.cacnk 200$')" \
-        "$distinct"
+expect_eq "corrupted answers (three per chunk)" \
+        "$(http_fault_count '^GET /corrupt/a.castr/.*\.cacnk 200$')" $((3 * distinct))
 expect_eq "requests to store b" "$(log_count '/b.castr/.*\.cacnk HTTP/[12][.0-9]*" 200 ')" "$distinct"
-expect_eq "json chunks_rejected" "$(json_int chunks_rejected)" "$distinct"
+expect_eq "json chunks_rejected" "$(json_int chunks_rejected)" "$((3 * distinct))"
 expect_eq "json chunks_downloaded" "$(json_int chunks_downloaded)" "$distinct"
 cache_verify "$TEST_TMP/d4" "$index"
 echo "ok: chunks the fault server corrupts come from the second store"

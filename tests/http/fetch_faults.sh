@@ -1,7 +1,9 @@
 #!/bin/sh
-# acfetch against misbehaving servers: a stalled transfer times out, a truncated body and an
-# endless chunked body are rejected, an index that is not there and a store nobody listens on
-# fail, each naming the URL. The image has a single chunk, so every request count is exact.
+# acfetch against misbehaving servers: a stalled transfer times out, a trickling one falls under
+# the speed floor and a trickled index past --max-time, a truncated body and an endless chunked
+# body are rejected, a chunk corrupted once is downloaded again, an index that is not there (also
+# behind a redirect to another host) and a store nobody listens on fail, each naming the URL. The
+# image has a single chunk, so every request count is exact.
 set -eu
 # shellcheck source=tests/http/lib.sh
 . "$SRCDIR/tests/http/lib.sh"
@@ -38,6 +40,46 @@ expect_eq "stalled requests (first try and one retry)" \
         "$(http_fault_count "^GET /stall/default.castr/$rel 200\$")" 2
 expect_nothing_left "$TEST_TMP/d1" "$TEST_TMP/out1"
 echo "ok: a stalled transfer times out"
+
+# --- 13. a trickling server --------------------------------------------------------------------
+# /slow/ sends a byte every 100 ms: never silent, so only the speed floor ends it (the chunk would
+# take minutes); two attempts of a 1 s period each.
+url=$FAULT_URL/slow/default.castr/$rel
+start=$(date +%s)
+acf --dir="$TEST_TMP/d6" --insecure-options=http extract --stall-timeout=1 --speed-limit=1K \
+        --retries=1 --store="$FAULT_URL/slow/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out6"
+expect_rc 1 "trickled chunk"
+took=$(($(date +%s) - start))
+[ "$took" -lt 15 ] || fail "the trickled fetch took $took s"
+expect_err "^acfetch: error: $url: too slow: [0-9]* bytes in 1 s, under the floor of 1024 bytes/s (--speed-limit) (after retries)\$"
+expect_eq "trickled requests" "$(http_fault_count "^GET /slow/default.castr/$rel 200\$")" 2
+expect_nothing_left "$TEST_TMP/d6" "$TEST_TMP/out6"
+
+# The index trickled too, with the floor off: --max-time ends it, naming it.
+url=$FAULT_URL/slow/x.caidx
+acf --dir="$TEST_TMP/d6" --insecure-options=http extract --speed-limit=0 --max-time=2 "$url" \
+        "$TEST_TMP/out6"
+expect_rc 1 "trickled index"
+expect_err "^acfetch: error: $url: no complete response within 2 s (--max-time)\$"
+[ ! -e "$TEST_TMP/out6" ] || fail "a failed fetch created its destination"
+echo "ok: a trickling server is dropped (speed floor, deadline)"
+
+# --- 13. a chunk corrupted once -----------------------------------------------------------------
+acf --dir="$TEST_TMP/d7" --insecure-options=http extract \
+        --store="$FAULT_URL/corrupt-once/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out7"
+expect_rc 0 "chunk corrupted once"
+expect_err "^acfetch: warning: $FAULT_URL/corrupt-once/default.castr/$rel: the chunk is corrupt; downloading it again (attempt 2 of 3)\$"
+expect_eq "requests for the chunk corrupted once" \
+        "$(http_fault_count "^GET /corrupt-once/default.castr/$rel 200\$")" 2
+expect_same_tree "$tree" "$TEST_TMP/out7"
+echo "ok: a chunk corrupted once is downloaded again"
+
+# --- 13. a 404 behind a redirect to another host ------------------------------------------------
+acf --dir="$TEST_TMP/d8" --insecure-options=http extract \
+        "$FAULT_URL/redirect-host/ok/nosuch.caidx" "$TEST_TMP/out8"
+expect_rc 1 "missing index behind a redirect"
+expect_err "^acfetch: error: http://localhost:$FAULT_PORT/ok/nosuch.caidx: not found (HTTP 404) (redirected from $FAULT_URL/redirect-host/ok/nosuch.caidx)\$"
+echo "ok: a redirected 404 names the URL that failed"
 
 # --- 5. a truncated body -----------------------------------------------------------------------
 url=$FAULT_URL/truncate/default.castr/$rel
