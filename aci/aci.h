@@ -201,7 +201,8 @@ bool aci_record_newer(const aci_image_record *a, const aci_image_record *b);
 /* "sha512-<64 hex>" from a full ID. */
 void aci_key_from_id(const char *id, char key[ACI_KEY_SIZE]);
 
-/* Opens (creating, 0700) the store and takes the shared store lock, held until freed. */
+/* Opens (creating its directories 0700, whatever the umask) the store, takes the shared store
+ * lock, held until freed, and reclaims the work directories of processes that are gone. */
 int aci_store_open(const char *dir, aci_store **ret);
 aci_store *aci_store_free(aci_store *s);
 static inline void aci_store_freep(aci_store **s)
@@ -289,8 +290,14 @@ int aci_store_add_signed(aci_store *s, const aci_image_record *r, const void *in
                          const void *manifest, size_t manifest_size);
 /* Rewrites an image's record atomically (e.g. after a 304). */
 int aci_store_update_record(aci_store *s, const aci_image_record *r);
-/* Removes images/<key> and trees/<key>. */
+/*
+ * Removes trees/<key>, then images/<key>, each as a whole: renamed into this process's work
+ * directory (synced) before anything in it is deleted, so that a kill at any point leaves each
+ * either whole in the store or gone (reclaimed with the work directory).
+ */
 int aci_store_remove(aci_store *s, const char *key);
+/* The same for trees/<name> alone (gc: a tree of no image, under the exclusive lock). Logged. */
+int aci_store_discard_tree(aci_store *s, const char *name);
 /* Path of a file of an image ("index.caidx", "manifest"), malloc'ed. */
 char *aci_store_image_file(const aci_store *s, const char *key, const char *file);
 

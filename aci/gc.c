@@ -43,11 +43,11 @@ static void report(FILE *out, const char *what, const char *a, const char *b)
                 fprintf(out, "%s/%s\n", what, a);
 }
 
-/* A chunk's temp file this young may be a download of a mount in progress (mounts write
- * without the store lock, protected by their pins); older ones are left by killed writers. */
-#define TEMP_GRACE_SECONDS (60 * 60)
-
-/* chunks/xxxx/<id>.cacnk not in the set, and stale temp files. */
+/*
+ * chunks/xxxx/<id>.cacnk not in the set, and temp files of writers that are gone. A live
+ * writer's (a mount downloads without the store lock, protected by its pins) is left alone, and
+ * so is any name not of our temp form (casync's own, say: it takes no lock of ours).
+ */
 static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *out,
                      aci_gc_stats *st)
 {
@@ -55,8 +55,6 @@ static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *
             fs_open_beneath(aci_store_fd(s), "chunks", O_RDONLY | O_DIRECTORY, 0);
         if (cfd < 0)
                 return cfd == -ENOENT ? 0 : cfd;
-        /* Temp files modified after this may still be written to. */
-        const time_t young = time(NULL) - TEMP_GRACE_SECONDS;
         DIR *top = fs_opendir_at(cfd);
         if (!top)
                 return negative_errno();
@@ -84,22 +82,33 @@ static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *
                                 snprintf(hex, sizeof(hex), "%.64s", n);
                                 chunk = ca_chunk_id_from_hex(hex, &id) >= 0;
                         }
-                        bool temp = len > 4 && strcmp(n + len - 4, ".tmp") == 0;
+                        bool temp = !chunk && fs_temp_owner_gone(n);
                         if ((chunk && ca_chunk_set_contains(set, &id)) || (!chunk && !temp)) {
                                 left++;
                                 continue;
                         }
                         struct stat fst;
                         if (fstatat(sub, n, &fst, AT_SYMLINK_NOFOLLOW) < 0 ||
-                            !S_ISREG(fst.st_mode) || (temp && fst.st_mtime > young)) {
+                            !S_ISREG(fst.st_mode)) {
+                                left++;
+                                continue;
+                        }
+                        int k = 1;
+                        if (dry_run)
+                                ;
+                        else if (temp)
+                                k = fs_temp_reclaim_at(sub, n);
+                        else if (unlinkat(sub, n, 0) < 0 && errno != ENOENT)
+                                k = negative_errno();
+                        if (k < 0) {
+                                r = k;
+                                break;
+                        }
+                        if (k == 0) { /* held by a writer in another pid namespace */
                                 left++;
                                 continue;
                         }
                         report(out, "chunks", de->d_name, n);
-                        if (!dry_run && unlinkat(sub, n, 0) < 0 && errno != ENOENT) {
-                                r = negative_errno();
-                                break;
-                        }
                         if (chunk) {
                                 st->chunks++;
                                 st->chunk_bytes += (uint64_t)fst.st_size;
@@ -152,7 +161,7 @@ static int gc_trees(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *st)
                         continue;
                 /* An owned tree is removed under its image's lock, as everything else does. */
                 k = owned ? aci_store_tree_ready(s, de->d_name)
-                          : fs_remove_tree_at(tfd, de->d_name);
+                          : aci_store_discard_tree(s, de->d_name);
                 if (k < 0) {
                         r = k;
                         break;

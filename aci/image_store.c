@@ -24,6 +24,7 @@ struct aci_store {
         char *own_tmp_path;
         int seeds_fd; /* seeds/, opened on first use */
         char *seeds_path;
+        unsigned n_discarded; /* names of what discard_at moved into the work directory */
         ca_store *chunks;
 };
 
@@ -76,11 +77,15 @@ static bool key_is_valid(const char *k)
                is_hex(k + 7, ACI_KEY_SIZE - 8);
 }
 
-static int mkdir_sub(int dir_fd, const char *name, mode_t mode, int *ret_fd)
+/* The store's own directories: private, whatever the umask. */
+#define STORE_DIR_MODE 0700
+/* Its files, and the top of images/<key> and trees/<key> (a runtime reads them as root). */
+#define STORE_FILE_MODE      0644
+#define STORE_ENTRY_DIR_MODE 0755
+
+static int mkdir_sub(int dir_fd, const char *name, int *ret_fd)
 {
-        if (mkdirat(dir_fd, name, mode) < 0 && errno != EEXIST)
-                return negative_errno();
-        int fd = fs_open_beneath(dir_fd, name, O_RDONLY | O_DIRECTORY, 0);
+        int fd = fs_mkdir_at(dir_fd, name, STORE_DIR_MODE);
         if (fd < 0)
                 return fd;
         *ret_fd = fd;
@@ -109,7 +114,7 @@ static void reclaim_tmp(aci_store *s)
 int aci_store_open(const char *dir, aci_store **ret)
 {
         /* The store is private: trees may hold setuid files and devices. */
-        int r = fs_mkdir_parents(dir, 0700);
+        int r = fs_mkdir_parents(dir, STORE_DIR_MODE);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create: %s", dir, strerror(-r));
         aci_store *s = calloc(1, sizeof(*s));
@@ -136,7 +141,7 @@ int aci_store_open(const char *dir, aci_store **ret)
                     {"locks", &s->locks_fd},
                     {"tmp", &s->tmp_fd}};
         for (size_t i = 0; i < ELEMENTSOF(subs); i++) {
-                r = mkdir_sub(s->fd, subs[i].name, 0700, subs[i].fd);
+                r = mkdir_sub(s->fd, subs[i].name, subs[i].fd);
                 if (r < 0) {
                         ca_log_error("%s/%s: %s", dir, subs[i].name, strerror(-r));
                         aci_store_free(s);
@@ -263,7 +268,7 @@ int aci_store_seeds(aci_store *s, int *ret_fd, const char **ret_path)
                 _cleanup_(freep) char *path = NULL;
                 if (asprintf(&path, "%s/seeds", s->path) < 0)
                         return -ENOMEM;
-                int r = mkdir_sub(s->fd, "seeds", 0700, &s->seeds_fd);
+                int r = mkdir_sub(s->fd, "seeds", &s->seeds_fd);
                 if (r < 0)
                         return ca_log_errno(CA_LOG_ERR, r, "%s: %s", path, strerror(-r));
                 s->seeds_path = TAKE_PTR(path);
@@ -436,8 +441,8 @@ static int read_record_at(int dir_fd, const char *what, aci_image_record *r)
  * caller reports the image it was storing. */
 static int write_atomic_at(int dir_fd, const char *name, const void *data, size_t size)
 {
-        return ca_write_file_atomic_at(dir_fd, name, NULL, 0644 & ~fs_get_umask(), CA_ATOMIC_SYNC,
-                                       data, size);
+        return ca_write_file_atomic_at(dir_fd, name, NULL, STORE_FILE_MODE, CA_ATOMIC_SYNC, data,
+                                       size);
 }
 
 static int write_record_at(int dir_fd, const aci_image_record *r)
@@ -552,7 +557,7 @@ static int add_locked(aci_store *s, const aci_image_record *r, const void *index
                 k = write_atomic_at(fd, "index.caidx.asc", sig, sig_size);
         if (k >= 0)
                 k = write_record_at(fd, r);
-        if (k >= 0 && fchmod(fd, 0755) < 0)
+        if (k >= 0 && fchmod(fd, STORE_ENTRY_DIR_MODE) < 0)
                 k = negative_errno();
         if (k >= 0 && fsync(fd) < 0)
                 k = negative_errno();
@@ -599,6 +604,43 @@ int aci_store_update_record(aci_store *s, const aci_image_record *r)
         return 0;
 }
 
+/*
+ * The one way a tree or an image leaves the store: renamed into this process's work directory,
+ * the rename synced, then deleted there. Removed in place, a tree killed part-way would keep its
+ * `rendered` marker without some of its files; this way it stops being in the store before its
+ * first file goes, and if we are killed, the next process to open the store reclaims the work
+ * directory. A missing entry counts as removed.
+ */
+static int discard_at(aci_store *s, int parent_fd, const char *name)
+{
+        int work_fd;
+        int r = aci_store_tmp(s, &work_fd, NULL);
+        if (r < 0)
+                return r;
+        char away[32];
+        snprintf(away, sizeof(away), "discarded-%u", s->n_discarded++);
+        r = renameat(parent_fd, name, work_fd, away) < 0 ? negative_errno() : 0;
+        if (r == -EACCES && fchmodat(parent_fd, name, 0700, AT_SYMLINK_NOFOLLOW) >= 0)
+                /* Moving a directory rewrites its "..": a read-only one must open up first. */
+                r = renameat(parent_fd, name, work_fd, away) < 0 ? negative_errno() : 0;
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (fsync(parent_fd) < 0)
+                return negative_errno();
+        return fs_remove_tree_at(work_fd, away);
+}
+
+int aci_store_discard_tree(aci_store *s, const char *name)
+{
+        int r = discard_at(s, s->trees_fd, name);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s: cannot remove: %s", s->path, name,
+                                    strerror(-r));
+        return 0;
+}
+
 int aci_store_remove(aci_store *s, const char *key)
 {
         if (!key_is_valid(key))
@@ -607,9 +649,9 @@ int aci_store_remove(aci_store *s, const char *key)
         if (lock < 0)
                 return lock;
         /* The tree first: a tree without its image is garbage, an image without a tree is not. */
-        int r = fs_remove_tree_at(s->trees_fd, key);
+        int r = discard_at(s, s->trees_fd, key);
         if (r >= 0)
-                r = fs_remove_tree_at(s->images_fd, key);
+                r = discard_at(s, s->images_fd, key);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: cannot remove image %s: %s", s->path, key,
                                     strerror(-r));
@@ -627,7 +669,7 @@ static int tree_ready_locked(aci_store *s, const char *key)
         if (fstatat(fd, "rendered", &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode))
                 return 1;
         ca_log_debug("%s/trees/%s: incomplete, removing", s->path, key);
-        int r = fs_remove_tree_at(s->trees_fd, key);
+        int r = discard_at(s, s->trees_fd, key);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s: %s", s->path, key, strerror(-r));
         return 0;
@@ -658,6 +700,9 @@ int aci_store_install_tree(aci_store *s, const char *key, int parent_fd, const c
         _cleanup_(closep) int fd = fs_open_beneath(parent_fd, tmp_name, O_RDONLY | O_DIRECTORY, 0);
         if (fd < 0)
                 return ca_log_errno(CA_LOG_ERR, fd, "%s: %s", tmp_name, strerror(-fd));
+        /* Its own mode is the store's, not the archive's (whatever the umask of its maker). */
+        if (fchmod(fd, STORE_ENTRY_DIR_MODE) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", tmp_name);
         /* Everything written must be on disk before `rendered` says it is. */
         if (syncfs(fd) < 0)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees: sync: %m", s->path);

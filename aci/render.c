@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "aci/aci.h"
@@ -138,9 +139,10 @@ static void whitelist_for(const aci_render_list *l, size_t i, bool rerooted, aci
         }
 }
 
-/* Extracts item i into dest: fresh (dest must not exist) or merged into an existing tree. */
+/* Extracts item i into dest: fresh (dest must not exist) or merged into an existing tree.
+ * dest_name names dest in messages about a full file system. */
 static int render_one(aci_store *s, const aci_render_list *l, size_t i, const char *dest,
-                      bool merge, const aci_render_options *o)
+                      const char *dest_name, bool merge, const aci_render_options *o)
 {
         aci_whitelist w;
         whitelist_for(l, i, o->rootfs_only, &w);
@@ -150,6 +152,7 @@ static int render_one(aci_store *s, const aci_render_list *l, size_t i, const ch
             .merge = merge,
             .filter = aci_whitelist_filter,
             .filter_userdata = &w,
+            .dest_name = dest_name,
         };
         _cleanup_(ca_extract_freep) ca_extract *e = NULL;
         ca_sink sink;
@@ -169,11 +172,34 @@ int aci_render_merge(aci_store *s, const aci_render_list *l, size_t first, const
                      const aci_render_options *o)
 {
         for (size_t i = first; i < l->n; i++) {
-                int r = render_one(s, l, i, dest, true, o);
+                int r = render_one(s, l, i, dest, dest, true, o);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+/* Composes every image into the empty directory parent/tmp, then renames it to parent/base
+ * (dest). */
+static int compose(aci_store *s, const aci_render_list *l, int parent_fd, const char *parent,
+                   const char *tmp, const char *base, const char *dest, const aci_render_options *o)
+{
+        _cleanup_(freep) char *path = NULL;
+        if (asprintf(&path, "%s/%s", parent, tmp) < 0)
+                return -ENOMEM;
+        int r = render_one(s, l, 0, path, dest, false, o);
+        if (r < 0)
+                return r;
+        /* The first extraction replaced the directory: lock the tree it left, so that a render
+         * in another pid namespace (where our pid means nothing) leaves it alone. */
+        _cleanup_(closep) int fd = fs_open_beneath(parent_fd, tmp, O_RDONLY | O_DIRECTORY, 0);
+        if (fd >= 0)
+                (void)flock(fd, LOCK_EX | LOCK_NB);
+        for (size_t i = 1; i < l->n && r >= 0; i++)
+                r = render_one(s, l, i, path, dest, true, o);
+        if (r >= 0 && renameat(parent_fd, tmp, parent_fd, base) < 0)
+                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", dest);
+        return r;
 }
 
 int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
@@ -182,31 +208,33 @@ int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
         if (l->n == 0)
                 return -EINVAL;
         if (l->n == 1) /* the extract sink keeps dest out of sight until it is complete */
-                return render_one(s, l, 0, dest, false, o);
+                return render_one(s, l, 0, dest, dest, false, o);
 
         /* With dependencies, compose beside dest and rename at the end: dest appears whole. */
         struct stat st;
         if (lstat(dest, &st) >= 0 && (!S_ISDIR(st.st_mode) || rmdir(dest) < 0))
                 return ca_log_errno(CA_LOG_ERR, -EEXIST,
                                     "%s: exists (and is not an empty directory)", dest);
-        _cleanup_(freep) char *a = strdup(dest), *b = strdup(dest), *prefix = NULL, *base = NULL,
-                              *tmp = NULL;
+        _cleanup_(freep) char *a = strdup(dest), *b = strdup(dest), *prefix = NULL, *tmp = NULL;
         if (!a || !b)
                 return -ENOMEM;
-        const char *parent = dirname(a);
-        if (fs_temp_prefix(basename(b), &prefix) < 0 ||
-            asprintf(&base, "%srender-%08lx", prefix, (unsigned long)random()) < 0 ||
-            asprintf(&tmp, "%s/%s", parent, base) < 0)
+        const char *parent = dirname(a), *base = basename(b);
+        _cleanup_(closep) int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", parent);
+        /* What killed renders to the same dest left. */
+        fs_temp_reclaim_siblings(pfd, base, dest);
+        if (fs_temp_prefix(base, &prefix) < 0)
                 return -ENOMEM;
-        int r = render_one(s, l, 0, tmp, false, o);
-        if (r >= 0)
-                r = aci_render_merge(s, l, 1, tmp, o);
-        if (r >= 0 && rename(tmp, dest) < 0)
-                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", dest);
-        if (r < 0) {
-                _cleanup_(closep) int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (pfd >= 0)
-                        fs_remove_tree_at(pfd, base);
-        }
+        int r = fs_mkdtemp_at(pfd, prefix, &tmp);
+        if (r < 0)
+                return ca_errno_is_no_space(r)
+                           ? ca_log_write_error(dest, r)
+                           : ca_log_errno(CA_LOG_ERR, r,
+                                          "%s: cannot create a temporary directory: %s", dest,
+                                          strerror(-r));
+        r = compose(s, l, pfd, parent, tmp, base, dest, o);
+        if (r < 0)
+                fs_remove_tree_at(pfd, tmp);
         return r;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Files that appear under their name only when complete: written as ".<name>.acfetch-XXXXXX"
- * beside it, given their mode, optionally synced, then renamed over the name. An abandoned file
- * (a failure, or freed before commit) is removed, so only a crash leaves a temporary file.
+ * Files that appear under their name only when complete: written under a temporary name beside
+ * it (fs_temp_prefix's, naming this process), given their mode, optionally synced, then renamed
+ * over the name. An abandoned file (a failure, or freed before commit) is removed, so only a
+ * crash leaves a temporary file, and CA_ATOMIC_RECLAIM has the next writer remove it.
  */
 #include <fcntl.h>
 #include <libgen.h>
@@ -24,6 +25,8 @@ static int failed(const ca_atomic_file *f, int r, const char *action)
 {
         if (!f->what || r == -ENOMEM)
                 return r;
+        if (ca_errno_is_no_space(r))
+                return ca_log_write_error(f->what, r);
         return ca_log_errno(CA_LOG_ERR, r, "%s: %s: %s", f->what, action, strerror(-r));
 }
 
@@ -44,6 +47,8 @@ static int atomic_file_new(int dir_fd, const char *name, const char *what, mode_
         _cleanup_(freep) char *prefix = NULL;
         if (!f->name || (what && !f->what) || fs_temp_prefix(name, &prefix) < 0)
                 return -ENOMEM;
+        if (flags & CA_ATOMIC_RECLAIM)
+                fs_temp_reclaim_siblings(f->dir_fd, name, what ? what : name);
         f->fd = fs_mkstemp_at(f->dir_fd, prefix, &f->tmp);
         if (f->fd < 0)
                 return failed(f, f->fd, "cannot create");

@@ -33,6 +33,17 @@ int ca_log_errno(int level, int err, const char *fmt, ...) _printf_(3, 4);
 #define ca_log_warning(...) ca_log(CA_LOG_WARNING, __VA_ARGS__)
 #define ca_log_info(...)    ca_log(CA_LOG_INFO, __VA_ARGS__)
 #define ca_log_debug(...)   ca_log(CA_LOG_DEBUG, __VA_ARGS__)
+/*
+ * A write to `what` failed with err: logs "WHAT: no space left on device" (or "disk quota
+ * exceeded"; a full file system is the destination's condition, whichever entry hit it), else
+ * "WHAT: cannot write: <error>", and returns err.
+ */
+int ca_log_write_error(const char *what, int err);
+/* true for the errors ca_log_write_error words as a full destination. */
+static inline bool ca_errno_is_no_space(int err)
+{
+        return err == -ENOSPC || err == -EDQUOT;
+}
 /* Shorthand for malformed input: logs at error level and returns -EBADMSG. */
 #define ca_bad(...) ca_log_errno(CA_LOG_ERR, -EBADMSG, __VA_ARGS__)
 
@@ -238,17 +249,19 @@ typedef int (*ca_stream_writer)(void *userdata, const void *data, size_t size);
 
 /* ---------------------------------------------------------------- files that appear whole (atomic_file.c) */
 /*
- * A file written as ".<name>.acfetch-XXXXXX" (0600) beside its final name, given its mode, then
- * renamed over the name by ca_atomic_file_commit; freed uncommitted, the temporary file is
- * removed. Failures are logged once, naming the final path (`what` in the _at forms; with a
- * NULL what nothing is logged, for callers that report a larger operation themselves):
- * "PATH: cannot create|cannot chmod|cannot write|cannot rename into place: <error>".
+ * A file written as ".<name>.acfetch-<pid>-<start>-XXXXXX" (0600, fs_temp_prefix) beside its
+ * final name, given its mode, then renamed over the name by ca_atomic_file_commit; freed
+ * uncommitted, the temporary file is removed. Failures are logged once, naming the final path
+ * (`what` in the _at forms; with a NULL what nothing is logged, for callers that report a larger
+ * operation themselves): "PATH: cannot create|cannot chmod|cannot write|cannot rename into
+ * place: <error>", or "PATH: no space left on device".
  */
 typedef struct ca_atomic_file ca_atomic_file;
 
 enum {
         CA_ATOMIC_SYNC = 1 << 0,     /* fsync the file before the rename */
         CA_ATOMIC_SYNC_DIR = 1 << 1, /* fsync the directory after it */
+        CA_ATOMIC_RECLAIM = 1 << 2,  /* first remove temporaries of name whose writer is gone */
 };
 /* As creat(2) would make it: 0666 minus the umask. Any other mode is set exactly (fchmod). */
 #define CA_ATOMIC_MODE_DEFAULT ((mode_t)-1)
@@ -386,6 +399,9 @@ typedef struct ca_extract_options {
          * ("a/b/c"). Not called inside a subtree that merge skips. Directories are always made. */
         int (*filter)(void *userdata, const ca_node *node);
         void *filter_userdata;
+        /* Optional: how a full file system names the destination, when dest is a stage of it
+         * (render composes in a temporary directory); default dest. */
+        const char *dest_name;
 } ca_extract_options;
 
 typedef struct ca_extract ca_extract;

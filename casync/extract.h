@@ -51,10 +51,11 @@ struct ca_extract {
         gid_t egid;
         mode_t umask;
 
-        char *dest;     /* as given, for messages */
-        int parent_fd;  /* dest's parent (not in place) */
-        char *base;     /* dest's last component */
-        char *tmp_name; /* the temporary root under parent_fd, until committed */
+        char *dest;      /* as given, for messages */
+        char *dest_name; /* opts.dest_name or dest: what "no space left" names */
+        int parent_fd;   /* dest's parent (not in place) */
+        char *base;      /* dest's last component */
+        char *tmp_name;  /* the temporary root under parent_fd, until committed */
         bool dest_existed;
 
         int root_fd; /* before the root node and after it ended; stack[0].fd in between */
@@ -88,8 +89,12 @@ static inline const char *node_what(const ca_extract *e, const ca_node *n)
         return n->depth == 0 ? e->dest : n->path;
 }
 
+/* A full file system is left to extract_dest_error, which names DEST (the destination is full,
+ * whichever entry noticed). */
 static inline int fail(int r, const char *what, const char *action)
 {
+        if (ca_errno_is_no_space(r))
+                return r;
         return ca_log_errno(CA_LOG_ERR, r, "%s: %s: %s", what, action, strerror(-r));
 }
 
@@ -135,5 +140,8 @@ int extract_remove_stale_xattrs(ca_extract *e, const ca_node *n, int fd);
 void extract_strip_acls(int fd);
 
 /* ---------------------------------------------------------------- destination (extract_dest.c) */
-/* Not in place: opens dest's parent, checks dest, creates and locks the temporary root. */
+/* Not in place: opens dest's parent, checks dest, reclaims the temporary roots of killed runs,
+ * creates and locks its own. */
 int extract_prepare_dest(ca_extract *e);
+/* Returns r, after saying "DEST: no space left on device" when it is that (fail() does not). */
+int extract_dest_error(const ca_extract *e, int r);

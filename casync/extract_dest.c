@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The extract sink's destination: dest's parent and temporary root (reclaiming those of
- * interrupted runs), the rename into place, the unprivileged-policy summary, and cleanup.
+ * interrupted runs), the rename into place, a full destination's message, the unprivileged-policy
+ * summary, and cleanup.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -67,50 +68,14 @@ static int check_dest(ca_extract *e)
         return 0;
 }
 
-/* A temporary root younger than this may belong to a process that has not locked it yet. */
-#define STALE_TEMP_MIN_AGE_S 10
-
-/*
- * Every extraction holds an flock on its temporary root. One left by a process that died
- * (kill -9, power loss) can be locked by anyone: remove it, so interrupted runs do not pile up.
- */
-static void reclaim_stale_temps(ca_extract *e, const char *prefix)
-{
-        DIR *dir = fs_opendir_at(e->parent_fd);
-        if (!dir)
-                return;
-        size_t plen = strlen(prefix);
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        struct dirent *de;
-        while (fs_readdir(dir, &de) > 0) {
-                if (strncmp(de->d_name, prefix, plen) != 0 || strlen(de->d_name) != plen + 6)
-                        continue;
-                _cleanup_(closep) int t =
-                    fs_open_beneath(e->parent_fd, de->d_name, O_RDONLY | O_DIRECTORY, 0);
-                struct stat st;
-                if (t < 0 || fstat(t, &st) < 0 || st.st_uid != geteuid() ||
-                    now.tv_sec - st.st_mtim.tv_sec < STALE_TEMP_MIN_AGE_S ||
-                    flock(t, LOCK_EX | LOCK_NB) < 0)
-                        continue;
-                int r = fs_remove_tree_at(e->parent_fd, de->d_name);
-                if (r < 0)
-                        ca_log_warning("%s: cannot remove stale temporary directory %s: %s",
-                                       e->dest, de->d_name, strerror(-r));
-                else
-                        ca_log_debug("%s: removed %s left by an interrupted extraction", e->dest,
-                                     de->d_name);
-        }
-        closedir(dir);
-}
-
 static int make_temp_root(ca_extract *e)
 {
         /* ".<base>.acfetch-XXXXXX", shortening base so the name fits NAME_MAX. */
         _cleanup_(freep) char *prefix = NULL;
         if (fs_temp_prefix(e->base, &prefix) < 0)
                 return -ENOMEM;
-        reclaim_stale_temps(e, prefix);
+        /* Those of interrupted runs (kill -9, power loss), so that they do not pile up. */
+        fs_temp_reclaim_siblings(e->parent_fd, e->base, e->dest);
         int r = fs_mkdtemp_at(e->parent_fd, prefix, &e->tmp_name);
         if (r < 0)
                 return fail(r, e->dest, "cannot create temporary directory");
@@ -130,8 +95,13 @@ int extract_prepare_dest(ca_extract *e)
 {
         int r;
         if ((r = open_dest_parent(e)) < 0 || (r = check_dest(e)) < 0 || (r = make_temp_root(e)) < 0)
-                return r;
+                return extract_dest_error(e, r);
         return 0;
+}
+
+int extract_dest_error(const ca_extract *e, int r)
+{
+        return ca_errno_is_no_space(r) ? ca_log_write_error(e->dest_name, r) : r;
 }
 
 static int rename_into_place(ca_extract *e)
@@ -165,7 +135,7 @@ int ca_extract_commit(ca_extract *e)
         if (!e->opts.in_place) {
                 int r = rename_into_place(e);
                 if (r < 0)
-                        return r;
+                        return extract_dest_error(e, r);
                 free(e->tmp_name);
                 e->tmp_name = NULL;
         }
@@ -272,6 +242,7 @@ ca_extract *ca_extract_free(ca_extract *e)
         free(e->tmp_name);
         free(e->base);
         free(e->dest);
+        free(e->dest_name);
         free(e->buf);
         free(e);
         return NULL;

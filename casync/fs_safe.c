@@ -8,10 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 
 #include "casync/fs_safe.h"
 #include "casync/util.h"
@@ -66,78 +64,6 @@ int fs_open_beneath(int dir_fd, const char *name, int flags, mode_t mode)
 void fs_proc_fd_path(int fd, char buf[static FS_PROC_FD_PATH_MAX])
 {
         snprintf(buf, FS_PROC_FD_PATH_MAX, "/proc/self/fd/%i", fd);
-}
-
-static uint64_t random_u64(void)
-{
-        uint64_t v;
-        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
-                return v;
-        /* No entropy yet (early boot): names only need to be unlikely to collide, and
-         * every creation is O_EXCL or mkdir, so a collision is retried, never reused. */
-        static atomic_uint_fast64_t counter;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 44);
-        return v ^ (atomic_fetch_add(&counter, 1) * UINT64_C(0x9e3779b97f4a7c15));
-}
-
-void fs_temp_name(char buf[static FS_TEMP_NAME_MAX])
-{
-        snprintf(buf, FS_TEMP_NAME_MAX, ".acfetch-%016llx", (unsigned long long)random_u64());
-}
-
-int fs_temp_prefix(const char *name, char **ret)
-{
-        /* Room for the suffix: "-" and up to 15 characters after ".acfetch". */
-        size_t n = MIN(strlen(name), (size_t)FS_NAME_MAX - 16);
-        return asprintf(ret, ".%.*s.acfetch-", (int)n, name) < 0 ? -ENOMEM : 0;
-}
-
-/* Creates prefix + 6 random characters under dir_fd (a directory, or a file returned open),
- * retrying on collisions. */
-static int make_temp_at(int dir_fd, const char *prefix, bool dir, int *ret_fd, char **ret_name)
-{
-        static const char chars[] =
-            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        size_t len = strlen(prefix);
-        if (len + 6 > FS_NAME_MAX)
-                return -ENAMETOOLONG;
-        _cleanup_(freep) char *name = malloc(len + 7);
-        if (!name)
-                return -ENOMEM;
-        memcpy(name, prefix, len);
-
-        for (unsigned attempt = 0; attempt < 100; attempt++) {
-                uint64_t v = random_u64();
-                for (size_t i = 0; i < 6; i++, v /= (sizeof(chars) - 1))
-                        name[len + i] = chars[v % (sizeof(chars) - 1)];
-                name[len + 6] = '\0';
-                int fd = dir ? mkdirat(dir_fd, name, 0700)
-                             : openat(dir_fd, name,
-                                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                if (fd >= 0) {
-                        if (ret_fd)
-                                *ret_fd = fd;
-                        *ret_name = TAKE_PTR(name);
-                        return 0;
-                }
-                if (errno != EEXIST)
-                        return negative_errno();
-        }
-        return -EEXIST;
-}
-
-int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name)
-{
-        return make_temp_at(dir_fd, prefix, true, NULL, ret_name);
-}
-
-int fs_mkstemp_at(int dir_fd, const char *prefix, char **ret_name)
-{
-        int fd = -1;
-        int r = make_temp_at(dir_fd, prefix, false, &fd, ret_name);
-        return r < 0 ? r : fd;
 }
 
 DIR *fs_opendir_at(int dir_fd)
@@ -326,7 +252,21 @@ int fs_mkdir_parents(const char *path, mode_t mode)
                         return negative_errno();
                 *s = '/';
         }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
+        if (mkdir(p, mode) >= 0)
+                return chmod(p, mode) < 0 ? negative_errno() : 0; /* the umask may have cut it */
+        return errno == EEXIST ? 0 : negative_errno();
+}
+
+int fs_mkdir_at(int dir_fd, const char *name, mode_t mode)
+{
+        bool made = mkdirat(dir_fd, name, mode) >= 0;
+        if (!made && errno != EEXIST)
                 return negative_errno();
-        return 0;
+        int fd = fs_open_beneath(dir_fd, name, O_RDONLY | O_DIRECTORY, 0);
+        if (fd >= 0 && made && fchmod(fd, mode) < 0) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        return fd;
 }

@@ -34,12 +34,17 @@ int fs_open_beneath(int dir_fd, const char *name, int flags, mode_t mode);
 /* "/proc/self/fd/N": lets xattr calls reach the inode an O_PATH fd holds, links included. */
 void fs_proc_fd_path(int fd, char buf[static FS_PROC_FD_PATH_MAX]);
 
-/* A fresh random name ".acfetch-XXXXXXXXXXXXXXXX" (16 hex digits). */
+/* ---------------------------------------------------------------- temporary names (fs_temp.c) */
+
+/* A fresh random name ".acfetch-XXXXXXXXXXXXXXXX" (16 hex digits), for entries replaced in place
+ * inside a tree being extracted. */
 void fs_temp_name(char buf[static FS_TEMP_NAME_MAX]);
 
 /*
- * The prefix of every temporary sibling of `name`: ".<name>.acfetch-", name shortened so that the
- * prefix and a suffix of up to 15 characters fit FS_NAME_MAX. *ret is malloc'ed.
+ * The prefix of every temporary sibling of `name`: ".<name>.acfetch-<pid>-<start>-", naming this
+ * process (its pid and start time) so that a later run can tell whether the maker is gone; name
+ * is shortened so that the prefix and the 6 characters fs_mk*temp_at append fit FS_NAME_MAX.
+ * *ret is malloc'ed.
  */
 int fs_temp_prefix(const char *name, char **ret);
 
@@ -48,8 +53,27 @@ int fs_temp_prefix(const char *name, char **ret);
  * *ret_name is malloc'ed.
  */
 int fs_mkdtemp_at(int dir_fd, const char *prefix, char **ret_name);
-/* The same for a new empty 0600 file, returned open read-write (O_CLOEXEC) as the result. */
+/* The same for a new empty 0600 file, returned open read-write (O_CLOEXEC) as the result, and
+ * flocked (shared) for as long as it stays open. */
 int fs_mkstemp_at(int dir_fd, const char *prefix, char **ret_name);
+
+/* true if name is a temporary name of fs_temp_prefix's form whose maker no longer runs. */
+bool fs_temp_owner_gone(const char *name);
+
+/*
+ * Removes dir_fd/entry (a file or a directory tree) if fs_temp_owner_gone(entry) and nobody
+ * holds it flocked: 1 when removed, 0 when kept, or a negative errno (not logged).
+ */
+int fs_temp_reclaim_at(int dir_fd, const char *entry);
+
+/*
+ * Reclaims (as fs_temp_reclaim_at) every temporary sibling of name under dir_fd, and temporaries
+ * of those, whose maker is gone: what a killed writer of name left. `what` names name in
+ * messages (a failure is a warning; the caller goes on).
+ */
+void fs_temp_reclaim_siblings(int dir_fd, const char *name, const char *what);
+
+/* ---------------------------------------------------------------- directories */
 
 /* A listing of the directory open as dir_fd (its own descriptor: dir_fd stays open), or NULL
  * with errno set. */
@@ -73,9 +97,16 @@ int fs_chattr_get(int fd, unsigned *ret);
 /* Sets the bits of mask to value, keeping the others; no ioctl when nothing changes. */
 int fs_chattr_merge(int fd, unsigned value, unsigned mask);
 
-/* Path-based. mkdir -p: the parents of path 0755 (as a shell makes them), path itself with mode;
- * trailing slashes are ignored and existing directories are fine. 0 or a negative errno (not
- * logged). */
+/*
+ * Opens the directory name under dir_fd, creating it first if missing with exactly mode, whatever
+ * the umask (the store's directories have fixed modes); an existing one keeps its mode. Returns
+ * the fd (O_DIRECTORY, never through a symlink) or a negative errno (not logged).
+ */
+int fs_mkdir_at(int dir_fd, const char *name, mode_t mode);
+
+/* Path-based. mkdir -p: the parents of path 0755 (minus the umask, as a shell makes them), path
+ * itself with exactly mode when it is created; trailing slashes are ignored and existing
+ * directories are fine. 0 or a negative errno (not logged). */
 int fs_mkdir_parents(const char *path, mode_t mode);
 
 /* The process umask, read without changing it (race-free with other threads). */

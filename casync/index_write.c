@@ -54,8 +54,9 @@ int ca_index_writer_new(const char *path, uint64_t feature_flags, uint64_t chunk
         w->path = strdup(path);
         if (!w->path)
                 return -ENOMEM;
-        /* Readable as casync leaves its indexes (a web server serves them). */
-        r = ca_atomic_file_new(path, CA_ATOMIC_MODE_DEFAULT, CA_ATOMIC_SYNC, &w->file);
+        /* Readable as casync leaves its indexes (a web server serves them), whatever the
+         * umask; a killed writer's temporary file is reclaimed. */
+        r = ca_atomic_file_new(path, 0644, CA_ATOMIC_SYNC | CA_ATOMIC_RECLAIM, &w->file);
         if (r < 0)
                 return r;
 

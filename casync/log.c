@@ -2,6 +2,7 @@
 /* One place that decides what reaches stderr, so --quiet and --debug work everywhere. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "casync/casync.h"
 
@@ -52,4 +53,13 @@ int ca_log_errno(int level, int err, const char *fmt, ...)
         log_va(level, fmt, ap);
         va_end(ap);
         return err;
+}
+
+int ca_log_write_error(const char *what, int err)
+{
+        if (err == -ENOSPC)
+                return ca_log_errno(CA_LOG_ERR, err, "%s: no space left on device", what);
+        if (err == -EDQUOT)
+                return ca_log_errno(CA_LOG_ERR, err, "%s: disk quota exceeded", what);
+        return ca_log_errno(CA_LOG_ERR, err, "%s: cannot write: %s", what, strerror(-err));
 }

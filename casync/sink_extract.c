@@ -646,6 +646,22 @@ static int extract_finish(void *userdata)
         return 0;
 }
 
+/* The sink's entry points: errors leave through extract_dest_error. */
+static int sink_node_begin(void *userdata, const ca_node *n)
+{
+        return extract_dest_error(userdata, extract_node_begin(userdata, n));
+}
+
+static int sink_payload(void *userdata, const ca_node *n, const void *data, size_t size)
+{
+        return extract_dest_error(userdata, extract_payload(userdata, n, data, size));
+}
+
+static int sink_node_end(void *userdata, const ca_node *n)
+{
+        return extract_dest_error(userdata, extract_node_end(userdata, n));
+}
+
 /* ---------------------------------------------------------------- setup */
 
 int ca_extract_new(const char *dest, const ca_extract_options *opts, ca_extract **ret,
@@ -668,8 +684,9 @@ int ca_extract_new(const char *dest, const ca_extract_options *opts, ca_extract 
         e->chown_allowed = e->privileged && !e->opts.no_same_owner;
         e->umask = fs_get_umask();
         e->dest = strdup(dest);
+        e->dest_name = strdup(e->opts.dest_name ? e->opts.dest_name : dest);
         e->buf = malloc(WRITE_BUFFER_SIZE);
-        if (!e->dest || !e->buf)
+        if (!e->dest || !e->dest_name || !e->buf)
                 return -ENOMEM;
 
         int r;
@@ -687,9 +704,9 @@ int ca_extract_new(const char *dest, const ca_extract_options *opts, ca_extract 
                 return r;
 
         *ret_sink = (ca_sink){
-            .node_begin = extract_node_begin,
-            .payload = extract_payload,
-            .node_end = extract_node_end,
+            .node_begin = sink_node_begin,
+            .payload = sink_payload,
+            .node_end = sink_node_end,
             .finish = extract_finish,
             .userdata = e,
         };

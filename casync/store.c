@@ -13,11 +13,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "casync/casync.h"
+#include "casync/fs_safe.h"
 
 struct ca_store {
         char *path;
@@ -25,8 +25,11 @@ struct ca_store {
         unsigned flags;
 };
 
-/* "<4 hex>/<64 hex>.<16 hex>.tmp" and shorter names. */
-#define CHUNK_REL_MAX (5 + CA_CHUNK_ID_HEX_SIZE + 1 + 16 + 4 + 1)
+/* "<4 hex>/<64 hex>.cacnk" and shorter names. */
+#define CHUNK_REL_MAX (5 + CA_CHUNK_ID_HEX_SIZE + 6)
+/* Fixed, whatever the umask, so that a store can be served: casync's modes. */
+#define STORE_DIR_MODE  0755
+#define CHUNK_FILE_MODE 0444
 
 static const char compressed_suffix[] = ".cacnk";
 
@@ -35,11 +38,15 @@ int ca_store_open(const char *path, unsigned flags, ca_store **ret)
         _cleanup_(ca_store_freep) ca_store *s = NULL;
         int r;
 
-        if ((flags & CA_STORE_CREATE) && !(flags & CA_STORE_READ_ONLY) && mkdir(path, 0777) < 0 &&
-            errno != EEXIST) {
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create chunk store: %s", path,
-                                    strerror(-r));
+        /* Served as casync serves its stores: 0755 whatever the umask. */
+        bool made = false;
+        if ((flags & CA_STORE_CREATE) && !(flags & CA_STORE_READ_ONLY)) {
+                made = mkdir(path, STORE_DIR_MODE) >= 0;
+                if (!made && errno != EEXIST) {
+                        r = negative_errno();
+                        return ca_log_errno(CA_LOG_ERR, r, "%s: cannot create chunk store: %s",
+                                            path, strerror(-r));
+                }
         }
 
         s = calloc(1, sizeof(*s));
@@ -52,6 +59,9 @@ int ca_store_open(const char *path, unsigned flags, ca_store **ret)
                 return -ENOMEM;
 
         s->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->dir_fd >= 0 && made && fchmod(s->dir_fd, STORE_DIR_MODE) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(),
+                                    "%s: cannot create chunk store: %m", path);
         if (s->dir_fd < 0) {
                 r = negative_errno();
                 return ca_log_errno(CA_LOG_ERR, r, "%s: cannot open chunk store: %s", path,
@@ -95,8 +105,8 @@ static int open_subdir(ca_store *s, const char *rel, bool create)
 
         memcpy(sub, rel, 4);
         sub[4] = 0;
-        if (create && mkdirat(s->dir_fd, sub, 0777) < 0 && errno != EEXIST)
-                return negative_errno();
+        if (create)
+                return fs_mkdir_at(s->dir_fd, sub, STORE_DIR_MODE);
         fd = openat(s->dir_fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? negative_errno() : fd;
 }
@@ -233,41 +243,29 @@ int ca_store_has(ca_store *s, const ca_chunk_id *id)
         return is_regular_at(s->dir_fd, rel);
 }
 
-static uint64_t random_u64(void)
+/*
+ * Writes data to a fresh temp file beside name in subfd (its name in *ret_tmp, of
+ * fs_temp_prefix's form, so that gc can tell when its writer is gone). Returns the file, still
+ * open: its flock tells gc in another pid namespace that it is in use until published.
+ */
+static int write_temp(int subfd, const char *name, const void *data, size_t size, char **ret_tmp)
 {
-        static atomic_uint_fast64_t counter;
-        struct timespec ts;
-        uint64_t v;
-
-        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
-                return v;
-        /* Unique enough for a temp name; O_EXCL catches the rest. */
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ((uint64_t)getpid() << 40) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
-               atomic_fetch_add(&counter, 1);
-}
-
-/* Writes data to a fresh temp file in subfd; returns the file's name in tmp. */
-static int write_temp(int subfd, const char *name, const void *data, size_t size,
-                      char tmp[CHUNK_REL_MAX])
-{
-        int fd = -1, r;
-
-        for (unsigned attempt = 0; fd < 0; attempt++) {
-                snprintf(tmp, CHUNK_REL_MAX, "%.64s.%" PRIx64 ".tmp", name, random_u64());
-                /* Read-only from birth, as casync makes chunk files (umask applies). */
-                fd = openat(subfd, tmp,
-                            O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0444);
-                if (fd < 0 && (errno != EEXIST || attempt >= 16))
-                        return negative_errno();
-        }
-
-        r = write_full(fd, data, size);
-        if (close(fd) < 0 && r == 0)
+        _cleanup_(freep) char *prefix = NULL, *tmp = NULL;
+        if (fs_temp_prefix(name, &prefix) < 0)
+                return -ENOMEM;
+        _cleanup_(closep) int fd = fs_mkstemp_at(subfd, prefix, &tmp);
+        if (fd < 0)
+                return fd;
+        /* Read-only, as casync makes chunk files. */
+        int r = write_full(fd, data, size);
+        if (r >= 0 && fchmod(fd, CHUNK_FILE_MODE) < 0)
                 r = negative_errno();
-        if (r < 0)
+        if (r < 0) {
                 (void)unlinkat(subfd, tmp, 0);
-        return r;
+                return r;
+        }
+        *ret_tmp = TAKE_PTR(tmp);
+        return TAKE_FD(fd);
 }
 
 /* Publishes tmp as name unless name exists; an existing chunk counts as success. */
@@ -290,7 +288,8 @@ static int publish(int subfd, const char *tmp, const char *name)
 int ca_store_put_compressed(ca_store *s, const ca_chunk_id *id, const void *data, size_t size)
 {
         _cleanup_(closep) int subfd = -1;
-        char rel[CHUNK_REL_MAX], tmp[CHUNK_REL_MAX], hex[CA_CHUNK_ID_HEX_SIZE];
+        char rel[CHUNK_REL_MAX], hex[CA_CHUNK_ID_HEX_SIZE];
+        _cleanup_(freep) char *tmp = NULL;
         const char *name;
         int r;
 
@@ -313,9 +312,9 @@ int ca_store_put_compressed(ca_store *s, const ca_chunk_id *id, const void *data
         if (r > 0)
                 return 0;
 
-        r = write_temp(subfd, name, data, size, tmp);
-        if (r >= 0)
-                r = publish(subfd, tmp, name);
+        _cleanup_(closep) int fd = write_temp(subfd, name, data, size, &tmp);
+        r = fd < 0 ? fd : publish(subfd, tmp, name);
+        /* Closed after the rename, to keep the flock; every read verifies the chunk anyway. */
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s/%s: cannot store chunk: %s", s->path, rel,
                                     strerror(-r));

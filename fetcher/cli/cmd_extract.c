@@ -46,7 +46,7 @@ static int produce_blob(void *userdata, ca_stream_writer write, void *write_user
 /* A blob appears under DEST only when complete: temp file beside it, then rename. */
 static int extract_blob(archive_input *in, const char *dest)
 {
-        return ca_write_file_atomic(dest, CA_ATOMIC_MODE_DEFAULT, 0, produce_blob,
+        return ca_write_file_atomic(dest, CA_ATOMIC_MODE_DEFAULT, CA_ATOMIC_RECLAIM, produce_blob,
                                     &(blob_job){in, dest});
 }
 

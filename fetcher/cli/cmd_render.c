@@ -69,12 +69,25 @@ static int run_render(int argc, char **argv)
 typedef struct export_job {
         aci_store *store;
         const aci_image_record *record;
+        const char *dest;
+        ca_stream_writer write;
+        void *write_userdata;
 } export_job;
+
+/* The file's writer, whose failures (a full file system) only the export can name. */
+static int export_write(void *userdata, const void *data, size_t size)
+{
+        const export_job *j = userdata;
+        int r = j->write(j->write_userdata, data, size);
+        return r < 0 ? ca_log_write_error(j->dest, r) : 0;
+}
 
 static int produce_export(void *userdata, ca_stream_writer write, void *write_userdata)
 {
-        const export_job *j = userdata;
-        return aci_image_export(j->store, j->record, ca_default_jobs(), write, write_userdata);
+        export_job *j = userdata;
+        j->write = write;
+        j->write_userdata = write_userdata;
+        return aci_image_export(j->store, j->record, ca_default_jobs(), export_write, j);
 }
 
 static int run_export(int argc, char **argv)
@@ -94,8 +107,9 @@ static int run_export(int argc, char **argv)
         if (r < 0)
                 return r;
 
-        r = ca_write_file_atomic(dest, CA_ATOMIC_MODE_DEFAULT, CA_ATOMIC_SYNC, produce_export,
-                                 &(export_job){s, &rec});
+        r = ca_write_file_atomic(dest, CA_ATOMIC_MODE_DEFAULT, CA_ATOMIC_SYNC | CA_ATOMIC_RECLAIM,
+                                 produce_export,
+                                 &(export_job){.store = s, .record = &rec, .dest = dest});
         if (r >= 0)
                 ca_log_info("%s: image %s, %llu bytes", dest, rec.name,
                             (unsigned long long)rec.size);

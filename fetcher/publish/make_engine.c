@@ -133,8 +133,8 @@ static int produce_catar(void *userdata, ca_stream_writer write, void *write_use
 static int make_catar(make_sink *s, uint64_t flags, const make_target *t, make_stats *stats)
 {
         s->what = t->output;
-        return ca_write_file_atomic(t->output, CA_ATOMIC_MODE_DEFAULT, 0, produce_catar,
-                                    &(catar_job){s, flags, t, stats});
+        return ca_write_file_atomic(t->output, CA_ATOMIC_MODE_DEFAULT, CA_ATOMIC_RECLAIM,
+                                    produce_catar, &(catar_job){s, flags, t, stats});
 }
 
 int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_digest,

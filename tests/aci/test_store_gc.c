@@ -36,6 +36,38 @@ static void *make_index(const ca_chunk_id *ids, size_t n, size_t *ret_size)
         return buf;
 }
 
+/*
+ * A chunk temp file under dir_path/sub as a writer killed mid-write leaves it: made by a child
+ * process (so named after it) that exits without cleaning up. Returns its name.
+ */
+static char *dead_writer_temp(const char *dir_path, const char *chunk_name)
+{
+        int p[2];
+        CHECK(pipe(p) == 0);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                int dfd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                char *prefix = NULL, *name = NULL;
+                if (dfd < 0 || fs_temp_prefix(chunk_name, &prefix) < 0)
+                        _exit(1);
+                int fd = fs_mkstemp_at(dfd, prefix, &name);
+                if (fd < 0 || write(fd, "partial", 7) != 7 ||
+                    write(p[1], name, strlen(name)) != (ssize_t)strlen(name))
+                        _exit(1);
+                _exit(0);
+        }
+        close(p[1]);
+        char buf[FS_NAME_MAX + 1];
+        ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+        close(p[0]);
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK(n > 0);
+        buf[n] = '\0';
+        return xstrdup(buf);
+}
+
 static char *chunk_path(const char *dir, const ca_chunk_id *id)
 {
         char hex[CA_CHUNK_ID_HEX_SIZE];
@@ -105,19 +137,26 @@ void test_gc(void)
         add_image_full(s, ip, "example.com/p", NULL, 0, NULL, NULL, 1, true, NULL, index1, n1, kp);
         add_image_full(s, iq, "example.com/q", NULL, 0, NULL, NULL, 1, true, NULL, index2, n2, kq);
 
-        /* A temp file of an interrupted chunk write, and a file gc does not know. */
+        /* A temp file of a chunk write killed part-way, one of a live writer (this process: a
+         * mount's download, say), one of casync's own form, and a file gc does not know. */
         char hex1[CA_CHUNK_ID_HEX_SIZE];
         ca_chunk_id_to_hex(&ids[0], hex1);
-        _cleanup_(freep) char *tmp_rel = strf("chunks/1111/%s.0123456789abcdef.tmp", hex1);
+        _cleanup_(freep) char *sub1 = strf("%s/chunks/1111", dir);
+        _cleanup_(freep) char *chunk_name = strf("%s.cacnk", hex1);
+        _cleanup_(freep) char *dead_name = dead_writer_temp(sub1, chunk_name);
+        _cleanup_(freep) char *tmp_rel = strf("chunks/1111/%s", dead_name);
         _cleanup_(freep) char *tmp_file = strf("%s/%s", dir, tmp_rel);
+        CHECK(is_regular(tmp_file));
+        _cleanup_(freep) char *live_prefix = NULL, *live_name = NULL;
+        CHECK_EQ_INT(fs_temp_prefix(chunk_name, &live_prefix), 0);
+        _cleanup_(closep) int sub1_fd = open(sub1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        CHECK(sub1_fd >= 0);
+        _cleanup_(closep) int live_fd = fs_mkstemp_at(sub1_fd, live_prefix, &live_name);
+        CHECK(live_fd >= 0);
+        _cleanup_(freep) char *young_tmp = strf("%s/%s", sub1, live_name);
+        _cleanup_(freep) char *casync_tmp = strf("%s/.#%s.cacnk1f2e3d4c5b6a7988", sub1, hex1);
+        write_file(casync_tmp, "casync writing");
         _cleanup_(freep) char *notes = strf("%s/chunks/1111/notes", dir);
-        write_file(tmp_file, "partial");
-        /* Left by a writer killed two hours ago; a young one may be a mount's download. */
-        struct timespec old[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
-        CHECK(utimensat(AT_FDCWD, tmp_file, old, 0) == 0);
-        _cleanup_(freep) char *young_tmp =
-            strf("%s/chunks/1111/%s.fedcba9876543210.tmp", dir, hex1);
-        write_file(young_tmp, "in progress");
         write_file(notes, "kept");
 
         /* Trees: P complete, Q incomplete, an orphan (valid key) and junk (not a key). */
@@ -186,6 +225,7 @@ void test_gc(void)
         CHECK(!exists(dir5));
         CHECK(!exists(tmp_file));
         CHECK(is_regular(young_tmp));
+        CHECK(is_regular(casync_tmp));
         CHECK(is_regular(notes));
         CHECK(is_regular(tp_rendered));
         CHECK(!exists(tq));

@@ -370,16 +370,26 @@ fi
 rm -rf "$D/broken.castr"
 
 # Temporary roots left by interrupted runs (kill -9) are reclaimed by the next extraction to the
-# same DEST, but never one that a live extraction still holds (flock) or that is brand new.
-mkdir "$D/.stale-out.acfetch-AAAAAA" "$D/.stale-out.acfetch-BBBBBB" "$D/.stale-out.acfetch-CCCCCC"
-echo junk >"$D/.stale-out.acfetch-AAAAAA/f"
-touch -d '1 hour ago' "$D/.stale-out.acfetch-AAAAAA" "$D/.stale-out.acfetch-BBBBBB"
-exec 9<"$D/.stale-out.acfetch-BBBBBB" # this shell stands for a live extraction holding it
+# same DEST: their names say which process made them (pid and start time), and it is gone. Never
+# one whose maker runs, one that a live extraction holds (flock: a maker in another pid namespace)
+# or one of another form.
+sleep 600 &
+dead=$!
+dead_start=$(cut -d' ' -f22 "/proc/$dead/stat")
+kill "$dead"
+wait "$dead" || true
+live_start=$(cut -d' ' -f22 "/proc/$$/stat")
+gone=.stale-out.acfetch-$dead-$dead_start
+mkdir "$D/$gone-AAAAAA" "$D/$gone-BBBBBB" "$D/.stale-out.acfetch-$$-$live_start-CCCCCC" \
+        "$D/.stale-out.acfetch-DDDDDD"
+echo junk >"$D/$gone-AAAAAA/f"
+exec 9<"$D/$gone-BBBBBB" # this shell stands for a live extraction holding it
 flock -n 9
 if "$ACFETCH" extract "$IDX" "$D/stale-out" 2>"$D/stale.err"; then
-        check "stale temporary root reclaimed" test ! -e "$D/.stale-out.acfetch-AAAAAA"
-        check "locked temporary root kept" test -d "$D/.stale-out.acfetch-BBBBBB"
-        check "brand-new temporary root kept" test -d "$D/.stale-out.acfetch-CCCCCC"
+        check "stale temporary root reclaimed" test ! -e "$D/$gone-AAAAAA"
+        check "locked temporary root kept" test -d "$D/$gone-BBBBBB"
+        check "live maker's temporary root kept" test -d "$D/.stale-out.acfetch-$$-$live_start-CCCCCC"
+        check "temporary root of another form kept" test -d "$D/.stale-out.acfetch-DDDDDD"
 else
         fail "extract next to stale temporary roots" "$(head -n 10 "$D/stale.err")"
 fi

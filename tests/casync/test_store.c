@@ -177,15 +177,29 @@ static void test_roundtrip(void)
         CHECK_EQ_INT(count_entries(store_dir("rt.castr"), &c, &saw_tmp), 1);
         CHECK(!saw_tmp);
 
-        /* The umask applies to new files and directories. */
-        umask(027);
+        /* New files and directories have casync's modes whatever the umask: never writable by
+         * others (umask 000), always readable by a web server (umask 077). */
+        umask(000);
         CHECK_EQ_INT(ca_store_put(s, &d.id, d.data, d.size), 0);
         file_path(store_dir("rt.castr"), &d, ".cacnk", path);
         CHECK(stat(path, &st) == 0);
-        CHECK_EQ_INT(st.st_mode & 07777, 0440);
+        CHECK_EQ_INT(st.st_mode & 07777, 0444);
         snprintf(path, sizeof(path), "%s/%.4s", store_dir("rt.castr"), d.hex);
         CHECK(stat(path, &st) == 0);
-        CHECK_EQ_INT(st.st_mode & 07777, 0750);
+        CHECK_EQ_INT(st.st_mode & 07777, 0755);
+        umask(077);
+        ca_store *s077;
+        CHECK_EQ_INT(ca_store_open(store_dir("umask077.castr"), CA_STORE_CREATE, &s077), 0);
+        CHECK_EQ_INT(ca_store_put(s077, &d.id, d.data, d.size), 0);
+        ca_store_free(s077);
+        CHECK(stat(store_dir("umask077.castr"), &st) == 0);
+        CHECK_EQ_INT(st.st_mode & 07777, 0755);
+        snprintf(path, sizeof(path), "%s/%.4s", store_dir("umask077.castr"), d.hex);
+        CHECK(stat(path, &st) == 0);
+        CHECK_EQ_INT(st.st_mode & 07777, 0755);
+        file_path(store_dir("umask077.castr"), &d, ".cacnk", path);
+        CHECK(stat(path, &st) == 0);
+        CHECK_EQ_INT(st.st_mode & 07777, 0444);
         umask(022);
 
         /* Remove takes it away; removing again is fine. */
