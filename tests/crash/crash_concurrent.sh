@@ -44,7 +44,7 @@ gc_pid=$!
 ) &
 rm_pid=$!
 if [ -n "$have_mnt" ]; then
-        MNT_ALL= MNT_PIDS=
+        MNT_ALL='' MNT_PIDS=''
         at_exit _mnt_cleanup
         mnt_start "$TEST_TMP/mount.log" --dir="$S" mount -f $NET "https://$CR_HOST/img/$CR_HOST/b.caidx" "$M"
 fi
@@ -80,6 +80,7 @@ check "verify passes and rendered trees equal their source" cr_store_ok "$S"
 fe_same_rootfs "$SRC/a" "$S/trees/$(fe_key "$(cat "$TEST_TMP/f0.out")")"
 
 # Each of a's chunks requested once: the fetches share their downloads.
+# shellcheck disable=SC2119 # the default nginx instance
 fe_chunk_requests >"$TEST_TMP/requests"
 requests=$(grep -cxFf "$TEST_TMP/a-only.chunks" "$TEST_TMP/requests") || true
 echo "# chunk GETs of a's $distinct chunks by $FETCHES concurrent fetches: $requests"

@@ -12,7 +12,7 @@ cr_init
 
 RATE=--rate-limit=4M
 S=$W/store
-cr_time max "$A" --dir="$TEST_TMP/measure" fetch $NET --full $RATE "$CR_A"
+max=$(cr_time "$A" --dir="$F/measure" fetch $NET --full $RATE "$CR_A")
 echo "# an unkilled fetch takes $max ms"
 
 rerun() {

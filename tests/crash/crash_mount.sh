@@ -31,11 +31,11 @@ EOS
 chmod +x "$TEST_TMP/mount-and-read"
 
 # An unkilled mount: from its start until every chunk is local.
-all_local() { grep -q 'are local now' "$TEST_TMP/measure.log"; }
-mkdir -p "$TEST_TMP/measure.mnt"
+all_local() { grep -q 'are local now' "$F/measure.log"; }
+mkdir -p "$F/measure.mnt"
 t0=$(date +%s%3N)
-mnt_start "$TEST_TMP/measure.log" --dir="$TEST_TMP/measure" mount -f $NET $RATE "$URL" "$TEST_TMP/measure.mnt"
-wait_until all_local || fail "the mount did not fetch every chunk" "$(cat "$TEST_TMP/measure.log")"
+mnt_start "$F/measure.log" --dir="$F/measure" mount -f $NET $RATE "$URL" "$F/measure.mnt"
+wait_until all_local || fail "the mount did not fetch every chunk" "$(cat "$F/measure.log")"
 max=$(($(date +%s%3N) - t0))
 mnt_stop
 echo "# an unkilled mount takes $max ms until every chunk is local"

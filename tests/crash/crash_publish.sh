@@ -17,7 +17,7 @@ GNUPGHOME=$FE_GNUPG
 export GNUPGHOME
 FPR=$(cat "$FE_GNUPG/fpr")
 
-cr_time max "$A" publish --sign="$FPR" "$SRC/a/rootfs" --name="$PUB" "$TEST_TMP/measure.site"
+max=$(cr_time "$A" publish --sign="$FPR" "$SRC/a/rootfs" --name="$PUB" "$F/measure.site")
 echo "# an unkilled publish takes $max ms"
 
 # Every index under its final name has its signature and extracts, from the site's own store,
@@ -26,18 +26,18 @@ indexes_complete() {
         find "$W/site" -name '*.caidx' ! -name '.*' >"$TEST_TMP/indexes"
         while read -r ix; do
                 [ -s "$ix.asc" ] || fail "$ix has no signature beside it"
-                rm -rf "$TEST_TMP/x"
-                acf --dir="$TEST_TMP/xstore" extract --store="$W/site/default.castr" "$ix" "$TEST_TMP/x"
+                rm -rf "$F/x"
+                acf --dir="$F/xstore" extract --store="$W/site/default.castr" "$ix" "$F/x"
                 expect_rc 0 "extract $ix"
-                fe_same_tree "$SRC/a/rootfs" "$TEST_TMP/x/rootfs" strict
+                fe_same_tree "$SRC/a/rootfs" "$F/x/rootfs" strict
         done <"$TEST_TMP/indexes"
 }
 rerun() {
         acf publish --sign="$FPR" "$SRC/a/rootfs" --name="$PUB" "$W/site"
         expect_rc 0 "publish"
-        rm -rf "$TEST_TMP/fstore"
-        cr_fetch "$TEST_TMP/fstore" "$PUB"
-        fe_same_tree "$SRC/a/rootfs" "$TEST_TMP/fstore/trees/$(fe_key "$CR_ID")/rootfs" strict
+        rm -rf "$F/fstore"
+        cr_fetch "$F/fstore" "$PUB"
+        fe_same_tree "$SRC/a/rootfs" "$F/fstore/trees/$(fe_key "$CR_ID")/rootfs" strict
 }
 
 i=1

@@ -7,32 +7,45 @@
 set -eu
 # shellcheck source=tests/crash/lib.sh
 . "$SRCDIR/tests/crash/lib.sh"
+# On disk: tmpfs lists a directory newest first, so `rendered` (written last) would be removed
+# first and a half-removed tree would never look rendered there.
+CR_ON_DISK=1
 cr_init
 
 # rm: a store holding a and b, rendered; a is removed. gc: the same store without a's image
 # record, so that gc removes a's tree (a tree of no image) as well as its chunks.
-P=$TEST_TMP/prepared
-cr_fetch "$P" "$CR_A"
-ID=$CR_ID
+P=$F/prepared
+cr_prepare "$P"
 cr_fetch "$P" "$CR_B"
 KB=$(fe_key "$CR_ID")
-PG=$TEST_TMP/prepared-gc
+PG=$F/prepared-gc
 cp -a "$P" "$PG"
 rm -rf "${PG:?}/images/$(fe_key "$ID")"
 S=$W/store
-cp -a "$P" "$TEST_TMP/m"
-cr_time max_rm "$A" --dir="$TEST_TMP/m" image rm "$ID"
-cp -a "$PG" "$TEST_TMP/mg"
-cr_time max_gc "$A" --dir="$TEST_TMP/mg" gc
+# The shortest of three runs: one slow start would put most kill points after the end.
+shortest() { # STORE COMMAND...
+        _st_p=$1
+        shift
+        _st_min=
+        for _st_i in 1 2 3; do
+                rm -rf "$F/m"
+                cp -a "$_st_p" "$F/m"
+                _st_t=$(cr_time "$A" --dir="$F/m" "$@")
+                [ -n "$_st_min" ] && [ "$_st_min" -le "$_st_t" ] || _st_min=$_st_t
+        done
+        echo "$_st_min"
+}
+max_rm=$(shortest "$P" image rm "$ID")
+max_gc=$(shortest "$PG" gc)
 echo "# an unkilled image rm takes $max_rm ms, a gc $max_gc ms"
 
 # A fetch of a after the kill (on a copy of the store) renders a tree equal to the source: a
 # tree left half-removed but still marked rendered would be taken as it is.
 fetch_after() {
-        rm -rf "$TEST_TMP/after"
-        cp -a "$S" "$TEST_TMP/after"
-        cr_fetch "$TEST_TMP/after" "$CR_A"
-        cr_store_ok "$TEST_TMP/after"
+        rm -rf "$F/after"
+        cp -a "$S" "$F/after"
+        cr_fetch "$F/after" "$CR_A"
+        cr_store_ok "$F/after"
 }
 # After the rerun a is gone for good and b is whole.
 a_gone() {

@@ -11,13 +11,20 @@
 #       fe_init, then publish two signed images of a few MiB, many small files each (so removing
 #       a tree takes long enough for a kill to land inside it): $CR_A (NAME crash.example.com/a,
 #       source $SRC/a) and $CR_B (crash.example.com/b, $SRC/b); start nginx. Sets CR_IX_A and
-#       CR_IX_B (their indexes in the docroot), W (the scratch area the commands write in; the
-#       listing check covers all of it) and exports TMPDIR=$W/tmpdir so that anything a command
+#       CR_IX_B (their indexes in the docroot), F (scratch space on a tmpfs if one can be
+#       mounted and CR_ON_DISK is empty, for stores the rounds copy), W (in F: the scratch area the commands write in;
+#       the listing check covers all of it) and exports TMPDIR=$W/tmpdir so that anything a command
 #       writes to a temporary directory is seen too.
 # cr_fetch D NAME [OPTIONS]
 #       Fetch NAME into store D (must succeed); sets CR_ID (full image ID).
-# cr_time VAR COMMAND...
-#       Run COMMAND (must succeed), set VAR to its wall time in ms (at least 1).
+# cr_prepare D
+#       Fetch $CR_A into a fresh store D (the start of the render, export, rm and gc rounds);
+#       sets ID (its full image ID).
+# cr_output_ok render|export DEST
+#       DEST, written by `render ID DEST` or `export ID DEST`, is image a whole: the tree equals
+#       $SRC/a; the file's SHA-512 begins with the ID.
+# cr_time COMMAND...
+#       Run COMMAND (must succeed), print its wall time in ms (at least 1).
 # cr_kill MAX_MS COMMAND...
 #       Start COMMAND in a new session (setsid: its own process group), wait a random time in
 #       [0, MAX_MS] ms, SIGKILL the whole group and reap it. CR_MID=1 if it still ran when
@@ -74,8 +81,17 @@ cr_init() {
         CR_B=$CR_HOST/b
         CR_IX_A=$WWW/$CR_HOST/img/$CR_HOST/a.caidx
         CR_IX_B=$WWW/$CR_HOST/img/$CR_HOST/b.caidx
+        # shellcheck disable=SC2119 # it takes no script arguments
         fe_nginx_start
-        W=$TEST_TMP/w
+        # Rounds copy, compare and sync whole stores: on a tmpfs when we may mount one, so that a
+        # busy disk does not stretch the suite (a SIGKILL keeps the page cache either way).
+        F=$TEST_TMP/fast
+        mkdir -p "$F" || fail "mkdir $F"
+        if [ -z "${CR_ON_DISK:-}" ] &&
+                mount -t tmpfs -o size=2G,mode=0755 tmpfs "$F" 2>/dev/null; then
+                at_exit "umount -l '$F'"
+        fi
+        W=$F/w
         mkdir -p "$W/tmpdir" || fail "mkdir $W"
         TMPDIR=$W/tmpdir
         export TMPDIR
@@ -92,19 +108,30 @@ cr_fetch() { # D NAME [OPTIONS]
         CR_ID=$(cat "$OUT")
 }
 
+cr_prepare() { # D
+        cr_fetch "$1" "$CR_A"
+        ID=$CR_ID
+}
+
+cr_output_ok() { # render|export DEST
+        case $1 in
+        render) fe_same_tree "$SRC/a" "$2" ;;
+        export) expect_eq "SHA-512 of $2" "sha512-$(sha512sum "$2" | cut -c1-64)" "$ID" ;;
+        *) fail "cr_output_ok: unknown command $1" ;;
+        esac
+}
+
 _cr_now_ms() {
         date +%s%3N
 }
 
-cr_time() { # VAR COMMAND...
-        _ct_var=$1
-        shift
+cr_time() { # COMMAND...
         _ct_t0=$(_cr_now_ms)
         "$@" >"$TEST_TMP/cr_time.out" 2>&1 ||
                 fail "unkilled run of $* failed" "$(tail -n 5 "$TEST_TMP/cr_time.out")"
         _ct_ms=$(($(_cr_now_ms) - _ct_t0))
         [ "$_ct_ms" -gt 0 ] || _ct_ms=1
-        eval "$_ct_var=\$_ct_ms"
+        echo "$_ct_ms"
 }
 
 cr_kill() { # MAX_MS COMMAND...
@@ -189,7 +216,7 @@ cr_summary() { # COMMAND
         while read -r _cs_w; do
                 _cs_n=$(printf '%s\n' "$_cr_broken" | grep -cxF "$_cs_w") || true
                 _cs_all=$(printf '%s\n' "$_cr_checked" | grep -cxF "$_cs_w") || true
-                echo "#   $(($_cs_all - $_cs_n))/$_cs_all held: $_cs_w"
+                echo "#   $((_cs_all - _cs_n))/$_cs_all held: $_cs_w"
                 [ "$_cs_n" -eq 0 ] || _cs_bad=1
         done <"$TEST_TMP/cr_what"
         _cr_checked=
