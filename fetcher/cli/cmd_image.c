@@ -106,7 +106,8 @@ static int image_list(aci_store *s, int argc, char **argv)
         int r = aci_store_list(s, &list, &n);
         if (r < 0)
                 return r;
-        qsort(list, n, sizeof(*list), cmp_fetched);
+        if (n > 0) /* an empty store gives no list, and qsort's array must not be NULL */
+                qsort(list, n, sizeof(*list), cmp_fetched);
         if (json) {
                 r = list_json(s, list, n);
         } else {
