@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,13 @@ static inline void fuzz_split2(const uint8_t *data, size_t size, const uint8_t *
         *b = data + head + n;
         *b_size = size - head - n;
 }
+
+/* A fixed "now" for checks of times (2030-01-01): runs do not change with the clock, and it
+ * comes after the corpus's keys were made (they never expire). */
+#define FUZZ_NOW INT64_C(1893456000)
+
+/* /dev/null, opened once, for printers whose output does not matter. */
+FILE *fuzz_devnull(void);
 
 /* A private directory for a target's files, made once (on tmpfs when /dev/shm exists), removed
  * at exit. The path stays valid for the process's life. */

@@ -7,7 +7,6 @@
 #include "aci/openpgp/openpgp.h"
 #include "fuzz/fuzz.h"
 
-#define NOW INT64_C(1893456000) /* fixed, as in fuzz_openpgp_keys.c */
 /* The bytes of tests/openpgp/data/data, which its signatures (and the corpus's) are over. */
 #define FUZZ_SIGNED_DATA "acfetch signed data\n"
 
@@ -31,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         aci_pgp_issuer unknown;
         aci_pgp_signer signer;
         if (aci_pgp_verify_detached(keys, n, FUZZ_SIGNED_DATA, strlen(FUZZ_SIGNED_DATA), sig,
-                                    sig_size, NOW, "fuzz.asc", &unknown, &signer) == 0) {
+                                    sig_size, FUZZ_NOW, "fuzz.asc", &unknown, &signer) == 0) {
                 FUZZ_ASSERT(strlen(signer.fingerprint) == ACI_PGP_FPR_HEX_SIZE - 1);
                 aci_pgp_signer_done(&signer);
         }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The fuzz targets' private directory: on tmpfs when there is one, since some targets write
- * files for every input; removed at exit, so a long run leaves nothing behind. */
+/* Where fuzz targets write: their private directory (on tmpfs when there is one, since some
+ * targets write files for every input; removed at exit, so a long run leaves nothing behind),
+ * and /dev/null for printers. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -30,4 +31,14 @@ const char *fuzz_tmpdir(void)
         }
         atexit(remove_dir);
         return dir;
+}
+
+FILE *fuzz_devnull(void)
+{
+        static FILE *f;
+        if (!f && !(f = fopen("/dev/null", "we"))) {
+                perror("/dev/null");
+                abort();
+        }
+        return f;
 }
