@@ -354,6 +354,13 @@ int ca_catar_acl_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t
         return pa < pb ? -1 : pa > pb ? 1 : 0;
 }
 
+/* The n entries of acls from start, or NULL when n is 0: the decoder passes a NULL acls to a
+ * node without ACLs, and even `NULL + 0` is undefined behaviour in C. */
+static const ca_acl_entry *acl_slice(const ca_acl_entry *acls, size_t start, size_t n)
+{
+        return n > 0 ? acls + start : NULL;
+}
+
 void ca_catar_node_set_meta(ca_node *n, const uint8_t *meta, size_t meta_size,
                             const size_t n_acl[4], ca_xattr *xattrs, ca_acl_entry *acls)
 {
@@ -410,12 +417,12 @@ void ca_catar_node_set_meta(ca_node *n, const uint8_t *meta, size_t meta_size,
         }
         n->xattrs = xattrs;
         n->n_xattrs = nx;
-        n->acl_user = acls;
+        n->acl_user = acl_slice(acls, 0, n_acl[0]);
         n->n_acl_user = n_acl[0];
-        n->acl_group = acls + n_acl[0];
+        n->acl_group = acl_slice(acls, n_acl[0], n_acl[1]);
         n->n_acl_group = n_acl[1];
-        n->acl_default_user = n->acl_group + n_acl[1];
+        n->acl_default_user = acl_slice(acls, n_acl[0] + n_acl[1], n_acl[2]);
         n->n_acl_default_user = n_acl[2];
-        n->acl_default_group = n->acl_default_user + n_acl[2];
+        n->acl_default_group = acl_slice(acls, n_acl[0] + n_acl[1] + n_acl[2], n_acl[3]);
         n->n_acl_default_group = n_acl[3];
 }

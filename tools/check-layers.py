@@ -10,8 +10,8 @@
 # LAYERS, lowest first. A file belongs to the entry with the longest matching folder prefix;
 # "F/*" matches only the files directly in F/ (not its subfolders).
 #   rank    files may include folders of a lower rank, and their own entry's folder; "-" means
-#           exempt from the order (tests and benchmarks may include anything; cycles still
-#           count there).
+#           exempt from the order (tests, benchmarks and fuzz targets may include anything;
+#           cycles still count there).
 #   extra   folders also allowed although not lower ("-" for none), or, for an entry marked
 #           "only:", the complete list of other folders it may include (rank then ignored).
 # To add a layer: add a line with its folder and rank (renumber above it if it goes between
@@ -31,6 +31,7 @@ fetcher/mount/        6     -
 fetcher/cli/          7     -
 tests/                -     -
 bench/                -     -
+fuzz/                 -     -
 """
 # A new folder under fetcher/ matches no entry and is reported until it gets its line.
 

@@ -7,8 +7,11 @@ tests="casync nginx gnupg attr acl debootstrap util-linux e2fsprogs xxd zstd xz-
        iproute2 libcap2-bin"
 # The source checks (tools/check-layers.sh, tools/check-format.sh).
 checks="python3 clang-format"
+# The ASan+UBSan build is made with clang; the fuzz targets need clang's libFuzzer
+# (libclang_rt.fuzzer, in libclang-rt-14-dev on Debian 12).
+clang="clang libclang-rt-14-dev"
 missing=""
-for p in $build $tests $checks; do
+for p in $build $tests $checks $clang; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
                 missing="$missing $p"
 done

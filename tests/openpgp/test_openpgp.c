@@ -554,10 +554,9 @@ static void test_hostile(void)
         ca_log_set_max_level(0); /* thousands of expected errors */
         unsigned total = 0;
         for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
-                size_t ks, ss, ka, sa;
+                size_t ks, ss, sa;
                 _cleanup_(freep) uint8_t *key = binary_of(pairs[i].key, PGP_ARMOR_PUBLIC_KEY, &ks);
                 _cleanup_(freep) uint8_t *sig = binary_of(pairs[i].sig, PGP_ARMOR_SIGNATURE, &ss);
-                _cleanup_(freep) uint8_t *key_text = slurp(pairs[i].key, &ka);
                 _cleanup_(freep) uint8_t *sig_text = slurp(pairs[i].sig, &sa);
                 /* RSA keys are slow to re-verify: fewer random flips there. */
                 unsigned flips = strncmp(pairs[i].key, "rsa", 3) == 0 ? 500 : 3000;
