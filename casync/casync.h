@@ -35,8 +35,8 @@ int ca_log_errno(int level, int err, const char *fmt, ...) _printf_(3, 4);
 #define ca_log_debug(...)   ca_log(CA_LOG_DEBUG, __VA_ARGS__)
 /*
  * A write to `what` failed with err: logs "WHAT: no space left on device" (or "disk quota
- * exceeded"; a full file system is the destination's condition, whichever entry hit it), else
- * "WHAT: cannot write: <error>", and returns err.
+ * exceeded"; a full file system is the destination's condition, whichever entry hit it), once
+ * per process (later ones at debug level), else "WHAT: cannot write: <error>", and returns err.
  */
 int ca_log_write_error(const char *what, int err);
 /* true for the errors ca_log_write_error words as a full destination. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One place that decides what reaches stderr, so --quiet and --debug work everywhere. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,9 +58,14 @@ int ca_log_errno(int level, int err, const char *fmt, ...)
 
 int ca_log_write_error(const char *what, int err)
 {
-        if (err == -ENOSPC)
-                return ca_log_errno(CA_LOG_ERR, err, "%s: no space left on device", what);
-        if (err == -EDQUOT)
-                return ca_log_errno(CA_LOG_ERR, err, "%s: disk quota exceeded", what);
+        /* A full disk is said once: the writers still running (chunk downloads, the tree being
+         * extracted) then hit it too, and their lines would only repeat it. */
+        static atomic_bool told_full;
+        if (ca_errno_is_no_space(err)) {
+                int level = atomic_exchange(&told_full, true) ? CA_LOG_DEBUG : CA_LOG_ERR;
+                return ca_log_errno(level, err, "%s: %s", what,
+                                    err == -ENOSPC ? "no space left on device"
+                                                   : "disk quota exceeded");
+        }
         return ca_log_errno(CA_LOG_ERR, err, "%s: cannot write: %s", what, strerror(-err));
 }

@@ -315,6 +315,8 @@ int ca_store_put_compressed(ca_store *s, const ca_chunk_id *id, const void *data
         _cleanup_(closep) int fd = write_temp(subfd, name, data, size, &tmp);
         r = fd < 0 ? fd : publish(subfd, tmp, name);
         /* Closed after the rename, to keep the flock; every read verifies the chunk anyway. */
+        if (ca_errno_is_no_space(r))
+                return ca_log_write_error(s->path, r);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s/%s: cannot store chunk: %s", s->path, rel,
                                     strerror(-r));

@@ -222,8 +222,9 @@ static void inflight_release(chunk_source *s, const ca_chunk_id *id)
  * 0: buf holds it, verified, and the cache has it; -EBADMSG: every copy was corrupt (warned);
  * other errors as the transfer gives them.
  */
+/* *not_kept: the chunk was good but the local store could not keep it (it said why). */
 static int get_from_store(chunk_source *s, const char *url, const ca_index_item *item,
-                          ca_digest_type t, void *buf)
+                          ca_digest_type t, void *buf, bool *not_kept)
 {
         uint64_t cap = ca_chunk_compressed_size_max(item->size);
         for (unsigned attempt = 1;; attempt++) {
@@ -249,15 +250,14 @@ static int get_from_store(chunk_source *s, const char *url, const ca_index_item 
                         /* Only verified chunks count as downloaded (rejected: corrupt_chunks). */
                         s->stats.remote_chunks++;
                         s->stats.remote_bytes += item->size;
-                        if (s->cache) {
+                        /* A chunk the store cannot keep ends the run (the store said why):
+                         * it is where the tree and the next fetch read from. */
+                        if (s->cache)
                                 r = ca_store_put_compressed(s->cache, &item->id, resp.body,
                                                             resp.size);
-                                if (r < 0)
-                                        ca_log_warning("%s: cannot keep the chunk in %s: %s", url,
-                                                       ca_store_path(s->cache), strerror(-r));
-                        }
                         transfer_response_clear(&resp);
-                        return 0;
+                        *not_kept = r < 0;
+                        return r < 0 ? r : 0;
                 }
                 transfer_response_clear(&resp);
                 s->stats.corrupt_chunks++;
@@ -283,9 +283,12 @@ static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type
                 _cleanup_(freep) char *url = NULL;
                 if (asprintf(&url, "%s/%.4s/%s.cacnk", s->remotes[i].base, hex, hex) < 0)
                         return -ENOMEM;
-                int r = get_from_store(s, url, item, t, buf);
+                bool not_kept = false;
+                int r = get_from_store(s, url, item, t, buf, &not_kept);
                 if (r >= 0)
                         return 0;
+                if (not_kept)
+                        return r; /* no other store can help: ours is the one failing */
                 if (r == -ENOENT)
                         ca_log_debug("%s: not in this store", url);
                 corrupt = corrupt || r == -EBADMSG;

@@ -169,8 +169,11 @@ cr_listing() { # DIR EXCLUDE...
         for _cl_x; do
                 _cl_prune="$_cl_prune -path $_cl_d/$_cl_x -prune -o"
         done
-        # shellcheck disable=SC2086 # one find argument per word
+        # One find argument per word; an EXCLUDE may be a pattern, for find, not the shell.
+        set -f
+        # shellcheck disable=SC2086
         find "$_cl_d" $_cl_prune -printf '%P\n' | sort
+        set +f
 }
 
 cr_temps() { # DIR...
