@@ -442,10 +442,13 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         bool downgraded = q->https && effective && strncasecmp(effective, "https://", 8) != 0;
         e->running--;
 
-        /* Messages name the URL that answered: after a redirect elsewhere, not the one asked. */
+        /* Messages name the URL that answered: after a redirect elsewhere, not the one asked
+         * (a refused downgrade names the one asked, and its target in the reason). */
         free(q->resp.effective_url);
         q->resp.effective_url =
-            redirects > 0 && effective && strcmp(effective, q->url) != 0 ? strdup(effective) : NULL;
+            !downgraded && redirects > 0 && effective && strcmp(effective, q->url) != 0
+                ? strdup(effective)
+                : NULL;
         const char *where = transfer_response_url(&q->resp, q->url);
         char note_buf[1024];
         const char *note = transfer_redirect_note(&q->resp, q->url, note_buf, sizeof(note_buf));
