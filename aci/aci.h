@@ -251,6 +251,8 @@ int aci_store_pins(aci_store *s, int (*fn)(const ca_index *index, void *userdata
 int aci_store_claims_open(aci_store *s);
 int aci_chunk_claim_try(int claims_fd, const ca_chunk_id *id, int *ret_fd);
 void aci_chunk_claim_release(int claims_fd, const ca_chunk_id *id, int fd);
+/* Removes the claim files of processes that died mid-download (gc); returns how many. */
+uint64_t aci_chunk_claims_sweep(aci_store *s);
 
 /* Exclusive lock on one image (locks/<key>.lock); returns the fd to close. */
 int aci_store_lock_image(aci_store *s, const char *key);

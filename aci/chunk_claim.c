@@ -5,9 +5,11 @@
  * locks/chunk-<id>.claim; another process finding it held waits for that download instead. The
  * kernel drops the flock when its owner dies, so a dead owner never blocks anyone; the owner
  * removes the file when done, so claims leave nothing behind but a crashed process's files,
- * which the next claim of the same chunk takes over and removes.
+ * which the next claim of the same chunk, or gc, takes over and removes.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -66,4 +68,33 @@ void aci_chunk_claim_release(int claims_fd, const ca_chunk_id *id, int fd)
         /* Removed while still locked: see aci_chunk_claim_try. */
         (void)unlinkat(claims_fd, name, 0);
         close(fd);
+}
+
+uint64_t aci_chunk_claims_sweep(aci_store *s)
+{
+        _cleanup_(closep) int dfd = aci_store_claims_open(s);
+        if (dfd < 0)
+                return 0;
+        DIR *d = fs_opendir_at(dfd);
+        if (!d)
+                return 0;
+        uint64_t n = 0;
+        struct dirent *de;
+        while (fs_readdir(d, &de) > 0) {
+                const char *name = de->d_name;
+                size_t len = strlen(name);
+                if (len < 12 || strncmp(name, "chunk-", 6) != 0 ||
+                    strcmp(name + len - 6, ".claim") != 0)
+                        continue;
+                /* A free lock means its owner is gone; removed while we hold it, as a release
+                 * does, so a process that opened it meanwhile sees the inode change. */
+                _cleanup_(closep) int fd =
+                    openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+                if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue;
+                if (unlinkat(dfd, name, 0) == 0)
+                        n++;
+        }
+        closedir(d);
+        return n;
 }

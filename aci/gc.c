@@ -247,5 +247,7 @@ int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
                 if (r < 0)
                         ca_log_error("%s/seeds: %s", aci_store_path(s), strerror(-r));
         }
+        if (r >= 0 && !dry_run)
+                ret->tmp += aci_chunk_claims_sweep(s);
         return r;
 }

@@ -380,6 +380,7 @@ int main(void)
             {"whitelist", test_whitelist},
             {"gc", test_gc},
             {"pins", test_pins},
+            {"claims-gc", test_claims_gc},
             {"install_tree", test_install_tree},
         };
         umask(022);

@@ -56,3 +56,4 @@ void test_whitelist(void);    /* test_store_render.c */
 void test_install_tree(void); /* test_store_render.c */
 void test_gc(void);           /* test_store_gc.c */
 void test_pins(void);         /* test_store_gc.c */
+void test_claims_gc(void);    /* test_store_gc.c */

@@ -368,3 +368,40 @@ void test_pins(void)
         s = aci_store_free(s);
         remove_store(dir);
 }
+
+/* gc removes the claim files of dead downloaders, never a claim that a live one holds. */
+void test_claims_gc(void)
+{
+        _cleanup_(freep) char *dir = strf("%s/claims", root);
+        _cleanup_(aci_store_freep) aci_store *s = NULL;
+        CHECK_EQ_INT(aci_store_open(dir, &s), 0);
+        CHECK_EQ_INT(aci_store_lock_exclusive(s), 0);
+        ca_chunk_id live, dead;
+        chunk_id(&live, 0x12, 0x01);
+        chunk_id(&dead, 0x34, 0x02);
+        int claims = aci_store_claims_open(s);
+        CHECK(claims >= 0);
+        int held = -1, left = -1;
+        CHECK_EQ_INT(aci_chunk_claim_try(claims, &live, &held), 1);
+        CHECK_EQ_INT(aci_chunk_claim_try(claims, &dead, &left), 1);
+        close(left); /* its owner died: the file stays, unlocked */
+        char hex[CA_CHUNK_ID_HEX_SIZE];
+        _cleanup_(freep) char *live_path =
+            strf("%s/locks/chunk-%s.claim", dir, ca_chunk_id_to_hex(&live, hex));
+        _cleanup_(freep) char *dead_path =
+            strf("%s/locks/chunk-%s.claim", dir, ca_chunk_id_to_hex(&dead, hex));
+        CHECK(is_regular(live_path) && is_regular(dead_path));
+
+        aci_gc_stats st;
+        CHECK_EQ_INT(aci_store_gc(s, true, NULL, &st), 0);
+        CHECK(is_regular(dead_path)); /* a dry run removes nothing */
+        CHECK_EQ_INT(aci_store_gc(s, false, NULL, &st), 0);
+        CHECK_EQ_INT(st.tmp, 1);
+        CHECK(!exists(dead_path));
+        CHECK(is_regular(live_path));
+        aci_chunk_claim_release(claims, &live, held);
+        CHECK(!exists(live_path));
+        close(claims);
+        s = aci_store_free(s);
+        remove_store(dir);
+}
