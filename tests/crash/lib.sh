@@ -143,18 +143,29 @@ cr_kill() { # MAX_MS COMMAND...
         # command itself (no fork), so its pid is the new process group's id.
         setsid "$@" >"$TEST_TMP/cr_kill.out" 2>&1 &
         _ck_pid=$!
+        # Until setsid has run there is no group to kill: a kill then would reach only the
+        # shell child, and the command it went on to start would outlive the "kill".
+        wait_until _cr_leads_group "$_ck_pid" || fail "$1 did not start its process group"
         sleep "$(printf '%d.%03d' $((_ck_ms / 1000)) $((_ck_ms % 1000)))"
         CR_MID=0
         if ! pid_gone "$_ck_pid"; then
                 CR_MID=1
-                kill -KILL -- "-$_ck_pid" 2>/dev/null || kill -KILL "$_ck_pid" 2>/dev/null || true
+                # No "--": dash's kill takes it for a pid, fails, and only the leader died.
+                kill -KILL "-$_ck_pid" 2>/dev/null || kill -KILL "$_ck_pid" 2>/dev/null || true
         fi
         wait "$_ck_pid" 2>/dev/null || true
         # Children the command started (a mount's daemon) are in the group: wait until they go.
-        wait_until _cr_group_gone "$_ck_pid" || fail "processes of group $_ck_pid survive SIGKILL"
+        wait_until _cr_group_gone "$_ck_pid" ||
+                fail "processes of group $_ck_pid survive SIGKILL" \
+                        "$(ps -o pid,pgid,sid,stat,wchan:32,args -s "$_ck_pid" 2>&1)"
         CR_KILL_MS=$_ck_ms
         ! grep -q -e 'Sanitizer' -e 'runtime error:' "$TEST_TMP/cr_kill.out" ||
                 fail "sanitizer report before the kill of $*" "$(cat "$TEST_TMP/cr_kill.out")"
+}
+
+_cr_leads_group() { # PID: it leads its own process group (setsid ran), or it is gone
+        [ -e "/proc/$1/stat" ] || return 0
+        awk -v p="$1" '{ sub(/^.*\) /, ""); exit !($3 == p) }' "/proc/$1/stat" 2>/dev/null
 }
 
 _cr_group_gone() { # PGID
