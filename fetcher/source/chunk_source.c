@@ -220,9 +220,9 @@ static void inflight_release(chunk_source *s, const ca_chunk_id *id)
 /*
  * Downloads one chunk from one store, retrying a corrupt copy up to CORRUPT_ATTEMPTS times.
  * 0: buf holds it, verified, and the cache has it; -EBADMSG: every copy was corrupt (warned);
- * other errors as the transfer gives them.
+ * other errors as the transfer gives them, or, with *not_kept set, as the local store gave them
+ * when it could not keep a good chunk (it said why).
  */
-/* *not_kept: the chunk was good but the local store could not keep it (it said why). */
 static int get_from_store(chunk_source *s, const char *url, const ca_index_item *item,
                           ca_digest_type t, void *buf, bool *not_kept)
 {
