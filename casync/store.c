@@ -376,6 +376,18 @@ int ca_store_remove(ca_store *s, const ca_chunk_id *id)
         return 0;
 }
 
+void ca_store_reclaim_temps(ca_store *s, const ca_chunk_id *id)
+{
+        char rel[CHUNK_REL_MAX];
+        if (s->flags & CA_STORE_READ_ONLY)
+                return;
+        chunk_rel(id, compressed_suffix, rel);
+        _cleanup_(closep) int subfd = open_subdir(s, rel, false);
+        if (subfd < 0)
+                return;
+        fs_temp_reclaim_siblings(subfd, rel + 5, s->path);
+}
+
 int ca_store_list_get(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf)
 {
         const ca_store_list *l = userdata;

@@ -7,7 +7,8 @@
 #   what the killed process moved away is reclaimed by the next one.
 # - export and render killed mid-write leave their temporary file or directory beside DEST; the
 #   next run to the same DEST removes it (its maker is gone); a killed chunk write leaves a temp
-#   file in the chunk store that gc removes.
+#   file in the chunk store that the next fetch of that chunk (taking over the dead claim), or
+#   gc, removes.
 # - export and render into a full tmpfs: exit 1, one message "DEST: no space left on device",
 #   nothing left behind.
 # - a fetch and a publish under umask 000 create nothing writable by others.
@@ -149,10 +150,23 @@ while [ "$n" -le 10 ]; do
         n=$((n + 1))
 done
 [ -n "$(cache_tmp "$D2")" ] || fail "no killed fetch left a chunk temp file"
+[ -n "$(find "$D2/locks" -name 'chunk-*.claim')" ] || fail "the killed fetch left no chunk claim"
+# The rerun downloads that chunk again, taking over the dead owner's claim, and removes the temp.
+acf --dir="$D2" fetch $NET "$host/a"
+expect_rc 0 "fetch after the killed fetch"
+expect_eq "chunk temp files after the rerun" "$(cache_tmp "$D2")" ""
+expect_eq "chunk claims after the rerun" "$(find "$D2/locks" -name 'chunk-*.claim')" ""
+pass "the next fetch removes the chunk temp file of a killed fetch"
+# When no later fetch needs the chunk, gc removes the temp file.
+rm -rf "$D2"
+killed_at renameat2 "$n" "$A" --dir="$D2" fetch $NET "$host/a"
+expect_rc 137 "fetch killed at renameat2 $n again"
+[ -n "$(cache_tmp "$D2")" ] || fail "the killed fetch left no chunk temp file this time"
 acf --dir="$D2" gc
 expect_rc 0 "gc after the killed fetch"
 expect_eq "chunk temp files after gc" "$(cache_tmp "$D2")" ""
-pass "gc removes the chunk temp file of a killed fetch"
+expect_eq "chunk claims after gc" "$(find "$D2/locks" -name 'chunk-*.claim')" ""
+pass "gc removes the chunk temp file and claim of a killed fetch"
 
 # --- a full file system --------------------------------------------------------------------------
 F=$TEST_TMP/full
