@@ -39,11 +39,17 @@ static int put(walk *w, const void *data, size_t size)
         return EVP_DigestUpdate(w->md, data, size) == 1 ? 0 : -EIO;
 }
 
+/* Little-endian, so that a record means the same on every host. */
+static void pack_u64(uint8_t *b, uint64_t v)
+{
+        for (unsigned i = 0; i < 8; i++)
+                b[i] = (uint8_t)(v >> (8 * i));
+}
+
 static int put_u64(walk *w, uint64_t v)
 {
         uint8_t b[8];
-        for (unsigned i = 0; i < 8; i++)
-                b[i] = (uint8_t)(v >> (8 * i));
+        pack_u64(b, v);
         return put(w, b, sizeof(b));
 }
 
@@ -132,9 +138,16 @@ static int put_xattrs(walk *w, int fd)
 
 static int put_file(walk *w, int dir_fd, const char *name, const struct stat *st)
 {
-        _cleanup_(closep) int fd = fs_open_beneath(dir_fd, name, O_RDONLY | O_NOCTTY, 0);
+        /* Non-blocking: replaced by a fifo since the lstat, it must not hang us. */
+        _cleanup_(closep) int fd =
+            fs_open_beneath(dir_fd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
         if (fd < 0)
                 return fd;
+        struct stat now;
+        if (fstat(fd, &now) < 0)
+                return negative_errno();
+        if (!S_ISREG(now.st_mode))
+                return -ENOENT; /* replaced as we read: a changed tree */
         uint64_t total = 0;
         for (;;) {
                 ssize_t n = read(fd, w->buf, WALK_BUF_SIZE);
@@ -155,21 +168,21 @@ static int put_file(walk *w, int dir_fd, const char *name, const struct stat *st
 static int put_entry(walk *w, int dir_fd, const char *name, const struct stat *st)
 {
         int r = put(w, name, strlen(name) + 1);
-        uint64_t fields[] = {st->st_mode, st->st_uid, st->st_gid, (uint64_t)st->st_mtim.tv_sec,
-                             (uint64_t)st->st_mtim.tv_nsec};
-        for (size_t i = 0; i < ELEMENTSOF(fields) && r >= 0; i++)
-                r = put_u64(w, fields[i]);
-        if (r >= 0 && (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)))
-                r = put_u64(w, st->st_rdev);
         if (r < 0)
                 return r;
-        if (!w->content) {
-                uint64_t more[] = {(uint64_t)st->st_size, (uint64_t)st->st_ctim.tv_sec,
-                                   (uint64_t)st->st_ctim.tv_nsec, st->st_ino, st->st_nlink};
-                for (size_t i = 0; i < ELEMENTSOF(more) && r >= 0; i++)
-                        r = put_u64(w, more[i]);
+        bool dev = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode);
+        uint64_t fields[] = {st->st_mode, st->st_uid, st->st_gid, (uint64_t)st->st_mtim.tv_sec,
+                             (uint64_t)st->st_mtim.tv_nsec, dev ? st->st_rdev : 0,
+                             /* the rest only for the stat digest */
+                             (uint64_t)st->st_size, (uint64_t)st->st_ctim.tv_sec,
+                             (uint64_t)st->st_ctim.tv_nsec, st->st_ino, st->st_nlink};
+        size_t n_fields = w->content ? 6 : ELEMENTSOF(fields);
+        uint8_t packed[8 * ELEMENTSOF(fields)];
+        for (size_t i = 0; i < n_fields; i++)
+                pack_u64(packed + 8 * i, fields[i]);
+        r = put(w, packed, 8 * n_fields);
+        if (r < 0 || !w->content)
                 return r;
-        }
         /* A directory's size is the file system's business, not the image's. */
         if (!S_ISDIR(st->st_mode))
                 r = put_u64(w, (uint64_t)st->st_size);

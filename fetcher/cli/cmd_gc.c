@@ -192,7 +192,7 @@ const command command_gc = {
 const command command_verify = {
     .name = "verify",
     .run = run_verify,
-    .summary = "re-hash the store's images and chunks; remove what is corrupt",
+    .summary = "re-hash the store's images and chunks, check its trees; remove what is corrupt",
     .usage = verify_usage,
     .local_only = true,
 };
