@@ -2,9 +2,9 @@
 /*
  * libaci: appc images on top of the casync engine. Holds the image manifest (strict parsing and
  * validation, reading it out of a tree), whether an image matches a requested name and labels,
- * the image store under --dir (records, trees, locks, the shared chunk store, pins) and its gc,
- * decoding, exporting and rendering stored images, and the trust store (rkt's trustedkeys/,
- * verification through aci/openpgp/openpgp.h). The appc grammar is discovery's
+ * the image store under --dir (records, trees and their records, locks, the shared chunk store,
+ * pins) and its gc, decoding, exporting and rendering stored images, and the trust store (rkt's
+ * trustedkeys/, verification through aci/openpgp/openpgp.h). The appc grammar is discovery's
  * (discovery/discovery.h).
  *
  * Conventions as in casync.h: functions return 0 (or a documented non-negative value) or a
