@@ -383,7 +383,8 @@ static int ensure_tree(fetch_context *ctx, const aci_image_record *r, const char
         int k = aci_store_tmp(ctx->store, &work_fd, &work_path);
         if (k < 0)
                 return k;
-        k = aci_store_tree_ready(ctx->store, r->key);
+        /* A tree a runtime wrote into is rendered again (rkt's ondisk check). */
+        k = aci_store_tree_intact(ctx->store, r->key, !(ctx->insecure & INSECURE_ONDISK));
         if (k != 0) {
                 if (tree) /* the same image's tree is there already */
                         fs_remove_tree_at(work_fd, tree);
@@ -412,7 +413,7 @@ static int ensure_tree(fetch_context *ctx, const aci_image_record *r, const char
                 ca_log_debug("%s: rendered with %zu dependencies", r->name, l.n - 1);
         aci_render_list_done(&l);
         if (k >= 0)
-                k = aci_store_install_tree(ctx->store, r->key, work_fd, name);
+                k = aci_store_install_tree(ctx->store, r->key, work_fd, name, &o);
         if (k < 0)
                 fs_remove_tree_at(work_fd, name);
         return k;
