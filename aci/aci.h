@@ -272,8 +272,9 @@ int aci_store_resolve_id(aci_store *s, const char *id, aci_image_record *ret);
 int aci_store_resolve_id_quiet(aci_store *s, const char *id, aci_image_record *ret);
 /*
  * The image for a name and labels, as rkt's store lookup picks it: every label must be in the
- * manifest with the same value; without a version label, images fetched as "latest" first; then
- * the most recently fetched. -ENOENT when none.
+ * manifest with the same value; without a version label, images fetched as "latest" first (the
+ * most recently fetched of them), then the later version label (dc_version_compare); then the
+ * most recently fetched. -ENOENT when none.
  */
 int aci_store_find(aci_store *s, const char *name, const aci_label *labels, size_t n_labels,
                    aci_image_record *ret);
