@@ -459,3 +459,11 @@ int aci_trust_remove(const char *config, const char *fingerprint, bool only_root
 int aci_trust_verify(const char *system_config, const char *local_config, const char *name,
                      const void *data, size_t size, const void *sig, size_t sig_size,
                      const char *what, aci_pgp_signer *ret);
+/*
+ * The same against every key of either trust store, whatever its prefix (masks aside): for an
+ * image fetched by URL or path, whose name is known only from its manifest, which
+ * aci_trust_verify then checks against. Logs one line naming `what` on failure.
+ */
+int aci_trust_verify_any(const char *system_config, const char *local_config, const void *data,
+                         size_t size, const void *sig, size_t sig_size, const char *what,
+                         aci_pgp_signer *ret);

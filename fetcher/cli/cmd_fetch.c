@@ -78,8 +78,11 @@ static int fetch_names(fetch_context *ctx, char **names, size_t n, bool full, js
 {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_(dc_image_freep) dc_image *img = NULL;
-                int r = dc_image_parse(names[i], &img);
-                if (r >= 0)
+                image_source_kind kind;
+                int r = image_source_classify(names[i], &kind);
+                if (r >= 0 && kind == IMAGE_SOURCE_NAME)
+                        r = dc_image_parse(names[i], &img);
+                if (r >= 0 && img)
                         r = dc_image_set_defaults(img);
                 if (r < 0)
                         return r;
@@ -88,7 +91,10 @@ static int fetch_names(fetch_context *ctx, char **names, size_t n, bool full, js
                 ctx->changed = false;
                 ctx->stats = (fetch_stats){};
                 aci_image_record rec;
-                r = fetch_image(ctx, img, &rec);
+                if (img)
+                        r = fetch_image(ctx, img, &rec);
+                else
+                        r = fetch_location(ctx, names[i], kind, &rec);
                 if (r < 0)
                         return r;
                 transfer_engine_stats(ctx->engine, &after);
