@@ -1,17 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* acfetch fetch: appc names → images in the store (and their rendered trees). */
+/* acfetch fetch: appc names, index URLs and paths → images in the store (and their trees). */
 #include <getopt.h>
 #include <string.h>
 
 #include "fetcher/cli/cli.h"
 
 static const char usage[] =
-    "Usage: acfetch fetch [OPTIONS] NAME...\n\n"
+    "Usage: acfetch fetch [OPTIONS] NAME|URL|PATH...\n\n"
     "Fetch appc images by name (example.com/app:1.0,channel=beta; os and arch default to\n"
-    "the host's) through meta discovery (https://NAME?ac-discovery=1, walking up the path),\n"
-    "downloading only the chunks the local chunk store lacks, and render each into\n"
-    "<dir>/trees/<key>/ (manifest, rootfs/). Dependencies are fetched and composed too.\n"
-    "Prints one image ID per NAME on stdout.\n\n"
+    "the host's; NAME:latest is NAME) through meta discovery (https://NAME?ac-discovery=1,\n"
+    "walking up the path), downloading only the chunks the local chunk store lacks, and\n"
+    "render each into <dir>/trees/<key>/ (manifest, rootfs/). Dependencies are fetched and\n"
+    "composed too. Prints one image ID per argument on stdout.\n\n"
+    "Instead of a name, as rkt: an https:// URL of an index (.caidx; http:// with\n"
+    "--insecure-options=http; revalidated like a discovered one) or the path of a local\n"
+    "index, never looked up by discovery: chunks from --store, else default.castr beside\n"
+    "it; the signature at URL|PATH + .asc must be by a key trusted for the name the\n"
+    "image's manifest gives. A URL has a scheme (https, http, file; docker: is refused);\n"
+    "an absolute path, an existing file, or an argument without ':' that holds './' or\n"
+    "ends in .caidx or .aci is a path; anything else is a name. .aci files are not\n"
+    "imported yet.\n\n"
     "Options:\n"
     "  --pull-policy=POLICY   new: use a stored image if one matches, else fetch;\n"
     "                         update (default): discover and revalidate the index\n"
@@ -183,7 +191,7 @@ static int run_fetch(int argc, char **argv)
         int r = input_args_init(&input, argc);
         if (r >= 0)
                 r = command_parse(&command_fetch, argc, argv, "h", options, fetch_option, &a, -1,
-                                  "at least one image NAME");
+                                  "at least one image NAME, URL or PATH");
         if (r != 0)
                 return MIN(r, 0);
 
@@ -217,6 +225,6 @@ static int run_fetch(int argc, char **argv)
 const command command_fetch = {
     .name = "fetch",
     .run = run_fetch,
-    .summary = "fetch images by appc name into the store and render them",
+    .summary = "fetch images (name, index URL or path) into the store, render them",
     .usage = usage,
 };

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What `fetch` takes besides names, as rkt tells them apart: an https:// (or http://) URL of an
- * index, a local index path, a local .aci file; docker: is refused with one line. A URL or path
+ * index, a local index path; docker: is refused with one line, a local .aci file too (not
+ * imported yet). A URL or path
  * never goes to discovery: its index comes from there, its chunks from --store or default.castr
  * beside it, its signature from beside it (+ ".asc").
  */
@@ -40,7 +41,7 @@ int image_source_classify(const char *arg, image_source_kind *ret)
         if (scheme == 6 && strncasecmp(arg, "docker", 6) == 0)
                 return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
                                     "%s: Docker images are not supported: acfetch fetches appc "
-                                    "images (a name, a .caidx index URL or path, or a .aci file)",
+                                    "images (by name, or a .caidx index URL or path)",
                                     arg);
         if (scheme > 0 && strncmp(arg + scheme, "://", 3) == 0) {
                 if ((scheme == 5 && strncasecmp(arg, "https", 5) == 0) ||
@@ -145,8 +146,8 @@ int fetch_location(fetch_context *ctx, const char *arg, image_source_kind kind,
                 return r;
         if (kind == IMAGE_SOURCE_ACI_PATH)
                 return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
-                                    "%s: .aci files cannot be imported yet; publish the image "
-                                    "(acfetch publish) and fetch its index",
+                                    "%s: .aci files cannot be imported yet: unpack it and "
+                                    "publish the directory (acfetch publish), then fetch that",
                                     arg);
         /* fetch_image names the image by its location until the manifest names it. */
         dc_image img = {.name = location};

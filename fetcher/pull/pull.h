@@ -113,7 +113,7 @@ int image_source_get(transfer_engine *e, const char *location, size_t max,
  * Fetches the image at arg (a URL or path of the given kind, not a name): its index from there,
  * its chunks from ctx->io's stores or default.castr beside it, the signature at arg + ".asc"
  * verified against the keys trusted for the name its manifest gives; URLs revalidated with
- * ETag and max-age as discovered indexes are. A .aci file is imported into the store.
+ * ETag and max-age as discovered indexes are. A .aci file is refused (not imported yet).
  */
 int fetch_location(fetch_context *ctx, const char *arg, image_source_kind kind,
                    aci_image_record *ret);

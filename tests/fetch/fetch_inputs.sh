@@ -59,6 +59,15 @@ expect_eq "index revalidated with If-None-Match" \
         "$(log_count '"GET /files/app.caidx HTTP/[0-9.]*" 304 .* inm=.')" 1
 pass "the URL is revalidated with its ETag: 304, no chunk requested"
 
+log_mark
+acf --dir="$D" fetch $APP --full --pull-policy=never "$URL"
+expect_rc 0 "fetch --pull-policy=never $URL"
+expect_eq "ID from the store" "$(cat "$OUT")" "$ID"
+expect_eq "requests with --pull-policy=never" "$(log_count 'GET')" 0
+acf --dir="$TEST_TMP/empty" fetch $APP --pull-policy=never "$URL"
+expect_rc 1 "fetch --pull-policy=never $URL into an empty store"
+pass "--pull-policy=never: the image stored from that URL, no request"
+
 D2=$TEST_TMP/store-other
 acf --dir="$D2" fetch $OTHER "$URL"
 expect_rc 1 "fetch $URL with the key trusted for another name"
@@ -134,5 +143,11 @@ acf --dir="$D2" fetch $APP ftp://example.com/app.caidx
 expect_rc 1 "fetch ftp://"
 expect_err "unsupported URL scheme"
 pass "docker:// is refused with one line, other schemes too"
+
+acf --dir="$D2" fetch $APP "$TEST_TMP/app.aci"
+expect_rc 1 "fetch a .aci file"
+expect_eq "lines on stderr for a .aci file" "$(wc -l <"$ERR")" 1
+expect_err "cannot be imported yet"
+pass "a .aci file is refused with one line (not imported yet)"
 
 finish
