@@ -146,8 +146,9 @@ int fetch_verify_signer(fetch_context *ctx, const char *name)
 {
         if (!fetch_verifying(ctx))
                 return 0;
-        if (!ctx->loc_sig)
-                return -EINVAL; /* verified before any chunk was requested */
+        if (!ctx->loc_sig) /* it is verified before any chunk is requested */
+                return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s: the signature of %s was not checked",
+                                    name, ctx->location);
         _cleanup_(freep) char *asc = signature_url(ctx->location), *what = NULL;
         if (!asc || asprintf(&what, "%s (from %s): signature %s", name, ctx->location, asc) < 0)
                 return -ENOMEM;
