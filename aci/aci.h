@@ -273,8 +273,9 @@ int aci_store_resolve_id(aci_store *s, const char *id, aci_image_record *ret);
 int aci_store_resolve_id_quiet(aci_store *s, const char *id, aci_image_record *ret);
 /*
  * The image for a name and labels, as rkt's store lookup picks it: every label must be in the
- * manifest with the same value; without a version label, images fetched as "latest" first; then
- * the most recently fetched. -ENOENT when none.
+ * manifest with the same value; without a version label, images fetched as "latest" first (the
+ * most recently fetched of them), then the later version label (dc_version_compare); then the
+ * most recently fetched. -ENOENT when none.
  */
 int aci_store_find(aci_store *s, const char *name, const aci_label *labels, size_t n_labels,
                    aci_image_record *ret);
@@ -528,3 +529,11 @@ int aci_trust_remove(const char *config, const char *fingerprint, bool only_root
 int aci_trust_verify(const char *system_config, const char *local_config, const char *name,
                      const void *data, size_t size, const void *sig, size_t sig_size,
                      const char *what, aci_pgp_signer *ret);
+/*
+ * The same against every key of either trust store, whatever its prefix (masks aside): for an
+ * image fetched by URL or path, whose name is known only from its manifest, which
+ * aci_trust_verify then checks against. Logs one line naming `what` on failure.
+ */
+int aci_trust_verify_any(const char *system_config, const char *local_config, const void *data,
+                         size_t size, const void *sig, size_t sig_size, const char *what,
+                         aci_pgp_signer *ret);

@@ -57,6 +57,8 @@ static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, cha
 
 static int check_record(const fetch_context *ctx, const aci_image_record *r, const dc_image *img)
 {
+        if (fetch_by_location(ctx)) /* no name was asked for */
+                return 0;
         _cleanup_(freep) char *why = NULL;
         _cleanup_(freep) aci_label *labels = aci_request_labels(img);
         if (!labels)
@@ -142,6 +144,11 @@ static int pass_check_manifest(pass *p)
         int r = aci_manifest_parse(json, size, what, &p->manifest);
         if (r < 0)
                 return r;
+        if (fetch_by_location(p->ctx)) { /* the manifest names the image */
+                r = fetch_verify_signer(p->ctx, aci_manifest_name(p->manifest));
+                p->whitelist.own = aci_manifest_path_whitelist(p->manifest, &p->whitelist.n_own);
+                return r;
+        }
         _cleanup_(freep) aci_label *labels = aci_request_labels(p->img);
         _cleanup_(freep) char *why = NULL;
         if (!labels)
@@ -341,7 +348,8 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *url,
         memcpy(f->manifest, mjson, msize);
         f->manifest_size = msize;
         r = fill_record(&f->record, p.manifest, md, ca_tar_bytes_written(tar), url, resp,
-                        resp->body, resp->size, !dc_image_label(img, "version"));
+                        resp->body, resp->size,
+                        !fetch_by_location(ctx) && !dc_image_label(img, "version"));
 out:
         if (r < 0 && f->tree[0] && !f->have_tree)
                 f->tree[0] = 0;
@@ -478,6 +486,8 @@ static int fetch_dependencies(fetch_context *ctx, const aci_image_record *r)
 
 static int from_store(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
 {
+        if (fetch_by_location(ctx))
+                return aci_store_find_by_url(ctx->store, ctx->location, ret);
         _cleanup_(freep) aci_label *labels = aci_request_labels(img);
         if (!labels)
                 return -ENOMEM;
@@ -595,15 +605,20 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
          * labels may leave them out; its manifest is checked against those labels only). */
         _cleanup_(freep) char *text = NULL;
         _cleanup_(dc_image_freep) dc_image *disc = NULL;
-        k = dc_image_to_string(img, &text);
-        if (k >= 0)
-                k = dc_image_parse(text, &disc);
-        if (k >= 0)
-                k = dc_image_set_defaults(disc);
-        if (k < 0)
-                return k;
         _cleanup_(freep) char *url = NULL, *pubkeys = NULL;
-        k = discover(ctx, disc, &url, fetch_wants_pubkeys(ctx, img) ? &pubkeys : NULL);
+        if (fetch_by_location(ctx)) {
+                url = strdup(ctx->location);
+                k = url ? 0 : -ENOMEM;
+        } else {
+                k = dc_image_to_string(img, &text);
+                if (k >= 0)
+                        k = dc_image_parse(text, &disc);
+                if (k >= 0)
+                        k = dc_image_set_defaults(disc);
+                if (k >= 0)
+                        k = discover(ctx, disc, &url,
+                                     fetch_wants_pubkeys(ctx, img) ? &pubkeys : NULL);
+        }
         if (k < 0)
                 return k;
 
@@ -630,7 +645,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
         }
         const char *headers[] = {inm, NULL};
         transfer_response resp = {};
-        k = transfer_get(ctx->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, headers, &resp);
+        k = image_source_get(ctx->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, headers, &resp);
         char note[1024];
         if (k == -ENOENT)
                 k = ca_log_errno(CA_LOG_ERR, k, "%s: index %s not found (HTTP %ld)%s", img->name,

@@ -61,7 +61,14 @@ typedef struct fetch_context {
         /* per top-level fetch */
         bool changed;      /* the name now gives another image than before (or a first one) */
         fetch_stats stats; /* summed over the image and its dependencies */
+        /* Fetching by URL or path (fetch_location): the index there, whose manifest names the
+         * image; NULL when fetching by name. Never applies to dependencies (depth > 0). */
+        const char *location;
         /* internal */
+        const void *loc_index; /* by location: the index and signature checked once the */
+        size_t loc_index_size; /* manifest names the image (fetch_verify_signer) */
+        const void *loc_sig;
+        size_t loc_sig_size;
         archive_input in; /* the index being decoded */
         unsigned n_trees; /* names of work trees */
         unsigned depth;
@@ -71,8 +78,45 @@ typedef struct fetch_context {
 /*
  * Fetches img (name and labels, os/arch already defaulted) as the pull policy says, with its
  * dependencies, and renders its tree unless ctx->render is false. *ret is the stored image.
+ * With ctx->location set, img->name is that location and the index comes from there instead of
+ * discovery (see fetch_location).
  */
 int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret);
+/* The top-level image is fetched by URL or path, not by name. */
+static inline bool fetch_by_location(const fetch_context *ctx)
+{
+        return ctx->location && ctx->depth == 0;
+}
+
+/* ---------------------------------------------------------------- what fetch takes (image_source.c) */
+typedef enum image_source_kind {
+        IMAGE_SOURCE_NAME,       /* an appc name: discovery */
+        IMAGE_SOURCE_URL,        /* an https:// (or http://) URL of an index */
+        IMAGE_SOURCE_INDEX_PATH, /* a local .caidx */
+        IMAGE_SOURCE_ACI_PATH,   /* a local .aci file */
+} image_source_kind;
+/*
+ * Tells a name from a URL or path as rkt does: a URL has a scheme (docker: is refused with one
+ * line, other schemes but http, https and file too); then an absolute path, an existing regular
+ * file, are paths; a ':' makes a name; "./" or a name ending in .aci or .caidx makes a path;
+ * the rest are names. A path is an index when it ends in .caidx, else an ACI. Errors are
+ * logged.
+ */
+int image_source_classify(const char *arg, image_source_kind *ret);
+/* A local path (absolute, as fetch_location makes it) rather than a URL? */
+bool image_source_is_path(const char *location);
+/* GETs a URL, or reads a local file (at most max bytes; -ENOENT quietly when missing, other
+ * errors logged), into *ret (status 200, body, size; max_age -1). */
+int image_source_get(transfer_engine *e, const char *location, size_t max,
+                     const char *const *headers, transfer_response *ret);
+/*
+ * Fetches the image at arg (a URL or path of the given kind, not a name): its index from there,
+ * its chunks from ctx->io's stores or default.castr beside it, the signature at arg + ".asc"
+ * verified against the keys trusted for the name its manifest gives; URLs revalidated with
+ * ETag and max-age as discovered indexes are. A .aci file is refused (not imported yet).
+ */
+int fetch_location(fetch_context *ctx, const char *arg, image_source_kind kind,
+                   aci_image_record *ret);
 
 /* ---------------------------------------------------------------- the index signature (image_verify.c) */
 typedef struct index_signature {
@@ -95,6 +139,9 @@ bool fetch_wants_pubkeys(const fetch_context *ctx, const dc_image *img);
 int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                        const char *pubkeys_url, const void *index, size_t size,
                        index_signature *ret);
+/* By location: the manifest names the image; the signature checked against every trusted key
+ * must be by a key trusted for that name. Logged. */
+int fetch_verify_signer(fetch_context *ctx, const char *name);
 /* Once the image is accepted: prints "signature verified: USER ID" and copies the signer
  * into the record (nothing when the signature was not checked). */
 int index_signature_accept(const index_signature *s, aci_image_record *r);
