@@ -71,9 +71,9 @@ static unsigned terminal_width(void)
 }
 
 /* The chunks no local store holds: what the download must bring. */
-static void plan(progress *p, const archive_input *in)
+static void plan(const archive_input *in, uint64_t *ret_chunks, uint64_t *ret_bytes)
 {
-        p->needed_chunks = p->needed_bytes = 0;
+        *ret_chunks = *ret_bytes = 0;
         const ca_index *idx = in->index;
         if (!idx || !in->source || !chunk_source_is_remote(in->source))
                 return;
@@ -90,8 +90,8 @@ static void plan(progress *p, const archive_input *in)
                         continue;
                 seen[at] = true;
                 if (!chunk_source_has_local(in->source, &idx->items[i].id)) {
-                        p->needed_chunks++;
-                        p->needed_bytes += idx->items[i].size;
+                        (*ret_chunks)++;
+                        *ret_bytes += idx->items[i].size;
                 }
         }
 }
@@ -339,20 +339,25 @@ void progress_set(progress *p, const char *name, const char *what, const archive
 {
         if (!p)
                 return;
+        uint64_t chunks = 0, bytes = 0, free_now = UINT64_MAX;
+        if (in)
+                plan(in, &chunks, &bytes);
+        struct statvfs v;
+        if ((in || tree_bytes) && p->dir && statvfs(p->dir, &v) >= 0)
+                free_now = (uint64_t)v.f_bavail * v.f_frsize;
         pthread_mutex_lock(&p->lock);
         snprintf(p->name, sizeof(p->name), "%s", name);
         p->what = what;
         p->in = in;
         p->n_samples = p->next_sample = 0;
-        if (in)
-                plan(p, in);
+        if (in) {
+                p->needed_chunks = chunks;
+                p->needed_bytes = bytes;
+        }
         p->phase_downloads = in != NULL;
         p->tree_bytes = tree_bytes;
-        struct statvfs v;
         if (in || tree_bytes)
-                p->free_at_start = p->dir && statvfs(p->dir, &v) >= 0
-                                       ? (uint64_t)v.f_bavail * v.f_frsize
-                                       : UINT64_MAX;
+                p->free_at_start = free_now;
         if (p->drawing)
                 draw(p);
         pthread_mutex_unlock(&p->lock);
