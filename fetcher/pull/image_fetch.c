@@ -593,7 +593,6 @@ static int finish_image(fetch_context *ctx, const aci_image_record *r, const cha
 static int reuse_stored(fetch_context *ctx, const dc_image *img, aci_image_record *prev, bool save,
                         aci_image_record *ret)
 {
-        phase(ctx, img->name, ctx->render ? FETCH_RENDERING : FETCH_STORING, NULL, 0);
         int k = check_record(ctx, prev, img);
         if (k >= 0 && save)
                 k = aci_store_update_record(ctx->store, prev);
