@@ -147,6 +147,7 @@ EOF
         expect_ge "download lines wider than 70 columns at 200 columns" "$wide" 1
         T resize-window -t "p:w$n" -x 60
         : >"$TEST_TMP/raw.$n.mark"
+        # shellcheck disable=SC2317 # called through wait_until
         narrow() { T capture-pane -p -J -t "p:w$n" | grep -q "^$host/a: downloading [0-9]"; }
         wait_until narrow || fail "no download line visible after the resize" \
                 "$(T capture-pane -p -J -t "p:w$n")"
