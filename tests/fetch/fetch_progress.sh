@@ -34,9 +34,10 @@ RATE=384K
 if ! command -v tmux >/dev/null 2>&1; then
         skip_part "the progress line in a terminal" "tmux is not installed"
 else
-        SOCK=acfetch-progress-$$
-        at_exit "tmux -L '$SOCK' kill-server 2>/dev/null || true"
-        T() { tmux -L "$SOCK" -f /dev/null "$@"; }
+        # A private server whose socket goes with TEST_TMP.
+        SOCK=$TEST_TMP/tmux.sock
+        at_exit "tmux -S '$SOCK' kill-server 2>/dev/null || true"
+        T() { tmux -S "$SOCK" -f /dev/null "$@"; }
         # in_pane N WIDTH STORE: runs the fetch in a fresh tmux window N of WIDTH columns, the
         # bytes written to the terminal going to $TEST_TMP/raw.N. Returns once it has started.
         # Three lines come first, as a shell prompt and the command would: the output sits below.
