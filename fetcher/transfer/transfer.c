@@ -41,6 +41,7 @@ typedef struct request {
         bool too_slow;      /* under the speed floor for a whole period */
         bool past_deadline; /* --max-time ran out */
         bool got_response;  /* a status line arrived in this attempt */
+        bool connected;     /* this attempt's connection is up (TLS handshake done) */
         unsigned silent;    /* attempts the host did not answer at all (timed out) */
         curl_off_t last_dlnow;
         uint64_t last_progress;  /* ns, CLOCK_MONOTONIC: when the last body byte came */
@@ -272,6 +273,17 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
                 speed_window_restart(q, t, dlnow);
                 return 0;
         }
+        if (!q->connected) {
+                /* Until the connection (the TLS handshake included) is up, the time is
+                 * --connect-timeout's; the stall clock, which bounds the first byte, starts
+                 * then. A reused connection is up at once (curl's pretransfer time). */
+                curl_off_t up = 0;
+                curl_easy_getinfo(q->easy, CURLINFO_PRETRANSFER_TIME_T, &up);
+                speed_window_restart(q, t, dlnow);
+                if (up == 0 && dlnow == 0 && !q->got_response)
+                        return 0;
+                q->connected = true;
+        }
         if (dlnow != q->last_dlnow) {
                 q->last_dlnow = dlnow;
                 q->last_progress = t;
@@ -442,6 +454,7 @@ static void request_start(transfer_engine *e, request *q)
         q->too_slow = false;
         q->past_deadline = false;
         q->got_response = false;
+        q->connected = false;
         speed_window_restart(q, now_ns(), 0);
         q->errbuf[0] = 0;
         q->resp.size = 0;
@@ -511,8 +524,8 @@ typedef struct failure {
 
 /* A timeout before any response (stalled with nothing, or curl's connect timeout): the phase
  * that got no answer. */
-static void describe_silence(const transfer_engine *e, request *q, const char *url,
-                             const char *option, unsigned seconds, failure *f)
+static void describe_silence(request *q, const char *url, const char *option, unsigned seconds,
+                             failure *f)
 {
         /* libcurl 7.88 leaves CONNECT_TIME at 0 until the TLS handshake is done; the local
          * port is known once TCP connected. */
@@ -520,7 +533,6 @@ static void describe_silence(const transfer_engine *e, request *q, const char *u
         curl_off_t handshaken = 0;
         curl_easy_getinfo(q->easy, CURLINFO_LOCAL_PORT, &connected);
         curl_easy_getinfo(q->easy, CURLINFO_APPCONNECT_TIME_T, &handshaken);
-        (void)e;
         f->error = -ETIMEDOUT;
         f->retry = true;
         f->silent = true;
@@ -565,7 +577,9 @@ static void describe_tls(const transfer_engine *e, request *q, const char *url, 
                 snprintf(f->reason, sizeof(f->reason),
                          "TLS certificate not trusted: its issuer is not among the trusted CAs "
                          "(%s); for a private CA, pass --ca-cert=FILE",
-                         e->opts.ca_cert ? e->opts.ca_cert : "the system's");
+                         e->opts.ca_cert   ? e->opts.ca_cert
+                         : e->opts.ca_path ? e->opts.ca_path
+                                           : "the system's");
                 break;
         case X509_V_ERR_CERT_HAS_EXPIRED:
                 snprintf(f->reason, sizeof(f->reason), "TLS certificate has expired");
@@ -658,7 +672,7 @@ static void describe_curl(const transfer_engine *e, request *q, CURLcode code, c
         }
         /* A timeout: curl's connect timeout, or its overall backstop for --max-time. */
         if (!q->got_response) {
-                describe_silence(e, q, url, "--connect-timeout", e->opts.connect_timeout, f);
+                describe_silence(q, url, "--connect-timeout", e->opts.connect_timeout, f);
                 return;
         }
         snprintf(f->reason, sizeof(f->reason), "timed out");
@@ -710,7 +724,7 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
                          "no complete response within %u s (--max-time)", e->opts.max_time);
                 f.error = -ETIMEDOUT;
         } else if (q->stalled && !q->got_response) {
-                describe_silence(e, q, where, "--stall-timeout", e->opts.stall_timeout, &f);
+                describe_silence(q, where, "--stall-timeout", e->opts.stall_timeout, &f);
         } else if (q->stalled) {
                 snprintf(f.reason, sizeof(f.reason), "stalled: no data for %u s",
                          e->opts.stall_timeout);
