@@ -6,7 +6,7 @@
 # given up within a bound under a minute by default; SSL_CERT_FILE and CURL_CA_BUNDLE are
 # honoured as curl's tool honours them (--ca-cert wins); --insecure-options=tls warns once.
 # $NET is a list of options, split on purpose.
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2119
 set -eu
 # shellcheck source=tests/http/lib.sh
 . "$SRCDIR/tests/http/lib.sh"
