@@ -21,6 +21,10 @@ typedef struct discovery_http {
         transfer_engine *engine;
         const auth_config *auth; /* also sent on plain http discovery requests, as rkt does */
         bool http_fallback;      /* http may follow a failed https attempt: no retries on it */
+        /* Set by discovery_http_get: "scheme://authority" that gave no response at all (the
+         * engine said why, once). The walk's further levels there are not asked. */
+        char failed[4][256];
+        unsigned n_failed;
 } discovery_http;
 int discovery_http_get(void *userdata /* discovery_http* */, const char *url, size_t max_size,
                        long *status, uint8_t **body, size_t *size);
