@@ -58,52 +58,15 @@ static int cmp_names(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void free_names(char **names, size_t n)
+static bool not_store_file(int dir_fd, const struct dirent *de, void *userdata)
 {
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        return strcmp(de->d_name, "rendered") != 0 && strcmp(de->d_name, ACI_TREE_RECORD) != 0;
 }
 
 /* The names in dir_fd, sorted; at the top, the store's own files are left out. */
 static int list_names(int dir_fd, bool top, char ***ret, size_t *ret_n)
 {
-        DIR *d = fs_opendir_at(dir_fd);
-        if (!d)
-                return negative_errno();
-        char **names = NULL;
-        size_t n = 0, alloc = 0;
-        struct dirent *de;
-        int r;
-        while ((r = fs_readdir(d, &de)) > 0) {
-                if (top && (strcmp(de->d_name, "rendered") == 0 ||
-                            strcmp(de->d_name, ACI_TREE_RECORD) == 0))
-                        continue;
-                if (n == alloc) {
-                        alloc = alloc ? alloc * 2 : 32;
-                        char **m = realloc(names, alloc * sizeof(*names));
-                        if (!m) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        names = m;
-                }
-                if (!(names[n] = strdup(de->d_name))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                n++;
-        }
-        closedir(d);
-        if (r < 0) {
-                free_names(names, n);
-                return r;
-        }
-        if (n > 0)
-                qsort(names, n, sizeof(*names), cmp_names);
-        *ret = names;
-        *ret_n = n;
-        return 0;
+        return fs_list_sorted(dir_fd, top ? not_store_file : NULL, NULL, SIZE_MAX, ret, ret_n);
 }
 
 /* Xattrs of an open file or directory, by name (security.selinux left out: the policy, not the
@@ -228,7 +191,7 @@ static int walk_dir(walk *w, int dir_fd, unsigned depth)
                 if (r >= 0)
                         r = walk_dir(w, sub, depth + 1);
         }
-        free_names(names, n);
+        fs_names_free(names, n);
         return r;
 }
 

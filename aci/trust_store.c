@@ -688,6 +688,24 @@ static int explain_unknown(const char *system_config, const char *local_config, 
         return r;
 }
 
+/* Every key of the ring in one array (the entries keep owning them). */
+static int ring_keys(const aci_keyring *ring, aci_pgp_key ***ret, size_t *ret_n)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < ring->n; i++)
+                n += ring->entries[i].n_keys;
+        aci_pgp_key **keys = calloc(n + 1, sizeof(*keys));
+        if (!keys)
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < ring->n; i++)
+                for (size_t k = 0; k < ring->entries[i].n_keys; k++)
+                        keys[n++] = ring->entries[i].keys[k];
+        *ret = keys;
+        *ret_n = n;
+        return 0;
+}
+
 int aci_trust_verify(const char *system_config, const char *local_config, const char *name,
                      const void *data, size_t size, const void *sig, size_t sig_size,
                      const char *what, aci_pgp_signer *ret)
@@ -696,16 +714,11 @@ int aci_trust_verify(const char *system_config, const char *local_config, const 
         int r = aci_keyring_load(system_config, local_config, name, &ring);
         if (r < 0)
                 return r;
-        size_t n = 0;
-        for (size_t i = 0; i < ring.n; i++)
-                n += ring.entries[i].n_keys;
-        _cleanup_(freep) aci_pgp_key **keys = calloc(n + 1, sizeof(*keys));
-        if (!keys)
-                return -ENOMEM;
-        n = 0;
-        for (size_t i = 0; i < ring.n; i++)
-                for (size_t k = 0; k < ring.entries[i].n_keys; k++)
-                        keys[n++] = ring.entries[i].keys[k];
+        _cleanup_(freep) aci_pgp_key **keys = NULL;
+        size_t n;
+        r = ring_keys(&ring, &keys, &n);
+        if (r < 0)
+                return r;
         aci_pgp_issuer issuer;
         r = aci_pgp_verify_detached(keys, n, data, size, sig, sig_size, (int64_t)time(NULL), what,
                                     &issuer, ret);
@@ -722,16 +735,11 @@ int aci_trust_verify_any(const char *system_config, const char *local_config, co
         int r = trust_list(system_config, local_config, CA_LOG_ERR, &all);
         if (r < 0)
                 return r;
-        size_t n = 0;
-        for (size_t i = 0; i < all.n; i++)
-                n += all.entries[i].n_keys;
-        _cleanup_(freep) aci_pgp_key **keys = calloc(n + 1, sizeof(*keys));
-        if (!keys)
-                return -ENOMEM;
-        n = 0;
-        for (size_t i = 0; i < all.n; i++)
-                for (size_t k = 0; k < all.entries[i].n_keys; k++)
-                        keys[n++] = all.entries[i].keys[k];
+        _cleanup_(freep) aci_pgp_key **keys = NULL;
+        size_t n;
+        r = ring_keys(&all, &keys, &n);
+        if (r < 0)
+                return r;
         aci_pgp_issuer issuer;
         r = aci_pgp_verify_detached(keys, n, data, size, sig, sig_size, (int64_t)time(NULL), what,
                                     &issuer, ret);

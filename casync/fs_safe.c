@@ -96,6 +96,63 @@ int fs_readdir(DIR *d, struct dirent **ret)
         }
 }
 
+void fs_names_free(char **names, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int fs_list_sorted(int dir_fd, bool (*keep)(int dir_fd, const struct dirent *de, void *userdata),
+                   void *userdata, size_t max, char ***ret, size_t *ret_n)
+{
+        DIR *d = fs_opendir_at(dir_fd);
+        if (!d)
+                return negative_errno();
+        char **names = NULL;
+        size_t n = 0, alloc = 0;
+        struct dirent *de;
+        int r;
+        while ((r = fs_readdir(d, &de)) > 0) {
+                if (keep && !keep(dir_fd, de, userdata))
+                        continue;
+                if (n >= max) {
+                        r = -E2BIG;
+                        break;
+                }
+                if (n == alloc) {
+                        size_t a = alloc ? 2 * alloc : 32;
+                        char **m = reallocarray(names, a, sizeof(*names));
+                        if (!m) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        names = m;
+                        alloc = a;
+                }
+                if (!(names[n] = strdup(de->d_name))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+        }
+        closedir(d);
+        if (r < 0) {
+                fs_names_free(names, n);
+                return r;
+        }
+        if (n > 1)
+                qsort(names, n, sizeof(*names), compare_names);
+        *ret = names;
+        *ret_n = n;
+        return 0;
+}
+
 int fs_dir_is_empty(int dir_fd)
 {
         DIR *d = fs_opendir_at(dir_fd);

@@ -82,6 +82,16 @@ DIR *fs_opendir_at(int dir_fd);
 /* The next entry other than "." and "..": 1 with *ret set, 0 at the end, or a negative errno. */
 int fs_readdir(DIR *d, struct dirent **ret);
 
+/*
+ * The names in the directory open as dir_fd, sorted by strcmp (so that what is done with them,
+ * a digest or a message, does not depend on readdir order): those keep accepts (keep NULL: all
+ * but "." and ".."), at most max of them (-E2BIG past that). Returns 0 with *ret (NULL when
+ * there are none) and *ret_n, or a negative errno; nothing is logged. Free with fs_names_free.
+ */
+int fs_list_sorted(int dir_fd, bool (*keep)(int dir_fd, const struct dirent *de, void *userdata),
+                   void *userdata, size_t max, char ***ret, size_t *ret_n);
+void fs_names_free(char **names, size_t n);
+
 /* 1 if the directory open as dir_fd has no entries besides "." and "..", 0 if it has. */
 int fs_dir_is_empty(int dir_fd);
 

@@ -26,9 +26,14 @@ struct ca_prefetch {
         bool stop;
 };
 
-static int compare_names(const void *a, const void *b)
+/* Only files and directories are ever opened (a device might mind). */
+static bool is_file_or_dir(int dir_fd, const struct dirent *de, void *userdata)
 {
-        return strcmp(*(char *const *)a, *(char *const *)b);
+        unsigned char type = de->d_type;
+        struct stat st;
+        if (type == DT_UNKNOWN && fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : 0;
+        return type == DT_DIR || type == DT_REG;
 }
 
 /* Blocks while the encoder is more than budget behind; false when stopping. */
@@ -49,44 +54,14 @@ static bool wait_for_room(ca_prefetch *p, uint64_t size)
 
 static bool walk(ca_prefetch *p, int dir_fd, unsigned depth)
 {
-        char **names = NULL;
-        size_t n = 0, alloc = 0;
-        struct dirent *de;
+        char **names;
+        size_t n;
         bool go = true;
-        DIR *d;
 
         if (depth >= CA_NODES_MAX)
                 return true;
-        d = fs_opendir_at(dir_fd);
-        if (!d)
+        if (fs_list_sorted(dir_fd, is_file_or_dir, NULL, SIZE_MAX, &names, &n) < 0)
                 return true;
-        while (fs_readdir(d, &de) > 0) {
-                unsigned char type = de->d_type;
-                struct stat st;
-
-                /* Only files and directories are ever opened (a device might mind). */
-                if (type == DT_UNKNOWN &&
-                    fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-                        type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : 0;
-                if (type != DT_DIR && type != DT_REG)
-                        continue;
-                if (n == alloc) {
-                        size_t a = alloc ? 2 * alloc : 32;
-                        char **m = realloc(names, a * sizeof(char *));
-                        if (!m)
-                                break;
-                        names = m;
-                        alloc = a;
-                }
-                names[n] = strdup(de->d_name);
-                if (!names[n])
-                        break;
-                n++;
-        }
-        closedir(d);
-        if (n > 1)
-                qsort(names, n, sizeof(char *), compare_names);
-
         for (size_t i = 0; i < n && go; i++) {
                 struct stat st;
                 int fd = openat(dir_fd, names[i],
@@ -104,9 +79,7 @@ static bool walk(ca_prefetch *p, int dir_fd, unsigned depth)
                 }
                 close(fd);
         }
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        fs_names_free(names, n);
         return go;
 }
 

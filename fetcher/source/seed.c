@@ -71,11 +71,6 @@ static int needed_collect(const seed_target *t, needed_set *ret)
 
 /* ---------------------------------------------------------------- a seed's signature */
 
-static int cmp_names(const void *a, const void *b)
-{
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int digest_stat(EVP_MD_CTX *md, const char *prefix, const char *name, const struct stat *st)
 {
         char line[256];
@@ -96,32 +91,11 @@ static int signature_dir(EVP_MD_CTX *md, int dir_fd, const char *prefix, unsigne
 {
         if (depth > SEED_DEPTH_MAX)
                 return -ELOOP;
-        DIR *d = fs_opendir_at(dir_fd);
-        if (!d)
-                return negative_errno();
-        char **names = NULL;
-        size_t n = 0, alloc = 0;
-        struct dirent *de;
-        int r;
-        while ((r = fs_readdir(d, &de)) > 0) {
-                if (n == alloc) {
-                        alloc = alloc ? alloc * 2 : 64;
-                        char **m = realloc(names, alloc * sizeof(*names));
-                        if (!m) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        names = m;
-                }
-                if (!(names[n] = strdup(de->d_name))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                n++;
-        }
-        closedir(d);
-        if (r >= 0 && n > 1)
-                qsort(names, n, sizeof(*names), cmp_names);
+        char **names;
+        size_t n;
+        int r = fs_list_sorted(dir_fd, NULL, NULL, SIZE_MAX, &names, &n);
+        if (r < 0)
+                return r;
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 struct stat st;
                 if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -144,9 +118,7 @@ static int signature_dir(EVP_MD_CTX *md, int dir_fd, const char *prefix, unsigne
                 }
                 r = signature_dir(md, sub, p, depth + 1);
         }
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        fs_names_free(names, n);
         return r;
 }
 

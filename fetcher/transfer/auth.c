@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "casync/fs_safe.h"
 #include "fetcher/transfer/transfer.h"
 
 #define AUTH_FILE_MAX         (64 * 1024)
@@ -422,71 +423,20 @@ static bool has_json_suffix(const char *name)
         return n >= 5 && strcmp(name + n - 5, ".json") == 0;
 }
 
-static int cmp_names(const void *a, const void *b)
+static bool is_json(int dir_fd, const struct dirent *de, void *userdata)
 {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void free_names(char **names, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        return has_json_suffix(de->d_name);
 }
 
 /* The *.json names in dir_fd, sorted (so messages do not depend on readdir order). */
 static int list_json(int dir_fd, const char *dir, char ***ret, size_t *ret_n)
 {
-        int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        if (!d) {
-                int k = negative_errno();
-                if (fd >= 0)
-                        close(fd);
-                return ca_log_errno(CA_LOG_ERR, k, "%s: cannot list: %s", dir, strerror(-k));
-        }
-        char **names = NULL;
-        size_t n = 0;
-        int r = 0;
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno) {
-                                r = negative_errno();
-                                ca_log_error("%s: cannot read the directory: %s", dir,
-                                             strerror(-r));
-                        }
-                        break;
-                }
-                if (!has_json_suffix(de->d_name))
-                        continue;
-                if (n >= AUTH_FILES_MAX) {
-                        r = ca_bad("%s: more than %u *.json files", dir, AUTH_FILES_MAX);
-                        break;
-                }
-                char **p = reallocarray(names, n + 1, sizeof(char *));
-                if (!p) {
-                        r = -ENOMEM;
-                        break;
-                }
-                names = p;
-                if (!(names[n] = strdup(de->d_name))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                n++;
-        }
-        closedir(d);
-        if (r < 0) {
-                free_names(names, n);
-                return r;
-        }
-        if (n > 1)
-                qsort(names, n, sizeof(char *), cmp_names);
-        *ret = names;
-        *ret_n = n;
-        return 0;
+        int r = fs_list_sorted(dir_fd, is_json, NULL, AUTH_FILES_MAX, ret, ret_n);
+        if (r == -E2BIG)
+                return ca_bad("%s: more than %u *.json files", dir, AUTH_FILES_MAX);
+        if (r < 0 && r != -ENOMEM)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot list: %s", dir, strerror(-r));
+        return r;
 }
 
 /* Loads config_dir/auth.d into dir (empty when the directory does not exist). */
@@ -522,7 +472,7 @@ static int load_dir(const char *config_dir, auth_config *dir)
                 explicit_bzero(buf, size);
                 free(buf);
         }
-        free_names(names, n);
+        fs_names_free(names, n);
         if (r < 0)
                 return r;
         ca_log_debug("%s: credentials for %zu domain%s", path, dir->n, dir->n == 1 ? "" : "s");
