@@ -185,8 +185,9 @@ static int rm_name(aci_store *s, const char *arg, bool all)
         if (dc_image_label(img, "version") && !all) {
                 aci_image_record rec;
                 r = resolve_image_arg(s, arg, &rec);
-                if (r >= 0)
-                        r = remove_record(s, &rec);
+                if (r < 0)
+                        return r;
+                r = remove_record(s, &rec);
                 aci_image_record_done(&rec);
                 return r;
         }

@@ -173,7 +173,7 @@ static int run_export(int argc, char **argv)
                 r = ca_write_file_atomic(dest, CA_ATOMIC_MODE_DEFAULT,
                                          CA_ATOMIC_SYNC | CA_ATOMIC_RECLAIM, produce_export, &job);
         if (r >= 0)
-                ca_log_info("%s: image %s, %llu bytes", dest, rec.name,
+                ca_log_info("%s: image %s, %llu bytes", job.dest, rec.name,
                             (unsigned long long)rec.size);
         aci_image_record_done(&rec);
         return r;
