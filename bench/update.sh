@@ -48,6 +48,7 @@ for v in 1 2; do
         fe_sign "$img/app-$v.caidx"
 done
 fe_page "$WWW/$host" "$host" "https://$host/img/app-{version}.caidx"
+# shellcheck disable=SC2119 # it takes no arguments
 fe_nginx_start
 echo "v1: $(du -sm "$SRC/v1" | cut -f1) MiB; update to v2 with v1's chunks local; median of $runs"
 for bin in "$@"; do

@@ -2,7 +2,8 @@
 /*
  * acfetch publish: an image (a directory with manifest and rootfs/, or a bare rootfs and a
  * generated manifest) as a casync index in a web server's document root, with the shared chunk
- * store and the appc discovery page `acfetch fetch NAME` (and rkt) look for. Layout: publish.h.
+ * store and the appc discovery page `acfetch fetch NAME` looks for (appc's discovery, which rkt
+ * reads too; the signature at the index URL + ".asc" is acfetch's rule). Layout: publish.h.
  */
 #include <getopt.h>
 #include <string.h>

@@ -5,7 +5,7 @@
 # versions lists them and removes none unless NAME:VERSION or --all; `image export|render|
 # extract|gc` are the plain commands; `publish` warns without --sign or --pubkeys and refuses a
 # --sign key gpg lacks before it writes anything.
-# shellcheck disable=SC2086 # $NET is an option list
+# shellcheck disable=SC2086,SC2119 # $NET is an option list; fe_nginx_start takes no arguments
 set -eu
 # shellcheck source=tests/http/lib.sh
 . "$SRCDIR/tests/http/lib.sh"

@@ -20,6 +20,7 @@ acfetch_mounts() { # how many acfetch FUSE mounts sit on $mp
 }
 
 # Whatever a failing run stacked on the point goes too.
+# shellcheck disable=SC2317 # run by at_exit
 unstack() { while is_mounted "$mp"; do mnt_umount "$mp" || break; done; }
 at_exit unstack
 mnt_start "$TEST_TMP/first.log" --dir="$TEST_TMP/d" mount -f "$TEST_TMP/a.caidx" "$mp"
