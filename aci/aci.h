@@ -2,9 +2,9 @@
 /*
  * libaci: appc images on top of the casync engine. Holds the image manifest (strict parsing and
  * validation, reading it out of a tree), whether an image matches a requested name and labels,
- * the image store under --dir (records, trees, locks, the shared chunk store, pins) and its gc,
- * decoding, exporting and rendering stored images, and the trust store (rkt's trustedkeys/,
- * verification through aci/openpgp/openpgp.h). The appc grammar is discovery's
+ * the image store under --dir (records, trees and their records, locks, the shared chunk store,
+ * pins) and its gc, decoding, exporting and rendering stored images, and the trust store (rkt's
+ * trustedkeys/, verification through aci/openpgp/openpgp.h). The appc grammar is discovery's
  * (discovery/discovery.h).
  *
  * Conventions as in casync.h: functions return 0 (or a documented non-negative value) or a
@@ -158,7 +158,8 @@ aci_label *aci_request_labels(const dc_image *img);
  * The store under --dir:
  *   chunks/xxxx/<id>.cacnk       casync chunk store shared by every image
  *   images/<key>/                index.caidx, manifest, image.json (the source record)
- *   trees/<key>/                 manifest, rootfs/, rendered (written last, after a sync)
+ *   trees/<key>/                 manifest, rootfs/, rendered.stat (its record, see
+ *                                tree_check.c), rendered (written last, after a sync)
  *   locks/store.lock             shared by every process, exclusive for gc
  *   locks/<key>.lock             held while images/<key> or trees/<key> change
  *   tmp/work-XXXXXX/             one per process (aci_store_tmp), flocked exclusive while it
@@ -272,8 +273,9 @@ int aci_store_resolve_id(aci_store *s, const char *id, aci_image_record *ret);
 int aci_store_resolve_id_quiet(aci_store *s, const char *id, aci_image_record *ret);
 /*
  * The image for a name and labels, as rkt's store lookup picks it: every label must be in the
- * manifest with the same value; without a version label, images fetched as "latest" first; then
- * the most recently fetched. -ENOENT when none.
+ * manifest with the same value; without a version label, images fetched as "latest" first (the
+ * most recently fetched of them), then the later version label (dc_version_compare); then the
+ * most recently fetched. -ENOENT when none.
  */
 int aci_store_find(aci_store *s, const char *name, const aci_label *labels, size_t n_labels,
                    aci_image_record *ret);
@@ -308,21 +310,90 @@ char *aci_store_image_file(const aci_store *s, const char *key, const char *file
 /* 1 if trees/<key> is complete (has `rendered`), 0 if not (an incomplete one is removed). */
 int aci_store_tree_ready(aci_store *s, const char *key);
 /*
- * Moves a finished tree (the directory tmp_name under parent_fd, holding manifest and rootfs/)
- * to trees/<key>: syncs it, renames it, then writes `rendered`. If a complete tree is there
- * already, ours is removed. Takes the image lock.
+ * The same before a tree is handed out: with check set, a complete tree must also match the
+ * record written when it was rendered (aci_tree_record_check). A modified tree, and one without
+ * a record (rendered by an older acfetch), is removed as an incomplete one is (logged), so that
+ * the caller renders it again; 0 then.
  */
-int aci_store_install_tree(aci_store *s, const char *key, int parent_fd, const char *tmp_name);
+int aci_store_tree_intact(aci_store *s, const char *key, bool check);
+/*
+ * Moves a finished tree (the directory tmp_name under parent_fd, holding manifest and rootfs/)
+ * to trees/<key>: writes its record (aci_tree_record_write, with o's ownership choice), syncs
+ * it, renames it, then writes `rendered`. If a complete tree is there already, ours is removed.
+ * Takes the image lock.
+ */
+typedef struct aci_render_options aci_render_options;
+int aci_store_install_tree(aci_store *s, const char *key, int parent_fd, const char *tmp_name,
+                           const aci_render_options *o);
+/*
+ * Puts a finished tree in place of trees/<key> whatever is there (a tree found modified): the
+ * old one is removed as image rm removes it, then the new one installed as above.
+ */
+int aci_store_replace_tree(aci_store *s, const char *key, int parent_fd, const char *tmp_name,
+                           const aci_render_options *o);
+/* Rewrites the record of trees/<key> from the tree as it is now (verify, once its content was
+ * found intact). Takes the image lock. */
+int aci_store_tree_record_refresh(aci_store *s, const char *key, bool same_owner);
 /* Path of trees/<key>, malloc'ed. */
 char *aci_store_tree_path(const aci_store *s, const char *key);
 
 /* gc (gc.c): needs the exclusive lock. */
+#define ACI_GC_GRACE_DEFAULT (24 * 3600)
+typedef struct aci_gc_options {
+        bool dry_run; /* only list, on out */
+        FILE *out;    /* one line per object removed (or that would be); may be NULL */
+        /* Unreferenced chunks younger than this many seconds (file mtime) are kept: the work of
+         * an interrupted fetch, which its next run would download again. 0 keeps none. */
+        int64_t grace;
+} aci_gc_options;
 typedef struct aci_gc_stats {
         uint64_t chunks, chunk_bytes, trees, tmp, seeds;
+        uint64_t chunks_young, chunks_young_bytes; /* kept for the grace period */
 } aci_gc_stats;
-/* Removes (or with dry_run only lists on `out`) chunks and trees no image references; chunks
- * that a live process pinned (aci_store_pin_index) are kept. */
-int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret);
+/* Removes (or with dry_run only lists) chunks and trees no image references; chunks that a live
+ * process pinned (aci_store_pin_index), and those younger than the grace, are kept. */
+int aci_store_gc(aci_store *s, const aci_gc_options *o, aci_gc_stats *ret);
+
+/* ---------------------------------------------------------------- tree records (tree_check.c) */
+/*
+ * What a stored tree was when it was rendered, to notice a runtime writing into it: a file
+ * trees/<key>/ACI_TREE_RECORD beside `rendered` (both left out of every digest), holding the
+ * number of entries and the SHA-256 of their lstat data (type, mode, owner, size, mtime, ctime,
+ * inode, links, device) over a walk in name order. Bounded (a few lines), cheap to check (lstat
+ * only, no content read).
+ */
+#define ACI_TREE_RECORD      "rendered.stat"
+#define ACI_TREE_DIGEST_SIZE 32
+typedef struct aci_tree_record {
+        bool same_owner; /* ownership was restored (not --no-same-owner) */
+        uint64_t entries;
+        uint8_t stat[ACI_TREE_DIGEST_SIZE];
+} aci_tree_record;
+/*
+ * The digest of the tree at tree_fd: content false, the stat digest above; content true, what
+ * the image decides (type, mode, owner, non-directory sizes, mtime, device, file bytes, symlink
+ * targets, xattrs but security.selinux): two renders of one image have the same one. Reads every
+ * file. -ELOOP deeper than 256 levels.
+ */
+int aci_tree_digest(int tree_fd, bool content, uint8_t ret[ACI_TREE_DIGEST_SIZE],
+                    uint64_t *ret_entries);
+/* Writes the record of the tree at tree_fd (temp file, synced, renamed). Not logged. */
+int aci_tree_record_write(int tree_fd, bool same_owner);
+/* Reads it: -ENOENT when there is none, -EBADMSG when malformed. Not logged. */
+int aci_tree_record_read(int tree_fd, aci_tree_record *ret);
+/* 1 when the tree still matches its record, 0 when it changed, -ENOENT without a record. */
+int aci_tree_record_check(int tree_fd);
+
+/*
+ * The full check of trees/<key> for verify (tree_verify.c): renders the image again from the
+ * local chunk store (as the record says: with or without ownership) into the work directory and
+ * compares the content digests. Intact: ACI_TREE_INTACT (the record rewritten when it did not
+ * match, or was missing); modified: ACI_TREE_MODIFIED, or with repair the fresh render replaces
+ * the tree (removal by rename, then install): ACI_TREE_REPAIRED. ACI_TREE_ABSENT when the image
+ * has no complete tree. Errors are logged.
+ */
+enum { ACI_TREE_ABSENT, ACI_TREE_INTACT, ACI_TREE_MODIFIED, ACI_TREE_REPAIRED };
+int aci_store_verify_tree(aci_store *s, const aci_image_record *r, bool repair, unsigned jobs);
 
 /* ---------------------------------------------------------------- images (image.c) */
 /*
@@ -386,11 +457,12 @@ typedef struct aci_render_list {
 int aci_render_list_build(aci_store *s, const aci_image_record *top, aci_render_list *ret);
 void aci_render_list_done(aci_render_list *l);
 
-typedef struct aci_render_options {
+struct aci_render_options {
         bool rootfs_only;   /* DEST gets rootfs's content, no manifest */
         bool no_same_owner; /* as ca_extract_options */
         unsigned jobs;
-} aci_render_options;
+        const char *dest_name; /* names DEST in messages about a full file system (NULL: DEST) */
+};
 /*
  * Composes the list into DEST (which must not exist, or be an empty directory): the first image
  * is extracted, the others merged into it, first writer wins, each through its whitelist. DEST
@@ -458,3 +530,11 @@ int aci_trust_remove(const char *config, const char *fingerprint, bool only_root
 int aci_trust_verify(const char *system_config, const char *local_config, const char *name,
                      const void *data, size_t size, const void *sig, size_t sig_size,
                      const char *what, aci_pgp_signer *ret);
+/*
+ * The same against every key of either trust store, whatever its prefix (masks aside): for an
+ * image fetched by URL or path, whose name is known only from its manifest, which
+ * aci_trust_verify then checks against. Logs one line naming `what` on failure.
+ */
+int aci_trust_verify_any(const char *system_config, const char *local_config, const void *data,
+                         size_t size, const void *sig, size_t sig_size, const char *what,
+                         aci_pgp_signer *ret);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Garbage collection: chunks that no image's index and no live process's pin lists, trees that
+ * Garbage collection: chunks that no image's index and no live process's pin lists (but for those
+ * younger than the grace period: an interrupted fetch's downloads), trees that
  * belong to no image or were never finished, and stale seed cuts. Work directories of processes
  * that are gone were reclaimed when the store was opened; live ones are only read (their pins).
  * Runs under the exclusive store lock, so no fetch is writing while it decides.
@@ -48,9 +49,13 @@ static void report(FILE *out, const char *what, const char *a, const char *b)
  * writer's (a mount downloads without the store lock, protected by its pins) is left alone, and
  * so is any name not of our temp form (casync's own, say: it takes no lock of ours).
  */
-static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *out,
+static int gc_chunks(aci_store *s, const ca_chunk_set *set, const aci_gc_options *o,
                      aci_gc_stats *st)
 {
+        bool dry_run = o->dry_run;
+        FILE *out = o->out;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
         _cleanup_(closep) int cfd =
             fs_open_beneath(aci_store_fd(s), "chunks", O_RDONLY | O_DIRECTORY, 0);
         if (cfd < 0)
@@ -90,6 +95,14 @@ static int gc_chunks(aci_store *s, const ca_chunk_set *set, bool dry_run, FILE *
                         struct stat fst;
                         if (fstatat(sub, n, &fst, AT_SYMLINK_NOFOLLOW) < 0 ||
                             !S_ISREG(fst.st_mode)) {
+                                left++;
+                                continue;
+                        }
+                        /* Downloaded lately (an interrupted fetch's work): its next run wants
+                         * it. A file from the future (a clock set back) counts as young. */
+                        if (chunk && o->grace > 0 && now.tv_sec - fst.st_mtime < o->grace) {
+                                st->chunks_young++;
+                                st->chunks_young_bytes += (uint64_t)fst.st_size;
                                 left++;
                                 continue;
                         }
@@ -205,8 +218,10 @@ static int gc_seeds(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *st)
         return r;
 }
 
-int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
+int aci_store_gc(aci_store *s, const aci_gc_options *o, aci_gc_stats *ret)
 {
+        bool dry_run = o->dry_run;
+        FILE *out = o->out;
         *ret = (aci_gc_stats){};
         _cleanup_(freep) aci_image_record *list = NULL;
         size_t n = 0;
@@ -233,7 +248,7 @@ int aci_store_gc(aci_store *s, bool dry_run, FILE *out, aci_gc_stats *ret)
         }
         if (r >= 0) {
                 ca_chunk_set_sort(set);
-                r = gc_chunks(s, set, dry_run, out, ret);
+                r = gc_chunks(s, set, o, ret);
                 if (r < 0)
                         ca_log_error("%s/chunks: %s", aci_store_path(s), strerror(-r));
         }

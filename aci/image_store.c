@@ -685,7 +685,73 @@ int aci_store_tree_ready(aci_store *s, const char *key)
         return tree_ready_locked(s, key);
 }
 
-int aci_store_install_tree(aci_store *s, const char *key, int parent_fd, const char *tmp_name)
+int aci_store_tree_intact(aci_store *s, const char *key, bool check)
+{
+        if (!key_is_valid(key))
+                return -EINVAL;
+        _cleanup_(closep) int lock = aci_store_lock_image(s, key);
+        if (lock < 0)
+                return lock;
+        int r = tree_ready_locked(s, key);
+        if (r <= 0 || !check)
+                return r;
+        _cleanup_(closep) int fd = fs_open_beneath(s->trees_fd, key, O_RDONLY | O_DIRECTORY, 0);
+        r = fd < 0 ? fd : aci_tree_record_check(fd);
+        if (r > 0)
+                return 1;
+        if (r == -ENOENT)
+                ca_log_info("%s/trees/%s: rendered by an older acfetch (no record to check it "
+                            "against); rendering it again from the store",
+                            s->path, key);
+        else if (r == 0 || r == -EBADMSG)
+                ca_log_info("%s/trees/%s: modified since it was rendered; rendering it again "
+                            "from the store",
+                            s->path, key);
+        else
+                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s: %s", s->path, key, strerror(-r));
+        r = discard_at(s, s->trees_fd, key);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s: cannot remove: %s", s->path, key,
+                                    strerror(-r));
+        return 0;
+}
+
+static int install_locked(aci_store *s, const char *key, int parent_fd, const char *tmp_name,
+                          const aci_render_options *o)
+{
+        _cleanup_(closep) int fd = fs_open_beneath(parent_fd, tmp_name, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return ca_log_errno(CA_LOG_ERR, fd, "%s: %s", tmp_name, strerror(-fd));
+        /* Its own mode is the store's, not the archive's (whatever the umask of its maker). */
+        if (fchmod(fd, STORE_ENTRY_DIR_MODE) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", tmp_name);
+        /* The markers must not change the tree's own times (they are the image's). */
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", tmp_name);
+        /* What the tree is now, for the check before it is handed out. */
+        int r = aci_tree_record_write(fd, !o->no_same_owner);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s/%s: %s", s->path, key,
+                                    ACI_TREE_RECORD, strerror(-r));
+        /* Everything written must be on disk before `rendered` says it is. */
+        if (syncfs(fd) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees: sync: %m", s->path);
+        if (renameat(parent_fd, tmp_name, s->trees_fd, key) < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees/%s: %m", s->path, key);
+        r = write_atomic_at(fd, "rendered", "", 0);
+        if (r >= 0 && futimens(fd, (struct timespec[]){st.st_atim, st.st_mtim}) < 0)
+                r = negative_errno();
+        if (r >= 0 && fsync(s->trees_fd) < 0)
+                r = negative_errno();
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s/rendered: %s", s->path, key,
+                                    strerror(-r));
+        return 0;
+}
+
+int aci_store_install_tree(aci_store *s, const char *key, int parent_fd, const char *tmp_name,
+                           const aci_render_options *o)
 {
         if (!key_is_valid(key))
                 return -EINVAL;
@@ -697,28 +763,40 @@ int aci_store_install_tree(aci_store *s, const char *key, int parent_fd, const c
                 fs_remove_tree_at(parent_fd, tmp_name);
                 return r < 0 ? r : 0;
         }
-        _cleanup_(closep) int fd = fs_open_beneath(parent_fd, tmp_name, O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
-                return ca_log_errno(CA_LOG_ERR, fd, "%s: %s", tmp_name, strerror(-fd));
-        /* Its own mode is the store's, not the archive's (whatever the umask of its maker). */
-        if (fchmod(fd, STORE_ENTRY_DIR_MODE) < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", tmp_name);
-        /* Everything written must be on disk before `rendered` says it is. */
-        if (syncfs(fd) < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees: sync: %m", s->path);
-        if (renameat(parent_fd, tmp_name, s->trees_fd, key) < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees/%s: %m", s->path, key);
-        /* The marker must not change the tree's own times (they are the image's). */
+        return install_locked(s, key, parent_fd, tmp_name, o);
+}
+
+int aci_store_replace_tree(aci_store *s, const char *key, int parent_fd, const char *tmp_name,
+                           const aci_render_options *o)
+{
+        if (!key_is_valid(key))
+                return -EINVAL;
+        _cleanup_(closep) int lock = aci_store_lock_image(s, key);
+        if (lock < 0)
+                return lock;
+        int r = discard_at(s, s->trees_fd, key);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s: cannot remove: %s", s->path, key,
+                                    strerror(-r));
+        return install_locked(s, key, parent_fd, tmp_name, o);
+}
+
+int aci_store_tree_record_refresh(aci_store *s, const char *key, bool same_owner)
+{
+        if (!key_is_valid(key))
+                return -EINVAL;
+        _cleanup_(closep) int lock = aci_store_lock_image(s, key);
+        if (lock < 0)
+                return lock;
+        _cleanup_(closep) int fd = fs_open_beneath(s->trees_fd, key, O_RDONLY | O_DIRECTORY, 0);
         struct stat st;
-        if (fstat(fd, &st) < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees/%s: %m", s->path, key);
-        r = write_atomic_at(fd, "rendered", "", 0);
+        int r = fd < 0 ? fd : fstat(fd, &st) < 0 ? negative_errno() : 0;
+        if (r >= 0)
+                r = aci_tree_record_write(fd, same_owner);
         if (r >= 0 && futimens(fd, (struct timespec[]){st.st_atim, st.st_mtim}) < 0)
                 r = negative_errno();
-        if (r >= 0 && fsync(s->trees_fd) < 0)
-                r = negative_errno();
         if (r < 0)
-                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s/rendered: %s", s->path, key,
-                                    strerror(-r));
+                return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s/%s: %s", s->path, key,
+                                    ACI_TREE_RECORD, strerror(-r));
         return 0;
 }

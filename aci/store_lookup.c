@@ -75,11 +75,22 @@ int aci_store_resolve_id_quiet(aci_store *s, const char *id, aci_image_record *r
         return resolve_id(s, id, true, ret);
 }
 
-/* Is a better than b for a lookup (prefer_latest: no version was asked for)? */
+/*
+ * Is a better than b for a lookup (prefer_latest: no version was asked for)? Then what was
+ * fetched as latest (the publisher's choice, the most recent fetch first), else the later
+ * version label (dc_version_compare); otherwise the most recent fetch.
+ */
 static bool better(const aci_image_record *a, const aci_image_record *b, bool prefer_latest)
 {
         if (prefer_latest && a->latest != b->latest)
                 return a->latest;
+        if (prefer_latest && !a->latest) {
+                const char *va = aci_labels_get(a->labels, a->n_labels, "version");
+                const char *vb = aci_labels_get(b->labels, b->n_labels, "version");
+                int c = va && vb ? dc_version_compare(va, vb) : 0;
+                if (c != 0)
+                        return c > 0;
+        }
         return aci_record_newer(a, b);
 }
 

@@ -713,3 +713,32 @@ int aci_trust_verify(const char *system_config, const char *local_config, const 
                 r = explain_unknown(system_config, local_config, name, &ring, n, &issuer, what);
         return r;
 }
+
+int aci_trust_verify_any(const char *system_config, const char *local_config, const void *data,
+                         size_t size, const void *sig, size_t sig_size, const char *what,
+                         aci_pgp_signer *ret)
+{
+        _cleanup_(aci_keyring_done) aci_keyring all = {};
+        int r = trust_list(system_config, local_config, CA_LOG_ERR, &all);
+        if (r < 0)
+                return r;
+        size_t n = 0;
+        for (size_t i = 0; i < all.n; i++)
+                n += all.entries[i].n_keys;
+        _cleanup_(freep) aci_pgp_key **keys = calloc(n + 1, sizeof(*keys));
+        if (!keys)
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < all.n; i++)
+                for (size_t k = 0; k < all.entries[i].n_keys; k++)
+                        keys[n++] = all.entries[i].keys[k];
+        aci_pgp_issuer issuer;
+        r = aci_pgp_verify_detached(keys, n, data, size, sig, sig_size, (int64_t)time(NULL), what,
+                                    &issuer, ret);
+        if (r == -ENOKEY)
+                r = ca_log_errno(CA_LOG_ERR, -ENOKEY,
+                                 "%s: signed by unknown key %s: no key trusted for any name made "
+                                 "it (acfetch trust --prefix NAME adds one)",
+                                 what, issuer.id[0] ? issuer.id : "(the signature names none)");
+        return r;
+}

@@ -42,6 +42,15 @@ bool dc_rfc3339_valid(const char *s);
 /* true if os is on the appc whitelist and, when arch is non-NULL, the pair is too. */
 bool dc_os_arch_valid(const char *os, const char *arch);
 
+/* ---------------------------------------------------------------- version order (version.c) */
+/*
+ * <0, 0 or >0 as version a comes before, with or after b. Both SemVer: SemVer 2.0.0 precedence
+ * (build metadata ignored). Otherwise piece by piece: runs of digits compared as numbers, other
+ * runs byte by byte, a number before text, a version before its own extensions ("1.9" < "1.10"
+ * < "1.10.1" < "1.10a").
+ */
+int dc_version_compare(const char *a, const char *b);
+
 /* ---------------------------------------------------------------- names and labels (name.c) */
 typedef struct dc_label {
         char *key;   /* an AC Identifier, never "name" */
@@ -58,7 +67,8 @@ typedef struct dc_image {
  * Parses `name[:version][,key=value...]` (appc's command-line image string): at most one ':',
  * before the first ','; it becomes the label `version`. Every ','-separated part is key=value with
  * an AC Identifier key, a non-empty value without ',', ':', '=' or control characters; duplicate
- * keys and the key `name` are rejected. Logs and returns -EINVAL on bad input.
+ * keys and the key `name` are rejected. A version "latest" is no version label at all (NAME:latest
+ * is NAME, as discovery's {version} renders it). Logs and returns -EINVAL on bad input.
  */
 int dc_image_parse(const char *s, dc_image **ret);
 dc_image *dc_image_free(dc_image *img);
@@ -134,8 +144,10 @@ int dc_template_render(const char *tmpl, const dc_image *img, const char *ext, b
 /*
  * Fetches url; at most max_size bytes of body may be returned (a larger body must fail with
  * -EFBIG). Returns 0 when a response arrived, whatever its status (*status, *body malloc'd,
- * *size), or a negative errno on a network failure. Redirect policy is the callback's: it must
- * not follow https → http unless http was allowed.
+ * *size), or a negative errno on a network failure (for the summary's words: -ECONNREFUSED,
+ * -ETIMEDOUT, -EADDRNOTAVAIL name not resolved, -EPERM TLS verification failed, -ECANCELED not
+ * asked because the host gave no response before, -EIO other). Redirect policy is the
+ * callback's: it must not follow https → http unless http was allowed.
  */
 typedef int (*dc_http_get)(void *userdata, const char *url, size_t max_size, long *status,
                            uint8_t **body, size_t *size);

@@ -92,6 +92,19 @@ int dc_image_set_label(dc_image *img, const char *key, const char *value)
         return 0;
 }
 
+static void drop_label(dc_image *img, const char *key)
+{
+        for (size_t i = 0; i < img->n_labels; i++)
+                if (strcmp(img->labels[i].key, key) == 0) {
+                        free(img->labels[i].key);
+                        free(img->labels[i].value);
+                        memmove(img->labels + i, img->labels + i + 1,
+                                (img->n_labels - i - 1) * sizeof(dc_label));
+                        img->n_labels--;
+                        return;
+                }
+}
+
 /* Adds one "key=value" part of an image string (len bytes at p). */
 static int add_part(dc_image *img, const char *s, const char *p, size_t len)
 {
@@ -167,6 +180,12 @@ int dc_image_parse(const char *s, dc_image **ret)
                         return r;
                 p = next;
         }
+
+        /* "latest" is what discovery asks for without a version (the {version} of a template)
+         * and what a publisher's latest link names: NAME:latest is the unversioned NAME. */
+        const char *version = dc_image_label(img, "version");
+        if (version && strcmp(version, "latest") == 0)
+                drop_label(img, "version");
 
         *ret = TAKE_PTR(img);
         return 0;

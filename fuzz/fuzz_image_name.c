@@ -3,7 +3,8 @@
  * appc names and templates: the image string a user (or a manifest's dependency) gives, and a
  * discovery template to render with it. Input: the name (up to the first newline), then the
  * template. A parsed name must print in canonical form and parse back to the same string; a
- * rendered URL must pass the URL check it was rendered under.
+ * rendered URL must pass the URL check it was rendered under; the two compared as versions
+ * must give opposite answers either way round.
  */
 #include "discovery/discovery.h"
 #include "fuzz/fuzz.h"
@@ -35,6 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!name)
                 return 0;
         grammar(name);
+        if (tmpl) { /* the order of version labels: antisymmetric, reflexive */
+                int ab = dc_version_compare(name, tmpl), ba = dc_version_compare(tmpl, name);
+                FUZZ_ASSERT((ab > 0) == (ba < 0) && (ab == 0) == (ba == 0));
+                FUZZ_ASSERT(dc_version_compare(name, name) == 0);
+        }
 
         _cleanup_(dc_image_freep) dc_image *img = NULL;
         if (dc_image_parse(name, &img) < 0)

@@ -1,17 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* acfetch fetch: appc names → images in the store (and their rendered trees). */
+/* acfetch fetch: appc names, index URLs and paths → images in the store (and their trees). */
 #include <getopt.h>
 #include <string.h>
 
 #include "fetcher/cli/cli.h"
 
 static const char usage[] =
-    "Usage: acfetch fetch [OPTIONS] NAME...\n\n"
+    "Usage: acfetch fetch [OPTIONS] NAME|URL|PATH...\n\n"
     "Fetch appc images by name (example.com/app:1.0,channel=beta; os and arch default to\n"
-    "the host's) through meta discovery (https://NAME?ac-discovery=1, walking up the path),\n"
-    "downloading only the chunks the local chunk store lacks, and render each into\n"
-    "<dir>/trees/<key>/ (manifest, rootfs/). Dependencies are fetched and composed too.\n"
-    "Prints one image ID per NAME on stdout.\n\n"
+    "the host's; NAME:latest is NAME) through meta discovery (https://NAME?ac-discovery=1,\n"
+    "walking up the path), downloading only the chunks the local chunk store lacks, and\n"
+    "render each into <dir>/trees/<key>/ (manifest, rootfs/). Dependencies are fetched and\n"
+    "composed too. Prints one image ID per argument on stdout.\n\n"
+    "Instead of a name, as rkt: an https:// URL of an index (.caidx; http:// with\n"
+    "--insecure-options=http; revalidated like a discovered one) or the path of a local\n"
+    "index, never looked up by discovery: chunks from --store, else default.castr beside\n"
+    "it; the signature at URL|PATH + .asc must be by a key trusted for the name the\n"
+    "image's manifest gives. A URL has a scheme (https, http, file; docker: is refused);\n"
+    "an absolute path, an existing file, or an argument without ':' that holds './' or\n"
+    "ends in .caidx or .aci is a path; anything else is a name. .aci files are not\n"
+    "imported yet.\n"
+    "A stored tree is checked before it is handed out (lstat of every entry against what\n"
+    "was recorded when it was rendered); a tree modified since (a runtime must not write\n"
+    "into <dir>/trees: use an overlay, or 'acfetch render' a private copy) is rendered\n"
+    "again from the chunk store. --insecure-options=ondisk skips the check.\n\n"
     "Options:\n"
     "  --pull-policy=POLICY   new: use a stored image if one matches, else fetch;\n"
     "                         update (default): discover and revalidate the index\n"
@@ -78,8 +90,11 @@ static int fetch_names(fetch_context *ctx, char **names, size_t n, bool full, js
 {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_(dc_image_freep) dc_image *img = NULL;
-                int r = dc_image_parse(names[i], &img);
-                if (r >= 0)
+                image_source_kind kind;
+                int r = image_source_classify(names[i], &kind);
+                if (r >= 0 && kind == IMAGE_SOURCE_NAME)
+                        r = dc_image_parse(names[i], &img);
+                if (r >= 0 && img)
                         r = dc_image_set_defaults(img);
                 if (r < 0)
                         return r;
@@ -88,7 +103,10 @@ static int fetch_names(fetch_context *ctx, char **names, size_t n, bool full, js
                 ctx->changed = false;
                 ctx->stats = (fetch_stats){};
                 aci_image_record rec;
-                r = fetch_image(ctx, img, &rec);
+                if (img)
+                        r = fetch_image(ctx, img, &rec);
+                else
+                        r = fetch_location(ctx, names[i], kind, &rec);
                 if (r < 0)
                         return r;
                 transfer_engine_stats(ctx->engine, &after);
@@ -170,14 +188,13 @@ static int run_fetch(int argc, char **argv)
             .insecure = arg_global.insecure,
             .config = arg_global.config,
             .trust_keys_from_https = arg_global.trust_keys_from_https,
-            .progress = report_fetch_progress,
         };
         _cleanup_(input_args_done) input_args input = {};
         fetch_args a = {.input = &input, .ctx = &ctx};
         int r = input_args_init(&input, argc);
         if (r >= 0)
                 r = command_parse(&command_fetch, argc, argv, "h", options, fetch_option, &a, -1,
-                                  "at least one image NAME");
+                                  "at least one image NAME, URL or PATH");
         if (r != 0)
                 return MIN(r, 0);
 
@@ -190,7 +207,11 @@ static int run_fetch(int argc, char **argv)
         ctx.auth = auth;
         if (r >= 0)
                 r = open_image_store(&ctx.store);
+        progress *line = NULL;
+        if (r >= 0)
+                r = progress_new(aci_store_path(ctx.store), &line);
         if (r >= 0) {
+                ctx.progress = report_fetch_progress(line);
                 ctx.in.engine = ctx.engine;
                 ctx.in.store = ctx.store;
                 ctx.in.cache = aci_store_chunks(ctx.store);
@@ -203,6 +224,7 @@ static int run_fetch(int argc, char **argv)
                         r = ca_log_errno(CA_LOG_ERR, -EIO, "writing to stdout failed");
         }
         json_decref(out);
+        progress_free(line);
         aci_store_free(ctx.store);
         transfer_engine_free(ctx.engine);
         return r;
@@ -211,6 +233,6 @@ static int run_fetch(int argc, char **argv)
 const command command_fetch = {
     .name = "fetch",
     .run = run_fetch,
-    .summary = "fetch images by appc name into the store and render them",
+    .summary = "fetch images (name, index URL or path) into the store, render them",
     .usage = usage,
 };

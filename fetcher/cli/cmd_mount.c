@@ -154,6 +154,10 @@ static int run_mount(int argc, char **argv)
         input_options *io = &input.o;
         a.mount.seeds = &io->seeds;
         const char *src = argv[optind], *mountpoint = argv[optind + 1];
+        image_source_kind kind;
+        r = image_source_classify(src, &kind); /* docker: and unknown schemes are refused */
+        if (r < 0)
+                return r;
         struct stat st;
         if ((r = mount_point_check(mountpoint)) < 0)
                 return r;

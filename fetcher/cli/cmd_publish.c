@@ -19,10 +19,13 @@ static const char usage[] =
     "  OUTDIR/default.castr/                          chunks of every image and version\n"
     "  OUTDIR/PATH/VERSION/OS-ARCH.caidx              the image (and .asc with --sign)\n"
     "  OUTDIR/PATH/VERSION/default.castr              symlink to the shared store\n"
-    "  OUTDIR/PATH/latest                             symlink to the version published last\n"
+    "  OUTDIR/PATH/latest                             symlink to the latest version\n"
     "  OUTDIR/PATH/index.html                         the discovery page (ac-discovery)\n"
     "where PATH is NAME without its host. Publishing another version or platform adds it\n"
-    "beside the others; only its new chunks are stored. Prints the index URL.\n\n"
+    "beside the others; only its new chunks are stored. latest moves to the version\n"
+    "published unless it points to a later one (SemVer order when both versions are\n"
+    "SemVer, else piece by piece with numbers compared as numbers: 1.9 < 1.10).\n"
+    "Prints the index URL.\n\n"
     "Options:\n"
     "  --name=NAME            the image name (an AC Identifier starting with the host)\n"
     "  --label=KEY=VALUE      a label (repeatable): version, os, arch, ...; os and arch\n"
@@ -39,6 +42,7 @@ static const char usage[] =
     "                         lacks fails the publish before anything is written; without\n"
     "                         --sign, a warning: fetch refuses unsigned images)\n"
     "  --base-url=URL         the URL of OUTDIR (default https://HOST/)\n"
+    "  --latest               point latest to this version even if a later one exists\n"
     "  -h, --help             show this help\n\n" MAKE_OPTIONS_HELP
     "  (--store is not taken: the store is OUTDIR/default.castr.)\n\n";
 
@@ -52,6 +56,7 @@ enum {
         OPT_PUBKEYS,
         OPT_SIGN,
         OPT_BASE_URL,
+        OPT_LATEST,
 };
 
 typedef publish_options publish_args; /* its strings are owned here */
@@ -138,6 +143,9 @@ static int publish_option(int c, const char *arg, void *userdata)
         case OPT_BASE_URL:
                 a->base_url = arg;
                 return 1;
+        case OPT_LATEST:
+                a->latest = true;
+                return 1;
         default:
                 return make_options_parse(&a->make, c, arg);
         }
@@ -157,6 +165,7 @@ static int parse_args(int argc, char **argv, publish_args *a)
             {"pubkeys", required_argument, NULL, OPT_PUBKEYS},
             {"sign", required_argument, NULL, OPT_SIGN},
             {"base-url", required_argument, NULL, OPT_BASE_URL},
+            {"latest", no_argument, NULL, OPT_LATEST},
             {"help", no_argument, NULL, 'h'},
             {},
         };

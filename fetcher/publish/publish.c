@@ -423,7 +423,7 @@ static int install(const publish_options *a, const publish_ctx *c)
         if (r >= 0)
                 r = publish_write_file(c->page_path, page, strlen(page));
         if (r >= 0)
-                r = publish_latest_link(c->outdir, c->rel, c->version);
+                r = publish_latest_link(c->outdir, c->rel, c->version, a->latest);
         return r;
 }
 

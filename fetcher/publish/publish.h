@@ -12,7 +12,7 @@
  *   OUTDIR/<path>/index.html                 discovery page: ac-discovery (and -pubkeys) tags
  *   OUTDIR/<path>/<version>/<os>-<arch>.caidx        the image (.asc beside it when signed)
  *   OUTDIR/<path>/<version>/default.castr -> ../../default.castr   (relative symlink)
- *   OUTDIR/<path>/latest -> <version>        the version published last
+ *   OUTDIR/<path>/latest -> <version>        the latest version published (version order)
  *
  * <path> is the name without its host ("example.com/team/app" gives team/app). casync and
  * acfetch look for the store as default.castr beside the index, hence the symlinks (web servers
@@ -75,9 +75,10 @@ int publish_mkdirs(const char *outdir, const char *rel);
 int publish_store_link(const char *outdir, const char *rel);
 /* Writes path atomically (temp file beside it, then rename), mode 0644. */
 int publish_write_file(const char *path, const void *data, size_t size);
-/* OUTDIR/rel/latest -> version, replaced atomically; left alone when "latest" is something else
- * than a symlink (a version named "latest"). */
-int publish_latest_link(const char *outdir, const char *rel, const char *version);
+/* OUTDIR/rel/latest -> version, replaced atomically, unless it points to a later version
+ * (dc_version_compare) that is still there and force is not set: latest never moves back. Left
+ * alone when "latest" is something else than a symlink (a version named "latest"). */
+int publish_latest_link(const char *outdir, const char *rel, const char *version, bool force);
 /* The discovery page for name: template, and pubkeys URL (NULL for none). *ret malloc'ed. */
 int publish_page(const char *name, const char *template, const char *pubkeys, char **ret);
 /* gpg --batch --yes --detach-sign --armor --local-user KEYID --output SIG FILE, run with execvp
@@ -97,6 +98,7 @@ typedef struct publish_options {
         const char *pubkeys;  /* an ac-discovery-pubkeys URL for the page, or NULL */
         const char *sign;     /* gpg key ID to sign the index with, or NULL */
         const char *base_url; /* default https://HOST/ */
+        bool latest;          /* point latest to this version even if it is not the latest */
         make_options make;
 } publish_options;
 

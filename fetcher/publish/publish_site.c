@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The document root `acfetch publish` maintains (layout in publish.h). */
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "casync/fs_safe.h"
+#include "discovery/discovery.h"
 #include "fetcher/publish/publish.h"
 
 int publish_mkdirs(const char *outdir, const char *rel)
@@ -91,9 +93,27 @@ int publish_write_file(const char *path, const void *data, size_t size)
         return ca_atomic_file_commit(f);
 }
 
-int publish_latest_link(const char *outdir, const char *rel, const char *version)
+/* The version link points to now, when it names a version directory beside it; else NULL. */
+static char *latest_target(const char *outdir, const char *rel, const char *link)
 {
-        _cleanup_(freep) char *link = NULL, *tmp = NULL;
+        char buf[PATH_MAX];
+        ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return NULL;
+        buf[n] = 0;
+        if (strchr(buf, '/') || strcmp(buf, ".") == 0 || strcmp(buf, "..") == 0)
+                return NULL;
+        _cleanup_(freep) char *dir = NULL;
+        struct stat st;
+        if (asprintf(&dir, "%s/%s%s%s", outdir, rel, *rel ? "/" : "", buf) < 0 ||
+            lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                return NULL;
+        return strdup(buf);
+}
+
+int publish_latest_link(const char *outdir, const char *rel, const char *version, bool force)
+{
+        _cleanup_(freep) char *link = NULL, *tmp = NULL, *now = NULL;
         struct stat st;
         char name[FS_TEMP_NAME_MAX];
         int r;
@@ -102,6 +122,12 @@ int publish_latest_link(const char *outdir, const char *rel, const char *version
                 return -ENOMEM;
         if (lstat(link, &st) == 0 && !S_ISLNK(st.st_mode)) {
                 ca_log_debug("%s is not a symlink: left as it is", link);
+                return 0;
+        }
+        now = latest_target(outdir, rel, link);
+        if (now && !force && dc_version_compare(now, version) > 0) {
+                ca_log_info("%s stays at %s, a later version than %s (--latest moves it)", link,
+                            now, version);
                 return 0;
         }
         fs_temp_name(name);

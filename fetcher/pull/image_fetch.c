@@ -15,6 +15,22 @@
 #include "casync/fs_safe.h"
 #include "fetcher/pull/pull.h"
 
+/* ---------------------------------------------------------------- what the user sees */
+
+static void phase(fetch_context *ctx, const char *name, fetch_phase ph, const archive_input *in,
+                  uint64_t tree_bytes)
+{
+        if (ctx->progress.phase)
+                ctx->progress.phase(ctx->progress.userdata, name, ph, in, tree_bytes);
+}
+
+static double seconds_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ---------------------------------------------------------------- discovery */
 
 static bool is_caidx_url(const char *url)
@@ -57,6 +73,8 @@ static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, cha
 
 static int check_record(const fetch_context *ctx, const aci_image_record *r, const dc_image *img)
 {
+        if (fetch_by_location(ctx)) /* no name was asked for */
+                return 0;
         _cleanup_(freep) char *why = NULL;
         _cleanup_(freep) aci_label *labels = aci_request_labels(img);
         if (!labels)
@@ -142,6 +160,11 @@ static int pass_check_manifest(pass *p)
         int r = aci_manifest_parse(json, size, what, &p->manifest);
         if (r < 0)
                 return r;
+        if (fetch_by_location(p->ctx)) { /* the manifest names the image */
+                r = fetch_verify_signer(p->ctx, aci_manifest_name(p->manifest));
+                p->whitelist.own = aci_manifest_path_whitelist(p->manifest, &p->whitelist.n_own);
+                return r;
+        }
         _cleanup_(freep) aci_label *labels = aci_request_labels(p->img);
         _cleanup_(freep) char *why = NULL;
         if (!labels)
@@ -232,9 +255,13 @@ static int apply_seeds(fetch_context *ctx, const dc_image *img)
         };
         _cleanup_(freep) char *tree =
             ctx->io->seeds.no_auto ? NULL : seed_newest_tree(ctx->store, img->name);
+        if (tree || ctx->io->seeds.n > 0)
+                phase(ctx, img->name, FETCH_SEEDING, NULL, 0);
         int r = seed_apply_list(&t, &ctx->io->seeds, tree);
-        if (r > 0)
+        if (r > 0) {
                 ctx->stats.chunks_seeded += (uint64_t)r;
+                ctx->image_stats.chunks_seeded += (uint64_t)r;
+        }
         return r;
 }
 
@@ -271,10 +298,9 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *url,
         _cleanup_(aci_layout_freep) aci_layout *layout = NULL;
         _cleanup_(ca_tar_freep) ca_tar *tar = NULL;
         _cleanup_(ca_extract_freep) ca_extract *ex = NULL;
-        _cleanup_(freep) char *dest = NULL;
+        _cleanup_(freep) char *dest = NULL, *trees = NULL;
         ca_sink layout_sink, tar_sink, extract_sink, both, sink;
         ca_tee t1, t2;
-        void *progress = NULL;
         if (!p.md || EVP_DigestInit_ex(p.md, EVP_sha512(), NULL) != 1) {
                 r = -ENOMEM;
                 goto out;
@@ -293,9 +319,15 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *url,
                         r = -ENOMEM;
                         goto out;
                 }
+                /* A full file system is the store's trees/ to the user, not our work path. */
+                if (asprintf(&trees, "%s/trees", aci_store_path(ctx->store)) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
                 ca_extract_options eo = {.no_same_owner = ctx->no_same_owner,
                                          .filter = pass_filter,
-                                         .filter_userdata = &p};
+                                         .filter_userdata = &p,
+                                         .dest_name = trees};
                 r = ca_extract_new(dest, &eo, &ex, &extract_sink);
                 if (r < 0)
                         goto out;
@@ -308,12 +340,10 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *url,
                          .finish = pass_finish,
                          .userdata = &p};
 
-        const fetch_progress *pr = &ctx->progress;
-        r = pr->start ? pr->start(pr->userdata, &ctx->in, img->name, &progress) : 0;
-        if (r >= 0)
-                r = archive_input_decode(&ctx->in, &sink);
-        if (pr->finish)
-                r = pr->finish(progress, r);
+        phase(ctx, img->name, FETCH_DOWNLOADING, &ctx->in,
+              ctx->render ? ctx->in.index->total_size : 0);
+        r = archive_input_decode(&ctx->in, &sink);
+        phase(ctx, img->name, ctx->render ? FETCH_RENDERING : FETCH_STORING, NULL, 0);
         if (r < 0)
                 goto out;
         if (ex) {
@@ -341,7 +371,8 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *url,
         memcpy(f->manifest, mjson, msize);
         f->manifest_size = msize;
         r = fill_record(&f->record, p.manifest, md, ca_tar_bytes_written(tar), url, resp,
-                        resp->body, resp->size, !dc_image_label(img, "version"));
+                        resp->body, resp->size,
+                        !fetch_by_location(ctx) && !dc_image_label(img, "version"));
 out:
         if (r < 0 && f->tree[0] && !f->have_tree)
                 f->tree[0] = 0;
@@ -361,6 +392,10 @@ static void stats_add(fetch_context *ctx)
         ctx->stats.chunks_local += s->local_chunks;
         ctx->stats.chunks_downloaded += s->remote_chunks;
         ctx->stats.bytes_downloaded += s->wire_bytes;
+        ctx->image_stats.chunks += ctx->in.index ? ctx->in.index->n_items : 0;
+        ctx->image_stats.chunks_local += s->local_chunks;
+        ctx->image_stats.chunks_downloaded += s->remote_chunks;
+        ctx->image_stats.bytes_downloaded += s->wire_bytes;
 }
 
 static void input_reset(fetch_context *ctx)
@@ -383,7 +418,8 @@ static int ensure_tree(fetch_context *ctx, const aci_image_record *r, const char
         int k = aci_store_tmp(ctx->store, &work_fd, &work_path);
         if (k < 0)
                 return k;
-        k = aci_store_tree_ready(ctx->store, r->key);
+        /* A tree a runtime wrote into is rendered again (rkt's ondisk check). */
+        k = aci_store_tree_intact(ctx->store, r->key, !(ctx->insecure & INSECURE_ONDISK));
         if (k != 0) {
                 if (tree) /* the same image's tree is there already */
                         fs_remove_tree_at(work_fd, tree);
@@ -403,7 +439,14 @@ static int ensure_tree(fetch_context *ctx, const aci_image_record *r, const char
                 aci_render_list_done(&l);
                 return -ENOMEM;
         }
-        aci_render_options o = {.no_same_owner = ctx->no_same_owner, .jobs = ca_default_jobs()};
+        _cleanup_(freep) char *trees = NULL;
+        if (asprintf(&trees, "%s/trees", aci_store_path(ctx->store)) < 0) {
+                aci_render_list_done(&l);
+                return -ENOMEM;
+        }
+        phase(ctx, r->name, FETCH_RENDERING, NULL, tree ? 0 : r->size);
+        aci_render_options o = {
+            .no_same_owner = ctx->no_same_owner, .jobs = ca_default_jobs(), .dest_name = trees};
         if (tree)
                 k = aci_render_merge(ctx->store, &l, 1, path, &o);
         else
@@ -412,7 +455,7 @@ static int ensure_tree(fetch_context *ctx, const aci_image_record *r, const char
                 ca_log_debug("%s: rendered with %zu dependencies", r->name, l.n - 1);
         aci_render_list_done(&l);
         if (k >= 0)
-                k = aci_store_install_tree(ctx->store, r->key, work_fd, name);
+                k = aci_store_install_tree(ctx->store, r->key, work_fd, name, &o);
         if (k < 0)
                 fs_remove_tree_at(work_fd, name);
         return k;
@@ -477,6 +520,8 @@ static int fetch_dependencies(fetch_context *ctx, const aci_image_record *r)
 
 static int from_store(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
 {
+        if (fetch_by_location(ctx))
+                return aci_store_find_by_url(ctx->store, ctx->location, ret);
         _cleanup_(freep) aci_label *labels = aci_request_labels(img);
         if (!labels)
                 return -ENOMEM;
@@ -531,9 +576,12 @@ static int ensure_chunks(fetch_context *ctx, const aci_image_record *r)
         ctx->in.location = r->index_url;
         ctx->in.kind = INPUT_CAIDX;
         k = archive_input_sources(&ctx->in, r->index_url, ctx->io);
-        if (k >= 0)
+        if (k >= 0) {
+                phase(ctx, r->name, FETCH_DOWNLOADING, &ctx->in, 0);
                 k = ca_assemble(idx, ctx->in.jobs, chunk_source_get, ctx->in.source, discard, NULL,
                                 NULL);
+                phase(ctx, r->name, ctx->render ? FETCH_RENDERING : FETCH_STORING, NULL, 0);
+        }
         input_reset(ctx);
         return k;
 }
@@ -569,13 +617,15 @@ static int reuse_stored(fetch_context *ctx, const dc_image *img, aci_image_recor
         return 0;
 }
 
-int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
+static int fetch_one(fetch_context *ctx, const dc_image *img, fetch_outcome *how,
+                     aci_image_record *ret)
 {
         int k;
         *ret = (aci_image_record){.max_age = -1};
         if (ctx->policy != PULL_UPDATE) {
                 k = from_store(ctx, img, ret);
                 if (k >= 0) {
+                        *how = FETCH_FROM_STORE;
                         ca_log_debug("%s: using %s from the store", img->name, ret->key);
                         k = finish_image(ctx, ret, NULL);
                         if (k < 0)
@@ -594,15 +644,22 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
          * labels may leave them out; its manifest is checked against those labels only). */
         _cleanup_(freep) char *text = NULL;
         _cleanup_(dc_image_freep) dc_image *disc = NULL;
-        k = dc_image_to_string(img, &text);
-        if (k >= 0)
-                k = dc_image_parse(text, &disc);
-        if (k >= 0)
-                k = dc_image_set_defaults(disc);
-        if (k < 0)
-                return k;
         _cleanup_(freep) char *url = NULL, *pubkeys = NULL;
-        k = discover(ctx, disc, &url, fetch_wants_pubkeys(ctx, img) ? &pubkeys : NULL);
+        if (fetch_by_location(ctx)) {
+                url = strdup(ctx->location);
+                k = url ? 0 : -ENOMEM;
+        } else {
+                k = dc_image_to_string(img, &text);
+                if (k >= 0)
+                        k = dc_image_parse(text, &disc);
+                if (k >= 0)
+                        k = dc_image_set_defaults(disc);
+                if (k >= 0) {
+                        phase(ctx, img->name, FETCH_DISCOVERING, NULL, 0);
+                        k = discover(ctx, disc, &url,
+                                     fetch_wants_pubkeys(ctx, img) ? &pubkeys : NULL);
+                }
+        }
         if (k < 0)
                 return k;
 
@@ -619,6 +676,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
         if (have_prev && prev.max_age > 0 && now - prev.fetched < prev.max_age) {
                 ca_log_debug("%s: %s is fresh for %llds more, not asking again", img->name, url,
                              (long long)(prev.max_age - (now - prev.fetched)));
+                *how = FETCH_FRESH;
                 return reuse_stored(ctx, img, &prev, false, ret);
         }
 
@@ -629,7 +687,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
         }
         const char *headers[] = {inm, NULL};
         transfer_response resp = {};
-        k = transfer_get(ctx->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, headers, &resp);
+        k = image_source_get(ctx->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, headers, &resp);
         char note[1024];
         if (k == -ENOENT)
                 k = ca_log_errno(CA_LOG_ERR, k, "%s: index %s not found (HTTP %ld)%s", img->name,
@@ -660,6 +718,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
                         prev.etag = TAKE_PTR(resp.etag);
                 }
                 transfer_response_clear(&resp);
+                *how = FETCH_NOT_MODIFIED;
                 return reuse_stored(ctx, img, &prev, true, ret);
         }
         if (resp.status != 200) {
@@ -671,6 +730,9 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
 
         /* Nothing under the index is requested before its signature verifies. */
         _cleanup_(index_signature_done) index_signature sig = {};
+        *how = FETCH_NEW;
+        if (fetch_verifying(ctx))
+                phase(ctx, img->name, FETCH_VERIFYING, NULL, 0);
         k = fetch_verify_index(ctx, img, url, pubkeys, resp.body, resp.size, &sig);
         if (k < 0) {
                 transfer_response_clear(&resp);
@@ -703,5 +765,20 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
                 f.record = (aci_image_record){};
         }
         fetched_done(&f);
+        return k;
+}
+
+int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
+{
+        /* The figures of this image alone: a dependency's fetch keeps its own. */
+        fetch_stats outer = ctx->image_stats;
+        ctx->image_stats = (fetch_stats){};
+        double start = seconds_now();
+        fetch_outcome how = FETCH_NEW;
+        int k = fetch_one(ctx, img, &how, ret);
+        if (ctx->progress.done)
+                ctx->progress.done(ctx->progress.userdata, img->name, k, how, k >= 0 ? ret : NULL,
+                                   &ctx->image_stats, seconds_now() - start);
+        ctx->image_stats = outer;
         return k;
 }

@@ -74,10 +74,10 @@ static void trust_on_first_use(fetch_context *ctx, const dc_image *img, const ch
         aci_pgp_keys_free(keys, n);
 }
 
-/* "<index URL>.asc", the suffix before any query or fragment. */
+/* "<index URL>.asc", the suffix before any query or fragment; "<path>.asc" for a path. */
 static char *signature_url(const char *url)
 {
-        size_t n = strcspn(url, "?#");
+        size_t n = image_source_is_path(url) ? strlen(url) : strcspn(url, "?#");
         char *s = NULL;
         if (asprintf(&s, "%.*s.asc%s", (int)n, url, url + n) < 0)
                 return NULL;
@@ -94,16 +94,22 @@ int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                                img->name, url);
                 return 0;
         }
-        if (ctx->trust_keys_from_https)
+        bool by_location = fetch_by_location(ctx);
+        if (ctx->trust_keys_from_https && !by_location)
                 trust_on_first_use(ctx, img, pubkeys_url);
 
         _cleanup_(freep) char *asc = signature_url(url), *what = NULL;
         if (!asc || asprintf(&what, "%s: signature %s", img->name, asc) < 0)
                 return -ENOMEM;
         transfer_response resp = {};
-        int r = transfer_get(ctx->engine, asc, ACI_PGP_SIGNATURE_MAX, NULL, &resp);
+        int r = image_source_get(ctx->engine, asc, ACI_PGP_SIGNATURE_MAX, NULL, &resp);
         char note[1024];
-        if (r == -ENOENT)
+        if (r == -ENOENT && image_source_is_path(asc))
+                r = ca_log_errno(CA_LOG_ERR, -ENOKEY,
+                                 "%s: no signature %s: refusing the unsigned image "
+                                 "(--insecure-options=image fetches it unchecked)",
+                                 img->name, asc);
+        else if (r == -ENOENT)
                 r = ca_log_errno(CA_LOG_ERR, -ENOKEY,
                                  "%s: no signature at %s (HTTP %ld)%s: refusing the unsigned "
                                  "image (--insecure-options=image fetches it unchecked)",
@@ -112,7 +118,12 @@ int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
         else if (r >= 0 && resp.status != 200)
                 r = ca_log_errno(CA_LOG_ERR, -EIO, "%s: unexpected HTTP %ld for %s", img->name,
                                  resp.status, asc);
-        if (r >= 0)
+        /* By location the name is known only from the manifest: any trusted key now, a key
+         * trusted for that name once the manifest arrives (before rootfs/ is requested). */
+        if (r >= 0 && by_location)
+                r = aci_trust_verify_any(ctx->config.system, ctx->config.local, index, size,
+                                         resp.body, resp.size, what, &ret->signer);
+        else if (r >= 0)
                 r = aci_trust_verify(ctx->config.system, ctx->config.local, img->name, index, size,
                                      resp.body, resp.size, what, &ret->signer);
         if (r < 0) {
@@ -122,7 +133,31 @@ int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
         ret->data = TAKE_PTR(resp.body);
         ret->size = resp.size;
         transfer_response_clear(&resp);
+        if (by_location) {
+                ctx->loc_index = index;
+                ctx->loc_index_size = size;
+                ctx->loc_sig = ret->data;
+                ctx->loc_sig_size = ret->size;
+        }
         return 0;
+}
+
+int fetch_verify_signer(fetch_context *ctx, const char *name)
+{
+        if (!fetch_verifying(ctx))
+                return 0;
+        if (!ctx->loc_sig) /* it is verified before any chunk is requested */
+                return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s: the signature of %s was not checked",
+                                    name, ctx->location);
+        _cleanup_(freep) char *asc = signature_url(ctx->location), *what = NULL;
+        if (!asc || asprintf(&what, "%s (from %s): signature %s", name, ctx->location, asc) < 0)
+                return -ENOMEM;
+        aci_pgp_signer signer = {};
+        int r =
+            aci_trust_verify(ctx->config.system, ctx->config.local, name, ctx->loc_index,
+                             ctx->loc_index_size, ctx->loc_sig, ctx->loc_sig_size, what, &signer);
+        aci_pgp_signer_done(&signer);
+        return r;
 }
 
 int index_signature_accept(const index_signature *s, aci_image_record *r)

@@ -21,6 +21,10 @@ typedef struct discovery_http {
         transfer_engine *engine;
         const auth_config *auth; /* also sent on plain http discovery requests, as rkt does */
         bool http_fallback;      /* http may follow a failed https attempt: no retries on it */
+        /* Set by discovery_http_get: "scheme://authority" that gave no response at all (the
+         * engine said why, once). The walk's further levels there are not asked. */
+        char failed[4][256];
+        unsigned n_failed;
 } discovery_http;
 int discovery_http_get(void *userdata /* discovery_http* */, const char *url, size_t max_size,
                        long *status, uint8_t **body, size_t *size);
@@ -37,12 +41,33 @@ typedef struct fetch_stats {
         uint64_t chunks_seeded; /* of chunks_local: what seeds supplied first */
 } fetch_stats;
 
-/* Shows a download to the user (the command line's progress bar); both may be NULL. */
+typedef enum fetch_phase {
+        FETCH_DISCOVERING, /* meta discovery and the index */
+        FETCH_VERIFYING,   /* the index's signature */
+        FETCH_SEEDING,     /* --seed data and the previous tree */
+        FETCH_DOWNLOADING, /* the chunks, through the checks (and into the tree) */
+        FETCH_RENDERING,   /* the tree: dependencies merged, installed */
+        FETCH_STORING,     /* the image into the store, without a tree */
+} fetch_phase;
+
+typedef enum fetch_outcome {
+        FETCH_NEW,          /* the index was downloaded and the image read from its chunks */
+        FETCH_NOT_MODIFIED, /* the server said so (304, or the same index again) */
+        FETCH_FRESH,        /* the stored index is within its max-age: not asked again */
+        FETCH_FROM_STORE,   /* pull policy new or never: a stored image */
+} fetch_outcome;
+
+/* Shows a fetch to the user (the command line's progress line and summary); each may be NULL. */
 typedef struct fetch_progress {
-        /* Called before the archive of in->index is read; *ret is handed to finish. */
-        int (*start)(void *userdata, const archive_input *in, const char *what, void **ret);
-        /* Called once it is read, with the result; returns the result to go on with. */
-        int (*finish)(void *handle, int result);
+        /* A phase of fetching name begins. in: while downloading, the archive input (its index
+         * and chunk source), valid until the next call; tree_bytes: what the phase writes
+         * besides chunks (the tree), 0 when nothing or not known. */
+        void (*phase)(void *userdata, const char *name, fetch_phase phase, const archive_input *in,
+                      uint64_t tree_bytes);
+        /* name is done (result < 0: failed, already logged): how, its record (NULL on failure)
+         * and what this image alone took (not its dependencies), in seconds. */
+        void (*done)(void *userdata, const char *name, int result, fetch_outcome how,
+                     const aci_image_record *r, const fetch_stats *s, double seconds);
         void *userdata;
 } fetch_progress;
 
@@ -59,9 +84,17 @@ typedef struct fetch_context {
         bool no_same_owner;
         fetch_progress progress;
         /* per top-level fetch */
-        bool changed;      /* the name now gives another image than before (or a first one) */
-        fetch_stats stats; /* summed over the image and its dependencies */
+        bool changed;            /* the name now gives another image than before (or a first one) */
+        fetch_stats stats;       /* summed over the image and its dependencies */
+        fetch_stats image_stats; /* internal: the image being fetched alone */
+        /* Fetching by URL or path (fetch_location): the index there, whose manifest names the
+         * image; NULL when fetching by name. Never applies to dependencies (depth > 0). */
+        const char *location;
         /* internal */
+        const void *loc_index; /* by location: the index and signature checked once the */
+        size_t loc_index_size; /* manifest names the image (fetch_verify_signer) */
+        const void *loc_sig;
+        size_t loc_sig_size;
         archive_input in; /* the index being decoded */
         unsigned n_trees; /* names of work trees */
         unsigned depth;
@@ -71,8 +104,45 @@ typedef struct fetch_context {
 /*
  * Fetches img (name and labels, os/arch already defaulted) as the pull policy says, with its
  * dependencies, and renders its tree unless ctx->render is false. *ret is the stored image.
+ * With ctx->location set, img->name is that location and the index comes from there instead of
+ * discovery (see fetch_location).
  */
 int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret);
+/* The top-level image is fetched by URL or path, not by name. */
+static inline bool fetch_by_location(const fetch_context *ctx)
+{
+        return ctx->location && ctx->depth == 0;
+}
+
+/* ---------------------------------------------------------------- what fetch takes (image_source.c) */
+typedef enum image_source_kind {
+        IMAGE_SOURCE_NAME,       /* an appc name: discovery */
+        IMAGE_SOURCE_URL,        /* an https:// (or http://) URL of an index */
+        IMAGE_SOURCE_INDEX_PATH, /* a local .caidx */
+        IMAGE_SOURCE_ACI_PATH,   /* a local .aci file */
+} image_source_kind;
+/*
+ * Tells a name from a URL or path as rkt does: a URL has a scheme (docker: is refused with one
+ * line, other schemes but http, https and file too); then an absolute path, an existing regular
+ * file, are paths; a ':' makes a name; "./" or a name ending in .aci or .caidx makes a path;
+ * the rest are names. A path is an index when it ends in .caidx, else an ACI. Errors are
+ * logged.
+ */
+int image_source_classify(const char *arg, image_source_kind *ret);
+/* A local path (absolute, as fetch_location makes it) rather than a URL? */
+bool image_source_is_path(const char *location);
+/* GETs a URL, or reads a local file (at most max bytes; -ENOENT quietly when missing, other
+ * errors logged), into *ret (status 200, body, size; max_age -1). */
+int image_source_get(transfer_engine *e, const char *location, size_t max,
+                     const char *const *headers, transfer_response *ret);
+/*
+ * Fetches the image at arg (a URL or path of the given kind, not a name): its index from there,
+ * its chunks from ctx->io's stores or default.castr beside it, the signature at arg + ".asc"
+ * verified against the keys trusted for the name its manifest gives; URLs revalidated with
+ * ETag and max-age as discovered indexes are. A .aci file is refused (not imported yet).
+ */
+int fetch_location(fetch_context *ctx, const char *arg, image_source_kind kind,
+                   aci_image_record *ret);
 
 /* ---------------------------------------------------------------- the index signature (image_verify.c) */
 typedef struct index_signature {
@@ -95,6 +165,9 @@ bool fetch_wants_pubkeys(const fetch_context *ctx, const dc_image *img);
 int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                        const char *pubkeys_url, const void *index, size_t size,
                        index_signature *ret);
+/* By location: the manifest names the image; the signature checked against every trusted key
+ * must be by a key trusted for that name. Logged. */
+int fetch_verify_signer(fetch_context *ctx, const char *name);
 /* Once the image is accepted: prints "signature verified: USER ID" and copies the signer
  * into the record (nothing when the signature was not checked). */
 int index_signature_accept(const index_signature *s, aci_image_record *r);

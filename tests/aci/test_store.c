@@ -7,7 +7,8 @@
  *
  * This file has the layout, the records and main; test_store_lookup.c resolving and lookups,
  * test_store_render.c the render list, the whitelist and installing trees, test_store_gc.c gc
- * and pins, test_store_util.c the helpers they share (declared in test_store.h).
+ * and pins, test_store_tree.c tree records and the check before a tree is handed out,
+ * test_store_util.c the helpers they share (declared in test_store.h).
  */
 #include "test_store.h"
 
@@ -381,7 +382,9 @@ int main(void)
             {"gc", test_gc},
             {"pins", test_pins},
             {"claims-gc", test_claims_gc},
+            {"gc-grace", test_gc_grace},
             {"install_tree", test_install_tree},
+            {"tree_check", test_tree_check},
         };
         umask(022);
         CHECK(mkdtemp(root));

@@ -57,3 +57,5 @@ void test_install_tree(void); /* test_store_render.c */
 void test_gc(void);           /* test_store_gc.c */
 void test_pins(void);         /* test_store_gc.c */
 void test_claims_gc(void);    /* test_store_gc.c */
+void test_gc_grace(void);     /* test_store_gc.c */
+void test_tree_check(void);   /* test_store_tree.c */

@@ -197,7 +197,8 @@ void test_gc(void)
                 FILE *f = open_memstream(&out, &out_size);
                 CHECK(f);
                 aci_gc_stats st = {.chunks = 99, .trees = 99};
-                CHECK_EQ_INT(aci_store_gc(s, dry_run, f, &st), 0);
+                CHECK_EQ_INT(aci_store_gc(s, &(aci_gc_options){.dry_run = dry_run, .out = f}, &st),
+                             0);
                 CHECK(fclose(f) == 0);
                 check_lines(out, want, ELEMENTSOF(want));
                 free(out);
@@ -243,7 +244,7 @@ void test_gc(void)
 
         /* Nothing left to collect. */
         aci_gc_stats st;
-        CHECK_EQ_INT(aci_store_gc(s, false, NULL, &st), 0);
+        CHECK_EQ_INT(aci_store_gc(s, &(aci_gc_options){}, &st), 0);
         CHECK(st.chunks == 0 && st.chunk_bytes == 0 && st.trees == 0 && st.tmp == 0);
 
         /* Without the index of one image, gc must not guess: it fails and removes nothing. */
@@ -251,7 +252,7 @@ void test_gc(void)
         _cleanup_(freep) char *q_index = aci_store_image_file(s, kq, "index.caidx");
         write_file(q_index, "not an index");
         capture_begin();
-        int k = aci_store_gc(s, false, NULL, &st);
+        int k = aci_store_gc(s, &(aci_gc_options){}, &st);
         _cleanup_(freep) char *msg = capture_end();
         CHECK_EQ_INT(k, -EBADMSG);
         CHECK(strstr(msg, "no readable index"));
@@ -341,7 +342,7 @@ void test_pins(void)
         CHECK_EQ_INT(aci_store_lock_exclusive(s), 0);
         alarm(0);
         aci_gc_stats st;
-        CHECK_EQ_INT(aci_store_gc(s, false, NULL, &st), 0);
+        CHECK_EQ_INT(aci_store_gc(s, &(aci_gc_options){}, &st), 0);
         CHECK_EQ_INT(st.chunks, 1);
         CHECK(is_regular(paths[0]));
         CHECK(!exists(paths[1]));
@@ -352,7 +353,7 @@ void test_pins(void)
         CHECK(waitpid(pid, &status, 0) == pid);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         CHECK_EQ_INT(count_entries(tmp), 1);
-        CHECK_EQ_INT(aci_store_gc(s, false, NULL, &st), 0);
+        CHECK_EQ_INT(aci_store_gc(s, &(aci_gc_options){}, &st), 0);
         CHECK_EQ_INT(st.chunks, 1);
         CHECK(!exists(paths[0]));
         s = aci_store_free(s);
@@ -393,15 +394,83 @@ void test_claims_gc(void)
         CHECK(is_regular(live_path) && is_regular(dead_path));
 
         aci_gc_stats st;
-        CHECK_EQ_INT(aci_store_gc(s, true, NULL, &st), 0);
+        CHECK_EQ_INT(aci_store_gc(s, &(aci_gc_options){.dry_run = true}, &st), 0);
         CHECK(is_regular(dead_path)); /* a dry run removes nothing */
-        CHECK_EQ_INT(aci_store_gc(s, false, NULL, &st), 0);
+        CHECK_EQ_INT(aci_store_gc(s, &(aci_gc_options){}, &st), 0);
         CHECK_EQ_INT(st.tmp, 1);
         CHECK(!exists(dead_path));
         CHECK(is_regular(live_path));
         aci_chunk_claim_release(claims, &live, held);
         CHECK(!exists(live_path));
         close(claims);
+        s = aci_store_free(s);
+        remove_store(dir);
+}
+
+/*
+ * The grace period: unlisted chunks downloaded lately (an interrupted fetch's) are kept and
+ * counted, older ones go, a dead writer's temp file goes whatever its age, and grace 0 keeps
+ * nothing.
+ */
+void test_gc_grace(void)
+{
+        _cleanup_(freep) char *dir = strf("%s/grace", root);
+        _cleanup_(aci_store_freep) aci_store *s = NULL;
+        CHECK_EQ_INT(aci_store_open(dir, &s), 0);
+        CHECK_EQ_INT(aci_store_lock_exclusive(s), 0);
+        ca_store *chunks = aci_store_chunks(s);
+        static const uint8_t data[10] = "0123456789";
+        ca_chunk_id young, old, future;
+        chunk_id(&young, 0x51, 0x01);
+        chunk_id(&old, 0x52, 0x02);
+        chunk_id(&future, 0x53, 0x03);
+        char hex[CA_CHUNK_ID_HEX_SIZE];
+        char *paths[3];
+        const ca_chunk_id *ids[] = {&young, &old, &future};
+        for (size_t i = 0; i < 3; i++) {
+                CHECK_EQ_INT(ca_store_put(chunks, ids[i], data, sizeof(data)), 0);
+                ca_chunk_id_to_hex(ids[i], hex);
+                paths[i] = strf("%s/chunks/%.4s/%s.cacnk", dir, hex, hex);
+                CHECK(is_regular(paths[i]));
+        }
+        time_t now = time(NULL);
+        struct timespec two_days[2] = {{.tv_sec = now - 2 * 86400}, {.tv_sec = now - 2 * 86400}};
+        struct timespec ahead[2] = {{.tv_sec = now + 3600}, {.tv_sec = now + 3600}};
+        CHECK(utimensat(AT_FDCWD, paths[1], two_days, 0) == 0);
+        CHECK(utimensat(AT_FDCWD, paths[2], ahead, 0) == 0);
+        ca_chunk_id_to_hex(&young, hex);
+        _cleanup_(freep) char *sub = strf("%s/chunks/%.4s", dir, hex);
+        _cleanup_(freep) char *chunk_name = strf("%s.cacnk", hex);
+        _cleanup_(freep) char *tmp_name = dead_writer_temp(sub, chunk_name);
+        _cleanup_(freep) char *tmp_file = strf("%s/%s", sub, tmp_name);
+
+        aci_gc_options o = {.grace = ACI_GC_GRACE_DEFAULT};
+        aci_gc_stats st;
+        o.dry_run = true;
+        CHECK_EQ_INT(aci_store_gc(s, &o, &st), 0);
+        CHECK_EQ_INT(st.chunks, 1);
+        CHECK_EQ_INT(st.chunks_young, 2);
+        CHECK(is_regular(paths[1]));
+        o.dry_run = false;
+        CHECK_EQ_INT(aci_store_gc(s, &o, &st), 0);
+        CHECK_EQ_INT(st.chunks, 1);
+        CHECK_EQ_INT(st.chunk_bytes, file_size(paths[0]));
+        CHECK_EQ_INT(st.chunks_young, 2);
+        CHECK_EQ_INT(st.chunks_young_bytes, 2 * file_size(paths[0]));
+        CHECK_EQ_INT(st.tmp, 1);
+        CHECK(is_regular(paths[0]));
+        CHECK(!exists(paths[1]));
+        CHECK(is_regular(paths[2]));
+        CHECK(!exists(tmp_file));
+
+        o.grace = 0;
+        CHECK_EQ_INT(aci_store_gc(s, &o, &st), 0);
+        CHECK_EQ_INT(st.chunks, 2);
+        CHECK_EQ_INT(st.chunks_young, 0);
+        CHECK(!exists(paths[0]));
+        CHECK(!exists(paths[2]));
+        for (size_t i = 0; i < 3; i++)
+                free(paths[i]);
         s = aci_store_free(s);
         remove_store(dir);
 }

@@ -348,7 +348,7 @@ void test_install_tree(void)
         /* First install: moved in, marked, its own mtime kept. */
         make_tree(work_fd, work, "t1", "first", 1000000000);
         _cleanup_(freep) char *t1 = strf("%s/t1", work);
-        CHECK_EQ_INT(aci_store_install_tree(s, key, work_fd, "t1"), 0);
+        CHECK_EQ_INT(aci_store_install_tree(s, key, work_fd, "t1", &(aci_render_options){}), 0);
         CHECK(!exists(t1));
         CHECK(is_regular(rendered));
         CHECK_EQ_INT(file_size(rendered), 0);
@@ -357,13 +357,14 @@ void test_install_tree(void)
         struct timespec m = mtime_of(tree);
         CHECK_EQ_INT(m.tv_sec, 1000000000);
         CHECK_EQ_INT(m.tv_nsec, 123456789);
-        CHECK_EQ_INT(count_entries(tree), 3); /* manifest, rootfs, rendered: no temp left */
+        CHECK_EQ_INT(count_entries(tree),
+                     4); /* manifest, rootfs, rendered.stat, rendered: no temp */
         CHECK_EQ_INT(aci_store_tree_ready(s, key), 1);
 
         /* Again: the complete tree stays, ours is removed. */
         make_tree(work_fd, work, "t2", "second", 2000000000);
         _cleanup_(freep) char *t2 = strf("%s/t2", work);
-        CHECK_EQ_INT(aci_store_install_tree(s, key, work_fd, "t2"), 0);
+        CHECK_EQ_INT(aci_store_install_tree(s, key, work_fd, "t2", &(aci_render_options){}), 0);
         CHECK(!exists(t2));
         CHECK(is_regular(first));
         CHECK(!exists(second));
@@ -374,7 +375,7 @@ void test_install_tree(void)
         /* An incomplete tree (no `rendered`) is replaced. */
         CHECK(unlink(rendered) == 0);
         make_tree(work_fd, work, "t3", "second", 2000000000);
-        CHECK_EQ_INT(aci_store_install_tree(s, key, work_fd, "t3"), 0);
+        CHECK_EQ_INT(aci_store_install_tree(s, key, work_fd, "t3", &(aci_render_options){}), 0);
         CHECK(is_regular(second));
         CHECK(!exists(first));
         CHECK(is_regular(rendered));
@@ -389,8 +390,10 @@ void test_install_tree(void)
         /* Bad keys are refused before anything moves. */
         make_tree(work_fd, work, "t4", "x", 1);
         capture_begin();
-        CHECK_EQ_INT(aci_store_install_tree(s, "../x", work_fd, "t4"), -EINVAL);
-        CHECK_EQ_INT(aci_store_install_tree(s, id, work_fd, "t4"), -EINVAL);
+        CHECK_EQ_INT(aci_store_install_tree(s, "../x", work_fd, "t4", &(aci_render_options){}),
+                     -EINVAL);
+        CHECK_EQ_INT(aci_store_install_tree(s, id, work_fd, "t4", &(aci_render_options){}),
+                     -EINVAL);
         free(capture_end());
         _cleanup_(freep) char *t4 = strf("%s/t4", work);
         CHECK(exists(t4));

@@ -30,7 +30,7 @@ log_mark
 rm -f "$TEST_TMP/stop"
 (
         while [ ! -f "$TEST_TMP/stop" ]; do
-                "$A" --dir="$S" gc >>"$TEST_TMP/gc.log" 2>&1 || echo "gc failed" >>"$TEST_TMP/loops.bad"
+                "$A" --dir="$S" gc --grace=0 >>"$TEST_TMP/gc.log" 2>&1 || echo "gc failed" >>"$TEST_TMP/loops.bad"
         done
 ) &
 gc_pid=$!

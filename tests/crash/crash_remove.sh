@@ -36,7 +36,7 @@ shortest() { # STORE COMMAND...
         echo "$_st_min"
 }
 max_rm=$(shortest "$P" image rm "$ID")
-max_gc=$(shortest "$PG" gc)
+max_gc=$(shortest "$PG" gc --grace=0)
 echo "# an unkilled image rm takes $max_rm ms, a gc $max_gc ms"
 
 # A fetch of a after the kill (on a copy of the store) renders a tree equal to the source: a
@@ -64,7 +64,7 @@ rerun_rm() {
         a_gone
 }
 rerun_gc() {
-        acf --dir="$S" gc
+        acf --dir="$S" gc --grace=0
         expect_rc 0 "gc"
         a_gone
         fe_chunks "$S" >"$TEST_TMP/chunks.got"
@@ -84,7 +84,7 @@ for cmd in rm gc; do
                         max=$max_rm
                 else
                         cp -a "$PG" "$S"
-                        set -- gc
+                        set -- gc --grace=0
                         label=gc
                         max=$max_gc
                 fi

@@ -44,7 +44,8 @@
 #       FAIL line and make the test fail at exit, but go on (the next command is checked too).
 # cr_store_ok D
 #       The store promises: `verify` exits 0; every image `image list --json` reports rendered
-#       has a tree equal to its source; no world-writable path. (verify does not check trees.)
+#       has a tree equal to its source; no world-writable path. (verify also compares each
+#       tree with a fresh render; this checks them against the source too.)
 # cr_no_temps WHAT DIR...
 #       No temporary name under the DIRs (cr_temps).
 # cr_same_listing BEFORE DIR EXCLUDE...

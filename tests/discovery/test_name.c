@@ -160,8 +160,62 @@ static void test_defaults(void)
         CHECK_STREQ(dc_image_label(img2, "arch"), "s390x");
 }
 
+/* NAME:latest (or version=latest) is the unversioned NAME. */
+static void test_latest(void)
+{
+        const char *in[] = {"example.com/app:latest", "example.com/app,version=latest",
+                            "example.com/app:latest,os=linux"};
+        for (size_t i = 0; i < ELEMENTSOF(in); i++) {
+                _cleanup_(dc_image_freep) dc_image *img = NULL;
+                CHECK_EQ_INT(dc_image_parse(in[i], &img), 0);
+                CHECK_STREQ(img->name, "example.com/app");
+                CHECK(dc_image_label(img, "version") == NULL);
+                _cleanup_(freep) char *s = NULL;
+                CHECK_EQ_INT(dc_image_to_string(img, &s), 0);
+                CHECK(strstr(s, "latest") == NULL);
+        }
+        _cleanup_(dc_image_freep) dc_image *v = NULL;
+        CHECK_EQ_INT(dc_image_parse("example.com/app:latest2", &v), 0);
+        CHECK_STREQ(dc_image_label(v, "version"), "latest2");
+}
+
+static void test_version_order(void)
+{
+        /* Each pair: first < second. */
+        static const char *const lt[][2] = {
+            {"1.0", "2.0"},
+            {"1.5", "2.0"},
+            {"1.0", "1.5"},
+            {"1.9", "1.10"},
+            {"1.10", "1.10.1"},
+            {"1.10.1", "1.10a"},
+            {"0.9", "0010"},
+            {"1.0.0-alpha", "1.0.0"},
+            {"1.0.0-alpha", "1.0.0-alpha.1"},
+            {"1.0.0-alpha.1", "1.0.0-alpha.beta"},
+            {"1.0.0-alpha.beta", "1.0.0-beta"},
+            {"1.0.0-beta.2", "1.0.0-beta.11"},
+            {"1.0.0-rc.1", "1.0.0"},
+            {"1.9.0", "1.10.0"},
+            {"1.10.0", "2.0.0"},
+            {"2.0.0", "10.0.0"},
+            {"v1", "v2"},
+            {"2024-01-31", "2024-02-01"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(lt); i++) {
+                CHECK(dc_version_compare(lt[i][0], lt[i][1]) < 0);
+                CHECK(dc_version_compare(lt[i][1], lt[i][0]) > 0);
+                CHECK(dc_version_compare(lt[i][0], lt[i][0]) == 0);
+        }
+        /* Build metadata does not count. */
+        CHECK(dc_version_compare("1.0.0+build.1", "1.0.0+build.2") == 0);
+        CHECK(dc_version_compare("1.0.0+b", "1.0.0") == 0);
+}
+
 int main(void)
 {
+        test_latest();
+        test_version_order();
         test_identifiers();
         test_parse_accept();
         test_parse_reject();

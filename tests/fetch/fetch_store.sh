@@ -94,13 +94,13 @@ expect_rc 0 "image list"
 acf --dir="$D" image rm "$host/b"
 [ "$RC" -ne 0 ] || fail "image rm of a removed image succeeded"
 snapshot "$D" >"$TEST_TMP/snap.before"
-acf --dir="$D" gc --dry-run
+acf --dir="$D" gc --dry-run --grace=0
 expect_rc 0 "gc --dry-run"
 snapshot "$D" >"$TEST_TMP/snap.after"
 cmp -s "$TEST_TMP/snap.before" "$TEST_TMP/snap.after" || fail "gc --dry-run changed the store"
 [ "$(fe_index_chunks "$(ix a)" "$(ix c)" | wc -l)" -lt "$(fe_chunks "$D" | wc -l)" ] ||
         fail "b has no chunks of its own: the gc check below would prove nothing"
-acf --dir="$D" gc
+acf --dir="$D" gc --grace=0
 expect_rc 0 "gc"
 expect_chunks "$D" "rm b, gc" "$(ix a)" "$(ix c)"
 expect_eq "trees after gc" "$(fe_trees "$D" | tr '\n' ' ')" "$(printf '%s\n' "$ka" "$kc" | sort | tr '\n' ' ')"
@@ -113,7 +113,7 @@ fe_same_tree "$SRC/c" "$TEST_TMP/rc"
 # By ID prefix this time.
 acf --dir="$D" image rm "$(echo "$kc" | cut -c1-20)"
 expect_rc 0 "image rm by ID prefix"
-acf --dir="$D" gc
+acf --dir="$D" gc --grace=0
 expect_rc 0 "second gc"
 expect_chunks "$D" "rm c, gc" "$(ix a)"
 expect_eq "images after the second gc" "$(fe_images "$D")" "$ka"
@@ -132,7 +132,7 @@ rm -f "$TEST_TMP/fetch.done"
         n=0
         bad=0
         while [ ! -f "$TEST_TMP/fetch.done" ]; do
-                "$A" --dir="$D" gc >>"$TEST_TMP/gc.out" 2>&1 || bad=$((bad + 1))
+                "$A" --dir="$D" gc --grace=0 >>"$TEST_TMP/gc.out" 2>&1 || bad=$((bad + 1))
                 n=$((n + 1))
         done
         echo "$n $bad" >"$TEST_TMP/gc.result"
@@ -149,7 +149,7 @@ expect_eq "failed gc runs (of $gc_runs): $(tail -n 3 "$TEST_TMP/gc.out")" "$gc_b
 expect_ge "gc runs during the fetch" "$gc_runs" 1
 fe_same_rootfs "$SRC/e" "$D/trees/$ke"
 expect_verify_ok "$D" "fetch and gc at once"
-acf --dir="$D" gc
+acf --dir="$D" gc --grace=0
 expect_rc 0 "gc after the fetch"
 expect_chunks "$D" "fetch during gc" "$(ix a)" "$(ix c)" "$(ix e)"
 echo "ok: fetch and gc at once ($gc_runs gc runs)"

@@ -51,9 +51,10 @@ wait_local || fail "the mount never logged that all chunks are local" "$(cat "$T
 expect_eq "chunk files once the mount is local" "$(chunk_files)" "$n_chunks"
 expect_eq "chunks downloaded by the mount" "$(log_count '\.cacnk')" "$n_chunks"
 
-# gc must neither wait for the mount (it holds no store lock) nor delete its chunks (pinned).
+# gc must neither wait for the mount (it holds no store lock) nor delete its chunks (pinned;
+# --grace=0, so that their age does not keep them).
 # It would wait forever if the mount held the lock: bound it.
-timeout 60 "$A" --dir "$d" gc 2>"$TEST_TMP/gc.log" ||
+timeout 60 "$A" --dir "$d" gc --grace=0 2>"$TEST_TMP/gc.log" ||
         fail "gc during the mount (exit $?)" "$(cat "$TEST_TMP/gc.log")"
 ! grep -q 'waiting for other acfetch processes' "$TEST_TMP/gc.log" ||
         fail "gc waited for the mount"
@@ -73,6 +74,6 @@ pass "reading the whole mount after gc downloads nothing"
 mnt_stop
 
 # The mount is gone: its pin with it. Nothing references the chunks any more.
-"$A" --dir "$d" gc 2>"$TEST_TMP/gc2.log" || fail "gc after the mount" "$(cat "$TEST_TMP/gc2.log")"
+"$A" --dir "$d" gc --grace=0 2>"$TEST_TMP/gc2.log" || fail "gc after the mount" "$(cat "$TEST_TMP/gc2.log")"
 expect_eq "chunk files after gc once the mount ended" "$(chunk_files)" 0
 pass "once the mount ended, gc collects its chunks"
