@@ -3,6 +3,9 @@
 set -eu
 build="meson ninja-build pkg-config gcc libcurl4-openssl-dev libxml2-dev libzstd-dev libssl-dev
        libjansson-dev liblzma-dev zlib1g-dev libfuse3-dev"
+# At run time: fusermount3, which `acfetch mount --help` tells users to unmount with (and
+# which lets libfuse mount without root).
+run="fuse3"
 tests="casync nginx gnupg attr acl debootstrap util-linux e2fsprogs xxd zstd xz-utils time curl openssl
        iproute2 libcap2-bin strace tmux"
 # The source checks (tools/check-layers.sh, tools/check-format.sh).
@@ -11,7 +14,7 @@ checks="python3 clang-format"
 # (libclang_rt.fuzzer, in libclang-rt-14-dev on Debian 12).
 clang="clang libclang-rt-14-dev"
 missing=""
-for p in $build $tests $checks $clang; do
+for p in $build $run $tests $checks $clang; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
                 missing="$missing $p"
 done

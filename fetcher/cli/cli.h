@@ -33,6 +33,9 @@ typedef struct global_options {
 
 extern global_options arg_global;
 
+/* The exit status of every failure, a command line error too: rkt's (254). */
+#define ACFETCH_EXIT_FAILURE 254
+
 typedef struct command {
         const char *name;
         int (*run)(int argc, char **argv); /* argv[0] is the command name */

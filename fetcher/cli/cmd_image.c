@@ -9,15 +9,29 @@
 
 static const char usage[] =
     "Usage: acfetch image list [--json] [--full]\n"
-    "       acfetch image rm ID|NAME...\n"
-    "       acfetch image cat-manifest ID|NAME\n\n"
+    "       acfetch image rm [--all] ID|NAME...\n"
+    "       acfetch image cat-manifest ID|NAME\n"
+    "       acfetch image export|render|extract|gc ...  (the same as 'acfetch export' ...)\n\n"
     "list          the stored images: ID (sha512- and 12 hex digits, 64 with --full), name\n"
     "              and version, size of the image, when it was fetched, whether its tree\n"
     "              is rendered; --json prints every field as a JSON array on stdout\n"
-    "rm            remove images and their trees (their chunks go with the next gc)\n"
+    "rm            remove images and their trees (their chunks go with the next gc). A NAME\n"
+    "              without a version that several stored images have is refused, and\n"
+    "              they are listed: give NAME:VERSION, an ID, or --all to remove them all\n"
     "cat-manifest  print an image's manifest on stdout\n\n"
     "An ID may be any unique prefix of at least 2 hex digits after sha512-; a NAME picks\n"
-    "the image `fetch --pull-policy=never` would use.\n\n";
+    "the image `fetch --pull-policy=never` would use.\n\n"
+    "Options:\n"
+    "  --json                 (list) print a JSON array\n"
+    "  --full                 (list) print whole IDs\n"
+    "  --all                  (rm) remove every stored image a NAME matches\n"
+    "  -h, --help             show this help\n\n";
+
+/* The subcommands, named "image SUB" in their messages; --help shows the whole image help. */
+static const command image_list_cmd = {.name = "image list", .usage = usage, .local_only = true};
+static const command image_rm_cmd = {.name = "image rm", .usage = usage, .local_only = true};
+static const command image_cat_cmd = {
+    .name = "image cat-manifest", .usage = usage, .local_only = true};
 
 static void human(uint64_t v, char buf[16])
 {
@@ -81,29 +95,39 @@ static int list_json(aci_store *s, const aci_image_record *list, size_t n)
         return 0;
 }
 
+typedef struct list_args {
+        bool json, full;
+} list_args;
+
+static int list_option(int c, const char *arg, void *userdata)
+{
+        list_args *a = userdata;
+        (void)arg;
+        if (c == 'j')
+                a->json = true;
+        else if (c == 'f')
+                a->full = true;
+        else
+                return 0;
+        return 1;
+}
+
 static int image_list(aci_store *s, int argc, char **argv)
 {
         static const struct option options[] = {
             {"json", no_argument, NULL, 'j'},
             {"full", no_argument, NULL, 'f'},
+            {"help", no_argument, NULL, 'h'},
             {},
         };
-        bool json = false, full = false;
-        int c;
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
-                if (c == 'j')
-                        json = true;
-                else if (c == 'f')
-                        full = true;
-                else
-                        return -EINVAL;
-        }
-        if (optind != argc)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL, "image list takes no arguments");
+        list_args a = {};
+        int r = command_parse(&image_list_cmd, argc, argv, "h", options, list_option, &a, 0, NULL);
+        if (r != 0)
+                return MIN(r, 0);
+        bool json = a.json, full = a.full;
         aci_image_record *list = NULL;
         size_t n = 0;
-        int r = aci_store_list(s, &list, &n);
+        r = aci_store_list(s, &list, &n);
         if (r < 0)
                 return r;
         if (n > 0) /* an empty store gives no list, and qsort's array must not be NULL */
@@ -132,20 +156,119 @@ static int image_list(aci_store *s, int argc, char **argv)
         return r;
 }
 
+static int remove_record(aci_store *s, const aci_image_record *rec)
+{
+        int r = aci_store_remove(s, rec->key);
+        if (r >= 0)
+                ca_log_info("removed image %s (%s)", rec->key, rec->name);
+        return r;
+}
+
+/* "name:version" or "name", for the list of an ambiguous name; NULL when out of memory. */
+static char *name_version(const aci_image_record *r)
+{
+        const char *v = label(r, "version");
+        char *p = NULL;
+        return asprintf(&p, "%s%s%s", r->name, v ? ":" : "", v ? v : "") < 0 ? NULL : p;
+}
+
+/*
+ * A NAME without a version may match several stored versions: all are removed with --all;
+ * otherwise none is, and they are listed. With a version, the image fetch would use goes.
+ */
+static int rm_name(aci_store *s, const char *arg, bool all)
+{
+        _cleanup_(dc_image_freep) dc_image *img = NULL;
+        int r = dc_image_parse(arg, &img);
+        if (r < 0)
+                return r;
+        if (dc_image_label(img, "version") && !all) {
+                aci_image_record rec;
+                r = resolve_image_arg(s, arg, &rec);
+                if (r < 0)
+                        return r;
+                r = remove_record(s, &rec);
+                aci_image_record_done(&rec);
+                return r;
+        }
+        if ((r = dc_image_set_defaults(img)) < 0)
+                return r;
+        _cleanup_(freep) aci_label *want = aci_request_labels(img);
+        if (!want)
+                return -ENOMEM;
+        aci_image_record *list = NULL;
+        size_t n = 0, n_match = 0;
+        r = aci_store_list(s, &list, &n);
+        if (r < 0)
+                return r;
+        if (n > 0)
+                qsort(list, n, sizeof(*list), cmp_fetched);
+        bool *match = calloc(n + 1, sizeof(bool));
+        for (size_t i = 0; match && i < n; i++) {
+                match[i] = aci_image_matches(list[i].name, list[i].labels, list[i].n_labels,
+                                             img->name, want, img->n_labels, "image", NULL) > 0;
+                n_match += match[i];
+        }
+        if (!match)
+                r = -ENOMEM;
+        else if (n_match == 0)
+                r = ca_log_errno(CA_LOG_ERR, -ENOENT, "%s: no such image in %s", arg,
+                                 aci_store_path(s));
+        else if (n_match > 1 && !all) {
+                r = ca_log_errno(CA_LOG_ERR, -ENOTUNIQ,
+                                 "image rm: %s names %zu stored images; nothing removed. Give "
+                                 "NAME:VERSION, an ID, or --all to remove them all:",
+                                 arg, n_match);
+                for (size_t i = 0; i < n; i++) {
+                        if (!match[i])
+                                continue;
+                        _cleanup_(freep) char *nv = name_version(&list[i]);
+                        fprintf(stderr, "  %s  %s\n", list[i].key, nv ? nv : list[i].name);
+                }
+        } else {
+                for (size_t i = 0; i < n; i++) {
+                        int k = match[i] ? remove_record(s, &list[i]) : 0;
+                        if (k < 0 && r == 0)
+                                r = k;
+                }
+        }
+        free(match);
+        aci_image_records_free(list, n);
+        return r;
+}
+
+static int rm_option(int c, const char *arg, void *userdata)
+{
+        (void)arg;
+        if (c != 'a')
+                return 0;
+        *(bool *)userdata = true;
+        return 1;
+}
+
 static int image_rm(aci_store *s, int argc, char **argv)
 {
-        if (argc < 2)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL, "image rm wants at least one ID|NAME");
+        static const struct option options[] = {
+            {"all", no_argument, NULL, 'a'},
+            {"help", no_argument, NULL, 'h'},
+            {},
+        };
+        bool all = false;
+        int r = command_parse(&image_rm_cmd, argc, argv, "h", options, rm_option, &all, -1,
+                              "at least one ID|NAME");
+        if (r != 0)
+                return MIN(r, 0);
         int result = 0;
-        for (int i = 1; i < argc; i++) {
-                aci_image_record rec;
-                int r = resolve_image_arg(s, argv[i], &rec);
-                if (r >= 0) {
-                        r = aci_store_remove(s, rec.key);
-                        if (r >= 0)
-                                ca_log_info("removed image %s (%s)", rec.key, rec.name);
-                        aci_image_record_done(&rec);
-                }
+        for (int i = optind; i < argc; i++) {
+                if (strncmp(argv[i], "sha512-", 7) == 0) {
+                        aci_image_record rec;
+                        r = aci_store_resolve_id(s, argv[i], &rec);
+                        if (r >= 0) {
+                                r = remove_record(s, &rec);
+                                aci_image_record_done(&rec);
+                        }
+                } else
+                        r = rm_name(s, argv[i], all);
                 if (r < 0 && result == 0)
                         result = r;
         }
@@ -154,10 +277,16 @@ static int image_rm(aci_store *s, int argc, char **argv)
 
 static int image_cat_manifest(aci_store *s, int argc, char **argv)
 {
-        if (argc != 2)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL, "image cat-manifest wants one ID|NAME");
+        static const struct option options[] = {
+            {"help", no_argument, NULL, 'h'},
+            {},
+        };
+        int r =
+            command_parse(&image_cat_cmd, argc, argv, "h", options, NULL, NULL, 1, "one ID|NAME");
+        if (r != 0)
+                return MIN(r, 0);
         aci_image_record rec;
-        int r = resolve_image_arg(s, argv[1], &rec);
+        r = resolve_image_arg(s, argv[optind], &rec);
         if (r < 0)
                 return r;
         _cleanup_(freep) char *path = aci_store_image_file(s, rec.key, "manifest");
@@ -183,6 +312,16 @@ static int run_image(int argc, char **argv)
                 command_help(&command_image);
                 return argc < 2 ? -EINVAL : 0;
         }
+        /* rkt's `image export|render|extract|gc`: the top-level commands under another name */
+        static const command *const aliases[] = {
+            &command_export,
+            &command_render,
+            &command_extract,
+            &command_gc,
+        };
+        for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
+                if (strcmp(argv[1], aliases[i]->name) == 0)
+                        return aliases[i]->run(argc - 1, argv + 1);
         static const struct {
                 const char *name;
                 int (*run)(aci_store *s, int argc, char **argv);

@@ -95,7 +95,7 @@ static int daemon_fork(int *ret_fd)
                 do
                         n = read(p[0], &c, 1);
                 while (n < 0 && errno == EINTR);
-                _exit(n == 1 && c == 'y' ? EXIT_SUCCESS : EXIT_FAILURE);
+                _exit(n == 1 && c == 'y' ? EXIT_SUCCESS : ACFETCH_EXIT_FAILURE);
         }
         close(p[0]);
         *ret_fd = p[1];
@@ -159,6 +159,8 @@ static int run_mount(int argc, char **argv)
         if (r < 0)
                 return r;
         struct stat st;
+        if ((r = mount_point_check(mountpoint)) < 0)
+                return r;
         if (stat(mountpoint, &st) < 0 || !S_ISDIR(st.st_mode))
                 return ca_log_errno(CA_LOG_ERR, -ENOTDIR, "%s: not a directory", mountpoint);
         r = check_seeds(io);

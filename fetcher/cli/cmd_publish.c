@@ -2,7 +2,8 @@
 /*
  * acfetch publish: an image (a directory with manifest and rootfs/, or a bare rootfs and a
  * generated manifest) as a casync index in a web server's document root, with the shared chunk
- * store and the appc discovery page `acfetch fetch NAME` (and rkt) look for. Layout: publish.h.
+ * store and the appc discovery page `acfetch fetch NAME` looks for (appc's discovery, which rkt
+ * reads too; the signature at the index URL + ".asc" is acfetch's rule). Layout: publish.h.
  */
 #include <getopt.h>
 #include <string.h>
@@ -34,9 +35,12 @@ static const char usage[] =
     "  --exec=CMD             generated manifest: the app's command, split at spaces\n"
     "                         (repeatable: appends)\n"
     "  --user=U, --group=G    generated manifest: the app's user and group (default 0)\n"
-    "  --pubkeys=URL          add an ac-discovery-pubkeys tag for the signing keys\n"
+    "  --pubkeys=URL          add an ac-discovery-pubkeys tag for the signing keys (without\n"
+    "                         it, a warning: clients cannot discover the key)\n"
     "  --sign=KEYID           sign the index with 'gpg --detach-sign --armor --local-user\n"
-    "                         KEYID' into <index>.asc (gpg is run only then)\n"
+    "                         KEYID' into <index>.asc (gpg is run only then; a key gpg\n"
+    "                         lacks fails the publish before anything is written; without\n"
+    "                         --sign, a warning: fetch refuses unsigned images)\n"
     "  --base-url=URL         the URL of OUTDIR (default https://HOST/)\n"
     "  --latest               point latest to this version even if a later one exists\n"
     "  -h, --help             show this help\n\n" MAKE_OPTIONS_HELP
@@ -195,6 +199,12 @@ static int run_publish(int argc, char **argv)
                 r = publish_image(&a, argv[optind], argv[optind + 1], &url);
         if (r >= 0 && url)
                 printf("%s\n", url);
+        if (r >= 0 && url && !a.sign)
+                ca_log_warning("no --sign: 'acfetch fetch' refuses an unsigned image (unless "
+                               "--insecure-options=image)");
+        if (r >= 0 && url && !a.pubkeys)
+                ca_log_warning("no --pubkeys: the discovery page names no signing key, so "
+                               "'acfetch trust --prefix' and 'rkt trust' cannot find one");
         publish_args_done(&a);
         if (r >= 0 && (fflush(stdout) != 0 || ferror(stdout)))
                 r = ca_log_errno(CA_LOG_ERR, -EIO, "writing to stdout failed");

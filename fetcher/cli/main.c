@@ -179,7 +179,7 @@ static char *default_dir(void)
 int main(int argc, char **argv)
 {
         if (lift_global_options(&argc, argv) < 0)
-                return EXIT_FAILURE;
+                return ACFETCH_EXIT_FAILURE;
         if (arg_global.debug)
                 ca_log_set_max_level(CA_LOG_DEBUG);
         else if (arg_global.quiet)
@@ -192,13 +192,13 @@ int main(int argc, char **argv)
         if (!arg_global.dir) {
                 dir = default_dir();
                 if (!dir)
-                        return EXIT_FAILURE;
+                        return ACFETCH_EXIT_FAILURE;
                 arg_global.dir = dir;
         }
 
         if (argc < 2) {
                 main_help();
-                return EXIT_FAILURE;
+                return ACFETCH_EXIT_FAILURE;
         }
         const char *name = argv[1];
         if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
                 const command *c = find_command(argv[2]);
                 if (!c) {
                         ca_log_error("unknown command '%s'; see 'acfetch help'", argv[2]);
-                        return EXIT_FAILURE;
+                        return ACFETCH_EXIT_FAILURE;
                 }
                 command_help(c);
                 return EXIT_SUCCESS;
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
         const command *c = find_command(name);
         if (!c) {
                 ca_log_error("unknown command '%s'; see 'acfetch help'", name);
-                return EXIT_FAILURE;
+                return ACFETCH_EXIT_FAILURE;
         }
-        return c->run(argc - 1, argv + 1) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return c->run(argc - 1, argv + 1) < 0 ? ACFETCH_EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -61,3 +61,8 @@ typedef struct mount_options {
  */
 int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
                 const mount_options *o, int notify_fd);
+
+/* ---------------------------------------------------------------- the mount point (mount_point.c) */
+/* -EBUSY (logged, naming what is mounted and how to unmount it) when acfetch is mounted at
+ * mountpoint already, live or dead (/proc/self/mountinfo); 0 otherwise. */
+int mount_point_check(const char *mountpoint);

@@ -433,7 +433,10 @@ int publish_image(publish_options *a, const char *source, const char *outdir, ch
         int r;
 
         c.m.fd = -1;
-        r = resolve_image(a, &c);
+        /* A key gpg does not have would fail the publish after every chunk was stored. */
+        r = a->sign ? publish_check_key(a->sign) : 0;
+        if (r >= 0)
+                r = resolve_image(a, &c);
         if (r >= 0)
                 r = plan_site(a, &c);
         if (r >= 0)

@@ -84,6 +84,8 @@ int publish_page(const char *name, const char *template, const char *pubkeys, ch
 /* gpg --batch --yes --detach-sign --armor --local-user KEYID --output SIG FILE, run with execvp
  * (no shell). */
 int publish_sign(const char *keyid, const char *file, const char *sig);
+/* Whether gpg has the secret key KEYID (gpg --list-secret-keys KEYID); logged when not. */
+int publish_check_key(const char *keyid);
 
 /* ---------------------------------------------------------------- one publish (publish.c) */
 typedef struct publish_options {

@@ -199,26 +199,29 @@ int publish_page(const char *name, const char *template, const char *pubkeys, ch
         return 0;
 }
 
-int publish_sign(const char *keyid, const char *file, const char *sig)
+/* Runs gpg with argv (no shell), stdin from /dev/null and, when quiet, its output discarded
+ * (else its messages go to our stderr). Returns its exit status (127: it could not be run), or a
+ * negative errno (logged). */
+static int run_gpg(const char *const *argv, bool quiet)
 {
-        const char *argv[] = {"gpg",     "--batch",      "--yes", "--detach-sign",
-                              "--armor", "--local-user", keyid,   "--output",
-                              sig,       "--",           file,    NULL};
         int status;
-        pid_t pid;
-
-        pid = fork();
+        pid_t pid = fork();
         if (pid < 0) {
                 int r = negative_errno();
                 return ca_log_errno(CA_LOG_ERR, r, "cannot start gpg: %s", strerror(-r));
         }
         if (pid == 0) {
-                /* gpg reads no stdin here; its messages go to our stderr. */
-                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (null >= 0)
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null >= 0) {
                         (void)dup2(null, STDIN_FILENO);
+                        if (quiet) {
+                                (void)dup2(null, STDOUT_FILENO);
+                                (void)dup2(null, STDERR_FILENO);
+                        }
+                }
                 execvp("gpg", (char *const *)argv);
-                fprintf(stderr, "acfetch: error: cannot run gpg: %s\n", strerror(errno));
+                if (!quiet)
+                        fprintf(stderr, "acfetch: error: cannot run gpg: %s\n", strerror(errno));
                 _exit(127);
         }
         while (waitpid(pid, &status, 0) < 0)
@@ -226,9 +229,33 @@ int publish_sign(const char *keyid, const char *file, const char *sig)
                         int r = negative_errno();
                         return ca_log_errno(CA_LOG_ERR, r, "waiting for gpg: %s", strerror(-r));
                 }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int publish_check_key(const char *keyid)
+{
+        const char *argv[] = {"gpg", "--batch", "--list-secret-keys", "--", keyid, NULL};
+        int r = run_gpg(argv, true);
+        if (r == 127)
+                return ca_log_errno(CA_LOG_ERR, -ENOENT,
+                                    "--sign needs gpg, which could not be run (is it installed?)");
+        if (r > 0)
+                return ca_log_errno(CA_LOG_ERR, -ENOKEY,
+                                    "--sign=%s: gpg has no secret key of that name (see 'gpg "
+                                    "--list-secret-keys'); nothing was published",
+                                    keyid);
+        return r;
+}
+
+int publish_sign(const char *keyid, const char *file, const char *sig)
+{
+        const char *argv[] = {"gpg",     "--batch",      "--yes", "--detach-sign",
+                              "--armor", "--local-user", keyid,   "--output",
+                              sig,       "--",           file,    NULL};
+        int r = run_gpg(argv, false);
+        if (r > 0)
                 return ca_log_errno(CA_LOG_ERR, -EIO,
                                     "gpg could not sign %s with key %s (exit status %d)", file,
-                                    keyid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        return 0;
+                                    keyid, r);
+        return r;
 }

@@ -42,6 +42,13 @@ static void needed_done(needed_set *s)
         *s = (needed_set){};
 }
 
+/* Is the chunk local already (its chunk source's or the store's)? 1, 0, or a negative errno. */
+static int chunk_local(const seed_target *t, const ca_chunk_id *id)
+{
+        return t->source ? chunk_source_has_local(t->source, id)
+                         : ca_store_has(aci_store_chunks(t->store), id);
+}
+
 /* The chunks the target lists that neither its chunk source nor the store has. */
 static int needed_collect(const seed_target *t, needed_set *ret)
 {
@@ -49,8 +56,7 @@ static int needed_collect(const seed_target *t, needed_set *ret)
         needed_set s = {};
         int r = ca_chunk_set_new(&s.ids);
         for (size_t i = 0; r >= 0 && i < idx->n_items; i++) {
-                r = t->source ? chunk_source_has_local(t->source, &idx->items[i].id)
-                              : ca_store_has(aci_store_chunks(t->store), &idx->items[i].id);
+                r = chunk_local(t, &idx->items[i].id);
                 if (r == 0)
                         r = ca_chunk_set_add(s.ids, &idx->items[i].id);
         }
@@ -576,6 +582,41 @@ int seed_apply(const seed_target *t, const char *seed)
         return r;
 }
 
+/*
+ * The automatic seed is the rendered tree of a stored image. Cut with the parameters of that
+ * image's own index, the tree gives back that index's chunks: when they are all local, and the
+ * target is cut alike, cutting the tree (seconds for a large one) cannot supply anything.
+ * 1: skip it (said at --debug); 0: read it.
+ */
+static int tree_supplies_nothing(const seed_target *t, const char *tree)
+{
+        aci_image_record *list = NULL;
+        size_t n = 0;
+        if (!t->store || aci_store_list(t->store, &list, &n) < 0)
+                return 0;
+        _cleanup_(freep) char *index_path = NULL;
+        for (size_t i = 0; i < n && !index_path; i++) {
+                _cleanup_(freep) char *p = aci_store_tree_path(t->store, list[i].key);
+                if (p && strcmp(p, tree) == 0)
+                        index_path = aci_store_image_file(t->store, list[i].key, "index.caidx");
+        }
+        aci_image_records_free(list, n);
+        _cleanup_(ca_index_freep) ca_index *own = NULL;
+        if (!index_path || ca_index_load(index_path, &own) < 0)
+                return 0;
+        const ca_index *x = t->index;
+        if (own->feature_flags != x->feature_flags || own->chunk_size_min != x->chunk_size_min ||
+            own->chunk_size_avg != x->chunk_size_avg || own->chunk_size_max != x->chunk_size_max)
+                return 0;
+        for (size_t i = 0; i < own->n_items; i++)
+                if (chunk_local(t, &own->items[i].id) != 1)
+                        return 0;
+        ca_log_debug("seed %s: not read: it is the tree of an image whose %zu chunks are all local "
+                     "already, so it has none of the chunks missing",
+                     tree, own->n_items);
+        return 1;
+}
+
 int seed_apply_list(const seed_target *t, const seed_list *l, const char *auto_seed)
 {
         int supplied = 0;
@@ -585,7 +626,7 @@ int seed_apply_list(const seed_target *t, const seed_list *l, const char *auto_s
                         return r;
                 supplied += r;
         }
-        if (!auto_seed || l->no_auto)
+        if (!auto_seed || l->no_auto || tree_supplies_nothing(t, auto_seed))
                 return supplied;
         ca_log_debug("%s is a seed", auto_seed);
         int r = seed_apply(t, auto_seed);

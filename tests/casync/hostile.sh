@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Hostile inputs: every case gen_hostile writes must make `acfetch extract` fail with exit 1 and
-# the expected message, leave neither DEST nor a temp directory, and change nothing beside DEST
-# (a sentinel tree next to it, and /etc/passwd, which two cases aim at). `acfetch mtree` must
-# fail on the same input. Then valid.catar cut at every length must fail cleanly, and the whole
-# file must extract.
+# Hostile inputs: every case gen_hostile writes must make `acfetch extract` fail with exit 254
+# (rkt's status for failures) and the expected message, leave neither DEST nor a temp
+# directory, and change nothing beside DEST (a sentinel tree next to it, and /etc/passwd, which
+# two cases aim at). `acfetch mtree` must fail on the same input. Then valid.catar cut at every
+# length must fail cleanly, and the whole file must extract.
 #
 # Environment: GEN_HOSTILE (the generator), plus lib.sh's ACFETCH.
 
@@ -63,7 +63,7 @@ run_case() {
 
         "$ACFETCH" extract "$input" "$cw/dest" >"$log.stdout" 2>"$log.stderr"
         rc=$?
-        [ $rc -eq 1 ] || problems+=("exit status $rc, expected 1")
+        [ $rc -eq 254 ] || problems+=("exit status $rc, expected 254")
         grep -qF -- "$expect" "$log.stderr" ||
                 problems+=("stderr lacks \"$expect\"")
         { [ -e "$cw/dest" ] || [ -L "$cw/dest" ]; } && problems+=("DEST exists")
@@ -88,7 +88,7 @@ run_case() {
 
         "$ACFETCH" mtree "$input" >"$log.mtree.out" 2>"$log.mtree.err"
         rc=$?
-        [ $rc -eq 1 ] || problems+=("mtree: exit status $rc, expected 1")
+        [ $rc -eq 254 ] || problems+=("mtree: exit status $rc, expected 254")
         grep -qF -- "$expect" "$log.mtree.err" ||
                 problems+=("mtree: stderr lacks \"$expect\"")
 
@@ -116,7 +116,7 @@ for ((off = 0; off < size; off++)); do
         head -c $off "$VALID" >"$CUT/t.catar"
         "$ACFETCH" extract "$CUT/t.catar" "$CUT/dest" >/dev/null 2>"$CUT/err"
         rc=$?
-        if [ $rc -ne 1 ] || [ -e "$CUT/dest" ] || [ -n "$(leftover_temps "$CUT")" ] ||
+        if [ $rc -ne 254 ] || [ -e "$CUT/dest" ] || [ -n "$(leftover_temps "$CUT")" ] ||
                 ! grep -q 'error' "$CUT/err"; then
                 bad+=("cut at $off: exit $rc, $(head -c 200 "$CUT/err")")
                 unpin "$CUT/dest"

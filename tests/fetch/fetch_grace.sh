@@ -73,7 +73,7 @@ expect_no_err "within the grace period"
 
 for bad in -1 1w 12hh x ''; do
         acf --dir="$TEST_TMP/zero" gc --grace="$bad"
-        expect_rc 1 "gc --grace=$bad"
+        expect_rc 254 "gc --grace=$bad"
 done
 
 # The next fetch downloads only what the failed one did not.

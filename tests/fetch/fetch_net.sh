@@ -41,7 +41,7 @@ expect_once() {
 # --- a private CA without --ca-cert ------------------------------------------------------------
 fresh
 acf --dir="$D" fetch $NOCA "$name"
-expect_rc 1 "private CA without --ca-cert"
+expect_rc 254 "private CA without --ca-cert"
 expect_once "^acfetch: error: example.com:443: TLS certificate not trusted.*--ca-cert" \
         "untrusted certificate"
 expect_once "certificate" "untrusted certificate (said once, not per walk step)"
@@ -58,7 +58,7 @@ expect_rc 0 "CURL_CA_BUNDLE names the private CA"
 # CURL_CA_BUNDLE before SSL_CERT_FILE; --ca-cert before both.
 fresh
 CURL_CA_BUNDLE=$HTTP_UNTRUSTED_CA SSL_CERT_FILE=$HTTP_CA acf --dir="$D" fetch $NOCA "$name"
-expect_rc 1 "CURL_CA_BUNDLE wins over SSL_CERT_FILE"
+expect_rc 254 "CURL_CA_BUNDLE wins over SSL_CERT_FILE"
 expect_once "TLS certificate not trusted" "CURL_CA_BUNDLE's CA"
 fresh
 CURL_CA_BUNDLE=$HTTP_UNTRUSTED_CA SSL_CERT_FILE=$HTTP_UNTRUSTED_CA acf --dir="$D" fetch $NET "$name"
@@ -75,7 +75,7 @@ echo "ok: --insecure-options=tls prints a warning"
 # --- a certificate for another name ------------------------------------------------------------
 fresh
 acf --dir="$D" fetch $NET --connect-to="other.test:443:127.0.0.1:$NGINX_HTTPS_PORT" other.test/team/app
-expect_rc 1 "name mismatch"
+expect_rc 254 "name mismatch"
 expect_once "^acfetch: error: other.test:443: TLS certificate does not match the name other.test" \
         "name mismatch"
 expect_once "certificate" "name mismatch (said once)"
@@ -85,12 +85,12 @@ echo "ok: a name mismatch is named once"
 port=$(free_port)
 fresh
 acf --dir="$D" fetch $NET --connect-to="refused.test:443:127.0.0.1:$port" refused.test/team/app
-expect_rc 1 "refused"
+expect_rc 254 "refused"
 expect_once "^acfetch: error: refused.test:443: connection refused" "refused (fetch)"
 expect_once "connection refused" "refused (said once, not per walk step)"
 fresh
 acf --dir="$D" extract --ca-cert="$HTTP_CA" "https://127.0.0.1:$port/x.caidx" "$TEST_TMP/out"
-expect_rc 1 "refused (extract)"
+expect_rc 254 "refused (extract)"
 expect_once "^acfetch: error: 127.0.0.1:$port: connection refused" "refused (extract)"
 expect_no_err "Input/output error"
 echo "ok: a refused connection names host and port once"
@@ -98,7 +98,7 @@ echo "ok: a refused connection names host and port once"
 # --- a name that does not resolve --------------------------------------------------------------
 fresh
 acf --dir="$D" fetch $NET nosuch.invalid/team/app
-expect_rc 1 "unresolvable"
+expect_rc 254 "unresolvable"
 expect_once "^acfetch: error: nosuch.invalid: cannot resolve host name" "unresolvable"
 expect_once "cannot resolve host name (fetching" "unresolvable (said once)"
 expect_no_err "Input/output error"
@@ -129,7 +129,7 @@ fresh
 start=$(date +%s)
 acf --dir="$D" fetch $NET --connect-to="silent.test:443:127.0.0.1:$sport" silent.test/team/app
 took=$(($(date +%s) - start))
-expect_rc 1 "silent host"
+expect_rc 254 "silent host"
 [ "$took" -lt 90 ] || fail "a silent host held fetch for $took s"
 # At the default level: one line says a retry comes, and why; the failure is said once.
 expect_eq "retry lines" \
@@ -141,7 +141,7 @@ expect_eq "connections to the silent host" "$(wc -l <"$TEST_TMP/silent.count")" 
 fresh
 acf --dir="$D" --insecure-options=http extract --stall-timeout=2 \
         "http://127.0.0.1:$sport/x.caidx" "$TEST_TMP/out"
-expect_rc 1 "silent http host"
+expect_rc 254 "silent http host"
 expect_once "^acfetch: error: 127.0.0.1:$sport: timed out: no response within 2 s (--stall-timeout)" \
         "no first byte"
 echo "ok: a silent host is retried once, said once, and given up in $took s"

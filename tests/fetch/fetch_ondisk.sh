@@ -3,7 +3,7 @@
 # (appends to a log, adds a file, removes one, chmods one, touches one keeping its size, rewrites
 # one and puts its mtime back, adds one beside rootfs/): the next fetch notices, and renders the
 # tree again from the chunk store without requesting a chunk; with --insecure-options=ondisk it
-# hands the tree out untouched; `verify` reports it (exit 1) and leaves it, `verify --repair`
+# hands the tree out untouched; `verify` reports it (exit 254) and leaves it, `verify --repair`
 # renders it again. A tree without its record (an older acfetch's) is rendered again by fetch,
 # and given a record by verify when its content is intact. A modified tree whose chunks went
 # missing is rendered again after the missing chunks, and only those, are downloaded.
@@ -74,7 +74,7 @@ for c in append add remove chmod touch rewrite top; do
                 fail "--insecure-options=ondisk after $c: the tree was changed"
         # verify: reported, left as it is.
         acf --dir="$D" verify
-        expect_rc 1 "verify after $c"
+        expect_rc 254 "verify after $c"
         expect_err "its tree was modified since it was rendered"
         expect_err "verify --repair"
         listing >"$TEST_TMP/after"
@@ -99,7 +99,7 @@ echo "ok: modified trees are noticed by fetch and verify, and left alone with on
 change append
 change remove
 acf --dir="$D" verify --repair
-expect_rc 1 "verify --repair"
+expect_rc 254 "verify --repair"
 expect_err "rendered it again"
 fe_same_rootfs "$SRC/a" "$TREE"
 acf --dir="$D" verify

@@ -172,7 +172,7 @@ else
         at_exit "umount -l '$SMALL'"
         # The chunks do not fit (nor the tree, extracted as they come: either may fill it first).
         acf --dir="$SMALL/store" fetch $NET "$host/a"
-        expect_rc 1 "fetch into a full store"
+        expect_rc 254 "fetch into a full store"
         expect_eq "lines on stderr of a fetch into a full store" "$(grep -c . "$ERR")" 1
         grep -q "^acfetch: error: $SMALL/store/\(chunks\|trees\): no space left on device (the file system at $SMALL, 1.0 MiB); $host/a needed about [0-9.]* MiB (.* of chunks, a 1.5 MiB tree), [0-9.]* [KM]iB more than the [0-9.]* [KM]\{0,1\}i\{0,1\}B free when it began$" "$ERR" ||
                 fail "fetch into a full store: not the one message expected" "$(cat "$ERR")"
@@ -184,7 +184,7 @@ else
         acf --dir="$SMALL/store" fetch $NET --no-render "$host/a"
         expect_rc 0 "fetch --no-render into a store with room for the chunks"
         acf --dir="$SMALL/store" fetch $NET "$host/a"
-        expect_rc 1 "render into a full store"
+        expect_rc 254 "render into a full store"
         expect_eq "lines on stderr of a render into a full store" "$(grep -c . "$ERR")" 1
         grep -q "^acfetch: error: $SMALL/store/trees: no space left on device (the file system at $SMALL, 2.2 MiB); $host/a needed about 1.5 MiB, [0-9.]* [KM]iB more than the [0-9.]* [KM]\{0,1\}i\{0,1\}B free when it began$" "$ERR" ||
                 fail "render into a full store: not the one message expected" "$(cat "$ERR")"

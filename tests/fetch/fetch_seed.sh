@@ -46,6 +46,25 @@ expect_eq "chunks downloaded with v1's tree as the seed" "$(cat "$TEST_TMP/req.i
 expect_eq "repeated chunk requests" "$(fe_chunk_requests | wc -l)" "$(wc -l <"$TEST_TMP/req.ids")"
 echo "ok: v1's tree supplied every chunk it could ($(wc -l <"$TEST_TMP/new.ids") downloaded)"
 
+# --- an automatic seed that cannot supply anything is not read --------------------------------
+# v1 fetched with its chunks local: v1's tree would give back only v1's chunks, all local, so
+# the update to v2 downloads what v2 adds without cutting the tree (issue 14: cutting a large
+# tree doubled a fast update).
+DS=$TEST_TMP/store-skip
+acf --dir="$DS" fetch $NET "$name:1"
+expect_rc 0 "fetch v1 (skip)"
+log_mark
+acf --dir="$DS" --debug fetch $NET --full "$name:2"
+expect_rc 0 "fetch v2 with every chunk of v1 local"
+fe_same_rootfs "$SRC/v2" "$DS/trees/$(cat "$OUT")"
+grep -q "seed $DS/trees/sha512-[0-9a-f]*: not read: it is the tree of an image whose [0-9]* chunks are all local" \
+        "$ERR" || fail "the automatic seed was not skipped: $(grep seed "$ERR")"
+! grep -q "cut into" "$ERR" || fail "the automatic seed was cut: $(grep seed "$ERR")"
+[ -z "$(ls -A "$DS/seeds" 2>/dev/null)" ] || fail "a seed cut was recorded: $(ls "$DS/seeds")"
+expect_eq "chunks downloaded with the seed skipped" "$(fe_chunk_requests | sort -u)" \
+        "$(cat "$TEST_TMP/new.ids")"
+echo "ok: an automatic seed that can supply nothing is skipped"
+
 # Without the automatic seed, everything is downloaded.
 D0=$TEST_TMP/store0
 acf --dir="$D0" fetch $NET "$name:1"

@@ -100,7 +100,7 @@ expect_no_secrets() {
 # --- no auth.d: 401 -----------------------------------------------------------------------------
 log_mark
 fetch "$none" 1 "$url"
-expect_rc 1 "no credentials"
+expect_rc 254 "no credentials"
 expect_err "^acfetch: error: $url: HTTP status 401\$"
 expect_eq "401s" "$(log_count "^$port \"GET /x.caidx HTTP/2.0\" 401 ")" 1
 [ ! -e "$TEST_TMP/out1" ] || fail "a refused fetch created its destination"
@@ -132,7 +132,7 @@ rm -rf "$TEST_TMP/out3" "$TEST_TMP/d3"
 log_mark
 acf --dir="$TEST_TMP/d3" --system-config="$TEST_TMP/sysbasic" \
         --local-config="$TEST_TMP/badlocal" extract --ca-cert="$HTTP_CA" "$url" "$TEST_TMP/out3"
-expect_rc 1 "wrong password in --local-config overriding a good one"
+expect_rc 254 "wrong password in --local-config overriding a good one"
 expect_err "^acfetch: error: $url: HTTP status 401\$"
 grep -q 'password mismatch' "$error_log" || fail "nginx saw no wrong password"
 expect_eq "401s" "$(log_count '" 401 ')" 1
@@ -141,7 +141,7 @@ echo "ok: --system-config's auth.d, overridden per domain by --local-config's"
 # The port is part of the domain: credentials for 127.0.0.1 alone do not match 127.0.0.1:PORT.
 conf "$TEST_TMP/noport" basic '"127.0.0.1", "LOCALHOST"' "$basic_creds"
 fetch "$TEST_TMP/noport" 4 "$url"
-expect_rc 1 "credentials for the host without the port"
+expect_rc 254 "credentials for the host without the port"
 expect_err "^acfetch: error: $url: HTTP status 401\$"
 # Host names match in any case.
 conf "$TEST_TMP/upper" basic "\"LocalHost:$port\"" "$basic_creds"
@@ -161,10 +161,10 @@ expect_eq "chunk 200s" \
 expect_no_secrets
 conf "$TEST_TMP/badtoken" oauth "\"127.0.0.1:$port\"" '{"token": "not-the-token"}'
 fetch "$TEST_TMP/badtoken" 5 "$base/bearer/x.caidx"
-expect_rc 1 "wrong bearer token"
+expect_rc 254 "wrong bearer token"
 expect_err "^acfetch: error: $base/bearer/x.caidx: HTTP status 401\$"
 fetch "$TEST_TMP/basic" 5 "$base/bearer/x.caidx"
-expect_rc 1 "basic credentials where a token is wanted"
+expect_rc 254 "basic credentials where a token is wanted"
 echo "ok: bearer token"
 
 # --- never over plain http ---------------------------------------------------------------------
@@ -173,7 +173,7 @@ conf "$TEST_TMP/plain" basic "\"127.0.0.1:$NGINX_HTTP_PORT\", \"127.0.0.1:$port\
 before=$(no_creds_sent "$error_log")
 log_mark
 fetch "$TEST_TMP/plain" 6 "$NGINX_HTTP_URL/x.caidx" --insecure-options=http
-expect_rc 1 "credentials over plain http"
+expect_rc 254 "credentials over plain http"
 expect_err "^acfetch: error: $NGINX_HTTP_URL/x.caidx: HTTP status 401\$"
 expect_eq "plain http 401s" "$(log_count "^$NGINX_HTTP_PORT \"GET /x.caidx HTTP/1.1\" 401 ")" 1
 expect_eq "requests without credentials" "$(no_creds_sent "$error_log")" $((before + 1))
@@ -181,7 +181,7 @@ expect_eq "requests without credentials" "$(no_creds_sent "$error_log")" $((befo
 log_mark
 fetch "$TEST_TMP/plain" 6 --store="$NGINX_HTTP_URL/default.castr" "$url" \
         --insecure-options=http
-expect_rc 1 "plain http store"
+expect_rc 254 "plain http store"
 expect_eq "index" "$(log_count "^$port \"GET /x.caidx HTTP/2.0\" 200 ")" 1
 expect_ge "plain http chunk 401s" \
         "$(log_count "^$NGINX_HTTP_PORT \"GET /default.castr/$CHUNK_RE HTTP/1.1\" 401 ")" 1
@@ -201,7 +201,7 @@ expect_eq "401s" "$(log_count '" 401 ')" 0
 before=$(no_creds_sent "$error_log")
 log_mark
 fetch "$TEST_TMP/basic" 8 "$base/to-localhost/x.caidx"
-expect_rc 1 "redirect to another host name"
+expect_rc 254 "redirect to another host name"
 expect_err "^acfetch: error: https://localhost:$port/x.caidx: HTTP status 401 (redirected from $base/to-localhost/x.caidx)\$"
 expect_eq "redirects" "$(log_count "^$port \"GET /to-localhost/x.caidx HTTP/2.0\" 302 ")" 1
 expect_eq "401s after the redirect" "$(log_count "^$port \"GET /x.caidx HTTP/2.0\" 401 ")" 1
@@ -211,7 +211,7 @@ expect_eq "requests without credentials" "$(no_creds_sent "$error_log")" $((befo
 before=$(no_creds_sent "$other_error_log")
 log_mark other
 fetch "$TEST_TMP/basic" 9 "$base/to-other/x.caidx"
-expect_rc 1 "redirect to another port"
+expect_rc 254 "redirect to another port"
 expect_err "^acfetch: error: https://127.0.0.1:$other_port/x.caidx: HTTP status 401 (redirected from $base/to-other/x.caidx)\$"
 expect_eq "401s on the other port" \
         "$(log_count "^$other_port \"GET /x.caidx HTTP/2.0\" 401 " other)" 1
@@ -230,7 +230,7 @@ expect_eq "chunk 200s" "$(log_count "^$port \"GET /default.castr/$CHUNK_RE HTTP/
 # Credentials follow the URL's name, not the address connected to.
 fetch "$TEST_TMP/basic" 10 --connect-to="images.test:443:127.0.0.1:$port" \
         https://images.test/x.caidx
-expect_rc 1 "--connect-to with credentials for the address only"
+expect_rc 254 "--connect-to with credentials for the address only"
 expect_err "^acfetch: error: https://images.test/x.caidx: HTTP status 401\$"
 # Empty fields: any host, the URL's port; a wildcard name in the certificate; repeatable.
 fetch "$TEST_TMP/images" 11 --connect-to=other.test:443:127.0.0.1:1 \
@@ -240,7 +240,7 @@ expect_same_tree "$tree" "$TEST_TMP/out11"
 # The name is what TLS verifies: the wrong-name server does not pass for images.test.
 fetch "$TEST_TMP/images" 12 --connect-to="images.test:443:127.0.0.1:$NGINX_WRONGNAME_PORT" \
         https://images.test/x.caidx
-expect_rc 1 "--connect-to a server without the name in its certificate"
+expect_rc 254 "--connect-to a server without the name in its certificate"
 expect_err "^acfetch: error: images.test:443: TLS certificate does not match the name images.test (name mismatch) (fetching https://images.test/x.caidx)\$"
 echo "ok: --connect-to"
 
@@ -249,7 +249,7 @@ for bad in images.test images.test:443:127.0.0.1 "images.test:443:127.0.0.1:$por
         "images.test:443:127.0.0.1:0$port" "[::1:443:127.0.0.1:1" "a b:443:127.0.0.1:1"; do
         log_mark
         fetch "$TEST_TMP/images" 13 --connect-to="$bad" https://images.test/x.caidx
-        expect_rc 1 "--connect-to=$bad"
+        expect_rc 254 "--connect-to=$bad"
         expect_err "^acfetch: error: --connect-to wants HOST:PORT:CONNECT-HOST:CONNECT-PORT"
         expect_eq "requests" "$(log_count .)" 0
 done
@@ -262,14 +262,14 @@ printf '{"rktKind": "auth", "rktVersion": "v1", "domains": ["127.0.0.1:%s"], "ty
         >"$TEST_TMP/broken/auth.d/broken.json"
 log_mark
 fetch "$TEST_TMP/broken" 14 "$url"
-expect_rc 1 "bad auth.d"
+expect_rc 254 "bad auth.d"
 expect_err "^acfetch: error: $TEST_TMP/broken/auth.d/broken.json: "
 expect_no_secrets
 expect_eq "requests" "$(log_count .)" 0
 ln -s ../../basic/auth.d/basic.json "$TEST_TMP/broken/auth.d/link.json"
 rm "$TEST_TMP/broken/auth.d/broken.json"
 fetch "$TEST_TMP/broken" 14 "$url"
-expect_rc 1 "symlink in auth.d"
+expect_rc 254 "symlink in auth.d"
 expect_err "^acfetch: error: $TEST_TMP/broken/auth.d/link.json: is a symbolic link"
 echo "ok: a bad auth.d is an error"
 

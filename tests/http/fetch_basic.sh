@@ -86,7 +86,7 @@ echo "ok: http/2 fetch"
 http_url=$NGINX_HTTP_URL/x.caidx
 log_mark
 acf --dir="$TEST_TMP/d3" extract "$http_url" "$TEST_TMP/out3"
-expect_rc 1 "plain http without --insecure-options=http"
+expect_rc 254 "plain http without --insecure-options=http"
 expect_err "^acfetch: error: $http_url: plain http needs --insecure-options=http"
 [ ! -e "$TEST_TMP/out3" ] || fail "refused fetch created its destination"
 expect_eq "requests of the refused fetch" "$(log_count .)" 0
@@ -94,7 +94,7 @@ expect_eq "requests of the refused fetch" "$(log_count .)" 0
 # An https index does not make a plain-http store acceptable.
 acf --dir="$TEST_TMP/d3" extract --ca-cert="$HTTP_CA" --store="$NGINX_HTTP_URL/default.castr" \
         "$url" "$TEST_TMP/out3"
-expect_rc 1 "plain http store without --insecure-options=http"
+expect_rc 254 "plain http store without --insecure-options=http"
 needs_option='plain http needs --insecure-options=http'
 expect_err "^acfetch: error: $NGINX_HTTP_URL/default.castr: $needs_option"
 expect_eq "index requests of the refused fetch (refused before any transfer)" \

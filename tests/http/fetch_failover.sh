@@ -85,7 +85,7 @@ echo "ok: a corrupt chunk is rejected and taken from the second store"
 # No other store: the fetch fails, naming the chunk, and nothing corrupt is cached.
 log_mark
 acf --dir="$TEST_TMP/d3" extract --ca-cert="$HTTP_CA" --store="$store_a" "$url" "$TEST_TMP/out3"
-expect_rc 1 "corrupt chunk, no other store"
+expect_rc 254 "corrupt chunk, no other store"
 expect_err "^acfetch: error: chunk $c_corrupt: no store has an intact copy"
 expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): rejected: the chunk was corrupt in 3 downloads\$"
 [ ! -e "$TEST_TMP/out3" ] || fail "a failed fetch created its destination"

@@ -33,7 +33,7 @@ expect_nothing_left() { # D DEST
 url=$FAULT_URL/stall/default.castr/$rel
 acf --dir="$TEST_TMP/d1" --insecure-options=http extract --stall-timeout=1 --retries=1 \
         --store="$FAULT_URL/stall/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out1"
-expect_rc 1 "stalled transfer"
+expect_rc 254 "stalled transfer"
 expect_err "^acfetch: error: $url: .* (after retries)\$"
 expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$"
 expect_eq "stalled requests (first try and one retry)" \
@@ -48,7 +48,7 @@ url=$FAULT_URL/slow/default.castr/$rel
 start=$(date +%s)
 acf --dir="$TEST_TMP/d6" --insecure-options=http extract --stall-timeout=1 --speed-limit=1K \
         --retries=1 --store="$FAULT_URL/slow/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out6"
-expect_rc 1 "trickled chunk"
+expect_rc 254 "trickled chunk"
 took=$(($(date +%s) - start))
 [ "$took" -lt 15 ] || fail "the trickled fetch took $took s"
 expect_err "^acfetch: error: $url: too slow: [0-9]* bytes in 1 s, under the floor of 1024 bytes/s (--speed-limit) (after retries)\$"
@@ -59,7 +59,7 @@ expect_nothing_left "$TEST_TMP/d6" "$TEST_TMP/out6"
 url=$FAULT_URL/slow/x.caidx
 acf --dir="$TEST_TMP/d6" --insecure-options=http extract --speed-limit=0 --max-time=2 "$url" \
         "$TEST_TMP/out6"
-expect_rc 1 "trickled index"
+expect_rc 254 "trickled index"
 expect_err "^acfetch: error: $url: no complete response within 2 s (--max-time)\$"
 [ ! -e "$TEST_TMP/out6" ] || fail "a failed fetch created its destination"
 echo "ok: a trickling server is dropped (speed floor, deadline)"
@@ -77,7 +77,7 @@ echo "ok: a chunk corrupted once is downloaded again"
 # --- 13. a 404 behind a redirect to another host ------------------------------------------------
 acf --dir="$TEST_TMP/d8" --insecure-options=http extract \
         "$FAULT_URL/redirect-host/ok/nosuch.caidx" "$TEST_TMP/out8"
-expect_rc 1 "missing index behind a redirect"
+expect_rc 254 "missing index behind a redirect"
 expect_err "^acfetch: error: http://localhost:$FAULT_PORT/ok/nosuch.caidx: not found (HTTP 404) (redirected from $FAULT_URL/redirect-host/ok/nosuch.caidx)\$"
 echo "ok: a redirected 404 names the URL that failed"
 
@@ -85,7 +85,7 @@ echo "ok: a redirected 404 names the URL that failed"
 url=$FAULT_URL/truncate/default.castr/$rel
 acf --dir="$TEST_TMP/d2" --insecure-options=http extract --retries=1 \
         --store="$FAULT_URL/truncate/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out2"
-expect_rc 1 "truncated body"
+expect_rc 254 "truncated body"
 expect_err "^acfetch: error: $url: the connection closed before the whole response arrived (after retries)\$"
 expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$"
 expect_eq "truncated requests" "$(http_fault_count "^GET /truncate/default.castr/$rel 200\$")" 2
@@ -97,7 +97,7 @@ echo "ok: a truncated body is rejected"
 url=$FAULT_URL/chunked-huge/default.castr/$rel
 acf --dir="$TEST_TMP/d3" --insecure-options=http extract --retries=3 \
         --store="$FAULT_URL/chunked-huge/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out3"
-expect_rc 1 "endless chunked body"
+expect_rc 254 "endless chunked body"
 expect_err "^acfetch: error: $url: response body exceeds $((size + size / 8 + 65536)) bytes\$"
 expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$"
 expect_eq "requests for the endless body (never retried)" \
@@ -107,7 +107,7 @@ expect_nothing_left "$TEST_TMP/d3" "$TEST_TMP/out3"
 # An index has its own cap: header, table header, 2^22 items of 40 bytes, tail.
 url=$FAULT_URL/chunked-huge/x.caidx
 acf --dir="$TEST_TMP/d3" --insecure-options=http extract "$url" "$TEST_TMP/out3"
-expect_rc 1 "endless chunked index"
+expect_rc 254 "endless chunked index"
 expect_err "^acfetch: error: $url: response body exceeds $((48 + 16 + 4194304 * 40 + 40)) bytes\$"
 [ ! -e "$TEST_TMP/out3" ] || fail "a failed fetch created its destination"
 echo "ok: an endless chunked body is cut off at the cap"
@@ -117,7 +117,7 @@ http_nginx_start "$www"
 url=$NGINX_HTTPS_URL/nosuch.caidx
 log_mark
 acf --dir="$TEST_TMP/d4" extract --ca-cert="$HTTP_CA" "$url" "$TEST_TMP/out4"
-expect_rc 1 "missing index"
+expect_rc 254 "missing index"
 expect_err "^acfetch: error: $url: not found (HTTP 404)\$"
 expect_eq "error lines" "$(grep -c 'error:' "$ERR")" 1
 expect_eq "requests for the missing index" "$(log_count '"GET /nosuch.caidx HTTP/[12][.0-9]*" 404')" 1
@@ -130,7 +130,7 @@ echo "ok: a missing index fails clearly"
 dead=https://127.0.0.1:$(free_port)
 acf --dir="$TEST_TMP/d5" extract --ca-cert="$HTTP_CA" --retries=2 --store="$dead/store" \
         "$NGINX_HTTPS_URL/x.caidx" "$TEST_TMP/out5"
-expect_rc 1 "store nobody listens on"
+expect_rc 254 "store nobody listens on"
 hostport=${dead#https://}
 expect_err "^acfetch: error: $hostport: connection refused (fetching $dead/store/$rel, after retries)\$"
 # Said once for the host, not once per chunk.
@@ -139,7 +139,7 @@ expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$
 expect_nothing_left "$TEST_TMP/d5" "$TEST_TMP/out5"
 
 acf --dir="$TEST_TMP/d5" extract --ca-cert="$HTTP_CA" --retries=1 "$dead/x.caidx" "$TEST_TMP/out5"
-expect_rc 1 "index nobody serves"
+expect_rc 254 "index nobody serves"
 expect_err "^acfetch: error: $hostport: connection refused (fetching $dead/x.caidx, after retries)\$"
 [ ! -e "$TEST_TMP/out5" ] || fail "a failed fetch created its destination"
 echo "ok: a store nobody listens on fails after retries"

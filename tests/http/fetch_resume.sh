@@ -44,7 +44,7 @@ gone=$(caidx_ids "$index" | sed -n "$((items / 2))p")
 mv "$www/default.castr/$(chunk_rel "$gone")" "$TEST_TMP/gone.cacnk"
 log_mark
 acf --dir="$TEST_TMP/d1" extract --ca-cert="$HTTP_CA" "$url" "$TEST_TMP/out1"
-expect_rc 1 "fetch with a missing chunk"
+expect_rc 254 "fetch with a missing chunk"
 expect_err "^acfetch: error: chunk $gone: not found in any store\$"
 expect_eq "requests for the missing chunk" \
         "$(log_count "\"GET /default.castr/$(chunk_rel "$gone") HTTP/[12][.0-9]*\" 404 ")" 1

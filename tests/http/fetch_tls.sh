@@ -39,7 +39,7 @@ expect_refused() { # DEST D
 log_mark
 acf --dir="$TEST_TMP/d1" --insecure-options=http extract --ca-cert="$HTTP_CA" \
         "$NGINX_HTTPS_URL/down/x.caidx" "$TEST_TMP/out1"
-expect_rc 1 "index redirected to http"
+expect_rc 254 "index redirected to http"
 expect_err "^acfetch: error: $NGINX_HTTPS_URL/down/x.caidx: .*redirect"
 expect_eq "redirects" "$(log_count "^$NGINX_HTTPS_PORT \"GET /down/x.caidx HTTP/2.0\" 301 ")" 1
 expect_eq "plain http requests" "$(log_count "^$NGINX_HTTP_PORT ")" 0
@@ -48,7 +48,7 @@ expect_refused "$TEST_TMP/out1" "$TEST_TMP/d1"
 log_mark
 acf --dir="$TEST_TMP/d1" --insecure-options=http extract --ca-cert="$HTTP_CA" \
         --store="$NGINX_HTTPS_URL/down/default.castr" "$url" "$TEST_TMP/out1"
-expect_rc 1 "store redirected to http"
+expect_rc 254 "store redirected to http"
 expect_err "^acfetch: error: $NGINX_HTTPS_URL/down/default.castr/$CHUNK_RE: .*redirect"
 expect_err "^acfetch: error: chunk $ID_RE: could not be downloaded from any store"
 expect_ge "redirected chunk requests" "$(log_count '"GET /down/default.castr/.* 301 ')" 1
@@ -80,7 +80,7 @@ for kind in untrusted wrongname; do
         log_mark
         acf --dir="$TEST_TMP/d.$kind" extract --ca-cert="$HTTP_CA" "$base/x.caidx" \
                 "$TEST_TMP/out.$kind"
-        expect_rc 1 "$kind certificate"
+        expect_rc 254 "$kind certificate"
         expect_err "^acfetch: error: 127.0.0.1:$port: $why (fetching $base/x.caidx)\$"
         expect_eq "$kind: requests that got through" "$(log_count "^$port ")" 0
         expect_refused "$TEST_TMP/out.$kind" "$TEST_TMP/d.$kind"
@@ -88,7 +88,7 @@ for kind in untrusted wrongname; do
         # The index is trusted but the store on that port is not.
         acf --dir="$TEST_TMP/d.$kind" extract --ca-cert="$HTTP_CA" --store="$base/default.castr" \
                 "$url" "$TEST_TMP/out.$kind"
-        expect_rc 1 "$kind certificate on the store"
+        expect_rc 254 "$kind certificate on the store"
         expect_err "^acfetch: error: 127.0.0.1:$port: $why (fetching $base/default.castr/$CHUNK_RE)\$"
         # Once for the host, not once per chunk.
         expect_eq "$kind: certificate errors" "$(grep -c 'error: .*TLS certificate' "$ERR")" 1
@@ -108,7 +108,7 @@ done
 
 # Our CA is not in the system's bundle: without --ca-cert the good server is not trusted either.
 acf --dir="$TEST_TMP/d3" extract "$url" "$TEST_TMP/out3"
-expect_rc 1 "test CA without --ca-cert"
+expect_rc 254 "test CA without --ca-cert"
 expect_err "^acfetch: error: 127.0.0.1:$NGINX_HTTPS_PORT: TLS certificate not trusted: .*; for a private CA, pass --ca-cert=FILE (fetching $url)\$"
 expect_refused "$TEST_TMP/out3" "$TEST_TMP/d3"
 echo "ok: the test CA is trusted only with --ca-cert"
@@ -125,21 +125,21 @@ expect_eq "chunk requests with a client certificate" \
 
 log_mark
 acf --dir="$TEST_TMP/d5" extract --ca-cert="$HTTP_CA" "$mtls" "$TEST_TMP/out5"
-expect_rc 1 "no client certificate"
+expect_rc 254 "no client certificate"
 expect_err "^acfetch: error: $mtls: HTTP status 400\$"
 expect_eq "requests without a client certificate" "$(log_count "^$NGINX_MTLS_PORT .* 400 ")" 1
 expect_refused "$TEST_TMP/out5" "$TEST_TMP/d5"
 
 acf --dir="$TEST_TMP/d5" extract --ca-cert="$HTTP_CA" --client-cert="$HTTP_UNTRUSTED_CLIENT_CERT" \
         --client-key="$HTTP_UNTRUSTED_CLIENT_KEY" "$mtls" "$TEST_TMP/out5"
-expect_rc 1 "client certificate from another CA"
+expect_rc 254 "client certificate from another CA"
 expect_err "^acfetch: error: $mtls: HTTP status 400\$"
 expect_refused "$TEST_TMP/out5" "$TEST_TMP/d5"
 
 # The index from the open port, the chunks from the client-certificate port without one.
 acf --dir="$TEST_TMP/d5" extract --ca-cert="$HTTP_CA" --store="$NGINX_MTLS_URL/default.castr" \
         "$url" "$TEST_TMP/out5"
-expect_rc 1 "store wants a client certificate"
+expect_rc 254 "store wants a client certificate"
 expect_err "^acfetch: error: $NGINX_MTLS_URL/default.castr/$CHUNK_RE: HTTP status 400\$"
 expect_refused "$TEST_TMP/out5" "$TEST_TMP/d5"
 echo "ok: client certificates"

@@ -51,7 +51,7 @@ try() {
                 fi
                 _rc=0
                 wait $_pid || _rc=$?
-                [ $_rc = 1 ] || { cat "$_log" >&2; fail "$_name: refused with status $_rc"; }
+                [ $_rc = 254 ] || { cat "$_log" >&2; fail "$_name: refused with status $_rc"; }
                 result=refused
         else
                 e=$(walk "$TEST_TMP/mnt")

@@ -146,7 +146,7 @@ tr_expect_rejected() { # NAME MESSAGE [ACFETCH OPTIONS...]
         log_mark
         # shellcheck disable=SC2086
         acf --dir="$D" fetch $NET $TRUST "$@" "$_tr_n"
-        expect_rc 1 "fetch $_tr_n"
+        expect_rc 254 "fetch $_tr_n"
         expect_err "$_tr_m"
         expect_eq "error lines fetching $_tr_n" "$(grep -c 'error:' "$ERR")" 1
         expect_eq "chunk requests for the rejected $_tr_n" "$(log_count '\.cacnk')" 0

@@ -54,7 +54,7 @@ file=$LOC/trustedkeys/prefix.d/example.com/hello/$hello
 
 # --- no terminal: refused without --skip-fingerprint-review, nothing written -----------------
 acf --local-config="$LOC" trust $NET --prefix example.com/hello </dev/null
-expect_rc 1 "trust without a terminal"
+expect_rc 254 "trust without a terminal"
 expect_err "not trusting key $hello: it must be reviewed, and there is no terminal"
 expect_err "GPG key fingerprint is: $(pretty "$hello")\$"
 expect_err 'Hello Signer <hello@example.com>'
@@ -79,22 +79,22 @@ expect_err 'signature verified: Hello Signer <hello@example.com>'
 
 # --- refusals --------------------------------------------------------------------------------------
 acf --local-config="$LOC" trust --root --prefix example.com "$KEYS/extra.asc"
-expect_rc 1 "--root with --prefix"
+expect_rc 254 "--root with --prefix"
 expect_err "\\-\\-root and \\-\\-prefix exclude each other"
 acf --local-config="$LOC" trust --skip-fingerprint-review "$KEYS/extra.asc"
-expect_rc 1 "keys with neither --prefix nor --root"
+expect_rc 254 "keys with neither --prefix nor --root"
 expect_err "refusing to trust keys for every image implicitly"
 acf --local-config="$LOC" trust
-expect_rc 1 "neither --prefix nor --root nor keys"
+expect_rc 254 "neither --prefix nor --root nor keys"
 acf --local-config="$LOC" trust --root
-expect_rc 1 "--root without keys"
+expect_rc 254 "--root without keys"
 expect_err "\\-\\-root wants key files or URLs"
 acf --local-config="$LOC" trust $NET --prefix example.com/x --skip-fingerprint-review \
         "http://example.com/keys/extra.asc"
-expect_rc 1 "an http key URL"
+expect_rc 254 "an http key URL"
 expect_err "keys are fetched over https only"
 acf --local-config="$LOC" trust --prefix https://example.com/x "$KEYS/extra.asc"
-expect_rc 1 "a prefix with a scheme"
+expect_rc 254 "a prefix with a scheme"
 [ ! -e "$LOC/trustedkeys/root.d" ] || fail "root.d appeared"
 
 # --- a key file, an https URL, --root ---------------------------------------------------------
@@ -153,7 +153,7 @@ for p in files urls asked; do
                 fail "--remove left example.com/$p"
 done
 acf --local-config="$LOC" trust --remove "$(tr_fpr extra)"
-expect_rc 1 "removing it twice"
+expect_rc 254 "removing it twice"
 expect_err "is not in the trust store"
 acf --local-config="$LOC" trust --remove "$(tr_fpr rootkey)" --root
 expect_rc 0 "trust --remove --root"
@@ -163,7 +163,7 @@ expect_rc 0 "trust --remove --root"
 L2=$TEST_TMP/local2
 log_mark
 acf --dir="$D" fetch $NET --local-config="$L2" example.com/tofu
-expect_rc 1 "fetch without a trusted key"
+expect_rc 254 "fetch without a trusted key"
 expect_err "signed by unknown key $(tr_fpr tofu): no key is trusted for example.com/tofu"
 expect_eq "chunk requests" "$(log_count '\.cacnk')" 0
 acf --dir="$D" fetch $NET --local-config="$L2" --trust-keys-from-https example.com/tofu
@@ -180,7 +180,7 @@ expect_no_err 'warning:'
 # key discovery offers is not added.
 tr_trust "$L2" example.com/late tofu
 acf --dir="$D" --trust-keys-from-https --local-config="$L2" fetch $NET example.com/late/app
-expect_rc 1 "fetch --trust-keys-from-https with a key already trusted for the prefix"
+expect_rc 254 "fetch --trust-keys-from-https with a key already trusted for the prefix"
 expect_err "signed by unknown key $(tr_fpr late)"
 expect_no_err "trusting key"
 rm -r "$L2/trustedkeys/prefix.d/example.com/late"

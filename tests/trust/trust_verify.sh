@@ -169,7 +169,7 @@ expect_eq "requests for the .asc" "$(log_count '\.asc ')" 0
 # Stored unverified: with verification on again, the index is not reused unchecked.
 log_mark
 acf --dir="$D" fetch $NET $TRUST example.com/t/unsigned
-expect_rc 1 "fetch the unsigned image, stored unverified, with verification on"
+expect_rc 254 "fetch the unsigned image, stored unverified, with verification on"
 expect_err "no signature at"
 expect_eq "chunk requests" "$(log_count '\.cacnk')" 0
 echo "ok"
