@@ -509,6 +509,34 @@ static inline void ca_tar_reader_freep(ca_tar_reader **r)
         ca_tar_reader_free(*r);
 }
 
+/* ---------------------------------------------------------------- a tar into a directory (tar_extract.c) */
+/*
+ * Writes the entries a ca_tar_reader reports into a directory (dir_fd, empty and private), never
+ * leaving it: each path is walked one component at a time from dir_fd without following any
+ * symlink, so an entry below a symlink (or below a file) is refused; missing parents are made
+ * (0755, mtime 0); an entry whose name exists already is refused as a duplicate (a directory
+ * repeated is merged); a hardlink becomes a second name of the earlier regular file it names
+ * (its own metadata ignored, as GNU tar does). Ownership is restored when privileged, else the
+ * files are the caller's; devices are skipped (and counted) when not privileged. Directory
+ * modes and times are applied in finish, deepest first. The root entry (".") is ignored.
+ */
+typedef struct ca_tar_extract ca_tar_extract;
+typedef struct ca_tar_extract_options {
+        bool no_same_owner;
+        /* Optional: 1 to write the entry, negative to fail (logged by the filter). */
+        int (*filter)(void *userdata, const ca_tar_entry *e);
+        void *filter_userdata;
+} ca_tar_extract_options;
+int ca_tar_extract_new(int dir_fd, const char *what, const ca_tar_extract_options *o,
+                       ca_tar_extract **ret, ca_tar_handler *ret_handler);
+/* After the reader finished: directory metadata; warns about what was skipped. */
+int ca_tar_extract_finish(ca_tar_extract *x);
+ca_tar_extract *ca_tar_extract_free(ca_tar_extract *x);
+static inline void ca_tar_extract_freep(ca_tar_extract **x)
+{
+        ca_tar_extract_free(*x);
+}
+
 /* ---------------------------------------------------------------- sink composition (sink_tee.c) */
 /* Forwards every event to a and then to b. */
 typedef struct ca_tee {
@@ -757,6 +785,24 @@ static inline void ca_chunk_pipeline_freep(ca_chunk_pipeline **p)
 {
         ca_chunk_pipeline_free(*p);
 }
+
+/* ---------------------------------------------------------------- stream to store + index (make_index.c) */
+typedef struct ca_make_index_options {
+        uint64_t feature_flags; /* as the index stores them (they pick the chunk digest) */
+        uint64_t chunk_size_min, chunk_size_avg, chunk_size_max;
+        ca_store *store;
+        ca_compression compression;
+        int compression_level;
+        unsigned jobs;
+} ca_make_index_options;
+/*
+ * What `casync make` does with a stream: produce() writes it to the writer it is handed, which
+ * cuts it into chunks stored in o->store (those it has already are kept) and lists them in the
+ * index `output` (a temporary file beside it until complete). digest (optional) sees the whole
+ * stream. Errors are logged by whoever meets them.
+ */
+int ca_make_index(const ca_make_index_options *o, const char *output, ca_stream_producer produce,
+                  void *userdata, ca_digest *digest, ca_chunk_pipeline_stats *ret_stats);
 
 /* ---------------------------------------------------------------- catar encoder (catar_encode.c) */
 /*

@@ -2,7 +2,7 @@
 /* The tar reader (an .aci imported by `acfetch fetch FILE.aci`), fed in two splits: every entry
  * it reports must be one the importer can rely on (a normalized relative path without "..", a
  * known type, data covering exactly its size, entries balanced), whether or not the stream ends
- * well, and the result must not depend on how the input is split. */
+ * well, and the outcome must not depend on how the input is split. */
 #include "fuzz/fuzz.h"
 
 typedef struct state {
@@ -91,7 +91,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int kb = run(data, size, size / 3, &b);
         if (ka == -ENOMEM || kb == -ENOMEM)
                 return 0;
+        /* How much of a corrupt compressed stream decodes before the error depends on the
+         * split; the outcome must not, nor what a good stream holds. */
         FUZZ_ASSERT(ka == kb);
-        FUZZ_ASSERT(a.entries == b.entries);
+        if (ka >= 0)
+                FUZZ_ASSERT(a.entries == b.entries);
         return 0;
 }
