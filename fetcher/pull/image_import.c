@@ -45,15 +45,20 @@ static int aci_entry_filter(void *userdata, const ca_tar_entry *e)
 
 typedef struct copy_out {
         int fd;
+        const char *what;
 } copy_out;
 
 static int copy_write(void *userdata, const void *data, size_t size)
 {
-        return write_full(((copy_out *)userdata)->fd, data, size);
+        const copy_out *c = userdata;
+        int r = write_full(c->fd, data, size);
+        return r < 0 ? ca_log_write_error(c->what, r) : 0;
 }
 
-/* Copies location into work_fd/name; returns the copy's fd (read-write) and size. */
-static int copy_aci(const char *location, int work_fd, const char *name, uint64_t *ret_size)
+/* Copies location into work_fd/name (work_path names it in messages); returns the copy's fd
+ * (read-write) and size. */
+static int copy_aci(const char *location, int work_fd, const char *work_path, const char *name,
+                    uint64_t *ret_size)
 {
         _cleanup_(closep) int src = open(location, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (src < 0)
@@ -67,12 +72,12 @@ static int copy_aci(const char *location, int work_fd, const char *name, uint64_
                 return ca_bad("%s: empty file", location);
         int fd = openat(work_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", name);
-        copy_out c = {fd};
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/%s: %m", work_path, name);
+        copy_out c = {fd, work_path};
         int r = ca_stream_fd(src, location, copy_write, &c);
         if (r < 0) {
                 close(fd);
-                return r == -EIO ? r : ca_log_write_error(location, r);
+                return r;
         }
         if (fstat(fd, &st) < 0) {
                 r = negative_errno();
@@ -127,14 +132,14 @@ static int produce_tree(void *userdata, ca_stream_writer write, void *write_user
         return ca_encoder_run(e, j->dir_fd, j->what);
 }
 
-static int unpack(fetch_context *ctx, const char *location, const uint8_t *data, uint64_t size,
-                  int dir_fd)
+static int unpack(const char *location, const uint8_t *data, uint64_t size, int dir_fd)
 {
         _cleanup_(ca_tar_extract_freep) ca_tar_extract *x = NULL;
         _cleanup_(ca_tar_reader_freep) ca_tar_reader *rd = NULL;
         ca_tar_handler h;
-        ca_tar_extract_options eo = {.no_same_owner = ctx->no_same_owner,
-                                     .filter = aci_entry_filter,
+        /* Owners are part of the image: restored whenever possible (--no-same-owner is about
+         * the rendered tree, which is made from the index like any other). */
+        ca_tar_extract_options eo = {.filter = aci_entry_filter,
                                      .filter_userdata = (void *)location};
         int r = ca_tar_extract_new(dir_fd, location, &eo, &x, &h);
         if (r >= 0)
@@ -176,7 +181,7 @@ int fetch_import_aci(fetch_context *ctx, const char *location, aci_image_record 
                 return -ENOMEM;
 
         uint64_t size = 0;
-        _cleanup_(closep) int fd = copy_aci(location, work_fd, copy, &size);
+        _cleanup_(closep) int fd = copy_aci(location, work_fd, work_path, copy, &size);
         if (fd < 0)
                 return fd;
         unlinkat(work_fd, copy, 0); /* the open fd is all that is needed */
@@ -204,7 +209,7 @@ int fetch_import_aci(fetch_context *ctx, const char *location, aci_image_record 
                                  strerror(-dir_fd));
                 goto out;
         }
-        r = unpack(ctx, location, map, size, dir_fd);
+        r = unpack(location, map, size, dir_fd);
         if (r < 0)
                 goto out;
         r = ca_make_index(
