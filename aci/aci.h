@@ -461,6 +461,7 @@ struct aci_render_options {
         bool rootfs_only;   /* DEST gets rootfs's content, no manifest */
         bool no_same_owner; /* as ca_extract_options */
         unsigned jobs;
+        const char *dest_name; /* names DEST in messages about a full file system (NULL: DEST) */
 };
 /*
  * Composes the list into DEST (which must not exist, or be an empty directory): the first image

@@ -172,7 +172,7 @@ int aci_render_merge(aci_store *s, const aci_render_list *l, size_t first, const
                      const aci_render_options *o)
 {
         for (size_t i = first; i < l->n; i++) {
-                int r = render_one(s, l, i, dest, dest, true, o);
+                int r = render_one(s, l, i, dest, o->dest_name ? o->dest_name : dest, true, o);
                 if (r < 0)
                         return r;
         }
@@ -187,7 +187,8 @@ static int compose(aci_store *s, const aci_render_list *l, int parent_fd, const 
         _cleanup_(freep) char *path = NULL;
         if (asprintf(&path, "%s/%s", parent, tmp) < 0)
                 return -ENOMEM;
-        int r = render_one(s, l, 0, path, dest, false, o);
+        const char *name = o->dest_name ? o->dest_name : dest;
+        int r = render_one(s, l, 0, path, name, false, o);
         if (r < 0)
                 return r;
         /* The first extraction replaced the directory: lock the tree it left, so that a render
@@ -196,7 +197,7 @@ static int compose(aci_store *s, const aci_render_list *l, int parent_fd, const 
         if (fd >= 0)
                 (void)flock(fd, LOCK_EX | LOCK_NB);
         for (size_t i = 1; i < l->n && r >= 0; i++)
-                r = render_one(s, l, i, path, dest, true, o);
+                r = render_one(s, l, i, path, name, true, o);
         if (r >= 0 && renameat(parent_fd, tmp, parent_fd, base) < 0)
                 r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", dest);
         return r;
@@ -208,7 +209,7 @@ int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
         if (l->n == 0)
                 return -EINVAL;
         if (l->n == 1) /* the extract sink keeps dest out of sight until it is complete */
-                return render_one(s, l, 0, dest, dest, false, o);
+                return render_one(s, l, 0, dest, o->dest_name ? o->dest_name : dest, false, o);
 
         /* With dependencies, compose beside dest and rename at the end: dest appears whole. */
         struct stat st;
@@ -229,7 +230,7 @@ int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
         int r = fs_mkdtemp_at(pfd, prefix, &tmp);
         if (r < 0)
                 return ca_errno_is_no_space(r)
-                           ? ca_log_write_error(dest, r)
+                           ? ca_log_write_error(o->dest_name ? o->dest_name : dest, r)
                            : ca_log_errno(CA_LOG_ERR, r,
                                           "%s: cannot create a temporary directory: %s", dest,
                                           strerror(-r));

@@ -34,11 +34,24 @@ int ca_log_errno(int level, int err, const char *fmt, ...) _printf_(3, 4);
 #define ca_log_info(...)    ca_log(CA_LOG_INFO, __VA_ARGS__)
 #define ca_log_debug(...)   ca_log(CA_LOG_DEBUG, __VA_ARGS__)
 /*
- * A write to `what` failed with err: logs "WHAT: no space left on device" (or "disk quota
- * exceeded"; a full file system is the destination's condition, whichever entry hit it), once
- * per process (later ones at debug level), else "WHAT: cannot write: <error>", and returns err.
+ * Where messages go: by default straight to stderr. A status line on a terminal (the command
+ * line's progress line) takes them over to clear itself first; write gets one whole line with
+ * its newline, from any thread. NULL restores stderr.
+ */
+void ca_log_set_writer(void (*write)(void *userdata, const char *line, size_t size),
+                       void *userdata);
+/*
+ * A write to `what` failed with err: logs "WHAT: no space left on device (the file system at
+ * MOUNT, SIZE)" (or "disk quota exceeded"; a full file system is the destination's condition,
+ * whichever entry hit it), followed by the space note when one is set, once per process (later
+ * ones at debug level), else "WHAT: cannot write: <error>", and returns err.
  */
 int ca_log_write_error(const char *what, int err);
+/* Who knows what the running operation needs writes it (e.g. "; this fetch needed about 8.0
+ * MiB ...") into buf for the one message about a full file system. NULL: none. */
+void ca_log_set_space_note(void (*note)(void *userdata, char *buf, size_t size), void *userdata);
+/* v bytes for people: "812 B", "15.2 KiB", "4.0 MiB", "1.2 GiB". */
+void ca_format_bytes(uint64_t v, char buf[static 32]);
 /* true for the errors ca_log_write_error words as a full destination. */
 static inline bool ca_errno_is_no_space(int err)
 {

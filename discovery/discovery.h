@@ -144,8 +144,10 @@ int dc_template_render(const char *tmpl, const dc_image *img, const char *ext, b
 /*
  * Fetches url; at most max_size bytes of body may be returned (a larger body must fail with
  * -EFBIG). Returns 0 when a response arrived, whatever its status (*status, *body malloc'd,
- * *size), or a negative errno on a network failure. Redirect policy is the callback's: it must
- * not follow https → http unless http was allowed.
+ * *size), or a negative errno on a network failure (for the summary's words: -ECONNREFUSED,
+ * -ETIMEDOUT, -EADDRNOTAVAIL name not resolved, -EPERM TLS verification failed, -ECANCELED not
+ * asked because the host gave no response before, -EIO other). Redirect policy is the
+ * callback's: it must not follow https → http unless http was allowed.
  */
 typedef int (*dc_http_get)(void *userdata, const char *url, size_t max_size, long *status,
                            uint8_t **body, size_t *size);

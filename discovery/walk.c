@@ -26,12 +26,31 @@ void dc_endpoints_done(dc_endpoints *e)
         *e = (dc_endpoints){};
 }
 
+/* A failed attempt's error in words: the callback's errnos as the transfer engine gives them. */
+static const char *error_words(int error)
+{
+        switch (error) {
+        case -ECANCELED:
+                return "not asked: no response from this host above";
+        case -EADDRNOTAVAIL:
+                return "cannot resolve host name";
+        case -EPERM:
+                return "TLS verification failed";
+        case -EIO:
+                return "network error";
+        case -EFBIG:
+                return "page too large";
+        default:
+                return strerror(-error);
+        }
+}
+
 int dc_attempt_format(const dc_attempt *a, char **ret)
 {
         int r;
 
         if (a->error < 0)
-                r = asprintf(ret, "%s (%s)", a->url, strerror(-a->error));
+                r = asprintf(ret, "%s (%s)", a->url, error_words(a->error));
         else if (a->status != 200 || !a->note)
                 r = asprintf(ret, "%s (%ld)", a->url, a->status);
         else

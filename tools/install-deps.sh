@@ -4,7 +4,7 @@ set -eu
 build="meson ninja-build pkg-config gcc libcurl4-openssl-dev libxml2-dev libzstd-dev libssl-dev
        libjansson-dev liblzma-dev zlib1g-dev libfuse3-dev"
 tests="casync nginx gnupg attr acl debootstrap util-linux e2fsprogs xxd zstd xz-utils time curl openssl
-       iproute2 libcap2-bin strace"
+       iproute2 libcap2-bin strace tmux"
 # The source checks (tools/check-layers.sh, tools/check-format.sh).
 checks="python3 clang-format"
 # The ASan+UBSan build is made with clang; the fuzz targets need clang's libFuzzer

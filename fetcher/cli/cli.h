@@ -199,12 +199,34 @@ int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret);
  * image arg names in it. */
 int open_image_arg(const char *arg, aci_store **ret_store, aci_image_record *ret);
 
+/* ---------------------------------------------------------------- the progress line (progress.c) */
+/*
+ * One line on stderr, redrawn in place, when stderr is a terminal and info messages are shown
+ * (otherwise nothing is drawn; the calls still work). It takes over ca_log's output while it
+ * lives, so messages clear it first, and gives ca_log the space note: what the current phase
+ * needed on dir's file system (NULL: no note).
+ */
+typedef struct progress progress;
+int progress_new(const char *dir, progress **ret);
+progress *progress_free(progress *p);
+/* The line says "NAME: WHAT"; in: a download (its chunks' figures; valid until the next call);
+ * tree_bytes: what the phase writes besides chunks. */
+void progress_set(progress *p, const char *name, const char *what, const archive_input *in,
+                  uint64_t tree_bytes);
+/* No line until the next progress_set. */
+void progress_clear(progress *p);
+/* The distinct chunks no local store held when the download began. */
+uint64_t progress_needed_chunks(progress *p);
+
 /* ---------------------------------------------------------------- what the user sees (report.c) */
 typedef struct report report;
 int report_start(const archive_input *in, const char *dest, bool json, report **ret);
-/* Stops the progress bar; prints the summary (stderr) and, with json, the object (stdout). */
+/* Stops the progress line; prints the summary (stderr) and, with json, the object (stdout). */
 int report_finish(report *r, int result);
 /* Chunks the seeds stored before the extraction (reported as chunks_seeded). */
 void report_set_seeded(report *r, uint64_t n);
-/* The fetch pipeline's progress hooks, showing a bar for each image (no --json object). */
-extern const fetch_progress report_fetch_progress;
+/* The fetch pipeline's progress hooks: the phases on the progress line and one summary line per
+ * image. userdata is the progress (report_fetch_progress(p)). */
+fetch_progress report_fetch_progress(progress *p);
+/* "N chunk" or "N chunks". */
+const char *report_plural(uint64_t n, const char *one, const char *many);

@@ -190,7 +190,6 @@ static int run_fetch(int argc, char **argv)
             .insecure = arg_global.insecure,
             .config = arg_global.config,
             .trust_keys_from_https = arg_global.trust_keys_from_https,
-            .progress = report_fetch_progress,
         };
         _cleanup_(input_args_done) input_args input = {};
         fetch_args a = {.input = &input, .ctx = &ctx};
@@ -210,7 +209,11 @@ static int run_fetch(int argc, char **argv)
         ctx.auth = auth;
         if (r >= 0)
                 r = open_image_store(&ctx.store);
+        progress *line = NULL;
+        if (r >= 0)
+                r = progress_new(aci_store_path(ctx.store), &line);
         if (r >= 0) {
+                ctx.progress = report_fetch_progress(line);
                 ctx.in.engine = ctx.engine;
                 ctx.in.store = ctx.store;
                 ctx.in.cache = aci_store_chunks(ctx.store);
@@ -223,6 +226,7 @@ static int run_fetch(int argc, char **argv)
                         r = ca_log_errno(CA_LOG_ERR, -EIO, "writing to stdout failed");
         }
         json_decref(out);
+        progress_free(line);
         aci_store_free(ctx.store);
         transfer_engine_free(ctx.engine);
         return r;

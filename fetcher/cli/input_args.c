@@ -12,13 +12,17 @@ const char input_options_help[] =
     "  --jobs=N               chunks fetched and verified in parallel (default: one per CPU,\n"
     "                         at least 4, for local input; 16 when a store is remote)\n"
     "  --no-cache             do not keep downloaded chunks in the local chunk store\n"
-    "  --ca-cert=FILE         trust the CAs in FILE (PEM) instead of the system's\n"
+    "  --ca-cert=FILE         trust the CAs in FILE (PEM) instead of the system's; without\n"
+    "                         it, as curl: $CURL_CA_BUNDLE, else $SSL_CERT_FILE and\n"
+    "                         $SSL_CERT_DIR\n"
     "  --client-cert=FILE     TLS client certificate (PEM)\n"
     "  --client-key=FILE      TLS client key (PEM)\n"
     "  --rate-limit=BYTES     download at most BYTES per second (suffixes K, M, G)\n"
-    "  --connect-timeout=S    seconds to establish a connection (default 30)\n"
-    "  --stall-timeout=S      seconds without data before a transfer is retried (default "
-    "30)\n"
+    "  --connect-timeout=S    seconds to resolve, connect and finish the TLS handshake\n"
+    "                         (default 10)\n"
+    "  --stall-timeout=S      seconds without data, the first byte of a response too, before\n"
+    "                         a transfer is retried (default 20); a host that does not answer\n"
+    "                         at all is tried twice\n"
     "  --speed-limit=BYTES    retry a transfer that gets fewer than BYTES per second over a\n"
     "                         whole --stall-timeout period (suffixes K, M, G; default 1K;\n"
     "                         0: no floor)\n"
@@ -116,6 +120,16 @@ int input_args_init(input_args *a, int argc)
         transfer_options_init(&o->transfer);
         o->transfer.allow_http = arg_global.insecure & INSECURE_HTTP;
         o->transfer.insecure_tls = arg_global.insecure & INSECURE_TLS;
+        /* As curl's tool: CURL_CA_BUNDLE, else SSL_CERT_FILE and SSL_CERT_DIR; --ca-cert, when
+         * given, replaces all of them. Empty values count as unset. */
+        const char *bundle = getenv("CURL_CA_BUNDLE");
+        if (bundle && *bundle)
+                o->transfer.ca_cert = bundle;
+        else {
+                const char *file = getenv("SSL_CERT_FILE"), *dir = getenv("SSL_CERT_DIR");
+                o->transfer.ca_cert = file && *file ? file : NULL;
+                o->transfer.ca_path = dir && *dir ? dir : NULL;
+        }
         o->config = arg_global.config;
         o->store_dir = arg_global.dir;
         a->stores = calloc((size_t)MAX(argc, 1), sizeof(char *));
@@ -162,6 +176,7 @@ int input_args_parse(input_args *a, int c, const char *arg)
                 break;
         case OPT_CA_CERT:
                 o->transfer.ca_cert = arg;
+                o->transfer.ca_path = NULL;
                 return 1;
         case OPT_CLIENT_CERT:
                 o->transfer.client_cert = arg;

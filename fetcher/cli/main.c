@@ -21,6 +21,7 @@ static const char global_help[] =
     "  --dir=DIR                image store (default: $ACFETCH_DIR, else /var/lib/acfetch\n"
     "                           for root, $XDG_DATA_HOME/acfetch otherwise)\n"
     "  --insecure-options=LIST  comma-separated: none, http, tls, image, pubkey, ondisk, all\n"
+    "                           (tls and image say so with a warning)\n"
     "  --system-config=DIR      system configuration (default /usr/lib/acfetch)\n"
     "  --local-config=DIR       local configuration (default /etc/acfetch)\n"
     "  --trust-keys-from-https  trust discovered https keys on first use (fetch, trust)\n"

@@ -15,6 +15,22 @@
 #include "casync/fs_safe.h"
 #include "fetcher/pull/pull.h"
 
+/* ---------------------------------------------------------------- what the user sees */
+
+static void phase(fetch_context *ctx, const char *name, fetch_phase ph, const archive_input *in,
+                  uint64_t tree_bytes)
+{
+        if (ctx->progress.phase)
+                ctx->progress.phase(ctx->progress.userdata, name, ph, in, tree_bytes);
+}
+
+static double seconds_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ---------------------------------------------------------------- discovery */
 
 static bool is_caidx_url(const char *url)
@@ -239,9 +255,13 @@ static int apply_seeds(fetch_context *ctx, const dc_image *img)
         };
         _cleanup_(freep) char *tree =
             ctx->io->seeds.no_auto ? NULL : seed_newest_tree(ctx->store, img->name);
+        if (tree || ctx->io->seeds.n > 0)
+                phase(ctx, img->name, FETCH_SEEDING, NULL, 0);
         int r = seed_apply_list(&t, &ctx->io->seeds, tree);
-        if (r > 0)
+        if (r > 0) {
                 ctx->stats.chunks_seeded += (uint64_t)r;
+                ctx->image_stats.chunks_seeded += (uint64_t)r;
+        }
         return r;
 }
 
@@ -284,10 +304,9 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *src, 
         _cleanup_(aci_layout_freep) aci_layout *layout = NULL;
         _cleanup_(ca_tar_freep) ca_tar *tar = NULL;
         _cleanup_(ca_extract_freep) ca_extract *ex = NULL;
-        _cleanup_(freep) char *dest = NULL;
+        _cleanup_(freep) char *dest = NULL, *trees = NULL;
         ca_sink layout_sink, tar_sink, extract_sink, both, sink;
         ca_tee t1, t2;
-        void *progress = NULL;
         if (!p.md || EVP_DigestInit_ex(p.md, EVP_sha512(), NULL) != 1) {
                 r = -ENOMEM;
                 goto out;
@@ -306,9 +325,15 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *src, 
                         r = -ENOMEM;
                         goto out;
                 }
+                /* A full file system is the store's trees/ to the user, not our work path. */
+                if (asprintf(&trees, "%s/trees", aci_store_path(ctx->store)) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
                 ca_extract_options eo = {.no_same_owner = ctx->no_same_owner,
                                          .filter = pass_filter,
-                                         .filter_userdata = &p};
+                                         .filter_userdata = &p,
+                                         .dest_name = trees};
                 r = ca_extract_new(dest, &eo, &ex, &extract_sink);
                 if (r < 0)
                         goto out;
@@ -321,12 +346,10 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *src, 
                          .finish = pass_finish,
                          .userdata = &p};
 
-        const fetch_progress *pr = &ctx->progress;
-        r = pr->start ? pr->start(pr->userdata, &ctx->in, img->name, &progress) : 0;
-        if (r >= 0)
-                r = archive_input_decode(&ctx->in, &sink);
-        if (pr->finish)
-                r = pr->finish(progress, r);
+        phase(ctx, img->name, FETCH_DOWNLOADING, &ctx->in,
+              ctx->render ? ctx->in.index->total_size : 0);
+        r = archive_input_decode(&ctx->in, &sink);
+        phase(ctx, img->name, ctx->render ? FETCH_RENDERING : FETCH_STORING, NULL, 0);
         if (r < 0)
                 goto out;
         if (ex) {
@@ -375,6 +398,10 @@ static void stats_add(fetch_context *ctx)
         ctx->stats.chunks_local += s->local_chunks;
         ctx->stats.chunks_downloaded += s->remote_chunks;
         ctx->stats.bytes_downloaded += s->wire_bytes;
+        ctx->image_stats.chunks += ctx->in.index ? ctx->in.index->n_items : 0;
+        ctx->image_stats.chunks_local += s->local_chunks;
+        ctx->image_stats.chunks_downloaded += s->remote_chunks;
+        ctx->image_stats.bytes_downloaded += s->wire_bytes;
 }
 
 static void input_reset(fetch_context *ctx)
@@ -418,7 +445,14 @@ static int ensure_tree(fetch_context *ctx, const aci_image_record *r, const char
                 aci_render_list_done(&l);
                 return -ENOMEM;
         }
-        aci_render_options o = {.no_same_owner = ctx->no_same_owner, .jobs = ca_default_jobs()};
+        _cleanup_(freep) char *trees = NULL;
+        if (asprintf(&trees, "%s/trees", aci_store_path(ctx->store)) < 0) {
+                aci_render_list_done(&l);
+                return -ENOMEM;
+        }
+        phase(ctx, r->name, FETCH_RENDERING, NULL, tree ? 0 : r->size);
+        aci_render_options o = {
+            .no_same_owner = ctx->no_same_owner, .jobs = ca_default_jobs(), .dest_name = trees};
         if (tree)
                 k = aci_render_merge(ctx->store, &l, 1, path, &o);
         else
@@ -548,9 +582,12 @@ static int ensure_chunks(fetch_context *ctx, const aci_image_record *r)
         ctx->in.location = r->index_url;
         ctx->in.kind = INPUT_CAIDX;
         k = archive_input_sources(&ctx->in, r->index_url, ctx->io);
-        if (k >= 0)
+        if (k >= 0) {
+                phase(ctx, r->name, FETCH_DOWNLOADING, &ctx->in, 0);
                 k = ca_assemble(idx, ctx->in.jobs, chunk_source_get, ctx->in.source, discard, NULL,
                                 NULL);
+                phase(ctx, r->name, ctx->render ? FETCH_RENDERING : FETCH_STORING, NULL, 0);
+        }
         input_reset(ctx);
         return k;
 }
@@ -630,16 +667,26 @@ int fetch_import_index(fetch_context *ctx, const char *index_path, const char *u
         transfer_response resp = {
             .status = 200, .body = (uint8_t *)index, .size = index_size, .max_age = -1};
         *ret = (aci_image_record){.max_age = -1};
-        return store_new(ctx, &img, index_path, url, &resp, sig, false, NULL, ret);
+        fetch_stats outer = ctx->image_stats;
+        ctx->image_stats = (fetch_stats){};
+        double start = seconds_now();
+        int k = store_new(ctx, &img, index_path, url, &resp, sig, false, NULL, ret);
+        if (ctx->progress.done)
+                ctx->progress.done(ctx->progress.userdata, url, k, FETCH_NEW, k >= 0 ? ret : NULL,
+                                   &ctx->image_stats, seconds_now() - start);
+        ctx->image_stats = outer;
+        return k;
 }
 
-int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
+static int fetch_one(fetch_context *ctx, const dc_image *img, fetch_outcome *how,
+                     aci_image_record *ret)
 {
         int k;
         *ret = (aci_image_record){.max_age = -1};
         if (ctx->policy != PULL_UPDATE) {
                 k = from_store(ctx, img, ret);
                 if (k >= 0) {
+                        *how = FETCH_FROM_STORE;
                         ca_log_debug("%s: using %s from the store", img->name, ret->key);
                         k = finish_image(ctx, ret, NULL);
                         if (k < 0)
@@ -668,9 +715,11 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
                         k = dc_image_parse(text, &disc);
                 if (k >= 0)
                         k = dc_image_set_defaults(disc);
-                if (k >= 0)
+                if (k >= 0) {
+                        phase(ctx, img->name, FETCH_DISCOVERING, NULL, 0);
                         k = discover(ctx, disc, &url,
                                      fetch_wants_pubkeys(ctx, img) ? &pubkeys : NULL);
+                }
         }
         if (k < 0)
                 return k;
@@ -688,6 +737,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
         if (have_prev && prev.max_age > 0 && now - prev.fetched < prev.max_age) {
                 ca_log_debug("%s: %s is fresh for %llds more, not asking again", img->name, url,
                              (long long)(prev.max_age - (now - prev.fetched)));
+                *how = FETCH_FRESH;
                 return reuse_stored(ctx, img, &prev, false, ret);
         }
 
@@ -729,6 +779,7 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
                         prev.etag = TAKE_PTR(resp.etag);
                 }
                 transfer_response_clear(&resp);
+                *how = FETCH_NOT_MODIFIED;
                 return reuse_stored(ctx, img, &prev, true, ret);
         }
         if (resp.status != 200) {
@@ -740,6 +791,9 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
 
         /* Nothing under the index is requested before its signature verifies. */
         _cleanup_(index_signature_done) index_signature sig = {};
+        *how = FETCH_NEW;
+        if (fetch_verifying(ctx))
+                phase(ctx, img->name, FETCH_VERIFYING, NULL, 0);
         k = fetch_verify_index(ctx, img, url, pubkeys, resp.body, resp.size, &sig);
         if (k < 0) {
                 transfer_response_clear(&resp);
@@ -750,5 +804,20 @@ int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
         k = store_new(ctx, img, url, url, &resp, &sig, true, have_prev ? &prev : NULL, ret);
         transfer_response_clear(&resp);
         aci_image_record_done(&prev);
+        return k;
+}
+
+int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
+{
+        /* The figures of this image alone: a dependency's fetch keeps its own. */
+        fetch_stats outer = ctx->image_stats;
+        ctx->image_stats = (fetch_stats){};
+        double start = seconds_now();
+        fetch_outcome how = FETCH_NEW;
+        int k = fetch_one(ctx, img, &how, ret);
+        if (ctx->progress.done)
+                ctx->progress.done(ctx->progress.userdata, img->name, k, how, k >= 0 ? ret : NULL,
+                                   &ctx->image_stats, seconds_now() - start);
+        ctx->image_stats = outer;
         return k;
 }

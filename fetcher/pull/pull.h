@@ -21,6 +21,10 @@ typedef struct discovery_http {
         transfer_engine *engine;
         const auth_config *auth; /* also sent on plain http discovery requests, as rkt does */
         bool http_fallback;      /* http may follow a failed https attempt: no retries on it */
+        /* Set by discovery_http_get: "scheme://authority" that gave no response at all (the
+         * engine said why, once). The walk's further levels there are not asked. */
+        char failed[4][256];
+        unsigned n_failed;
 } discovery_http;
 int discovery_http_get(void *userdata /* discovery_http* */, const char *url, size_t max_size,
                        long *status, uint8_t **body, size_t *size);
@@ -37,12 +41,33 @@ typedef struct fetch_stats {
         uint64_t chunks_seeded; /* of chunks_local: what seeds supplied first */
 } fetch_stats;
 
-/* Shows a download to the user (the command line's progress bar); both may be NULL. */
+typedef enum fetch_phase {
+        FETCH_DISCOVERING, /* meta discovery and the index */
+        FETCH_VERIFYING,   /* the index's signature */
+        FETCH_SEEDING,     /* --seed data and the previous tree */
+        FETCH_DOWNLOADING, /* the chunks, through the checks (and into the tree) */
+        FETCH_RENDERING,   /* the tree: dependencies merged, installed */
+        FETCH_STORING,     /* the image into the store, without a tree */
+} fetch_phase;
+
+typedef enum fetch_outcome {
+        FETCH_NEW,          /* the index was downloaded and the image read from its chunks */
+        FETCH_NOT_MODIFIED, /* the server said so (304, or the same index again) */
+        FETCH_FRESH,        /* the stored index is within its max-age: not asked again */
+        FETCH_FROM_STORE,   /* pull policy new or never: a stored image */
+} fetch_outcome;
+
+/* Shows a fetch to the user (the command line's progress line and summary); each may be NULL. */
 typedef struct fetch_progress {
-        /* Called before the archive of in->index is read; *ret is handed to finish. */
-        int (*start)(void *userdata, const archive_input *in, const char *what, void **ret);
-        /* Called once it is read, with the result; returns the result to go on with. */
-        int (*finish)(void *handle, int result);
+        /* A phase of fetching name begins. in: while downloading, the archive input (its index
+         * and chunk source), valid until the next call; tree_bytes: what the phase writes
+         * besides chunks (the tree), 0 when nothing or not known. */
+        void (*phase)(void *userdata, const char *name, fetch_phase phase, const archive_input *in,
+                      uint64_t tree_bytes);
+        /* name is done (result < 0: failed, already logged): how, its record (NULL on failure)
+         * and what this image alone took (not its dependencies), in seconds. */
+        void (*done)(void *userdata, const char *name, int result, fetch_outcome how,
+                     const aci_image_record *r, const fetch_stats *s, double seconds);
         void *userdata;
 } fetch_progress;
 
@@ -59,8 +84,9 @@ typedef struct fetch_context {
         bool no_same_owner;
         fetch_progress progress;
         /* per top-level fetch */
-        bool changed;      /* the name now gives another image than before (or a first one) */
-        fetch_stats stats; /* summed over the image and its dependencies */
+        bool changed;            /* the name now gives another image than before (or a first one) */
+        fetch_stats stats;       /* summed over the image and its dependencies */
+        fetch_stats image_stats; /* internal: the image being fetched alone */
         /* Fetching by URL or path (fetch_location): the index there, whose manifest names the
          * image; NULL when fetching by name. Never applies to dependencies (depth > 0). */
         const char *location;

@@ -5,6 +5,7 @@
  * request is finished for good (success, 404, or failure after its last attempt).
  */
 #include <curl/curl.h>
+#include <openssl/x509_vfy.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -16,6 +17,10 @@
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_MAX_MS  5000
 #define MAX_REDIRECTS   10
+/* A host that did not answer at all (no connection, no TLS handshake, no response in time) is
+ * tried twice, not max_attempts times: with the default timeouts a dead host fails in well
+ * under a minute, where five attempts took minutes. */
+#define SILENT_ATTEMPTS_MAX 2
 
 typedef struct request {
         transfer_engine *engine;
@@ -35,6 +40,9 @@ typedef struct request {
         bool stalled;
         bool too_slow;      /* under the speed floor for a whole period */
         bool past_deadline; /* --max-time ran out */
+        bool got_response;  /* a status line arrived in this attempt */
+        bool connected;     /* this attempt's connection is up (TLS handshake done) */
+        unsigned silent;    /* attempts the host did not answer at all (timed out) */
         curl_off_t last_dlnow;
         uint64_t last_progress;  /* ns, CLOCK_MONOTONIC: when the last body byte came */
         uint64_t window_start;   /* ns: the speed floor's current period began */
@@ -71,7 +79,18 @@ struct transfer_engine {
         uint64_t last_refill;
 
         _Atomic uint64_t requests, retries, bytes;
+
+        /* engine thread only: what was already said about a host (note_once) */
+        struct noted *noted;
+        unsigned n_noted;
 };
+
+/* "KIND HOST": one message said at the default level, once per engine. */
+typedef struct noted {
+        struct noted *next;
+        char key[];
+} noted;
+#define NOTED_MAX 256
 
 static uint64_t now_ns(void)
 {
@@ -84,9 +103,13 @@ void transfer_options_init(transfer_options *o)
 {
         *o = (transfer_options){
             .max_in_flight = 16,
-            .connect_timeout = 30,
-            .stall_timeout = 30,
-            /* 1 KiB/s over the 30 s period: far under any link worth fetching an image over
+            /* Name resolution, TCP and the TLS handshake: 10 s is far over any working
+             * path's need, and with SILENT_ATTEMPTS_MAX a host that accepts connections but
+             * never answers is given up in about 20 s. */
+            .connect_timeout = 10,
+            /* Also the bound on the time to the first byte of a response. */
+            .stall_timeout = 20,
+            /* 1 KiB/s over the 20 s period: far under any link worth fetching an image over
              * (a 200 MB image would take over two days), yet a server that trickles a byte or
              * two per second is dropped after one period instead of holding the store forever.
              * curl has no default floor; its --speed-limit is the same measure. */
@@ -201,6 +224,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
                 q->resp.max_age = -1;
                 q->retry_after_ms = 0;
                 q->resp.size = 0;
+                q->got_response = true;
         } else if (header_is(data, n, "ETag", &v, &vlen)) {
                 free(q->resp.etag);
                 q->resp.etag = strndup(v, MIN(vlen, (size_t)1024));
@@ -249,6 +273,17 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
                 speed_window_restart(q, t, dlnow);
                 return 0;
         }
+        if (!q->connected) {
+                /* Until the connection (the TLS handshake included) is up, the time is
+                 * --connect-timeout's; the stall clock, which bounds the first byte, starts
+                 * then. A reused connection is up at once (curl's pretransfer time). */
+                curl_off_t up = 0;
+                curl_easy_getinfo(q->easy, CURLINFO_PRETRANSFER_TIME_T, &up);
+                speed_window_restart(q, t, dlnow);
+                if (up == 0 && dlnow == 0 && !q->got_response)
+                        return 0;
+                q->connected = true;
+        }
         if (dlnow != q->last_dlnow) {
                 q->last_dlnow = dlnow;
                 q->last_progress = t;
@@ -270,6 +305,45 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 }
 
 /* ---------------------------------------------------------------- starting and finishing */
+
+/* Engine thread: true the first time KIND is said about HOST in this engine, so a dead host or a
+ * flaky store is named once at the default level; the repeats go to --debug. */
+static bool note_once(transfer_engine *e, const char *kind, const char *host)
+{
+        char key[512];
+        snprintf(key, sizeof(key), "%s %s", kind, host);
+        for (noted *n = e->noted; n; n = n->next)
+                if (strcmp(n->key, key) == 0)
+                        return false;
+        if (e->n_noted >= NOTED_MAX)
+                return true; /* not remembered: said again rather than hidden */
+        noted *n = malloc(sizeof(*n) + strlen(key) + 1);
+        if (!n)
+                return true;
+        strcpy(n->key, key);
+        n->next = e->noted;
+        e->noted = n;
+        e->n_noted++;
+        return true;
+}
+
+/* "host:port" of url (the scheme's port when the URL gives none), or "host" without with_port;
+ * url itself if it does not parse. */
+static void url_host(const char *url, bool with_port, char *buf, size_t size)
+{
+        CURLU *u = curl_url();
+        char *host = NULL, *port = NULL;
+        if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+                if (with_port)
+                        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+                snprintf(buf, size, "%s%s%s", host, port ? ":" : "", port ? port : "");
+        } else
+                snprintf(buf, size, "%s", url);
+        curl_free(host);
+        curl_free(port);
+        curl_url_cleanup(u);
+}
 
 static int request_setup(transfer_engine *e, request *q)
 {
@@ -310,8 +384,14 @@ static int request_setup(transfer_engine *e, request *q)
         curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->insecure_tls ? 0L : 1L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->insecure_tls ? 0L : 2L);
+        /* Said once, when it first matters: every https host is then open to impostors. */
+        if (o->insecure_tls && q->https && note_once(e, "insecure", ""))
+                ca_log_warning("TLS certificates and host names are not verified "
+                               "(--insecure-options=tls)");
         if (o->ca_cert)
                 curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_cert);
+        if (o->ca_path)
+                curl_easy_setopt(c, CURLOPT_CAPATH, o->ca_path);
         if (o->client_cert)
                 curl_easy_setopt(c, CURLOPT_SSLCERT, o->client_cert);
         if (o->client_key)
@@ -373,6 +453,8 @@ static void request_start(transfer_engine *e, request *q)
         q->stalled = false;
         q->too_slow = false;
         q->past_deadline = false;
+        q->got_response = false;
+        q->connected = false;
         speed_window_restart(q, now_ns(), 0);
         q->errbuf[0] = 0;
         q->resp.size = 0;
@@ -429,6 +511,174 @@ static uint64_t backoff_ms(unsigned attempt, uint64_t retry_after_ms)
         return MAX(ms, retry_after_ms);
 }
 
+/* Why an attempt failed, in words. A host failure is the host's, not the URL's (it cannot be
+ * resolved, reached, trusted, or it does not answer): it is said once per host, naming it. */
+typedef struct failure {
+        char reason[CURL_ERROR_SIZE + 256];
+        char host[512];   /* host failures: "host" or "host:port" */
+        const char *kind; /* host failures: the cause, for note_once */
+        int error;
+        bool retry;
+        bool silent; /* the host did not answer in time: retried once only */
+} failure;
+
+/* A timeout before any response (stalled with nothing, or curl's connect timeout): the phase
+ * that got no answer. */
+static void describe_silence(request *q, const char *url, const char *option, unsigned seconds,
+                             failure *f)
+{
+        /* libcurl 7.88 leaves CONNECT_TIME at 0 until the TLS handshake is done; the local
+         * port is known once TCP connected. */
+        long connected = 0;
+        curl_off_t handshaken = 0;
+        curl_easy_getinfo(q->easy, CURLINFO_LOCAL_PORT, &connected);
+        curl_easy_getinfo(q->easy, CURLINFO_APPCONNECT_TIME_T, &handshaken);
+        f->error = -ETIMEDOUT;
+        f->retry = true;
+        f->silent = true;
+        f->kind = "timeout";
+        url_host(url, true, f->host, sizeof(f->host));
+        if (connected == 0)
+                snprintf(f->reason, sizeof(f->reason), "timed out: no connection within %u s (%s)",
+                         seconds, option);
+        else if (q->https && handshaken == 0)
+                snprintf(f->reason, sizeof(f->reason),
+                         "timed out: no answer to the TLS handshake within %u s (%s)", seconds,
+                         option);
+        else
+                snprintf(f->reason, sizeof(f->reason), "timed out: no response within %u s (%s)",
+                         seconds, option);
+}
+
+static void describe_tls(const transfer_engine *e, request *q, const char *url, failure *f)
+{
+        long verify = 0;
+        curl_easy_getinfo(q->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+        f->error = -EPERM;
+        url_host(url, true, f->host, sizeof(f->host));
+        f->kind = "tls";
+        /* libcurl checks the name itself once OpenSSL accepted the chain, and says so only in
+         * its error text ("... subject name ... match ... target host name"). */
+        if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
+            ((verify == X509_V_OK || verify == X509_V_ERR_UNSPECIFIED) &&
+             strstr(q->errbuf, "match"))) {
+                char name[256];
+                url_host(url, false, name, sizeof(name));
+                snprintf(f->reason, sizeof(f->reason),
+                         "TLS certificate does not match the name %s (name mismatch)", name);
+                return;
+        }
+        switch (verify) {
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+                snprintf(f->reason, sizeof(f->reason),
+                         "TLS certificate not trusted: its issuer is not among the trusted CAs "
+                         "(%s); for a private CA, pass --ca-cert=FILE",
+                         e->opts.ca_cert   ? e->opts.ca_cert
+                         : e->opts.ca_path ? e->opts.ca_path
+                                           : "the system's");
+                break;
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+                snprintf(f->reason, sizeof(f->reason), "TLS certificate has expired");
+                break;
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+                snprintf(f->reason, sizeof(f->reason),
+                         "TLS certificate is not valid yet (is this machine's clock right?)");
+                break;
+        default:
+                snprintf(f->reason, sizeof(f->reason),
+                         "TLS certificate verification failed (OpenSSL verify result %ld)", verify);
+                break;
+        }
+}
+
+/* A failure of curl's (not a status, not one of ours). */
+static void describe_curl(const transfer_engine *e, request *q, CURLcode code, const char *url,
+                          failure *f)
+{
+        long os = 0;
+        f->error = -EIO;
+        f->retry = retryable_curl(code);
+        switch (code) {
+        case CURLE_UNSUPPORTED_PROTOCOL:
+                snprintf(f->reason, sizeof(f->reason),
+                         "refused protocol (redirects from https never go to http; plain http "
+                         "needs --insecure-options=http)");
+                f->error = -EPROTO;
+                return;
+        case CURLE_COULDNT_RESOLVE_HOST:
+                url_host(url, false, f->host, sizeof(f->host));
+                snprintf(f->reason, sizeof(f->reason), "cannot resolve host name");
+                f->kind = "resolve";
+                f->error = -EADDRNOTAVAIL;
+                return;
+        case CURLE_COULDNT_CONNECT:
+                curl_easy_getinfo(q->easy, CURLINFO_OS_ERRNO, &os);
+                if (os == ETIMEDOUT)
+                        break; /* the kernel's SYN retries ran out: silence */
+                url_host(url, true, f->host, sizeof(f->host));
+                f->kind = "connect";
+                if (os == ECONNREFUSED || os == 0) {
+                        snprintf(f->reason, sizeof(f->reason), "connection refused");
+                        f->error = -ECONNREFUSED;
+                } else {
+                        snprintf(f->reason, sizeof(f->reason), "cannot connect: %s",
+                                 strerror((int)os));
+                        f->error = -EHOSTUNREACH;
+                }
+                return;
+        case CURLE_OPERATION_TIMEDOUT:
+                break;
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_ISSUER_ERROR:
+                describe_tls(e, q, url, f);
+                return;
+        case CURLE_SSL_CACERT_BADFILE:
+                snprintf(f->reason, sizeof(f->reason), "cannot read CA certificates from %s",
+                         e->opts.ca_cert ? e->opts.ca_cert : "the system's store");
+                f->kind = "cafile";
+                f->error = -EPERM;
+                return;
+        case CURLE_SSL_CERTPROBLEM:
+                snprintf(f->reason, sizeof(f->reason),
+                         "cannot use the client certificate or key (--client-cert, --client-key)");
+                f->kind = "clientcert";
+                f->error = -EPERM;
+                return;
+        case CURLE_SSL_CONNECT_ERROR:
+                url_host(url, true, f->host, sizeof(f->host));
+                snprintf(f->reason, sizeof(f->reason), "TLS handshake failed");
+                f->kind = "handshake";
+                return;
+        case CURLE_PARTIAL_FILE:
+                snprintf(f->reason, sizeof(f->reason),
+                         "the connection closed before the whole response arrived");
+                return;
+        case CURLE_GOT_NOTHING:
+                snprintf(f->reason, sizeof(f->reason),
+                         "the server closed the connection without a response");
+                return;
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+                snprintf(f->reason, sizeof(f->reason), "the connection broke while %s",
+                         code == CURLE_RECV_ERROR ? "receiving" : "sending");
+                return;
+        default:
+                snprintf(f->reason, sizeof(f->reason), "%s", curl_easy_strerror(code));
+                return;
+        }
+        /* A timeout: curl's connect timeout, or its overall backstop for --max-time. */
+        if (!q->got_response) {
+                describe_silence(q, url, "--connect-timeout", e->opts.connect_timeout, f);
+                return;
+        }
+        snprintf(f->reason, sizeof(f->reason), "timed out");
+        f->error = -ETIMEDOUT;
+}
+
 /* Engine thread: one transfer ended; decide done, retry or fail. */
 static void request_finished(transfer_engine *e, request *q, CURLcode code)
 {
@@ -452,68 +702,70 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         const char *where = transfer_response_url(&q->resp, q->url);
         char note_buf[1024];
         const char *note = transfer_redirect_note(&q->resp, q->url, note_buf, sizeof(note_buf));
+        /* curl's own words, for --debug: the messages below say it for users. */
+        if (code != CURLE_OK)
+                ca_log_debug("%s: curl: %s", where,
+                             q->errbuf[0] ? q->errbuf : curl_easy_strerror(code));
 
-        int error = 0;
-        bool retry = false;
-        char reason[CURL_ERROR_SIZE + 256];
+        failure f = {};
+        /* The kind of a message said once per host and kind, when it is not a host failure. */
+        const char *kind = NULL;
+        char status_kind[32];
 
         if (downgraded) {
-                snprintf(reason, sizeof(reason), "redirected away from https to %s", effective);
-                error = -EPROTO;
+                snprintf(f.reason, sizeof(f.reason), "redirected away from https to %s", effective);
+                f.error = -EPROTO;
         } else if (q->over_cap || code == CURLE_FILESIZE_EXCEEDED) {
-                snprintf(reason, sizeof(reason), "response body exceeds %zu bytes", q->max_size);
-                error = -EFBIG;
+                snprintf(f.reason, sizeof(f.reason), "response body exceeds %zu bytes",
+                         q->max_size);
+                f.error = -EFBIG;
         } else if (q->past_deadline) {
-                snprintf(reason, sizeof(reason), "no complete response within %u s (--max-time)",
-                         e->opts.max_time);
-                error = -ETIMEDOUT;
+                snprintf(f.reason, sizeof(f.reason),
+                         "no complete response within %u s (--max-time)", e->opts.max_time);
+                f.error = -ETIMEDOUT;
+        } else if (q->stalled && !q->got_response) {
+                describe_silence(q, where, "--stall-timeout", e->opts.stall_timeout, &f);
         } else if (q->stalled) {
-                snprintf(reason, sizeof(reason), "stalled: no data for %u s",
+                snprintf(f.reason, sizeof(f.reason), "stalled: no data for %u s",
                          e->opts.stall_timeout);
-                error = -ETIMEDOUT;
-                retry = true;
+                f.error = -ETIMEDOUT;
+                f.retry = true;
+                kind = "stalled";
         } else if (q->too_slow) {
-                snprintf(reason, sizeof(reason),
+                snprintf(f.reason, sizeof(f.reason),
                          "too slow: %lld bytes in %u s, under the floor of %llu bytes/s "
                          "(--speed-limit)",
                          (long long)q->slow_bytes, e->opts.stall_timeout,
                          (unsigned long long)e->opts.speed_limit);
-                error = -ETIMEDOUT;
-                retry = true;
+                f.error = -ETIMEDOUT;
+                f.retry = true;
+                kind = "slow";
         } else if (code == CURLE_OK && (status == 200 || status == 304)) {
-                error = 0;
+                f.error = 0;
         } else if (code == CURLE_OK && (status == 404 || status == 410)) {
-                error = -ENOENT;
+                f.error = -ENOENT;
         } else if (code == CURLE_OK) {
-                snprintf(reason, sizeof(reason), "HTTP status %ld", status);
-                error = status == 401 || status == 403 ? -EACCES : -EIO;
-                retry = retryable_status(status);
-        } else if (code == CURLE_UNSUPPORTED_PROTOCOL) {
-                snprintf(reason, sizeof(reason),
-                         "refused protocol (redirects from https never go to http; plain http "
-                         "needs --insecure-options=http): %s",
-                         q->errbuf[0] ? q->errbuf : curl_easy_strerror(code));
-                error = -EPROTO;
-        } else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
-                   code == CURLE_SSL_CERTPROBLEM || code == CURLE_SSL_ISSUER_ERROR) {
-                snprintf(reason, sizeof(reason), "TLS verification failed: %s",
-                         q->errbuf[0] ? q->errbuf : curl_easy_strerror(code));
-                error = -EPERM;
+                snprintf(f.reason, sizeof(f.reason), "HTTP status %ld", status);
+                f.error = status == 401 || status == 403 ? -EACCES : -EIO;
+                f.retry = retryable_status(status);
+                snprintf(status_kind, sizeof(status_kind), "status-%ld", status);
+                kind = status_kind;
         } else {
-                snprintf(reason, sizeof(reason), "%s",
-                         q->errbuf[0] ? q->errbuf : curl_easy_strerror(code));
-                error = code == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
-                retry = retryable_curl(code);
+                describe_curl(e, q, code, where, &f);
         }
+        int error = f.error;
+        bool retry = f.retry;
         if (code == CURLE_TOO_MANY_REDIRECTS)
+                retry = false;
+        if (f.silent && ++q->silent >= SILENT_ATTEMPTS_MAX)
                 retry = false;
         uint64_t ms = backoff_ms(q->resp.attempts, q->retry_after_ms);
         if (error < 0 && error != -ENOENT && q->deadline &&
             now_ns() + ms * 1000000u >= q->deadline) {
                 /* No time left for another attempt: the deadline is what failed. */
                 if (!q->past_deadline) {
-                        size_t n = strlen(reason);
-                        snprintf(reason + n, sizeof(reason) - n,
+                        size_t n = strlen(f.reason);
+                        snprintf(f.reason + n, sizeof(f.reason) - n,
                                  "; no time left within %u s (--max-time)", e->opts.max_time);
                 }
                 error = -ETIMEDOUT;
@@ -522,11 +774,32 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
 
         request_release_easy(e, q);
 
+        /* Host failures name the host first, then the URL that met them. */
+        char subject[2048];
+        if (f.kind && f.host[0])
+                snprintf(subject, sizeof(subject), "%s: %s (fetching %s", f.host, f.reason, where);
+        else if (f.kind)
+                snprintf(subject, sizeof(subject), "%s (fetching %s", f.reason, where);
+        else
+                snprintf(subject, sizeof(subject), "%s: %s", where, f.reason);
+        const char *close = f.kind ? ")" : "";
+        char host[512];
+        if (f.kind)
+                snprintf(host, sizeof(host), "%s", f.host);
+        else
+                url_host(where, true, host, sizeof(host));
+
         if (error < 0 && error != -ENOENT && retry && !q->no_retry &&
             q->resp.attempts < e->opts.max_attempts) {
-                ca_log_debug("%s: %s%s; retrying in %llu ms (attempt %u of %u)", where, reason,
-                             note, (unsigned long long)ms, q->resp.attempts + 1,
-                             e->opts.max_attempts);
+                /* One line per host and cause at the default level: a silent host or a flaky
+                 * store is noticed, without a line for each of a thousand chunks. */
+                char retry_kind[64];
+                snprintf(retry_kind, sizeof(retry_kind), "retry-%s", f.kind ?: kind ?: "other");
+                ca_log(note_once(e, retry_kind, host) ? CA_LOG_INFO : CA_LOG_DEBUG,
+                       "%s%s%s; retrying in %.1f s (attempt %u of %u)", subject, close, note,
+                       (double)ms / 1000, q->resp.attempts + 1,
+                       f.silent ? MIN(e->opts.max_attempts, (unsigned)SILENT_ATTEMPTS_MAX)
+                                : e->opts.max_attempts);
                 q->not_before = now_ns() + ms * 1000000u;
                 pthread_mutex_lock(&e->lock);
                 q->next = NULL;
@@ -539,9 +812,19 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
                 return;
         }
 
-        if (error < 0 && error != -ENOENT)
-                ca_log(q->quiet ? CA_LOG_DEBUG : CA_LOG_ERR, "%s: %s%s%s", where, reason,
-                       q->resp.attempts > 1 ? " (after retries)" : "", note);
+        if (error < 0 && error != -ENOENT) {
+                int level = q->quiet ? CA_LOG_DEBUG : CA_LOG_ERR;
+                /* A host failure is said once, even for a quiet caller (the discovery walk):
+                 * it is no URL that need not exist. Not when a fallback follows. */
+                if (f.kind)
+                        level = (q->quiet && q->no_retry) || !note_once(e, f.kind, host)
+                                    ? CA_LOG_DEBUG
+                                    : CA_LOG_ERR;
+                const char *retried = q->resp.attempts <= 1 ? ""
+                                      : f.kind              ? ", after retries"
+                                                            : " (after retries)";
+                ca_log(level, "%s%s%s%s", subject, retried, close, note);
+        }
         if (error < 0 || status != 200) {
                 free(q->resp.body);
                 q->resp.body = NULL;
@@ -730,6 +1013,11 @@ void transfer_engine_free(transfer_engine *e)
         if (e->multi)
                 curl_multi_cleanup(e->multi);
         curl_slist_free_all(e->connect_to);
+        while (e->noted) {
+                noted *n = e->noted;
+                e->noted = n->next;
+                free(n);
+        }
         free(e->active);
         free(e);
 }

@@ -33,13 +33,16 @@ typedef struct config_dirs {
 typedef struct transfer_options {
         unsigned max_in_flight;   /* concurrent requests */
         bool allow_http;          /* --insecure-options=http */
-        bool insecure_tls;        /* --insecure-options=tls: no peer or host verification */
+        bool insecure_tls;        /* --insecure-options=tls: no peer or host verification (a
+                                   * warning, once, at the first https request) */
         const char *ca_cert;      /* PEM bundle replacing the system CAs */
+        const char *ca_path;      /* directory of hashed PEM CAs (c_rehash), as curl's CAPATH */
         const char *client_cert;  /* PEM client certificate */
         const char *client_key;   /* PEM client key */
         uint64_t rate_limit;      /* bytes per second over all transfers, 0 = none */
-        unsigned connect_timeout; /* seconds */
-        unsigned stall_timeout;   /* seconds without a byte before a transfer is dropped */
+        unsigned connect_timeout; /* seconds for name resolution, TCP and the TLS handshake */
+        unsigned stall_timeout;   /* seconds without a byte (the first one too) before a
+                                   * transfer is dropped */
         /* --speed-limit: a transfer that receives fewer than speed_limit bytes per second over
          * a whole stall_timeout period is dropped (and retried), so a trickling server cannot
          * hold a fetch forever. 0 = no floor. */
@@ -89,10 +92,17 @@ void transfer_engine_free(transfer_engine *e);
 /*
  * GETs url (http/https) and waits. Returns 0 with status 200 and the body; -ENOENT for 404/410
  * (not logged: "not in this store" is normal); other failures are logged once, naming the URL
- * (the one redirects led to, and where they came from), after retries: -EFBIG (body over max_size), -EPROTO (refused redirect, bad protocol),
- * -EPERM (TLS verification failed), -ETIMEDOUT (stalled, under the speed floor, past --max-time),
- * -EIO (other HTTP status, network errors). A failed request's response keeps status,
- * attempts and effective_url; the caller clears it with transfer_response_clear.
+ * (the one redirects led to, and where they came from), after retries: -EFBIG (body over
+ * max_size), -EPROTO (refused redirect, bad protocol), -EPERM (TLS verification failed),
+ * -ETIMEDOUT (no answer in time, stalled, under the speed floor, past --max-time),
+ * -ECONNREFUSED, -EHOSTUNREACH (cannot connect), -EADDRNOTAVAIL (name not resolved), -EIO (other
+ * HTTP status, network errors). A failure of the host rather than the URL (not resolved, refused,
+ * unreachable, not trusted, not answering) names the host and the cause in words, once per host
+ * and cause for the engine's life; later ones go to --debug. A retry is announced at info level
+ * with its reason, once per host and cause; curl's own error text is at --debug. A host that
+ * does not answer at all (connection, TLS handshake or first byte timed out) is tried twice at
+ * most. A failed request's response keeps status, attempts and effective_url; the caller clears
+ * it with transfer_response_clear.
  * headers, if set, is a NULL-terminated array of "Name: value" lines (e.g. If-None-Match; a 304
  * then returns 0 with status 304 and no body); a line with CR or LF is refused (-EINVAL). An
  * https URL whose host[:port] has auth.d credentials gets their Authorization header unless
@@ -101,7 +111,8 @@ void transfer_engine_free(transfer_engine *e);
 int transfer_get(transfer_engine *e, const char *url, size_t max_size, const char *const *headers,
                  transfer_response *ret);
 /* TRANSFER_QUIET: failures after retries are logged at debug level only, for callers that
- * expect some (the discovery walk tries URLs that need not exist). TRANSFER_NO_RETRY: one attempt,
+ * expect some (the discovery walk tries URLs that need not exist); a host failure is still said
+ * once, unless TRANSFER_NO_RETRY marks a fallback to follow. TRANSFER_NO_RETRY: one attempt,
  * for a request with a fallback (discovery's https attempt when http may follow).
  * TRANSFER_NO_DEADLINE: no --max-time, for chunks, whose size is bounded and whose time is not
  * (a large chunk over a slow link), and that the speed floor keeps moving. */

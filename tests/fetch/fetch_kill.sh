@@ -9,8 +9,8 @@
 #   next run to the same DEST removes it (its maker is gone); a killed chunk write leaves a temp
 #   file in the chunk store that the next fetch of that chunk (taking over the dead claim), or
 #   gc, removes.
-# - export and render into a full tmpfs: exit 1, one message "DEST: no space left on device",
-#   nothing left behind.
+# - export and render into a full tmpfs: exit 1, one message "DEST: no space left on device (the
+#   file system at MOUNT, SIZE)", nothing left behind.
 # - a fetch and a publish under umask 000 create nothing writable by others.
 # $NET is a list of options, split on purpose; fe_nginx_start takes no script arguments.
 # shellcheck disable=SC2086,SC2119
@@ -176,12 +176,12 @@ if mount -t tmpfs -o size=1m tmpfs "$F" 2>/dev/null; then
         acf --dir="$D" export "$BIG" "$F/big.aci"
         expect_rc 1 "export into a full file system"
         expect_eq "messages of export into a full file system" "$(cat "$ERR")" \
-                "acfetch: error: $F/big.aci: no space left on device"
+                "acfetch: error: $F/big.aci: no space left on device (the file system at $F, 1.0 MiB)"
         expect_eq "files left by export into a full file system" "$(ls -A "$F")" ""
         acf --dir="$D" render "$BIG" "$F/tree"
         expect_rc 1 "render into a full file system"
         expect_eq "messages of render into a full file system" "$(cat "$ERR")" \
-                "acfetch: error: $F/tree: no space left on device"
+                "acfetch: error: $F/tree: no space left on device (the file system at $F, 1.0 MiB)"
         expect_eq "files left by render into a full file system" "$(ls -A "$F")" ""
         pass "export and render into a full file system: one message naming DEST, nothing left"
 else

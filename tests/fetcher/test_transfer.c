@@ -263,7 +263,7 @@ static void test_retries_exhausted(transfer_engine *e)
         /* Nobody listens. */
         char url[128];
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/ok/big.bin", closed_port());
-        CHECK_EQ_INT(transfer_get(e, url, 1 << 20, NULL, &r), -EIO);
+        CHECK_EQ_INT(transfer_get(e, url, 1 << 20, NULL, &r), -ECONNREFUSED);
         CHECK_EQ_INT(r.attempts, 3);
         CHECK_EQ_INT(r.status, 0);
         transfer_stats s3 = stats(e);
@@ -509,6 +509,73 @@ static void test_refused(transfer_engine *e)
         CHECK_EQ_INT(fault_total(&fs), n0);
 }
 
+typedef struct url_get {
+        transfer_engine *e;
+        const char *url;
+        transfer_response r;
+        double seconds;
+} url_get;
+
+static int url_get_run(void *userdata)
+{
+        url_get *g = userdata;
+        double t0 = now_s();
+        int r = transfer_get(g->e, g->url, 1 << 20, NULL, &g->r);
+        g->seconds = now_s() - t0;
+        return r;
+}
+
+/*
+ * A host that accepts connections and never answers (a listener that never calls accept: the
+ * kernel completes the handshakes): the time to the first byte is bounded by the stall timeout,
+ * it is tried twice whatever max_attempts says, the retry is announced at the default level
+ * with its reason, and the failure is said once per host: a second request to it is quiet.
+ */
+static void test_silent_host(void)
+{
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t alen = sizeof(a);
+        CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+        CHECK(listen(fd, 16) == 0);
+        CHECK(getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+        unsigned port = ntohs(a.sin_port);
+
+        transfer_engine *e = engine_new(5, 4, true);
+        char url[128], host[64], want[512];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/x", port);
+        snprintf(host, sizeof(host), "127.0.0.1:%u", port);
+        url_get g = {.e = e, .url = url};
+        int rc;
+        _cleanup_(freep) char *text = stderr_of(url_get_run, &g, &rc);
+        CHECK_EQ_INT(rc, -ETIMEDOUT);
+        CHECK_EQ_INT(g.r.attempts, 2);
+        CHECK_EQ_INT(g.r.status, 0);
+        CHECK(g.seconds >= 2.0);
+        CHECK(g.seconds < 15.0);
+        snprintf(want, sizeof(want),
+                 "acfetch: %s: timed out: no response within 1 s (--stall-timeout) (fetching %s); "
+                 "retrying in ",
+                 host, url);
+        CHECK(strstr(text, want));
+        snprintf(want, sizeof(want),
+                 "acfetch: error: %s: timed out: no response within 1 s (--stall-timeout) "
+                 "(fetching %s, after retries)\n",
+                 host, url);
+        CHECK(strstr(text, want));
+        transfer_response_clear(&g.r);
+
+        /* The same host again: the same failure, not said again at the default level. */
+        _cleanup_(freep) char *again = stderr_of(url_get_run, &g, &rc);
+        CHECK_EQ_INT(rc, -ETIMEDOUT);
+        CHECK(!strstr(again, "acfetch: error:"));
+        CHECK(!strstr(again, "retrying"));
+        transfer_response_clear(&g.r);
+        transfer_engine_free(e);
+        close(fd);
+}
+
 /* ---------------------------------------------------------------- many callers at once */
 
 #define N_THREADS 6
@@ -607,6 +674,7 @@ int main(void)
         test_stall();
         test_speed_floor();
         test_deadline();
+        test_silent_host();
         test_concurrent();
 
         fault_stop(&fs);

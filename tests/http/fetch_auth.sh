@@ -241,7 +241,7 @@ expect_same_tree "$tree" "$TEST_TMP/out11"
 fetch "$TEST_TMP/images" 12 --connect-to="images.test:443:127.0.0.1:$NGINX_WRONGNAME_PORT" \
         https://images.test/x.caidx
 expect_rc 1 "--connect-to a server without the name in its certificate"
-expect_err "^acfetch: error: https://images.test/x.caidx: TLS verification failed: "
+expect_err "^acfetch: error: images.test:443: TLS certificate does not match the name images.test (name mismatch) (fetching https://images.test/x.caidx)\$"
 echo "ok: --connect-to"
 
 for bad in images.test images.test:443:127.0.0.1 "images.test:443:127.0.0.1:$port:x" \

@@ -86,7 +86,7 @@ url=$FAULT_URL/truncate/default.castr/$rel
 acf --dir="$TEST_TMP/d2" --insecure-options=http extract --retries=1 \
         --store="$FAULT_URL/truncate/default.castr" "$FAULT_URL/ok/x.caidx" "$TEST_TMP/out2"
 expect_rc 1 "truncated body"
-expect_err "^acfetch: error: $url: transfer closed with [0-9]* bytes remaining .* (after retries)\$"
+expect_err "^acfetch: error: $url: the connection closed before the whole response arrived (after retries)\$"
 expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$"
 expect_eq "truncated requests" "$(http_fault_count "^GET /truncate/default.castr/$rel 200\$")" 2
 expect_nothing_left "$TEST_TMP/d2" "$TEST_TMP/out2"
@@ -131,14 +131,16 @@ dead=https://127.0.0.1:$(free_port)
 acf --dir="$TEST_TMP/d5" extract --ca-cert="$HTTP_CA" --retries=2 --store="$dead/store" \
         "$NGINX_HTTPS_URL/x.caidx" "$TEST_TMP/out5"
 expect_rc 1 "store nobody listens on"
-refused='.*\(connect\|Connection refused\).* (after retries)$'
-expect_err "^acfetch: error: $dead/store/$rel: $refused"
+hostport=${dead#https://}
+expect_err "^acfetch: error: $hostport: connection refused (fetching $dead/store/$rel, after retries)\$"
+# Said once for the host, not once per chunk.
+expect_eq "connection refused lines" "$(grep -c '^acfetch: error: .*connection refused' "$ERR")" 1
 expect_err "^acfetch: error: chunk $id: could not be downloaded from any store\$"
 expect_nothing_left "$TEST_TMP/d5" "$TEST_TMP/out5"
 
 acf --dir="$TEST_TMP/d5" extract --ca-cert="$HTTP_CA" --retries=1 "$dead/x.caidx" "$TEST_TMP/out5"
 expect_rc 1 "index nobody serves"
-expect_err "^acfetch: error: $dead/x.caidx: $refused"
+expect_err "^acfetch: error: $hostport: connection refused (fetching $dead/x.caidx, after retries)\$"
 [ ! -e "$TEST_TMP/out5" ] || fail "a failed fetch created its destination"
 echo "ok: a store nobody listens on fails after retries"
 

@@ -71,15 +71,17 @@ for kind in untrusted wrongname; do
         if [ "$kind" = untrusted ]; then
                 base=$NGINX_UNTRUSTED_URL
                 port=$NGINX_UNTRUSTED_PORT
+                why="TLS certificate not trusted: .*; for a private CA, pass --ca-cert=FILE"
         else
                 base=$NGINX_WRONGNAME_URL
                 port=$NGINX_WRONGNAME_PORT
+                why="TLS certificate does not match the name 127.0.0.1 (name mismatch)"
         fi
         log_mark
         acf --dir="$TEST_TMP/d.$kind" extract --ca-cert="$HTTP_CA" "$base/x.caidx" \
                 "$TEST_TMP/out.$kind"
         expect_rc 1 "$kind certificate"
-        expect_err "^acfetch: error: $base/x.caidx: TLS verification failed: "
+        expect_err "^acfetch: error: 127.0.0.1:$port: $why (fetching $base/x.caidx)\$"
         expect_eq "$kind: requests that got through" "$(log_count "^$port ")" 0
         expect_refused "$TEST_TMP/out.$kind" "$TEST_TMP/d.$kind"
 
@@ -87,13 +89,17 @@ for kind in untrusted wrongname; do
         acf --dir="$TEST_TMP/d.$kind" extract --ca-cert="$HTTP_CA" --store="$base/default.castr" \
                 "$url" "$TEST_TMP/out.$kind"
         expect_rc 1 "$kind certificate on the store"
-        expect_err "^acfetch: error: $base/default.castr/$CHUNK_RE: TLS verification failed: "
+        expect_err "^acfetch: error: 127.0.0.1:$port: $why (fetching $base/default.castr/$CHUNK_RE)\$"
+        # Once for the host, not once per chunk.
+        expect_eq "$kind: certificate errors" "$(grep -c 'error: .*TLS certificate' "$ERR")" 1
         expect_eq "$kind: requests that got through" "$(log_count "^$port ")" 0
         expect_refused "$TEST_TMP/out.$kind" "$TEST_TMP/d.$kind"
 
         acf --dir="$TEST_TMP/d.$kind" --insecure-options=tls extract "$base/x.caidx" \
                 "$TEST_TMP/out.$kind"
         expect_rc 0 "$kind certificate with --insecure-options=tls"
+        expect_eq "--insecure-options=tls warnings" \
+                "$(grep -c '^acfetch: warning: .*(--insecure-options=tls)$' "$ERR")" 1
         expect_same_tree "$tree" "$TEST_TMP/out.$kind"
         expect_eq "$kind: chunk requests" "$(log_count "^$port \"GET /default.castr/.* 200 ")" \
                 "$distinct"
@@ -103,7 +109,7 @@ done
 # Our CA is not in the system's bundle: without --ca-cert the good server is not trusted either.
 acf --dir="$TEST_TMP/d3" extract "$url" "$TEST_TMP/out3"
 expect_rc 1 "test CA without --ca-cert"
-expect_err "^acfetch: error: $url: TLS verification failed: "
+expect_err "^acfetch: error: 127.0.0.1:$NGINX_HTTPS_PORT: TLS certificate not trusted: .*; for a private CA, pass --ca-cert=FILE (fetching $url)\$"
 expect_refused "$TEST_TMP/out3" "$TEST_TMP/d3"
 echo "ok: the test CA is trusted only with --ca-cert"
 
