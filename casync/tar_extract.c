@@ -83,8 +83,8 @@ static int add_dir(ca_tar_extract *x, const char *path, size_t len, const ca_tar
 }
 
 /*
- * Opens the parent directory of path (creating missing ones), without following symlinks;
- * *ret_name points at the last component in path.
+ * Opens the parent directory of path (creating missing ones when create is set, else -ENOENT
+ * unlogged), without following symlinks; *ret_name points at the last component in path.
  */
 static int open_parent(ca_tar_extract *x, const char *path, bool create, const char **ret_name)
 {
@@ -118,6 +118,8 @@ static int open_parent(ca_tar_extract *x, const char *path, bool create, const c
                         sub = fs_open_beneath(fd, comp, O_RDONLY | O_DIRECTORY, 0);
                 }
                 close(fd);
+                if (sub == -ENOENT && !create)
+                        return sub; /* the caller words it */
                 if (sub == -ELOOP || sub == -ENOTDIR)
                         return ca_bad("%s: \"%s\": \"%.*s\" is not a directory (a symlink or a "
                                       "file): refusing to write through it",

@@ -166,6 +166,8 @@ mk d:rootfs f:etc/passwd
 hostile "an entry outside manifest and rootfs/" 'not part of an image'
 mk d:rootfs h:rootfs/h:rootfs/missing
 hostile "a hardlink to nothing" 'hardlink to'
+mk d:rootfs h:rootfs/h:rootfs/no/such/dir
+hostile "a hardlink below nothing" 'not in the archive before it'
 head -c 300000 "$ACI" >"$TEST_TMP/h.aci"
 hostile "a truncated tar" 'truncated'
 python3 - "$ACI" "$TEST_TMP/h.aci" <<'PY'
