@@ -347,7 +347,8 @@ static int by_depth_desc(const void *a, const void *b)
 
 int ca_tar_extract_finish(ca_tar_extract *x)
 {
-        qsort(x->dirs, x->n_dirs, sizeof(*x->dirs), by_depth_desc);
+        if (x->n_dirs > 1) /* qsort must not be handed NULL */
+                qsort(x->dirs, x->n_dirs, sizeof(*x->dirs), by_depth_desc);
         for (size_t i = 0; i < x->n_dirs; i++) {
                 const dir_meta *d = &x->dirs[i];
                 const char *name;

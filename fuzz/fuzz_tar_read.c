@@ -2,8 +2,18 @@
 /* The tar reader (an .aci imported by `acfetch fetch FILE.aci`), fed in two splits: every entry
  * it reports must be one the importer can rely on (a normalized relative path without "..", a
  * known type, data covering exactly its size, entries balanced), whether or not the stream ends
- * well, and the outcome must not depend on how the input is split. */
+ * well, and the outcome must not depend on how the input is split. Then the entries are written
+ * by the import's extraction into a fresh directory under the target's private directory
+ * (owners not restored, so no device nodes: the fuzzer runs as root on a shared machine):
+ * nothing may ever appear beside it. */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "casync/fs_safe.h"
 #include "fuzz/fuzz.h"
+
+static int parent_fd = -1;
 
 typedef struct state {
         bool open;
@@ -81,7 +91,36 @@ static int run(const uint8_t *data, size_t size, size_t split, state *s)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
         fuzz_log_everything();
+        parent_fd = open(fuzz_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (parent_fd < 0)
+                abort();
         return 0;
+}
+
+static void extract(const uint8_t *data, size_t size)
+{
+        FUZZ_ASSERT(mkdirat(parent_fd, "dest", 0700) == 0);
+        int dir_fd = fs_open_beneath(parent_fd, "dest", O_RDONLY | O_DIRECTORY, 0);
+        FUZZ_ASSERT(dir_fd >= 0);
+        ca_tar_extract_options o = {.no_same_owner = true};
+        ca_tar_extract *x = NULL;
+        ca_tar_reader *r = NULL;
+        ca_tar_handler h;
+        int k = ca_tar_extract_new(dir_fd, "fuzz.aci", &o, &x, &h);
+        if (k >= 0)
+                k = ca_tar_reader_new(&h, "fuzz.aci", UINT64_C(16) << 20, &r);
+        if (k >= 0)
+                k = ca_tar_reader_feed(r, data, size);
+        if (k >= 0)
+                k = ca_tar_reader_finish(r);
+        if (k >= 0)
+                k = ca_tar_extract_finish(x);
+        ca_tar_reader_free(r);
+        ca_tar_extract_free(x);
+        close(dir_fd);
+        FUZZ_ASSERT(fs_remove_tree_at(parent_fd, "dest") == 0);
+        /* Whatever the archive said, nothing was written beside DEST. */
+        FUZZ_ASSERT(fs_dir_is_empty(parent_fd) == 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -96,5 +135,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(ka == kb);
         if (ka >= 0)
                 FUZZ_ASSERT(a.entries == b.entries);
+        extract(data, size);
         return 0;
 }
