@@ -457,6 +457,99 @@ static inline void ca_tar_freep(ca_tar **t)
         ca_tar_free(*t);
 }
 
+/* ---------------------------------------------------------------- tar reader (tar_read.c) */
+/*
+ * Reads a tar stream from untrusted input, pushed in pieces of any size: ustar and GNU headers,
+ * pax extended headers (path, linkpath, size, mtime, uid, gid, SCHILY.xattr.*), GNU long names
+ * and link names ('L', 'K'); compressed with gzip, xz or zstd (told by the magic) or not.
+ * Entries are regular files, directories, symlinks, hardlinks, character and block devices and
+ * fifos; anything else (sparse files, volume headers...) is refused. Paths are normalized
+ * ("./" prefixes, repeated and trailing '/' dropped; the archive's root is ".") and refused when
+ * absolute, when a component is "..", longer than 255 bytes or the path longer than
+ * CA_TAR_PATH_MAX. Every size is bounded; a malformed or truncated stream fails with one
+ * message naming the archive (`what`) and the entry, and -EBADMSG.
+ */
+#define CA_TAR_PATH_MAX    4096U
+#define CA_TAR_META_MAX    (1024U * 1024U) /* a pax header or GNU long name */
+#define CA_TAR_ENTRIES_MAX 1000000U
+
+typedef enum ca_tar_type {
+        CA_TAR_REGULAR,
+        CA_TAR_DIRECTORY,
+        CA_TAR_SYMLINK,
+        CA_TAR_HARDLINK,
+        CA_TAR_CHAR,
+        CA_TAR_BLOCK,
+        CA_TAR_FIFO,
+} ca_tar_type;
+
+/* One entry; the pointers stay valid until its entry_end returns. */
+typedef struct ca_tar_entry {
+        const char *path;
+        const char *link_target; /* symlinks (as stored) and hardlinks (normalized), else NULL */
+        ca_tar_type type;
+        uint32_t mode; /* permission bits (07777) */
+        uint64_t uid, gid;
+        uint64_t mtime; /* ns since the epoch; times before it are 0 */
+        uint64_t size;  /* regular files: the bytes data will deliver */
+        uint32_t dev_major, dev_minor;
+        const ca_xattr *xattrs;
+        size_t n_xattrs;
+} ca_tar_entry;
+
+/* entry, data* (regular files, covering size bytes in order), entry_end. Callbacks may be NULL;
+ * a negative return stops reading and is returned. */
+typedef struct ca_tar_handler {
+        int (*entry)(void *userdata, const ca_tar_entry *e);
+        int (*data)(void *userdata, const ca_tar_entry *e, const void *data, size_t size);
+        int (*entry_end)(void *userdata, const ca_tar_entry *e);
+        void *userdata;
+} ca_tar_handler;
+
+typedef struct ca_tar_reader ca_tar_reader;
+/* max_bytes: refuse a stream whose (decompressed) tar is larger; 0: no limit but the format's. */
+int ca_tar_reader_new(const ca_tar_handler *h, const char *what, uint64_t max_bytes,
+                      ca_tar_reader **ret);
+int ca_tar_reader_feed(ca_tar_reader *r, const void *data, size_t size);
+/* End of input: fails unless the end-of-archive marker was read. */
+int ca_tar_reader_finish(ca_tar_reader *r);
+/* "gzip", "xz", "zstd" or "none" once known (after 6 bytes or finish), else NULL. */
+const char *ca_tar_reader_compression(const ca_tar_reader *r);
+uint64_t ca_tar_reader_entries(const ca_tar_reader *r);
+ca_tar_reader *ca_tar_reader_free(ca_tar_reader *r);
+static inline void ca_tar_reader_freep(ca_tar_reader **r)
+{
+        ca_tar_reader_free(*r);
+}
+
+/* ---------------------------------------------------------------- a tar into a directory (tar_extract.c) */
+/*
+ * Writes the entries a ca_tar_reader reports into a directory (dir_fd, empty and private), never
+ * leaving it: each path is walked one component at a time from dir_fd without following any
+ * symlink, so an entry below a symlink (or below a file) is refused; missing parents are made
+ * (0755, mtime 0); an entry whose name exists already is refused as a duplicate (a directory
+ * repeated is merged); a hardlink becomes a second name of the earlier regular file it names
+ * (its own metadata ignored, as GNU tar does). Ownership is restored when privileged, else the
+ * files are the caller's; devices are skipped (and counted) when not privileged. Directory
+ * modes and times are applied in finish, deepest first. The root entry (".") is ignored.
+ */
+typedef struct ca_tar_extract ca_tar_extract;
+typedef struct ca_tar_extract_options {
+        bool no_same_owner;
+        /* Optional: 1 to write the entry, negative to fail (logged by the filter). */
+        int (*filter)(void *userdata, const ca_tar_entry *e);
+        void *filter_userdata;
+} ca_tar_extract_options;
+int ca_tar_extract_new(int dir_fd, const char *what, const ca_tar_extract_options *o,
+                       ca_tar_extract **ret, ca_tar_handler *ret_handler);
+/* After the reader finished: directory metadata; warns about what was skipped. */
+int ca_tar_extract_finish(ca_tar_extract *x);
+ca_tar_extract *ca_tar_extract_free(ca_tar_extract *x);
+static inline void ca_tar_extract_freep(ca_tar_extract **x)
+{
+        ca_tar_extract_free(*x);
+}
+
 /* ---------------------------------------------------------------- sink composition (sink_tee.c) */
 /* Forwards every event to a and then to b. */
 typedef struct ca_tee {
@@ -705,6 +798,28 @@ static inline void ca_chunk_pipeline_freep(ca_chunk_pipeline **p)
 {
         ca_chunk_pipeline_free(*p);
 }
+
+/* ---------------------------------------------------------------- stream to store + index (make_index.c) */
+typedef struct ca_make_index_options {
+        uint64_t feature_flags; /* as the index stores them (they pick the chunk digest) */
+        uint64_t chunk_size_min, chunk_size_avg, chunk_size_max;
+        ca_store *store;
+        ca_compression compression;
+        int compression_level;
+        unsigned jobs;
+} ca_make_index_options;
+/* What `casync make` and `acfetch publish` use unless told otherwise: casync's default feature
+ * set with nodump flags and .caexclude files honoured, SHA-512/256 chunk IDs, the default chunk
+ * sizes, zstd at its default level, a job per core; no store. */
+void ca_make_index_options_default(ca_make_index_options *o);
+/*
+ * What `casync make` does with a stream: produce() writes it to the writer it is handed, which
+ * cuts it into chunks stored in o->store (those it has already are kept) and lists them in the
+ * index `output` (a temporary file beside it until complete). digest (optional) sees the whole
+ * stream. Errors are logged by whoever meets them.
+ */
+int ca_make_index(const ca_make_index_options *o, const char *output, ca_stream_producer produce,
+                  void *userdata, ca_digest *digest, ca_chunk_pipeline_stats *ret_stats);
 
 /* ---------------------------------------------------------------- catar encoder (catar_encode.c) */
 /*

@@ -15,7 +15,7 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
 for t in index chunk_codec catar_decode catar_extract catar_seek discovery_page image_name \
-        manifest openpgp_keys openpgp_signature auth_d image_record; do
+        manifest openpgp_keys openpgp_signature auth_d image_record tar_read; do
         mkdir -p "$out/$t"
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/acfetch-corpus.XXXXXX")
@@ -128,6 +128,28 @@ for sig in "$data"/*.sig "$data"/*.sig.asc; do
         [ -f "$key" ] || continue
         two_part "$out/openpgp_signature/$name" "$key" "$sig"
 done
+
+# ---------------------------------------------------------------- tar_read: ACIs from GNU tar
+# A small ACI tree with every entry kind, long names (GNU 'L'/'K', pax path/linkpath, ustar
+# prefix) and an xattr, in each of GNU tar's formats, plain and compressed.
+aci=$work/aci
+mkdir -p "$aci/rootfs/d/$(printf 'p%.0s' $(seq 90))"
+echo '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/fuzz"}' >"$aci/manifest"
+printf 'hello\n' >"$aci/rootfs/d/f"
+ln "$aci/rootfs/d/f" "$aci/rootfs/hard"
+ln -s ../etc/passwd "$aci/rootfs/d/link"
+ln -s "$(printf 't%.0s' $(seq 120))" "$aci/rootfs/longlink"
+echo x >"$aci/rootfs/d/$(printf 'p%.0s' $(seq 90))/$(printf 'n%.0s' $(seq 60))"
+mkfifo "$aci/rootfs/fifo"
+setfattr -n user.note -v hi "$aci/rootfs/d/f" 2>/dev/null || true
+for fmt in ustar pax gnu oldgnu; do
+        t=$out/tar_read/$fmt.aci
+        tar --format=$fmt --xattrs -C "$aci" -cf "$t" manifest rootfs 2>/dev/null ||
+                tar --format=$fmt -C "$aci" -cf "$t" manifest rootfs 2>/dev/null || rm -f "$t"
+done
+tar --format=pax -C "$aci" -cf - manifest rootfs | gzip -9 >"$out/tar_read/pax.aci.gz"
+tar --format=gnu -C "$aci" -cf - manifest rootfs | xz >"$out/tar_read/gnu.aci.xz"
+tar --format=pax -C "$aci" -cf - . | zstd -q >"$out/tar_read/dot.aci.zst"
 
 # ---------------------------------------------------------------- written here
 cp "$src"/fuzz/seeds/manifest/* "$out/manifest/"

@@ -15,18 +15,19 @@
 
 void make_options_init(make_options *o)
 {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-
+        ca_make_index_options d;
+        ca_make_index_options_default(&d);
         *o = (make_options){
-            .exclude_nodump = true,
-            .exclude_file = true,
-            .digest = CA_DIGEST_SHA512_256,
-            .chunk_size_min = CA_CHUNK_SIZE_AVG_DEFAULT / 4,
-            .chunk_size_avg = CA_CHUNK_SIZE_AVG_DEFAULT,
-            .chunk_size_max = CA_CHUNK_SIZE_AVG_DEFAULT * 4,
-            .compression = CA_COMPRESSION_ZSTD,
-            .compression_level = CA_COMPRESSION_LEVEL_DEFAULT,
-            .jobs = (unsigned)MAX(MIN(n, 64L), 1L),
+            .exclude_nodump = d.feature_flags & CA_FORMAT_EXCLUDE_NODUMP,
+            .exclude_file = d.feature_flags & CA_FORMAT_EXCLUDE_FILE,
+            .digest =
+                d.feature_flags & CA_FORMAT_SHA512_256 ? CA_DIGEST_SHA512_256 : CA_DIGEST_SHA256,
+            .chunk_size_min = d.chunk_size_min,
+            .chunk_size_avg = d.chunk_size_avg,
+            .chunk_size_max = d.chunk_size_max,
+            .compression = d.compression,
+            .compression_level = d.compression_level,
+            .jobs = d.jobs,
         };
 }
 
@@ -70,13 +71,14 @@ char *make_default_store(const char *index_path)
         return r;
 }
 
-/* Where the stream goes: the archive digest, then a file or the chunk pipeline. */
+/* Where the stream goes: the archive digest and a .catar file, or (index) the writer of
+ * ca_make_index, which digests and chunks it itself. */
 typedef struct make_sink {
         ca_digest *digest;
-        ca_stream_writer out; /* .catar: the file being written */
+        ca_stream_writer out;
         void *out_userdata;
         const char *what;
-        ca_chunk_pipeline *pipeline;
+        bool index;
 } make_sink;
 
 static int sink_write(void *userdata, const void *data, size_t size)
@@ -84,19 +86,14 @@ static int sink_write(void *userdata, const void *data, size_t size)
         make_sink *s = userdata;
         int r;
 
+        if (s->index)
+                return s->out(s->out_userdata, data, size);
         if (s->digest && (r = ca_digest_update(s->digest, data, size)) < 0)
                 return r;
-        if (s->pipeline)
-                return ca_chunk_pipeline_write(s->pipeline, data, size);
         r = s->out(s->out_userdata, data, size);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: write failed: %s", s->what, strerror(-r));
         return 0;
-}
-
-static int index_chunk(void *userdata, uint64_t size, const ca_chunk_id *id)
-{
-        return ca_index_writer_add(userdata, size, id);
 }
 
 static int encode(make_sink *s, uint64_t flags, const make_target *t, ca_encode_stats *stats)
@@ -126,6 +123,9 @@ static int produce_catar(void *userdata, ca_stream_writer write, void *write_use
         const catar_job *j = userdata;
         j->sink->out = write;
         j->sink->out_userdata = write_userdata;
+        if (j->sink->index && j->target->blob)
+                return ca_stream_fd(j->target->source_fd, j->target->source_name, sink_write,
+                                    j->sink);
         return encode(j->sink, j->flags, j->target, &j->stats->encode);
 }
 
@@ -142,8 +142,6 @@ int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_diges
 {
         _cleanup_(ca_digest_freep) ca_digest *digest = NULL;
         _cleanup_(ca_store_freep) ca_store *store = NULL;
-        _cleanup_(ca_index_writer_freep) ca_index_writer *iw = NULL;
-        _cleanup_(ca_chunk_pipeline_freep) ca_chunk_pipeline *p = NULL;
         _cleanup_(freep) char *default_store = NULL;
         ca_index_kind kind = ca_index_kind_from_name(t->output);
         bool catar = kind == CA_INDEX_UNKNOWN;
@@ -187,35 +185,19 @@ int make_run(const make_options *o, const make_target *t, ca_chunk_id *ret_diges
         r = ca_store_open(o->store ? o->store : default_store, CA_STORE_CREATE, &store);
         if (r < 0)
                 return r;
-        r = ca_index_writer_new(t->output, flags, o->chunk_size_min, o->chunk_size_avg,
-                                o->chunk_size_max, &iw);
-        if (r < 0)
-                return r;
-        r = ca_chunk_pipeline_new(
-            &(ca_chunk_pipeline_options){
+        s.index = true;
+        r = ca_make_index(
+            &(ca_make_index_options){
+                .feature_flags = flags,
                 .chunk_size_min = o->chunk_size_min,
                 .chunk_size_avg = o->chunk_size_avg,
                 .chunk_size_max = o->chunk_size_max,
-                .digest = ca_digest_type_from_flags(flags),
                 .store = store,
                 .compression = o->compression,
                 .compression_level = o->compression_level,
                 .jobs = o->jobs,
-                .chunk = index_chunk,
-                .userdata = iw,
             },
-            &p);
-        if (r < 0)
-                return r;
-        s.pipeline = p;
-        if (blob)
-                r = ca_stream_fd(t->source_fd, t->source_name, sink_write, &s);
-        else
-                r = encode(&s, flags, t, &stats.encode);
-        if (r >= 0)
-                r = ca_chunk_pipeline_finish(p, &stats.chunks);
-        if (r >= 0)
-                r = ca_index_writer_finish(iw);
+            t->output, produce_catar, &(catar_job){&s, flags, t, &stats}, digest, &stats.chunks);
 done:
         if (r < 0)
                 return r;

@@ -268,20 +268,26 @@ static int apply_seeds(fetch_context *ctx, const dc_image *img)
 /*
  * Streams the new index's chunks (the local chunk store first, then the remote stores) through
  * layout check + manifest check, the extraction into our work directory (when rendering) and
- * the tar hash.
+ * the tar hash. src is where the index is (its chunk stores beside it), url what the record
+ * names: the same, but for an imported .aci, whose chunks are all in the local store.
  */
-static int decode_new(fetch_context *ctx, const dc_image *img, const char *url,
+static int decode_new(fetch_context *ctx, const dc_image *img, const char *src, const char *url,
                       const transfer_response *resp, fetched *f)
 {
-        int r = ca_index_parse(resp->body, resp->size, url, &ctx->in.index);
+        int r = ca_index_parse(resp->body, resp->size, src, &ctx->in.index);
         if (r < 0)
                 return r;
-        if (ca_index_kind_from_name(url) != CA_INDEX_ARCHIVE || ctx->in.index->n_items == 0)
-                return ca_bad("%s: not an archive index with chunks", url);
+        if (ca_index_kind_from_name(src) != CA_INDEX_ARCHIVE || ctx->in.index->n_items == 0)
+                return ca_bad("%s: not an archive index with chunks", src);
 
-        ctx->in.location = url;
+        ctx->in.location = src;
         ctx->in.kind = INPUT_CAIDX;
-        r = archive_input_sources(&ctx->in, url, ctx->io);
+        if (strcmp(src, url) != 0) /* made here: every chunk is in the local store */
+                r = chunk_source_new(ctx->in.cache, ctx->in.engine,
+                                     ctx->in.jobs ? ctx->in.jobs : ca_default_jobs(),
+                                     &ctx->in.source);
+        else
+                r = archive_input_sources(&ctx->in, src, ctx->io);
         if (r < 0)
                 return r;
         r = apply_seeds(ctx, img);
@@ -617,6 +623,61 @@ static int reuse_stored(fetch_context *ctx, const dc_image *img, aci_image_recor
         return 0;
 }
 
+/*
+ * An index whose signature verified (or that is not checked): decoded, stored with its record
+ * (the signature beside it when keep_sig), then its dependencies and tree. prev: what the same
+ * URL gave before, if anything.
+ */
+static int store_new(fetch_context *ctx, const dc_image *img, const char *src, const char *url,
+                     const transfer_response *resp, const index_signature *sig, bool keep_sig,
+                     const aci_image_record *prev, aci_image_record *ret)
+{
+        fetched f = {};
+        int k = decode_new(ctx, img, src, url, resp, &f);
+        input_reset(ctx);
+        if (k >= 0)
+                k = index_signature_accept(sig, &f.record);
+        if (k >= 0) {
+                if (ctx->depth == 0)
+                        ctx->changed = !prev || strcmp(prev->id, f.record.id) != 0;
+                k = aci_store_add_signed(ctx->store, &f.record, resp->body, resp->size,
+                                         keep_sig ? sig->data : NULL, keep_sig ? sig->size : 0,
+                                         f.manifest, f.manifest_size);
+        }
+        if (k >= 0)
+                k = finish_image(ctx, &f.record, f.have_tree ? f.tree : NULL);
+        if (k < 0 && f.have_tree) {
+                int work_fd;
+                if (aci_store_tmp(ctx->store, &work_fd, NULL) >= 0)
+                        fs_remove_tree_at(work_fd, f.tree);
+        }
+        if (k >= 0) {
+                *ret = f.record;
+                f.record = (aci_image_record){};
+        }
+        fetched_done(&f);
+        return k;
+}
+
+int fetch_import_index(fetch_context *ctx, const char *index_path, const char *url,
+                       const void *index, size_t index_size, const index_signature *sig,
+                       aci_image_record *ret)
+{
+        dc_image img = {.name = (char *)url};
+        transfer_response resp = {
+            .status = 200, .body = (uint8_t *)index, .size = index_size, .max_age = -1};
+        *ret = (aci_image_record){.max_age = -1};
+        fetch_stats outer = ctx->image_stats;
+        ctx->image_stats = (fetch_stats){};
+        double start = seconds_now();
+        int k = store_new(ctx, &img, index_path, url, &resp, sig, false, NULL, ret);
+        if (ctx->progress.done)
+                ctx->progress.done(ctx->progress.userdata, url, k, FETCH_NEW, k >= 0 ? ret : NULL,
+                                   &ctx->image_stats, seconds_now() - start);
+        ctx->image_stats = outer;
+        return k;
+}
+
 static int fetch_one(fetch_context *ctx, const dc_image *img, fetch_outcome *how,
                      aci_image_record *ret)
 {
@@ -740,31 +801,9 @@ static int fetch_one(fetch_context *ctx, const dc_image *img, fetch_outcome *how
                 return k;
         }
 
-        fetched f = {};
-        k = decode_new(ctx, img, url, &resp, &f);
-        input_reset(ctx);
-        if (k >= 0)
-                k = index_signature_accept(&sig, &f.record);
-        if (k >= 0) {
-                if (ctx->depth == 0)
-                        ctx->changed = !have_prev || strcmp(prev.id, f.record.id) != 0;
-                k = aci_store_add_signed(ctx->store, &f.record, resp.body, resp.size, sig.data,
-                                         sig.size, f.manifest, f.manifest_size);
-        }
+        k = store_new(ctx, img, url, url, &resp, &sig, true, have_prev ? &prev : NULL, ret);
         transfer_response_clear(&resp);
         aci_image_record_done(&prev);
-        if (k >= 0)
-                k = finish_image(ctx, &f.record, f.have_tree ? f.tree : NULL);
-        if (k < 0 && f.have_tree) {
-                int work_fd;
-                if (aci_store_tmp(ctx->store, &work_fd, NULL) >= 0)
-                        fs_remove_tree_at(work_fd, f.tree);
-        }
-        if (k >= 0) {
-                *ret = f.record;
-                f.record = (aci_image_record){};
-        }
-        fetched_done(&f);
         return k;
 }
 

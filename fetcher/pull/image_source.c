@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What `fetch` takes besides names, as rkt tells them apart: an https:// (or http://) URL of an
- * index, a local index path; docker: is refused with one line, a local .aci file too (not
- * imported yet). A URL or path
- * never goes to discovery: its index comes from there, its chunks from --store or default.castr
- * beside it, its signature from beside it (+ ".asc").
+ * index, a local index path, a local .aci file (imported: image_import.c); docker: is refused
+ * with one line. A URL or path never goes to discovery: its index comes from there, its chunks
+ * from --store or default.castr beside it, its signature from beside it (+ ".asc").
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -145,10 +144,7 @@ int fetch_location(fetch_context *ctx, const char *arg, image_source_kind kind,
         if (r < 0)
                 return r;
         if (kind == IMAGE_SOURCE_ACI_PATH)
-                return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
-                                    "%s: .aci files cannot be imported yet: unpack it and "
-                                    "publish the directory (acfetch publish), then fetch that",
-                                    arg);
+                return fetch_import_aci(ctx, location, ret);
         /* fetch_image names the image by its location until the manifest names it. */
         dc_image img = {.name = location};
         ctx->location = location;

@@ -139,7 +139,7 @@ int image_source_get(transfer_engine *e, const char *location, size_t max,
  * Fetches the image at arg (a URL or path of the given kind, not a name): its index from there,
  * its chunks from ctx->io's stores or default.castr beside it, the signature at arg + ".asc"
  * verified against the keys trusted for the name its manifest gives; URLs revalidated with
- * ETag and max-age as discovered indexes are. A .aci file is refused (not imported yet).
+ * ETag and max-age as discovered indexes are. A .aci file is imported (fetch_import_aci).
  */
 int fetch_location(fetch_context *ctx, const char *arg, image_source_kind kind,
                    aci_image_record *ret);
@@ -171,6 +171,27 @@ int fetch_verify_signer(fetch_context *ctx, const char *name);
 /* Once the image is accepted: prints "signature verified: USER ID" and copies the signer
  * into the record (nothing when the signature was not checked). */
 int index_signature_accept(const index_signature *s, aci_image_record *r);
+
+/*
+ * Stores an image from an index made here (an imported .aci): its chunks are in the local store
+ * already; index_path is the index (for messages and chunk sources), url what the record names.
+ * sig was checked by the caller over what was imported (not kept beside the index, which it
+ * does not sign). With ctx->location set, the manifest's name is checked against the signer.
+ */
+int fetch_import_index(fetch_context *ctx, const char *index_path, const char *url,
+                       const void *index, size_t index_size, const index_signature *sig,
+                       aci_image_record *ret);
+
+/* ---------------------------------------------------------------- importing a .aci (image_import.c) */
+/*
+ * `fetch FILE.aci` (location: its absolute path): the file is copied into the store's work
+ * directory, its signature (location + ".asc") verified over the copy's bytes against every
+ * trusted key (then the signer must be trusted for the manifest's name), the tar unpacked there
+ * (manifest and rootfs/ only; see ca_tar_extract) and archived as `acfetch publish` archives a
+ * directory, chunked into the local store, then stored and rendered as any fetched image: the
+ * image ID is that of the canonical tar (`acfetch export`). Errors logged once.
+ */
+int fetch_import_aci(fetch_context *ctx, const char *location, aci_image_record *ret);
 
 /* ---------------------------------------------------------------- public keys (pubkeys.c) */
 /* Reads keys from a file or an https:// URL (http:// only when insecure has both

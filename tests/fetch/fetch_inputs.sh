@@ -1,6 +1,7 @@
 #!/bin/sh
 # What `acfetch fetch` takes besides names, as rkt does: an https:// URL of an index (http://
-# with --insecure-options=http), a local index path, and `docker://` refused with one line. A URL
+# with --insecure-options=http), a local index path, a local .aci file (imported), and
+# `docker://` refused with one line. A URL
 # or path never goes to discovery; the signature beside the index (+ .asc) must verify with a key
 # trusted for the name the manifest gives (prefix-trusted here, so a key trusted for another name
 # is refused); chunks come from default.castr beside the index or --store; a URL is revalidated
@@ -144,10 +145,13 @@ expect_rc 254 "fetch ftp://"
 expect_err "unsupported URL scheme"
 pass "docker:// is refused with one line, other schemes too"
 
-acf --dir="$D2" fetch $APP "$TEST_TMP/app.aci"
-expect_rc 254 "fetch a .aci file"
-expect_eq "lines on stderr for a .aci file" "$(wc -l <"$ERR")" 1
-expect_err "cannot be imported yet"
-pass "a .aci file is refused with one line (not imported yet)"
+# A .aci file (here the export, signed) is imported (tests/fetch/fetch_aci.sh has the rest).
+fe_sign "$TEST_TMP/app.aci"
+D4=$TEST_TMP/store-aci
+acf --dir="$D4" fetch $APP --full "$TEST_TMP/app.aci"
+expect_rc 0 "fetch a .aci file"
+expect_eq "ID of the imported export" "$(cat "$OUT")" "$ID"
+expect_err "signature verified"
+pass "a .aci file is imported: the export of an image imports to the same ID"
 
 finish
