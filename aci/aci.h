@@ -245,10 +245,8 @@ int aci_store_pins(aci_store *s, int (*fn)(const ca_index *index, void *userdata
  * Chunk claims (chunk_claim.c): a process about to download a chunk into chunks/ claims it
  * (an flock on locks/chunk-<id>.claim), so another process of the store waits for that download
  * instead of repeating it. aci_store_claims_open returns an fd of the claims directory (the
- * caller closes it). aci_chunk_claim_try returns 1 with the claim's fd in *ret_fd (2: taken
- * over from an owner that died, whose temporary chunk file may be left: ca_store_reclaim_temps),
- * 0 when another process holds the claim, or a negative errno (not logged: claims only save
- * work).
+ * caller closes it). aci_chunk_claim_try returns 1 with the claim's fd in *ret_fd, 0 when
+ * another process holds the claim, or a negative errno (not logged: claims only save work).
  * aci_chunk_claim_release lets go (fd < 0: nothing to do); a dead owner's claim goes with it.
  */
 int aci_store_claims_open(aci_store *s);

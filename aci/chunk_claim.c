@@ -5,12 +5,10 @@
  * locks/chunk-<id>.claim; another process finding it held waits for that download instead. The
  * kernel drops the flock when its owner dies, so a dead owner never blocks anyone; the owner
  * removes the file when done, so claims leave nothing behind but a crashed process's files,
- * which the next claim of the same chunk, or gc, takes over and removes. The next claim also
- * tells its caller, which removes the dead owner's half-written chunk file.
+ * which the next claim of the same chunk, or gc, takes over and removes.
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <stdbool.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -37,17 +35,8 @@ int aci_chunk_claim_try(int claims_fd, const ca_chunk_id *id, int *ret_fd)
         claim_name(id, name);
         /* Bounded: each retry means an owner released its claim in between. */
         for (unsigned attempt = 0; attempt < 16; attempt++) {
-                /* A claim file that already exists and whose lock is free was left by an owner
-                 * that died mid-download (or one that just let go: the inode check below). */
-                bool left = false;
-                _cleanup_(closep) int fd = openat(
-                    claims_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                if (fd < 0 && errno == EEXIST) {
-                        left = true;
-                        fd = openat(claims_fd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-                        if (fd < 0 && errno == ENOENT)
-                                continue;
-                }
+                _cleanup_(closep) int fd =
+                    openat(claims_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0)
                         return -errno;
                 if (flock(fd, LOCK_EX | LOCK_NB) < 0)
@@ -65,7 +54,7 @@ int aci_chunk_claim_try(int claims_fd, const ca_chunk_id *id, int *ret_fd)
                 if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
                         continue;
                 *ret_fd = TAKE_FD(fd);
-                return left ? 2 : 1;
+                return 1;
         }
         return -EAGAIN;
 }

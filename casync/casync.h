@@ -256,9 +256,6 @@ int ca_store_put_compressed(ca_store *s, const ca_chunk_id *id, const void *data
 int ca_store_put(ca_store *s, const ca_chunk_id *id, const void *data, size_t size);
 /* Removes a chunk (used when it failed verification). Missing counts as success. */
 int ca_store_remove(ca_store *s, const ca_chunk_id *id);
-/* Removes the temporary files of the chunk left by writers that are gone (fs_temp_reclaim_at);
- * failures are only warned about. */
-void ca_store_reclaim_temps(ca_store *s, const ca_chunk_id *id);
 
 /* Consumes the bytes of a stream, in order (assembled chunks, a tar being written...). */
 typedef int (*ca_stream_writer)(void *userdata, const void *data, size_t size);

@@ -312,6 +312,9 @@ int ca_store_put_compressed(ca_store *s, const ca_chunk_id *id, const void *data
         if (r > 0)
                 return 0;
 
+        /* A writer killed between its temp file and the rename left one: whoever writes the
+         * chunk next removes it (if its writer is gone), so a rerun leaves nothing behind. */
+        fs_temp_reclaim_siblings(subfd, name, s->path);
         _cleanup_(closep) int fd = write_temp(subfd, name, data, size, &tmp);
         r = fd < 0 ? fd : publish(subfd, tmp, name);
         /* Closed after the rename, to keep the flock; every read verifies the chunk anyway. */
@@ -374,18 +377,6 @@ int ca_store_remove(ca_store *s, const ca_chunk_id *id)
                 return ca_log_errno(CA_LOG_ERR, r, "store %s: cannot remove chunk %s: %s", s->path,
                                     hex, strerror(-r));
         return 0;
-}
-
-void ca_store_reclaim_temps(ca_store *s, const ca_chunk_id *id)
-{
-        char rel[CHUNK_REL_MAX];
-        if (s->flags & CA_STORE_READ_ONLY)
-                return;
-        chunk_rel(id, compressed_suffix, rel);
-        _cleanup_(closep) int subfd = open_subdir(s, rel, false);
-        if (subfd < 0)
-                return;
-        fs_temp_reclaim_siblings(subfd, rel + 5, s->path);
 }
 
 int ca_store_list_get(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf)

@@ -324,8 +324,6 @@ static void claim_across_processes(chunk_source *s, const ca_chunk_id *id, int *
         uint64_t start = now_ms(), delay = 1;
         for (;;) {
                 int r = aci_chunk_claim_try(s->claims_fd, id, ret_fd);
-                if (r == 2 && s->cache)
-                        ca_store_reclaim_temps(s->cache, id); /* the dead owner's half chunk */
                 if (r != 0) {
                         if (r < 0)
                                 ca_log_debug("chunk claim: %s", strerror(-r));

@@ -7,8 +7,7 @@
 #   what the killed process moved away is reclaimed by the next one.
 # - export and render killed mid-write leave their temporary file or directory beside DEST; the
 #   next run to the same DEST removes it (its maker is gone); a killed chunk write leaves a temp
-#   file in the chunk store that the next fetch of that chunk (taking over the dead claim), or
-#   gc, removes.
+#   file in the chunk store that the next write of that chunk, or gc, removes.
 # - export and render into a full tmpfs: exit 254, one message "DEST: no space left on device (the
 #   file system at MOUNT, SIZE)", nothing left behind.
 # - a fetch and a publish under umask 000 create nothing writable by others.
@@ -151,7 +150,7 @@ while [ "$n" -le 10 ]; do
 done
 [ -n "$(cache_tmp "$D2")" ] || fail "no killed fetch left a chunk temp file"
 [ -n "$(find "$D2/locks" -name 'chunk-*.claim')" ] || fail "the killed fetch left no chunk claim"
-# The rerun downloads that chunk again, taking over the dead owner's claim, and removes the temp.
+# The rerun writes that chunk again and removes the dead writer's temp beside it.
 acf --dir="$D2" fetch $NET "$host/a"
 expect_rc 0 "fetch after the killed fetch"
 expect_eq "chunk temp files after the rerun" "$(cache_tmp "$D2")" ""
@@ -167,6 +166,23 @@ expect_rc 0 "gc after the killed fetch"
 expect_eq "chunk temp files after gc" "$(cache_tmp "$D2")" ""
 expect_eq "chunk claims after gc" "$(find "$D2/locks" -name 'chunk-*.claim')" ""
 pass "gc removes the chunk temp file and claim of a killed fetch"
+
+# The same for publish, whose chunk store is OUTDIR's: the next publish removes the temp file.
+O=$TEST_TMP/site
+site_tmp() { [ -d "$O/default.castr" ] && find "$O/default.castr" -type f ! -name '*.cacnk'; }
+n=1
+while [ "$n" -le 20 ]; do
+        rm -rf "$O"
+        killed_at renameat2 "$n" "$A" publish "$SRC/a/rootfs" --name="$host/p" "$O"
+        [ "$RC" -eq 137 ] || break
+        [ -z "$(site_tmp)" ] || break
+        n=$((n + 1))
+done
+[ -n "$(site_tmp)" ] || fail "no killed publish left a chunk temp file"
+acf publish "$SRC/a/rootfs" --name="$host/p" "$O"
+expect_rc 0 "publish after the killed publish"
+expect_eq "chunk temp files after the next publish" "$(site_tmp)" ""
+pass "the next publish removes the chunk temp file of a killed publish"
 
 # --- a full file system --------------------------------------------------------------------------
 F=$TEST_TMP/full
