@@ -47,7 +47,11 @@ gpg --batch --quiet --armor --export demo@example.com >"$work/demo-key.asc"
 
 # Publish: the index (signed), the shared chunk store and the discovery page that
 # https://example.com/hello?ac-discovery=1 answers with, in the web server's document root.
-"$acfetch" publish --name example.com/hello --sign demo@example.com "$img" "$work/srv" >&2
+# The page names the public key too (--pubkeys), so that `acfetch trust --prefix` and rkt can
+# find it there; it is served beside the image.
+"$acfetch" publish --name example.com/hello --sign demo@example.com \
+        --pubkeys=https://example.com/hello/pubkeys.gpg "$img" "$work/srv" >&2
+cp "$work/demo-key.asc" "$work/srv/hello/pubkeys.gpg"
 # A CA and a certificate for example.com, so TLS is verified as it would be in production.
 tls=$work/tls
 mkdir -p "$tls"
