@@ -132,6 +132,23 @@ static int open_parent(ca_tar_extract *x, const char *path, bool create, const c
         }
 }
 
+/* Owner (when restored), mode (set_mode: after the chown, which may clear set-id bits) and times
+ * of a node just made by name under dir, which is never followed. */
+static int set_meta_at(ca_tar_extract *x, int dir, const char *name, const ca_tar_entry *e,
+                       const struct timespec ts[2], bool set_mode)
+{
+        if (x->chown && fchownat(dir, name, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": cannot chown: %m", x->what,
+                                    e->path);
+        if (set_mode && fchmodat(dir, name, e->mode, 0) < 0)
+                return ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": cannot chmod: %m", x->what,
+                                    e->path);
+        if (utimensat(dir, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+                return ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": cannot set times: %m", x->what,
+                                    e->path);
+        return 0;
+}
+
 static int duplicate(ca_tar_extract *x, const char *path)
 {
         return ca_bad("%s: \"%s\": the archive holds it twice", x->what, path);
@@ -237,14 +254,7 @@ static int on_entry(void *userdata, const ca_tar_entry *e)
                         return errno == EEXIST ? duplicate(x, e->path)
                                                : ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": %m",
                                                               x->what, e->path);
-                if (x->chown &&
-                    fchownat(dir, name, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW) < 0)
-                        return ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": cannot chown: %m",
-                                            x->what, e->path);
-                if (utimensat(dir, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-                        return ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": cannot set times: %m",
-                                            x->what, e->path);
-                return 0;
+                return set_meta_at(x, dir, name, e, ts, false);
         case CA_TAR_HARDLINK: {
                 const char *tname;
                 _cleanup_(closep) int tdir = open_parent(x, e->link_target, false, &tname);
@@ -279,17 +289,7 @@ static int on_entry(void *userdata, const ca_tar_entry *e)
                         return errno == EEXIST ? duplicate(x, e->path)
                                                : ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": %m",
                                                               x->what, e->path);
-                if (x->chown &&
-                    fchownat(dir, name, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW) < 0)
-                        return ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": cannot chown: %m",
-                                            x->what, e->path);
-                if (fchmodat(dir, name, e->mode, 0) < 0)
-                        return ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": cannot chmod: %m",
-                                            x->what, e->path);
-                if (utimensat(dir, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-                        return ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": cannot set times: %m",
-                                            x->what, e->path);
-                return 0;
+                return set_meta_at(x, dir, name, e, ts, true);
         }
         }
         return -EINVAL;
