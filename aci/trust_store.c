@@ -706,6 +706,19 @@ static int ring_keys(const aci_keyring *ring, aci_pgp_key ***ret, size_t *ret_n)
         return 0;
 }
 
+/* Verifies the signature against every key of the ring (*ret_n: how many there were). */
+static int verify_with(const aci_keyring *ring, const void *data, size_t size, const void *sig,
+                       size_t sig_size, const char *what, size_t *ret_n, aci_pgp_issuer *issuer,
+                       aci_pgp_signer *ret)
+{
+        _cleanup_(freep) aci_pgp_key **keys = NULL;
+        int r = ring_keys(ring, &keys, ret_n);
+        if (r < 0)
+                return r;
+        return aci_pgp_verify_detached(keys, *ret_n, data, size, sig, sig_size, (int64_t)time(NULL),
+                                       what, issuer, ret);
+}
+
 int aci_trust_verify(const char *system_config, const char *local_config, const char *name,
                      const void *data, size_t size, const void *sig, size_t sig_size,
                      const char *what, aci_pgp_signer *ret)
@@ -714,14 +727,9 @@ int aci_trust_verify(const char *system_config, const char *local_config, const 
         int r = aci_keyring_load(system_config, local_config, name, &ring);
         if (r < 0)
                 return r;
-        _cleanup_(freep) aci_pgp_key **keys = NULL;
         size_t n;
-        r = ring_keys(&ring, &keys, &n);
-        if (r < 0)
-                return r;
         aci_pgp_issuer issuer;
-        r = aci_pgp_verify_detached(keys, n, data, size, sig, sig_size, (int64_t)time(NULL), what,
-                                    &issuer, ret);
+        r = verify_with(&ring, data, size, sig, sig_size, what, &n, &issuer, ret);
         if (r == -ENOKEY)
                 r = explain_unknown(system_config, local_config, name, &ring, n, &issuer, what);
         return r;
@@ -735,14 +743,9 @@ int aci_trust_verify_any(const char *system_config, const char *local_config, co
         int r = trust_list(system_config, local_config, CA_LOG_ERR, &all);
         if (r < 0)
                 return r;
-        _cleanup_(freep) aci_pgp_key **keys = NULL;
         size_t n;
-        r = ring_keys(&all, &keys, &n);
-        if (r < 0)
-                return r;
         aci_pgp_issuer issuer;
-        r = aci_pgp_verify_detached(keys, n, data, size, sig, sig_size, (int64_t)time(NULL), what,
-                                    &issuer, ret);
+        r = verify_with(&all, data, size, sig, sig_size, what, &n, &issuer, ret);
         if (r == -ENOKEY)
                 r = ca_log_errno(CA_LOG_ERR, -ENOKEY,
                                  "%s: signed by unknown key %s: no key trusted for any name made "
