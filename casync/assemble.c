@@ -9,9 +9,12 @@
 
 #include "casync/casync.h"
 
-/* The window holds at most this many bytes of chunks (but always at least two chunks). */
-#define WINDOW_BYTES     (UINT64_C(32) << 20)
-#define WINDOW_SLOTS_MAX 256
+/* The window holds at most this many bytes of chunks (but always the next one to write),
+ * counted by their actual sizes, however many workers there are: with a compressed copy of each
+ * chunk being fetched, memory stays under twice this. */
+#define WINDOW_BYTES     (UINT64_C(24) << 20)
+#define WINDOW_SLOTS_MAX 1024
+#define JOBS_MAX         256
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_READY };
 
@@ -32,8 +35,9 @@ typedef struct assembler {
         pthread_cond_t changed;
         slot *slots;
         size_t n_slots;
-        size_t next_claim;   /* next item a worker takes */
-        size_t next_consume; /* next item the consumer writes */
+        size_t next_claim;     /* next item a worker takes */
+        size_t next_consume;   /* next item the consumer writes */
+        uint64_t window_bytes; /* sizes of the items claimed and not yet written */
         bool abort;
 } assembler;
 
@@ -50,14 +54,23 @@ static int slot_fill(assembler *a, slot *s, size_t i)
         return a->get(a->get_userdata, item, a->digest, s->buf);
 }
 
+/* Lock held: may a worker claim the next item? Always the one the consumer waits for. */
+static bool window_has_room(const assembler *a)
+{
+        if (a->next_claim == a->next_consume)
+                return true;
+        if (a->next_claim - a->next_consume >= a->n_slots)
+                return false;
+        return a->window_bytes + a->index->items[a->next_claim].size <= WINDOW_BYTES;
+}
+
 static void *worker(void *userdata)
 {
         assembler *a = userdata;
 
         pthread_mutex_lock(&a->lock);
         for (;;) {
-                while (!a->abort && a->next_claim < a->index->n_items &&
-                       a->next_claim - a->next_consume >= a->n_slots)
+                while (!a->abort && a->next_claim < a->index->n_items && !window_has_room(a))
                         pthread_cond_wait(&a->changed, &a->lock);
                 if (a->abort || a->next_claim >= a->index->n_items)
                         break;
@@ -65,6 +78,7 @@ static void *worker(void *userdata)
                 size_t i = a->next_claim++;
                 slot *s = &a->slots[i % a->n_slots];
                 s->state = SLOT_BUSY;
+                a->window_bytes += a->index->items[i].size;
                 pthread_mutex_unlock(&a->lock);
 
                 int r = slot_fill(a, s, i);
@@ -85,12 +99,10 @@ static void *worker(void *userdata)
         return NULL;
 }
 
+/* Enough slots that every worker can be busy while finished chunks wait for the consumer. */
 static size_t window_slots(const ca_index *index, unsigned jobs)
 {
-        uint64_t per_chunk = MAX(index->chunk_size_max, UINT64_C(1));
-        uint64_t n = WINDOW_BYTES / per_chunk;
-        n = MAX(n, (uint64_t)jobs + 1);
-        n = MAX(n, UINT64_C(2));
+        uint64_t n = MAX((uint64_t)jobs * 2, UINT64_C(2));
         n = MIN(n, (uint64_t)WINDOW_SLOTS_MAX);
         return (size_t)MIN(n, (uint64_t)MAX(index->n_items, (size_t)1));
 }
@@ -132,7 +144,7 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
         if (jobs == 0 || index->n_items <= 1)
                 return assemble_inline(&a, write, write_userdata, stats);
 
-        jobs = MIN(jobs, 64U);
+        jobs = MIN(jobs, (unsigned)JOBS_MAX);
         a.n_slots = window_slots(index, jobs);
         a.slots = calloc(a.n_slots, sizeof(slot));
         pthread_t *threads = calloc(jobs, sizeof(pthread_t));
@@ -173,8 +185,12 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
                         stats->bytes += index->items[i].size;
                 }
 
+                free(s->buf);
+                s->buf = NULL;
+                s->cap = 0;
                 pthread_mutex_lock(&a.lock);
                 s->state = SLOT_FREE;
+                a.window_bytes -= index->items[i].size;
                 a.next_consume = i + 1;
                 pthread_cond_broadcast(&a.changed);
                 pthread_mutex_unlock(&a.lock);

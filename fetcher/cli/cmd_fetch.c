@@ -204,8 +204,7 @@ static int run_fetch(int argc, char **argv)
         ctx.io = io;
         json_t *out = a.json ? json_array() : NULL;
         _cleanup_(auth_config_freep) auth_config *auth = NULL;
-        r = input_options_open_engine(io, io->jobs ? io->jobs : INPUT_REMOTE_JOBS_DEFAULT, &auth,
-                                      &ctx.engine);
+        r = input_options_open_engine(io, &auth, &ctx.engine);
         ctx.auth = auth;
         if (r >= 0)
                 r = open_image_store(&ctx.store);

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The adaptive request limit of one origin (see concurrency.h). Throughput is measured over
+ * intervals of at least one and a half request latencies and half a limit's worth of
+ * responses, so a step is judged on the traffic it allowed, not on one chunk's luck.
+ */
+#include "fetcher/transfer/concurrency.h"
+
+#include "casync/util.h"
+
+/* Shortest interval, whatever the latency: on loopback a response takes microseconds. */
+#define INTERVAL_MIN_NS (UINT64_C(10) * 1000000)
+/* Throughput must rise by this factor for the limit to keep growing ... */
+#define RISE_SLOW_START 1.10
+#define RISE            1.05
+/* ... and fall under this one for it to shrink (chunk sizes vary: some noise is normal). */
+#define FALL 0.6
+
+void concurrency_init(concurrency *c, unsigned cap, bool fixed)
+{
+        cap = MAX(cap, 1U);
+        *c = (concurrency){
+            .limit = fixed ? cap : MIN((unsigned)CONCURRENCY_START, cap),
+            .ceiling = cap,
+            .fixed = fixed,
+            .slow_start = !fixed,
+        };
+}
+
+bool concurrency_admits(const concurrency *c, unsigned running)
+{
+        return running < c->limit;
+}
+
+static void interval_restart(concurrency *c, uint64_t now, unsigned running)
+{
+        c->interval_start = now;
+        c->interval_bytes = 0;
+        c->interval_done = 0;
+        c->interval_peak = running;
+        c->interval_failed = false;
+}
+
+void concurrency_started(concurrency *c, uint64_t now, unsigned running)
+{
+        if (c->interval_start == 0)
+                interval_restart(c, now, running);
+        c->interval_peak = MAX(c->interval_peak, running);
+        c->peak = MAX(c->peak, running);
+}
+
+/* The step after an interval that kept the limit busy and delivered `rate` bytes/s. */
+static void adapt(concurrency *c, double rate)
+{
+        unsigned limit = c->limit;
+        if (c->slow_start) {
+                if (c->last_rate == 0 || rate > c->last_rate * RISE_SLOW_START)
+                        limit = limit * 2;
+                else
+                        c->slow_start = false; /* the last doubling bought nothing: hold */
+        } else if (rate > c->last_rate * RISE) {
+                limit += MAX(limit / 4, 1U);
+        } else if (rate < c->last_rate * FALL) {
+                limit -= limit / 4;
+        }
+        c->limit = MAX(MIN(limit, c->ceiling), 1U);
+}
+
+void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_t latency)
+{
+        c->latency = c->latency ? (c->latency * 7 + latency) / 8 : latency;
+        if (c->fixed || c->interval_start == 0)
+                return;
+        c->interval_bytes += bytes;
+        c->interval_done++;
+        uint64_t elapsed = now > c->interval_start ? now - c->interval_start : 0;
+        if (elapsed < MAX(c->latency + c->latency / 2, INTERVAL_MIN_NS) ||
+            c->interval_done < MAX(c->limit / 2, 2U))
+                return;
+        double rate = (double)c->interval_bytes * 1e9 / (double)elapsed;
+        /* An interval the workers did not fill says nothing about a higher limit. */
+        if (c->interval_peak >= c->limit) {
+                adapt(c, rate);
+                c->last_rate = rate;
+        }
+        interval_restart(c, now, 0);
+}
+
+void concurrency_overloaded(concurrency *c, unsigned running)
+{
+        c->overloads++;
+        if (c->fixed)
+                return;
+        /* Of the `running` requests in flight this one was refused: the server admits at most
+         * running - 1. Each refusal of a burst arrives with one fewer in flight, so the ceiling
+         * settles on what the server admits, and the limit never probes past it again. */
+        c->ceiling = MAX(MIN(c->ceiling, running > 0 ? running - 1 : 1), 1U);
+        c->limit = MIN(c->limit, c->ceiling);
+        c->slow_start = false;
+        c->last_rate = 0;
+}
+
+void concurrency_failed(concurrency *c)
+{
+        if (c->fixed || c->interval_failed)
+                return;
+        /* Once per interval: a dropped connection fails all its requests at once. */
+        c->interval_failed = true;
+        c->limit = MAX(c->limit / 2, 1U);
+        c->slow_start = false;
+}
