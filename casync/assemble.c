@@ -32,7 +32,8 @@ typedef struct assembler {
         void *get_userdata;
 
         pthread_mutex_t lock;
-        pthread_cond_t changed;
+        pthread_cond_t room;  /* workers wait for the window to move */
+        pthread_cond_t ready; /* the consumer waits for its slot */
         slot *slots;
         size_t n_slots;
         size_t next_claim;     /* next item a worker takes */
@@ -71,7 +72,7 @@ static void *worker(void *userdata)
         pthread_mutex_lock(&a->lock);
         for (;;) {
                 while (!a->abort && a->next_claim < a->index->n_items && !window_has_room(a))
-                        pthread_cond_wait(&a->changed, &a->lock);
+                        pthread_cond_wait(&a->room, &a->lock);
                 if (a->abort || a->next_claim >= a->index->n_items)
                         break;
 
@@ -91,9 +92,11 @@ static void *worker(void *userdata)
                  * before next_claim is claimed, so the consumer still finds all it waits for
                  * up to (at most) this one.
                  */
-                if (r < 0)
+                if (r < 0) {
                         a->abort = true;
-                pthread_cond_broadcast(&a->changed);
+                        pthread_cond_broadcast(&a->room);
+                }
+                pthread_cond_signal(&a->ready);
         }
         pthread_mutex_unlock(&a->lock);
         return NULL;
@@ -154,7 +157,8 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
                 return -ENOMEM;
         }
         pthread_mutex_init(&a.lock, NULL);
-        pthread_cond_init(&a.changed, NULL);
+        pthread_cond_init(&a.room, NULL);
+        pthread_cond_init(&a.ready, NULL);
 
         int r = 0;
         unsigned started = 0;
@@ -165,7 +169,8 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
                 free(a.slots);
                 free(threads);
                 pthread_mutex_destroy(&a.lock);
-                pthread_cond_destroy(&a.changed);
+                pthread_cond_destroy(&a.room);
+                pthread_cond_destroy(&a.ready);
                 return assemble_inline(&a, write, write_userdata, stats);
         }
 
@@ -174,7 +179,7 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
 
                 pthread_mutex_lock(&a.lock);
                 while (s->state != SLOT_READY)
-                        pthread_cond_wait(&a.changed, &a.lock);
+                        pthread_cond_wait(&a.ready, &a.lock);
                 pthread_mutex_unlock(&a.lock);
 
                 r = s->result;
@@ -192,13 +197,13 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
                 s->state = SLOT_FREE;
                 a.window_bytes -= index->items[i].size;
                 a.next_consume = i + 1;
-                pthread_cond_broadcast(&a.changed);
+                pthread_cond_broadcast(&a.room);
                 pthread_mutex_unlock(&a.lock);
         }
 
         pthread_mutex_lock(&a.lock);
         a.abort = true;
-        pthread_cond_broadcast(&a.changed);
+        pthread_cond_broadcast(&a.room);
         pthread_mutex_unlock(&a.lock);
         for (unsigned t = 0; t < started; t++)
                 pthread_join(threads[t], NULL);
@@ -208,7 +213,8 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
         free(a.slots);
         free(threads);
         pthread_mutex_destroy(&a.lock);
-        pthread_cond_destroy(&a.changed);
+        pthread_cond_destroy(&a.room);
+        pthread_cond_destroy(&a.ready);
         return r;
 }
 

@@ -25,6 +25,8 @@ typedef struct chunk_source_stats {
         _Atomic uint64_t remote_chunks, remote_bytes; /* downloaded (uncompressed bytes) */
         _Atomic uint64_t wire_bytes;                  /* downloaded (bytes on the wire) */
         _Atomic uint64_t corrupt_chunks;              /* downloads rejected by verification */
+        _Atomic uint64_t hedged;     /* slow downloads asked of a second store too */
+        _Atomic uint64_t hedge_wins; /* of those: the second store's copy was used */
 } chunk_source_stats;
 
 /* cache: where verified downloads are kept (may be NULL); engine: for http(s) stores. */

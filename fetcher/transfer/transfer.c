@@ -44,9 +44,10 @@ typedef struct transfer_request {
         bool no_retry; /* one attempt only (TRANSFER_NO_RETRY) */
         bool urgent;   /* queued first (TRANSFER_URGENT) */
         origin *origin;
-        uint64_t started; /* ns: this attempt began, 0 while queued */
-        bool running;     /* in the multi handle */
-        bool cancelled;   /* the caller left: the engine frees it */
+        uint64_t started;       /* ns: this attempt began, 0 while queued */
+        bool running;           /* in the multi handle */
+        bool cancelled;         /* the caller left: the engine frees it */
+        pthread_cond_t *waiter; /* the thread waiting for it, if one is (under lock) */
 
         CURL *easy;
         struct curl_slist *headers;
@@ -83,7 +84,7 @@ struct transfer_engine {
         bool thread_started;
 
         pthread_mutex_t lock;
-        pthread_cond_t done;
+        pthread_condattr_t cond_attr;     /* waits with a deadline count in monotonic time */
         request *queue_head, *queue_tail; /* waiting to start (also: waiting for backoff) */
         bool stopping;
         origin *origins; /* under lock (looked up by submitters, adapted by the engine) */
@@ -489,7 +490,9 @@ static void request_complete(transfer_engine *e, request *q, int error)
         }
         q->error = error;
         q->done = true;
-        pthread_cond_broadcast(&e->done);
+        /* Only its waiter: a broadcast would wake every worker for every chunk. */
+        if (q->waiter)
+                pthread_cond_signal(q->waiter);
 }
 
 static void request_start(transfer_engine *e, request *q)
@@ -1114,12 +1117,8 @@ int transfer_engine_new(const transfer_options *o, transfer_engine **ret)
         e->last_refill = now_ns();
         e->tokens = e->opts.rate_limit ? 16384 : 0;
         pthread_mutex_init(&e->lock, NULL);
-        /* Waits with a deadline (transfer_request_wait) count in monotonic time. */
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&e->done, &ca);
-        pthread_condattr_destroy(&ca);
+        pthread_condattr_init(&e->cond_attr);
+        pthread_condattr_setclock(&e->cond_attr, CLOCK_MONOTONIC);
         int k = pthread_create(&e->thread, NULL, engine_thread, e);
         if (k != 0) {
                 transfer_engine_free(e);
@@ -1141,7 +1140,7 @@ void transfer_engine_free(transfer_engine *e)
                 curl_multi_wakeup(e->multi);
                 pthread_join(e->thread, NULL);
                 pthread_mutex_destroy(&e->lock);
-                pthread_cond_destroy(&e->done);
+                pthread_condattr_destroy(&e->cond_attr);
         }
         if (e->multi)
                 curl_multi_cleanup(e->multi);
@@ -1201,6 +1200,15 @@ static origin *origin_for(transfer_engine *e, const char *url)
         concurrency_init(&o->limit, e->opts.max_in_flight, e->opts.fixed_in_flight);
         e->n_origins++;
         return o;
+}
+
+unsigned transfer_origin_limit(transfer_engine *e, const char *url)
+{
+        pthread_mutex_lock(&e->lock);
+        origin *o = origin_for(e, url);
+        unsigned n = o ? o->limit.limit : 1;
+        pthread_mutex_unlock(&e->lock);
+        return n;
 }
 
 int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
@@ -1279,19 +1287,7 @@ int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
 
 int transfer_request_wait(transfer_request *q, uint64_t deadline)
 {
-        transfer_engine *e = q->engine;
-        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                              .tv_nsec = (long)(deadline % 1000000000u)};
-        pthread_mutex_lock(&e->lock);
-        while (!q->done) {
-                if (!deadline)
-                        pthread_cond_wait(&e->done, &e->lock);
-                else if (pthread_cond_timedwait(&e->done, &e->lock, &ts) == ETIMEDOUT)
-                        break;
-        }
-        bool done = q->done;
-        pthread_mutex_unlock(&e->lock);
-        return done ? 1 : 0;
+        return transfer_request_wait_any(&q, 1, deadline) >= 0 ? 1 : 0;
 }
 
 int transfer_request_wait_any(transfer_request *const *reqs, size_t n, uint64_t deadline)
@@ -1301,8 +1297,12 @@ int transfer_request_wait_any(transfer_request *const *reqs, size_t n, uint64_t 
         transfer_engine *e = reqs[0]->engine;
         struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
                               .tv_nsec = (long)(deadline % 1000000000u)};
+        pthread_cond_t cond;
+        pthread_cond_init(&cond, &e->cond_attr);
         int found = -ETIMEDOUT;
         pthread_mutex_lock(&e->lock);
+        for (size_t i = 0; i < n; i++)
+                reqs[i]->waiter = &cond;
         for (;;) {
                 for (size_t i = 0; i < n && found < 0; i++)
                         if (reqs[i]->done)
@@ -1310,11 +1310,14 @@ int transfer_request_wait_any(transfer_request *const *reqs, size_t n, uint64_t 
                 if (found >= 0)
                         break;
                 if (!deadline)
-                        pthread_cond_wait(&e->done, &e->lock);
-                else if (pthread_cond_timedwait(&e->done, &e->lock, &ts) == ETIMEDOUT)
+                        pthread_cond_wait(&cond, &e->lock);
+                else if (pthread_cond_timedwait(&cond, &e->lock, &ts) == ETIMEDOUT)
                         break;
         }
+        for (size_t i = 0; i < n; i++)
+                reqs[i]->waiter = NULL;
         pthread_mutex_unlock(&e->lock);
+        pthread_cond_destroy(&cond);
         return found;
 }
 

@@ -152,6 +152,8 @@ uint64_t transfer_request_started(transfer_request *q);
 int transfer_request_finish(transfer_request *q, transfer_response *ret);
 /* Abandons q, queued or running (NULL: nothing); the engine drops it. Nothing is logged. */
 void transfer_request_cancel(transfer_request *q);
+/* How many requests url's origin may have in flight now. */
+unsigned transfer_origin_limit(transfer_engine *e, const char *url);
 
 typedef struct transfer_stats {
         uint64_t requests; /* attempts sent */
