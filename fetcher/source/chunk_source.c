@@ -33,6 +33,7 @@
 typedef struct remote_store {
         char *base;           /* URL without query and trailing '/' */
         unsigned outstanding; /* its downloads submitted and not finished (lock) */
+        unsigned waiting;     /* workers waiting for a request slot at it (lock) */
         uint64_t latency;     /* ns, smoothed over its verified downloads; 0: none yet (lock) */
         double failing;       /* smoothed share of its downloads that failed (lock) */
 } remote_store;
@@ -52,6 +53,7 @@ struct chunk_source {
 
         pthread_mutex_t lock;
         pthread_cond_t changed;
+        pthread_cond_t slot_free; /* a remote download finished */
         inflight *inflight;
         size_t n_inflight;
 
@@ -84,6 +86,7 @@ int chunk_source_new(ca_store *cache, transfer_engine *engine, unsigned jobs, ch
         }
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->changed, NULL);
+        pthread_cond_init(&s->slot_free, NULL);
         *ret = s;
         return 0;
 }
@@ -108,6 +111,7 @@ chunk_source *chunk_source_free(chunk_source *s)
                 close(s->claims_fd);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->changed);
+        pthread_cond_destroy(&s->slot_free);
         free(s);
         return NULL;
 }
@@ -312,14 +316,66 @@ static size_t pick_store(chunk_source *s, const bool *skip)
                 unsigned limit = MAX(transfer_origin_limit(s->engine, st->base), 1U);
                 /* Nothing known at all: only the queues decide. */
                 double base = st->latency ? (double)st->latency : fastest ? (double)fastest : 1.0;
-                double t = base *
-                           (1.0 + (double)st->outstanding / limit) * (1.0 + 10 * st->failing);
+                double t = base * (1.0 + (double)(st->outstanding + st->waiting) / limit) *
+                           (1.0 + 10 * st->failing);
                 if (best == SIZE_MAX || t < best_time) {
                         best = i;
                         best_time = t;
                 }
         }
         return best;
+}
+
+/*
+ * A request slot for a download: at store `only` (SIZE_MAX: the best one not in skip, see
+ * pick_store) once it has fewer downloads out than its origin's limit. A download is bound to a
+ * store only when it can start, so none waits in a slow store's queue while another could serve
+ * it. With `wait` false, SIZE_MAX when there is no room now. Returns the store, counted in its
+ * outstanding downloads, or SIZE_MAX when every store is in skip.
+ */
+static size_t slot_acquire(chunk_source *s, const bool *skip, size_t only, bool wait)
+{
+        size_t waiting_at = SIZE_MAX, got = SIZE_MAX;
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+                size_t i = only != SIZE_MAX ? only : pick_store(s, skip);
+                if (i == SIZE_MAX)
+                        break;
+                remote_store *st = &s->remotes[i];
+                if (st->outstanding < transfer_origin_limit(s->engine, st->base)) {
+                        st->outstanding++;
+                        got = i;
+                        break;
+                }
+                if (!wait)
+                        break;
+                if (waiting_at != i) {
+                        if (waiting_at != SIZE_MAX)
+                                s->remotes[waiting_at].waiting--;
+                        st->waiting++;
+                        waiting_at = i;
+                }
+                /* Woken when a download ends; the limits also grow without telling us. */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 20 * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&s->slot_free, &s->lock, &ts);
+        }
+        if (waiting_at != SIZE_MAX)
+                s->remotes[waiting_at].waiting--;
+        pthread_mutex_unlock(&s->lock);
+        return got;
+}
+
+/* Lock held: a download at store i ended (or never started). */
+static void slot_release(chunk_source *s, size_t i)
+{
+        s->remotes[i].outstanding--;
+        pthread_cond_signal(&s->slot_free);
 }
 
 /* One download of a chunk from one store. */
@@ -335,38 +391,42 @@ static void download_done(download *d)
         d->url = NULL;
 }
 
+/* Starts a download from store i, whose slot the caller acquired: it is released when the
+ * download ends, or here if it cannot start. */
 static int download_submit(chunk_source *s, size_t i, const ca_index_item *item, unsigned attempt,
                            download *d)
 {
         char hex[CA_CHUNK_ID_HEX_SIZE];
         ca_chunk_id_to_hex(&item->id, hex);
         *d = (download){.store = i};
+        int r = 0;
         if (asprintf(&d->url, "%s/%.4s/%s.cacnk", s->remotes[i].base, hex, hex) < 0) {
                 d->url = NULL;
-                return -ENOMEM;
+                r = -ENOMEM;
         }
         /* A cache on the way may hold the bad copy: ask it to revalidate. */
         const char *headers[] = {attempt > 1 ? "Cache-Control: no-cache" : NULL, NULL};
         /* Chunks have no --max-time: their size is bounded, the speed floor does the rest. */
-        int r = transfer_submit(s->engine, d->url, (size_t)ca_chunk_compressed_size_max(item->size),
-                                headers, TRANSFER_NO_DEADLINE, &d->q);
-        if (r < 0) {
-                download_done(d);
-                return r;
-        }
+        if (r >= 0)
+                r = transfer_submit(s->engine, d->url,
+                                    (size_t)ca_chunk_compressed_size_max(item->size), headers,
+                                    TRANSFER_NO_DEADLINE, &d->q);
         pthread_mutex_lock(&s->lock);
-        s->remotes[i].outstanding++;
-        if (attempt == 1)
+        if (r < 0)
+                slot_release(s, i);
+        else if (attempt == 1)
                 s->downloads++;
         pthread_mutex_unlock(&s->lock);
-        return 0;
+        if (r < 0)
+                download_done(d);
+        return r;
 }
 
 static void download_cancel(chunk_source *s, download *d)
 {
         transfer_request_cancel(d->q);
         pthread_mutex_lock(&s->lock);
-        s->remotes[d->store].outstanding--;
+        slot_release(s, d->store);
         pthread_mutex_unlock(&s->lock);
         download_done(d);
 }
@@ -383,7 +443,7 @@ static int download_finish(chunk_source *s, download *d, const ca_index_item *it
         int r = transfer_request_finish(d->q, &resp);
         d->q = NULL;
         pthread_mutex_lock(&s->lock);
-        s->remotes[d->store].outstanding--;
+        slot_release(s, d->store);
         if (r < 0)
                 note_failure(s, d->store);
         pthread_mutex_unlock(&s->lock);
@@ -433,10 +493,12 @@ static int get_from_store(chunk_source *s, size_t i, const ca_index_item *item, 
         for (unsigned attempt = 1;; attempt++) {
                 download d;
                 int r = 0;
-                if (attempt == 1 && first)
+                if (attempt == 1 && first) {
                         d = *first;
-                else
+                } else {
+                        slot_acquire(s, NULL, i, true);
                         r = download_submit(s, i, item, attempt, &d);
+                }
                 if (r < 0)
                         return r;
                 r = download_finish(s, &d, item, t, buf, not_kept);
@@ -478,35 +540,37 @@ static int get_hedged(chunk_source *s, size_t i, const ca_index_item *item, ca_d
                       void *buf, bool *not_kept, bool *tried, failures *f)
 {
         download d[2];
-        tried[i] = true;
         int r = download_submit(s, i, item, 1, &d[0]);
         if (r < 0)
                 return r;
         bool hedged = false;
-        for (;;) {
+        while (s->n_remotes > 1) {
                 pthread_mutex_lock(&s->lock);
                 uint64_t after = hedge_threshold(s);
                 pthread_mutex_unlock(&s->lock);
-                if (!after)
-                        break;
                 /* Time waiting for a request slot is not the store's slowness. */
                 uint64_t started = transfer_request_started(d[0].q), now = now_ns();
-                if (started && now - started >= after) {
-                        pthread_mutex_lock(&s->lock);
-                        size_t j = pick_store(s, tried);
-                        if (j != SIZE_MAX)
+                if (after && started && now - started >= after) {
+                        /* Only a store with a free slot: one that would queue it helps no one
+                         * (look again later). */
+                        size_t j = slot_acquire(s, tried, SIZE_MAX, false);
+                        if (j != SIZE_MAX) {
+                                if (download_submit(s, j, item, 1, &d[1]) < 0)
+                                        break;
                                 s->stats.hedged++;
-                        pthread_mutex_unlock(&s->lock);
-                        if (j == SIZE_MAX || download_submit(s, j, item, 1, &d[1]) < 0)
+                                tried[j] = true;
+                                hedged = true;
+                                ca_log_debug("%s: no answer after %llu ms; asking %s too", d[0].url,
+                                             (unsigned long long)((now - started) / 1000000),
+                                             s->remotes[j].base);
                                 break;
-                        tried[j] = true;
-                        hedged = true;
-                        ca_log_debug("%s: no answer after %llu ms; asking %s too", d[0].url,
-                                     (unsigned long long)((now - started) / 1000000),
-                                     s->remotes[j].base);
-                        break;
+                        }
                 }
-                uint64_t deadline = started ? started + after : now + after / 2;
+                /* No threshold yet (too few samples, or the hedging budget is spent): look
+                 * again in a while, a slow first answer must not hold this chunk for long. */
+                uint64_t deadline = !after    ? now + HEDGE_AFTER_MIN_NS
+                                    : started ? started + after
+                                              : now + after / 2;
                 if (transfer_request_wait(d[0].q, deadline))
                         break;
         }
@@ -554,19 +618,19 @@ static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type
         failures f = {.last = -ENOENT};
         bool not_kept = false;
 
-        pthread_mutex_lock(&s->lock);
-        size_t i = pick_store(s, tried);
-        pthread_mutex_unlock(&s->lock);
+        size_t i = slot_acquire(s, tried, SIZE_MAX, true);
+        tried[i] = true;
         int r = get_hedged(s, i, item, t, buf, &not_kept, tried, &f);
         /* Then the others, as long as the failure is the store's copy, not ours. */
         while (r < 0 && !not_kept) {
-                pthread_mutex_lock(&s->lock);
-                i = pick_store(s, tried);
-                pthread_mutex_unlock(&s->lock);
+                i = slot_acquire(s, tried, SIZE_MAX, true);
                 if (i == SIZE_MAX)
                         break;
                 tried[i] = true;
-                r = get_from_store(s, i, item, t, buf, &not_kept, NULL);
+                download d;
+                r = download_submit(s, i, item, 1, &d);
+                if (r >= 0)
+                        r = get_from_store(s, i, item, t, buf, &not_kept, &d);
                 if (r < 0)
                         failures_add(&f, r);
         }

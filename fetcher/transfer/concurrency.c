@@ -41,35 +41,48 @@ static void interval_restart(concurrency *c, uint64_t now, unsigned running)
         c->interval_failed = false;
 }
 
-void concurrency_started(concurrency *c, uint64_t now, unsigned running)
+unsigned concurrency_started(concurrency *c, uint64_t now, unsigned running)
 {
         if (c->interval_start == 0)
                 interval_restart(c, now, running);
         c->interval_peak = MAX(c->interval_peak, running);
         c->peak = MAX(c->peak, running);
+        return c->epoch;
+}
+
+/* The limit changed: a new epoch, measured from its first request. */
+static void set_limit(concurrency *c, unsigned limit)
+{
+        limit = MAX(MIN(limit, c->ceiling), 1U);
+        if (limit == c->limit)
+                return;
+        c->limit = limit;
+        c->epoch++;
+        c->interval_start = 0;
 }
 
 /* The step after an interval that kept the limit busy and delivered `rate` bytes/s. */
-static void adapt(concurrency *c, double rate)
+static void adapt(concurrency *c, double rate, double last)
 {
         unsigned limit = c->limit;
         if (c->slow_start) {
-                if (c->last_rate == 0 || rate > c->last_rate * RISE_SLOW_START)
+                if (last == 0 || rate > last * RISE_SLOW_START)
                         limit = limit * 2;
                 else
                         c->slow_start = false; /* the last doubling bought nothing: hold */
-        } else if (rate > c->last_rate * RISE) {
+        } else if (rate > last * RISE) {
                 limit += MAX(limit / 4, 1U);
-        } else if (rate < c->last_rate * FALL) {
+        } else if (rate < last * FALL) {
                 limit -= limit / 4;
         }
-        c->limit = MAX(MIN(limit, c->ceiling), 1U);
+        set_limit(c, limit);
 }
 
-void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_t latency)
+void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_t latency,
+                           unsigned epoch)
 {
         c->latency = c->latency ? (c->latency * 7 + latency) / 8 : latency;
-        if (c->fixed || c->interval_start == 0)
+        if (c->fixed || c->interval_start == 0 || epoch != c->epoch)
                 return;
         c->interval_bytes += bytes;
         c->interval_done++;
@@ -79,11 +92,13 @@ void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_
                 return;
         double rate = (double)c->interval_bytes * 1e9 / (double)elapsed;
         /* An interval the workers did not fill says nothing about a higher limit. */
-        if (c->interval_peak >= c->limit) {
-                adapt(c, rate);
-                c->last_rate = rate;
-        }
+        bool busy = c->interval_peak >= c->limit;
         interval_restart(c, now, 0);
+        if (busy) {
+                double last = c->last_rate;
+                c->last_rate = rate;
+                adapt(c, rate, last);
+        }
 }
 
 void concurrency_overloaded(concurrency *c, unsigned running)
@@ -95,9 +110,9 @@ void concurrency_overloaded(concurrency *c, unsigned running)
          * running - 1. Each refusal of a burst arrives with one fewer in flight, so the ceiling
          * settles on what the server admits, and the limit never probes past it again. */
         c->ceiling = MAX(MIN(c->ceiling, running > 0 ? running - 1 : 1), 1U);
-        c->limit = MIN(c->limit, c->ceiling);
         c->slow_start = false;
         c->last_rate = 0;
+        set_limit(c, c->limit);
 }
 
 void concurrency_failed(concurrency *c)
@@ -106,6 +121,6 @@ void concurrency_failed(concurrency *c)
                 return;
         /* Once per interval: a dropped connection fails all its requests at once. */
         c->interval_failed = true;
-        c->limit = MAX(c->limit / 2, 1U);
         c->slow_start = false;
+        set_limit(c, c->limit / 2);
 }

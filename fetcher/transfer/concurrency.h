@@ -22,7 +22,10 @@ typedef struct concurrency {
         bool fixed;       /* --jobs: never adapts */
         bool slow_start;
 
-        /* The interval being measured: its delivered bytes decide the next step. */
+        /* The interval being measured: what requests started under the current limit (its
+         * epoch) delivered decides the next step; those started before would measure the old
+         * limit. */
+        unsigned epoch;
         uint64_t interval_start; /* ns, CLOCK_MONOTONIC; 0: none yet */
         uint64_t interval_bytes;
         unsigned interval_done;
@@ -39,10 +42,11 @@ typedef struct concurrency {
 void concurrency_init(concurrency *c, unsigned cap, bool fixed);
 /* true while one more request may start with `running` in flight. */
 bool concurrency_admits(const concurrency *c, unsigned running);
-/* A request started; running counts it. */
-void concurrency_started(concurrency *c, uint64_t now, unsigned running);
-/* An attempt delivered `bytes` (a whole response) after `latency` ns. */
-void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_t latency);
+/* A request started; running counts it. Returns the epoch to give concurrency_delivered. */
+unsigned concurrency_started(concurrency *c, uint64_t now, unsigned running);
+/* An attempt started in `epoch` delivered `bytes` (a whole response) after `latency` ns. */
+void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_t latency,
+                           unsigned epoch);
 /* The server refused an attempt for load (429, 503) while `running` were in flight, this one
  * included: it admits fewer than that. */
 void concurrency_overloaded(concurrency *c, unsigned running);

@@ -46,6 +46,7 @@ typedef struct transfer_request {
         origin *origin;
         uint64_t started;       /* ns: this attempt began, 0 while queued */
         bool running;           /* in the multi handle */
+        unsigned epoch;         /* of its origin's limit when this attempt started */
         bool cancelled;         /* the caller left: the engine frees it */
         pthread_cond_t *waiter; /* the thread waiting for it, if one is (under lock) */
 
@@ -539,7 +540,7 @@ static void request_start(transfer_engine *e, request *q)
         e->running++;
         q->origin->running++;
         pthread_mutex_lock(&e->lock);
-        concurrency_started(&q->origin->limit, q->started, q->origin->running);
+        q->epoch = concurrency_started(&q->origin->limit, q->started, q->origin->running);
         pthread_mutex_unlock(&e->lock);
 }
 
@@ -831,7 +832,7 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         concurrency *limit = &q->origin->limit;
         unsigned before = limit->limit;
         if (error >= 0 || error == -ENOENT)
-                concurrency_delivered(limit, finished, q->resp.size, q->resp.latency_ns);
+                concurrency_delivered(limit, finished, q->resp.size, q->resp.latency_ns, q->epoch);
         else if (code == CURLE_OK && (status == 429 || status == 503))
                 concurrency_overloaded(limit, origin_running);
         else if (retry)
