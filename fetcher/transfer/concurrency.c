@@ -106,9 +106,10 @@ void concurrency_overloaded(concurrency *c, unsigned running)
         c->overloads++;
         if (c->fixed)
                 return;
-        /* Of the `running` requests in flight this one was refused: the server admits at most
-         * running - 1. Each refusal of a burst arrives with one fewer in flight, so the ceiling
-         * settles on what the server admits, and the limit never probes past it again. */
+        /* This one was refused when it joined running - 1 others: the server admits at most
+         * running - 1 at once. The refusals of one overshoot started at every count past what the
+         * server admits, so the lowest settles the ceiling on that, and the limit does not probe
+         * past it again. */
         c->ceiling = MAX(MIN(c->ceiling, running > 0 ? running - 1 : 1), 1U);
         c->slow_start = false;
         c->last_rate = 0;

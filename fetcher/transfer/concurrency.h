@@ -47,7 +47,7 @@ unsigned concurrency_started(concurrency *c, uint64_t now, unsigned running);
 /* An attempt started in `epoch` delivered `bytes` (a whole response) after `latency` ns. */
 void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_t latency,
                            unsigned epoch);
-/* The server refused an attempt for load (429, 503) while `running` were in flight, this one
+/* The server refused an attempt for load (429, 503) that started with `running` in flight, itself
  * included: it admits fewer than that. */
 void concurrency_overloaded(concurrency *c, unsigned running);
 /* An attempt failed otherwise (connection lost or refused, timeout, another 5xx). */

@@ -47,6 +47,7 @@ typedef struct transfer_request {
         uint64_t started;       /* ns: this attempt began, 0 while queued */
         bool running;           /* in the multi handle */
         unsigned epoch;         /* of its origin's limit when this attempt started */
+        unsigned started_with;  /* its origin's requests in flight then, itself included */
         bool cancelled;         /* the caller left: the engine frees it */
         pthread_cond_t *waiter; /* the thread waiting for it, if one is (under lock) */
 
@@ -540,6 +541,7 @@ static void request_start(transfer_engine *e, request *q)
         e->running++;
         q->origin->running++;
         pthread_mutex_lock(&e->lock);
+        q->started_with = q->origin->running;
         q->epoch = concurrency_started(&q->origin->limit, q->started, q->origin->running);
         pthread_mutex_unlock(&e->lock);
 }
@@ -758,7 +760,6 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         bool downgraded = q->https && effective && strncasecmp(effective, "https://", 8) != 0;
         uint64_t finished = now_ns();
         q->resp.latency_ns = finished - q->started;
-        unsigned origin_running = q->origin->running; /* this one included */
         request_stop_running(e, q);
 
         /* Messages name the URL that answered: after a redirect elsewhere, not the one asked
@@ -834,7 +835,7 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         if (error >= 0 || error == -ENOENT)
                 concurrency_delivered(limit, finished, q->resp.size, q->resp.latency_ns, q->epoch);
         else if (code == CURLE_OK && (status == 429 || status == 503))
-                concurrency_overloaded(limit, origin_running);
+                concurrency_overloaded(limit, q->started_with);
         else if (retry)
                 concurrency_failed(limit);
         unsigned after = limit->limit;
