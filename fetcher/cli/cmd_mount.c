@@ -10,13 +10,31 @@
 
 static const char usage[] =
     "Usage: acfetch mount [OPTIONS] ID|NAME|INDEX MOUNTPOINT\n\n"
-    "Mount an image of the store (its rootfs/) or a casync archive index (.caidx, a path or\n"
-    "an https:// URL; its whole archive) read-only at MOUNTPOINT, without waiting for the\n"
-    "download: a read fetches the chunks it needs at once, while a background walk brings\n"
-    "every other chunk into the local chunk store (<dir>/chunks), so the mount ends up\n"
-    "fully local. Unmount with 'fusermount3 -u MOUNTPOINT' or 'umount MOUNTPOINT'.\n\n"
+    "Mount an image (its rootfs/) or a casync archive index (.caidx, a path or an https://\n"
+    "URL; its whole archive) read-only at MOUNTPOINT, without waiting for the download: a\n"
+    "read fetches the chunks it needs at once, while a background walk brings every other\n"
+    "chunk into the local chunk store (<dir>/chunks), so the mount ends up fully local.\n"
+    "Unmount with 'fusermount3 -u MOUNTPOINT' or 'umount MOUNTPOINT'.\n\n"
+    "An ID is a stored image. A NAME (example.com/app:1.0,os=linux) is resolved as 'fetch'\n"
+    "resolves it (--pull-policy; discovery, the index and its signature with fetch's rules,\n"
+    "--insecure-options and messages), then the manifest, read from the archive's first\n"
+    "chunks, must match the name and labels: a refused image fails (254) before anything\n"
+    "is mounted. An image new to the store is recorded in it, as 'fetch' records it\n"
+    "(without a tree), once the prefetch has every chunk (not when stopped before, nor with\n"
+    "--no-prefetch); its chunks stay in the store either way.\n"
+    "The image ID (the SHA-512 of the whole image) is printed on stdout as 'fetch' prints it:\n"
+    "for a stored image once mounted; for a first mount by name only once recorded, in the\n"
+    "foreground (-f); a daemon (the parent exits 0 once mounted) logs it then instead\n"
+    "(--log). A .caidx path or URL is mounted as it is (no signature, nothing recorded).\n\n"
     "Options:\n"
     "  -f, --foreground       stay in the foreground (default: return once mounted)\n"
+    "  --pull-policy=POLICY   for a NAME: new (default): a stored image if one matches,\n"
+    "                         else discovery; update: discover and revalidate the index;\n"
+    "                         never: the store only\n"
+    "  --trust-keys-from-https\n"
+    "                         as for 'fetch': trust the keys discovery offers over https\n"
+    "                         when no key is trusted for the name yet\n"
+    "  --full                 print IDs with 64 hex digits instead of 32\n"
     "  --allow-other          let other users access the mount (-o allow_other)\n"
     "  --no-prefetch          fetch only what reads need\n"
     "  --seed=PATH            data that may hold some of the chunks (repeatable): a\n"
@@ -26,7 +44,8 @@ static const char usage[] =
     "  --no-auto-seed         for an ID or NAME, do not use the newest rendered tree of\n"
     "                         the image's name as a seed\n"
     "  --log FILE             append messages to FILE once mounted (default: stderr in\n"
-    "                         the foreground, discarded in the background)\n"
+    "                         the foreground, discarded in the background); the ID of\n"
+    "                         an image recorded by a daemon is logged there\n"
     "  -h, --help             show this help\n\n";
 
 /* Seeds are read once mounted, so a missing one is refused before. */
@@ -291,6 +310,12 @@ static int run_mount(int argc, char **argv)
         r = image_source_classify(src, &kind); /* docker: and unknown schemes are refused */
         if (r < 0)
                 return r;
+        if (kind == IMAGE_SOURCE_ACI_PATH)
+                return ca_log_errno(
+                    CA_LOG_ERR, -EMEDIUMTYPE,
+                    "%s: a .aci file cannot be mounted; 'acfetch fetch' imports it, "
+                    "then mount its ID",
+                    src);
         struct stat st;
         if ((r = mount_point_check(mountpoint)) < 0)
                 return r;

@@ -6,7 +6,8 @@
 # good one mounts at once (the mount equals the image), and once the prefetch completes it is
 # recorded in the store as fetch records it: same ID, `image list` shows it, `render` downloads
 # nothing, a later `fetch` revalidates it (304). In the foreground the ID is printed once recorded;
-# a daemon exits 0 once mounted and logs the ID. --pull-policy=never still needs a stored image.
+# a daemon exits 0 once mounted and logs the ID. Stopped before the prefetch completes, nothing is
+# recorded. --pull-policy=never still needs a stored image.
 # shellcheck disable=SC2086
 set -eu
 . "$SRCDIR/tests/http/lib.sh"
@@ -134,4 +135,16 @@ mnt_umount "$MP"
 acf --dir="$TEST_TMP/store2" image list
 grep -q "$name" "$OUT" || fail "image list lacks $name after the daemon mount"
 pass "a daemon mount by name returns once mounted and logs the ID when recorded"
+
+# Stopped before the prefetch completes (here: no prefetch at all): nothing is recorded, but what
+# reads fetched stays in the store.
+D3=$TEST_TMP/store3
+mnt_start "$TEST_TMP/np.log" --dir "$D3" mount -f --no-prefetch $NET "$name:1.0" "$MP" \
+        >"$TEST_TMP/np.out"
+fe_same_tree "$SRC/app/rootfs" "$MP" strict
+mnt_stop
+[ ! -s "$TEST_TMP/np.out" ] || fail "an ID was printed without a record: $(cat "$TEST_TMP/np.out")"
+[ -z "$(ls "$D3/images" 2>/dev/null)" ] || fail "recorded without a complete prefetch"
+expect_ge "chunks kept from the reads" "$(fe_chunks "$D3" | wc -l)" 1
+pass "a mount stopped before its prefetch completes records nothing, keeps the chunks"
 echo PASS
