@@ -132,6 +132,15 @@ wait_until grep -q 'stored as image' "$TEST_TMP/d.log" ||
         { cat "$TEST_TMP/d.log" >&2; fail "the daemon did not record the image"; }
 grep -q "stored as image $ID" "$TEST_TMP/d.log" || fail "the log lacks the ID: $(cat "$TEST_TMP/d.log")"
 mnt_umount "$MP"
+# The daemon ends with the unmount; its log must hold no sanitizer report.
+daemon_running() { pgrep -f -- "--log=$TEST_TMP/d.log" >/dev/null; }
+i=0
+while daemon_running && [ $i -lt 600 ]; do
+        sleep 0.1
+        i=$((i + 1))
+done
+! daemon_running || fail "the daemon did not exit after the unmount"
+! grep -q 'Sanitizer\|runtime error' "$TEST_TMP/d.log" || { cat "$TEST_TMP/d.log" >&2; fail "sanitizer report from the daemon"; }
 acf --dir="$TEST_TMP/store2" image list
 grep -q "$name" "$OUT" || fail "image list lacks $name after the daemon mount"
 pass "a daemon mount by name returns once mounted and logs the ID when recorded"
