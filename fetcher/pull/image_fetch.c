@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fetching one image by name: pull policy, meta discovery, the index (revalidated with its
- * ETag and max-age), then one pass over the archive that checks the ACI layout and the
+ * Fetching one image by name: the image resolved (image_resolve.c: pull policy, meta discovery,
+ * the index revalidated with its ETag and max-age, its signature), then one pass over the archive that checks the ACI layout and the
  * manifest, writes the tree and hashes the canonical tar (the image ID) at once; then the
  * dependencies, and the rendered tree installed in the store.
  */

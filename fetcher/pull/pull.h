@@ -4,7 +4,9 @@
  * policy, the index (revalidated with its ETag and max-age) and its OpenPGP signature checked
  * against the trust store before any chunk is requested, one pass over the archive that checks
  * the ACI layout and manifest, renders the tree and computes the image ID, then the
- * dependencies. Also the public keys the trust store takes (files, https, discovery).
+ * dependencies. The first half alone (resolve: up to the verified index) serves a mount by
+ * name, which records the image from the local chunks once it has them all. Also the public
+ * keys the trust store takes (files, https, discovery).
  */
 #pragma once
 
