@@ -24,6 +24,8 @@ struct mount_prefetch {
         atomic_size_t next_item;
         atomic_uint running;
         atomic_size_t failed;
+        mount_prefetch_done done;
+        void *userdata;
 };
 
 static void *prefetch_thread(void *userdata)
@@ -65,6 +67,8 @@ static void *prefetch_thread(void *userdata)
                         ca_log_warning("%s: prefetch finished; %zu chunks could not be fetched "
                                        "(reads needing them will try again)",
                                        m->in->location, failed);
+                if (m->done)
+                        m->done(m->userdata, failed == 0 ? 0 : -EIO);
         }
         return NULL;
 }
@@ -112,7 +116,8 @@ static void *seed_thread(void *userdata)
 }
 
 int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seeds,
-                         const char *auto_seed, mount_prefetch **ret)
+                         const char *auto_seed, mount_prefetch_done done, void *userdata,
+                         mount_prefetch **ret)
 {
         *ret = NULL;
         if (!in->cache) {
@@ -128,6 +133,8 @@ int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seed
         m->prefetch_jobs = jobs;
         m->seeds = seeds;
         m->auto_seed = auto_seed;
+        m->done = done;
+        m->userdata = userdata;
         if (seeds->n == 0 && !auto_seed)
                 return jobs > 0 ? start_prefetch(m) : 0;
         int r = pthread_create(&m->seeder, NULL, seed_thread, m);
