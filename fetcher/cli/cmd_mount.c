@@ -175,8 +175,7 @@ static int open_by_name(archive_input *in, mount_image *m, const char *arg, inpu
         if (r >= 0)
                 r = open_image_store(&m->store);
         if (r >= 0)
-                r = input_options_open_engine(io, io->jobs ? io->jobs : INPUT_REMOTE_JOBS_DEFAULT,
-                                              &m->auth, &m->ctx.engine);
+                r = input_options_open_engine(io, &m->auth, &m->ctx.engine);
         if (r < 0)
                 return r;
         m->ctx.io = io;
