@@ -635,7 +635,7 @@ int mount_fs_new(archive_input *in, const char *subdir, mount_fs **ret)
         pthread_mutex_init(&m->lock, NULL);
         int r = table_grow(m);
         if (r >= 0)
-                r = ca_archive_reader_new(in->index, chunk_source_get, in->source,
+                r = ca_archive_reader_new(in->index, chunk_source_get_urgent, in->source,
                                           READER_CACHE_CHUNKS, in->location, &m->reader);
         if (r < 0) {
                 mount_fs_free(m);

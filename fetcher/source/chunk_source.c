@@ -333,6 +333,9 @@ static size_t pick_store(chunk_source *s, const bool *skip)
  * it. With `wait` false, SIZE_MAX when there is no room now. Returns the store, counted in its
  * outstanding downloads, or SIZE_MAX when every store is in skip.
  */
+/* Set while this thread gets a chunk for a blocked reader (chunk_source_get_urgent). */
+static _Thread_local bool urgent;
+
 static size_t slot_acquire(chunk_source *s, const bool *skip, size_t only, bool wait)
 {
         size_t waiting_at = SIZE_MAX, got = SIZE_MAX;
@@ -342,7 +345,7 @@ static size_t slot_acquire(chunk_source *s, const bool *skip, size_t only, bool 
                 if (i == SIZE_MAX)
                         break;
                 remote_store *st = &s->remotes[i];
-                if (st->outstanding < transfer_origin_limit(s->engine, st->base)) {
+                if (urgent || st->outstanding < transfer_origin_limit(s->engine, st->base)) {
                         st->outstanding++;
                         got = i;
                         break;
@@ -410,7 +413,7 @@ static int download_submit(chunk_source *s, size_t i, const ca_index_item *item,
         if (r >= 0)
                 r = transfer_submit(s->engine, d->url,
                                     (size_t)ca_chunk_compressed_size_max(item->size), headers,
-                                    TRANSFER_NO_DEADLINE, &d->q);
+                                    TRANSFER_NO_DEADLINE | (urgent ? TRANSFER_URGENT : 0), &d->q);
         pthread_mutex_lock(&s->lock);
         if (r < 0)
                 slot_release(s, i);
@@ -749,4 +752,12 @@ int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t
                 inflight_release(s, &item->id);
                 return r;
         }
+}
+
+int chunk_source_get_urgent(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf)
+{
+        urgent = true;
+        int r = chunk_source_get(userdata, item, t, buf);
+        urgent = false;
+        return r;
 }

@@ -44,6 +44,9 @@ int chunk_source_add(chunk_source *s, const char *location);
 size_t chunk_source_n_stores(const chunk_source *s);
 /* A ca_chunk_getter; userdata is the chunk_source. */
 int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf);
+/* The same for a read a process is blocked on (a mount's): its downloads go before background
+ * ones and do not wait for a request slot. */
+int chunk_source_get_urgent(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf);
 const chunk_source_stats *chunk_source_get_stats(const chunk_source *s);
 /* 1 if the cache or a local store holds a file for the chunk (not verified), else 0. */
 int chunk_source_has_local(chunk_source *s, const ca_chunk_id *id);

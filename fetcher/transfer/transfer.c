@@ -964,8 +964,8 @@ static void rate_resume(transfer_engine *e)
 static request *queue_take_startable(transfer_engine *e, uint64_t t)
 {
         request *prev = NULL, *q = e->queue_head;
-        while (q &&
-               (q->not_before > t || !concurrency_admits(&q->origin->limit, q->origin->running))) {
+        while (q && (q->not_before > t ||
+                     (!q->urgent && !concurrency_admits(&q->origin->limit, q->origin->running)))) {
                 prev = q;
                 q = q->next;
         }
@@ -1028,7 +1028,7 @@ static long engine_poll_timeout_ms(transfer_engine *e)
         pthread_mutex_lock(&e->lock);
         for (request *q = e->queue_head; q; q = q->next) {
                 if (q->not_before <= t) {
-                        if (concurrency_admits(&q->origin->limit, q->origin->running))
+                        if (q->urgent || concurrency_admits(&q->origin->limit, q->origin->running))
                                 ms = 0;
                         continue;
                 }

@@ -129,7 +129,9 @@ enum {
         TRANSFER_QUIET = 1 << 0,
         TRANSFER_NO_RETRY = 1 << 1,
         TRANSFER_NO_DEADLINE = 1 << 2,
-        TRANSFER_URGENT = 1 << 3, /* queued before the others: a read someone waits for */
+        /* A read someone waits for: queued before the others, and started even when its
+         * server's limit is reached (such reads are few; background work waits). */
+        TRANSFER_URGENT = 1 << 3,
 };
 int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
                        const char *const *headers, unsigned flags, transfer_response *ret);
