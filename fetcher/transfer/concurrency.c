@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The adaptive request limit of one origin (see concurrency.h). Throughput is measured over
- * intervals of at least one and a half request latencies and half a limit's worth of
- * responses, so a step is judged on the traffic it allowed, not on one chunk's luck.
+ * The adaptive request limit of one origin (see concurrency.h). The throughput a limit gives is
+ * measured by Little's law on the requests started under it: limit x bytes per response / time
+ * per response, over at least half a limit's worth of responses. Counting bytes per wall-clock
+ * interval instead mixes in requests of the previous limit and depends on where the interval is
+ * cut; response times are the link's own answer (they grow when the link is full).
  */
 #include "fetcher/transfer/concurrency.h"
 
@@ -11,8 +13,8 @@
 /* Shortest interval, whatever the latency: on loopback a response takes microseconds. */
 #define INTERVAL_MIN_NS (UINT64_C(10) * 1000000)
 /* Throughput must rise by this factor for the limit to keep growing ... */
-#define RISE_SLOW_START 1.10
-#define RISE            1.05
+#define RISE_SLOW_START 1.20
+#define RISE            1.10
 /* ... and fall under this one for it to shrink (chunk sizes vary: some noise is normal). */
 #define FALL 0.6
 
@@ -36,6 +38,7 @@ static void interval_restart(concurrency *c, uint64_t now, unsigned running)
 {
         c->interval_start = now;
         c->interval_bytes = 0;
+        c->interval_latency = 0;
         c->interval_done = 0;
         c->interval_peak = running;
         c->interval_failed = false;
@@ -85,12 +88,13 @@ void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_
         if (c->fixed || c->interval_start == 0 || epoch != c->epoch)
                 return;
         c->interval_bytes += bytes;
+        c->interval_latency += MAX(latency, UINT64_C(1));
         c->interval_done++;
         uint64_t elapsed = now > c->interval_start ? now - c->interval_start : 0;
-        if (elapsed < MAX(c->latency + c->latency / 2, INTERVAL_MIN_NS) ||
-            c->interval_done < MAX(c->limit / 2, 2U))
+        if (elapsed < INTERVAL_MIN_NS || c->interval_done < MAX(c->limit / 2, 2U))
                 return;
-        double rate = (double)c->interval_bytes * 1e9 / (double)elapsed;
+        double rate =
+            (double)c->limit * (double)c->interval_bytes * 1e9 / (double)c->interval_latency;
         /* An interval the workers did not fill says nothing about a higher limit. */
         bool busy = c->interval_peak >= c->limit;
         interval_restart(c, now, 0);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * How many requests one origin (scheme, host, port) gets in flight: a limit that follows the
- * link's bandwidth-delay product. It doubles while delivered throughput keeps rising (slow
- * start), then grows by a quarter whenever throughput still rises and shrinks when it falls; an
+ * link's bandwidth-delay product. It doubles while throughput keeps rising (slow start), then
+ * grows by a quarter whenever throughput still rises and shrinks when it falls; an
  * error halves it; a server that refuses for load (429, 503) teaches a ceiling, the number it
  * admitted, which the limit never passes again. Private to libtransfer; the engine thread is
  * its only user, so there is no locking.
@@ -28,6 +28,7 @@ typedef struct concurrency {
         unsigned epoch;
         uint64_t interval_start; /* ns, CLOCK_MONOTONIC; 0: none yet */
         uint64_t interval_bytes;
+        uint64_t interval_latency; /* ns, summed over its responses */
         unsigned interval_done;
         unsigned interval_peak; /* most requests in flight during it */
         bool interval_failed;   /* an error already cut the limit in this interval */
