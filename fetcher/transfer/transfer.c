@@ -497,6 +497,29 @@ static void request_complete(transfer_engine *e, request *q, int error)
                 pthread_cond_signal(q->waiter);
 }
 
+/* Lock held: takes q, which follows prev (NULL: q is the head), out of the queue. */
+static void queue_unlink(transfer_engine *e, request *prev, request *q)
+{
+        if (prev)
+                prev->next = q->next;
+        else
+                e->queue_head = q->next;
+        if (e->queue_tail == q)
+                e->queue_tail = prev;
+        q->next = NULL;
+}
+
+/* Lock held: q joins the queue at the end. */
+static void queue_append(transfer_engine *e, request *q)
+{
+        q->next = NULL;
+        if (e->queue_tail)
+                e->queue_tail->next = q;
+        else
+                e->queue_head = q;
+        e->queue_tail = q;
+}
+
 static void request_start(transfer_engine *e, request *q)
 {
         q->over_cap = false;
@@ -892,16 +915,10 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
                 q->not_before = now_ns() + ms * 1000000u;
                 q->started = 0;
                 pthread_mutex_lock(&e->lock);
-                if (q->cancelled) {
+                if (q->cancelled)
                         request_free(q);
-                } else {
-                        q->next = NULL;
-                        if (e->queue_tail)
-                                e->queue_tail->next = q;
-                        else
-                                e->queue_head = q;
-                        e->queue_tail = q;
-                }
+                else
+                        queue_append(e, q);
                 pthread_mutex_unlock(&e->lock);
                 return;
         }
@@ -969,15 +986,8 @@ static request *queue_take_startable(transfer_engine *e, uint64_t t)
                 prev = q;
                 q = q->next;
         }
-        if (!q)
-                return NULL;
-        if (prev)
-                prev->next = q->next;
-        else
-                e->queue_head = q->next;
-        if (e->queue_tail == q)
-                e->queue_tail = prev;
-        q->next = NULL;
+        if (q)
+                queue_unlink(e, prev, q);
         return q;
 }
 
@@ -1275,11 +1285,7 @@ int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
                 if (!e->queue_tail)
                         e->queue_tail = q;
         } else {
-                if (e->queue_tail)
-                        e->queue_tail->next = q;
-                else
-                        e->queue_head = q;
-                e->queue_tail = q;
+                queue_append(e, q);
         }
         pthread_mutex_unlock(&e->lock);
         curl_multi_wakeup(e->multi);
@@ -1366,12 +1372,7 @@ void transfer_request_cancel(transfer_request *q)
                         p = p->next;
                 }
                 if (p) {
-                        if (prev)
-                                prev->next = q->next;
-                        else
-                                e->queue_head = q->next;
-                        if (e->queue_tail == q)
-                                e->queue_tail = prev;
+                        queue_unlink(e, prev, q);
                         request_free(q);
                 } else {
                         /* In the multi handle: the engine thread drops and frees it. */
