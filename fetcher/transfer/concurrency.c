@@ -56,6 +56,7 @@ unsigned concurrency_started(concurrency *c, uint64_t now, unsigned running)
 /* The limit changed: a new epoch, measured from its first request. */
 static void set_limit(concurrency *c, unsigned limit)
 {
+        limit = MIN(limit, MAX(2 * c->proven, (unsigned)CONCURRENCY_START));
         limit = MAX(MIN(limit, c->ceiling), 1U);
         if (limit == c->limit)
                 return;
@@ -82,9 +83,10 @@ static void adapt(concurrency *c, double rate, double last)
 }
 
 void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_t latency,
-                           unsigned epoch)
+                           unsigned epoch, unsigned started_with)
 {
         c->latency = c->latency ? (c->latency * 7 + latency) / 8 : latency;
+        c->proven = MAX(c->proven, started_with);
         if (c->fixed || c->interval_start == 0 || epoch != c->epoch)
                 return;
         c->interval_bytes += bytes;

@@ -35,6 +35,10 @@ typedef struct concurrency {
         double last_rate;       /* bytes/s of the last full interval, 0: none yet */
         uint64_t latency;       /* ns, smoothed duration of a successful attempt */
 
+        /* The most requests in flight when one that then succeeded started: the server took at
+         * least that many at once. The limit never grows past twice it, so one step past what a
+         * server admits costs at most as many refusals as it admits. */
+        unsigned proven;
         unsigned peak;      /* most requests ever in flight, for --debug */
         unsigned overloads; /* refusals for load seen */
 } concurrency;
@@ -45,9 +49,10 @@ void concurrency_init(concurrency *c, unsigned cap, bool fixed);
 bool concurrency_admits(const concurrency *c, unsigned running);
 /* A request started; running counts it. Returns the epoch to give concurrency_delivered. */
 unsigned concurrency_started(concurrency *c, uint64_t now, unsigned running);
-/* An attempt started in `epoch` delivered `bytes` (a whole response) after `latency` ns. */
+/* An attempt started in `epoch` with `started_with` in flight (itself included) delivered
+ * `bytes` (a whole response) after `latency` ns. */
 void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_t latency,
-                           unsigned epoch);
+                           unsigned epoch, unsigned started_with);
 /* The server refused an attempt for load (429, 503) that started with `running` in flight, itself
  * included: it admits fewer than that. */
 void concurrency_overloaded(concurrency *c, unsigned running);

@@ -856,7 +856,8 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         concurrency *limit = &q->origin->limit;
         unsigned before = limit->limit;
         if (error >= 0 || error == -ENOENT)
-                concurrency_delivered(limit, finished, q->resp.size, q->resp.latency_ns, q->epoch);
+                concurrency_delivered(limit, finished, q->resp.size, q->resp.latency_ns, q->epoch,
+                                      q->started_with);
         else if (code == CURLE_OK && (status == 429 || status == 503))
                 concurrency_overloaded(limit, q->started_with);
         else if (retry)

@@ -83,7 +83,7 @@ static unsigned run(sim *s, const sim_link *l, uint64_t requests)
                         concurrency_overloaded(&s->c, started_with);
                 } else {
                         s->delivered++;
-                        concurrency_delivered(&s->c, s->now, CHUNK, took, epoch);
+                        concurrency_delivered(&s->c, s->now, CHUNK, took, epoch, started_with);
                 }
         }
         return s->c.limit;
@@ -153,7 +153,7 @@ static void test_errors_halve_once_per_interval(void)
         concurrency c;
         concurrency_init(&c, 128, false);
         concurrency_started(&c, 1, 1);
-        c.limit = 64;
+        c.limit = c.proven = 64;
         concurrency_failed(&c);
         CHECK_EQ_INT(c.limit, 32);
         /* The same dropped connection fails its other requests too: one cut, not five. */

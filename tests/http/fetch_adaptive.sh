@@ -9,9 +9,6 @@ set -eu
 # shellcheck source=tests/http/fetch_lib.sh
 . "$SRCDIR/tests/http/fetch_lib.sh"
 fetch_init
-PROXY=${DELAY_PROXY:-}
-[ -n "$PROXY" ] || fail "DELAY_PROXY is not set (meson test sets it)"
-[ -x "$PROXY" ] || fail "no delay proxy at $PROXY"
 
 www=$TEST_TMP/www
 tree=$TEST_TMP/tree
@@ -52,11 +49,8 @@ echo "ok: at most $N refusals from a server admitting $N requests"
 
 # --- 2. a long round trip --------------------------------------------------------------------
 http_nginx_start "$www"
-pport=$(free_port)
-"$PROXY" "$pport" "$NGINX_HTTP_PORT" 50 &
-proxy_pid=$!
-at_exit "kill $proxy_pid 2>/dev/null || true"
-wait_until sh -c "ss -ltn 'sport = :$pport' | grep -q LISTEN"
+delay_proxy_start "$NGINX_HTTP_PORT" 50
+pport=$PROXY_PORT
 acf --debug --dir="$TEST_TMP/d2" --insecure-options=http extract --json \
         "http://127.0.0.1:$pport/x.caidx" "$TEST_TMP/out2"
 expect_rc 0 "fetch over 50 ms"

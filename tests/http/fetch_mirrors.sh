@@ -12,9 +12,6 @@ set -eu
 . "$SRCDIR/tests/http/fetch_lib.sh"
 fetch_init
 require_cmd strace
-PROXY=${DELAY_PROXY:-}
-[ -n "$PROXY" ] || fail "DELAY_PROXY is not set (meson test sets it)"
-[ -x "$PROXY" ] || fail "no delay proxy at $PROXY"
 
 www=$TEST_TMP/www
 tree=$TEST_TMP/tree
@@ -29,13 +26,9 @@ cp -a "$www/fast.castr" "$www/slow.castr"
 cp -a "$www/fast.castr" "$www/lag.castr"
 
 http_nginx_start "$www"
-pport=$(free_port)
-"$PROXY" "$pport" "$NGINX_HTTP_PORT" 400 &
-proxy_pid=$!
-at_exit "kill $proxy_pid 2>/dev/null || true"
-wait_until sh -c "ss -ltn 'sport = :$pport' | grep -q LISTEN"
+delay_proxy_start "$NGINX_HTTP_PORT" 400
 fast=$NGINX_HTTP_URL/fast.castr
-slow=http://127.0.0.1:$pport/slow.castr
+slow=http://127.0.0.1:$PROXY_PORT/slow.castr
 url=$NGINX_HTTP_URL/x.caidx
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
