@@ -27,7 +27,20 @@ static const char usage[] =
     "                         the image's name as a seed\n"
     "  --log FILE             append messages to FILE once mounted (default: stderr in\n"
     "                         the foreground, discarded in the background)\n"
-    "  -h, --help             show this help\n\n";
+    "  --profile FILE         prefetch first what the access profile FILE lists (see\n"
+    "                         below) instead of the name's own or published one\n"
+    "  --profile-out FILE     also write the access profile this mount records to FILE\n"
+    "                         (what 'acfetch publish --profile' takes)\n"
+    "  --no-profile           for an ID or NAME: neither use nor record the name's profile\n"
+    "  -h, --help             show this help\n\n"
+    "Access profiles: a mount of an ID or NAME records which files are read first, and\n"
+    "their first bytes, into <dir>/profiles/ under the image's name (saved every few\n"
+    "seconds while it changes, and at unmount). The next mount of the name, usually a\n"
+    "newer version, prefetches those files' chunks first, then the rest in archive order.\n"
+    "Without a recorded profile, the one published beside the index (INDEX.profile, signed\n"
+    "as INDEX.profile.asc by a key trusted for the name) is used, if any. A profile only\n"
+    "orders downloads; a bad one is ignored with a warning. An INDEX mount records only\n"
+    "with --profile-out and uses only --profile.\n\n";
 
 /* Seeds are read once mounted, so a missing one is refused before. */
 static int check_seeds(const input_options *io)
@@ -50,7 +63,8 @@ static int check_seeds(const input_options *io)
  * rendered tree of the image's name, if any (NULL unless want_seed).
  */
 static int open_image(archive_input *in, const char *arg, const input_options *io, bool want_seed,
-                      aci_store **ret_store, char **ret_path, char **ret_seed)
+                      aci_store **ret_store, char **ret_path, char **ret_seed, char **ret_name,
+                      char **ret_url)
 {
         aci_image_record rec = {};
         int r = open_image_arg(arg, ret_store, &rec);
@@ -60,7 +74,9 @@ static int open_image(archive_input *in, const char *arg, const input_options *i
         _cleanup_(freep) char *path = aci_store_image_file(s, rec.key, "index.caidx");
         _cleanup_(freep) char *url = rec.index_url ? strdup(rec.index_url) : NULL;
         *ret_seed = want_seed && rec.name ? seed_newest_tree(s, rec.name) : NULL;
-        bool oom = !path || (rec.index_url && !url);
+        *ret_name = rec.name ? strdup(rec.name) : NULL;
+        *ret_url = rec.index_url ? strdup(rec.index_url) : NULL;
+        bool oom = !path || (rec.index_url && (!url || !*ret_url)) || (rec.name && !*ret_name);
         aci_image_record_done(&rec);
         if (oom)
                 return -ENOMEM;
@@ -102,13 +118,45 @@ static int daemon_fork(int *ret_fd)
         return 0;
 }
 
-enum { OPT_ALLOW_OTHER = OPT_INPUT_LAST, OPT_NO_PREFETCH, OPT_LOG };
+enum {
+        OPT_ALLOW_OTHER = OPT_INPUT_LAST,
+        OPT_NO_PREFETCH,
+        OPT_LOG,
+        OPT_PROFILE,
+        OPT_PROFILE_OUT,
+        OPT_NO_PROFILE
+};
 
 typedef struct mount_args {
         input_args *input;
         mount_options mount;
         bool foreground;
+        const char *profile; /* --profile */
+        bool no_profile;
 } mount_args;
+
+/*
+ * The profile the mount prefetches by (a->mount.profile) and records into (profile_name):
+ * --profile FILE, else the store's for the image's name, else the one published beside its
+ * index. A bad one is one warning (said where it is read) and the mount goes on without it.
+ */
+static int load_profile(mount_args *a, archive_input *in, aci_store *store, const char *name,
+                        const char *url, int profile_fd, aci_profile *ret)
+{
+        int r = -ENOENT;
+        bool by_name = store && name && !a->no_profile;
+        if (profile_fd >= 0)
+                r = aci_profile_read_fd(profile_fd, a->profile, CA_LOG_WARNING, ret);
+        else if (by_name)
+                r = aci_profile_store_load(store, name, ret);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0)
+                a->mount.profile = ret;
+        if (by_name)
+                a->mount.profile_name = name;
+        return 0;
+}
 
 static int mount_option(int c, const char *arg, void *userdata)
 {
@@ -126,6 +174,15 @@ static int mount_option(int c, const char *arg, void *userdata)
         case OPT_LOG:
                 a->mount.log = arg;
                 return 1;
+        case OPT_PROFILE:
+                a->profile = arg;
+                return 1;
+        case OPT_PROFILE_OUT:
+                a->mount.profile_out = arg;
+                return 1;
+        case OPT_NO_PROFILE:
+                a->no_profile = true;
+                return 1;
         default:
                 return input_args_parse(a->input, c, arg);
         }
@@ -140,6 +197,9 @@ static int run_mount(int argc, char **argv)
             {"allow-other", no_argument, NULL, OPT_ALLOW_OTHER},
             {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
             {"log", required_argument, NULL, OPT_LOG},
+            {"profile", required_argument, NULL, OPT_PROFILE},
+            {"profile-out", required_argument, NULL, OPT_PROFILE_OUT},
+            {"no-profile", no_argument, NULL, OPT_NO_PROFILE},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -164,6 +224,13 @@ static int run_mount(int argc, char **argv)
         if (stat(mountpoint, &st) < 0 || !S_ISDIR(st.st_mode))
                 return ca_log_errno(CA_LOG_ERR, -ENOTDIR, "%s: not a directory", mountpoint);
         r = check_seeds(io);
+        /* A profile the user names must be there; what it holds is only a hint (below). */
+        _cleanup_(closep) int profile_fd = -1;
+        if (r >= 0 && a.profile) {
+                profile_fd = open(a.profile, O_RDONLY | O_CLOEXEC);
+                if (profile_fd < 0)
+                        r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", a.profile);
+        }
         int notify_fd = -1;
         if (r >= 0 && !a.foreground)
                 r = daemon_fork(&notify_fd);
@@ -172,15 +239,19 @@ static int run_mount(int argc, char **argv)
 
         archive_input in = {};
         _cleanup_(aci_store_freep) aci_store *store = NULL;
-        _cleanup_(freep) char *image_index = NULL, *auto_seed = NULL;
+        _cleanup_(freep) char *image_index = NULL, *auto_seed = NULL, *name = NULL, *url = NULL;
+        _cleanup_(aci_profile_done) aci_profile profile = {};
         io->cache_local = io->seeds.n > 0;
         bool is_index = ca_index_kind_from_name(src) != CA_INDEX_UNKNOWN || url_is_http(src) ||
                         strstr(src, ".catar");
         if (is_index)
                 r = archive_input_open(&in, src, io);
         else
-                r = open_image(&in, src, io, !io->seeds.no_auto, &store, &image_index, &auto_seed);
+                r = open_image(&in, src, io, !io->seeds.no_auto, &store, &image_index, &auto_seed,
+                               &name, &url);
         a.mount.auto_seed = auto_seed;
+        if (r >= 0)
+                r = load_profile(&a, &in, store, name, url, profile_fd, &profile);
         if (r >= 0)
                 r = mount_serve(&in, is_index ? NULL : "rootfs", mountpoint, &a.mount, notify_fd);
         archive_input_close(&in);
