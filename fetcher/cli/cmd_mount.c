@@ -149,6 +149,16 @@ static int load_profile(mount_args *a, archive_input *in, aci_store *store, cons
                 r = aci_profile_read_fd(profile_fd, a->profile, CA_LOG_WARNING, ret);
         else if (by_name)
                 r = aci_profile_store_load(store, name, ret);
+        if (r == -ENOENT && profile_fd < 0 && by_name && url && in->engine) {
+                published_profile_options o = {
+                    .engine = in->engine,
+                    .config = arg_global.config,
+                    .insecure = arg_global.insecure,
+                    .name = name,
+                    .index_url = url,
+                };
+                r = fetch_published_profile(&o, ret);
+        }
         if (r == -ENOMEM)
                 return r;
         if (r >= 0)
