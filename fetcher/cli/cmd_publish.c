@@ -46,8 +46,8 @@ static const char usage[] =
     "  --latest               point latest to this version even if a later one exists\n"
     "  --profile=FILE         publish the access profile FILE beside the index (signed\n"
     "                         as the index is): what 'acfetch mount' prefetches first\n"
-    "                         when it has recorded none for the name ('acfetch mount\n"
-    "                         --profile-out FILE' writes one; checked before publishing)\n"
+    "                         when it has recorded none for the name (a mount records\n"
+    "                         one, see 'acfetch mount --help'; checked before publishing)\n"
     "  -h, --help             show this help\n\n" MAKE_OPTIONS_HELP
     "  (--store is not taken: the store is OUTDIR/default.castr.)\n\n";
 
