@@ -5,7 +5,8 @@
 # others (a/), so the prefetch in archive order reaches them last.
 #  1. A mount of NAME:1 that reads z/deep/p1, z/deep/gone and z/deep/p2 records exactly those,
 #     in that order, into <dir>/profiles/<sha256 of NAME> (and --profile-out FILE); no
-#     message about the missing published profile. The mount of NAME:2 (an empty chunk store)
+#     message about the missing published profile. A mount killed with SIGKILL has saved its
+#     profile while it ran. The mount of NAME:2 (an empty chunk store)
 #     then downloads the chunks reading p1 and p2 needs (measured by a mount without profile
 #     or prefetch) before any other chunk, but for what the other prefetch threads may have in
 #     flight ("gone" is not in version 2: skipped). Nothing else is said.
@@ -150,6 +151,25 @@ z/deep/p2 0+122880"
 cmp -s "$D/profiles/$key" "$TEST_TMP/out.profile" || fail "--profile-out differs from the store's"
 cp "$D/profiles/$key" "$TEST_TMP/v1.profile"
 echo "ok: recorded"
+
+# A mount that is killed has saved what it recorded within MOUNT_PROFILE_SAVE_SECONDS (5).
+Dk=$TEST_TMP/store-killed
+acf --dir="$Dk" fetch $NET --no-render "$name:1"
+expect_rc 0 "fetch version 1 into another store"
+mnt_start "$TEST_TMP/mk.log" --dir "$Dk" mount -f $NET --no-auto-seed "$name:1" "$MNT"
+cat "$MNT/z/deep/p2" >/dev/null || fail "read p2"
+i=0
+while [ ! -f "$Dk/profiles/$key" ] && [ $i -lt 300 ]; do
+        sleep 0.1
+        i=$((i + 1))
+done
+[ -f "$Dk/profiles/$key" ] || fail "no profile saved within 30 seconds while mounted"
+kill -9 "$MNT_PID"
+wait "$MNT_PID" 2>/dev/null || true
+mnt_umount "$MNT" || fail "cannot unmount the killed mount"
+expect_eq "the profile a killed mount left" "$(cat "$Dk/profiles/$key")" "acfetch-profile 1
+z/deep/p2 0+122880"
+echo "ok: saved while mounted"
 
 acf --dir="$D" fetch $NET --no-render "$name:2"
 expect_rc 0 "fetch version 2"
