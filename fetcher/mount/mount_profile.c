@@ -202,6 +202,48 @@ static int resolve(ca_archive_reader *rd, uint64_t flags, const ca_seek_entry *d
         return 0;
 }
 
+/* The directory of the previous path: profiles list files of one directory together, and a
+ * directory's goodbye table is read once for all of them. */
+typedef struct dir_memo {
+        char *path; /* below the base; "" for the base itself */
+        ca_seek_dir *dir;
+        bool missing; /* not a directory in this archive */
+} dir_memo;
+
+static void dir_memo_done(dir_memo *m)
+{
+        free(m->path);
+        ca_seek_dir_free(m->dir);
+        *m = (dir_memo){};
+}
+
+/* The file at path below base, or -ENOENT (quietly) when the archive has none. */
+static int resolve_file(ca_archive_reader *rd, uint64_t flags, const ca_seek_entry *base,
+                        const char *path, dir_memo *memo, ca_seek_entry **ret)
+{
+        const char *slash = strrchr(path, '/');
+        size_t n = slash ? (size_t)(slash - path) : 0;
+        if (!memo->path || strlen(memo->path) != n || memcmp(memo->path, path, n) != 0) {
+                dir_memo_done(memo);
+                memo->path = strndup(path, n);
+                if (!memo->path)
+                        return -ENOMEM;
+                _cleanup_(ca_seek_entry_freep) ca_seek_entry *d = NULL;
+                int r = n > 0 ? resolve(rd, flags, base, memo->path, &d) : 0;
+                const ca_seek_entry *at = n > 0 ? d : base;
+                if (r >= 0 && !S_ISDIR(at->node.mode))
+                        r = -ENOENT;
+                if (r >= 0)
+                        r = ca_seek_dir_open(rd, at, &memo->dir);
+                if (r == -ENOMEM)
+                        return r;
+                memo->missing = r < 0;
+        }
+        if (memo->missing)
+                return -ENOENT;
+        return ca_seek_dir_lookup(rd, flags, memo->dir, slash ? slash + 1 : path, ret);
+}
+
 /* The first item whose chunk ends after offset (n_items when none). */
 static size_t item_at(const ca_index *idx, uint64_t offset)
 {
@@ -238,10 +280,11 @@ int mount_profile_plan(archive_input *in, const char *subdir, const aci_profile 
         if (r < 0)
                 return r;
         const ca_seek_entry *base = top ? top : root;
+        _cleanup_(dir_memo_done) dir_memo memo = {};
         for (size_t i = 0; i < p->n && !atomic_load(cancel); i++) {
                 const aci_profile_file *f = &p->files[i];
                 _cleanup_(ca_seek_entry_freep) ca_seek_entry *e = NULL;
-                r = resolve(rd, flags, base, f->path, &e);
+                r = resolve_file(rd, flags, base, f->path, &memo, &e);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0 || !S_ISREG(e->node.mode)) /* not in this version: skipped */
