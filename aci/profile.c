@@ -153,7 +153,7 @@ static const char *parse_path(const char *s, const char *e, char *out)
         size_t n = 0;
         for (const char *c = s; c < e; c++) {
                 int v = (unsigned char)*c;
-                if (escaped((unsigned char)*c))
+                if (*c != '%' && escaped((unsigned char)*c))
                         return "a control character or space in a path";
                 if (*c == '%') {
                         int hi = c + 2 < e ? hex_digit(c[1]) : -1,
