@@ -3,13 +3,13 @@
 # served by nginx. Every version's files are fresh random data, so each version's chunks are its
 # own and are downloaded; the files read are deep in the archive (z/deep/), after 1.5 MiB of
 # others (a/), so the prefetch in archive order reaches them last.
-#  1. A mount of NAME:1 that reads z/deep/p1, z/deep/gone and z/deep/p2 records exactly those,
-#     in that order, into <dir>/profiles/<sha256 of NAME> (and --profile-out FILE); no
-#     message about the missing published profile. A mount killed with SIGKILL has saved its
-#     profile while it ran. The mount of NAME:2 (an empty chunk store)
+#  1. A mount of NAME:1 that reads z/deep/p1, z/deep/gone, "z/deep/sp ace%" and z/deep/p2
+#     records exactly those (escaped), in that order, into <dir>/profiles/<sha256 of NAME> (and
+#     --profile-out FILE); no message about the missing published profile. A mount killed with
+#     SIGKILL has saved its profile while it ran. The mount of NAME:2 (an empty chunk store)
 #     then downloads the chunks reading p1 and p2 needs (measured by a mount without profile
 #     or prefetch) before any other chunk, but for what the other prefetch threads may have in
-#     flight ("gone" is not in version 2: skipped). Nothing else is said.
+#     flight (the other two are not in version 2: skipped). Nothing else is said.
 #  2. A store without a profile for the name: the profile published beside NAME:3's index
 #     (publish --profile, signed) orders its prefetch the same way.
 #  3. A corrupt profile in the store, a published one with a bad signature, and a signed one
@@ -128,6 +128,7 @@ mount_whole() {
 
 make_rootfs "$SRC/r1"
 head -c 50000 /dev/urandom >"$SRC/r1/z/deep/gone"
+head -c 1000 /dev/urandom >"$SRC/r1/z/deep/sp ace%"
 make_rootfs "$SRC/r2"
 publish 1
 publish 2
@@ -140,13 +141,15 @@ acf --dir="$D" fetch $NET --no-render "$name:1"
 expect_rc 0 "fetch version 1"
 mnt_start "$TEST_TMP/m1.log" --dir "$D" mount -f $NET --no-auto-seed \
         --profile-out "$TEST_TMP/out.profile" "$name:1" "$MNT"
-cat "$MNT/z/deep/p1" "$MNT/z/deep/gone" "$MNT/z/deep/p2" >/dev/null || fail "read v1's files"
+cat "$MNT/z/deep/p1" "$MNT/z/deep/gone" "$MNT/z/deep/sp ace%" "$MNT/z/deep/p2" >/dev/null ||
+        fail "read v1's files"
 mnt_stop
 expect_eq "messages of the v1 mount" "$(grep -vc 'chunks are local now' "$TEST_TMP/m1.log")" 0
 [ -f "$D/profiles/$key" ] || fail "no profile recorded in $D/profiles/$key"
 expect_eq "the recorded profile" "$(cat "$D/profiles/$key")" "acfetch-profile 1
 z/deep/p1 0+204800
 z/deep/gone 0+50000
+z/deep/sp%20ace%25 0+1000
 z/deep/p2 0+122880"
 cmp -s "$D/profiles/$key" "$TEST_TMP/out.profile" || fail "--profile-out differs from the store's"
 cp "$D/profiles/$key" "$TEST_TMP/v1.profile"
