@@ -56,6 +56,9 @@ int mount_profile_plan(archive_input *in, const char *subdir, const aci_profile 
 
 /* ---------------------------------------------------------------- background work (mount_prefetch.c) */
 typedef struct mount_prefetch mount_prefetch;
+/* Called once, from the prefetch's last thread, when its walk ends without being stopped: result
+ * 0 when every chunk is local, -EIO when some could not be fetched (logged). */
+typedef void (*mount_prefetch_done)(void *userdata, int result);
 
 /*
  * Starts the background work over in: the seeds first (seeds values, then auto_seed unless
@@ -65,10 +68,12 @@ typedef struct mount_prefetch mount_prefetch;
  * then the index in order. Reads never wait for any of it: a read needing a missing chunk
  * fetches it at once. *ret is NULL when there is nothing to do (no chunk cache); on failure it
  * may be set and must still be stopped. auto_seed, subdir and profile must outlive the work.
+ * done (may be NULL) is called with userdata when the prefetch ends (never without one: jobs 0
+ * or no chunk cache); mount_prefetch_stop waits for it to return.
  */
 int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seeds,
                          const char *auto_seed, const char *subdir, const aci_profile *profile,
-                         mount_prefetch **ret);
+                         mount_prefetch_done done, void *userdata, mount_prefetch **ret);
 /* Stops and joins the threads (a download in progress finishes first) and frees p (NULL: no-op). */
 void mount_prefetch_stop(mount_prefetch *p);
 
@@ -82,18 +87,30 @@ typedef struct mount_options {
         const char *log;  /* where messages go once mounted (append), or NULL */
         const seed_list *seeds;
         const char *auto_seed; /* may be NULL */
+        /* The image mounted, when it is one (else NULL): its appc name and the URL its index
+         * came from, for messages and for what is kept per image. */
+        const char *image_name;
+        const char *index_url;
+        /* Once mounted, before stdio is redirected (the mount is up): e.g. print the image ID.
+         * May be NULL. */
+        void (*mounted)(void *userdata);
+        /* The prefetch ended (see mount_prefetch_done); may be NULL. */
+        mount_prefetch_done prefetched;
+        void *userdata;
         /* The access profile: prefetched first (NULL: archive order); recorded into the
-         * store's profile of profile_name (NULL: not) and into profile_out (NULL: not). */
+         * store's profile of image_name when record_profile, and into profile_out (NULL:
+         * not). */
         const aci_profile *profile;
-        const char *profile_name;
+        bool record_profile;
         const char *profile_out;
 } mount_options;
 
 /*
  * Mounts in (its archive's root, or the top-level directory subdir) read-only at mountpoint and
  * serves it until SIGTERM, SIGINT, SIGHUP or an unmount. With notify_fd >= 0 (a daemon), once
- * mounted: standard input and output go to /dev/null, stderr to o->log or /dev/null, and 'y' is
- * written to notify_fd, which is closed. Otherwise stderr goes to o->log when given. The
+ * mounted: o->mounted is called, standard input and output go to /dev/null, stderr to o->log or
+ * /dev/null, and 'y' is written to notify_fd, which is closed. Otherwise o->mounted is called
+ * and stderr goes to o->log when given (stdout stays). The
  * index is pinned in in->store (if any) and the store lock dropped: gc keeps the mount's chunks
  * for as long as it runs, and does not wait for it.
  */

@@ -30,6 +30,8 @@ struct mount_prefetch {
         atomic_size_t next_item;
         atomic_uint running;
         atomic_size_t failed;
+        mount_prefetch_done done;
+        void *userdata;
 };
 
 static void *prefetch_thread(void *userdata)
@@ -75,6 +77,8 @@ static void *prefetch_thread(void *userdata)
                         ca_log_warning("%s: prefetch finished; %zu chunks could not be fetched "
                                        "(reads needing them will try again)",
                                        m->in->location, failed);
+                if (m->done)
+                        m->done(m->userdata, failed == 0 ? 0 : -EIO);
         }
         return NULL;
 }
@@ -133,7 +137,7 @@ static void *seed_thread(void *userdata)
 
 int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seeds,
                          const char *auto_seed, const char *subdir, const aci_profile *profile,
-                         mount_prefetch **ret)
+                         mount_prefetch_done done, void *userdata, mount_prefetch **ret)
 {
         *ret = NULL;
         if (!in->cache) {
@@ -151,6 +155,8 @@ int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seed
         m->auto_seed = auto_seed;
         m->subdir = subdir;
         m->profile = profile && profile->n > 0 ? profile : NULL;
+        m->done = done;
+        m->userdata = userdata;
         if (seeds->n == 0 && !auto_seed && (!m->profile || jobs == 0))
                 return jobs > 0 ? start_prefetch(m) : 0;
         int r = pthread_create(&m->seeder, NULL, seed_thread, m);

@@ -10,13 +10,16 @@
 
 #include "fetcher/mount/mount.h"
 
-static int redirect_stdio(const char *log, bool keep_stderr)
+/* A daemon's stdin and stdout go to /dev/null; stderr to log, else (a daemon) /dev/null. */
+static int redirect_stdio(const char *log, bool daemon)
 {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0)
                 return negative_errno();
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
+        if (daemon) {
+                dup2(null, STDIN_FILENO);
+                dup2(null, STDOUT_FILENO);
+        }
         if (log) {
                 int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
                 if (fd < 0) {
@@ -26,7 +29,7 @@ static int redirect_stdio(const char *log, bool keep_stderr)
                 }
                 dup2(fd, STDERR_FILENO);
                 close(fd);
-        } else if (!keep_stderr) {
+        } else if (daemon) {
                 dup2(null, STDERR_FILENO);
         }
         close(null);
@@ -52,7 +55,7 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
         mount_fs *m = NULL;
         mount_prefetch *background = NULL;
         mount_recorder *rec = NULL;
-        r = mount_recorder_new(a->profile_name ? in->store : NULL, a->profile_name, a->profile_out,
+        r = mount_recorder_new(a->record_profile ? in->store : NULL, a->image_name, a->profile_out,
                                &rec);
         if (r < 0)
                 return r;
@@ -104,13 +107,16 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
         }
         ca_log_debug("%s: mounted %s%s%s", mountpoint, in->location, subdir ? " " : "",
                      subdir ? subdir : "");
+        if (a->mounted)
+                a->mounted(a->userdata);
         if (notify_fd >= 0 || a->log) {
-                r = redirect_stdio(a->log, notify_fd < 0);
+                r = redirect_stdio(a->log, notify_fd >= 0);
                 if (r < 0)
                         goto out_unmount;
         }
         r = mount_prefetch_start(in, a->no_prefetch ? 0 : MOUNT_PREFETCH_JOBS, a->seeds,
-                                 a->auto_seed, subdir, a->profile, &background);
+                                 a->auto_seed, subdir, a->profile, a->prefetched, a->userdata,
+                                 &background);
         if (r >= 0 && rec)
                 r = mount_recorder_start(rec);
         if (r < 0)
