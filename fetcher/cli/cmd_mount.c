@@ -46,7 +46,21 @@ static const char usage[] =
     "  --log FILE             append messages to FILE once mounted (default: stderr in\n"
     "                         the foreground, discarded in the background); the ID of\n"
     "                         an image recorded by a daemon is logged there\n"
-    "  -h, --help             show this help\n\n";
+    "  --profile FILE         prefetch first what the access profile FILE lists (see\n"
+    "                         below) instead of the name's own or published one\n"
+    "  --profile-out FILE     also write the access profile this mount records to FILE\n"
+    "                         (what 'acfetch publish --profile' takes, when recorded by\n"
+    "                         an ID or NAME mount: paths are relative to rootfs/)\n"
+    "  --no-profile           for an ID or NAME: neither use nor record the name's profile\n"
+    "  -h, --help             show this help\n\n"
+    "Access profiles: a mount of an ID or NAME records which files are read first, and\n"
+    "their first bytes, into <dir>/profiles/ under the image's name (saved every few\n"
+    "seconds while it changes, and at unmount). The next mount of the name, usually a\n"
+    "newer version, prefetches those files' chunks first, then the rest in archive order.\n"
+    "Without a recorded profile, the one published beside the index (INDEX.profile, signed\n"
+    "as INDEX.profile.asc by a key trusted for the name) is used, if any. A profile only\n"
+    "orders downloads; a bad one is ignored with a warning. An INDEX mount records only\n"
+    "with --profile-out and uses only --profile.\n\n";
 
 /* Seeds are read once mounted, so a missing one is refused before. */
 static int check_seeds(const input_options *io)
@@ -241,6 +255,9 @@ enum {
         OPT_PULL_POLICY,
         OPT_TRUST_HTTPS,
         OPT_FULL,
+        OPT_PROFILE,
+        OPT_PROFILE_OUT,
+        OPT_NO_PROFILE,
 };
 
 typedef struct mount_args {
@@ -248,7 +265,43 @@ typedef struct mount_args {
         mount_options mount;
         bool foreground, full, trust_keys_from_https;
         pull_policy policy;
+        const char *profile; /* --profile */
+        bool no_profile;
 } mount_args;
+
+/*
+ * The profile the mount prefetches by (a->mount.profile) and records into (the store's profile
+ * of a->mount.image_name): --profile FILE (profile_fd), else the store's for the image's name,
+ * else the one published beside its index. A bad one is one warning (said where it is read) and
+ * the mount goes on without it.
+ */
+static int load_profile(mount_args *a, transfer_engine *engine, aci_store *store, int profile_fd,
+                        aci_profile *ret)
+{
+        int r = -ENOENT;
+        const char *name = a->mount.image_name, *url = a->mount.index_url;
+        bool by_name = store && name && !a->no_profile;
+        if (profile_fd >= 0)
+                r = aci_profile_read_fd(profile_fd, a->profile, CA_LOG_WARNING, ret);
+        else if (by_name)
+                r = aci_profile_store_load(store, name, ret);
+        if (r == -ENOENT && profile_fd < 0 && by_name && url && engine) {
+                published_profile_options o = {
+                    .engine = engine,
+                    .config = arg_global.config,
+                    .insecure = arg_global.insecure,
+                    .name = name,
+                    .index_url = url,
+                };
+                r = fetch_published_profile(&o, ret);
+        }
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0)
+                a->mount.profile = ret;
+        a->mount.record_profile = by_name;
+        return 0;
+}
 
 static int mount_option(int c, const char *arg, void *userdata)
 {
@@ -274,6 +327,15 @@ static int mount_option(int c, const char *arg, void *userdata)
         case OPT_FULL:
                 a->full = true;
                 return 1;
+        case OPT_PROFILE:
+                a->profile = arg;
+                return 1;
+        case OPT_PROFILE_OUT:
+                a->mount.profile_out = arg;
+                return 1;
+        case OPT_NO_PROFILE:
+                a->no_profile = true;
+                return 1;
         default:
                 return input_args_parse(a->input, c, arg);
         }
@@ -291,6 +353,9 @@ static int run_mount(int argc, char **argv)
             {"pull-policy", required_argument, NULL, OPT_PULL_POLICY},
             {"trust-keys-from-https", no_argument, NULL, OPT_TRUST_HTTPS},
             {"full", no_argument, NULL, OPT_FULL},
+            {"profile", required_argument, NULL, OPT_PROFILE},
+            {"profile-out", required_argument, NULL, OPT_PROFILE_OUT},
+            {"no-profile", no_argument, NULL, OPT_NO_PROFILE},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -321,6 +386,13 @@ static int run_mount(int argc, char **argv)
         if (stat(mountpoint, &st) < 0 || !S_ISDIR(st.st_mode))
                 return ca_log_errno(CA_LOG_ERR, -ENOTDIR, "%s: not a directory", mountpoint);
         r = check_seeds(io);
+        /* A profile the user names must be there; what it holds is only a hint (below). */
+        _cleanup_(closep) int profile_fd = -1;
+        if (r >= 0 && a.profile) {
+                profile_fd = open(a.profile, O_RDONLY | O_CLOEXEC);
+                if (profile_fd < 0)
+                        r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", a.profile);
+        }
         int notify_fd = -1;
         if (r >= 0 && !a.foreground)
                 r = daemon_fork(&notify_fd);
@@ -328,6 +400,7 @@ static int run_mount(int argc, char **argv)
                 return r;
 
         archive_input in = {};
+        _cleanup_(aci_profile_done) aci_profile profile = {};
         mount_image m = {
             .full = a.full,
             .ctx = {.policy = a.policy,
@@ -363,6 +436,9 @@ static int run_mount(int argc, char **argv)
                         m.print_when_recorded = a.foreground;
                 }
         }
+        if (r >= 0)
+                r = load_profile(&a, in.engine ? in.engine : m.ctx.engine, m.store, profile_fd,
+                                 &profile);
         if (r >= 0)
                 r = mount_serve(&in, is_index ? NULL : "rootfs", mountpoint, &a.mount, notify_fd);
         archive_input_close(&in);

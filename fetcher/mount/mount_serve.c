@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A FUSE session over a mount_fs: mounted at the mount point, served by libfuse's threads until
- * a signal or an unmount ends it, with the background seeds and prefetch running meanwhile.
+ * a signal or an unmount ends it, with the background seeds and prefetch running meanwhile and
+ * the access profile recorded (saved periodically, and once more at the end).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -53,14 +54,24 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
 
         mount_fs *m = NULL;
         mount_prefetch *background = NULL;
-        r = mount_fs_new(in, subdir, &m);
+        mount_recorder *rec = NULL;
+        r = mount_recorder_new(a->record_profile ? in->store : NULL, a->image_name, a->profile_out,
+                               &rec);
         if (r < 0)
                 return r;
+        r = mount_fs_new(in, subdir, &m);
+        if (r < 0) {
+                mount_recorder_free(rec);
+                return r;
+        }
+        if (rec)
+                mount_fs_record(m, rec);
 
         /* fsname shows the source in /proc/mounts; commas would split the option list. */
         _cleanup_(freep) char *fsname = strdup(in->location);
         if (!fsname) {
                 mount_fs_free(m);
+                mount_recorder_free(rec);
                 return -ENOMEM;
         }
         for (char *p = fsname; *p; p++)
@@ -69,6 +80,7 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
         if (asprintf(&opts, "ro,fsname=acfetch:%s,subtype=acfetch%s", fsname,
                      a->allow_other ? ",allow_other,default_permissions" : "") < 0) {
                 mount_fs_free(m);
+                mount_recorder_free(rec);
                 return -ENOMEM;
         }
         char *argv[] = {(char *)"acfetch", (char *)"-o", opts, NULL};
@@ -77,6 +89,7 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
             fuse_session_new(&args, mount_fs_ops(), sizeof(*mount_fs_ops()), m);
         if (!se) {
                 mount_fs_free(m);
+                mount_recorder_free(rec);
                 return ca_log_errno(CA_LOG_ERR, -EIO, "%s: cannot set up FUSE", mountpoint);
         }
         /* libfuse only takes over signals left at their default; a shell starts background
@@ -102,7 +115,10 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
                         goto out_unmount;
         }
         r = mount_prefetch_start(in, a->no_prefetch ? 0 : MOUNT_PREFETCH_JOBS, a->seeds,
-                                 a->auto_seed, a->prefetched, a->userdata, &background);
+                                 a->auto_seed, subdir, a->profile, a->prefetched, a->userdata,
+                                 &background);
+        if (r >= 0 && rec)
+                r = mount_recorder_start(rec);
         if (r < 0)
                 goto out_unmount;
         if (notify_fd >= 0) {
@@ -125,5 +141,6 @@ out_session:
         fuse_session_destroy(se);
         fuse_opt_free_args(&args);
         mount_fs_free(m);
+        mount_recorder_free(rec); /* saves what was recorded */
         return r;
 }

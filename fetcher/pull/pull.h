@@ -153,6 +153,8 @@ typedef struct index_signature {
         aci_pgp_signer signer;
 } index_signature;
 void index_signature_done(index_signature *s);
+/* "<URL>.asc", the suffix before any query or fragment; "<path>.asc" for a path (malloc'ed). */
+char *signature_url(const char *url);
 /* Signatures are checked unless --insecure-options=image. */
 bool fetch_verifying(const fetch_context *ctx);
 /* Should discovery look for ac-discovery-pubkeys? (--trust-keys-from-https and no key trusted
@@ -229,6 +231,23 @@ int fetch_check_manifest(const fetch_context *ctx, const dc_image *img, const ch
 void fetch_report_phase(fetch_context *ctx, const char *name, fetch_phase ph,
                         const archive_input *in, uint64_t tree_bytes);
 void fetch_record_touch(aci_image_record *r);
+
+/* ---------------------------------------------------------------- published profiles (published_profile.c) */
+typedef struct published_profile_options {
+        transfer_engine *engine;
+        config_dirs config; /* the trust store */
+        unsigned insecure;  /* INSECURE_IMAGE: the signature is not checked */
+        const char *name;   /* the image's name: the signer must be trusted for it */
+        const char *index_url;
+} published_profile_options;
+/*
+ * The access profile published beside the index (index_url + ".profile"), its signature
+ * (+ ".profile.asc") verified against the keys trusted for name, as the index's is. -ENOENT
+ * (debug message only) when none is published; anything else wrong (unsigned, a bad signature,
+ * not a valid profile) is one warning naming the URL, and an error. Quiets other messages while
+ * it runs (they go to --debug): call it before starting threads.
+ */
+int fetch_published_profile(const published_profile_options *o, aci_profile *ret);
 
 /* ---------------------------------------------------------------- importing a .aci (image_import.c) */
 /*
