@@ -22,7 +22,7 @@ echo "image: $distinct distinct chunks"
 # --- 1. a server that admits N requests at once ----------------------------------------------
 # limit_rate keeps each chunk's response going for a while (16 KiB chunks at 32 KiB/s), so that
 # requests overlap and the admission limit matters.
-N=6
+N=12
 echo "limit_conn_zone \$server_port zone=perport:1m;" >"$TEST_TMP/http.conf"
 cat >"$TEST_TMP/server.conf" <<CONF
 location /default.castr/ {
