@@ -247,7 +247,7 @@ if has rate; then
                 t=$(med "$ts") b=$(med "$bs") bps=$(rate_bps "$rate")
                 floor=$(echo "scale=3; $b * 8 / $bps + 4 * $rate_rtt / 1000" | bc)
                 printf '%10s %9.3f %11s %12s %9.3f %12s\n' "$rate" "$t" "$(mib "$b")" \
-                        "$(echo "scale=3; $b * 8 / ($t * $bps)" | bc)" "$floor" "$(ratio "$t" "$floor")"
+                        "$(printf %.3f "$(echo "scale=4; $b * 8 / ($t * $bps)" | bc)")" "$floor" "$(ratio "$t" "$floor")"
         done
 fi
 
@@ -265,6 +265,12 @@ mount_args() {
 }
 root=$mp
 [ "$form" = name ] || root=$mp/rootfs
+mount_failed() {
+        [ "$form" = url ] ||
+                echo "acfetch mount failed (if this acfetch mounts only names already in the store," \
+                        "BENCH_MOUNT_FORM=url mounts the index URL instead)" >&2
+        exit 1
+}
 # first_exec PORT INDEX-PATH CMD...: prints "SECONDS BYTES", from an empty store.
 first_exec() {
         local p=$1 idx=$2 t0 t b args
@@ -272,7 +278,7 @@ first_exec() {
         fresh
         mapfile -t args < <(mount_args "$p" "$idx")
         t0=$(now)
-        in_c "$acfetch" --quiet --dir="$fs/store" mount "${args[@]}" "$mp"
+        in_c "$acfetch" --quiet --dir="$fs/store" mount "${args[@]}" "$mp" || mount_failed
         chroot "$root" "$@" >/dev/null
         t=$(since "$t0")
         b=$(wire_bytes)
@@ -307,7 +313,7 @@ make_profile() {
         rm -f "$work/link-profile"
         fresh
         mapfile -t args < <(mount_args "$port" debian-1.caidx)
-        in_c "$acfetch" --quiet --dir="$fs/store" mount "${out[@]}" "${args[@]}" "$mp"
+        in_c "$acfetch" --quiet --dir="$fs/store" mount "${out[@]}" "${args[@]}" "$mp" || mount_failed
         chroot "$root" "${py[@]}" >/dev/null
         chroot "$root" "${sh[@]}" >/dev/null
         unmount_mp
@@ -321,6 +327,7 @@ make_profile() {
                 return
         fi
         ! mountpoint -q "$pub/rootfs" || umount "$pub/rootfs"
+        ! mountpoint -q "$pub/rootfs" || { echo "$pub/rootfs is still mounted" >&2; exit 1; }
         rm -rf "$pub" "$srv_prof"
         mkdir -p "$pub/rootfs" "$srv_prof"
         bench_manifest 1 >"$pub/manifest"
@@ -339,7 +346,7 @@ if has mount; then
         echo
         echo "3. first exec through \`acfetch mount ${form^^}\` from an empty store (uncapped link):"
         [ -z "$profile_skip" ] || echo "   runs with a profile skipped: $profile_skip"
-        printf '%8s  %-9s %-32s %8s %16s\n' RTT profile command seconds "MiB before exit"
+        printf '%8s  %-9s %-36s %8s %16s\n' RTT profile command seconds "MiB before exit"
         for r in $mount_rtts; do
                 declare -A res=()
                 for ((i = 0; i < runs; i++)); do
@@ -367,7 +374,7 @@ if has mount; then
                         full-*) what="fetch, chroot TREE" pr=- ;;
                         esac
                         case $k in *-py) what+=" python3 -c pass" ;; *) what+=" sh -c true" ;; esac
-                        printf '%5s ms  %-9s %-32s %8.3f %16s\n' "$r" "$pr" "$what" "$t" "$(mib "$b")"
+                        printf '%5s ms  %-9s %-36s %8.3f %16s\n' "$r" "$pr" "$what" "$t" "$(mib "$b")"
                 done
                 unset res
         done
