@@ -84,7 +84,7 @@ unmount_mp() {
 cleanup() {
         local rc=$? p
         set +e
-        trap - INT TERM
+        trap '' INT TERM # a second Ctrl-C must not leave half of it
         unmount_mp
         mountpoint -q "$fs" && wait_daemon
         for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
