@@ -168,6 +168,7 @@ aci_label *aci_request_labels(const dc_image *img);
  *                                while the directory's flock is held, gc keeps its chunks
  *   seeds/<path key>-<state>.ca?x  how seeds were cut (aci_store_seeds); gc drops the ones
  *                                unused for ACI_SEED_CACHE_DAYS
+ *   profiles/<sha256 of name>    what a mount of the name read first (profile.c); gc keeps it
  * <key> is "sha512-" and the first 64 hex digits of the image ID, as rkt keys its store.
  * Objects appear under their final names only when complete (temp name, then rename).
  */
@@ -471,6 +472,66 @@ int aci_render(aci_store *s, const aci_render_list *l, const char *dest,
 /* Merges the list's items from `first` on into the existing tree `dest` (in place). */
 int aci_render_merge(aci_store *s, const aci_render_list *l, size_t first, const char *dest,
                      const aci_render_options *o);
+
+/* ---------------------------------------------------------------- access profiles (profile.c) */
+/*
+ * Which files of an image a workload read first, and which of their bytes, in that order: a
+ * mount records one per image name and prefetches what the last one lists first; a publisher
+ * ships one beside an index (X.caidx.profile, signed as X.caidx.profile.asc). Text:
+ *
+ *   acfetch-profile 1
+ *   PATH OFFSET+LENGTH[ OFFSET+LENGTH]...
+ *
+ * one line per file in the order first read, PATH relative to the mounted root (an image's
+ * rootfs/) with bytes <= ' ', '%' and DEL written %XX; OFFSET and LENGTH in decimal, ranges of
+ * the file's first ACI_PROFILE_BYTES_MAX bytes. The parser refuses anything else: absolute paths,
+ * empty, "." or ".." components, NUL, more than the bounds below.
+ */
+#define ACI_PROFILE_SIZE_MAX   4194304  /* bytes of a profile file (4 MiB) */
+#define ACI_PROFILE_FILES_MAX  65536    /* files listed */
+#define ACI_PROFILE_RANGES_MAX 16       /* ranges per file */
+#define ACI_PROFILE_PATH_MAX   4096     /* bytes of a path */
+#define ACI_PROFILE_BYTES_MAX  16777216 /* a file's first 16 MiB are recorded */
+
+typedef struct aci_profile_range {
+        uint64_t offset, length;
+} aci_profile_range;
+
+typedef struct aci_profile_file {
+        char *path;
+        aci_profile_range ranges[ACI_PROFILE_RANGES_MAX];
+        unsigned n_ranges;
+} aci_profile_file;
+
+typedef struct aci_profile {
+        aci_profile_file *files;
+        size_t n, cap;
+} aci_profile;
+
+void aci_profile_done(aci_profile *p);
+/* Appends a file without ranges (*ret: its index); -E2BIG past ACI_PROFILE_FILES_MAX. */
+int aci_profile_add_file(aci_profile *p, const char *path, size_t *ret);
+/* Adds a read of the file, merged with a range it touches; what lies past the first
+ * ACI_PROFILE_BYTES_MAX bytes, or past ACI_PROFILE_RANGES_MAX ranges, is dropped. true when the
+ * file's ranges changed. */
+bool aci_profile_add_range(aci_profile_file *f, uint64_t offset, uint64_t length);
+/* The text (malloc'ed); files without ranges are left out. */
+int aci_profile_format(const aci_profile *p, char **ret, size_t *ret_size);
+/* Parses a profile; anything outside the format is -EBADMSG, logged once at level naming what
+ * and the line. */
+int aci_profile_parse(const void *data, size_t size, const char *what, int level, aci_profile *ret);
+/* The same from an open file / a path (errors logged at level). */
+int aci_profile_read_fd(int fd, const char *what, int level, aci_profile *ret);
+int aci_profile_load(const char *path, int level, aci_profile *ret);
+/* Writes p to path whole (temp file beside it, then rename), 0644. Logged. */
+int aci_profile_save(const char *path, const aci_profile *p);
+/* <dir>/profiles/<sha256 of name> (malloc'ed): where the store keeps name's profile. */
+int aci_profile_store_path(const aci_store *s, const char *name, char **ret);
+/* name's profile from the store: -ENOENT quietly when there is none; a bad one is one warning
+ * (naming the file) and -EBADMSG. */
+int aci_profile_store_load(aci_store *s, const char *name, aci_profile *ret);
+/* Replaces name's profile in the store (whole, temp file and rename). Logged. */
+int aci_profile_store_save(aci_store *s, const char *name, const aci_profile *p);
 
 /* ---------------------------------------------------------------- trust store (trust_store.c) */
 /*

@@ -9,9 +9,12 @@
 
 #include "casync/casync.h"
 
-/* The window holds at most this many bytes of chunks (but always at least two chunks). */
-#define WINDOW_BYTES     (UINT64_C(32) << 20)
-#define WINDOW_SLOTS_MAX 256
+/* The window holds at most this many bytes of chunks (but always the next one to write),
+ * counted by their actual sizes, however many workers there are: with a compressed copy of each
+ * chunk being fetched, memory stays under twice this. */
+#define WINDOW_BYTES     (UINT64_C(24) << 20)
+#define WINDOW_SLOTS_MAX 1024
+#define JOBS_MAX         256
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_READY };
 
@@ -29,11 +32,13 @@ typedef struct assembler {
         void *get_userdata;
 
         pthread_mutex_t lock;
-        pthread_cond_t changed;
+        pthread_cond_t room;  /* workers wait for the window to move */
+        pthread_cond_t ready; /* the consumer waits for its slot */
         slot *slots;
         size_t n_slots;
-        size_t next_claim;   /* next item a worker takes */
-        size_t next_consume; /* next item the consumer writes */
+        size_t next_claim;     /* next item a worker takes */
+        size_t next_consume;   /* next item the consumer writes */
+        uint64_t window_bytes; /* sizes of the items claimed and not yet written */
         bool abort;
 } assembler;
 
@@ -50,21 +55,31 @@ static int slot_fill(assembler *a, slot *s, size_t i)
         return a->get(a->get_userdata, item, a->digest, s->buf);
 }
 
+/* Lock held: may a worker claim the next item? Always the one the consumer waits for. */
+static bool window_has_room(const assembler *a)
+{
+        if (a->next_claim == a->next_consume)
+                return true;
+        if (a->next_claim - a->next_consume >= a->n_slots)
+                return false;
+        return a->window_bytes + a->index->items[a->next_claim].size <= WINDOW_BYTES;
+}
+
 static void *worker(void *userdata)
 {
         assembler *a = userdata;
 
         pthread_mutex_lock(&a->lock);
         for (;;) {
-                while (!a->abort && a->next_claim < a->index->n_items &&
-                       a->next_claim - a->next_consume >= a->n_slots)
-                        pthread_cond_wait(&a->changed, &a->lock);
+                while (!a->abort && a->next_claim < a->index->n_items && !window_has_room(a))
+                        pthread_cond_wait(&a->room, &a->lock);
                 if (a->abort || a->next_claim >= a->index->n_items)
                         break;
 
                 size_t i = a->next_claim++;
                 slot *s = &a->slots[i % a->n_slots];
                 s->state = SLOT_BUSY;
+                a->window_bytes += a->index->items[i].size;
                 pthread_mutex_unlock(&a->lock);
 
                 int r = slot_fill(a, s, i);
@@ -77,20 +92,20 @@ static void *worker(void *userdata)
                  * before next_claim is claimed, so the consumer still finds all it waits for
                  * up to (at most) this one.
                  */
-                if (r < 0)
+                if (r < 0) {
                         a->abort = true;
-                pthread_cond_broadcast(&a->changed);
+                        pthread_cond_broadcast(&a->room);
+                }
+                pthread_cond_signal(&a->ready);
         }
         pthread_mutex_unlock(&a->lock);
         return NULL;
 }
 
+/* Enough slots that every worker can be busy while finished chunks wait for the consumer. */
 static size_t window_slots(const ca_index *index, unsigned jobs)
 {
-        uint64_t per_chunk = MAX(index->chunk_size_max, UINT64_C(1));
-        uint64_t n = WINDOW_BYTES / per_chunk;
-        n = MAX(n, (uint64_t)jobs + 1);
-        n = MAX(n, UINT64_C(2));
+        uint64_t n = MAX((uint64_t)jobs * 2, UINT64_C(2));
         n = MIN(n, (uint64_t)WINDOW_SLOTS_MAX);
         return (size_t)MIN(n, (uint64_t)MAX(index->n_items, (size_t)1));
 }
@@ -132,7 +147,7 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
         if (jobs == 0 || index->n_items <= 1)
                 return assemble_inline(&a, write, write_userdata, stats);
 
-        jobs = MIN(jobs, 64U);
+        jobs = MIN(jobs, (unsigned)JOBS_MAX);
         a.n_slots = window_slots(index, jobs);
         a.slots = calloc(a.n_slots, sizeof(slot));
         pthread_t *threads = calloc(jobs, sizeof(pthread_t));
@@ -142,7 +157,8 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
                 return -ENOMEM;
         }
         pthread_mutex_init(&a.lock, NULL);
-        pthread_cond_init(&a.changed, NULL);
+        pthread_cond_init(&a.room, NULL);
+        pthread_cond_init(&a.ready, NULL);
 
         int r = 0;
         unsigned started = 0;
@@ -153,7 +169,8 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
                 free(a.slots);
                 free(threads);
                 pthread_mutex_destroy(&a.lock);
-                pthread_cond_destroy(&a.changed);
+                pthread_cond_destroy(&a.room);
+                pthread_cond_destroy(&a.ready);
                 return assemble_inline(&a, write, write_userdata, stats);
         }
 
@@ -162,7 +179,7 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
 
                 pthread_mutex_lock(&a.lock);
                 while (s->state != SLOT_READY)
-                        pthread_cond_wait(&a.changed, &a.lock);
+                        pthread_cond_wait(&a.ready, &a.lock);
                 pthread_mutex_unlock(&a.lock);
 
                 r = s->result;
@@ -173,16 +190,20 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
                         stats->bytes += index->items[i].size;
                 }
 
+                free(s->buf);
+                s->buf = NULL;
+                s->cap = 0;
                 pthread_mutex_lock(&a.lock);
                 s->state = SLOT_FREE;
+                a.window_bytes -= index->items[i].size;
                 a.next_consume = i + 1;
-                pthread_cond_broadcast(&a.changed);
+                pthread_cond_broadcast(&a.room);
                 pthread_mutex_unlock(&a.lock);
         }
 
         pthread_mutex_lock(&a.lock);
         a.abort = true;
-        pthread_cond_broadcast(&a.changed);
+        pthread_cond_broadcast(&a.room);
         pthread_mutex_unlock(&a.lock);
         for (unsigned t = 0; t < started; t++)
                 pthread_join(threads[t], NULL);
@@ -192,7 +213,8 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
         free(a.slots);
         free(threads);
         pthread_mutex_destroy(&a.lock);
-        pthread_cond_destroy(&a.changed);
+        pthread_cond_destroy(&a.room);
+        pthread_cond_destroy(&a.ready);
         return r;
 }
 

@@ -15,11 +15,19 @@
 
 #include "casync/casync.h"
 
-/* zstd contexts are costly to set up (tables, window buffer), so each thread keeps its own. */
+/* zstd contexts are costly to set up (tables, window buffer), so they are kept: a compression
+ * context per thread (encoders are few), decompression contexts in a pool, taken only while a
+ * chunk is decoded. A context keeps a window buffer as large as the chunks it decoded, so one per
+ * thread would cost a fetch with a hundred download workers tens of MB for nothing: only as
+ * many decode at once as there are CPUs. */
 typedef struct codec_cache {
-        ZSTD_DCtx *dctx;
         ZSTD_CCtx *cctx;
 } codec_cache;
+
+#define DCTX_POOL_MAX 16
+static pthread_mutex_t dctx_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static ZSTD_DCtx *dctx_pool[DCTX_POOL_MAX];
+static size_t dctx_pool_n;
 
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -30,7 +38,6 @@ static void cache_free(void *p)
         codec_cache *c = p;
 
         if (c) {
-                ZSTD_freeDCtx(c->dctx);
                 ZSTD_freeCCtx(c->cctx);
                 free(c);
         }
@@ -62,22 +69,32 @@ static codec_cache *cache_get(void)
 
 static ZSTD_DCtx *dctx_get(void)
 {
-        codec_cache *c = cache_get();
+        ZSTD_DCtx *d = NULL;
 
-        if (!c)
-                return NULL;
-        if (!c->dctx) {
-                c->dctx = ZSTD_createDCtx();
-                if (!c->dctx)
-                        return NULL;
-                if (ZSTD_isError(ZSTD_DCtx_setParameter(c->dctx, ZSTD_d_windowLogMax,
-                                                        CA_ZSTD_WINDOW_LOG_MAX))) {
-                        ZSTD_freeDCtx(c->dctx);
-                        c->dctx = NULL;
-                        return NULL;
-                }
+        pthread_mutex_lock(&dctx_pool_lock);
+        if (dctx_pool_n > 0)
+                d = dctx_pool[--dctx_pool_n];
+        pthread_mutex_unlock(&dctx_pool_lock);
+        if (d)
+                return d;
+        d = ZSTD_createDCtx();
+        if (d &&
+            ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, CA_ZSTD_WINDOW_LOG_MAX))) {
+                ZSTD_freeDCtx(d);
+                d = NULL;
         }
-        return c->dctx;
+        return d;
+}
+
+static void dctx_put(ZSTD_DCtx *d)
+{
+        pthread_mutex_lock(&dctx_pool_lock);
+        if (dctx_pool_n < DCTX_POOL_MAX) {
+                dctx_pool[dctx_pool_n++] = d;
+                d = NULL;
+        }
+        pthread_mutex_unlock(&dctx_pool_lock);
+        ZSTD_freeDCtx(d);
 }
 
 static ZSTD_CCtx *cctx_get(void)
@@ -169,10 +186,9 @@ static bool zstd_frame_follows(const uint8_t *p, size_t size)
         return m == 0xfd2fb528U || (m & 0xfffffff0U) == 0x184d2a50U;
 }
 
-static int zstd_decode(int level, const uint8_t *in, size_t in_size, uint8_t *out, size_t expected,
-                       const char *what)
+static int zstd_decode_with(ZSTD_DCtx *d, int level, const uint8_t *in, size_t in_size,
+                            uint8_t *out, size_t expected, const char *what)
 {
-        ZSTD_DCtx *d = dctx_get();
         ZSTD_inBuffer ib = {in, in_size, 0};
         ZSTD_outBuffer ob = {out, expected, 0};
         uint8_t spill;
@@ -226,6 +242,16 @@ static int zstd_decode(int level, const uint8_t *in, size_t in_size, uint8_t *ou
                                     "%s: zstd data decompresses to %zu bytes, expected %zu", what,
                                     ob.pos, expected);
         return 0;
+}
+
+static int zstd_decode(int level, const uint8_t *in, size_t in_size, uint8_t *out, size_t expected,
+                       const char *what)
+{
+        ZSTD_DCtx *d = dctx_get();
+        int r = zstd_decode_with(d, level, in, in_size, out, expected, what);
+        if (d)
+                dctx_put(d);
+        return r;
 }
 
 static int xz_decode(int level, const uint8_t *in, size_t in_size, uint8_t *out, size_t expected,

@@ -15,7 +15,7 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
 for t in index chunk_codec catar_decode catar_extract catar_seek discovery_page image_name \
-        manifest openpgp_keys openpgp_signature auth_d image_record tar_read; do
+        manifest openpgp_keys openpgp_signature auth_d image_record tar_read profile; do
         mkdir -p "$out/$t"
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/acfetch-corpus.XXXXXX")
@@ -157,4 +157,5 @@ cp "$src"/fuzz/seeds/discovery_page/* "$out/discovery_page/"
 cp "$src"/fuzz/seeds/image_name/* "$out/image_name/"
 cp "$src"/fuzz/seeds/auth_d/* "$out/auth_d/"
 cp "$src"/fuzz/seeds/image_record/* "$out/image_record/"
+cp "$src"/fuzz/seeds/profile/* "$out/profile/"
 echo "corpora in $out: $(find "$out" -type f | wc -l) files"

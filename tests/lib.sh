@@ -128,6 +128,10 @@ expect_ge() { # WHAT ACTUAL MIN
         [ "$2" -ge "$3" ] || fail "$1: got $2, expected at least $3"
 }
 
+expect_le() { # WHAT ACTUAL MAX
+        [ "$2" -le "$3" ] || fail "$1: got $2, expected at most $3"
+}
+
 finish() {
         echo "# $_test_passed passed, $_test_skipped skipped"
         [ "$_test_passed" -gt 0 ] || exit 77

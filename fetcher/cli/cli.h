@@ -196,6 +196,8 @@ int make_options_parse(make_options *o, int c, const char *arg);
 /* ---------------------------------------------------------------- images named on the command line (image_args.c) */
 /* The store under --dir, logged on failure. */
 int open_image_store(aci_store **ret);
+/* --pull-policy's value (new, update, never), logged when it is none of them. */
+int parse_pull_policy(const char *s, pull_policy *ret);
 /* An image named on the command line: an ID (prefix) or a name with labels (store lookup). */
 int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret);
 /* Both: the store under --dir in *ret_store (freed by the caller, also on failure) and the

@@ -55,20 +55,6 @@ static const char usage[] =
     "Credentials for private hosts come from auth.d (rkt's format) under --system-config\n"
     "and --local-config.\n\n";
 
-static int parse_policy(const char *s, pull_policy *ret)
-{
-        if (strcmp(s, "new") == 0)
-                *ret = PULL_NEW;
-        else if (strcmp(s, "update") == 0)
-                *ret = PULL_UPDATE;
-        else if (strcmp(s, "never") == 0)
-                *ret = PULL_NEVER;
-        else
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "--pull-policy: '%s' is not new, update or never", s);
-        return 0;
-}
-
 static json_t *result_json(const fetch_context *ctx, const aci_image_record *r,
                            const transfer_stats *ts)
 {
@@ -149,7 +135,7 @@ static int fetch_option(int c, const char *arg, void *userdata)
         fetch_args *a = userdata;
         switch (c) {
         case OPT_PULL_POLICY:
-                return parse_policy(arg, &a->ctx->policy) < 0 ? -EINVAL : 1;
+                return parse_pull_policy(arg, &a->ctx->policy) < 0 ? -EINVAL : 1;
         case OPT_NO_RENDER:
                 a->ctx->render = false;
                 return 1;
@@ -204,8 +190,7 @@ static int run_fetch(int argc, char **argv)
         ctx.io = io;
         json_t *out = a.json ? json_array() : NULL;
         _cleanup_(auth_config_freep) auth_config *auth = NULL;
-        r = input_options_open_engine(io, io->jobs ? io->jobs : INPUT_REMOTE_JOBS_DEFAULT, &auth,
-                                      &ctx.engine);
+        r = input_options_open_engine(io, &auth, &ctx.engine);
         ctx.auth = auth;
         if (r >= 0)
                 r = open_image_store(&ctx.store);

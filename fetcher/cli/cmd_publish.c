@@ -18,6 +18,7 @@ static const char usage[] =
     "generated. The archive holds exactly 'manifest' and 'rootfs/'. Writes:\n"
     "  OUTDIR/default.castr/                          chunks of every image and version\n"
     "  OUTDIR/PATH/VERSION/OS-ARCH.caidx              the image (and .asc with --sign)\n"
+    "  OUTDIR/PATH/VERSION/OS-ARCH.caidx.profile      with --profile (and .profile.asc)\n"
     "  OUTDIR/PATH/VERSION/default.castr              symlink to the shared store\n"
     "  OUTDIR/PATH/latest                             symlink to the latest version\n"
     "  OUTDIR/PATH/index.html                         the discovery page (ac-discovery)\n"
@@ -43,6 +44,10 @@ static const char usage[] =
     "                         --sign, a warning: fetch refuses unsigned images)\n"
     "  --base-url=URL         the URL of OUTDIR (default https://HOST/)\n"
     "  --latest               point latest to this version even if a later one exists\n"
+    "  --profile=FILE         publish the access profile FILE beside the index (signed\n"
+    "                         as the index is): what 'acfetch mount' prefetches first\n"
+    "                         when it has recorded none for the name (a mount records\n"
+    "                         one, see 'acfetch mount --help'; checked before publishing)\n"
     "  -h, --help             show this help\n\n" MAKE_OPTIONS_HELP
     "  (--store is not taken: the store is OUTDIR/default.castr.)\n\n";
 
@@ -57,6 +62,7 @@ enum {
         OPT_SIGN,
         OPT_BASE_URL,
         OPT_LATEST,
+        OPT_PROFILE,
 };
 
 typedef publish_options publish_args; /* its strings are owned here */
@@ -146,6 +152,9 @@ static int publish_option(int c, const char *arg, void *userdata)
         case OPT_LATEST:
                 a->latest = true;
                 return 1;
+        case OPT_PROFILE:
+                a->profile = arg;
+                return 1;
         default:
                 return make_options_parse(&a->make, c, arg);
         }
@@ -166,6 +175,7 @@ static int parse_args(int argc, char **argv, publish_args *a)
             {"sign", required_argument, NULL, OPT_SIGN},
             {"base-url", required_argument, NULL, OPT_BASE_URL},
             {"latest", no_argument, NULL, OPT_LATEST},
+            {"profile", required_argument, NULL, OPT_PROFILE},
             {"help", no_argument, NULL, 'h'},
             {},
         };

@@ -51,7 +51,7 @@ typedef struct net {
 static int net_engine(net *n, transfer_engine **ret)
 {
         if (!n->ready) {
-                int r = input_options_open_engine(&n->io.o, 0, &n->auth, &n->engine);
+                int r = input_options_open_engine(&n->io.o, &n->auth, &n->engine);
                 if (r < 0)
                         return r;
                 n->ready = true;

@@ -30,6 +30,20 @@ int resolve_image_arg(aci_store *s, const char *arg, aci_image_record *ret)
         return r;
 }
 
+int parse_pull_policy(const char *s, pull_policy *ret)
+{
+        if (strcmp(s, "new") == 0)
+                *ret = PULL_NEW;
+        else if (strcmp(s, "update") == 0)
+                *ret = PULL_UPDATE;
+        else if (strcmp(s, "never") == 0)
+                *ret = PULL_NEVER;
+        else
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "--pull-policy: '%s' is not new, update or never", s);
+        return 0;
+}
+
 int open_image_arg(const char *arg, aci_store **ret_store, aci_image_record *ret)
 {
         int r = open_image_store(ret_store);

@@ -10,9 +10,12 @@
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 
+#include <stdatomic.h>
+
 #include "fetcher/source/source.h"
 
 typedef struct mount_fs mount_fs;
+typedef struct mount_recorder mount_recorder;
 
 /*
  * A read-only view of in->index (a .caidx; in->source supplies chunks), rooted at the archive's
@@ -22,20 +25,55 @@ typedef struct mount_fs mount_fs;
 int mount_fs_new(archive_input *in, const char *subdir, mount_fs **ret);
 mount_fs *mount_fs_free(mount_fs *m);
 const struct fuse_lowlevel_ops *mount_fs_ops(void);
+/* From now on, each file's first reads are recorded into rec (paths relative to the view's root),
+ * which must outlive m's operations. */
+void mount_fs_record(mount_fs *m, mount_recorder *rec);
+
+/* ---------------------------------------------------------------- access profiles (mount_profile.c) */
+/* While it changes, a recorded profile is saved this often (so a killed mount leaves one). */
+#define MOUNT_PROFILE_SAVE_SECONDS 5
+
+/*
+ * Records which files are read first and their first ranges (aci_profile), for the store's
+ * profile of name (store and name both set) and/or the file out. *ret is NULL when there is
+ * nowhere to save. Saved (whole, through a temp file) every MOUNT_PROFILE_SAVE_SECONDS while it
+ * changes once started, and when freed; nothing is saved until something was read.
+ */
+int mount_recorder_new(aci_store *store, const char *name, const char *out, mount_recorder **ret);
+int mount_recorder_start(mount_recorder *r);
+mount_recorder *mount_recorder_free(mount_recorder *r);
+/* A file read for the first time: its slot for mount_recorder_read; -E2BIG once full. */
+int mount_recorder_file(mount_recorder *r, const char *path, uint32_t *ret_slot);
+void mount_recorder_read(mount_recorder *r, uint32_t slot, uint64_t offset, uint64_t length);
+/*
+ * The items of in->index that hold p's ranges, in p's order, each once (*ret malloc'ed): each
+ * path is looked up in in's archive (below the top-level directory subdir when not NULL);
+ * paths it lacks, or that are not regular files there, are skipped. Reads what the lookups need
+ * through in->source. cancel stops it early.
+ */
+int mount_profile_plan(archive_input *in, const char *subdir, const aci_profile *p,
+                       const atomic_bool *cancel, size_t **ret, size_t *ret_n);
 
 /* ---------------------------------------------------------------- background work (mount_prefetch.c) */
 typedef struct mount_prefetch mount_prefetch;
+/* Called once, from the prefetch's last thread, when its walk ends without being stopped: result
+ * 0 when every chunk is local, -EIO when some could not be fetched (logged). */
+typedef void (*mount_prefetch_done)(void *userdata, int result);
 
 /*
  * Starts the background work over in: the seeds first (seeds values, then auto_seed unless
- * seeds->no_auto), in one thread, then `jobs` threads (0: none) that walk the index in order and
- * bring every chunk missing from the local stores into the chunk cache, so the mount ends up
- * fully local (logged once it is). Reads never wait for either: a read needing a missing chunk
+ * seeds->no_auto), in one thread, then `jobs` threads (0: none) that bring every chunk missing
+ * from the local stores into the chunk cache, so the mount ends up fully local (logged once it
+ * is): with a profile, the chunks holding its ranges first (mount_profile_plan, under subdir),
+ * then the index in order. Reads never wait for any of it: a read needing a missing chunk
  * fetches it at once. *ret is NULL when there is nothing to do (no chunk cache); on failure it
- * may be set and must still be stopped. auto_seed must outlive the work.
+ * may be set and must still be stopped. auto_seed, subdir and profile must outlive the work.
+ * done (may be NULL) is called with userdata when the prefetch ends (never without one: jobs 0
+ * or no chunk cache); mount_prefetch_stop waits for it to return.
  */
 int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seeds,
-                         const char *auto_seed, mount_prefetch **ret);
+                         const char *auto_seed, const char *subdir, const aci_profile *profile,
+                         mount_prefetch_done done, void *userdata, mount_prefetch **ret);
 /* Stops and joins the threads (a download in progress finishes first) and frees p (NULL: no-op). */
 void mount_prefetch_stop(mount_prefetch *p);
 
@@ -49,13 +87,30 @@ typedef struct mount_options {
         const char *log;  /* where messages go once mounted (append), or NULL */
         const seed_list *seeds;
         const char *auto_seed; /* may be NULL */
+        /* The image mounted, when it is one (else NULL): its appc name and the URL its index
+         * came from, for messages and for what is kept per image. */
+        const char *image_name;
+        const char *index_url;
+        /* Once mounted, before stdio is redirected (the mount is up): e.g. print the image ID.
+         * May be NULL. */
+        void (*mounted)(void *userdata);
+        /* The prefetch ended (see mount_prefetch_done); may be NULL. */
+        mount_prefetch_done prefetched;
+        void *userdata;
+        /* The access profile: prefetched first (NULL: archive order); recorded into the
+         * store's profile of image_name when record_profile, and into profile_out (NULL:
+         * not). */
+        const aci_profile *profile;
+        bool record_profile;
+        const char *profile_out;
 } mount_options;
 
 /*
  * Mounts in (its archive's root, or the top-level directory subdir) read-only at mountpoint and
  * serves it until SIGTERM, SIGINT, SIGHUP or an unmount. With notify_fd >= 0 (a daemon), once
- * mounted: standard input and output go to /dev/null, stderr to o->log or /dev/null, and 'y' is
- * written to notify_fd, which is closed. Otherwise stderr goes to o->log when given. The
+ * mounted: o->mounted is called, standard input and output go to /dev/null, stderr to o->log or
+ * /dev/null, and 'y' is written to notify_fd, which is closed. Otherwise o->mounted is called
+ * and stderr goes to o->log when given (stdout stays). The
  * index is pinned in in->store (if any) and the store lock dropped: gc keeps the mount's chunks
  * for as long as it runs, and does not wait for it.
  */

@@ -7,7 +7,9 @@
  * Inode numbers are the archive offset of the node's ENTRY plus one (so the archive's root, at
  * offset 0, is FUSE_ROOT_ID); a mount of a subdirectory maps that directory to FUSE_ROOT_ID
  * instead. The kernel only ever names inodes it was given by lookup or readdir, which recorded
- * where each node lives (its FILENAME offset and end) in a table kept for the mount's lifetime.
+ * where each node lives (its FILENAME offset and end, and its parent) in a table kept for the
+ * mount's lifetime. When recording an access profile, a file's first read names it by walking
+ * up its parents, and its reads go to the recorder (mount_profile.c).
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -29,6 +31,8 @@ typedef struct node_rec {
         uint64_t entry_offset;    /* key; UINT64_MAX marks a free slot */
         uint64_t filename_offset; /* UINT64_MAX: the archive's root */
         uint64_t end;
+        uint64_t parent;  /* the parent's entry offset; UINT64_MAX above the view's root */
+        uint32_t profile; /* the recorder's slot + 1; 0: not yet read; UINT32_MAX: not recorded */
         ca_seek_dir *dir; /* once opened; immutable, freed with the mount */
         uint64_t nlink;   /* directories: 2 + subdirectories, 0 until counted */
         unsigned depth;   /* below the archive's root */
@@ -39,6 +43,7 @@ struct mount_fs {
         ca_archive_reader *reader;
         uint64_t flags;
         uint64_t root_offset; /* ENTRY offset of the directory shown as the root */
+        mount_recorder *rec;  /* the access profile being recorded, or NULL */
 
         pthread_mutex_t lock;
         node_rec *nodes;
@@ -103,8 +108,9 @@ static int table_grow(mount_fs *m)
         return 0;
 }
 
-/* Records where the node of entry e lives, so its inode can be resolved later. */
-static int table_add(mount_fs *m, const ca_seek_entry *e, unsigned depth)
+/* Records where the node of entry e (a child of parent, an entry offset) lives, so its inode
+ * can be resolved later. */
+static int table_add(mount_fs *m, const ca_seek_entry *e, uint64_t parent, unsigned depth)
 {
         uint64_t key = e->node.entry_offset;
         int r = 0;
@@ -119,6 +125,7 @@ static int table_add(mount_fs *m, const ca_seek_entry *e, unsigned depth)
                         m->nodes[j] = (node_rec){.entry_offset = key,
                                                  .filename_offset = e->filename_offset,
                                                  .end = e->end,
+                                                 .parent = parent,
                                                  .depth = depth};
                         m->n_nodes++;
                 }
@@ -281,7 +288,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         _cleanup_(ca_seek_entry_freep) ca_seek_entry *e = NULL;
         r = ca_seek_dir_lookup(m->reader, m->flags, d, name, &e);
         if (r >= 0)
-                r = table_add(m, e, depth);
+                r = table_add(m, e, offset_of(m, parent), depth);
         if (r < 0) {
                 fuse_reply_err(req, fuse_errno(r));
                 return;
@@ -365,6 +372,68 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                 free(f);
 }
 
+/* ---------------------------------------------------------------- recording an access profile */
+
+/* The node's path below the view's root, into buf (ACI_PROFILE_PATH_MAX + 1 bytes). */
+static int node_path(mount_fs *m, uint64_t entry_offset, char *buf)
+{
+        size_t pos = ACI_PROFILE_PATH_MAX;
+        buf[pos] = 0;
+        for (unsigned depth = 0; entry_offset != m->root_offset; depth++) {
+                node_rec rec;
+                _cleanup_(ca_seek_entry_freep) ca_seek_entry *e = NULL;
+                int r = depth < CA_NODES_MAX ? table_get(m, ino_of(m, entry_offset), &rec) : -ELOOP;
+                if (r >= 0 && rec.parent == UINT64_MAX)
+                        r = -ENOENT; /* the root of the archive, not of the view */
+                if (r >= 0)
+                        r = entry_get(m, ino_of(m, entry_offset), &e);
+                if (r < 0)
+                        return r;
+                size_t l = strlen(e->name) + (pos < ACI_PROFILE_PATH_MAX);
+                if (l > pos)
+                        return -ENAMETOOLONG;
+                pos -= l;
+                memcpy(buf + pos, e->name, strlen(e->name));
+                if (l > strlen(e->name))
+                        buf[pos + l - 1] = '/';
+                entry_offset = rec.parent;
+        }
+        if (pos == ACI_PROFILE_PATH_MAX)
+                return -EINVAL; /* the root itself */
+        memmove(buf, buf + pos, ACI_PROFILE_PATH_MAX + 1 - pos);
+        return 0;
+}
+
+/* A read of the file ino: the first one names it in the profile, each adds its range. */
+static void record_read(mount_fs *m, fuse_ino_t ino, uint64_t offset, uint64_t length)
+{
+        node_rec rec;
+        if (table_get(m, ino, &rec) < 0 || rec.profile == UINT32_MAX)
+                return;
+        uint32_t slot = rec.profile;
+        if (slot == 0) {
+                char path[ACI_PROFILE_PATH_MAX + 1];
+                uint32_t s = 0;
+                bool ok = node_path(m, rec.entry_offset, path) >= 0;
+                /* Under the lock: two first reads of one file at once name it once. */
+                pthread_mutex_lock(&m->lock);
+                node_rec *p = table_find(m, rec.entry_offset);
+                if (p->profile == 0)
+                        p->profile =
+                            ok && mount_recorder_file(m->rec, path, &s) >= 0 ? s + 1 : UINT32_MAX;
+                slot = p->profile;
+                pthread_mutex_unlock(&m->lock);
+                if (slot == UINT32_MAX)
+                        return;
+        }
+        mount_recorder_read(m->rec, slot - 1, offset, length);
+}
+
+void mount_fs_record(mount_fs *m, mount_recorder *rec)
+{
+        m->rec = rec;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -380,6 +449,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 fuse_reply_err(req, ENOMEM);
                 return;
         }
+        if (m->rec)
+                record_read(m, ino, (uint64_t)off, n);
         int r = ca_archive_reader_read(m->reader, f->payload_offset + (uint64_t)off, buf, n);
         if (r < 0)
                 fuse_reply_err(req, fuse_errno(r));
@@ -456,7 +527,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                                            d->items[d->order[i]].offset, e->name, prev);
                                 break;
                         }
-                        r = table_add(m, e, depth);
+                        r = table_add(m, e, offset_of(m, ino), depth);
                         if (r < 0)
                                 break;
                         name = e->name;
@@ -635,7 +706,7 @@ int mount_fs_new(archive_input *in, const char *subdir, mount_fs **ret)
         pthread_mutex_init(&m->lock, NULL);
         int r = table_grow(m);
         if (r >= 0)
-                r = ca_archive_reader_new(in->index, chunk_source_get, in->source,
+                r = ca_archive_reader_new(in->index, chunk_source_get_urgent, in->source,
                                           READER_CACHE_CHUNKS, in->location, &m->reader);
         if (r < 0) {
                 mount_fs_free(m);
@@ -647,7 +718,7 @@ int mount_fs_new(archive_input *in, const char *subdir, mount_fs **ret)
         _cleanup_(ca_seek_dir_freep) ca_seek_dir *d = NULL;
         r = ca_seek_root(m->reader, m->flags, &root);
         if (r >= 0)
-                r = table_add(m, root, 0);
+                r = table_add(m, root, UINT64_MAX, 0);
         if (r >= 0 && subdir) {
                 r = ca_seek_dir_open(m->reader, root, &d);
                 if (r >= 0)
@@ -659,7 +730,7 @@ int mount_fs_new(archive_input *in, const char *subdir, mount_fs **ret)
                         /* Keyed by ENTRY offset: the root node is offset 0, so ino 1 goes to
                          * the subdirectory and the archive root stays unreachable. */
                         m->root_offset = sub->node.entry_offset;
-                        r = table_add(m, sub, 1);
+                        r = table_add(m, sub, UINT64_MAX, 1);
                 }
         }
         if (r >= 0) {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What a mount does in the background so that it ends up fully local: the seeds first (they need
- * no network, and what they supply is not downloaded), then a few threads that walk the index in
- * order and fetch every chunk missing from the local stores into the chunk cache. Reads never
- * wait for either; a stop flag cancels both.
+ * no network, and what they supply is not downloaded), then a few threads that fetch every chunk
+ * missing from the local stores into the chunk cache: those the access profile names first (what
+ * the workload read first last time), then the rest in index order. Reads never wait for any of
+ * it; a stop flag cancels it all.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,10 +21,17 @@ struct mount_prefetch {
         bool has_seeder;
         const seed_list *seeds;
         const char *auto_seed;
+        const char *subdir;
+        const aci_profile *profile;
+        size_t *plan; /* items to fetch first (the profile's), then the index in order */
+        size_t n_plan;
         atomic_bool stop;
+        atomic_size_t next_plan;
         atomic_size_t next_item;
         atomic_uint running;
         atomic_size_t failed;
+        mount_prefetch_done done;
+        void *userdata;
 };
 
 static void *prefetch_thread(void *userdata)
@@ -35,7 +43,11 @@ static void *prefetch_thread(void *userdata)
         size_t cap = 0;
 
         while (!atomic_load(&m->stop)) {
-                size_t i = atomic_fetch_add(&m->next_item, 1);
+                size_t i = m->n_plan ? atomic_fetch_add(&m->next_plan, 1) : SIZE_MAX;
+                if (i < m->n_plan)
+                        i = m->plan[i];
+                else
+                        i = atomic_fetch_add(&m->next_item, 1);
                 if (i >= idx->n_items)
                         break;
                 const ca_index_item *item = &idx->items[i];
@@ -65,6 +77,8 @@ static void *prefetch_thread(void *userdata)
                         ca_log_warning("%s: prefetch finished; %zu chunks could not be fetched "
                                        "(reads needing them will try again)",
                                        m->in->location, failed);
+                if (m->done)
+                        m->done(m->userdata, failed == 0 ? 0 : -EIO);
         }
         return NULL;
 }
@@ -88,7 +102,7 @@ static int start_prefetch(mount_prefetch *m)
 }
 
 /* Seeds first (they need no network, and whatever they supply is not downloaded), then the
- * prefetch; the stop flag cancels both. */
+ * profile's chunks are found, then the prefetch; the stop flag cancels all. */
 static void *seed_thread(void *userdata)
 {
         mount_prefetch *m = userdata;
@@ -98,10 +112,20 @@ static void *seed_thread(void *userdata)
             .source = m->in->source,
             .cancel = &m->stop,
         };
-        int r = seed_apply_list(&t, m->seeds, m->auto_seed);
+        int r = 0;
+        if (m->seeds->n > 0 || m->auto_seed)
+                r = seed_apply_list(&t, m->seeds, m->auto_seed);
         if (r < 0 && r != -ECANCELED)
                 ca_log_warning("%s: a seed failed; its chunks will be downloaded", m->in->location);
         if (atomic_load(&m->stop) || m->prefetch_jobs == 0)
+                return NULL;
+        /* A profile is a hint: when it cannot be followed, the prefetch goes in index order. */
+        if (m->profile &&
+            mount_profile_plan(m->in, m->subdir, m->profile, &m->stop, &m->plan, &m->n_plan) < 0)
+                ca_log_debug("%s: the access profile cannot be followed; prefetching in archive "
+                             "order",
+                             m->in->location);
+        if (atomic_load(&m->stop))
                 return NULL;
         r = start_prefetch(m);
         if (r < 0)
@@ -112,7 +136,8 @@ static void *seed_thread(void *userdata)
 }
 
 int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seeds,
-                         const char *auto_seed, mount_prefetch **ret)
+                         const char *auto_seed, const char *subdir, const aci_profile *profile,
+                         mount_prefetch_done done, void *userdata, mount_prefetch **ret)
 {
         *ret = NULL;
         if (!in->cache) {
@@ -128,7 +153,11 @@ int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seed
         m->prefetch_jobs = jobs;
         m->seeds = seeds;
         m->auto_seed = auto_seed;
-        if (seeds->n == 0 && !auto_seed)
+        m->subdir = subdir;
+        m->profile = profile && profile->n > 0 ? profile : NULL;
+        m->done = done;
+        m->userdata = userdata;
+        if (seeds->n == 0 && !auto_seed && (!m->profile || jobs == 0))
                 return jobs > 0 ? start_prefetch(m) : 0;
         int r = pthread_create(&m->seeder, NULL, seed_thread, m);
         if (r != 0)
@@ -151,5 +180,6 @@ void mount_prefetch_stop(mount_prefetch *m)
         m->n_threads = 0;
         free(m->threads);
         m->threads = NULL;
+        free(m->plan);
         free(m);
 }

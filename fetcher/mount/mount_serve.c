@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A FUSE session over a mount_fs: mounted at the mount point, served by libfuse's threads until
- * a signal or an unmount ends it, with the background seeds and prefetch running meanwhile.
+ * a signal or an unmount ends it, with the background seeds and prefetch running meanwhile and
+ * the access profile recorded (saved periodically, and once more at the end).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -9,13 +10,16 @@
 
 #include "fetcher/mount/mount.h"
 
-static int redirect_stdio(const char *log, bool keep_stderr)
+/* A daemon's stdin and stdout go to /dev/null; stderr to log, else (a daemon) /dev/null. */
+static int redirect_stdio(const char *log, bool daemon)
 {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0)
                 return negative_errno();
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
+        if (daemon) {
+                dup2(null, STDIN_FILENO);
+                dup2(null, STDOUT_FILENO);
+        }
         if (log) {
                 int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
                 if (fd < 0) {
@@ -25,7 +29,7 @@ static int redirect_stdio(const char *log, bool keep_stderr)
                 }
                 dup2(fd, STDERR_FILENO);
                 close(fd);
-        } else if (!keep_stderr) {
+        } else if (daemon) {
                 dup2(null, STDERR_FILENO);
         }
         close(null);
@@ -50,14 +54,24 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
 
         mount_fs *m = NULL;
         mount_prefetch *background = NULL;
-        r = mount_fs_new(in, subdir, &m);
+        mount_recorder *rec = NULL;
+        r = mount_recorder_new(a->record_profile ? in->store : NULL, a->image_name, a->profile_out,
+                               &rec);
         if (r < 0)
                 return r;
+        r = mount_fs_new(in, subdir, &m);
+        if (r < 0) {
+                mount_recorder_free(rec);
+                return r;
+        }
+        if (rec)
+                mount_fs_record(m, rec);
 
         /* fsname shows the source in /proc/mounts; commas would split the option list. */
         _cleanup_(freep) char *fsname = strdup(in->location);
         if (!fsname) {
                 mount_fs_free(m);
+                mount_recorder_free(rec);
                 return -ENOMEM;
         }
         for (char *p = fsname; *p; p++)
@@ -66,6 +80,7 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
         if (asprintf(&opts, "ro,fsname=acfetch:%s,subtype=acfetch%s", fsname,
                      a->allow_other ? ",allow_other,default_permissions" : "") < 0) {
                 mount_fs_free(m);
+                mount_recorder_free(rec);
                 return -ENOMEM;
         }
         char *argv[] = {(char *)"acfetch", (char *)"-o", opts, NULL};
@@ -74,6 +89,7 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
             fuse_session_new(&args, mount_fs_ops(), sizeof(*mount_fs_ops()), m);
         if (!se) {
                 mount_fs_free(m);
+                mount_recorder_free(rec);
                 return ca_log_errno(CA_LOG_ERR, -EIO, "%s: cannot set up FUSE", mountpoint);
         }
         /* libfuse only takes over signals left at their default; a shell starts background
@@ -91,13 +107,18 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
         }
         ca_log_debug("%s: mounted %s%s%s", mountpoint, in->location, subdir ? " " : "",
                      subdir ? subdir : "");
+        if (a->mounted)
+                a->mounted(a->userdata);
         if (notify_fd >= 0 || a->log) {
-                r = redirect_stdio(a->log, notify_fd < 0);
+                r = redirect_stdio(a->log, notify_fd >= 0);
                 if (r < 0)
                         goto out_unmount;
         }
         r = mount_prefetch_start(in, a->no_prefetch ? 0 : MOUNT_PREFETCH_JOBS, a->seeds,
-                                 a->auto_seed, &background);
+                                 a->auto_seed, subdir, a->profile, a->prefetched, a->userdata,
+                                 &background);
+        if (r >= 0 && rec)
+                r = mount_recorder_start(rec);
         if (r < 0)
                 goto out_unmount;
         if (notify_fd >= 0) {
@@ -120,5 +141,6 @@ out_session:
         fuse_session_destroy(se);
         fuse_opt_free_args(&args);
         mount_fs_free(m);
+        mount_recorder_free(rec); /* saves what was recorded */
         return r;
 }

@@ -160,6 +160,9 @@ typedef struct publish_ctx {
         image_manifest m;
         const char *version, *os, *arch; /* borrowed from the manifest or constants */
         char *vrel, *index, *tmp_index, *sig, *tmp_sig, *store, *page_path, *template, *url;
+        char *profile, *tmp_profile, *profile_sig, *tmp_profile_sig; /* --profile */
+        char *profile_text; /* the profile as published (checked, then written anew) */
+        size_t profile_size;
 } publish_ctx;
 
 static void publish_ctx_done(publish_ctx *c)
@@ -176,6 +179,11 @@ static void publish_ctx_done(publish_ctx *c)
         free(c->tmp_index);
         free(c->sig);
         free(c->tmp_sig);
+        free(c->profile);
+        free(c->tmp_profile);
+        free(c->profile_sig);
+        free(c->tmp_profile_sig);
+        free(c->profile_text);
         free(c->store);
         free(c->page_path);
         free(c->template);
@@ -304,6 +312,10 @@ static int plan_site(const publish_options *a, publish_ctx *c)
                      c->arch) < 0 ||
             asprintf(&c->sig, "%s.asc", c->index) < 0 ||
             asprintf(&c->tmp_sig, "%s.asc", c->tmp_index) < 0 ||
+            asprintf(&c->profile, "%s.profile", c->index) < 0 ||
+            asprintf(&c->tmp_profile, "%s.profile", c->tmp_index) < 0 ||
+            asprintf(&c->profile_sig, "%s.asc", c->profile) < 0 ||
+            asprintf(&c->tmp_profile_sig, "%s.asc", c->tmp_profile) < 0 ||
             asprintf(&c->store, "%s/default.castr", c->outdir) < 0 ||
             asprintf(&c->page_path, "%s/%s%sindex.html", c->outdir, rel, sep) < 0)
                 return -ENOMEM;
@@ -398,7 +410,58 @@ static int make_image(publish_options *a, publish_ctx *c)
         return 0;
 }
 
-/* Signature first, then the index under its name, the page, latest. */
+/* --profile: checked as a mount would read it, before anything is made. */
+static int read_profile(const publish_options *a, publish_ctx *c)
+{
+        _cleanup_(aci_profile_done) aci_profile p = {};
+        int r = aci_profile_load(a->profile, CA_LOG_ERR, &p);
+        if (r < 0)
+                return r;
+        if (p.n == 0)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s: the profile lists no file",
+                                    a->profile);
+        return aci_profile_format(&p, &c->profile_text, &c->profile_size);
+}
+
+static int rename_into_place(const char *from, const char *to)
+{
+        if (rename(from, to) < 0) {
+                int r = negative_errno();
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot rename into place: %s", to,
+                                    strerror(-r));
+        }
+        return 0;
+}
+
+/* INDEX.profile (and its signature) before the index: a client never finds the index with the
+ * previous publish's profile beside it. Without --profile, a previous one is removed. */
+static int install_profile(const publish_options *a, const publish_ctx *c)
+{
+        int r;
+        if (!c->profile_text) {
+                const char *old[] = {c->profile_sig, c->profile};
+                for (size_t i = 0; i < ELEMENTSOF(old); i++)
+                        if (unlink(old[i]) < 0 && errno != ENOENT)
+                                return ca_log_errno(CA_LOG_ERR, negative_errno(),
+                                                    "%s: cannot remove: %m", old[i]);
+                return 0;
+        }
+        r = publish_write_file(c->tmp_profile, c->profile_text, c->profile_size);
+        if (r < 0)
+                return r;
+        if (a->sign) {
+                r = publish_sign(a->sign, c->tmp_profile, c->tmp_profile_sig);
+                if (r >= 0)
+                        r = rename_into_place(c->tmp_profile_sig, c->profile_sig);
+        } else if (unlink(c->profile_sig) < 0 && errno != ENOENT)
+                r = ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: cannot remove: %m",
+                                 c->profile_sig);
+        if (r >= 0)
+                r = rename_into_place(c->tmp_profile, c->profile);
+        return r;
+}
+
+/* Signature first, then the profile, the index under its name, the page, latest. */
 static int install(const publish_options *a, const publish_ctx *c)
 {
         _cleanup_(freep) char *page = NULL;
@@ -408,17 +471,15 @@ static int install(const publish_options *a, const publish_ctx *c)
                 r = publish_sign(a->sign, c->tmp_index, c->tmp_sig);
                 if (r < 0)
                         return r;
-                if (rename(c->tmp_sig, c->sig) < 0) {
-                        r = negative_errno();
-                        return ca_log_errno(CA_LOG_ERR, r, "%s: cannot rename into place: %s",
-                                            c->sig, strerror(-r));
-                }
+                r = rename_into_place(c->tmp_sig, c->sig);
+                if (r < 0)
+                        return r;
         }
-        if (rename(c->tmp_index, c->index) < 0) {
-                r = negative_errno();
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot rename into place: %s", c->index,
-                                    strerror(-r));
-        }
+        r = install_profile(a, c);
+        if (r >= 0)
+                r = rename_into_place(c->tmp_index, c->index);
+        if (r < 0)
+                return r;
         r = publish_page(c->img->name, c->template, a->pubkeys, &page);
         if (r >= 0)
                 r = publish_write_file(c->page_path, page, strlen(page));
@@ -435,6 +496,8 @@ int publish_image(publish_options *a, const char *source, const char *outdir, ch
         c.m.fd = -1;
         /* A key gpg does not have would fail the publish after every chunk was stored. */
         r = a->sign ? publish_check_key(a->sign) : 0;
+        if (r >= 0 && a->profile)
+                r = read_profile(a, &c);
         if (r >= 0)
                 r = resolve_image(a, &c);
         if (r >= 0)
@@ -451,6 +514,10 @@ int publish_image(publish_options *a, const char *source, const char *outdir, ch
                 (void)unlink(c.tmp_index);
         if (r < 0 && c.tmp_sig)
                 (void)unlink(c.tmp_sig);
+        if (r < 0 && c.tmp_profile)
+                (void)unlink(c.tmp_profile);
+        if (r < 0 && c.tmp_profile_sig)
+                (void)unlink(c.tmp_profile_sig);
         publish_ctx_done(&c);
         return r;
 }

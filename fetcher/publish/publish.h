@@ -11,6 +11,7 @@
  *   OUTDIR/default.castr/                    one chunk store for every image and version
  *   OUTDIR/<path>/index.html                 discovery page: ac-discovery (and -pubkeys) tags
  *   OUTDIR/<path>/<version>/<os>-<arch>.caidx        the image (.asc beside it when signed)
+ *   OUTDIR/<path>/<version>/<os>-<arch>.caidx.profile  with --profile (and .profile.asc)
  *   OUTDIR/<path>/<version>/default.castr -> ../../default.castr   (relative symlink)
  *   OUTDIR/<path>/latest -> <version>        the latest version published (version order)
  *
@@ -97,6 +98,7 @@ typedef struct publish_options {
         const char *user, *group;
         const char *pubkeys;  /* an ac-discovery-pubkeys URL for the page, or NULL */
         const char *sign;     /* gpg key ID to sign the index with, or NULL */
+        const char *profile;  /* an access profile to publish beside the index, or NULL */
         const char *base_url; /* default https://HOST/ */
         bool latest;          /* point latest to this version even if it is not the latest */
         make_options make;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fetching one image by name: pull policy, meta discovery, the index (revalidated with its
- * ETag and max-age), then one pass over the archive that checks the ACI layout and the
+ * Fetching one image by name: the image resolved (image_resolve.c: pull policy, meta discovery,
+ * the index revalidated with its ETag and max-age, its signature), then one pass over the archive that checks the ACI layout and the
  * manifest, writes the tree and hashes the canonical tar (the image ID) at once; then the
  * dependencies, and the rendered tree installed in the store.
  */
@@ -17,8 +17,8 @@
 
 /* ---------------------------------------------------------------- what the user sees */
 
-static void phase(fetch_context *ctx, const char *name, fetch_phase ph, const archive_input *in,
-                  uint64_t tree_bytes)
+void fetch_report_phase(fetch_context *ctx, const char *name, fetch_phase ph,
+                        const archive_input *in, uint64_t tree_bytes)
 {
         if (ctx->progress.phase)
                 ctx->progress.phase(ctx->progress.userdata, name, ph, in, tree_bytes);
@@ -31,68 +31,9 @@ static double seconds_now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---------------------------------------------------------------- discovery */
+/* ---------------------------------------------------------------- records */
 
-static bool is_caidx_url(const char *url)
-{
-        size_t n = strcspn(url, "?#");
-        return n >= 6 && strncmp(url + n - 6, ".caidx", 6) == 0;
-}
-
-/* ret_pubkeys: also look for ac-discovery-pubkeys (NULL: don't); *ret_pubkeys may stay NULL. */
-static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, char **ret_pubkeys)
-{
-        bool allow_http = ctx->insecure & INSECURE_HTTP;
-        discovery_http h = {.engine = ctx->engine, .auth = ctx->auth, .http_fallback = allow_http};
-        dc_discover_options o = {
-            .http_get = discovery_http_get,
-            .userdata = &h,
-            .allow_http = allow_http,
-            .skip_pubkeys = !ret_pubkeys,
-        };
-        dc_endpoints e;
-        int r = dc_discover(img, &o, &e);
-        if (ca_log_get_max_level() >= CA_LOG_DEBUG)
-                dc_endpoints_print_attempts(&e, stderr);
-        if (r >= 0 && !is_caidx_url(e.image_url))
-                r = ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
-                                 "%s: unsupported payload %s (acfetch fetches casync archive "
-                                 "indexes, URLs ending in .caidx)",
-                                 img->name, e.image_url);
-        if (r >= 0) {
-                ca_log_debug("%s: image index %s", img->name, e.image_url);
-                *ret_url = TAKE_PTR(e.image_url);
-                if (ret_pubkeys)
-                        *ret_pubkeys = TAKE_PTR(e.pubkeys_url);
-        }
-        dc_endpoints_done(&e);
-        return r;
-}
-
-/* ---------------------------------------------------------------- requests and records */
-
-static int check_record(const fetch_context *ctx, const aci_image_record *r, const dc_image *img)
-{
-        if (fetch_by_location(ctx)) /* no name was asked for */
-                return 0;
-        _cleanup_(freep) char *why = NULL;
-        _cleanup_(freep) aci_label *labels = aci_request_labels(img);
-        if (!labels)
-                return -ENOMEM;
-        int k = aci_image_matches(r->name, r->labels, r->n_labels, img->name, labels, img->n_labels,
-                                  "image", &why);
-        if (k != 0)
-                return MIN(k, 0);
-        if (ctx->insecure & INSECURE_IMAGE) {
-                ca_log_warning("%s: %s (accepted: --insecure-options=image)", img->name,
-                               why ? why : "mismatch");
-                return 0;
-        }
-        return ca_log_errno(CA_LOG_ERR, -EBADMSG, "%s: %s; refusing the image", img->name,
-                            why ? why : "it is not the image requested");
-}
-
-static void record_touch(aci_image_record *r)
+void fetch_record_touch(aci_image_record *r)
 {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -115,7 +56,7 @@ static int fill_record(aci_image_record *r, const aci_manifest *m, const uint8_t
         r->index_url = strdup(url);
         r->etag = resp->etag ? strdup(resp->etag) : NULL;
         r->max_age = resp->max_age;
-        record_touch(r);
+        fetch_record_touch(r);
         r->size = size;
         r->latest = latest;
         size_t n;
@@ -134,6 +75,27 @@ static int fill_record(aci_image_record *r, const aci_manifest *m, const uint8_t
 }
 
 /* ---------------------------------------------------------------- the archive pass */
+
+int fetch_check_manifest(const fetch_context *ctx, const dc_image *img, const char *url,
+                         const aci_manifest *m)
+{
+        _cleanup_(freep) aci_label *labels = aci_request_labels(img);
+        _cleanup_(freep) char *why = NULL;
+        if (!labels)
+                return -ENOMEM;
+        int r = aci_manifest_matches(m, img->name, labels, img->n_labels, &why);
+        if (r < 0)
+                return r;
+        if (r == 0 && !(ctx->insecure & INSECURE_IMAGE))
+                return ca_log_errno(CA_LOG_ERR, -EBADMSG,
+                                    "%s: %s; refusing the image from %s (--insecure-options=image "
+                                    "skips this check)",
+                                    img->name, why ? why : "manifest mismatch", url);
+        if (r == 0)
+                ca_log_warning("%s: %s (accepted: --insecure-options=image)", img->name,
+                               why ? why : "manifest mismatch");
+        return 0;
+}
 
 typedef struct pass {
         fetch_context *ctx;
@@ -160,28 +122,12 @@ static int pass_check_manifest(pass *p)
         int r = aci_manifest_parse(json, size, what, &p->manifest);
         if (r < 0)
                 return r;
-        if (fetch_by_location(p->ctx)) { /* the manifest names the image */
+        if (fetch_by_location(p->ctx)) /* the manifest names the image */
                 r = fetch_verify_signer(p->ctx, aci_manifest_name(p->manifest));
-                p->whitelist.own = aci_manifest_path_whitelist(p->manifest, &p->whitelist.n_own);
-                return r;
-        }
-        _cleanup_(freep) aci_label *labels = aci_request_labels(p->img);
-        _cleanup_(freep) char *why = NULL;
-        if (!labels)
-                return -ENOMEM;
-        r = aci_manifest_matches(p->manifest, p->img->name, labels, p->img->n_labels, &why);
-        if (r < 0)
-                return r;
-        if (r == 0 && !(p->ctx->insecure & INSECURE_IMAGE))
-                return ca_log_errno(CA_LOG_ERR, -EBADMSG,
-                                    "%s: %s; refusing the image from %s (--insecure-options=image "
-                                    "skips this check)",
-                                    p->img->name, why ? why : "manifest mismatch", p->url);
-        if (r == 0)
-                ca_log_warning("%s: %s (accepted: --insecure-options=image)", p->img->name,
-                               why ? why : "manifest mismatch");
+        else
+                r = fetch_check_manifest(p->ctx, p->img, p->url, p->manifest);
         p->whitelist.own = aci_manifest_path_whitelist(p->manifest, &p->whitelist.n_own);
-        return 0;
+        return r;
 }
 
 static int pass_begin(void *userdata, const ca_node *n)
@@ -256,7 +202,7 @@ static int apply_seeds(fetch_context *ctx, const dc_image *img)
         _cleanup_(freep) char *tree =
             ctx->io->seeds.no_auto ? NULL : seed_newest_tree(ctx->store, img->name);
         if (tree || ctx->io->seeds.n > 0)
-                phase(ctx, img->name, FETCH_SEEDING, NULL, 0);
+                fetch_report_phase(ctx, img->name, FETCH_SEEDING, NULL, 0);
         int r = seed_apply_list(&t, &ctx->io->seeds, tree);
         if (r > 0) {
                 ctx->stats.chunks_seeded += (uint64_t)r;
@@ -269,10 +215,11 @@ static int apply_seeds(fetch_context *ctx, const dc_image *img)
  * Streams the new index's chunks (the local chunk store first, then the remote stores) through
  * layout check + manifest check, the extraction into our work directory (when rendering) and
  * the tar hash. src is where the index is (its chunk stores beside it), url what the record
- * names: the same, but for an imported .aci, whose chunks are all in the local store.
+ * names (they differ for an imported .aci). local: every chunk is in the local store already (an
+ * imported .aci, a mount whose prefetch completed): no other store is asked.
  */
 static int decode_new(fetch_context *ctx, const dc_image *img, const char *src, const char *url,
-                      const transfer_response *resp, fetched *f)
+                      const transfer_response *resp, bool local, fetched *f)
 {
         int r = ca_index_parse(resp->body, resp->size, src, &ctx->in.index);
         if (r < 0)
@@ -282,7 +229,7 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *src, 
 
         ctx->in.location = src;
         ctx->in.kind = INPUT_CAIDX;
-        if (strcmp(src, url) != 0) /* made here: every chunk is in the local store */
+        if (local)
                 r = chunk_source_new(ctx->in.cache, ctx->in.engine,
                                      ctx->in.jobs ? ctx->in.jobs : ca_default_jobs(),
                                      &ctx->in.source);
@@ -346,10 +293,10 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *src, 
                          .finish = pass_finish,
                          .userdata = &p};
 
-        phase(ctx, img->name, FETCH_DOWNLOADING, &ctx->in,
-              ctx->render ? ctx->in.index->total_size : 0);
+        fetch_report_phase(ctx, img->name, FETCH_DOWNLOADING, &ctx->in,
+                           ctx->render ? ctx->in.index->total_size : 0);
         r = archive_input_decode(&ctx->in, &sink);
-        phase(ctx, img->name, ctx->render ? FETCH_RENDERING : FETCH_STORING, NULL, 0);
+        fetch_report_phase(ctx, img->name, ctx->render ? FETCH_RENDERING : FETCH_STORING, NULL, 0);
         if (r < 0)
                 goto out;
         if (ex) {
@@ -450,7 +397,7 @@ static int ensure_tree(fetch_context *ctx, const aci_image_record *r, const char
                 aci_render_list_done(&l);
                 return -ENOMEM;
         }
-        phase(ctx, r->name, FETCH_RENDERING, NULL, tree ? 0 : r->size);
+        fetch_report_phase(ctx, r->name, FETCH_RENDERING, NULL, tree ? 0 : r->size);
         aci_render_options o = {
             .no_same_owner = ctx->no_same_owner, .jobs = ca_default_jobs(), .dest_name = trees};
         if (tree)
@@ -524,16 +471,6 @@ static int fetch_dependencies(fetch_context *ctx, const aci_image_record *r)
 
 /* ---------------------------------------------------------------- one image */
 
-static int from_store(fetch_context *ctx, const dc_image *img, aci_image_record *ret)
-{
-        if (fetch_by_location(ctx))
-                return aci_store_find_by_url(ctx->store, ctx->location, ret);
-        _cleanup_(freep) aci_label *labels = aci_request_labels(img);
-        if (!labels)
-                return -ENOMEM;
-        return aci_store_find(ctx->store, img->name, labels, img->n_labels, ret);
-}
-
 static int discard(void *userdata, const void *data, size_t size)
 {
         return 0;
@@ -583,10 +520,11 @@ static int ensure_chunks(fetch_context *ctx, const aci_image_record *r)
         ctx->in.kind = INPUT_CAIDX;
         k = archive_input_sources(&ctx->in, r->index_url, ctx->io);
         if (k >= 0) {
-                phase(ctx, r->name, FETCH_DOWNLOADING, &ctx->in, 0);
+                fetch_report_phase(ctx, r->name, FETCH_DOWNLOADING, &ctx->in, 0);
                 k = ca_assemble(idx, ctx->in.jobs, chunk_source_get, ctx->in.source, discard, NULL,
                                 NULL);
-                phase(ctx, r->name, ctx->render ? FETCH_RENDERING : FETCH_STORING, NULL, 0);
+                fetch_report_phase(ctx, r->name, ctx->render ? FETCH_RENDERING : FETCH_STORING,
+                                   NULL, 0);
         }
         input_reset(ctx);
         return k;
@@ -603,37 +541,16 @@ static int finish_image(fetch_context *ctx, const aci_image_record *r, const cha
 }
 
 /*
- * The image stored from the same URL stays (fresh, or not modified): its record is checked
- * against the request, saved when save is set (new ETag, max-age, fetch time), then its tree and
- * dependencies are made ready. Takes prev: on success it becomes *ret, on failure it is freed.
- */
-static int reuse_stored(fetch_context *ctx, const dc_image *img, aci_image_record *prev, bool save,
-                        aci_image_record *ret)
-{
-        int k = check_record(ctx, prev, img);
-        if (k >= 0 && save)
-                k = aci_store_update_record(ctx->store, prev);
-        if (k >= 0)
-                k = finish_image(ctx, prev, NULL);
-        if (k < 0) {
-                aci_image_record_done(prev);
-                return k;
-        }
-        *ret = *prev;
-        return 0;
-}
-
-/*
  * An index whose signature verified (or that is not checked): decoded, stored with its record
  * (the signature beside it when keep_sig), then its dependencies and tree. prev: what the same
- * URL gave before, if anything.
+ * URL gave before, if anything. local: every chunk is in the local store (see decode_new).
  */
 static int store_new(fetch_context *ctx, const dc_image *img, const char *src, const char *url,
                      const transfer_response *resp, const index_signature *sig, bool keep_sig,
-                     const aci_image_record *prev, aci_image_record *ret)
+                     const aci_image_record *prev, bool local, aci_image_record *ret)
 {
         fetched f = {};
-        int k = decode_new(ctx, img, src, url, resp, &f);
+        int k = decode_new(ctx, img, src, url, resp, local, &f);
         input_reset(ctx);
         if (k >= 0)
                 k = index_signature_accept(sig, &f.record);
@@ -670,7 +587,7 @@ int fetch_import_index(fetch_context *ctx, const char *index_path, const char *u
         fetch_stats outer = ctx->image_stats;
         ctx->image_stats = (fetch_stats){};
         double start = seconds_now();
-        int k = store_new(ctx, &img, index_path, url, &resp, sig, false, NULL, ret);
+        int k = store_new(ctx, &img, index_path, url, &resp, sig, false, NULL, true, ret);
         if (ctx->progress.done)
                 ctx->progress.done(ctx->progress.userdata, url, k, FETCH_NEW, k >= 0 ? ret : NULL,
                                    &ctx->image_stats, seconds_now() - start);
@@ -681,130 +598,35 @@ int fetch_import_index(fetch_context *ctx, const char *index_path, const char *u
 static int fetch_one(fetch_context *ctx, const dc_image *img, fetch_outcome *how,
                      aci_image_record *ret)
 {
-        int k;
         *ret = (aci_image_record){.max_age = -1};
-        if (ctx->policy != PULL_UPDATE) {
-                k = from_store(ctx, img, ret);
-                if (k >= 0) {
-                        *how = FETCH_FROM_STORE;
-                        ca_log_debug("%s: using %s from the store", img->name, ret->key);
-                        k = finish_image(ctx, ret, NULL);
-                        if (k < 0)
-                                aci_image_record_done(ret);
-                        return k;
-                }
-                if (k != -ENOENT)
-                        return k;
-                if (ctx->policy == PULL_NEVER)
-                        return ca_log_errno(CA_LOG_ERR, -ENOENT,
-                                            "%s: not in the store %s (--pull-policy=never)",
-                                            img->name, aci_store_path(ctx->store));
-        }
-
-        /* Templates usually name {os} and {arch}: discovery always has them (a dependency's own
-         * labels may leave them out; its manifest is checked against those labels only). */
-        _cleanup_(freep) char *text = NULL;
-        _cleanup_(dc_image_freep) dc_image *disc = NULL;
-        _cleanup_(freep) char *url = NULL, *pubkeys = NULL;
-        if (fetch_by_location(ctx)) {
-                url = strdup(ctx->location);
-                k = url ? 0 : -ENOMEM;
-        } else {
-                k = dc_image_to_string(img, &text);
-                if (k >= 0)
-                        k = dc_image_parse(text, &disc);
-                if (k >= 0)
-                        k = dc_image_set_defaults(disc);
-                if (k >= 0) {
-                        phase(ctx, img->name, FETCH_DISCOVERING, NULL, 0);
-                        k = discover(ctx, disc, &url,
-                                     fetch_wants_pubkeys(ctx, img) ? &pubkeys : NULL);
-                }
-        }
+        image_resolution res;
+        int k = fetch_resolve(ctx, img, &res);
         if (k < 0)
                 return k;
-
-        /* What we have from this URL: reused while fresh, else revalidated with its ETag. */
-        aci_image_record prev = {.max_age = -1};
-        bool have_prev = aci_store_find_by_url(ctx->store, url, &prev) >= 0;
-        /* An index stored without its signature checked is not reused unchecked. */
-        if (have_prev && fetch_verifying(ctx) && !prev.signer_fingerprint) {
-                ca_log_debug("%s: %s was stored unverified: fetching it again", img->name, url);
-                aci_image_record_done(&prev);
-                have_prev = false;
-        }
-        int64_t now = (int64_t)time(NULL);
-        if (have_prev && prev.max_age > 0 && now - prev.fetched < prev.max_age) {
-                ca_log_debug("%s: %s is fresh for %llds more, not asking again", img->name, url,
-                             (long long)(prev.max_age - (now - prev.fetched)));
-                *how = FETCH_FRESH;
-                return reuse_stored(ctx, img, &prev, false, ret);
-        }
-
-        _cleanup_(freep) char *inm = NULL;
-        if (have_prev && prev.etag && asprintf(&inm, "If-None-Match: %s", prev.etag) < 0) {
-                aci_image_record_done(&prev);
-                return -ENOMEM;
-        }
-        const char *headers[] = {inm, NULL};
-        transfer_response resp = {};
-        k = image_source_get(ctx->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, headers, &resp);
-        char note[1024];
-        if (k == -ENOENT)
-                k = ca_log_errno(CA_LOG_ERR, k, "%s: index %s not found (HTTP %ld)%s", img->name,
-                                 transfer_response_url(&resp, url), resp.status,
-                                 transfer_redirect_note(&resp, url, note, sizeof(note)));
-        if (k < 0) {
-                transfer_response_clear(&resp);
-                aci_image_record_done(&prev);
-                return k;
-        }
-
-        /* A server without ETags may send the same index again: that is "not modified" too. */
-        bool same = false;
-        if (have_prev && resp.status == 200) {
-                uint8_t d[32];
-                char dhex[65];
-                if (EVP_Digest(resp.body, resp.size, d, NULL, EVP_sha256(), NULL) == 1) {
-                        hex_encode(d, 32, dhex);
-                        same = strcmp(dhex, prev.index_digest) == 0;
+        *how = res.how;
+        if (res.how == FETCH_NEW) {
+                k = store_new(ctx, img, res.url, res.url, &res.index, &res.sig, true,
+                              res.have_prev ? &res.prev : NULL, false, ret);
+        } else {
+                /* The stored image: its chunks, dependencies and tree made ready. */
+                k = finish_image(ctx, &res.record, NULL);
+                if (k >= 0) {
+                        *ret = res.record;
+                        res.record = (aci_image_record){};
                 }
         }
-        if (have_prev && (resp.status == 304 || same)) {
-                ca_log_debug("%s: %s not modified", img->name, url);
-                record_touch(&prev);
-                prev.max_age = resp.max_age;
-                if (resp.etag) {
-                        free(prev.etag);
-                        prev.etag = TAKE_PTR(resp.etag);
-                }
-                transfer_response_clear(&resp);
-                *how = FETCH_NOT_MODIFIED;
-                return reuse_stored(ctx, img, &prev, true, ret);
-        }
-        if (resp.status != 200) {
-                transfer_response_clear(&resp);
-                aci_image_record_done(&prev);
-                return ca_log_errno(CA_LOG_ERR, -EIO, "%s: unexpected HTTP %ld for %s", img->name,
-                                    resp.status, url);
-        }
-
-        /* Nothing under the index is requested before its signature verifies. */
-        _cleanup_(index_signature_done) index_signature sig = {};
-        *how = FETCH_NEW;
-        if (fetch_verifying(ctx))
-                phase(ctx, img->name, FETCH_VERIFYING, NULL, 0);
-        k = fetch_verify_index(ctx, img, url, pubkeys, resp.body, resp.size, &sig);
-        if (k < 0) {
-                transfer_response_clear(&resp);
-                aci_image_record_done(&prev);
-                return k;
-        }
-
-        k = store_new(ctx, img, url, url, &resp, &sig, true, have_prev ? &prev : NULL, ret);
-        transfer_response_clear(&resp);
-        aci_image_record_done(&prev);
+        image_resolution_done(&res);
         return k;
+}
+
+int fetch_record_local(fetch_context *ctx, const dc_image *img, const image_resolution *res,
+                       aci_image_record *ret)
+{
+        *ret = (aci_image_record){.max_age = -1};
+        if (res->how != FETCH_NEW)
+                return -EINVAL;
+        return store_new(ctx, img, res->url, res->url, &res->index, &res->sig, true,
+                         res->have_prev ? &res->prev : NULL, true, ret);
 }
 
 int fetch_image(fetch_context *ctx, const dc_image *img, aci_image_record *ret)

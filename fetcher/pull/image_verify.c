@@ -74,8 +74,7 @@ static void trust_on_first_use(fetch_context *ctx, const dc_image *img, const ch
         aci_pgp_keys_free(keys, n);
 }
 
-/* "<index URL>.asc", the suffix before any query or fragment; "<path>.asc" for a path. */
-static char *signature_url(const char *url)
+char *signature_url(const char *url)
 {
         size_t n = image_source_is_path(url) ? strlen(url) : strcspn(url, "?#");
         char *s = NULL;

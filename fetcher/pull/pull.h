@@ -4,7 +4,9 @@
  * policy, the index (revalidated with its ETag and max-age) and its OpenPGP signature checked
  * against the trust store before any chunk is requested, one pass over the archive that checks
  * the ACI layout and manifest, renders the tree and computes the image ID, then the
- * dependencies. Also the public keys the trust store takes (files, https, discovery).
+ * dependencies. The first half alone (resolve: up to the verified index) serves a mount by
+ * name, which records the image from the local chunks once it has them all. Also the public
+ * keys the trust store takes (files, https, discovery).
  */
 #pragma once
 
@@ -151,6 +153,8 @@ typedef struct index_signature {
         aci_pgp_signer signer;
 } index_signature;
 void index_signature_done(index_signature *s);
+/* "<URL>.asc", the suffix before any query or fragment; "<path>.asc" for a path (malloc'ed). */
+char *signature_url(const char *url);
 /* Signatures are checked unless --insecure-options=image. */
 bool fetch_verifying(const fetch_context *ctx);
 /* Should discovery look for ac-discovery-pubkeys? (--trust-keys-from-https and no key trusted
@@ -181,6 +185,69 @@ int index_signature_accept(const index_signature *s, aci_image_record *r);
 int fetch_import_index(fetch_context *ctx, const char *index_path, const char *url,
                        const void *index, size_t index_size, const index_signature *sig,
                        aci_image_record *ret);
+
+/* ---------------------------------------------------------------- resolving by name (image_resolve.c) */
+/*
+ * Resolves img as fetch_image does, up to the index and its signature, without decoding
+ * anything (fetch_image is fetch_resolve, then the decode): the pull policy, meta discovery,
+ * the index revalidated with its ETag and max-age, its signature verified against the trust
+ * store (the same rules, options and messages). Failures are logged as one line.
+ * how == FETCH_NEW: url, index (the response: body, ETag, max-age), sig and prev (what the
+ * same URL gave before, when have_prev) describe a new index. Otherwise record is the stored
+ * image to use, checked against the request (its chunks, tree and dependencies not looked at).
+ */
+typedef struct image_resolution {
+        fetch_outcome how;
+        aci_image_record record;
+        char *url;
+        transfer_response index;
+        index_signature sig;
+        aci_image_record prev;
+        bool have_prev;
+} image_resolution;
+int fetch_resolve(fetch_context *ctx, const dc_image *img, image_resolution *ret);
+void image_resolution_done(image_resolution *r);
+/*
+ * Reads the manifest from the first entries of the archive in (in->index, chunks through
+ * in->source: only those the manifest needs) and checks it against img with
+ * fetch_check_manifest, so that a wrong image is refused before it is served. Errors logged.
+ */
+int fetch_peek_manifest(fetch_context *ctx, const dc_image *img, archive_input *in);
+
+/*
+ * The one way an image becomes a record when its chunks are all in the local store already: res
+ * (a FETCH_NEW resolution of img, see fetch_resolve) is decoded from ctx->store's chunks/ alone,
+ * no network (layout and manifest checked, the image ID hashed), and stored as fetch_image
+ * stores it (record, index, signature, manifest), then its dependencies (and its tree when
+ * ctx->render). A mount by name calls it once its prefetch completed. Errors logged.
+ */
+int fetch_record_local(fetch_context *ctx, const dc_image *img, const image_resolution *res,
+                       aci_image_record *ret);
+/* Checks a manifest's name and labels against the request img (aci_manifest_matches); a
+ * mismatch is refused in one line naming url, unless --insecure-options=image (a warning). */
+int fetch_check_manifest(const fetch_context *ctx, const dc_image *img, const char *url,
+                         const aci_manifest *m);
+/* Internal to libpull: the progress callback's phase, and a record's fetch time set to now. */
+void fetch_report_phase(fetch_context *ctx, const char *name, fetch_phase ph,
+                        const archive_input *in, uint64_t tree_bytes);
+void fetch_record_touch(aci_image_record *r);
+
+/* ---------------------------------------------------------------- published profiles (published_profile.c) */
+typedef struct published_profile_options {
+        transfer_engine *engine;
+        config_dirs config; /* the trust store */
+        unsigned insecure;  /* INSECURE_IMAGE: the signature is not checked */
+        const char *name;   /* the image's name: the signer must be trusted for it */
+        const char *index_url;
+} published_profile_options;
+/*
+ * The access profile published beside the index (index_url + ".profile"), its signature
+ * (+ ".profile.asc") verified against the keys trusted for name, as the index's is. -ENOENT
+ * (debug message only) when none is published; anything else wrong (unsigned, a bad signature,
+ * not a valid profile) is one warning naming the URL, and an error. Quiets other messages while
+ * it runs (they go to --debug): call it before starting threads.
+ */
+int fetch_published_profile(const published_profile_options *o, aci_profile *ret);
 
 /* ---------------------------------------------------------------- importing a .aci (image_import.c) */
 /*

@@ -84,15 +84,18 @@ static bool any_remote(const char *location, const input_options *o)
 
 /* The transfer engine for remote work, with auth.d loaded (only now: a broken auth.d never
  * stops local work). */
-int input_options_open_engine(const input_options *o, unsigned jobs, auth_config **ret_auth,
-                              transfer_engine **ret)
+int input_options_open_engine(const input_options *o, auth_config **ret_auth, transfer_engine **ret)
 {
         int r = auth_config_load(o->config.system, o->config.local, ret_auth);
         if (r < 0)
                 return r;
         transfer_options t = o->transfer;
         t.auth = *ret_auth;
-        t.max_in_flight = MAX(t.max_in_flight, jobs);
+        /* --jobs pins the number of requests in flight; without it the limit adapts. */
+        if (o->jobs) {
+                t.max_in_flight = o->jobs;
+                t.fixed_in_flight = true;
+        }
         return transfer_engine_new(&t, ret);
 }
 
@@ -134,7 +137,7 @@ int archive_input_open(archive_input *in, const char *location, const input_opti
         }
 
         if (remote) {
-                r = input_options_open_engine(o, in->jobs, &in->auth, &in->engine);
+                r = input_options_open_engine(o, &in->auth, &in->engine);
                 if (r < 0)
                         return r;
         }
@@ -172,7 +175,7 @@ int archive_input_open_index(archive_input *in, ca_index *index, const char *loc
         bool remote = any_remote(index_url, o);
         in->jobs = o->jobs ? o->jobs : INPUT_REMOTE_JOBS_DEFAULT;
         if (remote) {
-                r = input_options_open_engine(o, in->jobs, &in->auth, &in->engine);
+                r = input_options_open_engine(o, &in->auth, &in->engine);
                 if (r < 0)
                         return r;
         }

@@ -3,7 +3,10 @@
  * Where chunks come from, in order: the local chunk cache, local stores, then remote stores.
  * Remote chunks are verified before they are used or cached; a chunk wanted by several workers
  * at once is downloaded once, and so is one wanted by several processes filling the same cache
- * (chunk claims, aci/chunk_claim.c).
+ * (chunk claims, aci/chunk_claim.c). Several remote stores (mirrors) share the downloads: each
+ * goes to the store expected to answer first, so each gets work in proportion to what it
+ * delivers; one that takes longer than nearly all recent downloads is asked of a second store
+ * too, and the first verified copy wins.
  */
 #include <pthread.h>
 #include <string.h>
@@ -17,9 +20,22 @@
 #define CORRUPT_ATTEMPTS 3
 /* How often a claim held by another process is looked at again, at most. */
 #define CLAIM_POLL_MAX_MS 100
+/* Download times kept to judge what "far slower than its peers" is. */
+#define LATENCY_SAMPLES 128
+/* No hedging before this many: the threshold would be luck. */
+#define HEDGE_SAMPLES_MIN 16
+/* At most one download in this many is hedged (plus a few): a store that is slow throughout
+ * must not double the traffic, the routing steers away from it instead. */
+#define HEDGE_SHARE 10
+/* Never hedge sooner: on a fast link a few milliseconds are noise, not a slow store. */
+#define HEDGE_AFTER_MIN_NS (UINT64_C(20) * 1000000)
 
 typedef struct remote_store {
-        char *base; /* URL without query and trailing '/' */
+        char *base;           /* URL without query and trailing '/' */
+        unsigned outstanding; /* its downloads submitted and not finished (lock) */
+        unsigned waiting;     /* workers waiting for a request slot at it (lock) */
+        uint64_t latency;     /* ns, smoothed over its verified downloads; 0: none yet (lock) */
+        double failing;       /* smoothed share of its downloads that failed (lock) */
 } remote_store;
 
 typedef struct inflight {
@@ -37,11 +53,18 @@ struct chunk_source {
 
         pthread_mutex_t lock;
         pthread_cond_t changed;
+        pthread_cond_t slot_free; /* a remote download finished */
         inflight *inflight;
         size_t n_inflight;
 
         int claims_fd;          /* the cache's claims directory, -1: no claims */
         unsigned claim_timeout; /* seconds to wait for another process's download */
+
+        /* Hedging (lock): recent download times over all stores, and the threshold. */
+        uint64_t latencies[LATENCY_SAMPLES];
+        size_t n_latencies, next_latency, since_threshold;
+        uint64_t hedge_after; /* ns; 0 until there are enough samples */
+        uint64_t downloads;   /* first tries submitted */
 
         chunk_source_stats stats;
 };
@@ -63,6 +86,7 @@ int chunk_source_new(ca_store *cache, transfer_engine *engine, unsigned jobs, ch
         }
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->changed, NULL);
+        pthread_cond_init(&s->slot_free, NULL);
         *ret = s;
         return 0;
 }
@@ -78,10 +102,16 @@ chunk_source *chunk_source_free(chunk_source *s)
                 free(s->remotes[i].base);
         free(s->remotes);
         free(s->inflight);
+        if (s->stats.hedged > 0)
+                ca_log_debug("%llu slow downloads were asked of a second store too; it answered "
+                             "first %llu times",
+                             (unsigned long long)s->stats.hedged,
+                             (unsigned long long)s->stats.hedge_wins);
         if (s->claims_fd >= 0)
                 close(s->claims_fd);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->changed);
+        pthread_cond_destroy(&s->slot_free);
         free(s);
         return NULL;
 }
@@ -104,7 +134,7 @@ int chunk_source_add(chunk_source *s, const char *location)
                 if (!p)
                         return -ENOMEM;
                 s->remotes = p;
-                p[s->n_remotes].base = store_url_base(location);
+                p[s->n_remotes] = (remote_store){.base = store_url_base(location)};
                 if (!p[s->n_remotes].base)
                         return -ENOMEM;
                 s->n_remotes++;
@@ -217,89 +247,404 @@ static void inflight_release(chunk_source *s, const ca_chunk_id *id)
         pthread_mutex_unlock(&s->lock);
 }
 
-/*
- * Downloads one chunk from one store, retrying a corrupt copy up to CORRUPT_ATTEMPTS times.
- * 0: buf holds it, verified, and the cache has it; -EBADMSG: every copy was corrupt (warned);
- * other errors as the transfer gives them, or, with *not_kept set, as the local store gave them
- * when it could not keep a good chunk (it said why).
- */
-static int get_from_store(chunk_source *s, const char *url, const ca_index_item *item,
-                          ca_digest_type t, void *buf, bool *not_kept)
+static uint64_t now_ns(void)
 {
-        uint64_t cap = ca_chunk_compressed_size_max(item->size);
-        for (unsigned attempt = 1;; attempt++) {
-                /* A cache on the way may hold the bad copy: ask it to revalidate. */
-                const char *headers[] = {attempt > 1 ? "Cache-Control: no-cache" : NULL, NULL};
-                transfer_response resp = {};
-                /* Chunks have no --max-time: their size is bounded, the speed floor does the
-                 * rest. */
-                int r = transfer_get_flags(s->engine, url, (size_t)cap, headers,
-                                           TRANSFER_NO_DEADLINE, &resp);
-                if (r < 0) {
-                        transfer_response_clear(&resp);
-                        return r;
-                }
-                s->stats.wire_bytes += resp.size;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
-                /* A bad copy is not yet an error: another attempt or store may give a good one. */
-                r = ca_chunk_decompress_log(CA_LOG_WARNING, resp.body, resp.size, buf, item->size,
-                                            url);
-                if (r >= 0)
-                        r = ca_chunk_verify_log(CA_LOG_WARNING, url, t, &item->id, buf, item->size);
-                if (r >= 0) {
-                        /* Only verified chunks count as downloaded (rejected: corrupt_chunks). */
-                        s->stats.remote_chunks++;
-                        s->stats.remote_bytes += item->size;
-                        /* A chunk the store cannot keep ends the run (the store said why):
-                         * it is where the tree and the next fetch read from. */
-                        if (s->cache)
-                                r = ca_store_put_compressed(s->cache, &item->id, resp.body,
-                                                            resp.size);
-                        transfer_response_clear(&resp);
-                        *not_kept = r < 0;
-                        return r < 0 ? r : 0;
+static int compare_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Lock held: a download from store i failed (not found, corrupt, an error). */
+static void note_failure(chunk_source *s, size_t i)
+{
+        s->remotes[i].failing = s->remotes[i].failing * 0.9 + 0.1;
+}
+
+/* Lock held: a verified download from store i took ns. */
+static void note_latency(chunk_source *s, size_t i, uint64_t ns)
+{
+        remote_store *st = &s->remotes[i];
+        st->failing *= 0.9;
+        st->latency = st->latency ? (st->latency * 7 + ns) / 8 : ns;
+        s->latencies[s->next_latency] = ns;
+        s->next_latency = (s->next_latency + 1) % LATENCY_SAMPLES;
+        s->n_latencies = MIN(s->n_latencies + 1, (size_t)LATENCY_SAMPLES);
+        if (s->n_latencies < HEDGE_SAMPLES_MIN || ++s->since_threshold < HEDGE_SAMPLES_MIN)
+                return;
+        /* "Far slower than its peers": over the 95th percentile of recent downloads, and at
+         * least twice the median. Recomputed every few samples, not for every chunk. */
+        s->since_threshold = 0;
+        uint64_t v[LATENCY_SAMPLES];
+        memcpy(v, s->latencies, s->n_latencies * sizeof(*v));
+        qsort(v, s->n_latencies, sizeof(*v), compare_u64);
+        uint64_t p95 = v[s->n_latencies * 95 / 100], p50 = v[s->n_latencies / 2];
+        s->hedge_after = MAX(MAX(p95, 2 * p50), HEDGE_AFTER_MIN_NS);
+}
+
+/* Lock held: the hedging threshold now, 0 when a download is not to be hedged. */
+static uint64_t hedge_threshold(const chunk_source *s)
+{
+        if (s->n_remotes < 2 || s->n_latencies < HEDGE_SAMPLES_MIN)
+                return 0;
+        if (s->stats.hedged >= s->downloads / HEDGE_SHARE + 4)
+                return 0;
+        return s->hedge_after;
+}
+
+/* Lock held: the store a new download should go to, the one expected to answer first: its
+ * typical download time, stretched by how many of its downloads wait for a request slot and by
+ * how often it fails. A store with no verified download yet counts as fast as the fastest
+ * (so each gets tried), and the first added wins ties. SIZE_MAX when every store is in skip. */
+static size_t pick_store(chunk_source *s, const bool *skip)
+{
+        uint64_t fastest = 0;
+        for (size_t i = 0; i < s->n_remotes; i++)
+                if (s->remotes[i].latency && (!fastest || s->remotes[i].latency < fastest))
+                        fastest = s->remotes[i].latency;
+        size_t best = SIZE_MAX;
+        double best_time = 0;
+        for (size_t i = 0; i < s->n_remotes; i++) {
+                if (skip[i])
+                        continue;
+                const remote_store *st = &s->remotes[i];
+                unsigned limit = MAX(transfer_origin_limit(s->engine, st->base), 1U);
+                /* Nothing known at all: only the queues decide. */
+                double base = st->latency ? (double)st->latency : fastest ? (double)fastest : 1.0;
+                double t = base * (1.0 + (double)(st->outstanding + st->waiting) / limit) *
+                           (1.0 + 10 * st->failing);
+                if (best == SIZE_MAX || t < best_time) {
+                        best = i;
+                        best_time = t;
                 }
+        }
+        return best;
+}
+
+/*
+ * A request slot for a download: at store `only` (SIZE_MAX: the best one not in skip, see
+ * pick_store) once it has fewer downloads out than its origin's limit. A download is bound to a
+ * store only when it can start, so none waits in a slow store's queue while another could serve
+ * it. With `wait` false, SIZE_MAX when there is no room now. Returns the store, counted in its
+ * outstanding downloads, or SIZE_MAX when every store is in skip.
+ */
+/* Set while this thread gets a chunk for a blocked reader (chunk_source_get_urgent). */
+static _Thread_local bool urgent;
+
+static size_t slot_acquire(chunk_source *s, const bool *skip, size_t only, bool wait)
+{
+        size_t waiting_at = SIZE_MAX, got = SIZE_MAX;
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+                size_t i = only != SIZE_MAX ? only : pick_store(s, skip);
+                if (i == SIZE_MAX)
+                        break;
+                remote_store *st = &s->remotes[i];
+                if (urgent || st->outstanding < transfer_origin_limit(s->engine, st->base)) {
+                        st->outstanding++;
+                        got = i;
+                        break;
+                }
+                if (!wait)
+                        break;
+                if (waiting_at != i) {
+                        if (waiting_at != SIZE_MAX)
+                                s->remotes[waiting_at].waiting--;
+                        st->waiting++;
+                        waiting_at = i;
+                }
+                /* Woken when a download ends; the limits also grow without telling us. */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 20 * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&s->slot_free, &s->lock, &ts);
+        }
+        if (waiting_at != SIZE_MAX)
+                s->remotes[waiting_at].waiting--;
+        pthread_mutex_unlock(&s->lock);
+        return got;
+}
+
+/* Lock held: a download at store i ended (or never started). */
+static void slot_release(chunk_source *s, size_t i)
+{
+        s->remotes[i].outstanding--;
+        pthread_cond_signal(&s->slot_free);
+}
+
+/* One download of a chunk from one store. */
+typedef struct download {
+        size_t store;
+        char *url;
+        transfer_request *q;
+} download;
+
+static void download_done(download *d)
+{
+        free(d->url);
+        d->url = NULL;
+}
+
+/* Starts a download from store i, whose slot the caller acquired: it is released when the
+ * download ends, or here if it cannot start. */
+static int download_submit(chunk_source *s, size_t i, const ca_index_item *item, unsigned attempt,
+                           download *d)
+{
+        char hex[CA_CHUNK_ID_HEX_SIZE];
+        ca_chunk_id_to_hex(&item->id, hex);
+        *d = (download){.store = i};
+        int r = 0;
+        if (asprintf(&d->url, "%s/%.4s/%s.cacnk", s->remotes[i].base, hex, hex) < 0) {
+                d->url = NULL;
+                r = -ENOMEM;
+        }
+        /* A cache on the way may hold the bad copy: ask it to revalidate. */
+        const char *headers[] = {attempt > 1 ? "Cache-Control: no-cache" : NULL, NULL};
+        /* Chunks have no --max-time: their size is bounded, the speed floor does the rest. */
+        if (r >= 0)
+                r = transfer_submit(s->engine, d->url,
+                                    (size_t)ca_chunk_compressed_size_max(item->size), headers,
+                                    TRANSFER_NO_DEADLINE | (urgent ? TRANSFER_URGENT : 0), &d->q);
+        pthread_mutex_lock(&s->lock);
+        if (r < 0)
+                slot_release(s, i);
+        else if (attempt == 1)
+                s->downloads++;
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0)
+                download_done(d);
+        return r;
+}
+
+static void download_cancel(chunk_source *s, download *d)
+{
+        transfer_request_cancel(d->q);
+        pthread_mutex_lock(&s->lock);
+        slot_release(s, d->store);
+        pthread_mutex_unlock(&s->lock);
+        download_done(d);
+}
+
+/*
+ * Waits for d and judges its copy. 0: buf holds the chunk, verified, and the cache has it;
+ * -EBADMSG: the copy was corrupt (warned); other errors as the transfer gives them, or, with
+ * *not_kept set, as the local store gave them when it could not keep a good chunk (it said why).
+ */
+static int download_finish(chunk_source *s, download *d, const ca_index_item *item,
+                           ca_digest_type t, void *buf, bool *not_kept)
+{
+        transfer_response resp = {};
+        int r = transfer_request_finish(d->q, &resp);
+        d->q = NULL;
+        pthread_mutex_lock(&s->lock);
+        slot_release(s, d->store);
+        if (r < 0)
+                note_failure(s, d->store);
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0) {
+                if (r == -ENOENT)
+                        ca_log_debug("%s: not in this store", d->url);
+                transfer_response_clear(&resp);
+                return r;
+        }
+        s->stats.wire_bytes += resp.size;
+
+        /* A bad copy is not yet an error: another attempt or store may give a good one. */
+        r = ca_chunk_decompress_log(CA_LOG_WARNING, resp.body, resp.size, buf, item->size, d->url);
+        if (r >= 0)
+                r = ca_chunk_verify_log(CA_LOG_WARNING, d->url, t, &item->id, buf, item->size);
+        if (r < 0) {
                 transfer_response_clear(&resp);
                 s->stats.corrupt_chunks++;
+                pthread_mutex_lock(&s->lock);
+                note_failure(s, d->store);
+                pthread_mutex_unlock(&s->lock);
+                return -EBADMSG;
+        }
+        pthread_mutex_lock(&s->lock);
+        note_latency(s, d->store, resp.latency_ns);
+        pthread_mutex_unlock(&s->lock);
+        /* Only verified chunks count as downloaded (rejected: corrupt_chunks). */
+        s->stats.remote_chunks++;
+        s->stats.remote_bytes += item->size;
+        /* A chunk the store cannot keep ends the run (the store said why): it is where the tree
+         * and the next fetch read from. */
+        if (s->cache)
+                r = ca_store_put_compressed(s->cache, &item->id, resp.body, resp.size);
+        transfer_response_clear(&resp);
+        *not_kept = r < 0;
+        return r < 0 ? r : 0;
+}
+
+/*
+ * Downloads one chunk from store i, retrying a corrupt copy up to CORRUPT_ATTEMPTS times; first,
+ * if set, is the first try, submitted already. Returns as download_finish, -EBADMSG once every
+ * copy was corrupt (warned).
+ */
+static int get_from_store(chunk_source *s, size_t i, const ca_index_item *item, ca_digest_type t,
+                          void *buf, bool *not_kept, download *first)
+{
+        for (unsigned attempt = 1;; attempt++) {
+                download d;
+                int r = 0;
+                if (attempt == 1 && first) {
+                        d = *first;
+                } else {
+                        slot_acquire(s, NULL, i, true);
+                        r = download_submit(s, i, item, attempt, &d);
+                }
+                if (r < 0)
+                        return r;
+                r = download_finish(s, &d, item, t, buf, not_kept);
+                if (r != -EBADMSG) {
+                        download_done(&d);
+                        return r;
+                }
                 if (attempt >= CORRUPT_ATTEMPTS) {
-                        ca_log_warning("%s: rejected: the chunk was corrupt in %u downloads", url,
+                        ca_log_warning("%s: rejected: the chunk was corrupt in %u downloads", d.url,
                                        attempt);
+                        download_done(&d);
                         return -EBADMSG;
                 }
                 ca_log_warning("%s: the chunk is corrupt; downloading it again (attempt %u of %u)",
-                               url, attempt + 1, CORRUPT_ATTEMPTS);
+                               d.url, attempt + 1, CORRUPT_ATTEMPTS);
+                download_done(&d);
         }
 }
 
-/* Tries the remote stores in order; the first verified copy wins and is cached. */
+/* How the stores tried for one chunk failed, for the one message at the end. */
+typedef struct failures {
+        int last;
+        bool corrupt;
+} failures;
+
+static void failures_add(failures *f, int r)
+{
+        f->corrupt = f->corrupt || r == -EBADMSG;
+        f->last = r;
+}
+
+/*
+ * The first try for a chunk, at store i: while it runs longer than the hedging threshold, the
+ * same chunk is asked of the store expected to answer first among the others, and the first
+ * verified copy wins; the other request is dropped, so a chunk is kept once. The stores used are
+ * marked in tried.
+ */
+static int get_hedged(chunk_source *s, size_t i, const ca_index_item *item, ca_digest_type t,
+                      void *buf, bool *not_kept, bool *tried, failures *f)
+{
+        download d[2];
+        int r = download_submit(s, i, item, 1, &d[0]);
+        if (r < 0)
+                return r;
+        bool hedged = false;
+        while (s->n_remotes > 1) {
+                pthread_mutex_lock(&s->lock);
+                uint64_t after = hedge_threshold(s);
+                pthread_mutex_unlock(&s->lock);
+                /* Time waiting for a request slot is not the store's slowness. */
+                uint64_t started = transfer_request_started(d[0].q), now = now_ns();
+                if (after && started && now - started >= after) {
+                        /* Only a store with a free slot: one that would queue it helps no one
+                         * (look again later). */
+                        size_t j = slot_acquire(s, tried, SIZE_MAX, false);
+                        if (j != SIZE_MAX) {
+                                if (download_submit(s, j, item, 1, &d[1]) < 0)
+                                        break;
+                                s->stats.hedged++;
+                                tried[j] = true;
+                                hedged = true;
+                                ca_log_debug("%s: no answer after %llu ms; asking %s too", d[0].url,
+                                             (unsigned long long)((now - started) / 1000000),
+                                             s->remotes[j].base);
+                                break;
+                        }
+                }
+                /* No threshold yet (too few samples, or the hedging budget is spent): look
+                 * again in a while, a slow first answer must not hold this chunk for long. */
+                uint64_t deadline = !after    ? now + HEDGE_AFTER_MIN_NS
+                                    : started ? started + after
+                                              : now + after / 2;
+                if (transfer_request_wait(d[0].q, deadline))
+                        break;
+        }
+        if (!hedged) {
+                r = get_from_store(s, i, item, t, buf, not_kept, &d[0]);
+                if (r < 0)
+                        failures_add(f, r);
+                return r;
+        }
+
+        transfer_request *q[2] = {d[0].q, d[1].q};
+        int k = transfer_request_wait_any(q, 2, 0);
+        k = k == 1 ? 1 : 0;
+        r = download_finish(s, &d[k], item, t, buf, not_kept);
+        download_done(&d[k]);
+        if (r >= 0 || *not_kept) {
+                download_cancel(s, &d[1 - k]);
+                if (r >= 0 && k == 1)
+                        s->stats.hedge_wins++;
+                return r;
+        }
+        failures_add(f, r);
+        /* The first answer was no good: the other one decides, with its store's retries. */
+        r = get_from_store(s, d[1 - k].store, item, t, buf, not_kept, &d[1 - k]);
+        if (r >= 0 && k == 0)
+                s->stats.hedge_wins++;
+        if (r < 0)
+                failures_add(f, r);
+        return r;
+}
+
+/* Tries the remote stores, the one expected to answer first first; the first verified copy wins
+ * and is cached. */
 static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type t, void *buf)
 {
         char hex[CA_CHUNK_ID_HEX_SIZE];
         ca_chunk_id_to_hex(&item->id, hex);
-        int last = -ENOENT;
-        bool corrupt = false;
-
-        for (size_t i = 0; i < s->n_remotes; i++) {
-                _cleanup_(freep) char *url = NULL;
-                if (asprintf(&url, "%s/%.4s/%s.cacnk", s->remotes[i].base, hex, hex) < 0)
+        bool tried_small[8] = {}, *tried = tried_small;
+        _cleanup_(freep) bool *tried_big = NULL;
+        if (s->n_remotes > ELEMENTSOF(tried_small)) {
+                tried = tried_big = calloc(s->n_remotes, sizeof(bool));
+                if (!tried)
                         return -ENOMEM;
-                bool not_kept = false;
-                int r = get_from_store(s, url, item, t, buf, &not_kept);
-                if (r >= 0)
-                        return 0;
-                if (not_kept)
-                        return r; /* no other store can help: ours is the one failing */
-                if (r == -ENOENT)
-                        ca_log_debug("%s: not in this store", url);
-                corrupt = corrupt || r == -EBADMSG;
-                last = r;
         }
-        if (last == -ENOENT || corrupt)
+        failures f = {.last = -ENOENT};
+        bool not_kept = false;
+
+        size_t i = slot_acquire(s, tried, SIZE_MAX, true);
+        tried[i] = true;
+        int r = get_hedged(s, i, item, t, buf, &not_kept, tried, &f);
+        /* Then the others, as long as the failure is the store's copy, not ours. */
+        while (r < 0 && !not_kept) {
+                i = slot_acquire(s, tried, SIZE_MAX, true);
+                if (i == SIZE_MAX)
+                        break;
+                tried[i] = true;
+                download d;
+                r = download_submit(s, i, item, 1, &d);
+                if (r >= 0)
+                        r = get_from_store(s, i, item, t, buf, &not_kept, &d);
+                if (r < 0)
+                        failures_add(&f, r);
+        }
+        if (r >= 0 || not_kept)
+                return r; /* not kept: no other store can help, ours is the one failing */
+        if (f.last == -ENOENT || f.corrupt)
                 ca_log_error("chunk %s: %s", hex,
-                             corrupt ? "no store has an intact copy" : "not found in any store");
+                             f.corrupt ? "no store has an intact copy" : "not found in any store");
         else
                 ca_log_error("chunk %s: could not be downloaded from any store", hex);
-        return corrupt ? -EBADMSG : last;
+        return f.corrupt ? -EBADMSG : f.last;
 }
 
 static uint64_t now_ms(void)
@@ -407,4 +752,12 @@ int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t
                 inflight_release(s, &item->id);
                 return r;
         }
+}
+
+int chunk_source_get_urgent(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf)
+{
+        urgent = true;
+        int r = chunk_source_get(userdata, item, t, buf);
+        urgent = false;
+        return r;
 }

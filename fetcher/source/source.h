@@ -25,6 +25,8 @@ typedef struct chunk_source_stats {
         _Atomic uint64_t remote_chunks, remote_bytes; /* downloaded (uncompressed bytes) */
         _Atomic uint64_t wire_bytes;                  /* downloaded (bytes on the wire) */
         _Atomic uint64_t corrupt_chunks;              /* downloads rejected by verification */
+        _Atomic uint64_t hedged;     /* slow downloads asked of a second store too */
+        _Atomic uint64_t hedge_wins; /* of those: the second store's copy was used */
 } chunk_source_stats;
 
 /* cache: where verified downloads are kept (may be NULL); engine: for http(s) stores. */
@@ -42,6 +44,9 @@ int chunk_source_add(chunk_source *s, const char *location);
 size_t chunk_source_n_stores(const chunk_source *s);
 /* A ca_chunk_getter; userdata is the chunk_source. */
 int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf);
+/* The same for a read a process is blocked on (a mount's): its downloads go before background
+ * ones and do not wait for a request slot. */
+int chunk_source_get_urgent(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf);
 const chunk_source_stats *chunk_source_get_stats(const chunk_source *s);
 /* 1 if the cache or a local store holds a file for the chunk (not verified), else 0. */
 int chunk_source_has_local(chunk_source *s, const ca_chunk_id *id);
@@ -76,15 +81,17 @@ typedef struct input_options {
         seed_list seeds;
 } input_options;
 
-/* Remote work waits on the network, so more workers than CPUs pays off. */
-#define INPUT_REMOTE_JOBS_DEFAULT 16
+/* Remote work waits on the network: a worker per request the adaptive limit may allow (most
+ * of them wait in the engine's queue while the limit is lower). */
+#define INPUT_REMOTE_JOBS_DEFAULT TRANSFER_IN_FLIGHT_MAX
 
 /*
- * The transfer engine for o's remote work, with at least jobs requests in flight and the auth.d
- * credentials of o->config, loaded only now (a broken auth.d never stops local work) into
- * *ret_auth, which must outlive the engine. Errors are logged.
+ * The transfer engine for o's remote work: o->jobs requests in flight per origin if set, else a
+ * limit that adapts to the link; with the auth.d credentials of o->config, loaded only now (a
+ * broken auth.d never stops local work) into *ret_auth, which must outlive the engine. Errors
+ * are logged.
  */
-int input_options_open_engine(const input_options *o, unsigned jobs, auth_config **ret_auth,
+int input_options_open_engine(const input_options *o, auth_config **ret_auth,
                               transfer_engine **ret);
 
 typedef struct archive_input {

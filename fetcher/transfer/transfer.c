@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "fetcher/transfer/concurrency.h"
 #include "fetcher/transfer/transfer.h"
 
 #define BACKOFF_BASE_MS 200
@@ -22,7 +23,17 @@
  * under a minute, where five attempts took minutes. */
 #define SILENT_ATTEMPTS_MAX 2
 
-typedef struct request {
+/* One scheme://host:port: the unit whose requests in flight adapt to its link. */
+typedef struct origin {
+        char *key;
+        concurrency limit;
+        unsigned running; /* its requests in the multi handle */
+} origin;
+
+/* Origins beyond this many share the last one's limit (a fetch talks to a handful). */
+#define ORIGINS_MAX 64
+
+typedef struct transfer_request {
         transfer_engine *engine;
         char *url;
         size_t max_size;
@@ -31,6 +42,14 @@ typedef struct request {
         bool https;
         bool quiet;    /* the caller reports failures (TRANSFER_QUIET) */
         bool no_retry; /* one attempt only (TRANSFER_NO_RETRY) */
+        bool urgent;   /* queued first (TRANSFER_URGENT) */
+        origin *origin;
+        uint64_t started;       /* ns: this attempt began, 0 while queued */
+        bool running;           /* in the multi handle */
+        unsigned epoch;         /* of its origin's limit when this attempt started */
+        unsigned started_with;  /* its origin's requests in flight then, itself included */
+        bool cancelled;         /* the caller left: the engine frees it */
+        pthread_cond_t *waiter; /* the thread waiting for it, if one is (under lock) */
 
         CURL *easy;
         struct curl_slist *headers;
@@ -56,7 +75,7 @@ typedef struct request {
         size_t cap;
         int error;
         bool done;
-        struct request *next;
+        struct transfer_request *next;
 } request;
 
 struct transfer_engine {
@@ -67,14 +86,17 @@ struct transfer_engine {
         bool thread_started;
 
         pthread_mutex_t lock;
-        pthread_cond_t done;
+        pthread_condattr_t cond_attr;     /* waits with a deadline count in monotonic time */
         request *queue_head, *queue_tail; /* waiting to start (also: waiting for backoff) */
         bool stopping;
+        origin *origins; /* under lock (looked up by submitters, adapted by the engine) */
+        unsigned n_origins;
+        bool any_cancelled; /* a running request was cancelled: reap it */
 
         /* engine thread only */
         unsigned running;
         request **active; /* the requests in the multi handle */
-        unsigned n_active;
+        unsigned n_active, n_active_max;
         double tokens;
         uint64_t last_refill;
 
@@ -102,7 +124,7 @@ static uint64_t now_ns(void)
 void transfer_options_init(transfer_options *o)
 {
         *o = (transfer_options){
-            .max_in_flight = 16,
+            .max_in_flight = TRANSFER_IN_FLIGHT_MAX,
             /* Name resolution, TCP and the TLS handshake: 10 s is far over any working
              * path's need, and with SILENT_ATTEMPTS_MAX a host that accepts connections but
              * never answers is given up in about 20 s. */
@@ -422,6 +444,16 @@ static int request_setup(transfer_engine *e, request *q)
         return 0;
 }
 
+/* Engine thread: q leaves the multi handle's count (finished, failed or cancelled). */
+static void request_stop_running(transfer_engine *e, request *q)
+{
+        if (!q->running)
+                return;
+        q->running = false;
+        e->running--;
+        q->origin->running--;
+}
+
 static void request_release_easy(transfer_engine *e, request *q)
 {
         for (unsigned i = 0; i < e->n_active; i++)
@@ -438,12 +470,54 @@ static void request_release_easy(transfer_engine *e, request *q)
         q->headers = NULL;
 }
 
-/* Engine thread, lock held. */
+static void request_free(request *q)
+{
+        free(q->resp.body);
+        free(q->resp.etag);
+        free(q->resp.effective_url);
+        free(q->url);
+        if (q->extra_headers)
+                for (size_t i = 0; q->extra_headers[i]; i++)
+                        free((char *)q->extra_headers[i]);
+        free((void *)q->extra_headers);
+        free(q);
+}
+
+/* Engine thread, lock held. A cancelled request has no waiter left: it is freed here. */
 static void request_complete(transfer_engine *e, request *q, int error)
 {
+        if (q->cancelled) {
+                request_free(q);
+                return;
+        }
         q->error = error;
         q->done = true;
-        pthread_cond_broadcast(&e->done);
+        /* Only its waiter: a broadcast would wake every worker for every chunk. */
+        if (q->waiter)
+                pthread_cond_signal(q->waiter);
+}
+
+/* Lock held: takes q, which follows prev (NULL: q is the head), out of the queue. */
+static void queue_unlink(transfer_engine *e, request *prev, request *q)
+{
+        if (prev)
+                prev->next = q->next;
+        else
+                e->queue_head = q->next;
+        if (e->queue_tail == q)
+                e->queue_tail = prev;
+        q->next = NULL;
+}
+
+/* Lock held: q joins the queue at the end. */
+static void queue_append(transfer_engine *e, request *q)
+{
+        q->next = NULL;
+        if (e->queue_tail)
+                e->queue_tail->next = q;
+        else
+                e->queue_head = q;
+        e->queue_tail = q;
 }
 
 static void request_start(transfer_engine *e, request *q)
@@ -459,7 +533,17 @@ static void request_start(transfer_engine *e, request *q)
         q->errbuf[0] = 0;
         q->resp.size = 0;
         q->resp.status = 0;
-        int r = request_setup(e, q);
+        int r = -ENOMEM;
+        if (e->n_active >= e->n_active_max) {
+                unsigned n = MAX(e->n_active_max * 2, 64U);
+                request **p = realloc(e->active, n * sizeof(*p));
+                if (p) {
+                        e->active = p;
+                        e->n_active_max = n;
+                }
+        }
+        if (e->n_active < e->n_active_max)
+                r = request_setup(e, q);
         if (r >= 0 && curl_multi_add_handle(e->multi, q->easy) != CURLM_OK)
                 r = -ENOMEM;
         if (r < 0) {
@@ -475,7 +559,14 @@ static void request_start(transfer_engine *e, request *q)
         e->requests++;
         if (q->resp.attempts > 1)
                 e->retries++;
+        q->started = now_ns();
+        q->running = true;
         e->running++;
+        q->origin->running++;
+        pthread_mutex_lock(&e->lock);
+        q->started_with = q->origin->running;
+        q->epoch = concurrency_started(&q->origin->limit, q->started, q->origin->running);
+        pthread_mutex_unlock(&e->lock);
 }
 
 static bool retryable_curl(CURLcode c)
@@ -690,7 +781,9 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         q->resp.status = status;
         e->bytes += q->resp.size;
         bool downgraded = q->https && effective && strncasecmp(effective, "https://", 8) != 0;
-        e->running--;
+        uint64_t finished = now_ns();
+        q->resp.latency_ns = finished - q->started;
+        request_stop_running(e, q);
 
         /* Messages name the URL that answered: after a redirect elsewhere, not the one asked
          * (a refused downgrade names the one asked, and its target in the reason). */
@@ -757,6 +850,26 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         bool retry = f.retry;
         if (code == CURLE_TOO_MANY_REDIRECTS)
                 retry = false;
+
+        /* What the origin's link and server did with this attempt. */
+        pthread_mutex_lock(&e->lock);
+        concurrency *limit = &q->origin->limit;
+        unsigned before = limit->limit;
+        if (error >= 0 || error == -ENOENT)
+                concurrency_delivered(limit, finished, q->resp.size, q->resp.latency_ns, q->epoch,
+                                      q->started_with);
+        else if (code == CURLE_OK && (status == 429 || status == 503))
+                concurrency_overloaded(limit, q->started_with);
+        else if (retry)
+                concurrency_failed(limit);
+        unsigned after = limit->limit;
+        pthread_mutex_unlock(&e->lock);
+        if (after != before)
+                ca_log_debug("%s: %u requests in flight at most (was %u%s)", q->origin->key, after,
+                             before,
+                             code == CURLE_OK && (status == 429 || status == 503)
+                                 ? ", the server refused one for load"
+                                 : "");
         if (f.silent && ++q->silent >= SILENT_ATTEMPTS_MAX)
                 retry = false;
         uint64_t ms = backoff_ms(q->resp.attempts, q->retry_after_ms);
@@ -801,13 +914,12 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
                        f.silent ? MIN(e->opts.max_attempts, (unsigned)SILENT_ATTEMPTS_MAX)
                                 : e->opts.max_attempts);
                 q->not_before = now_ns() + ms * 1000000u;
+                q->started = 0;
                 pthread_mutex_lock(&e->lock);
-                q->next = NULL;
-                if (e->queue_tail)
-                        e->queue_tail->next = q;
+                if (q->cancelled)
+                        request_free(q);
                 else
-                        e->queue_head = q;
-                e->queue_tail = q;
+                        queue_append(e, q);
                 pthread_mutex_unlock(&e->lock);
                 return;
         }
@@ -865,30 +977,58 @@ static void rate_resume(transfer_engine *e)
 
 /* ---------------------------------------------------------------- engine thread */
 
+/* Lock held: the first request in queue order whose backoff has passed and whose origin has
+ * room, unlinked; NULL if none. */
+static request *queue_take_startable(transfer_engine *e, uint64_t t)
+{
+        request *prev = NULL, *q = e->queue_head;
+        while (q && (q->not_before > t ||
+                     (!q->urgent && !concurrency_admits(&q->origin->limit, q->origin->running)))) {
+                prev = q;
+                q = q->next;
+        }
+        if (q)
+                queue_unlink(e, prev, q);
+        return q;
+}
+
 static void engine_start_queued(transfer_engine *e)
 {
         uint64_t t = now_ns();
         for (;;) {
                 pthread_mutex_lock(&e->lock);
-                request *prev = NULL, *q = e->queue_head;
-                /* First request in FIFO order whose backoff has passed. */
-                while (q && q->not_before > t) {
-                        prev = q;
-                        q = q->next;
-                }
-                if (!q || e->running >= e->opts.max_in_flight) {
-                        pthread_mutex_unlock(&e->lock);
-                        return;
-                }
-                if (prev)
-                        prev->next = q->next;
-                else
-                        e->queue_head = q->next;
-                if (e->queue_tail == q)
-                        e->queue_tail = prev;
-                q->next = NULL;
+                request *q = queue_take_startable(e, t);
                 pthread_mutex_unlock(&e->lock);
+                if (!q)
+                        return;
                 request_start(e, q);
+        }
+}
+
+/* Engine thread: requests whose caller gave up (a hedged duplicate that lost) leave the multi
+ * handle and are freed. */
+static void engine_reap_cancelled(transfer_engine *e)
+{
+        pthread_mutex_lock(&e->lock);
+        bool any = e->any_cancelled;
+        e->any_cancelled = false;
+        pthread_mutex_unlock(&e->lock);
+        if (!any)
+                return;
+        for (unsigned i = 0; i < e->n_active;) {
+                request *q = e->active[i];
+                pthread_mutex_lock(&e->lock);
+                bool cancelled = q->cancelled;
+                pthread_mutex_unlock(&e->lock);
+                if (!cancelled) {
+                        i++;
+                        continue;
+                }
+                request_stop_running(e, q);
+                request_release_easy(e, q); /* moves the last active one to i */
+                pthread_mutex_lock(&e->lock);
+                request_free(q);
+                pthread_mutex_unlock(&e->lock);
         }
 }
 
@@ -899,7 +1039,8 @@ static long engine_poll_timeout_ms(transfer_engine *e)
         pthread_mutex_lock(&e->lock);
         for (request *q = e->queue_head; q; q = q->next) {
                 if (q->not_before <= t) {
-                        ms = e->running < e->opts.max_in_flight ? 0 : ms;
+                        if (q->urgent || concurrency_admits(&q->origin->limit, q->origin->running))
+                                ms = 0;
                         continue;
                 }
                 ms = MIN(ms, (long)((q->not_before - t) / 1000000u) + 1);
@@ -918,6 +1059,7 @@ static void *engine_thread(void *userdata)
                 if (stop && e->running == 0)
                         break;
 
+                engine_reap_cancelled(e);
                 engine_start_queued(e);
 
                 int still = 0;
@@ -975,18 +1117,21 @@ int transfer_engine_new(const transfer_options *o, transfer_engine **ret)
         }
         e->opts.max_in_flight = MAX(e->opts.max_in_flight, 1U);
         e->opts.max_attempts = MAX(e->opts.max_attempts, 1U);
-        e->active = calloc(e->opts.max_in_flight, sizeof(request *));
+        e->origins = calloc(ORIGINS_MAX, sizeof(origin));
         e->multi = curl_multi_init();
-        if (!e->active || !e->multi) {
+        if (!e->origins || !e->multi) {
                 transfer_engine_free(e);
                 return -ENOMEM;
         }
+        /* HTTP/1.1 needs a connection per request in flight: as many as the cap, no more.
+         * HTTP/2 multiplexes them over few (PIPEWAIT). */
         curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)e->opts.max_in_flight);
         curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
         e->last_refill = now_ns();
         e->tokens = e->opts.rate_limit ? 16384 : 0;
         pthread_mutex_init(&e->lock, NULL);
-        pthread_cond_init(&e->done, NULL);
+        pthread_condattr_init(&e->cond_attr);
+        pthread_condattr_setclock(&e->cond_attr, CLOCK_MONOTONIC);
         int k = pthread_create(&e->thread, NULL, engine_thread, e);
         if (k != 0) {
                 transfer_engine_free(e);
@@ -1008,7 +1153,7 @@ void transfer_engine_free(transfer_engine *e)
                 curl_multi_wakeup(e->multi);
                 pthread_join(e->thread, NULL);
                 pthread_mutex_destroy(&e->lock);
-                pthread_cond_destroy(&e->done);
+                pthread_condattr_destroy(&e->cond_attr);
         }
         if (e->multi)
                 curl_multi_cleanup(e->multi);
@@ -1018,6 +1163,15 @@ void transfer_engine_free(transfer_engine *e)
                 e->noted = n->next;
                 free(n);
         }
+        for (unsigned i = 0; e->origins && i < e->n_origins; i++) {
+                if (e->origins[i].limit.peak > 0)
+                        ca_log_debug("%s: at most %u requests were in flight (%u refused for "
+                                     "load)",
+                                     e->origins[i].key, e->origins[i].limit.peak,
+                                     e->origins[i].limit.overloads);
+                free(e->origins[i].key);
+        }
+        free(e->origins);
         free(e->active);
         free(e);
 }
@@ -1035,62 +1189,211 @@ int transfer_get(transfer_engine *e, const char *url, size_t max_size, const cha
         return transfer_get_flags(e, url, max_size, headers, 0, ret);
 }
 
-int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
-                       const char *const *headers, unsigned flags, transfer_response *ret)
+/* Lock held: the origin of url ("scheme://host:port"), added on first use. */
+static origin *origin_for(transfer_engine *e, const char *url)
 {
-        request q = {
-            .engine = e,
-            .url = (char *)url,
-            .max_size = max_size,
-            .extra_headers = headers,
-            .https = strncasecmp(url, "https://", 8) == 0,
-            .quiet = flags & TRANSFER_QUIET,
-            .no_retry = flags & TRANSFER_NO_RETRY,
-            .resp = {.max_age = -1},
-        };
-        if (e->opts.max_time && !(flags & TRANSFER_NO_DEADLINE))
-                q.deadline = now_ns() + (uint64_t)e->opts.max_time * 1000000000u;
+        char key[600], host[512];
+        url_host(url, false, host, sizeof(host));
+        const char *scheme = strncasecmp(url, "https://", 8) == 0 ? "https" : "http";
+        _cleanup_(freep) char *port = NULL;
+        CURLU *u = curl_url();
+        if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
+                curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+        curl_url_cleanup(u);
+        snprintf(key, sizeof(key), "%s://%s:%s", scheme, host, port ? port : "");
+        for (unsigned i = 0; i < e->n_origins; i++)
+                if (strcmp(e->origins[i].key, key) == 0)
+                        return &e->origins[i];
+        if (e->n_origins >= ORIGINS_MAX)
+                return &e->origins[ORIGINS_MAX - 1];
+        origin *o = &e->origins[e->n_origins];
+        o->key = strdup(key);
+        if (!o->key)
+                return NULL;
+        concurrency_init(&o->limit, e->opts.max_in_flight, e->opts.fixed_in_flight);
+        e->n_origins++;
+        return o;
+}
+
+unsigned transfer_origin_limit(transfer_engine *e, const char *url)
+{
+        pthread_mutex_lock(&e->lock);
+        origin *o = origin_for(e, url);
+        unsigned n = o ? o->limit.limit : 1;
+        pthread_mutex_unlock(&e->lock);
+        return n;
+}
+
+int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
+                    const char *const *headers, unsigned flags, transfer_request **ret)
+{
         if (!url_is_http(url))
                 return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT, "%s: not an http(s) URL", url);
-        if (!q.https && !e->opts.allow_http)
+        bool https = strncasecmp(url, "https://", 8) == 0;
+        if (!https && !e->opts.allow_http)
                 return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                     "%s: plain http needs --insecure-options=http", url);
         bool has_auth = false;
+        size_t n_headers = 0;
         for (size_t i = 0; headers && headers[i]; i++) {
                 /* Never the value: it may be a credential. */
                 if (strpbrk(headers[i], "\r\n"))
                         return ca_log_errno(CA_LOG_ERR, -EINVAL,
                                             "%s: request header with a line break refused", url);
                 has_auth = has_auth || header_line_is(headers[i], "Authorization");
+                n_headers++;
         }
+
+        /* The request may outlive the caller's strings (a cancelled one runs on a while). */
+        request *q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        *q = (request){
+            .engine = e,
+            .url = strdup(url),
+            .max_size = max_size,
+            .https = https,
+            .quiet = flags & TRANSFER_QUIET,
+            .no_retry = flags & TRANSFER_NO_RETRY,
+            .urgent = flags & TRANSFER_URGENT,
+            .resp = {.max_age = -1},
+        };
+        const char **h = calloc(n_headers + 1, sizeof(*h));
+        q->extra_headers = h;
+        bool oom = !q->url || !h;
+        for (size_t i = 0; !oom && i < n_headers; i++)
+                oom = !(h[i] = strdup(headers[i]));
+        if (oom) {
+                request_free(q);
+                return -ENOMEM;
+        }
+        if (e->opts.max_time && !(flags & TRANSFER_NO_DEADLINE))
+                q->deadline = now_ns() + (uint64_t)e->opts.max_time * 1000000000u;
         /* auth.d credentials only over TLS; the caller decides for plain http. */
-        if (q.https && !has_auth)
-                q.auth_header = auth_config_header_for(e->opts.auth, url);
+        if (https && !has_auth)
+                q->auth_header = auth_config_header_for(e->opts.auth, url);
 
         pthread_mutex_lock(&e->lock);
-        if (e->queue_tail)
-                e->queue_tail->next = &q;
-        else
-                e->queue_head = &q;
-        e->queue_tail = &q;
+        q->origin = origin_for(e, url);
+        if (!q->origin) {
+                pthread_mutex_unlock(&e->lock);
+                request_free(q);
+                return -ENOMEM;
+        }
+        if (q->urgent) {
+                q->next = e->queue_head;
+                e->queue_head = q;
+                if (!e->queue_tail)
+                        e->queue_tail = q;
+        } else {
+                queue_append(e, q);
+        }
         pthread_mutex_unlock(&e->lock);
         curl_multi_wakeup(e->multi);
+        *ret = q;
+        return 0;
+}
 
+int transfer_request_wait(transfer_request *q, uint64_t deadline)
+{
+        return transfer_request_wait_any(&q, 1, deadline) >= 0 ? 1 : 0;
+}
+
+int transfer_request_wait_any(transfer_request *const *reqs, size_t n, uint64_t deadline)
+{
+        if (n == 0)
+                return -EINVAL;
+        transfer_engine *e = reqs[0]->engine;
+        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
+                              .tv_nsec = (long)(deadline % 1000000000u)};
+        pthread_cond_t cond;
+        pthread_cond_init(&cond, &e->cond_attr);
+        int found = -ETIMEDOUT;
         pthread_mutex_lock(&e->lock);
-        while (!q.done)
-                pthread_cond_wait(&e->done, &e->lock);
+        for (size_t i = 0; i < n; i++)
+                reqs[i]->waiter = &cond;
+        for (;;) {
+                for (size_t i = 0; i < n && found < 0; i++)
+                        if (reqs[i]->done)
+                                found = (int)i;
+                if (found >= 0)
+                        break;
+                if (!deadline)
+                        pthread_cond_wait(&cond, &e->lock);
+                else if (pthread_cond_timedwait(&cond, &e->lock, &ts) == ETIMEDOUT)
+                        break;
+        }
+        for (size_t i = 0; i < n; i++)
+                reqs[i]->waiter = NULL;
         pthread_mutex_unlock(&e->lock);
+        pthread_cond_destroy(&cond);
+        return found;
+}
 
-        *ret = q.resp;
-        if (q.error < 0) {
+uint64_t transfer_request_started(transfer_request *q)
+{
+        pthread_mutex_lock(&q->engine->lock);
+        uint64_t t = q->started;
+        pthread_mutex_unlock(&q->engine->lock);
+        return t;
+}
+
+int transfer_request_finish(transfer_request *q, transfer_response *ret)
+{
+        transfer_request_wait(q, 0);
+        int error = q->error;
+        *ret = q->resp;
+        q->resp = (transfer_response){};
+        if (error < 0) {
                 free(ret->body);
                 free(ret->etag);
-                *ret = (transfer_response){.status = q.resp.status,
+                *ret = (transfer_response){.status = ret->status,
                                            .max_age = -1,
-                                           .attempts = q.resp.attempts,
-                                           .effective_url = q.resp.effective_url};
+                                           .attempts = ret->attempts,
+                                           .latency_ns = ret->latency_ns,
+                                           .effective_url = ret->effective_url};
         }
-        return q.error;
+        request_free(q);
+        return error;
+}
+
+void transfer_request_cancel(transfer_request *q)
+{
+        if (!q)
+                return;
+        transfer_engine *e = q->engine;
+        pthread_mutex_lock(&e->lock);
+        if (q->done) {
+                request_free(q);
+        } else {
+                /* Still queued (also: waiting for its backoff): unlink it here. */
+                request *prev = NULL, *p = e->queue_head;
+                while (p && p != q) {
+                        prev = p;
+                        p = p->next;
+                }
+                if (p) {
+                        queue_unlink(e, prev, q);
+                        request_free(q);
+                } else {
+                        /* In the multi handle: the engine thread drops and frees it. */
+                        q->cancelled = true;
+                        e->any_cancelled = true;
+                }
+        }
+        pthread_mutex_unlock(&e->lock);
+        curl_multi_wakeup(e->multi);
+}
+
+int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
+                       const char *const *headers, unsigned flags, transfer_response *ret)
+{
+        transfer_request *q;
+        *ret = (transfer_response){.max_age = -1};
+        int r = transfer_submit(e, url, max_size, headers, flags, &q);
+        if (r < 0)
+                return r;
+        return transfer_request_finish(q, ret);
 }
 
 void transfer_engine_stats(transfer_engine *e, transfer_stats *ret)

@@ -30,8 +30,16 @@ typedef struct config_dirs {
 } config_dirs;
 
 /* ---------------------------------------------------------------- transfers (transfer.c) */
+/* The cap of the adaptive limit: at 20 ms RTT, 128 requests carry 6,400 chunks a second. */
+#define TRANSFER_IN_FLIGHT_MAX 128
+
 typedef struct transfer_options {
-        unsigned max_in_flight;   /* concurrent requests */
+        /* Requests in flight per origin (scheme, host and port): the number itself with
+         * fixed_in_flight (--jobs), else the cap of a limit that adapts to the link: it starts
+         * low and grows while throughput rises, shrinks when it falls or on errors, and stays
+         * under what a server that refuses for load (429, 503) admitted. */
+        unsigned max_in_flight;
+        bool fixed_in_flight;
         bool allow_http;          /* --insecure-options=http */
         bool insecure_tls;        /* --insecure-options=tls: no peer or host verification (a
                                    * warning, once, at the first https request) */
@@ -73,6 +81,7 @@ typedef struct transfer_response {
         char *etag;      /* ETag header, if any */
         int64_t max_age; /* Cache-Control max-age, -1 when absent */
         unsigned attempts;
+        uint64_t latency_ns; /* how long the last attempt took, from its start (not queued) */
         /* Where redirects led when that is not the URL asked for, else NULL; kept on failure
          * too, so a message can name the URL that failed (transfer_response_url). */
         char *effective_url;
@@ -116,9 +125,37 @@ int transfer_get(transfer_engine *e, const char *url, size_t max_size, const cha
  * for a request with a fallback (discovery's https attempt when http may follow).
  * TRANSFER_NO_DEADLINE: no --max-time, for chunks, whose size is bounded and whose time is not
  * (a large chunk over a slow link), and that the speed floor keeps moving. */
-enum { TRANSFER_QUIET = 1 << 0, TRANSFER_NO_RETRY = 1 << 1, TRANSFER_NO_DEADLINE = 1 << 2 };
+enum {
+        TRANSFER_QUIET = 1 << 0,
+        TRANSFER_NO_RETRY = 1 << 1,
+        TRANSFER_NO_DEADLINE = 1 << 2,
+        /* A read someone waits for: queued before the others, and started even when its
+         * server's limit is reached (such reads are few; background work waits). */
+        TRANSFER_URGENT = 1 << 3,
+};
 int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
                        const char *const *headers, unsigned flags, transfer_response *ret);
+
+/*
+ * The same request without waiting: transfer_get_flags is submit, then finish. A submitted
+ * request is either finished (which waits for it) or cancelled, never both. Several may be
+ * waited for at once (a hedged duplicate from another store); url and headers are copied.
+ */
+typedef struct transfer_request transfer_request;
+int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
+                    const char *const *headers, unsigned flags, transfer_request **ret);
+/* 1 once q is finished for good, 0 if deadline (ns, CLOCK_MONOTONIC; 0: none) came first. */
+int transfer_request_wait(transfer_request *q, uint64_t deadline);
+/* The index of one finished request of reqs (all of one engine), or -ETIMEDOUT at deadline. */
+int transfer_request_wait_any(transfer_request *const *reqs, size_t n, uint64_t deadline);
+/* When the current attempt started (ns, CLOCK_MONOTONIC), 0 while it waits for its turn. */
+uint64_t transfer_request_started(transfer_request *q);
+/* Waits for q, frees it, and returns as transfer_get_flags does. */
+int transfer_request_finish(transfer_request *q, transfer_response *ret);
+/* Abandons q, queued or running (NULL: nothing); the engine drops it. Nothing is logged. */
+void transfer_request_cancel(transfer_request *q);
+/* How many requests url's origin may have in flight now. */
+unsigned transfer_origin_limit(transfer_engine *e, const char *url);
 
 typedef struct transfer_stats {
         uint64_t requests; /* attempts sent */

@@ -15,6 +15,8 @@
  *   /redirect-http/P  301 to http://127.0.0.1:<own port>/ok/P
  *   /redirect-host/P  302 to http://localhost:<own port>/P (P starts with its own fault)
  *   /slow/P           the file, one body byte every 100 ms
+ *   /lag/P            for one path in four (by a hash of P), the body is held back 3 s, then
+ *                     sent at full speed; the others at once (a mirror with slow moments)
  *   /500/P            500 every time (P need not exist)
  *   /etag/P           the file with an ETag (from its size and mtime) and "Cache-Control:
  *                     max-age=60"; 304 without a body when If-None-Match names that ETag or "*"
@@ -120,6 +122,7 @@ void begin_response(struct conn *c, const char *method, const char *target, int 
         c->out_len = c->out_off = 0;
         c->body = BODY_NONE;
         c->slow = false;
+        c->hold = false;
         c->flip_at = UINT64_MAX;
         c->after = want_close ? AFTER_CLOSE : AFTER_KEEP;
         c->state = STATE_WRITE;
@@ -329,6 +332,11 @@ static int conn_refill(struct conn *c, bool *done)
                                 return 0;
                         c->next_ms = now + SLOW_INTERVAL_MS;
                         want = 1;
+                        if (c->hold) { /* held back once, then at full speed */
+                                c->slow = c->hold = false;
+                                want = (size_t)MIN((uint64_t)sizeof(c->out),
+                                                   c->body_end - c->body_off);
+                        }
                 }
                 n = pread(c->file_fd, c->out, want, (off_t)c->body_off);
                 if (n <= 0)

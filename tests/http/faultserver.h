@@ -59,6 +59,7 @@ struct conn {
         uint64_t body_off, body_end;
         uint64_t flip_at; /* UINT64_MAX: no corruption */
         bool slow;
+        bool hold; /* slow only until next_ms, then full speed (lag) */
         uint64_t next_ms;
         enum after_response after;
 };

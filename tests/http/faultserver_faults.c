@@ -4,6 +4,7 @@
 #include "faultserver.h"
 
 #define SEEN_MAX (1u << 20) /* bound on what the "once" faults remember */
+#define LAG_MS   3000       /* how long /lag/ holds a body back */
 
 enum fault {
         FAULT_OK,
@@ -17,6 +18,7 @@ enum fault {
         FAULT_REDIRECT_HTTP,
         FAULT_REDIRECT_HOST,
         FAULT_SLOW,
+        FAULT_LAG,
         FAULT_500,
         FAULT_ETAG,
 };
@@ -36,6 +38,7 @@ static const struct {
     {"redirect-http", FAULT_REDIRECT_HTTP},
     {"redirect-host", FAULT_REDIRECT_HOST},
     {"slow", FAULT_SLOW},
+    {"lag", FAULT_LAG},
     {"500", FAULT_500},
     {"etag", FAULT_ETAG},
 };
@@ -204,6 +207,15 @@ void fault_respond(struct conn *c, const struct request *rq)
         case FAULT_SLOW:
                 c->slow = true;
                 c->next_ms = 0;
+                break;
+        case FAULT_LAG:
+                if (hash_key("lag", path) % 4 == 0) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        c->slow = c->hold = true;
+                        c->next_ms =
+                            (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + LAG_MS;
+                }
                 break;
         default:
                 break;

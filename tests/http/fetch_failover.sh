@@ -1,8 +1,8 @@
 #!/bin/sh
-# acfetch with several stores: a chunk missing from the first store comes from the second; a
-# corrupt chunk is downloaded three times, then rejected and taken from another store, and with
-# no other store the fetch fails
-# naming the chunk and caches nothing bad; 503 and 429 answers are retried.
+# acfetch with several stores (mirrors: downloads are spread over them): a chunk missing from one
+# store comes from the other; a corrupt chunk is downloaded three times, then rejected and taken
+# from another store, and with no other store the fetch fails naming the chunk and caches nothing
+# bad; 503 and 429 answers are retried.
 set -eu
 # shellcheck source=tests/http/lib.sh
 . "$SRCDIR/tests/http/lib.sh"
@@ -41,12 +41,16 @@ acf --dir="$TEST_TMP/d1" extract --ca-cert="$HTTP_CA" --store="$store_a" --store
 expect_rc 0 "chunk missing from the first store"
 expect_same_tree "$tree" "$TEST_TMP/out1"
 expect_no_err 'error:'
-expect_eq "404 from store a" \
+# The mirrors share the work; the chunk store a lacks came from b, after a 404 if it was asked of
+# a first; no chunk is counted twice.
+expect_le "404 from store a" \
         "$(log_count "\"GET /a.castr/$(chunk_rel "$c_missing") HTTP/[12][.0-9]*\" 404 ")" 1
-expect_eq "200 from store b" \
+expect_ge "200 from store b" \
         "$(log_count "\"GET /b.castr/$(chunk_rel "$c_missing") HTTP/[12][.0-9]*\" 200 ")" 1
-expect_eq "requests to store b" "$(log_count '/b.castr/')" 1
-expect_eq "requests to store a" "$(log_count '/a.castr/')" "$distinct"
+expect_ge "chunk requests to both stores" \
+        "$(($(log_count '/a.castr/') + $(log_count '/b.castr/')))" "$distinct"
+expect_ge "chunk requests to store a" "$(log_count '/a.castr/')" 1
+expect_ge "chunk requests to store b" "$(log_count '/b.castr/')" 1
 expect_eq "json chunks_downloaded" "$(json_int chunks_downloaded)" "$distinct"
 cache_verify "$TEST_TMP/d1" "$index"
 mv "$TEST_TMP/missing.cacnk" "$www/a.castr/$(chunk_rel "$c_missing")"
@@ -67,14 +71,18 @@ acf --dir="$TEST_TMP/d2" extract --ca-cert="$HTTP_CA" --store="$store_a" --store
         --json "$url" "$TEST_TMP/out2"
 expect_rc 0 "corrupt chunk in the first store"
 expect_same_tree "$tree" "$TEST_TMP/out2"
-expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): the chunk is corrupt; downloading it again (attempt 2 of 3)\$"
-expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): rejected: the chunk was corrupt in 3 downloads\$"
+# Store a was asked for the chunk (three times, then it was rejected) or not at all: the mirrors
+# share the work. Either way store b's copy is the one kept.
+from_a=$(log_count "/a.castr/$(chunk_rel "$c_corrupt") ")
+if [ "$from_a" != 0 ]; then
+        expect_eq "corrupt chunk from store a" "$from_a" 3
+        expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): the chunk is corrupt; downloading it again (attempt 2 of 3)\$"
+        expect_err "^acfetch: warning: $store_a/$(chunk_rel "$c_corrupt"): rejected: the chunk was corrupt in 3 downloads\$"
+fi
 # The fetch succeeded: a rejected copy that another store replaced is no error.
 expect_no_err 'error:'
-expect_eq "corrupt chunk from store a" "$(log_count "/a.castr/$(chunk_rel "$c_corrupt") ")" 3
 expect_eq "corrupt chunk from store b" "$(log_count "/b.castr/$(chunk_rel "$c_corrupt") ")" 1
-expect_eq "requests to store b" "$(log_count '/b.castr/')" 1
-expect_eq "json chunks_rejected" "$(json_int chunks_rejected)" 3
+expect_eq "json chunks_rejected" "$(json_int chunks_rejected)" "$from_a"
 # Only verified chunks count as downloaded.
 expect_eq "json chunks_downloaded" "$(json_int chunks_downloaded)" "$distinct"
 cmp -s "$TEST_TMP/d2/chunks/$(chunk_rel "$c_corrupt")" "$TEST_TMP/corrupt.orig" ||
@@ -103,10 +111,14 @@ acf --dir="$TEST_TMP/d4" --insecure-options=http extract --ca-cert="$HTTP_CA" \
 expect_rc 0 "every chunk corrupt in the first store"
 expect_same_tree "$tree" "$TEST_TMP/out4"
 expect_no_err 'error:'
-expect_eq "corrupted answers (three per chunk)" \
-        "$(http_fault_count '^GET /corrupt/a.castr/.*\.cacnk 200$')" $((3 * distinct))
+# A chunk asked of store a was corrupt there (three times, unless store b was asked too because
+# a was slow and answered first); every chunk came from store b.
+corrupted=$(http_fault_count '^GET /corrupt/a.castr/.*\.cacnk 200$')
+rejected=$(json_int chunks_rejected)
+expect_ge "corrupted answers" "$corrupted" 3
+expect_ge "json chunks_rejected" "$rejected" 3
+expect_le "json chunks_rejected" "$rejected" "$corrupted"
 expect_eq "requests to store b" "$(log_count '/b.castr/.*\.cacnk HTTP/[12][.0-9]*" 200 ')" "$distinct"
-expect_eq "json chunks_rejected" "$(json_int chunks_rejected)" "$((3 * distinct))"
 expect_eq "json chunks_downloaded" "$(json_int chunks_downloaded)" "$distinct"
 cache_verify "$TEST_TMP/d4" "$index"
 echo "ok: chunks the fault server corrupts come from the second store"

@@ -233,3 +233,16 @@ log_distinct() { # PATTERN [NAME]
         _fetch_since "$_ld_name" | grep -- "$1" | sed 's/^[0-9]* "[A-Z]* \([^ ]*\) .*/\1/' |
                 sort -u | wc -l
 }
+
+# delay_proxy_start UPSTREAM_PORT RTT_MS: bench's delay proxy ($DELAY_PROXY, which meson test
+# sets) on a free port in front of 127.0.0.1:UPSTREAM_PORT, adding RTT_MS of round trip; sets
+# PROXY_PORT. It is stopped at exit.
+delay_proxy_start() {
+        [ -n "${DELAY_PROXY:-}" ] || fail "DELAY_PROXY is not set (meson test sets it)"
+        [ -x "$DELAY_PROXY" ] || fail "no delay proxy at $DELAY_PROXY"
+        PROXY_PORT=$(free_port)
+        "$DELAY_PROXY" "$PROXY_PORT" "$1" "$2" &
+        at_exit "kill $! 2>/dev/null || true"
+        wait_until sh -c "ss -ltn 'sport = :$PROXY_PORT' | grep -q LISTEN" ||
+                fail "the delay proxy did not start"
+}

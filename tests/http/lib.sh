@@ -30,7 +30,7 @@
 #         HTTP_UNTRUSTED_CERT, ..._KEY         server cert (127.0.0.1, localhost) from it
 #         HTTP_CLIENT_CERT, HTTP_CLIENT_KEY    client cert (clientAuth) from HTTP_CA
 #         HTTP_UNTRUSTED_CLIENT_CERT, ..._KEY  client cert from HTTP_UNTRUSTED_CA
-# http_nginx_start [-n NAME] [-s SNIPPET_FILE] ROOT
+# http_nginx_start [-n NAME] [-s SNIPPET_FILE] [-H HTTP_SNIPPET_FILE] ROOT
 #       Start a private nginx (instance NAME, default "main"; several may run at once) serving
 #       directory ROOT on 127.0.0.1, one worker, with a fresh set of reserved ports. If binding
 #       fails (a port raced away) it retries with new ports. Sets, for the instance just started:
@@ -44,7 +44,8 @@
 #         NGINX_ACCESS_LOG  access log, one line per request:
 #                           PORT "METHOD URI PROTOCOL" STATUS BODY_BYTES PROTOCOL
 #                     e.g. 23456 "GET /default.castr/ab12/ab12....cacnk HTTP/2.0" 200 812 HTTP/2.0
-#       SNIPPET_FILE is included in every server block (e.g. "location = /x { return 404; }").
+#       SNIPPET_FILE is included in every server block (e.g. "location = /x { return 404; }"),
+#       HTTP_SNIPPET_FILE in the http block (e.g. a limit_conn_zone).
 #       Before inclusion these placeholders are replaced: @HTTP_PORT@ @HTTPS_PORT@
 #       @WRONGNAME_PORT@ @UNTRUSTED_PORT@ @MTLS_PORT@ @ROOT@ @FAULT_PORT@ (the last only if the
 #       fault server runs). GET /__sync answers 204 and is not logged.
@@ -166,6 +167,10 @@ _http_nginx_conf() {
                         -e "s|@ROOT@|$_hn_root|g" -e "s|@FAULT_PORT@|${FAULT_PORT:-}|g" \
                         "$_hn_snippet" >"$_hnc_d/snippet.conf" || return 1
         fi
+        : >"$_hnc_d/http_snippet.conf"
+        if [ -n "$_hn_http_snippet" ]; then
+                cp "$_hn_http_snippet" "$_hnc_d/http_snippet.conf" || return 1
+        fi
         cat >"$_hnc_d/common.conf" <<EOF
 root "$_hn_root";
 location = /__sync {
@@ -202,6 +207,7 @@ http {
         scgi_temp_path $_hnc_d/tmp/scgi;
         sendfile on;
         server_tokens off;
+        include $_hnc_d/http_snippet.conf;
         ssl_protocols TLSv1.2 TLSv1.3;
 
         server {
@@ -253,16 +259,18 @@ _http_nginx_vars() { # DIR: load the instance's ports into the NGINX_* variables
 http_nginx_start() {
         _hn_name=main
         _hn_snippet=
+        _hn_http_snippet=
         OPTIND=1
-        while getopts n:s: _hn_opt; do
+        while getopts n:s:H: _hn_opt; do
                 case $_hn_opt in
                 n) _hn_name=$OPTARG ;;
                 s) _hn_snippet=$OPTARG ;;
-                *) fail "usage: http_nginx_start [-n NAME] [-s SNIPPET] ROOT" ;;
+                H) _hn_http_snippet=$OPTARG ;;
+                *) fail "usage: http_nginx_start [-n NAME] [-s SNIPPET] [-H HTTP_SNIPPET] ROOT" ;;
                 esac
         done
         shift $((OPTIND - 1))
-        [ $# -eq 1 ] || fail "usage: http_nginx_start [-n NAME] [-s SNIPPET] ROOT"
+        [ $# -eq 1 ] || fail "usage: http_nginx_start [-n NAME] [-s SNIPPET] [-H HTTP_SNIPPET] ROOT"
         _hn_root=$(cd "$1" && pwd) || fail "no directory $1 to serve"
         if [ -n "$_hn_snippet" ] && [ ! -f "$_hn_snippet" ]; then
                 fail "no snippet file $_hn_snippet"

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A mount's access profile (aci/profile.c has the format): while mounted, the files read and
+ * their first ranges are recorded in the order first read, and saved whole every few seconds
+ * while they change and at the end; the next mount of the name maps each recorded path in its
+ * own archive to the index items holding the recorded ranges, which the prefetch takes first.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "casync/fs_safe.h"
+#include "fetcher/mount/mount.h"
+
+/* ---------------------------------------------------------------- recording */
+
+struct mount_recorder {
+        aci_store *store; /* with name: the store's profile of name */
+        char *name;
+        char *out; /* also written here, or NULL */
+
+        pthread_mutex_t lock;
+        aci_profile profile;
+        uint64_t changes, saved; /* changes counted, and how many the last save held */
+        bool full_noted;
+
+        pthread_t saver;
+        bool has_saver;
+        pthread_cond_t wake;
+        bool stop;
+};
+
+int mount_recorder_new(aci_store *store, const char *name, const char *out, mount_recorder **ret)
+{
+        *ret = NULL;
+        if (!(store && name) && !out)
+                return 0;
+        mount_recorder *r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->store = store && name ? store : NULL;
+        r->name = r->store ? strdup(name) : NULL;
+        r->out = out ? strdup(out) : NULL;
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->wake, NULL);
+        if ((r->store && !r->name) || (out && !r->out)) {
+                mount_recorder_free(r);
+                return -ENOMEM;
+        }
+        *ret = r;
+        return 0;
+}
+
+int mount_recorder_file(mount_recorder *r, const char *path, uint32_t *ret_slot)
+{
+        size_t i;
+        pthread_mutex_lock(&r->lock);
+        int k = aci_profile_add_file(&r->profile, path, &i);
+        if (k == -E2BIG && !r->full_noted) {
+                r->full_noted = true;
+                ca_log_debug("access profile: %d files recorded; later ones are not",
+                             ACI_PROFILE_FILES_MAX);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (k < 0)
+                return k;
+        *ret_slot = (uint32_t)i;
+        return 0;
+}
+
+void mount_recorder_read(mount_recorder *r, uint32_t slot, uint64_t offset, uint64_t length)
+{
+        pthread_mutex_lock(&r->lock);
+        if (slot < r->profile.n && aci_profile_add_range(&r->profile.files[slot], offset, length))
+                r->changes++;
+        pthread_mutex_unlock(&r->lock);
+}
+
+/* A copy of what was recorded, taken under the lock (the copy is written without it). */
+static int snapshot(mount_recorder *r, aci_profile *ret, uint64_t *ret_changes)
+{
+        *ret = (aci_profile){};
+        int k = 0;
+        pthread_mutex_lock(&r->lock);
+        *ret_changes = r->changes;
+        for (size_t i = 0; k >= 0 && i < r->profile.n; i++) {
+                const aci_profile_file *f = &r->profile.files[i];
+                size_t j;
+                if (f->n_ranges == 0)
+                        continue;
+                k = aci_profile_add_file(ret, f->path, &j);
+                if (k >= 0) {
+                        memcpy(ret->files[j].ranges, f->ranges, sizeof(f->ranges));
+                        ret->files[j].n_ranges = f->n_ranges;
+                }
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (k < 0)
+                aci_profile_done(ret);
+        return k;
+}
+
+/* Writes what was recorded when it changed since the last save (nothing recorded: nothing
+ * written, so a mount nobody read leaves the previous profile alone). */
+static void save(mount_recorder *r)
+{
+        _cleanup_(aci_profile_done) aci_profile p = {};
+        uint64_t changes;
+        if (snapshot(r, &p, &changes) < 0 || changes == r->saved)
+                return;
+        int k = 0;
+        if (r->store)
+                k = aci_profile_store_save(r->store, r->name, &p);
+        if (r->out && aci_profile_save(r->out, &p) < 0)
+                k = -EIO;
+        if (k >= 0) {
+                r->saved = changes;
+                ca_log_debug("access profile: %zu files saved", p.n);
+        }
+}
+
+static void *saver_thread(void *userdata)
+{
+        mount_recorder *r = userdata;
+        pthread_mutex_lock(&r->lock);
+        while (!r->stop) {
+                struct timespec t;
+                clock_gettime(CLOCK_REALTIME, &t);
+                t.tv_sec += MOUNT_PROFILE_SAVE_SECONDS;
+                pthread_cond_timedwait(&r->wake, &r->lock, &t);
+                if (r->stop)
+                        break;
+                pthread_mutex_unlock(&r->lock);
+                save(r);
+                pthread_mutex_lock(&r->lock);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return NULL;
+}
+
+int mount_recorder_start(mount_recorder *r)
+{
+        int k = pthread_create(&r->saver, NULL, saver_thread, r);
+        if (k != 0)
+                return -k;
+        r->has_saver = true;
+        return 0;
+}
+
+mount_recorder *mount_recorder_free(mount_recorder *r)
+{
+        if (!r)
+                return NULL;
+        if (r->has_saver) {
+                pthread_mutex_lock(&r->lock);
+                r->stop = true;
+                pthread_cond_signal(&r->wake);
+                pthread_mutex_unlock(&r->lock);
+                pthread_join(r->saver, NULL);
+                save(r);
+        }
+        aci_profile_done(&r->profile);
+        pthread_cond_destroy(&r->wake);
+        pthread_mutex_destroy(&r->lock);
+        free(r->name);
+        free(r->out);
+        free(r);
+        return NULL;
+}
+
+/* ---------------------------------------------------------------- the plan */
+
+/* The entry at path (components below dir), or -ENOENT (quietly) when the archive has none. */
+static int resolve(ca_archive_reader *rd, uint64_t flags, const ca_seek_entry *dir,
+                   const char *path, ca_seek_entry **ret)
+{
+        _cleanup_(ca_seek_entry_freep) ca_seek_entry *cur = NULL;
+        const ca_seek_entry *at = dir;
+        char name[FS_NAME_MAX + 1];
+        for (const char *c = path;;) {
+                size_t l = strcspn(c, "/");
+                if (l == 0 || l > FS_NAME_MAX || !S_ISDIR(at->node.mode))
+                        return -ENOENT;
+                memcpy(name, c, l);
+                name[l] = 0;
+                _cleanup_(ca_seek_dir_freep) ca_seek_dir *d = NULL;
+                ca_seek_entry *next = NULL;
+                int r = ca_seek_dir_open(rd, at, &d);
+                if (r >= 0)
+                        r = ca_seek_dir_lookup(rd, flags, d, name, &next);
+                if (r < 0)
+                        return r;
+                ca_seek_entry_free(cur);
+                at = cur = next;
+                if (!c[l])
+                        break;
+                c += l + 1;
+        }
+        *ret = TAKE_PTR(cur);
+        return 0;
+}
+
+/* The directory of the previous path: profiles list files of one directory together, and a
+ * directory's goodbye table is read once for all of them. */
+typedef struct dir_memo {
+        char *path; /* below the base; "" for the base itself */
+        ca_seek_dir *dir;
+        bool missing; /* not a directory in this archive */
+} dir_memo;
+
+static void dir_memo_done(dir_memo *m)
+{
+        free(m->path);
+        ca_seek_dir_free(m->dir);
+        *m = (dir_memo){};
+}
+
+/* The file at path below base, or -ENOENT (quietly) when the archive has none. */
+static int resolve_file(ca_archive_reader *rd, uint64_t flags, const ca_seek_entry *base,
+                        const char *path, dir_memo *memo, ca_seek_entry **ret)
+{
+        const char *slash = strrchr(path, '/');
+        size_t n = slash ? (size_t)(slash - path) : 0;
+        if (!memo->path || strlen(memo->path) != n || memcmp(memo->path, path, n) != 0) {
+                dir_memo_done(memo);
+                memo->path = strndup(path, n);
+                if (!memo->path)
+                        return -ENOMEM;
+                _cleanup_(ca_seek_entry_freep) ca_seek_entry *d = NULL;
+                int r = n > 0 ? resolve(rd, flags, base, memo->path, &d) : 0;
+                const ca_seek_entry *at = n > 0 ? d : base;
+                if (r >= 0 && !S_ISDIR(at->node.mode))
+                        r = -ENOENT;
+                if (r >= 0)
+                        r = ca_seek_dir_open(rd, at, &memo->dir);
+                if (r == -ENOMEM)
+                        return r;
+                memo->missing = r < 0;
+        }
+        if (memo->missing)
+                return -ENOENT;
+        return ca_seek_dir_lookup(rd, flags, memo->dir, slash ? slash + 1 : path, ret);
+}
+
+/* The first item whose chunk ends after offset (n_items when none). */
+static size_t item_at(const ca_index *idx, uint64_t offset)
+{
+        size_t lo = 0, hi = idx->n_items;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (idx->items[mid].offset + idx->items[mid].size <= offset)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+int mount_profile_plan(archive_input *in, const char *subdir, const aci_profile *p,
+                       const atomic_bool *cancel, size_t **ret, size_t *ret_n)
+{
+        *ret = NULL;
+        *ret_n = 0;
+        const ca_index *idx = in->index;
+        uint64_t flags = idx->feature_flags;
+        _cleanup_(ca_archive_reader_freep) ca_archive_reader *rd = NULL;
+        _cleanup_(ca_seek_entry_freep) ca_seek_entry *root = NULL, *top = NULL;
+        _cleanup_(freep) uint8_t *taken = calloc((idx->n_items + 7) / 8, 1);
+        _cleanup_(freep) size_t *plan = NULL;
+        size_t n = 0, found = 0;
+        if (!taken && idx->n_items)
+                return -ENOMEM;
+        int r = ca_archive_reader_new(idx, chunk_source_get, in->source, 16, in->location, &rd);
+        if (r >= 0)
+                r = ca_seek_root(rd, flags, &root);
+        if (r >= 0 && subdir)
+                r = resolve(rd, flags, root, subdir, &top);
+        if (r < 0)
+                return r;
+        const ca_seek_entry *base = top ? top : root;
+        _cleanup_(dir_memo_done) dir_memo memo = {};
+        for (size_t i = 0; i < p->n && !atomic_load(cancel); i++) {
+                const aci_profile_file *f = &p->files[i];
+                _cleanup_(ca_seek_entry_freep) ca_seek_entry *e = NULL;
+                r = resolve_file(rd, flags, base, f->path, &memo, &e);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0 || !S_ISREG(e->node.mode)) /* not in this version: skipped */
+                        continue;
+                found++;
+                for (unsigned k = 0; k < f->n_ranges; k++) {
+                        const aci_profile_range *g = &f->ranges[k];
+                        if (g->offset >= e->node.payload_size)
+                                continue;
+                        uint64_t from = e->payload_offset + g->offset;
+                        uint64_t to =
+                            e->payload_offset + MIN(g->offset + g->length, e->node.payload_size);
+                        for (size_t j = item_at(idx, from);
+                             j < idx->n_items && idx->items[j].offset < to; j++) {
+                                if (taken[j / 8] & (1u << (j % 8)))
+                                        continue;
+                                taken[j / 8] |= (uint8_t)(1u << (j % 8));
+                                if (n % 256 == 0) {
+                                        size_t *q = realloc(plan, (n + 256) * sizeof(*q));
+                                        if (!q)
+                                                return -ENOMEM;
+                                        plan = q;
+                                }
+                                plan[n++] = j;
+                        }
+                }
+        }
+        ca_log_debug("%s: access profile: %zu of its %zu files are in this version, in %zu "
+                     "chunks, prefetched first",
+                     in->location, found, p->n, n);
+        *ret = TAKE_PTR(plan);
+        *ret_n = n;
+        return 0;
+}
