@@ -20,7 +20,8 @@
 # Usage: bench/link.sh [BUILD_DIR]   (default: build)
 # Environment (defaults): BENCH_RUNS (3), BENCH_RTTS ("0 20 50"), BENCH_RATES ("100mbit 1gbit",
 # tc's units), BENCH_RATE_RTT (20), BENCH_MOUNT_RTTS ("0 20"), BENCH_PARTS ("fetch rate mount"),
-# BENCH_MOUNT_FORM (name: `acfetch mount NAME`; url: `acfetch mount INDEX-URL`, root MP/rootfs),
+# BENCH_MOUNT_FORM (name: `acfetch mount NAME`; url: `acfetch mount INDEX-URL`, root MP/rootfs,
+# which uses no published profile: no profile runs),
 # BENCH_WORK (bench/work: the cached rootfs, images and key).
 set -euo pipefail
 shopt -s inherit_errexit
@@ -307,6 +308,10 @@ make_profile() {
         local out=() f url
         if ! "$acfetch" publish --help | grep -q -- '--profile'; then
                 profile_skip="acfetch publish --help has no --profile: this acfetch has no access profiles"
+                return
+        fi
+        if [ "$form" = url ]; then
+                profile_skip="an index-URL mount uses no published profile (BENCH_MOUNT_FORM=name does)"
                 return
         fi
         "$acfetch" mount --help | grep -q -- '--profile-out' && out=(--profile-out "$work/link-profile")
