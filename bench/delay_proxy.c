@@ -15,6 +15,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -128,7 +129,8 @@ static void *writer(void *userdata)
                 pthread_cond_broadcast(&l->cond);
                 pthread_mutex_unlock(&l->lock);
 
-                sleep_until(p->due_ns);
+                if (p->due_ns > now_ns())
+                        sleep_until(p->due_ns);
                 size_t off = 0;
                 while (off < p->size) {
                         ssize_t n = write(l->to, p->data + off, p->size - off);
@@ -209,6 +211,9 @@ int main(int argc, char **argv)
         }
         int lport = atoi(argv[1]), uport = atoi(argv[2]), rtt = atoi(argv[3]);
         signal(SIGPIPE, SIG_IGN);
+        /* Pieces of up to READ_MAX come and go all the time: from the heap, not each an mmap. */
+        mallopt(M_MMAP_THRESHOLD, 4 * READ_MAX);
+        mallopt(M_TRIM_THRESHOLD, 64 * READ_MAX);
         struct rlimit nofile;
         if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
                 nofile.rlim_cur = nofile.rlim_max;
