@@ -3,15 +3,19 @@
  * A TCP proxy that adds latency, for benchmarks on loopback: every byte is held for half the
  * round-trip time in each direction, like a long link with plenty of bandwidth.
  *
- *   delay_proxy LISTEN_PORT UPSTREAM_PORT RTT_MS
+ *   delay_proxy LISTEN_PORT UPSTREAM_PORT RTT_MS [LISTEN_ADDRESS]
  *
- * Listens on 127.0.0.1:LISTEN_PORT and forwards to 127.0.0.1:UPSTREAM_PORT. Each direction of a
+ * Listens on LISTEN_ADDRESS (IPv4, default 127.0.0.1) port LISTEN_PORT and forwards to
+ * 127.0.0.1:UPSTREAM_PORT. A thread per connection: hundreds of concurrent connections are fine
+ * (the listen backlog is 4096, capped by net.core.somaxconn, so a burst of connects is not
+ * turned away, and the open file limit is raised to its hard limit). Each direction of a
  * connection has a reader thread that timestamps what it reads and a writer thread that sends
  * it when due, so throughput is not limited to one buffer per delay. Queues are bounded (the
  * reader waits), so memory stays small. Runs until killed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -21,18 +25,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PIECE           65536
+#define READ_MAX        (1u << 20)
 #define QUEUE_BYTES_MAX (8u << 20)
 
 typedef struct piece {
         struct piece *next;
         uint64_t due_ns;
         size_t size;
-        char data[PIECE];
+        char data[];
 } piece;
 
 typedef struct line {
@@ -64,15 +69,17 @@ static void sleep_until(uint64_t t)
 static void *reader(void *userdata)
 {
         line *l = userdata;
+        /* Large reads: the cost per byte is what limits the throughput, more than the copy into
+         * a piece of the size read. */
+        char *buf = malloc(READ_MAX);
         for (;;) {
-                piece *p = malloc(sizeof(*p));
+                ssize_t n = buf ? read(l->from, buf, READ_MAX) : -1;
+                if (n <= 0)
+                        break;
+                piece *p = malloc(sizeof(*p) + (size_t)n);
                 if (!p)
                         break;
-                ssize_t n = read(l->from, p->data, PIECE);
-                if (n <= 0) {
-                        free(p);
-                        break;
-                }
+                memcpy(p->data, buf, (size_t)n);
                 p->size = (size_t)n;
                 p->due_ns = now_ns() + l->delay_ns;
                 p->next = NULL;
@@ -95,6 +102,7 @@ static void *reader(void *userdata)
                         break;
                 }
         }
+        free(buf);
         pthread_mutex_lock(&l->lock);
         l->eof = true;
         pthread_cond_broadcast(&l->cond);
@@ -121,7 +129,8 @@ static void *writer(void *userdata)
                 pthread_cond_broadcast(&l->cond);
                 pthread_mutex_unlock(&l->lock);
 
-                sleep_until(p->due_ns);
+                if (p->due_ns > now_ns())
+                        sleep_until(p->due_ns);
                 size_t off = 0;
                 while (off < p->size) {
                         ssize_t n = write(l->to, p->data + off, p->size - off);
@@ -195,19 +204,32 @@ static void *serve(void *userdata)
 
 int main(int argc, char **argv)
 {
-        if (argc != 4) {
-                fprintf(stderr, "usage: %s LISTEN_PORT UPSTREAM_PORT RTT_MS\n", argv[0]);
+        if (argc != 4 && argc != 5) {
+                fprintf(stderr, "usage: %s LISTEN_PORT UPSTREAM_PORT RTT_MS [LISTEN_ADDRESS]\n",
+                        argv[0]);
                 return 2;
         }
         int lport = atoi(argv[1]), uport = atoi(argv[2]), rtt = atoi(argv[3]);
         signal(SIGPIPE, SIG_IGN);
+        /* Pieces of up to READ_MAX come and go all the time: from the heap, not each an mmap. */
+        mallopt(M_MMAP_THRESHOLD, 4 * READ_MAX);
+        mallopt(M_TRIM_THRESHOLD, 64 * READ_MAX);
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+                nofile.rlim_cur = nofile.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &nofile);
+        }
 
         int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         int one = 1;
         setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)lport)};
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 128) < 0) {
+        if (argc == 5 && inet_pton(AF_INET, argv[4], &a.sin_addr) != 1) {
+                fprintf(stderr, "delay_proxy: not an IPv4 address: %s\n", argv[4]);
+                return 2;
+        }
+        if (bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 4096) < 0) {
                 perror("delay_proxy: listen");
                 return 1;
         }

@@ -19,95 +19,16 @@ fs=$work/fs
 [ -x "$acfetch" ] || { echo "build first: meson setup build && ninja -C build"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench/fetch.sh must run as root"; exit 1; }
 
-if [ ! -f "$work/rootfs.done" ]; then
-        rm -rf "$work/rootfs"
-        debootstrap --variant=minbase bookworm "$work/rootfs" >"$work/debootstrap.log" 2>&1
-        touch "$work/rootfs.done"
-fi
+bench_debian "$work" "$acfetch"
+srv=$work/aci/srv
 
-# Two images in the ACI layout. rootfs/ is bind-mounted (read-only) rather than copied.
-aci=$work/aci
-manifest() { # VERSION
-        printf '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/debian",'
-        printf '"labels":[{"name":"version","value":"%s"},{"name":"os","value":"linux"},' "$1"
-        printf '{"name":"arch","value":"amd64"}],"app":{"exec":["/bin/sh"],"user":"0","group":"0"}}'
-}
-srv=$aci/srv
-if [ ! -f "$srv/debian-2.caidx" ]; then
-        # Never rm -rf through a bind mount of the real rootfs left by an interrupted run.
-        ! mountpoint -q "$aci/v1/rootfs" || umount "$aci/v1/rootfs"
-        rm -rf "$aci"
-        mkdir -p "$aci/v1/rootfs" "$srv/debian"
-        manifest 1 >"$aci/v1/manifest"
-        mount --bind -o ro "$work/rootfs" "$aci/v1/rootfs"
-        casync make --store="$srv/default.castr" "$srv/debian-1.caidx" "$aci/v1" >/dev/null
-        umount "$aci/v1/rootfs"
-        # v2: a copy with some files rewritten and a new 8 MiB file, as a small update would be.
-        mkdir -p "$aci/v2"
-        cp -a "$work/rootfs" "$aci/v2/rootfs"
-        manifest 2 >"$aci/v2/manifest"
-        echo "v2" >>"$aci/v2/rootfs/etc/debian_version"
-        head -c $((8 << 20)) /dev/urandom >"$aci/v2/rootfs/usr/lib/v2-blob"
-        find "$aci/v2/rootfs/usr/share/doc" -name copyright | sed -n 1,50p |
-                while read -r f; do echo "v2" >>"$f"; done
-        casync make --store="$srv/default.castr" "$srv/debian-2.caidx" "$aci/v2" >/dev/null
-        rm -rf "$aci/v2"
-fi
-# Signatures are required, as in real use: a key made once, trusted in a config of the bench's.
-export GNUPGHOME=$work/gnupg
-if [ ! -f "$work/trust.done" ]; then
-        rm -rf "$GNUPGHOME" "$work/trust"
-        mkdir -m 0700 "$GNUPGHOME"
-        gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
-                --quick-gen-key 'acfetch bench <bench@example.com>' ed25519 sign never 2>/dev/null
-        gpg --batch --quiet --armor --export bench@example.com >"$work/bench-key.asc"
-        "$acfetch" --local-config="$work/trust" trust --root --skip-fingerprint-review \
-                "$work/bench-key.asc" >/dev/null 2>&1
-        touch "$work/trust.done"
-fi
-for v in 1 2; do
-        [ -f "$srv/debian-$v.caidx.asc" ] ||
-                gpg --batch --quiet --armor --detach-sign --local-user bench@example.com \
-                        --output "$srv/debian-$v.caidx.asc" "$srv/debian-$v.caidx"
-done
-cat >"$srv/debian/index.html" <<'HTML'
-<html><head><meta name="ac-discovery" content="example.com/debian http://example.com/debian-{version}.caidx"></head></html>
-HTML
-
-port=20000
-while ss -ltn "sport = :$port" | grep -q LISTEN; do port=$((port + 1)); done
+port=$(free_port)
 ngx=$work/nginx-fetch
-rm -rf "$ngx"
-mkdir -p "$ngx/logs"
-cat >"$ngx/nginx.conf" <<EOF
-worker_processes 2;
-pid $ngx/nginx.pid;
-error_log $ngx/logs/error.log;
-events { worker_connections 1024; }
-http {
-        log_format bytes '\$request \$status \$body_bytes_sent';
-        access_log $ngx/logs/access.log bytes;
-        server {
-                listen 127.0.0.1:$port;
-                root $srv;
-                location / { try_files \$uri/index.html \$uri =404; }
-        }
-}
-EOF
-chmod -R a+rX "$srv"
+bench_nginx_conf "$ngx" "127.0.0.1:$port" "$srv"
 nginx -p "$ngx" -c "$ngx/nginx.conf"
-trap 'kill "$(cat "$ngx/nginx.pid")" 2>/dev/null || true; drop_fs "$fs"' EXIT
+trap 'kill "$(cat "$ngx/nginx.pid")" 2>/dev/null || true; drop_fs "$fs"; gpgconf --kill gpg-agent' EXIT
 sleep 0.3
 net="--insecure-options=http --local-config=$work/trust --connect-to=example.com:80:127.0.0.1:$port"
-
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-timed() { # prints seconds
-        local t0 t1
-        t0=$(date +%s.%N)
-        "$@" >/dev/null 2>"$work/fetch-bench.err" || { cat "$work/fetch-bench.err"; exit 1; }
-        t1=$(date +%s.%N)
-        echo "$t1 - $t0" | bc
-}
 
 cas=() acf=() again=()
 for i in $(seq "$runs"); do

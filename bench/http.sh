@@ -20,13 +20,9 @@ fs=$work/fs
 [ -x "$acfetch" ] && [ -x "$proxy" ] || { echo "build first: meson setup build && ninja -C build"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench/http.sh must run as root"; exit 1; }
 
-if [ ! -f "$work/rootfs.done" ]; then
-        rm -rf "$work/rootfs"
-        debootstrap --variant=minbase bookworm "$work/rootfs" >"$work/debootstrap.log" 2>&1
-        touch "$work/rootfs.done"
-fi
+bench_rootfs "$work"
 # v2: the same rootfs with a few more packages, as an image update would be.
-if [ ! -f "$work/rootfs2.done" ]; then
+if [ ! -f "$work/rootfs2.done" ] || [ "$work/rootfs.done" -nt "$work/rootfs2.done" ]; then
         rm -rf "$work/rootfs2"
         cp -a "$work/rootfs" "$work/rootfs2"
         cp /etc/resolv.conf "$work/rootfs2/etc/resolv.conf"
@@ -38,20 +34,13 @@ if [ ! -f "$work/rootfs2.done" ]; then
         touch "$work/rootfs2.done"
 fi
 srv=$work/srv
-if [ ! -f "$srv/v2.caidx" ]; then
+if [ ! -f "$srv/v2.caidx" ] || [ "$work/rootfs2.done" -nt "$srv/v2.caidx" ]; then
         rm -rf "$srv"
         mkdir -p "$srv"
         casync make --store="$srv/default.castr" "$srv/v1.caidx" "$work/rootfs" >/dev/null
         casync make --store="$srv/default.castr" "$srv/v2.caidx" "$work/rootfs2" >/dev/null
 fi
 
-free_port() {
-        local p
-        while :; do
-                p=$((20000 + RANDOM % 30000))
-                ss -ltn "sport = :$p" | grep -q LISTEN || { echo $p; return; }
-        done
-}
 port=$(free_port)
 pport=$(free_port)
 tport=$(free_port)

@@ -16,6 +16,7 @@ proxy=$build/bench/delay_proxy
 work=${BENCH_WORK:-$top/bench/work}
 runs=${BENCH_RUNS:-3}
 mkdir -p "$work"
+. "$top/bench/lib.sh"
 [ -x "$acfetch" ] && [ -x "$proxy" ] || { echo "build first: meson setup build && ninja -C build"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench/mount.sh must run as root"; exit 1; }
 
@@ -62,13 +63,6 @@ deep=$(cd "$tree" && find . -type f -printf '%d %P\n' | sort -n | tail -n 1 | cu
 size=$(du -sk "$tree" | cut -f1)
 chunks=$(find "$srv/default.castr" -name '*.cacnk' | wc -l)
 
-free_port() {
-        local p
-        while :; do
-                p=$((20000 + RANDOM % 30000))
-                ss -ltn "sport = :$p" | grep -q LISTEN || { echo $p; return; }
-        done
-}
 port=$(free_port)
 pport=$(free_port)
 ngx=$work/mount-nginx
@@ -111,7 +105,6 @@ sleep 0.5
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # One mount into an empty store; runs CMD against it, prints seconds from mount start.
 mounted_time() { # URL CMD...
         local url=$1 t0

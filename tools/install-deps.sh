@@ -8,13 +8,16 @@ build="meson ninja-build pkg-config gcc libcurl4-openssl-dev libxml2-dev libzstd
 run="fuse3"
 tests="casync nginx gnupg attr acl debootstrap util-linux e2fsprogs xxd zstd xz-utils time curl openssl
        iproute2 libcap2-bin strace tmux"
+# The benchmarks (bench/*.sh, run by hand): bc for their arithmetic; fuser, with which
+# bench/link.sh waits for the mount daemon to let go of its store.
+bench="bc psmisc"
 # The source checks (tools/check-layers.sh, tools/check-format.sh).
 checks="python3 clang-format"
 # The ASan+UBSan build is made with clang; the fuzz targets need clang's libFuzzer
 # (libclang_rt.fuzzer, in libclang-rt-14-dev on Debian 12).
 clang="clang libclang-rt-14-dev"
 missing=""
-for p in $build $run $tests $checks $clang; do
+for p in $build $run $tests $bench $checks $clang; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
                 missing="$missing $p"
 done
