@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What a mount does in the background so that it ends up fully local: the seeds first (they need
- * no network, and what they supply is not downloaded), then a few threads that fetch every chunk
+ * no network, and what they supply is not downloaded), then threads that fetch every chunk
  * missing from the local stores into the chunk cache: those the access profile names first (what
- * the workload read first last time), then the rest in index order. Reads never wait for any of
- * it; a stop flag cancels it all.
+ * the workload read first last time; up to PROFILE_JOBS threads, since a starting workload waits
+ * for them), and once they are all here the rest in index order with a few threads. Reads never
+ * wait for any of it; a stop flag cancels it all.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,9 +13,12 @@
 
 #include "fetcher/mount/mount.h"
 
+typedef struct prefetch_worker prefetch_worker;
+
 struct mount_prefetch {
         archive_input *in;
         pthread_t *threads;
+        prefetch_worker *workers;
         unsigned n_threads;
         unsigned prefetch_jobs;
         pthread_t seeder; /* applies the seeds, then starts the prefetch threads */
@@ -27,6 +31,7 @@ struct mount_prefetch {
         size_t n_plan;
         atomic_bool stop;
         atomic_size_t next_plan;
+        atomic_size_t plan_done; /* the profile's chunks fetched (or failed) */
         atomic_size_t next_item;
         atomic_uint running;
         atomic_size_t failed;
@@ -34,9 +39,19 @@ struct mount_prefetch {
         void *userdata;
 };
 
+/* The profile's chunks are few and a starting workload waits for them: many threads fetch them;
+ * the rest of the image goes with MOUNT_PREFETCH_JOBS, so reads keep most of the link. */
+#define PROFILE_JOBS 32
+
+typedef struct prefetch_worker {
+        mount_prefetch *m;
+        unsigned index;
+} prefetch_worker;
+
 static void *prefetch_thread(void *userdata)
 {
-        mount_prefetch *m = userdata;
+        prefetch_worker *w = userdata;
+        mount_prefetch *m = w->m;
         const ca_index *idx = m->in->index;
         ca_digest_type t = ca_digest_type_from_flags(idx->feature_flags);
         uint8_t *buf = NULL;
@@ -44,26 +59,36 @@ static void *prefetch_thread(void *userdata)
 
         while (!atomic_load(&m->stop)) {
                 size_t i = m->n_plan ? atomic_fetch_add(&m->next_plan, 1) : SIZE_MAX;
-                if (i < m->n_plan)
+                bool planned = i < m->n_plan;
+                if (planned)
                         i = m->plan[i];
+                else if (w->index >= m->prefetch_jobs)
+                        break; /* a profile thread: the profile is done */
                 else
                         i = atomic_fetch_add(&m->next_item, 1);
+                /* The rest waits until the profile's chunks are all here: they come first. */
+                while (!planned && atomic_load(&m->plan_done) < m->n_plan &&
+                       !atomic_load(&m->stop)) {
+                        struct timespec ts = {.tv_nsec = 5 * 1000000};
+                        nanosleep(&ts, NULL);
+                }
                 if (i >= idx->n_items)
                         break;
                 const ca_index_item *item = &idx->items[i];
-                if (chunk_source_has_local(m->in->source, &item->id) > 0)
-                        continue;
-                if (cap < item->size) {
-                        uint8_t *p = realloc(buf, item->size);
-                        if (!p) {
-                                atomic_fetch_add(&m->failed, 1);
-                                continue;
+                if (chunk_source_has_local(m->in->source, &item->id) <= 0) {
+                        if (cap < item->size) {
+                                uint8_t *p = realloc(buf, item->size);
+                                if (p) {
+                                        buf = p;
+                                        cap = item->size;
+                                }
                         }
-                        buf = p;
-                        cap = item->size;
+                        /* A failure is logged by the source. */
+                        if (cap < item->size || chunk_source_get(m->in->source, item, t, buf) < 0)
+                                atomic_fetch_add(&m->failed, 1);
                 }
-                if (chunk_source_get(m->in->source, item, t, buf) < 0)
-                        atomic_fetch_add(&m->failed, 1); /* logged by the source */
+                if (planned)
+                        atomic_fetch_add(&m->plan_done, 1);
         }
         free(buf);
 
@@ -86,12 +111,16 @@ static void *prefetch_thread(void *userdata)
 static int start_prefetch(mount_prefetch *m)
 {
         unsigned jobs = m->prefetch_jobs;
+        if (m->n_plan > 0)
+                jobs = MAX(jobs, (unsigned)MIN((size_t)PROFILE_JOBS, m->n_plan));
         m->threads = calloc(jobs, sizeof(pthread_t));
-        if (!m->threads)
+        m->workers = calloc(jobs, sizeof(prefetch_worker));
+        if (!m->threads || !m->workers)
                 return -ENOMEM;
         atomic_store(&m->running, jobs);
         for (unsigned i = 0; i < jobs; i++) {
-                int r = pthread_create(&m->threads[i], NULL, prefetch_thread, m);
+                m->workers[i] = (prefetch_worker){.m = m, .index = i};
+                int r = pthread_create(&m->threads[i], NULL, prefetch_thread, &m->workers[i]);
                 if (r != 0) {
                         atomic_fetch_sub(&m->running, jobs - i);
                         return -r;
@@ -179,6 +208,7 @@ void mount_prefetch_stop(mount_prefetch *m)
                 pthread_join(m->threads[i], NULL);
         m->n_threads = 0;
         free(m->threads);
+        free(m->workers);
         m->threads = NULL;
         free(m->plan);
         free(m);
