@@ -70,7 +70,10 @@ static void adapt(concurrency *c, double rate, double last)
 {
         unsigned limit = c->limit;
         if (c->slow_start) {
-                if (last == 0 || rate > last * RISE_SLOW_START)
+                /* A doubling held back (by what the server has shown it takes) is no evidence
+                 * that more would not help: slow start ends only on a doubling that bought
+                 * nothing. */
+                if (last == 0 || rate > last * RISE_SLOW_START || !c->grew)
                         limit = limit * 2;
                 else
                         c->slow_start = false; /* the last doubling bought nothing: hold */
@@ -79,7 +82,9 @@ static void adapt(concurrency *c, double rate, double last)
         } else if (rate < last * FALL) {
                 limit -= limit / 4;
         }
+        unsigned before = c->limit;
         set_limit(c, limit);
+        c->grew = c->limit > before;
 }
 
 void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_t latency,

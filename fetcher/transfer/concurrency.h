@@ -21,6 +21,7 @@ typedef struct concurrency {
         unsigned ceiling; /* the cap, or what an overloaded server admitted */
         bool fixed;       /* --jobs: never adapts */
         bool slow_start;
+        bool grew; /* the last step raised the limit (else the rates compare equal limits) */
 
         /* The interval being measured: what requests started under the current limit (its
          * epoch) delivered decides the next step; those started before would measure the old
