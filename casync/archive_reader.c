@@ -137,6 +137,69 @@ static void cache_insert(ca_archive_reader *r, size_t item, uint8_t *data)
         *victim = (cache_slot){.item = item, .data = data, .used = ++r->tick};
 }
 
+/* Chunks of one read fetched at once, at most: a read spans a few chunks (the kernel asks for
+ * 128 KiB and more), and each missing one is a round trip when the chunks are remote. */
+#define RANGE_FETCH_MAX 8
+
+typedef struct range_fetch {
+        ca_archive_reader *r;
+        size_t item;
+        pthread_t thread;
+        bool started;
+} range_fetch;
+
+static void *range_fetch_thread(void *userdata)
+{
+        range_fetch *f = userdata;
+        ca_archive_reader *r = f->r;
+        const ca_index_item *item = &r->index->items[f->item];
+        uint8_t *data = malloc(item->size);
+        /* A failure is left to the read itself, which asks again and reports it. */
+        if (data && r->get(r->userdata, item, r->digest, data) >= 0) {
+                pthread_mutex_lock(&r->lock);
+                cache_insert(r, f->item, data);
+                pthread_mutex_unlock(&r->lock);
+        } else {
+                free(data);
+        }
+        return NULL;
+}
+
+/* Lock held: true if the chunk `item` is cached. */
+static bool cache_has(const ca_archive_reader *r, size_t item)
+{
+        for (size_t i = 0; i < r->n_slots; i++)
+                if (r->slots[i].data && r->slots[i].item == item)
+                        return true;
+        return false;
+}
+
+/*
+ * The chunks of [offset, end) past the first that are not cached are fetched in parallel, while
+ * the calling thread fetches the first: a read over k missing remote chunks then costs one round
+ * trip, not k. Only as many as the cache holds, so none pushes out another before it is used.
+ */
+static size_t range_fetch_start(ca_archive_reader *r, uint64_t offset, uint64_t end, range_fetch *f)
+{
+        size_t first = find_item(r->index, offset), last = find_item(r->index, end - 1), n = 0;
+        size_t max = MIN((size_t)RANGE_FETCH_MAX, r->n_slots / 2);
+        pthread_mutex_lock(&r->lock);
+        for (size_t k = first + 1; k <= last && n < max; k++)
+                if (!cache_has(r, k))
+                        f[n++] = (range_fetch){.r = r, .item = k};
+        pthread_mutex_unlock(&r->lock);
+        for (size_t i = 0; i < n; i++)
+                f[i].started = pthread_create(&f[i].thread, NULL, range_fetch_thread, &f[i]) == 0;
+        return n;
+}
+
+static void range_fetch_join(range_fetch *f, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (f[i].started)
+                        pthread_join(f[i].thread, NULL);
+}
+
 int ca_archive_reader_read(ca_archive_reader *r, uint64_t offset, void *buf, size_t size)
 {
         uint64_t end;
@@ -145,6 +208,9 @@ int ca_archive_reader_read(ca_archive_reader *r, uint64_t offset, void *buf, siz
                               " past the end of the stream (%" PRIu64 " bytes)",
                               r->what, size, offset, r->index->total_size);
         uint8_t *out = buf;
+        range_fetch fetches[RANGE_FETCH_MAX];
+        size_t n_fetches = size > 0 ? range_fetch_start(r, offset, end, fetches) : 0;
+        int result = 0;
         while (size > 0) {
                 size_t k = find_item(r->index, offset);
                 const ca_index_item *item = &r->index->items[k];
@@ -161,14 +227,17 @@ int ca_archive_reader_read(ca_archive_reader *r, uint64_t offset, void *buf, siz
 
                 if (!hit) {
                         uint8_t *data = malloc(item->size);
-                        if (!data)
-                                return -ENOMEM;
+                        if (!data) {
+                                result = -ENOMEM;
+                                break;
+                        }
                         int q = r->get(r->userdata, item, r->digest, data);
                         if (q < 0) {
                                 /* The getter logged it; "missing" must not read as "no such
                                  * file" to callers that look names up. */
                                 free(data);
-                                return q == -ENOMEM ? q : -EIO;
+                                result = q == -ENOMEM ? q : -EIO;
+                                break;
                         }
                         memcpy(out, data + within, n);
                         pthread_mutex_lock(&r->lock);
@@ -179,5 +248,6 @@ int ca_archive_reader_read(ca_archive_reader *r, uint64_t offset, void *buf, siz
                 offset += n;
                 size -= n;
         }
-        return 0;
+        range_fetch_join(fetches, n_fetches);
+        return result;
 }
