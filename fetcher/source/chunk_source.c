@@ -29,6 +29,8 @@
 #define HEDGE_SHARE 10
 /* Never hedge sooner: on a fast link a few milliseconds are noise, not a slow store. */
 #define HEDGE_AFTER_MIN_NS (UINT64_C(20) * 1000000)
+/* How soon a due hedge that found every other store busy looks again. */
+#define HEDGE_RETRY_NS (UINT64_C(5) * 1000000)
 
 typedef struct remote_store {
         char *base;           /* URL without query and trailing '/' */
@@ -574,6 +576,8 @@ static int get_hedged(chunk_source *s, size_t i, const ca_index_item *item, ca_d
                 uint64_t deadline = !after    ? now + HEDGE_AFTER_MIN_NS
                                     : started ? started + after
                                               : now + after / 2;
+                /* A hedge that is due but finds no free slot looks again shortly, not at once. */
+                deadline = MAX(deadline, now + HEDGE_RETRY_NS);
                 if (transfer_request_wait(d[0].q, deadline))
                         break;
         }
