@@ -322,6 +322,14 @@ kill -0 "$gpid" 2>/dev/null || fail "g: the slow extract ended before gc could s
 acf --dir="$W/d-g" gc
 expect_rc 0 "g: gc during an extract"
 grep -q "waiting for other acfetch processes" "$ERR" || fail "g: gc did not wait for the extract"
+# The extract lets go of the store when its work is done, then exits (joining its download
+# workers; under ASan also the leak check): allow it a few seconds for that. A gc that had not
+# waited would return while seconds of rate-limited downloads were still ahead of it.
+i=0
+while kill -0 "$gpid" 2>/dev/null && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+done
 kill -0 "$gpid" 2>/dev/null && fail "g: gc returned while the extract was still running"
 wait "$gpid" || fail "g: the extract failed while gc waited: $(cat "$W/g.err")"
 expect_same_tree "$v2" "$W/out-g"
