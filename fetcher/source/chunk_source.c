@@ -33,11 +33,12 @@
 #define HEDGE_RETRY_NS (UINT64_C(5) * 1000000)
 
 typedef struct remote_store {
-        char *base;           /* URL without query and trailing '/' */
-        unsigned outstanding; /* its downloads submitted and not finished (lock) */
-        unsigned waiting;     /* workers waiting for a request slot at it (lock) */
-        uint64_t latency;     /* ns, smoothed over its verified downloads; 0: none yet (lock) */
-        double failing;       /* smoothed share of its downloads that failed (lock) */
+        char *base;                    /* URL without query and trailing '/' */
+        const transfer_origin *origin; /* its server's request limit, in the engine */
+        unsigned outstanding;          /* its downloads submitted and not finished (lock) */
+        unsigned waiting;              /* workers waiting for a request slot at it (lock) */
+        uint64_t latency; /* ns, smoothed over its verified downloads; 0: none yet (lock) */
+        double failing;   /* smoothed share of its downloads that failed (lock) */
 } remote_store;
 
 typedef struct inflight {
@@ -139,6 +140,11 @@ int chunk_source_add(chunk_source *s, const char *location)
                 p[s->n_remotes] = (remote_store){.base = store_url_base(location)};
                 if (!p[s->n_remotes].base)
                         return -ENOMEM;
+                p[s->n_remotes].origin = transfer_origin_of(s->engine, p[s->n_remotes].base);
+                if (!p[s->n_remotes].origin) {
+                        free(p[s->n_remotes].base);
+                        return -ENOMEM;
+                }
                 s->n_remotes++;
                 return 0;
         }
@@ -315,7 +321,7 @@ static size_t pick_store(chunk_source *s, const bool *skip)
                 if (skip[i])
                         continue;
                 const remote_store *st = &s->remotes[i];
-                unsigned limit = MAX(transfer_origin_limit(s->engine, st->base), 1U);
+                unsigned limit = MAX(transfer_origin_limit(s->engine, st->origin), 1U);
                 /* Nothing known at all: only the queues decide. */
                 double base = st->latency ? (double)st->latency : fastest ? (double)fastest : 1.0;
                 double t = base * (1.0 + (double)(st->outstanding + st->waiting) / limit) *
@@ -328,6 +334,9 @@ static size_t pick_store(chunk_source *s, const bool *skip)
         return best;
 }
 
+/* Set while this thread gets a chunk for a blocked reader (chunk_source_get_urgent). */
+static _Thread_local bool urgent;
+
 /*
  * A request slot for a download: at store `only` (SIZE_MAX: the best one not in skip, see
  * pick_store) once it has fewer downloads out than its origin's limit. A download is bound to a
@@ -335,9 +344,6 @@ static size_t pick_store(chunk_source *s, const bool *skip)
  * it. With `wait` false, SIZE_MAX when there is no room now. Returns the store, counted in its
  * outstanding downloads, or SIZE_MAX when every store is in skip.
  */
-/* Set while this thread gets a chunk for a blocked reader (chunk_source_get_urgent). */
-static _Thread_local bool urgent;
-
 static size_t slot_acquire(chunk_source *s, const bool *skip, size_t only, bool wait)
 {
         size_t waiting_at = SIZE_MAX, got = SIZE_MAX;
@@ -347,7 +353,7 @@ static size_t slot_acquire(chunk_source *s, const bool *skip, size_t only, bool 
                 if (i == SIZE_MAX)
                         break;
                 remote_store *st = &s->remotes[i];
-                if (urgent || st->outstanding < transfer_origin_limit(s->engine, st->base)) {
+                if (urgent || st->outstanding < transfer_origin_limit(s->engine, st->origin)) {
                         st->outstanding++;
                         got = i;
                         break;
@@ -651,13 +657,6 @@ static int get_remote(chunk_source *s, const ca_index_item *item, ca_digest_type
         return f.corrupt ? -EBADMSG : f.last;
 }
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * Claims id against the other processes filling the cache; *ret_fd is the claim, or -1 when
  * there is none to release. While another process holds it, waits (this worker only: the others
@@ -670,7 +669,7 @@ static void claim_across_processes(chunk_source *s, const ca_chunk_id *id, int *
         *ret_fd = -1;
         if (s->claims_fd < 0)
                 return;
-        uint64_t start = now_ms(), delay = 1;
+        uint64_t start = now_ns(), delay = 1;
         for (;;) {
                 int r = aci_chunk_claim_try(s->claims_fd, id, ret_fd);
                 if (r != 0) {
@@ -680,7 +679,7 @@ static void claim_across_processes(chunk_source *s, const ca_chunk_id *id, int *
                 }
                 if (ca_store_has(s->cache, id) > 0)
                         return;
-                if (now_ms() - start >= (uint64_t)s->claim_timeout * 1000u) {
+                if (now_ns() - start >= (uint64_t)s->claim_timeout * 1000000000u) {
                         char hex[CA_CHUNK_ID_HEX_SIZE];
                         ca_log_debug("chunk %s: another process has been downloading it for %u s; "
                                      "downloading it here too",

@@ -24,7 +24,7 @@
 #define SILENT_ATTEMPTS_MAX 2
 
 /* One scheme://host:port: the unit whose requests in flight adapt to its link. */
-typedef struct origin {
+typedef struct transfer_origin {
         char *key;
         concurrency limit;
         unsigned running; /* its requests in the multi handle */
@@ -1215,11 +1215,18 @@ static origin *origin_for(transfer_engine *e, const char *url)
         return o;
 }
 
-unsigned transfer_origin_limit(transfer_engine *e, const char *url)
+transfer_origin *transfer_origin_of(transfer_engine *e, const char *url)
 {
         pthread_mutex_lock(&e->lock);
         origin *o = origin_for(e, url);
-        unsigned n = o ? o->limit.limit : 1;
+        pthread_mutex_unlock(&e->lock);
+        return o;
+}
+
+unsigned transfer_origin_limit(transfer_engine *e, const transfer_origin *o)
+{
+        pthread_mutex_lock(&e->lock);
+        unsigned n = o->limit.limit;
         pthread_mutex_unlock(&e->lock);
         return n;
 }

@@ -154,8 +154,12 @@ uint64_t transfer_request_started(transfer_request *q);
 int transfer_request_finish(transfer_request *q, transfer_response *ret);
 /* Abandons q, queued or running (NULL: nothing); the engine drops it. Nothing is logged. */
 void transfer_request_cancel(transfer_request *q);
-/* How many requests url's origin may have in flight now. */
-unsigned transfer_origin_limit(transfer_engine *e, const char *url);
+/* url's origin (scheme, host, port), for asking its limit again and again without parsing the
+ * URL each time; it lives as long as the engine. NULL when out of memory. */
+typedef struct transfer_origin transfer_origin;
+transfer_origin *transfer_origin_of(transfer_engine *e, const char *url);
+/* How many requests the origin may have in flight now. */
+unsigned transfer_origin_limit(transfer_engine *e, const transfer_origin *o);
 
 typedef struct transfer_stats {
         uint64_t requests; /* attempts sent */
