@@ -351,13 +351,20 @@ static int store_key(const char *name, char key[CA_CHUNK_ID_HEX_SIZE])
         return 0;
 }
 
-int aci_profile_store_path(const aci_store *s, const char *name, char **ret)
+/* The name's file under profiles/ (key) and its whole path, for messages (*ret). */
+static int store_file(const aci_store *s, const char *name, char key[CA_CHUNK_ID_HEX_SIZE],
+                      char **ret)
 {
-        char key[CA_CHUNK_ID_HEX_SIZE];
         int r = store_key(name, key);
         if (r < 0)
                 return r;
         return asprintf(ret, "%s/profiles/%s", aci_store_path(s), key) < 0 ? -ENOMEM : 0;
+}
+
+int aci_profile_store_path(const aci_store *s, const char *name, char **ret)
+{
+        char key[CA_CHUNK_ID_HEX_SIZE];
+        return store_file(s, name, key, ret);
 }
 
 int aci_profile_store_load(aci_store *s, const char *name, aci_profile *ret)
@@ -365,11 +372,9 @@ int aci_profile_store_load(aci_store *s, const char *name, aci_profile *ret)
         *ret = (aci_profile){};
         char key[CA_CHUNK_ID_HEX_SIZE];
         _cleanup_(freep) char *what = NULL;
-        int r = store_key(name, key);
+        int r = store_file(s, name, key, &what);
         if (r < 0)
                 return r;
-        if (aci_profile_store_path(s, name, &what) < 0)
-                return -ENOMEM;
         _cleanup_(closep) int dir =
             fs_open_beneath(aci_store_fd(s), "profiles", O_RDONLY | O_DIRECTORY, 0);
         if (dir == -ENOENT)
@@ -390,11 +395,9 @@ int aci_profile_store_save(aci_store *s, const char *name, const aci_profile *p)
 {
         char key[CA_CHUNK_ID_HEX_SIZE];
         _cleanup_(freep) char *what = NULL;
-        int r = store_key(name, key);
+        int r = store_file(s, name, key, &what);
         if (r < 0)
                 return r;
-        if (aci_profile_store_path(s, name, &what) < 0)
-                return -ENOMEM;
         _cleanup_(closep) int dir = fs_mkdir_at(aci_store_fd(s), "profiles", 0700);
         if (dir < 0)
                 return ca_log_errno(CA_LOG_ERR, dir, "%s/profiles: %s", aci_store_path(s),
