@@ -70,6 +70,8 @@ typedef struct transfer_request {
         uint64_t deadline;       /* ns: --max-time for a document request, 0 = none */
         uint64_t not_before;     /* ns, CLOCK_MONOTONIC: backoff */
         uint64_t retry_after_ms;
+        time_t last_modified; /* this response's Last-Modified and Date, 0 when absent */
+        time_t date;
 
         transfer_response resp;
         size_t cap;
@@ -232,6 +234,18 @@ static bool header_is(const char *line, size_t len, const char *name, const char
         return true;
 }
 
+/* An HTTP date header's value as seconds since the epoch, 0 when it does not parse. */
+static time_t http_date(const char *v, size_t vlen)
+{
+        char buf[64];
+        if (vlen >= sizeof(buf))
+                return 0;
+        memcpy(buf, v, vlen);
+        buf[vlen] = 0;
+        time_t t = curl_getdate(buf, NULL);
+        return t > 0 ? t : 0;
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 {
         request *q = userdata;
@@ -245,8 +259,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
                 q->resp.etag = NULL;
                 q->resp.max_age = -1;
                 q->retry_after_ms = 0;
+                q->last_modified = 0;
+                q->date = 0;
                 q->resp.size = 0;
                 q->got_response = true;
+        } else if (header_is(data, n, "Last-Modified", &v, &vlen)) {
+                q->last_modified = http_date(v, vlen);
+        } else if (header_is(data, n, "Date", &v, &vlen)) {
+                q->date = http_date(v, vlen);
         } else if (header_is(data, n, "ETag", &v, &vlen)) {
                 free(q->resp.etag);
                 q->resp.etag = strndup(v, MIN(vlen, (size_t)1024));
@@ -779,6 +799,17 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         curl_easy_getinfo(q->easy, CURLINFO_EFFECTIVE_URL, &effective);
         curl_easy_getinfo(q->easy, CURLINFO_REDIRECT_COUNT, &redirects);
         q->resp.status = status;
+        /* A file rewritten within the second its response was made can keep its Last-Modified,
+         * and servers such as nginx build the ETag from that and the size: such an ETag may stay
+         * the same when the content changes (RFC 9110 8.8.2.2). It is dropped, so the next
+         * request asks for the whole document instead of trusting a 304. */
+        if (q->resp.etag && q->last_modified && q->date && q->date - q->last_modified < 1) {
+                ca_log_debug("%s: its ETag is not kept: the document changed in the second of the "
+                             "response",
+                             q->url);
+                free(q->resp.etag);
+                q->resp.etag = NULL;
+        }
         e->bytes += q->resp.size;
         bool downgraded = q->https && effective && strncasecmp(effective, "https://", 8) != 0;
         uint64_t finished = now_ns();

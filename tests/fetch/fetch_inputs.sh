@@ -19,6 +19,8 @@ fe_init
 fe_image "$SRC/app" example.com/app 300 version=1.0
 FILES=$WWW/example.com/files
 fe_publish "$FILES/app.caidx" "$SRC/app"
+# Published a while ago: the ETag of a document changed in its response's second is not kept.
+touch -d "@$(($(date +%s) - 60))" "$FILES/app.caidx"
 URL=https://example.com/files/app.caidx
 FPR=$(cat "$FE_GNUPG/fpr")
 fe_nginx_start

@@ -21,6 +21,8 @@ IMG=$WWW/images.test/example.com/mn
 name=example.com/mn/app
 fe_image "$SRC/app" "$name" 3000 version=1.0
 fe_publish "$IMG/app-1.0.caidx" "$SRC/app"
+# Published a while ago: the ETag of a document changed in its response's second is not kept.
+touch -d "@$(($(date +%s) - 60))" "$IMG/app-1.0.caidx"
 # Unsigned: the same image without its .asc.
 fe_image "$SRC/unsigned" example.com/mn/unsigned 100 version=1.0
 fe_publish "$IMG/unsigned-1.0.caidx" "$SRC/unsigned"
