@@ -475,20 +475,26 @@ int aci_render_merge(aci_store *s, const aci_render_list *l, size_t first, const
 
 /* ---------------------------------------------------------------- access profiles (profile.c) */
 /*
- * Which files of an image a workload read first, and which of their bytes, in that order: a
- * mount records one per image name and prefetches what the last one lists first; a publisher
- * ships one beside an index (X.caidx.profile, signed as X.caidx.profile.asc). Text:
+ * What a workload read first from an image, in that order: a mount records one per image name
+ * and prefetches what the last one lists first; a publisher ships one beside an index
+ * (X.caidx.profile, signed as X.caidx.profile.asc). Text:
  *
- *   acfetch-profile 1
- *   PATH OFFSET+LENGTH[ OFFSET+LENGTH]...
+ *   acfetch-profile 2
+ *   chunk HEX
+ *   file PATH OFFSET+LENGTH[ OFFSET+LENGTH]...
  *
- * one line per file in the order first read, PATH relative to the mounted root (an image's
- * rootfs/) with bytes <= ' ', '%' and DEL written %XX; OFFSET and LENGTH in decimal, ranges of
- * the file's first ACI_PROFILE_BYTES_MAX bytes. The parser refuses anything else: absolute paths,
- * empty, "." or ".." components, NUL, more than the bounds below.
+ * "chunk" lines: the IDs (64 lowercase hex digits) of the archive's chunks in the order reads
+ * first needed them, directory entries and metadata too (a lookup reads those, and an image of
+ * the same content has the same IDs). "file" lines: the files read, in the order first read,
+ * and which of their bytes, so a version whose chunks differ still finds them: PATH relative to
+ * the mounted root (an image's rootfs/) with bytes <= ' ', '%' and DEL written %XX; OFFSET and
+ * LENGTH in decimal, ranges of the file's first ACI_PROFILE_BYTES_MAX bytes. Version 1 (only
+ * file lines, without the word "file") is read too. The parser refuses anything else: absolute
+ * paths, empty, "." or ".." components, NUL, more than the bounds below.
  */
 #define ACI_PROFILE_SIZE_MAX   4194304  /* bytes of a profile file (4 MiB) */
 #define ACI_PROFILE_FILES_MAX  65536    /* files listed */
+#define ACI_PROFILE_CHUNKS_MAX 32768    /* chunks listed */
 #define ACI_PROFILE_RANGES_MAX 16       /* ranges per file */
 #define ACI_PROFILE_PATH_MAX   4096     /* bytes of a path */
 #define ACI_PROFILE_BYTES_MAX  16777216 /* a file's first 16 MiB are recorded */
@@ -506,16 +512,20 @@ typedef struct aci_profile_file {
 typedef struct aci_profile {
         aci_profile_file *files;
         size_t n, cap;
+        ca_chunk_id *chunks; /* in the order first read, each once */
+        size_t n_chunks, cap_chunks;
 } aci_profile;
 
 void aci_profile_done(aci_profile *p);
 /* Appends a file without ranges (*ret: its index); -E2BIG past ACI_PROFILE_FILES_MAX. */
 int aci_profile_add_file(aci_profile *p, const char *path, size_t *ret);
+/* Appends a chunk (the caller lists each once); -E2BIG past ACI_PROFILE_CHUNKS_MAX. */
+int aci_profile_add_chunk(aci_profile *p, const ca_chunk_id *id);
 /* Adds a read of the file, merged with a range it touches; what lies past the first
  * ACI_PROFILE_BYTES_MAX bytes, or past ACI_PROFILE_RANGES_MAX ranges, is dropped. true when the
  * file's ranges changed. */
 bool aci_profile_add_range(aci_profile_file *f, uint64_t offset, uint64_t length);
-/* The text (malloc'ed); files without ranges are left out. */
+/* The text (malloc'ed), version 2; files without ranges are left out. */
 int aci_profile_format(const aci_profile *p, char **ret, size_t *ret_size);
 /* Parses a profile; anything outside the format is -EBADMSG, logged once at level naming what
  * and the line. */

@@ -15,9 +15,10 @@
 #include "aci/aci.h"
 #include "casync/fs_safe.h"
 
-#define PROFILE_MAGIC "acfetch-profile 1\n"
-#define STR_(x)       #x
-#define STR(x)        STR_(x)
+#define PROFILE_MAGIC    "acfetch-profile 2\n"
+#define PROFILE_MAGIC_V1 "acfetch-profile 1\n"
+#define STR_(x)          #x
+#define STR(x)           STR_(x)
 
 void aci_profile_done(aci_profile *p)
 {
@@ -26,6 +27,7 @@ void aci_profile_done(aci_profile *p)
         for (size_t i = 0; i < p->n; i++)
                 free(p->files[i].path);
         free(p->files);
+        free(p->chunks);
         *p = (aci_profile){};
 }
 
@@ -48,6 +50,22 @@ int aci_profile_add_file(aci_profile *p, const char *path, size_t *ret)
                 return -ENOMEM;
         p->files[p->n] = (aci_profile_file){.path = copy};
         *ret = p->n++;
+        return 0;
+}
+
+int aci_profile_add_chunk(aci_profile *p, const ca_chunk_id *id)
+{
+        if (p->n_chunks >= ACI_PROFILE_CHUNKS_MAX)
+                return -E2BIG;
+        if (p->n_chunks == p->cap_chunks) {
+                size_t cap = p->cap_chunks ? p->cap_chunks * 2 : 256;
+                ca_chunk_id *c = realloc(p->chunks, cap * sizeof(*c));
+                if (!c)
+                        return -ENOMEM;
+                p->chunks = c;
+                p->cap_chunks = cap;
+        }
+        p->chunks[p->n_chunks++] = *id;
         return 0;
 }
 
@@ -112,10 +130,15 @@ int aci_profile_format(const aci_profile *p, char **ret, size_t *ret_size)
         if (!f)
                 return -ENOMEM;
         fputs(PROFILE_MAGIC, f);
+        for (size_t i = 0; i < p->n_chunks; i++) {
+                char hex[CA_CHUNK_ID_HEX_SIZE];
+                fprintf(f, "chunk %s\n", ca_chunk_id_to_hex(&p->chunks[i], hex));
+        }
         for (size_t i = 0; i < p->n; i++) {
                 const aci_profile_file *e = &p->files[i];
                 if (e->n_ranges == 0)
                         continue;
+                fputs("file ", f);
                 for (const unsigned char *c = (const unsigned char *)e->path; *c; c++)
                         if (escaped(*c))
                                 fprintf(f, "%%%02x", *c);
@@ -202,8 +225,8 @@ static const char *parse_number(const char *s, const char *e, uint64_t *ret)
         return e;
 }
 
-/* One line (without its newline): NULL when good, else why not. */
-static const char *parse_line(const char *s, const char *e, aci_profile *p, bool *oom)
+/* A file line after its keyword (without its newline): NULL when good, else why not. */
+static const char *parse_file(const char *s, const char *e, aci_profile *p, bool *oom)
 {
         char path[ACI_PROFILE_PATH_MAX + 1];
         const char *sp = memchr(s, ' ', (size_t)(e - s));
@@ -242,6 +265,40 @@ static const char *parse_line(const char *s, const char *e, aci_profile *p, bool
         return NULL;
 }
 
+/* "chunk HEX" after its keyword: NULL when good, else why not. */
+static const char *parse_chunk(const char *s, const char *e, aci_profile *p, bool *oom)
+{
+        char hex[CA_CHUNK_ID_HEX_SIZE];
+        ca_chunk_id id;
+        if (e - s != CA_CHUNK_ID_HEX_SIZE - 1)
+                return "a chunk ID that is not 64 lowercase hex digits";
+        memcpy(hex, s, CA_CHUNK_ID_HEX_SIZE - 1);
+        hex[CA_CHUNK_ID_HEX_SIZE - 1] = 0;
+        if (ca_chunk_id_from_hex(hex, &id) < 0)
+                return "a chunk ID that is not 64 lowercase hex digits";
+        int r = aci_profile_add_chunk(p, &id);
+        if (r == -E2BIG)
+                return "more than " STR(ACI_PROFILE_CHUNKS_MAX) " chunks";
+        if (r < 0) {
+                *oom = true;
+                return "out of memory";
+        }
+        return NULL;
+}
+
+/* One line (without its newline) of a version 2 profile, or of version 1 (only file lines,
+ * without their keyword): NULL when good, else why not. */
+static const char *parse_line(const char *s, const char *e, bool v1, aci_profile *p, bool *oom)
+{
+        if (v1)
+                return parse_file(s, e, p, oom);
+        if ((size_t)(e - s) > 6 && memcmp(s, "chunk ", 6) == 0)
+                return parse_chunk(s + 6, e, p, oom);
+        if ((size_t)(e - s) > 5 && memcmp(s, "file ", 5) == 0)
+                return parse_file(s + 5, e, p, oom);
+        return "a line that is neither \"chunk ID\" nor \"file PATH RANGES\"";
+}
+
 int aci_profile_parse(const void *data, size_t size, const char *what, int level, aci_profile *ret)
 {
         *ret = (aci_profile){};
@@ -250,7 +307,8 @@ int aci_profile_parse(const void *data, size_t size, const char *what, int level
         if (size > ACI_PROFILE_SIZE_MAX)
                 return ca_log_errno(level, -EBADMSG, "%s: larger than %d bytes: not a profile%s",
                                     what, ACI_PROFILE_SIZE_MAX, ignored(level));
-        if (size < magic || memcmp(s, PROFILE_MAGIC, magic) != 0)
+        bool v1 = size >= magic && memcmp(s, PROFILE_MAGIC_V1, magic) == 0;
+        if (!v1 && (size < magic || memcmp(s, PROFILE_MAGIC, magic) != 0))
                 return ca_log_errno(
                     level, -EBADMSG,
                     "%s: not an acfetch profile (it does not start with \"%.*s\")%s", what,
@@ -259,8 +317,8 @@ int aci_profile_parse(const void *data, size_t size, const char *what, int level
         for (unsigned line = 2; s < end; line++) {
                 const char *nl = memchr(s, '\n', (size_t)(end - s));
                 bool oom = false;
-                const char *why =
-                    nl ? parse_line(s, nl, ret, &oom) : "the last line does not end in a newline";
+                const char *why = nl ? parse_line(s, nl, v1, ret, &oom)
+                                     : "the last line does not end in a newline";
                 if (why) {
                         aci_profile_done(ret);
                         return oom ? -ENOMEM

@@ -21,13 +21,12 @@ typedef struct mount_recorder mount_recorder;
  * A read-only view of in->index (a .caidx; in->source supplies chunks), rooted at the archive's
  * root or, with subdir, at that top-level directory (an ACI's "rootfs"). The root is read and
  * checked here, so a broken archive fails before anything is mounted. in must outlive the view.
+ * With rec (else NULL; it must outlive the view), the chunks every read needs, from the root's
+ * here on, and each file's first reads (paths relative to the view's root) are recorded.
  */
-int mount_fs_new(archive_input *in, const char *subdir, mount_fs **ret);
+int mount_fs_new(archive_input *in, const char *subdir, mount_recorder *rec, mount_fs **ret);
 mount_fs *mount_fs_free(mount_fs *m);
 const struct fuse_lowlevel_ops *mount_fs_ops(void);
-/* From now on, each file's first reads are recorded into rec (paths relative to the view's root),
- * which must outlive m's operations. */
-void mount_fs_record(mount_fs *m, mount_recorder *rec);
 
 /* ---------------------------------------------------------------- access profiles (mount_profile.c) */
 /* While it changes, a recorded profile is saved this often (so a killed mount leaves one). */
@@ -45,14 +44,29 @@ mount_recorder *mount_recorder_free(mount_recorder *r);
 /* A file read for the first time: its slot for mount_recorder_read; -E2BIG once full. */
 int mount_recorder_file(mount_recorder *r, const char *path, uint32_t *ret_slot);
 void mount_recorder_read(mount_recorder *r, uint32_t slot, uint64_t offset, uint64_t length);
+/* A chunk of the archive a read needed (listed the first time only). */
+void mount_recorder_chunk(mount_recorder *r, const ca_chunk_id *id);
 /*
- * The items of in->index that hold p's ranges, in p's order, each once (*ret malloc'ed): each
- * path is looked up in in's archive (below the top-level directory subdir when not NULL);
- * paths it lacks, or that are not regular files there, are skipped. Reads what the lookups need
- * through in->source. cancel stops it early.
+ * A prefetch plan: index items, each once, appended by one planning thread while prefetch
+ * threads take them (n is what they may read; items is sized for the whole index).
  */
-int mount_profile_plan(archive_input *in, const char *subdir, const aci_profile *p,
-                       const atomic_bool *cancel, size_t **ret, size_t *ret_n);
+typedef struct mount_plan {
+        size_t *items;
+        atomic_size_t n;
+        uint8_t *taken; /* a bit per index item */
+} mount_plan;
+int mount_plan_init(mount_plan *plan, const ca_index *idx);
+void mount_plan_done(mount_plan *plan);
+/* Appends the items of idx with p's chunk IDs, in p's order (local work: no reads). */
+int mount_profile_plan_chunks(const ca_index *idx, const aci_profile *p, mount_plan *plan);
+/*
+ * Appends the items of in->index that hold p's ranges, in p's order: each path is looked up in
+ * in's archive (below the top-level directory subdir when not NULL); paths it lacks, or that are
+ * not regular files there, are skipped. Reads what the lookups need through in->source. cancel
+ * stops it early.
+ */
+int mount_profile_plan_files(archive_input *in, const char *subdir, const aci_profile *p,
+                             const atomic_bool *cancel, mount_plan *plan);
 
 /* ---------------------------------------------------------------- background work (mount_prefetch.c) */
 typedef struct mount_prefetch mount_prefetch;
@@ -64,8 +78,8 @@ typedef void (*mount_prefetch_done)(void *userdata, int result);
  * Starts the background work over in: the seeds first (seeds values, then auto_seed unless
  * seeds->no_auto), in one thread, then `jobs` threads (0: none) that bring every chunk missing
  * from the local stores into the chunk cache, so the mount ends up fully local (logged once it
- * is): with a profile, the chunks holding its ranges first (mount_profile_plan, under subdir),
- * then the index in order. Reads never wait for any of it: a read needing a missing chunk
+ * is): with a profile, its chunks and those holding its ranges first (mount_profile_plan_*,
+ * under subdir), then the index in order. Reads never wait for any of it: a read needing a missing chunk
  * fetches it at once. *ret is NULL when there is nothing to do (no chunk cache); on failure it
  * may be set and must still be stopped. auto_seed, subdir and profile must outlive the work.
  * done (may be NULL) is called with userdata when the prefetch ends (never without one: jobs 0

@@ -429,11 +429,6 @@ static void record_read(mount_fs *m, fuse_ino_t ino, uint64_t offset, uint64_t l
         mount_recorder_read(m->rec, slot - 1, offset, length);
 }
 
-void mount_fs_record(mount_fs *m, mount_recorder *rec)
-{
-        m->rec = rec;
-}
-
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -692,7 +687,17 @@ const struct fuse_lowlevel_ops *mount_fs_ops(void)
 
 /* ---------------------------------------------------------------- setup */
 
-int mount_fs_new(archive_input *in, const char *subdir, mount_fs **ret)
+/* The reader's chunks: a read waits for them, so they go first; and the access profile lists
+ * them, metadata too, in the order reads first needed them. */
+static int get_chunk(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf)
+{
+        mount_fs *m = userdata;
+        if (m->rec)
+                mount_recorder_chunk(m->rec, &item->id);
+        return chunk_source_get_urgent(m->in->source, item, t, buf);
+}
+
+int mount_fs_new(archive_input *in, const char *subdir, mount_recorder *rec, mount_fs **ret)
 {
         if (in->kind != INPUT_CAIDX)
                 return ca_log_errno(CA_LOG_ERR, -EMEDIUMTYPE,
@@ -702,12 +707,13 @@ int mount_fs_new(archive_input *in, const char *subdir, mount_fs **ret)
         if (!m)
                 return -ENOMEM;
         m->in = in;
+        m->rec = rec;
         m->flags = in->index->feature_flags;
         pthread_mutex_init(&m->lock, NULL);
         int r = table_grow(m);
         if (r >= 0)
-                r = ca_archive_reader_new(in->index, chunk_source_get_urgent, in->source,
-                                          READER_CACHE_CHUNKS, in->location, &m->reader);
+                r = ca_archive_reader_new(in->index, get_chunk, m, READER_CACHE_CHUNKS,
+                                          in->location, &m->reader);
         if (r < 0) {
                 mount_fs_free(m);
                 return r;

@@ -27,8 +27,8 @@ struct mount_prefetch {
         const char *auto_seed;
         const char *subdir;
         const aci_profile *profile;
-        size_t *plan; /* items to fetch first (the profile's), then the index in order */
-        size_t n_plan;
+        mount_plan plan;        /* items to fetch first (the profile's), then the index in order */
+        atomic_bool plan_final; /* nothing more will be planned */
         atomic_bool stop;
         atomic_size_t next_plan;
         atomic_size_t plan_done; /* the profile's chunks fetched (or failed) */
@@ -48,6 +48,33 @@ typedef struct prefetch_worker {
         unsigned index;
 } prefetch_worker;
 
+static void pause_briefly(void)
+{
+        struct timespec ts = {.tv_nsec = 2 * 1000000};
+        nanosleep(&ts, NULL);
+}
+
+/* The next planned item into *ret, waiting while the plan may still grow; false once it is
+ * final and every item is taken (or on stop). */
+static bool next_planned(mount_prefetch *m, size_t *ret)
+{
+        while (!atomic_load(&m->stop)) {
+                bool final = atomic_load(&m->plan_final);
+                size_t i = atomic_load(&m->next_plan);
+                if (i < atomic_load(&m->plan.n)) {
+                        if (atomic_compare_exchange_weak(&m->next_plan, &i, i + 1)) {
+                                *ret = m->plan.items[i];
+                                return true;
+                        }
+                } else if (final) {
+                        return false;
+                } else {
+                        pause_briefly();
+                }
+        }
+        return false;
+}
+
 static void *prefetch_thread(void *userdata)
 {
         prefetch_worker *w = userdata;
@@ -58,20 +85,16 @@ static void *prefetch_thread(void *userdata)
         size_t cap = 0;
 
         while (!atomic_load(&m->stop)) {
-                size_t i = m->n_plan ? atomic_fetch_add(&m->next_plan, 1) : SIZE_MAX;
-                bool planned = i < m->n_plan;
-                if (planned)
-                        i = m->plan[i];
-                else if (w->index >= m->prefetch_jobs)
+                size_t i;
+                bool planned = next_planned(m, &i);
+                if (!planned && w->index >= m->prefetch_jobs)
                         break; /* a profile thread: the profile is done */
-                else
+                if (!planned)
                         i = atomic_fetch_add(&m->next_item, 1);
                 /* The rest waits until the profile's chunks are all here: they come first. */
-                while (!planned && atomic_load(&m->plan_done) < m->n_plan &&
-                       !atomic_load(&m->stop)) {
-                        struct timespec ts = {.tv_nsec = 5 * 1000000};
-                        nanosleep(&ts, NULL);
-                }
+                while (!planned && atomic_load(&m->plan_done) < atomic_load(&m->plan.n) &&
+                       !atomic_load(&m->stop))
+                        pause_briefly();
                 if (i >= idx->n_items)
                         break;
                 const ca_index_item *item = &idx->items[i];
@@ -111,8 +134,8 @@ static void *prefetch_thread(void *userdata)
 static int start_prefetch(mount_prefetch *m)
 {
         unsigned jobs = m->prefetch_jobs;
-        if (m->n_plan > 0)
-                jobs = MAX(jobs, (unsigned)MIN((size_t)PROFILE_JOBS, m->n_plan));
+        if (m->profile)
+                jobs = MAX(jobs, PROFILE_JOBS);
         m->threads = calloc(jobs, sizeof(pthread_t));
         m->workers = calloc(jobs, sizeof(prefetch_worker));
         if (!m->threads || !m->workers)
@@ -146,21 +169,26 @@ static void *seed_thread(void *userdata)
                 r = seed_apply_list(&t, m->seeds, m->auto_seed);
         if (r < 0 && r != -ECANCELED)
                 ca_log_warning("%s: a seed failed; its chunks will be downloaded", m->in->location);
-        if (atomic_load(&m->stop) || m->prefetch_jobs == 0)
+        if (atomic_load(&m->stop) || m->prefetch_jobs == 0) {
+                atomic_store(&m->plan_final, true);
                 return NULL;
-        /* A profile is a hint: when it cannot be followed, the prefetch goes in index order. */
-        if (m->profile &&
-            mount_profile_plan(m->in, m->subdir, m->profile, &m->stop, &m->plan, &m->n_plan) < 0)
-                ca_log_debug("%s: the access profile cannot be followed; prefetching in archive "
-                             "order",
-                             m->in->location);
-        if (atomic_load(&m->stop))
-                return NULL;
+        }
+        /* A profile is a hint: when it cannot be followed, the prefetch goes in index order.
+         * Its chunks are planned at once (no reads), so the prefetch starts with them; its files
+         * are then looked up, reading metadata those chunks hold, while the prefetch runs. */
+        if (m->profile && mount_profile_plan_chunks(m->in->index, m->profile, &m->plan) < 0)
+                ca_log_debug("%s: the access profile's chunks cannot be planned", m->in->location);
         r = start_prefetch(m);
         if (r < 0)
                 ca_log_warning("%s: cannot start the prefetch: %s; reads still fetch what they "
                                "need",
                                m->in->location, strerror(-r));
+        if (r >= 0 && m->profile &&
+            mount_profile_plan_files(m->in, m->subdir, m->profile, &m->stop, &m->plan) < 0)
+                ca_log_debug("%s: the access profile's files cannot be looked up; the rest is "
+                             "prefetched in archive order",
+                             m->in->location);
+        atomic_store(&m->plan_final, true);
         return NULL;
 }
 
@@ -183,12 +211,17 @@ int mount_prefetch_start(archive_input *in, unsigned jobs, const seed_list *seed
         m->seeds = seeds;
         m->auto_seed = auto_seed;
         m->subdir = subdir;
-        m->profile = profile && profile->n > 0 ? profile : NULL;
+        m->profile = profile && (profile->n > 0 || profile->n_chunks > 0) ? profile : NULL;
         m->done = done;
         m->userdata = userdata;
-        if (seeds->n == 0 && !auto_seed && (!m->profile || jobs == 0))
+        int r = mount_plan_init(&m->plan, in->index);
+        if (r < 0)
+                return r;
+        if (seeds->n == 0 && !auto_seed && (!m->profile || jobs == 0)) {
+                atomic_store(&m->plan_final, true);
                 return jobs > 0 ? start_prefetch(m) : 0;
-        int r = pthread_create(&m->seeder, NULL, seed_thread, m);
+        }
+        r = pthread_create(&m->seeder, NULL, seed_thread, m);
         if (r != 0)
                 return -r;
         m->has_seeder = true;
@@ -210,6 +243,6 @@ void mount_prefetch_stop(mount_prefetch *m)
         free(m->threads);
         free(m->workers);
         m->threads = NULL;
-        free(m->plan);
+        mount_plan_done(&m->plan);
         free(m);
 }

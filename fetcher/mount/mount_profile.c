@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A mount's access profile (aci/profile.c has the format): while mounted, the files read and
- * their first ranges are recorded in the order first read, and saved whole every few seconds
- * while they change and at the end; the next mount of the name maps each recorded path in its
- * own archive to the index items holding the recorded ranges, which the prefetch takes first.
+ * their first ranges are recorded in the order first read, with the chunks every read needed
+ * (metadata too), and saved whole every few seconds while they change and at the end. The next
+ * mount of the name plans its prefetch from it: first the recorded chunks its own index has (a
+ * local lookup, so the prefetch starts at once), then the index items holding the recorded
+ * ranges of each recorded path in its own archive (lookups that read metadata, for a version
+ * whose chunks changed).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,7 +27,11 @@ struct mount_recorder {
         pthread_mutex_t lock;
         aci_profile profile;
         uint64_t changes, saved; /* changes counted, and how many the last save held */
-        bool full_noted;
+        bool full_noted, chunks_full_noted;
+        /* The chunks listed, by ID (open addressing; IDs are hashes, their first bytes spread
+         * well): a chunk read again is not listed again. */
+        ca_chunk_id *seen;
+        size_t seen_cap; /* a power of two, at least twice the chunks listed */
 
         pthread_t saver;
         bool has_saver;
@@ -70,6 +77,58 @@ int mount_recorder_file(mount_recorder *r, const char *path, uint32_t *ret_slot)
         return 0;
 }
 
+static size_t seen_slot(const ca_chunk_id *id, size_t cap)
+{
+        uint64_t h;
+        memcpy(&h, id->bytes, sizeof(h));
+        return (size_t)h & (cap - 1);
+}
+
+/* Adds id to the seen table (grown first when half full): 1, or 0 when it was there. */
+static int seen_add(mount_recorder *r, const ca_chunk_id *id)
+{
+        static const ca_chunk_id zero;
+        if (2 * (r->profile.n_chunks + 1) > r->seen_cap) {
+                size_t cap = r->seen_cap ? r->seen_cap * 2 : 1024;
+                ca_chunk_id *t = calloc(cap, sizeof(*t));
+                if (!t)
+                        return -ENOMEM;
+                /* Rebuilt from the list: it holds every ID of the table. */
+                for (size_t i = 0; i < r->profile.n_chunks; i++) {
+                        size_t j = seen_slot(&r->profile.chunks[i], cap);
+                        while (memcmp(&t[j], &zero, sizeof(zero)) != 0)
+                                j = (j + 1) & (cap - 1);
+                        t[j] = r->profile.chunks[i];
+                }
+                free(r->seen);
+                r->seen = t;
+                r->seen_cap = cap;
+        }
+        size_t j = seen_slot(id, r->seen_cap);
+        for (; memcmp(&r->seen[j], &zero, sizeof(zero)) != 0; j = (j + 1) & (r->seen_cap - 1))
+                if (memcmp(&r->seen[j], id, sizeof(*id)) == 0)
+                        return 0;
+        r->seen[j] = *id;
+        return 1;
+}
+
+void mount_recorder_chunk(mount_recorder *r, const ca_chunk_id *id)
+{
+        static const ca_chunk_id zero;
+        if (memcmp(id, &zero, sizeof(zero)) == 0)
+                return; /* the table's empty mark; no real chunk has it */
+        pthread_mutex_lock(&r->lock);
+        if (r->profile.n_chunks >= ACI_PROFILE_CHUNKS_MAX) {
+                if (!r->chunks_full_noted)
+                        ca_log_debug("access profile: %d chunks recorded; later ones are not",
+                                     ACI_PROFILE_CHUNKS_MAX);
+                r->chunks_full_noted = true;
+        } else if (seen_add(r, id) > 0 && aci_profile_add_chunk(&r->profile, id) >= 0) {
+                r->changes++;
+        }
+        pthread_mutex_unlock(&r->lock);
+}
+
 void mount_recorder_read(mount_recorder *r, uint32_t slot, uint64_t offset, uint64_t length)
 {
         pthread_mutex_lock(&r->lock);
@@ -85,6 +144,8 @@ static int snapshot(mount_recorder *r, aci_profile *ret, uint64_t *ret_changes)
         int k = 0;
         pthread_mutex_lock(&r->lock);
         *ret_changes = r->changes;
+        for (size_t i = 0; k >= 0 && i < r->profile.n_chunks; i++)
+                k = aci_profile_add_chunk(ret, &r->profile.chunks[i]);
         for (size_t i = 0; k >= 0 && i < r->profile.n; i++) {
                 const aci_profile_file *f = &r->profile.files[i];
                 size_t j;
@@ -117,7 +178,7 @@ static void save(mount_recorder *r)
                 k = -EIO;
         if (k >= 0) {
                 r->saved = changes;
-                ca_log_debug("access profile: %zu files saved", p.n);
+                ca_log_debug("access profile: %zu chunks and %zu files saved", p.n_chunks, p.n);
         }
 }
 
@@ -142,6 +203,11 @@ static void *saver_thread(void *userdata)
 
 int mount_recorder_start(mount_recorder *r)
 {
+        /* What setting up the view read is not worth a save by itself: a mount nobody reads
+         * leaves the previous profile alone. */
+        pthread_mutex_lock(&r->lock);
+        r->saved = r->changes;
+        pthread_mutex_unlock(&r->lock);
         int k = pthread_create(&r->saver, NULL, saver_thread, r);
         if (k != 0)
                 return -k;
@@ -162,6 +228,7 @@ mount_recorder *mount_recorder_free(mount_recorder *r)
                 save(r);
         }
         aci_profile_done(&r->profile);
+        free(r->seen);
         pthread_cond_destroy(&r->wake);
         pthread_mutex_destroy(&r->lock);
         free(r->name);
@@ -258,20 +325,83 @@ static size_t item_at(const ca_index *idx, uint64_t offset)
         return lo;
 }
 
-int mount_profile_plan(archive_input *in, const char *subdir, const aci_profile *p,
-                       const atomic_bool *cancel, size_t **ret, size_t *ret_n)
+int mount_plan_init(mount_plan *plan, const ca_index *idx)
 {
-        *ret = NULL;
-        *ret_n = 0;
+        *plan = (mount_plan){};
+        plan->items = malloc(MAX(idx->n_items, (size_t)1) * sizeof(size_t));
+        plan->taken = calloc((idx->n_items + 7) / 8 + 1, 1);
+        if (!plan->items || !plan->taken) {
+                mount_plan_done(plan);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void mount_plan_done(mount_plan *plan)
+{
+        free(plan->items);
+        free(plan->taken);
+        *plan = (mount_plan){};
+}
+
+/* Appends item j unless planned already. Only the planning thread adds: the store of n makes
+ * the item visible to the threads that read the plan. */
+static void plan_add(mount_plan *plan, size_t j)
+{
+        if (plan->taken[j / 8] & (1u << (j % 8)))
+                return;
+        plan->taken[j / 8] |= (uint8_t)(1u << (j % 8));
+        size_t n = atomic_load(&plan->n);
+        plan->items[n] = j;
+        atomic_store(&plan->n, n + 1);
+}
+
+int mount_profile_plan_chunks(const ca_index *idx, const aci_profile *p, mount_plan *plan)
+{
+        if (p->n_chunks == 0)
+                return 0;
+        _cleanup_(ca_chunk_set_freep) ca_chunk_set *set = NULL;
+        int r = ca_chunk_set_new(&set);
+        for (size_t i = 0; r >= 0 && i < p->n_chunks; i++)
+                r = ca_chunk_set_add(set, &p->chunks[i]);
+        if (r < 0)
+                return r;
+        ca_chunk_set_sort(set);
+        /* Each listed ID's first item in this index (SIZE_MAX: not in this version). */
+        size_t n_set = ca_chunk_set_count(set);
+        _cleanup_(freep) size_t *first = malloc(n_set * sizeof(*first));
+        if (!first)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_set; i++)
+                first[i] = SIZE_MAX;
+        for (size_t j = 0; j < idx->n_items; j++) {
+                ssize_t k = ca_chunk_set_find(set, &idx->items[j].id);
+                if (k >= 0 && first[k] == SIZE_MAX)
+                        first[k] = j;
+        }
+        size_t found = 0;
+        for (size_t i = 0; i < p->n_chunks; i++) {
+                size_t j = first[ca_chunk_set_find(set, &p->chunks[i])];
+                if (j != SIZE_MAX) {
+                        found++;
+                        plan_add(plan, j);
+                }
+        }
+        ca_log_debug("access profile: %zu of its %zu chunks are in this version, prefetched first",
+                     found, p->n_chunks);
+        return 0;
+}
+
+int mount_profile_plan_files(archive_input *in, const char *subdir, const aci_profile *p,
+                             const atomic_bool *cancel, mount_plan *plan)
+{
         const ca_index *idx = in->index;
         uint64_t flags = idx->feature_flags;
         _cleanup_(ca_archive_reader_freep) ca_archive_reader *rd = NULL;
         _cleanup_(ca_seek_entry_freep) ca_seek_entry *root = NULL, *top = NULL;
-        _cleanup_(freep) uint8_t *taken = calloc((idx->n_items + 7) / 8, 1);
-        _cleanup_(freep) size_t *plan = NULL;
-        size_t n = 0, found = 0;
-        if (!taken && idx->n_items)
-                return -ENOMEM;
+        size_t before = atomic_load(&plan->n), found = 0;
+        if (p->n == 0)
+                return 0;
         int r = ca_archive_reader_new(idx, chunk_source_get, in->source, 16, in->location, &rd);
         if (r >= 0)
                 r = ca_seek_root(rd, flags, &root);
@@ -298,24 +428,12 @@ int mount_profile_plan(archive_input *in, const char *subdir, const aci_profile 
                         uint64_t to =
                             e->payload_offset + MIN(g->offset + g->length, e->node.payload_size);
                         for (size_t j = item_at(idx, from);
-                             j < idx->n_items && idx->items[j].offset < to; j++) {
-                                if (taken[j / 8] & (1u << (j % 8)))
-                                        continue;
-                                taken[j / 8] |= (uint8_t)(1u << (j % 8));
-                                if (n % 256 == 0) {
-                                        size_t *q = realloc(plan, (n + 256) * sizeof(*q));
-                                        if (!q)
-                                                return -ENOMEM;
-                                        plan = q;
-                                }
-                                plan[n++] = j;
-                        }
+                             j < idx->n_items && idx->items[j].offset < to; j++)
+                                plan_add(plan, j);
                 }
         }
         ca_log_debug("%s: access profile: %zu of its %zu files are in this version, in %zu "
-                     "chunks, prefetched first",
-                     in->location, found, p->n, n);
-        *ret = TAKE_PTR(plan);
-        *ret_n = n;
+                     "chunks more, prefetched next",
+                     in->location, found, p->n, atomic_load(&plan->n) - before);
         return 0;
 }

@@ -59,13 +59,11 @@ int mount_serve(archive_input *in, const char *subdir, const char *mountpoint,
                                &rec);
         if (r < 0)
                 return r;
-        r = mount_fs_new(in, subdir, &m);
+        r = mount_fs_new(in, subdir, rec, &m);
         if (r < 0) {
                 mount_recorder_free(rec);
                 return r;
         }
-        if (rec)
-                mount_fs_record(m, rec);
 
         /* fsname shows the source in /proc/mounts; commas would split the option list. */
         _cleanup_(freep) char *fsname = strdup(in->location);

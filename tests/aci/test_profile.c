@@ -44,21 +44,28 @@ static void expect_bad_sized(const char *text, size_t size, const char *substrin
                         line, r, n_messages, messages, substring);
                 exit(EXIT_FAILURE);
         }
-        CHECK(p.n == 0 && !p.files);
+        CHECK(p.n == 0 && !p.files && p.n_chunks == 0 && !p.chunks);
 }
 #define expect_bad(text, substring) expect_bad_sized(text, strlen(text), substring, __LINE__)
 
-#define MAGIC "acfetch-profile 1\n"
+#define MAGIC "acfetch-profile 2\n"
+#define F     "file "
+#define ID_A  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define ID_B  "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
 
 static void test_round_trip(void)
 {
-        static const char text[] = MAGIC "usr/bin/app 0+65536 1048576+4096\n"
-                                         "we%20ird%25name/%0a 5+5\n"
-                                         "\xc3\xa9t\xc3\xa9 16777215+1\n";
+        static const char text[] =
+            MAGIC "chunk " ID_A "\n"
+                  "chunk " ID_B "\n" F "usr/bin/app 0+65536 1048576+4096\n" F
+                  "we%20ird%25name/%0a 5+5\n" F "\xc3\xa9t\xc3\xa9 16777215+1\n";
         aci_profile p = {};
         CHECK_EQ_INT(parse(text, strlen(text), &p), 0);
         CHECK_EQ_INT(n_messages, 0);
         CHECK_EQ_INT(p.n, 3);
+        CHECK_EQ_INT(p.n_chunks, 2);
+        CHECK_EQ_INT(p.chunks[0].bytes[1], 0x11);
+        CHECK_EQ_INT(p.chunks[1].bytes[0], 0xff);
         CHECK_STREQ(p.files[0].path, "usr/bin/app");
         CHECK_EQ_INT(p.files[0].n_ranges, 2);
         CHECK_EQ_INT(p.files[0].ranges[1].offset, 1048576);
@@ -74,10 +81,18 @@ static void test_round_trip(void)
         aci_profile_done(&p);
 
         /* Any byte may be escaped; the writer escapes only what it must. */
-        static const char escaped[] = MAGIC "%c3%a9%41 0+1\n";
+        static const char escaped[] = MAGIC F "%c3%a9%41 0+1\n";
         CHECK_EQ_INT(parse(escaped, strlen(escaped), &p), 0);
         CHECK_STREQ(p.files[0].path, "\xc3\xa9"
                                      "A");
+        aci_profile_done(&p);
+
+        /* Version 1: file lines without their keyword, and no chunks. */
+        static const char v1[] = "acfetch-profile 1\nusr/bin/app 0+10\nlib/x 5+5\n";
+        CHECK_EQ_INT(parse(v1, strlen(v1), &p), 0);
+        CHECK_EQ_INT(p.n, 2);
+        CHECK_EQ_INT(p.n_chunks, 0);
+        CHECK_STREQ(p.files[1].path, "lib/x");
         aci_profile_done(&p);
 
         /* An empty profile is valid (nothing read yet). */
@@ -88,42 +103,54 @@ static void test_round_trip(void)
 static void test_rejects(void)
 {
         expect_bad("", "not an acfetch profile");
-        expect_bad("acfetch-profile 2\nx 0+1\n", "not an acfetch profile");
-        expect_bad(MAGIC "x 0+1", "does not end in a newline");
-        expect_bad(MAGIC "x\n", "line 2: a path without ranges");
-        expect_bad(MAGIC "x 0+1\n/etc/passwd 0+1\n", "line 3: an absolute path");
-        expect_bad(MAGIC "../etc/passwd 0+1\n", "\"..\" component");
-        expect_bad(MAGIC "a/../b 0+1\n", "\"..\" component");
-        expect_bad(MAGIC "a/%2e%2e/b 0+1\n", "\"..\" component");
-        expect_bad(MAGIC "a/./b 0+1\n", "\"..\" component");
-        expect_bad(MAGIC "a//b 0+1\n", "empty");
-        expect_bad(MAGIC "a/ 0+1\n", "empty");
-        expect_bad(MAGIC "%2fetc 0+1\n", "an absolute path");
-        expect_bad(MAGIC "a%00b 0+1\n", "a NUL byte");
-        expect_bad(MAGIC "a%0 0+1\n", "bad %-escape");
-        expect_bad(MAGIC "a%zz 0+1\n", "bad %-escape");
-        expect_bad_sized(MAGIC "a\0b 0+1\n", strlen(MAGIC) + 8, "control character", __LINE__);
-        expect_bad(MAGIC "a\tb 0+1\n", "control character");
-        expect_bad(MAGIC "x 0+0\n", "empty or beyond");
-        expect_bad(MAGIC "x 16777216+1\n", "empty or beyond");
-        expect_bad(MAGIC "x 16777215+2\n", "empty or beyond");
-        expect_bad(MAGIC "x 01+1\n", "not OFFSET+LENGTH");
-        expect_bad(MAGIC "x -1+1\n", "not OFFSET+LENGTH");
-        expect_bad(MAGIC "x 1+\n", "not OFFSET+LENGTH");
-        expect_bad(MAGIC "x 99999999999999999999+1\n", "not OFFSET+LENGTH");
-        expect_bad(MAGIC "x 0+1  2+1\n", "not OFFSET+LENGTH");
-        expect_bad(MAGIC "x 0+1 \n", "not OFFSET+LENGTH");
+        expect_bad("acfetch-profile 3\nfile x 0+1\n", "not an acfetch profile");
+        expect_bad(MAGIC "x 0+1\n", "line 2: a line that is neither");
+        expect_bad(MAGIC "files x 0+1\n", "line 2: a line that is neither");
+        expect_bad(MAGIC "chunk\n", "line 2: a line that is neither");
+        expect_bad(MAGIC "chunk " ID_A "0\n", "line 2: a chunk ID that is not 64");
+        expect_bad(MAGIC "chunk 0123\n", "line 2: a chunk ID that is not 64");
+        expect_bad(MAGIC "chunk " ID_A " \n", "line 2: a chunk ID that is not 64");
+        expect_bad(MAGIC "chunk  " ID_A "\n", "line 2: a chunk ID that is not 64");
+        expect_bad(MAGIC "chunk 00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\n",
+                   "a chunk ID that is not 64 lowercase hex digits");
+        expect_bad(MAGIC "chunk 0g112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+                   "a chunk ID that is not 64 lowercase hex digits");
+        expect_bad(MAGIC F "x 0+1\nchunk xyz\n", "line 3: a chunk ID");
+        expect_bad(MAGIC F "x 0+1", "does not end in a newline");
+        expect_bad(MAGIC F "x\n", "line 2: a path without ranges");
+        expect_bad(MAGIC F "x 0+1\nfile /etc/passwd 0+1\n", "line 3: an absolute path");
+        expect_bad(MAGIC F "../etc/passwd 0+1\n", "\"..\" component");
+        expect_bad(MAGIC F "a/../b 0+1\n", "\"..\" component");
+        expect_bad(MAGIC F "a/%2e%2e/b 0+1\n", "\"..\" component");
+        expect_bad(MAGIC F "a/./b 0+1\n", "\"..\" component");
+        expect_bad(MAGIC F "a//b 0+1\n", "empty");
+        expect_bad(MAGIC F "a/ 0+1\n", "empty");
+        expect_bad(MAGIC F "%2fetc 0+1\n", "an absolute path");
+        expect_bad(MAGIC F "a%00b 0+1\n", "a NUL byte");
+        expect_bad(MAGIC F "a%0 0+1\n", "bad %-escape");
+        expect_bad(MAGIC F "a%zz 0+1\n", "bad %-escape");
+        expect_bad_sized(MAGIC F "a\0b 0+1\n", strlen(MAGIC F) + 8, "control character", __LINE__);
+        expect_bad(MAGIC F "a\tb 0+1\n", "control character");
+        expect_bad(MAGIC F "x 0+0\n", "empty or beyond");
+        expect_bad(MAGIC F "x 16777216+1\n", "empty or beyond");
+        expect_bad(MAGIC F "x 16777215+2\n", "empty or beyond");
+        expect_bad(MAGIC F "x 01+1\n", "not OFFSET+LENGTH");
+        expect_bad(MAGIC F "x -1+1\n", "not OFFSET+LENGTH");
+        expect_bad(MAGIC F "x 1+\n", "not OFFSET+LENGTH");
+        expect_bad(MAGIC F "x 99999999999999999999+1\n", "not OFFSET+LENGTH");
+        expect_bad(MAGIC F "x 0+1  2+1\n", "not OFFSET+LENGTH");
+        expect_bad(MAGIC F "x 0+1 \n", "not OFFSET+LENGTH");
 
         char name[300];
         memset(name, 'n', 256);
         strcpy(name + 256, " 0+1\n");
         char text[8192];
-        snprintf(text, sizeof(text), MAGIC "%s", name);
+        snprintf(text, sizeof(text), MAGIC F "%s", name);
         expect_bad(text, "file name longer than 255");
 
         /* A path of 4097 bytes: 17 components of 240 bytes. */
-        size_t pos = strlen(MAGIC);
-        memcpy(text, MAGIC, pos);
+        size_t pos = strlen(MAGIC F);
+        memcpy(text, MAGIC F, pos);
         for (int i = 0; i < 17; i++) {
                 memset(text + pos, 'p', 240);
                 pos += 240;
@@ -133,7 +160,7 @@ static void test_rejects(void)
         expect_bad(text, "longer than 4096 bytes");
 
         /* 17 ranges for one file. */
-        pos = (size_t)snprintf(text, sizeof(text), MAGIC "x");
+        pos = (size_t)snprintf(text, sizeof(text), MAGIC F "x");
         for (int i = 0; i < 17; i++)
                 pos += (size_t)snprintf(text + pos, sizeof(text) - pos, " %d+1", i * 10);
         snprintf(text + pos, sizeof(text) - pos, "\n");
@@ -145,8 +172,12 @@ static void test_rejects(void)
         CHECK(many);
         pos = (size_t)snprintf(many, big, MAGIC);
         for (int i = 0; i <= ACI_PROFILE_FILES_MAX; i++)
-                pos += (size_t)snprintf(many + pos, big - pos, "f%d 0+1\n", i);
+                pos += (size_t)snprintf(many + pos, big - pos, F "f%d 0+1\n", i);
         expect_bad_sized(many, pos, "more than 65536 files", __LINE__);
+        pos = (size_t)snprintf(many, big, MAGIC);
+        for (int i = 0; i <= ACI_PROFILE_CHUNKS_MAX; i++)
+                pos += (size_t)snprintf(many + pos, big - pos, "chunk %064x\n", i);
+        expect_bad_sized(many, pos, "more than 32768 chunks", __LINE__);
         memset(many, 'x', big);
         memcpy(many, MAGIC, strlen(MAGIC));
         expect_bad_sized(many, big, "larger than 4194304 bytes", __LINE__);
@@ -215,7 +246,7 @@ static void test_store(void)
         /* A corrupt file: one warning naming it. */
         FILE *f = fopen(path, "w");
         CHECK(f);
-        fputs(MAGIC "/abs 0+1\n", f);
+        fputs(MAGIC F "/abs 0+1\n", f);
         fclose(f);
         messages[0] = 0;
         n_messages = 0;

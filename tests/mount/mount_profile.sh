@@ -3,9 +3,12 @@
 # served by nginx. Every version's files are fresh random data, so each version's chunks are its
 # own and are downloaded; the files read are deep in the archive (z/deep/), after 1.5 MiB of
 # others (a/), so the prefetch in archive order reaches them last.
-#  1. A mount of NAME:1 that reads z/deep/p1, z/deep/gone, "z/deep/sp ace%" and z/deep/p2
-#     records exactly those (escaped), in that order, into <dir>/profiles/<sha256 of NAME> (and
-#     --profile-out FILE); no message about the missing published profile. A mount killed with
+#  1. A mount of NAME:1 that lists a/ and reads z/deep/p1, z/deep/gone, "z/deep/sp ace%" and
+#     z/deep/p2 records exactly those files (escaped), in that order, and exactly the chunks a
+#     mount without profile downloads for the same reads, into <dir>/profiles/<sha256 of NAME>
+#     (and --profile-out FILE); no message about the missing published profile. Mounted again
+#     from an empty chunk cache, NAME:1 downloads those chunks first, and a mount nobody reads
+#     leaves the profile alone. A mount killed with
 #     SIGKILL has saved its profile while it ran. The first mount of NAME:2 (not in the store)
 #     then downloads the chunks reading p1 and p2 needs (measured by a mount without profile
 #     or prefetch) before any other chunk, but for what the other prefetch threads may have in
@@ -141,19 +144,49 @@ acf --dir="$D" fetch $NET --no-render "$name:1"
 expect_rc 0 "fetch version 1"
 mnt_start "$TEST_TMP/m1.log" --dir "$D" mount -f $NET --no-auto-seed \
         --profile-out "$TEST_TMP/out.profile" "$name:1" "$MNT"
+# A listing reads only metadata: each entry of a/ is just before its file's data, in chunks no
+# file read names.
+ls -l "$MNT/a" >/dev/null || fail "list a/"
 cat "$MNT/z/deep/p1" "$MNT/z/deep/gone" "$MNT/z/deep/sp ace%" "$MNT/z/deep/p2" >/dev/null ||
         fail "read v1's files"
 mnt_stop
 expect_eq "messages of the v1 mount" "$(grep -vc 'chunks are local now' "$TEST_TMP/m1.log")" 0
 [ -f "$D/profiles/$key" ] || fail "no profile recorded in $D/profiles/$key"
-expect_eq "the recorded profile" "$(cat "$D/profiles/$key")" "acfetch-profile 1
-z/deep/p1 0+204800
-z/deep/gone 0+50000
-z/deep/sp%20ace%25 0+1000
-z/deep/p2 0+122880"
+expect_eq "the recorded profile's first line" "$(head -n 1 "$D/profiles/$key")" "acfetch-profile 2"
+expect_eq "the recorded profile's files" "$(grep '^file ' "$D/profiles/$key")" "file z/deep/p1 0+204800
+file z/deep/gone 0+50000
+file z/deep/sp%20ace%25 0+1000
+file z/deep/p2 0+122880"
 cmp -s "$D/profiles/$key" "$TEST_TMP/out.profile" || fail "--profile-out differs from the store's"
 cp "$D/profiles/$key" "$TEST_TMP/v1.profile"
-echo "ok: recorded"
+# Its chunks: each once, and exactly those a mount without profile or prefetch downloads for
+# the same reads (directory entries and goodbye tables included), from the root's on.
+sed -n 's/^chunk //p' "$TEST_TMP/v1.profile" >"$TEST_TMP/v1.chunks"
+expect_eq "lines of the recorded profile" "$(wc -l <"$TEST_TMP/v1.profile")" \
+        $((1 + 4 + $(wc -l <"$TEST_TMP/v1.chunks")))
+expect_eq "distinct recorded chunks" "$(sort -u "$TEST_TMP/v1.chunks" | wc -l)" \
+        "$(wc -l <"$TEST_TMP/v1.chunks")"
+rm -rf "$D/chunks"
+log_mark
+mnt_start "$TEST_TMP/reads1.log" --dir "$D" mount -f $NET --no-prefetch --no-profile \
+        --no-auto-seed "$name:1" "$MNT"
+ls -l "$MNT/a" >/dev/null || fail "list a/ again"
+cat "$MNT/z/deep/p1" "$MNT/z/deep/gone" "$MNT/z/deep/sp ace%" "$MNT/z/deep/p2" >/dev/null ||
+        fail "read v1's files again"
+mnt_stop
+expect_eq "recorded chunks against those the same reads download" \
+        "$(sort "$TEST_TMP/v1.chunks" | tr '\n' ' ')" "$(fe_chunk_requests | sort -u | tr '\n' ' ')"
+echo "ok: recorded ($(wc -l <"$TEST_TMP/v1.chunks") chunks)"
+
+# The same version mounted again (chunks gone): the recorded chunks come first, those of a/'s
+# listing too, which the files alone do not name.
+rm -rf "$D/chunks"
+log_mark
+mnt_start "$TEST_TMP/m1b.log" --dir "$D" mount -f $NET --no-auto-seed "$name:1" "$MNT"
+wait_local "$TEST_TMP/m1b.log"
+mnt_stop
+expect_first "version 1 again with its own profile" "$TEST_TMP/v1.chunks"
+cmp -s "$D/profiles/$key" "$TEST_TMP/v1.profile" || fail "a mount nobody read changed the profile"
 
 # A mount that is killed has saved what it recorded within MOUNT_PROFILE_SAVE_SECONDS (5).
 Dk=$TEST_TMP/store-killed
@@ -170,8 +203,10 @@ done
 kill -9 "$MNT_PID"
 wait "$MNT_PID" 2>/dev/null || true
 mnt_umount "$MNT" || fail "cannot unmount the killed mount"
-expect_eq "the profile a killed mount left" "$(cat "$Dk/profiles/$key")" "acfetch-profile 1
-z/deep/p2 0+122880"
+expect_eq "the files of the profile a killed mount left" "$(grep -v '^chunk ' "$Dk/profiles/$key")" \
+        "acfetch-profile 2
+file z/deep/p2 0+122880"
+expect_ge "the chunks of the profile a killed mount left" "$(grep -c '^chunk ' "$Dk/profiles/$key")" 3
 echo "ok: saved while mounted"
 
 # Version 2 is not in the store: mounted by name (resolved, verified, recorded after the prefetch).
