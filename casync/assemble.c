@@ -80,6 +80,10 @@ static void *worker(void *userdata)
                 slot *s = &a->slots[i % a->n_slots];
                 s->state = SLOT_BUSY;
                 a->window_bytes += a->index->items[i].size;
+                /* Waiters are woken one at a time (a broadcast per chunk woke hundreds of
+                 * workers to find room for one): pass it on while there is more room. */
+                if (a->next_claim < a->index->n_items && window_has_room(a))
+                        pthread_cond_signal(&a->room);
                 pthread_mutex_unlock(&a->lock);
 
                 int r = slot_fill(a, s, i);
@@ -96,7 +100,8 @@ static void *worker(void *userdata)
                         a->abort = true;
                         pthread_cond_broadcast(&a->room);
                 }
-                pthread_cond_signal(&a->ready);
+                if (i == a->next_consume) /* the one the consumer waits for */
+                        pthread_cond_signal(&a->ready);
         }
         pthread_mutex_unlock(&a->lock);
         return NULL;
@@ -197,7 +202,7 @@ int ca_assemble(const ca_index *index, unsigned jobs, ca_chunk_getter get, void 
                 s->state = SLOT_FREE;
                 a.window_bytes -= index->items[i].size;
                 a.next_consume = i + 1;
-                pthread_cond_broadcast(&a.room);
+                pthread_cond_signal(&a.room);
                 pthread_mutex_unlock(&a.lock);
         }
 

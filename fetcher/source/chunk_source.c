@@ -334,6 +334,9 @@ static size_t pick_store(chunk_source *s, const bool *skip)
         return best;
 }
 
+/* How long a worker waiting for a request slot sleeps at most before it looks again. */
+#define SLOT_WAIT_MS 100
+
 /* Set while this thread gets a chunk for a blocked reader (chunk_source_get_urgent). */
 static _Thread_local bool urgent;
 
@@ -366,10 +369,12 @@ static size_t slot_acquire(chunk_source *s, const bool *skip, size_t only, bool 
                         st->waiting++;
                         waiting_at = i;
                 }
-                /* Woken when a download ends; the limits also grow without telling us. */
+                /* Woken when a download ends (slot_release), which is also when a limit
+                 * grows; the timeout is only a safety net, since hundreds of workers polling
+                 * cost more CPU than the downloads' own work. */
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 20 * 1000000;
+                ts.tv_nsec += SLOT_WAIT_MS * 1000000;
                 if (ts.tv_nsec >= 1000000000) {
                         ts.tv_sec++;
                         ts.tv_nsec -= 1000000000;
@@ -382,11 +387,16 @@ static size_t slot_acquire(chunk_source *s, const bool *skip, size_t only, bool 
         return got;
 }
 
-/* Lock held: a download at store i ended (or never started). */
+/* Lock held: a download at store i ended (or never started). One waiter takes the slot; all
+ * are woken when the limit grew past it or when they may wait for different stores. */
 static void slot_release(chunk_source *s, size_t i)
 {
-        s->remotes[i].outstanding--;
-        pthread_cond_signal(&s->slot_free);
+        remote_store *st = &s->remotes[i];
+        st->outstanding--;
+        if (s->n_remotes > 1 || transfer_origin_limit(s->engine, st->origin) > st->outstanding + 1)
+                pthread_cond_broadcast(&s->slot_free);
+        else
+                pthread_cond_signal(&s->slot_free);
 }
 
 /* One download of a chunk from one store. */

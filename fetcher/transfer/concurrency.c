@@ -73,10 +73,17 @@ static void adapt(concurrency *c, double rate, double last)
                 /* A doubling held back (by what the server has shown it takes) is no evidence
                  * that more would not help: slow start ends only on a doubling that bought
                  * nothing. */
-                if (last == 0 || rate > last * RISE_SLOW_START || !c->grew)
+                bool rose = last == 0 || rate > last * RISE_SLOW_START;
+                if (rose || (!c->grew && !c->held)) {
                         limit = limit * 2;
-                else
-                        c->slow_start = false; /* the last doubling bought nothing: hold */
+                        c->held = false;
+                } else if (!c->held) {
+                        /* One measure that did not rise may be noise (the first requests on
+                         * new connections wait for them): this limit is measured again. */
+                        c->held = true;
+                } else {
+                        c->slow_start = false; /* measured twice, nothing bought: hold */
+                }
         } else if (rate > last * RISE) {
                 limit += MAX(limit / 4, 1U);
         } else if (rate < last * FALL) {

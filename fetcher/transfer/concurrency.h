@@ -22,6 +22,7 @@ typedef struct concurrency {
         bool fixed;       /* --jobs: never adapts */
         bool slow_start;
         bool grew; /* the last step raised the limit (else the rates compare equal limits) */
+        bool held; /* slow start held the limit once for a measure that did not rise */
 
         /* The interval being measured: what requests started under the current limit (its
          * epoch) delivered decides the next step; those started before would measure the old
