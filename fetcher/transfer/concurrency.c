@@ -17,6 +17,12 @@
 #define RISE            1.10
 /* ... and fall under this one for it to shrink (chunk sizes vary: some noise is normal). */
 #define FALL 0.6
+/* Requests that may wait in a queue (Little's law on the extra response time: limit x (1 -
+ * base / mean)) before the limit stops growing: at least this many, or an eighth of it; twice
+ * that and it shrinks. Some must wait so the link never idles between responses. */
+#define QUEUED_MIN 8
+/* Responses an interval needs for its mean to set the base response time. */
+#define BASE_RESPONSES_MIN 4
 
 void concurrency_init(concurrency *c, unsigned cap, bool fixed)
 {
@@ -65,11 +71,18 @@ static void set_limit(concurrency *c, unsigned limit)
         c->interval_start = 0;
 }
 
-/* The step after an interval that kept the limit busy and delivered `rate` bytes/s. */
-static void adapt(concurrency *c, double rate, double last)
+/* The step after an interval that kept the limit busy and delivered `rate` bytes/s, with
+ * `queued` requests estimated waiting. */
+static void adapt(concurrency *c, double rate, double last, double queued)
 {
         unsigned limit = c->limit;
-        if (c->slow_start) {
+        double allowed = MAX((double)QUEUED_MIN, (double)limit / 8);
+        if (queued > 2 * allowed) {
+                c->slow_start = false;
+                limit -= MAX(limit / 8, 1U);
+        } else if (queued > allowed) {
+                c->slow_start = false; /* enough wait already: hold */
+        } else if (c->slow_start) {
                 /* A doubling held back (by what the server has shown it takes) is no evidence
                  * that more would not help: slow start ends only on a doubling that bought
                  * nothing. */
@@ -109,13 +122,20 @@ void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_
                 return;
         double rate =
             (double)c->limit * (double)c->interval_bytes * 1e9 / (double)c->interval_latency;
+        uint64_t mean = c->interval_latency / c->interval_done;
+        /* A mean of a few responses is too noisy to set the base by. */
+        if (c->interval_done >= BASE_RESPONSES_MIN &&
+            (c->base_latency == 0 || mean < c->base_latency))
+                c->base_latency = mean;
+        double queued =
+            c->base_latency ? (double)c->limit * (1.0 - (double)c->base_latency / (double)mean) : 0;
         /* An interval the workers did not fill says nothing about a higher limit. */
         bool busy = c->interval_peak >= c->limit;
         interval_restart(c, now, 0);
         if (busy) {
                 double last = c->last_rate;
                 c->last_rate = rate;
-                adapt(c, rate, last);
+                adapt(c, rate, last, queued);
         }
 }
 

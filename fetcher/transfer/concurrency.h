@@ -2,7 +2,10 @@
 /*
  * How many requests one origin (scheme, host, port) gets in flight: a limit that follows the
  * link's bandwidth-delay product. It doubles while throughput keeps rising (slow start), then
- * grows by a quarter whenever throughput still rises and shrinks when it falls; an
+ * grows by a quarter whenever throughput still rises and shrinks when it falls. Responses
+ * slower than the fastest ones measured mean requests wait in a queue (the link's buffer, the
+ * server's CPU): the limit does not grow while more than a few wait, and shrinks while many
+ * do, since waiting requests add no throughput and a full buffer drops packets; an
  * error halves it; a server that refuses for load (429, 503) teaches a ceiling, the number it
  * admitted, which the limit never passes again. Private to libtransfer; the engine thread is
  * its only user, so there is no locking.
@@ -35,7 +38,10 @@ typedef struct concurrency {
         unsigned interval_peak; /* most requests in flight during it */
         bool interval_failed;   /* an error already cut the limit in this interval */
         double last_rate;       /* bytes/s of the last full interval, 0: none yet */
-        uint64_t latency;       /* ns, smoothed duration of a successful attempt */
+        /* The lowest mean response time of an interval: what a response takes without
+         * waiting in a queue. */
+        uint64_t base_latency; /* ns, 0: none yet */
+        uint64_t latency;      /* ns, smoothed duration of a successful attempt */
 
         /* The most requests in flight when one that then succeeded started: the server took at
          * least that many at once. The limit never grows past twice it, so one step past what a
