@@ -77,6 +77,14 @@ int mount_recorder_file(mount_recorder *r, const char *path, uint32_t *ret_slot)
         return 0;
 }
 
+/* An empty slot of the seen table: no real chunk has this ID. */
+static const ca_chunk_id seen_empty;
+
+static bool seen_is_empty(const ca_chunk_id *id)
+{
+        return memcmp(id, &seen_empty, sizeof(seen_empty)) == 0;
+}
+
 static size_t seen_slot(const ca_chunk_id *id, size_t cap)
 {
         uint64_t h;
@@ -87,7 +95,6 @@ static size_t seen_slot(const ca_chunk_id *id, size_t cap)
 /* Adds id to the seen table (grown first when half full): 1, or 0 when it was there. */
 static int seen_add(mount_recorder *r, const ca_chunk_id *id)
 {
-        static const ca_chunk_id zero;
         if (2 * (r->profile.n_chunks + 1) > r->seen_cap) {
                 size_t cap = r->seen_cap ? r->seen_cap * 2 : 1024;
                 ca_chunk_id *t = calloc(cap, sizeof(*t));
@@ -96,7 +103,7 @@ static int seen_add(mount_recorder *r, const ca_chunk_id *id)
                 /* Rebuilt from the list: it holds every ID of the table. */
                 for (size_t i = 0; i < r->profile.n_chunks; i++) {
                         size_t j = seen_slot(&r->profile.chunks[i], cap);
-                        while (memcmp(&t[j], &zero, sizeof(zero)) != 0)
+                        while (!seen_is_empty(&t[j]))
                                 j = (j + 1) & (cap - 1);
                         t[j] = r->profile.chunks[i];
                 }
@@ -105,7 +112,7 @@ static int seen_add(mount_recorder *r, const ca_chunk_id *id)
                 r->seen_cap = cap;
         }
         size_t j = seen_slot(id, r->seen_cap);
-        for (; memcmp(&r->seen[j], &zero, sizeof(zero)) != 0; j = (j + 1) & (r->seen_cap - 1))
+        for (; !seen_is_empty(&r->seen[j]); j = (j + 1) & (r->seen_cap - 1))
                 if (memcmp(&r->seen[j], id, sizeof(*id)) == 0)
                         return 0;
         r->seen[j] = *id;
@@ -114,9 +121,8 @@ static int seen_add(mount_recorder *r, const ca_chunk_id *id)
 
 void mount_recorder_chunk(mount_recorder *r, const ca_chunk_id *id)
 {
-        static const ca_chunk_id zero;
-        if (memcmp(id, &zero, sizeof(zero)) == 0)
-                return; /* the table's empty mark; no real chunk has it */
+        if (seen_is_empty(id))
+                return;
         pthread_mutex_lock(&r->lock);
         if (r->profile.n_chunks >= ACI_PROFILE_CHUNKS_MAX) {
                 if (!r->chunks_full_noted)
