@@ -57,8 +57,8 @@ typedef struct mount_plan {
 } mount_plan;
 int mount_plan_init(mount_plan *plan, const ca_index *idx);
 void mount_plan_done(mount_plan *plan);
-/* Appends the items of idx with p's chunk IDs, in p's order (local work: no reads). */
-int mount_profile_plan_chunks(const ca_index *idx, const aci_profile *p, mount_plan *plan);
+/* Appends the items of in->index with p's chunk IDs, in p's order (local work: no reads). */
+int mount_profile_plan_chunks(const archive_input *in, const aci_profile *p, mount_plan *plan);
 /*
  * Appends the items of in->index that hold p's ranges, in p's order: each path is looked up in
  * in's archive (below the top-level directory subdir when not NULL); paths it lacks, or that are

@@ -176,7 +176,7 @@ static void *seed_thread(void *userdata)
         /* A profile is a hint: when it cannot be followed, the prefetch goes in index order.
          * Its chunks are planned at once (no reads), so the prefetch starts with them; its files
          * are then looked up, reading metadata those chunks hold, while the prefetch runs. */
-        if (m->profile && mount_profile_plan_chunks(m->in->index, m->profile, &m->plan) < 0)
+        if (m->profile && mount_profile_plan_chunks(m->in, m->profile, &m->plan) < 0)
                 ca_log_debug("%s: the access profile's chunks cannot be planned", m->in->location);
         r = start_prefetch(m);
         if (r < 0)

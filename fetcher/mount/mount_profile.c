@@ -362,8 +362,9 @@ static void plan_add(mount_plan *plan, size_t j)
         atomic_store(&plan->n, n + 1);
 }
 
-int mount_profile_plan_chunks(const ca_index *idx, const aci_profile *p, mount_plan *plan)
+int mount_profile_plan_chunks(const archive_input *in, const aci_profile *p, mount_plan *plan)
 {
+        const ca_index *idx = in->index;
         if (p->n_chunks == 0)
                 return 0;
         _cleanup_(ca_chunk_set_freep) ca_chunk_set *set = NULL;
@@ -393,8 +394,9 @@ int mount_profile_plan_chunks(const ca_index *idx, const aci_profile *p, mount_p
                         plan_add(plan, j);
                 }
         }
-        ca_log_debug("access profile: %zu of its %zu chunks are in this version, prefetched first",
-                     found, p->n_chunks);
+        ca_log_debug("%s: access profile: %zu of its %zu chunks are in this version, prefetched "
+                     "first",
+                     in->location, found, p->n_chunks);
         return 0;
 }
 
