@@ -542,11 +542,17 @@ static int add_locked(aci_store *s, const aci_image_record *r, const void *index
         if (fd != -ENOENT)
                 return fd;
 
-        _cleanup_(freep) char *tmp = NULL;
-        int k = fs_mkdtemp_at(s->images_fd, ".new-", &tmp);
+        /* Staged in this process's tmp/ work directory, not in images/: a process killed before
+         * the rename leaves it where the next one to open the store reclaims it. */
+        int work_fd;
+        int k = aci_store_tmp(s, &work_fd, NULL);
         if (k < 0)
                 return k;
-        fd = fs_open_beneath(s->images_fd, tmp, O_RDONLY | O_DIRECTORY, 0);
+        _cleanup_(freep) char *tmp = NULL;
+        k = fs_mkdtemp_at(work_fd, ".new-", &tmp);
+        if (k < 0)
+                return k;
+        fd = fs_open_beneath(work_fd, tmp, O_RDONLY | O_DIRECTORY, 0);
         if (fd < 0)
                 k = fd;
         if (k >= 0)
@@ -561,12 +567,12 @@ static int add_locked(aci_store *s, const aci_image_record *r, const void *index
                 k = negative_errno();
         if (k >= 0 && fsync(fd) < 0)
                 k = negative_errno();
-        if (k >= 0 && renameat(s->images_fd, tmp, s->images_fd, r->key) < 0)
+        if (k >= 0 && renameat(work_fd, tmp, s->images_fd, r->key) < 0)
                 k = negative_errno();
         if (k >= 0 && fsync(s->images_fd) < 0)
                 k = negative_errno();
         if (k < 0)
-                fs_remove_tree_at(s->images_fd, tmp);
+                fs_remove_tree_at(work_fd, tmp);
         return k;
 }
 
