@@ -15,12 +15,15 @@ bool dc_url_allowed(const char *url, bool allow_http)
 {
         size_t skip;
 
-        if (strncasecmp(url, "https://", strlen("https://")) == 0)
+        /* An S3 store's URL (s3+https://ENDPOINT/BUCKET/...) is https too. */
+        const char *u = strncasecmp(url, "s3+", 3) == 0 ? url + 3 : url;
+        if (strncasecmp(u, "https://", strlen("https://")) == 0)
                 skip = strlen("https://");
-        else if (allow_http && strncasecmp(url, "http://", strlen("http://")) == 0)
+        else if (allow_http && strncasecmp(u, "http://", strlen("http://")) == 0)
                 skip = strlen("http://");
         else
                 return false;
+        skip += (size_t)(u - url);
 
         /* A host must follow the scheme. */
         if (url[skip] == '\0' || url[skip] == '/' || url[skip] == '?' || url[skip] == '#')

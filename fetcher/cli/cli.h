@@ -100,23 +100,63 @@ enum {
         OPT_INPUT_LAST,
 };
 
-#define INPUT_LONG_OPTIONS                                                                         \
-        {"store", required_argument, NULL, OPT_STORE},                                             \
-            {"jobs", required_argument, NULL, OPT_JOBS},                                           \
-            {"ca-cert", required_argument, NULL, OPT_CA_CERT},                                     \
+/* The transport options, which publish --to takes too. */
+#define TRANSPORT_LONG_OPTIONS                                                                     \
+        {"ca-cert", required_argument, NULL, OPT_CA_CERT},                                         \
             {"client-cert", required_argument, NULL, OPT_CLIENT_CERT},                             \
             {"client-key", required_argument, NULL, OPT_CLIENT_KEY},                               \
-            {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},                               \
             {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},                     \
             {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},                         \
             {"speed-limit", required_argument, NULL, OPT_SPEED_LIMIT},                             \
             {"max-time", required_argument, NULL, OPT_MAX_TIME},                                   \
             {"retries", required_argument, NULL, OPT_RETRIES},                                     \
             {"http-version", required_argument, NULL, OPT_HTTP_VERSION},                           \
-            {"no-cache", no_argument, NULL, OPT_NO_CACHE},                                         \
         {                                                                                          \
                 "connect-to", required_argument, NULL, OPT_CONNECT_TO                              \
         }
+
+#define INPUT_LONG_OPTIONS                                                                         \
+        {"store", required_argument, NULL, OPT_STORE},                                             \
+            {"jobs", required_argument, NULL, OPT_JOBS},                                           \
+            {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},                               \
+            {"no-cache", no_argument, NULL, OPT_NO_CACHE}, TRANSPORT_LONG_OPTIONS
+
+/* Help text of TRANSPORT_LONG_OPTIONS. */
+#define TRANSPORT_OPTIONS_HELP                                                                     \
+        "  --ca-cert=FILE         trust the CAs in FILE (PEM) instead of the system's; without\n"  \
+        "                         it, as curl: $CURL_CA_BUNDLE, else $SSL_CERT_FILE and\n"         \
+        "                         $SSL_CERT_DIR\n"                                                 \
+        "  --client-cert=FILE     TLS client certificate (PEM)\n"                                  \
+        "  --client-key=FILE      TLS client key (PEM)\n"                                          \
+        "  --connect-timeout=S    seconds to resolve, connect and finish the TLS handshake\n"      \
+        "                         (default 10)\n"                                                  \
+        "  --stall-timeout=S      seconds without data, the first byte of a response too, "        \
+        "before\n"                                                                                 \
+        "                         a transfer is retried (default 20); a host that does not "       \
+        "answer\n"                                                                                 \
+        "                         at all is tried twice\n"                                         \
+        "  --speed-limit=BYTES    retry a transfer that moves fewer than BYTES per second over "   \
+        "a\n"                                                                                      \
+        "                         whole --stall-timeout period (suffixes K, M, G; default 1K;\n"   \
+        "                         0: no floor)\n"                                                  \
+        "  --max-time=S           seconds a discovery page, index, signature or key may take in\n" \
+        "                         all, retries included (default 300; 0: no limit; chunks have\n"  \
+        "                         none)\n"                                                         \
+        "  --retries=N            attempts after the first on network errors, 5xx, 429 "           \
+        "(default 4)\n"                                                                            \
+        "  --http-version=V       2 (default; offered over TLS, measured faster) or 1.1\n"         \
+        "  --connect-to=HOST:PORT:CONNECT-HOST:CONNECT-PORT\n"                                     \
+        "                         send requests for HOST:PORT to CONNECT-HOST:CONNECT-PORT,\n"     \
+        "                         keeping the name for TLS and Host (as curl's --connect-to);\n"   \
+        "                         image names cannot carry a port, so this points discovery at\n"  \
+        "                         a test or mirror server (repeatable; an empty field matches\n"   \
+        "                         any host or port, or keeps the original)\n"
+
+/* Where S3 keys come from. */
+#define S3_CREDENTIALS_HELP                                                                        \
+        "S3 requests (s3+https://ENDPOINT/BUCKET/KEY) are signed with auth.d's s3 entry for the\n" \
+        "endpoint, else $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY, $AWS_SESSION_TOKEN and\n"      \
+        "$AWS_REGION (default us-east-1); without a key they go unsigned (a public bucket).\n"
 
 /* What INPUT_LONG_OPTIONS and SEED_LONG_OPTIONS fill in, with the arrays behind it. */
 typedef struct input_args {
@@ -130,6 +170,9 @@ extern const char input_options_help[];
 
 /* Defaults, with the global options applied; room for argc --store, --connect-to, --seed. */
 int input_args_init(input_args *a, int argc);
+/* The S3 key in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+ * AWS_REGION): the transfer engine signs s3+ requests with it where auth.d has none. */
+void input_args_s3_env(s3_key *ret);
 void input_args_done(input_args *a);
 /* 1 if c was one of INPUT_LONG_OPTIONS or SEED_LONG_OPTIONS (applied), 0 if not, negative on a
  * bad value (logged). */

@@ -410,7 +410,7 @@ static int run_mount(int argc, char **argv)
                         a.trust_keys_from_https || arg_global.trust_keys_from_https},
         };
         io->cache_local = io->seeds.n > 0;
-        bool is_index = ca_index_kind_from_name(src) != CA_INDEX_UNKNOWN || url_is_http(src) ||
+        bool is_index = ca_index_kind_from_name(src) != CA_INDEX_UNKNOWN || url_is_remote(src) ||
                         strstr(src, ".catar");
         bool want_seed = !io->seeds.no_auto;
         if (is_index) {

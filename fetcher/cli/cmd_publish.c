@@ -48,8 +48,20 @@ static const char usage[] =
     "                         as the index is): what 'acfetch mount' prefetches first\n"
     "                         when it has recorded none for the name (a mount records\n"
     "                         one, see 'acfetch mount --help'; checked before publishing)\n"
+    "  --to=URL               then copy the image to an object store,\n"
+    "                         s3+https://ENDPOINT/BUCKET/PREFIX (s3+http:// with\n"
+    "                         --insecure-options=http): the chunks the bucket lacks (each\n"
+    "                         with Cache-Control: public, max-age=31536000, immutable),\n"
+    "                         then signature, profile, index, latest and the page, so no\n"
+    "                         reader sees an index whose chunks are missing; rerun it to\n"
+    "                         finish an interrupted one. Without symbolic links there, the\n"
+    "                         layout is flat per name: PREFIX/PATH (the page, also as\n"
+    "                         PATH/index.html), PREFIX/PATH/VERSION-OS-ARCH.caidx,\n"
+    "                         PREFIX/PATH/latest-OS-ARCH.caidx and PREFIX/PATH/default.castr/;\n"
+    "                         --base-url defaults to URL\n"
     "  -h, --help             show this help\n\n" MAKE_OPTIONS_HELP
-    "  (--store is not taken: the store is OUTDIR/default.castr.)\n\n";
+    "  (--store is not taken: the store is OUTDIR/default.castr.)\n\n"
+    "Transport, for --to:\n" TRANSPORT_OPTIONS_HELP S3_CREDENTIALS_HELP "\n";
 
 enum {
         OPT_NAME = OPT_MAKE_LAST,
@@ -63,9 +75,16 @@ enum {
         OPT_BASE_URL,
         OPT_LATEST,
         OPT_PROFILE,
+        OPT_TO,
 };
 
 typedef publish_options publish_args; /* its strings are owned here */
+
+/* What the command line fills in: the publish, and the transport for --to. */
+typedef struct publish_cli {
+        publish_args a;
+        input_args net;
+} publish_cli;
 
 static void publish_args_done(publish_args *a)
 {
@@ -114,7 +133,11 @@ static int add_label(publish_args *a, const char *kv)
 
 static int publish_option(int c, const char *arg, void *userdata)
 {
-        publish_args *a = userdata;
+        publish_cli *cli = userdata;
+        publish_args *a = &cli->a;
+        int r = input_args_parse(&cli->net, c, arg);
+        if (r != 0)
+                return r;
         switch (c) {
         case OPT_MAKE_STORE:
                 return ca_log_errno(CA_LOG_ERR, -EINVAL,
@@ -123,17 +146,15 @@ static int publish_option(int c, const char *arg, void *userdata)
         case OPT_NAME:
                 a->name = arg;
                 return 1;
-        case OPT_LABEL: {
-                int r = add_label(a, arg);
+        case OPT_LABEL:
+                r = add_label(a, arg);
                 return r < 0 ? r : 1;
-        }
         case OPT_MANIFEST:
                 a->manifest = arg;
                 return 1;
-        case OPT_EXEC: {
-                int r = add_exec(a, arg);
+        case OPT_EXEC:
+                r = add_exec(a, arg);
                 return r < 0 ? r : 1;
-        }
         case OPT_USER:
                 a->user = arg;
                 return 1;
@@ -155,16 +176,27 @@ static int publish_option(int c, const char *arg, void *userdata)
         case OPT_PROFILE:
                 a->profile = arg;
                 return 1;
+        case OPT_TO:
+                if (!url_is_s3(arg))
+                        return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                            "--to wants an object store, "
+                                            "s3+https://ENDPOINT/BUCKET/PREFIX, not '%s'",
+                                            arg);
+                a->to = arg;
+                return 1;
         default:
                 return make_options_parse(&a->make, c, arg);
         }
 }
 
 /* 1 when there is something to publish, 0 after --help, or a negative errno. */
-static int parse_args(int argc, char **argv, publish_args *a)
+static int parse_args(int argc, char **argv, publish_cli *cli)
 {
+        publish_args *a = &cli->a;
         static const struct option options[] = {
             MAKE_LONG_OPTIONS,
+            TRANSPORT_LONG_OPTIONS,
+            {"to", required_argument, NULL, OPT_TO},
             {"name", required_argument, NULL, OPT_NAME},
             {"label", required_argument, NULL, OPT_LABEL},
             {"manifest", required_argument, NULL, OPT_MANIFEST},
@@ -181,7 +213,7 @@ static int parse_args(int argc, char **argv, publish_args *a)
         };
         static const char what[] = "SOURCE, --name NAME and OUTDIR";
         int r =
-            command_parse(&command_publish, argc, argv, "h", options, publish_option, a, 2, what);
+            command_parse(&command_publish, argc, argv, "h", options, publish_option, cli, 2, what);
         if (r != 0)
                 return MIN(r, 0);
         if (!a->name)
@@ -193,29 +225,46 @@ static int parse_args(int argc, char **argv, publish_args *a)
                 return ca_log_errno(CA_LOG_ERR, -EINVAL,
                                     "--exec, --user and --group describe a generated manifest; "
                                     "not with --manifest");
+        if (a->to && strncasecmp(url_transport(a->to), "http://", 7) == 0 &&
+            !(arg_global.insecure & INSECURE_HTTP))
+                return ca_log_errno(CA_LOG_ERR, -EPROTO,
+                                    "%s: plain http needs --insecure-options=http", a->to);
         r = make_options_check(&a->make);
         return r < 0 ? r : 1;
 }
 
+/* --to: the transfer engine, with auth.d (for the bucket's s3 key) and the transport options. */
+static int open_upload(publish_cli *cli, auth_config **ret_auth)
+{
+        return input_options_open_engine(&cli->net.o, ret_auth, &cli->a.engine);
+}
+
 static int run_publish(int argc, char **argv)
 {
-        publish_args a = {0};
-        int r;
-
-        make_options_init(&a.make);
-        r = parse_args(argc, argv, &a);
+        publish_cli cli = {};
+        publish_args *a = &cli.a;
+        _cleanup_(auth_config_freep) auth_config *auth = NULL;
         _cleanup_(freep) char *url = NULL;
+
+        make_options_init(&a->make);
+        int r = input_args_init(&cli.net, argc);
+        if (r >= 0)
+                r = parse_args(argc, argv, &cli);
+        if (r > 0 && a->to)
+                r = open_upload(&cli, &auth) ?: 1;
         if (r > 0)
-                r = publish_image(&a, argv[optind], argv[optind + 1], &url);
+                r = publish_image(a, argv[optind], argv[optind + 1], &url);
         if (r >= 0 && url)
                 printf("%s\n", url);
-        if (r >= 0 && url && !a.sign)
+        if (r >= 0 && url && !a->sign)
                 ca_log_warning("no --sign: 'acfetch fetch' refuses an unsigned image (unless "
                                "--insecure-options=image)");
-        if (r >= 0 && url && !a.pubkeys)
+        if (r >= 0 && url && !a->pubkeys)
                 ca_log_warning("no --pubkeys: the discovery page names no signing key, so "
                                "'acfetch trust --prefix' and 'rkt trust' cannot find one");
-        publish_args_done(&a);
+        publish_args_done(a);
+        transfer_engine_free(a->engine);
+        input_args_done(&cli.net);
         if (r >= 0 && (fflush(stdout) != 0 || ferror(stdout)))
                 r = ca_log_errno(CA_LOG_ERR, -EIO, "writing to stdout failed");
         return r;

@@ -7,45 +7,21 @@
 const char input_options_help[] =
     "Chunk sources and transport:\n"
     "  --store=DIR|URL        chunk store (repeatable); directories and file:// are tried\n"
-    "                         in order, then the https:// ones (http:// with\n"
-    "                         --insecure-options=http), which are mirrors: downloads go to\n"
-    "                         the one expected to answer first, a download far slower than\n"
-    "                         recent ones is asked of another too, and a chunk missing or\n"
-    "                         corrupt in one is taken from another. Default: default.castr\n"
-    "                         beside the index, as casync\n"
+    "                         in order, then the remote ones (https://, s3+https://; http://\n"
+    "                         and s3+http:// with --insecure-options=http), which are\n"
+    "                         mirrors: downloads go to the one expected to answer first, a\n"
+    "                         download far slower than recent ones is asked of another too,\n"
+    "                         and a chunk missing or corrupt in one is taken from another.\n"
+    "                         Default: default.castr beside the index, as casync\n"
     "  --jobs=N               chunks fetched and verified in parallel, and with a remote\n"
     "                         store exactly N requests in flight per server (default: one\n"
     "                         worker per CPU, at least 4, for local input; for remote\n"
     "                         stores a number that adapts to the link, up to 128)\n"
     "  --no-cache             do not keep downloaded chunks in the local chunk store\n"
-    "  --ca-cert=FILE         trust the CAs in FILE (PEM) instead of the system's; without\n"
-    "                         it, as curl: $CURL_CA_BUNDLE, else $SSL_CERT_FILE and\n"
-    "                         $SSL_CERT_DIR\n"
-    "  --client-cert=FILE     TLS client certificate (PEM)\n"
-    "  --client-key=FILE      TLS client key (PEM)\n"
-    "  --rate-limit=BYTES     download at most BYTES per second (suffixes K, M, G)\n"
-    "  --connect-timeout=S    seconds to resolve, connect and finish the TLS handshake\n"
-    "                         (default 10)\n"
-    "  --stall-timeout=S      seconds without data, the first byte of a response too, before\n"
-    "                         a transfer is retried (default 20); a host that does not answer\n"
-    "                         at all is tried twice\n"
-    "  --speed-limit=BYTES    retry a transfer that gets fewer than BYTES per second over a\n"
-    "                         whole --stall-timeout period (suffixes K, M, G; default 1K;\n"
-    "                         0: no floor)\n"
-    "  --max-time=S           seconds a discovery page, index, signature or key may take in\n"
-    "                         all, retries included (default 300; 0: no limit; chunks have\n"
-    "                         none)\n"
-    "  --retries=N            attempts after the first on network errors, 5xx, 429 "
-    "(default 4)\n"
-    "  --http-version=V       2 (default; offered over TLS, measured faster) or 1.1\n"
-    "  --connect-to=HOST:PORT:CONNECT-HOST:CONNECT-PORT\n"
-    "                         send requests for HOST:PORT to CONNECT-HOST:CONNECT-PORT,\n"
-    "                         keeping the name for TLS and Host (as curl's --connect-to);\n"
-    "                         image names cannot carry a port, so this points discovery at\n"
-    "                         a test or mirror server (repeatable; an empty field matches\n"
-    "                         any host or port, or keeps the original)\n"
+    "  --rate-limit=BYTES     download at most BYTES per second (suffixes K, M, "
+    "G)\n" TRANSPORT_OPTIONS_HELP
     "Credentials for https requests come from auth.d in --system-config and --local-config\n"
-    "(rkt's format: basic and oauth).\n";
+    "(rkt's format: basic and oauth; s3 for S3 stores).\n" S3_CREDENTIALS_HELP;
 
 static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *ret)
 {
@@ -119,6 +95,23 @@ static bool connect_to_valid(const char *s)
         return *s == 0;
 }
 
+static const char *env_nonempty(const char *name)
+{
+        const char *v = getenv(name);
+        return v && *v ? v : NULL;
+}
+
+void input_args_s3_env(s3_key *ret)
+{
+        *ret = (s3_key){
+            .access_key_id = env_nonempty("AWS_ACCESS_KEY_ID"),
+            .secret_access_key = env_nonempty("AWS_SECRET_ACCESS_KEY"),
+            .session_token = env_nonempty("AWS_SESSION_TOKEN"),
+            /* AWS_DEFAULT_REGION is the older CLI's name for the same. */
+            .region = env_nonempty("AWS_REGION") ?: env_nonempty("AWS_DEFAULT_REGION"),
+        };
+}
+
 int input_args_init(input_args *a, int argc)
 {
         *a = (input_args){};
@@ -136,6 +129,7 @@ int input_args_init(input_args *a, int argc)
                 o->transfer.ca_cert = file && *file ? file : NULL;
                 o->transfer.ca_path = dir && *dir ? dir : NULL;
         }
+        input_args_s3_env(&o->transfer.s3_env);
         o->config = arg_global.config;
         o->store_dir = arg_global.dir;
         a->stores = calloc((size_t)MAX(argc, 1), sizeof(char *));

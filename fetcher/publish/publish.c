@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -319,21 +320,24 @@ static int plan_site(const publish_options *a, publish_ctx *c)
             asprintf(&c->store, "%s/default.castr", c->outdir) < 0 ||
             asprintf(&c->page_path, "%s/%s%sindex.html", c->outdir, rel, sep) < 0)
                 return -ENOMEM;
-        if (a->base_url) {
-                size_t l = strlen(a->base_url);
-                r = asprintf(&base, "%s%s", a->base_url,
-                             l > 0 && a->base_url[l - 1] == '/' ? "" : "/");
+        const char *given = a->base_url ? a->base_url : a->to;
+        if (given) {
+                size_t l = strlen(given);
+                r = asprintf(&base, "%s%s", given, l > 0 && given[l - 1] == '/' ? "" : "/");
         } else
                 r = asprintf(&base, "https://%.*s/",
                              (int)(slash ? (size_t)(slash - c->img->name) : strlen(c->img->name)),
                              c->img->name);
         if (r < 0)
                 return -ENOMEM;
-        if (strncmp(base, "https://", 8) != 0 && strncmp(base, "http://", 7) != 0)
+        if (!url_is_remote(base))
                 return ca_log_errno(CA_LOG_ERR, -EINVAL, "--base-url wants an https:// URL");
-        if (asprintf(&c->template, "%s%s%s{version}/{os}-{arch}.caidx", base, rel, sep) < 0 ||
-            asprintf(&c->url, "%s%s%s%s/%s-%s.caidx", base, rel, sep, c->version, c->os, c->arch) <
-                0)
+        /* An object store's layout is flat per name (publish.h). */
+        const char *vsep = a->to ? "-" : "/";
+        if (asprintf(&c->template, "%s%s%s{version}%s{os}-{arch}.caidx", base, rel, sep, vsep) <
+                0 ||
+            asprintf(&c->url, "%s%s%s%s%s%s-%s.caidx", base, rel, sep, c->version, vsep, c->os,
+                     c->arch) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -461,6 +465,40 @@ static int install_profile(const publish_options *a, const publish_ctx *c)
         return r;
 }
 
+/* Whether OUTDIR/rel/latest now points to this version. */
+static bool latest_is_this(const publish_ctx *c)
+{
+        _cleanup_(freep) char *link = NULL;
+        char target[PATH_MAX];
+        if (asprintf(&link, "%s/%s%slatest", c->outdir, c->rel, *c->rel ? "/" : "") < 0)
+                return false;
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n < 0)
+                return false;
+        target[n] = 0;
+        return strcmp(target, c->version) == 0;
+}
+
+/* --to: what was put in OUTDIR, copied to the object store. */
+static int upload(const publish_options *a, const publish_ctx *c, const char *page)
+{
+        bool profile = c->profile_text != NULL;
+        publish_upload_files f = {
+            .store = c->store,
+            .index = c->index,
+            .sig = a->sign ? c->sig : NULL,
+            .profile = profile ? c->profile : NULL,
+            .profile_sig = profile && a->sign ? c->profile_sig : NULL,
+            .rel = c->rel,
+            .version = c->version,
+            .os = c->os,
+            .arch = c->arch,
+            .page = page,
+            .latest = latest_is_this(c),
+        };
+        return publish_upload(a->engine, a->to, &f);
+}
+
 /* Signature first, then the profile, the index under its name, the page, latest. */
 static int install(const publish_options *a, const publish_ctx *c)
 {
@@ -485,6 +523,8 @@ static int install(const publish_options *a, const publish_ctx *c)
                 r = publish_write_file(c->page_path, page, strlen(page));
         if (r >= 0)
                 r = publish_latest_link(c->outdir, c->rel, c->version, a->latest);
+        if (r >= 0 && a->to)
+                r = upload(a, c, page);
         return r;
 }
 

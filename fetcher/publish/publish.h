@@ -19,6 +19,17 @@
  * acfetch look for the store as default.castr beside the index, hence the symlinks (web servers
  * follow them by default). The discovery template is
  * BASE<path>/{version}/{os}-{arch}.caidx, so every version and platform has its own URL.
+ *
+ * With --to (an object store, publish_upload.c), where there are no symlinks, the image is
+ * also copied to a flat layout per name, under the bucket's URL TO:
+ *
+ *   TO/<path>                                the discovery page (a path-style GET of it)
+ *   TO/<path>/index.html                     the same page
+ *   TO/<path>/<version>-<os>-<arch>.caidx    the image (.asc, .profile, .profile.asc beside)
+ *   TO/<path>/latest-<os>-<arch>.caidx       a copy of the latest version's (and its files)
+ *   TO/<path>/default.castr/                 the chunks of every version of this name
+ *
+ * whose template is BASE<path>/{version}-{os}-{arch}.caidx, BASE defaulting to TO.
  */
 #pragma once
 
@@ -27,6 +38,7 @@
 #include <sys/stat.h>
 
 #include "casync/casync.h"
+#include "fetcher/transfer/transfer.h"
 
 /* ---------------------------------------------------------------- making archives (make_engine.c) */
 typedef struct make_options {
@@ -101,6 +113,8 @@ typedef struct publish_options {
         const char *profile;  /* an access profile to publish beside the index, or NULL */
         const char *base_url; /* default https://HOST/ */
         bool latest;          /* point latest to this version even if it is not the latest */
+        const char *to;       /* an object store to copy the image to (s3+https://...), or NULL */
+        transfer_engine *engine; /* the transfers to it (with to) */
         make_options make;
 } publish_options;
 
@@ -110,3 +124,19 @@ typedef struct publish_options {
  * left under a final name. Errors are logged.
  */
 int publish_image(publish_options *o, const char *source, const char *outdir, char **ret_url);
+
+/* ---------------------------------------------------------------- object stores (publish_upload.c) */
+/* What one publish put in OUTDIR (paths; NULL for a file not published) and the page to serve. */
+typedef struct publish_upload_files {
+        const char *store; /* OUTDIR/default.castr */
+        const char *index, *sig, *profile, *profile_sig;
+        const char *rel, *version, *os, *arch;
+        const char *page; /* with the flat layout's template */
+        bool latest;      /* OUTDIR's latest points to this version */
+} publish_upload_files;
+
+/* TO/rel/leaf (TO/leaf when rel is empty, TO/rel when leaf is), malloc'ed. */
+char *publish_upload_url(const char *to, const char *rel, const char *leaf);
+/* Copies the image to the object store TO, in the order that keeps readers safe (the chunks it
+ * lacks, then signature, profile, index, latest, page). Errors are logged. */
+int publish_upload(transfer_engine *e, const char *to, const publish_upload_files *f);

@@ -44,15 +44,17 @@ int image_source_classify(const char *arg, image_source_kind *ret)
                                     arg);
         if (scheme > 0 && strncmp(arg + scheme, "://", 3) == 0) {
                 if ((scheme == 5 && strncasecmp(arg, "https", 5) == 0) ||
-                    (scheme == 4 && strncasecmp(arg, "http", 4) == 0))
+                    (scheme == 4 && strncasecmp(arg, "http", 4) == 0) ||
+                    (scheme == 8 && strncasecmp(arg, "s3+https", 8) == 0) ||
+                    (scheme == 7 && strncasecmp(arg, "s3+http", 7) == 0))
                         *ret = IMAGE_SOURCE_URL;
                 else if (scheme == 4 && strncasecmp(arg, "file", 4) == 0)
                         *ret = ends_with(arg, ".caidx") ? IMAGE_SOURCE_INDEX_PATH
                                                         : IMAGE_SOURCE_ACI_PATH;
                 else
                         return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
-                                            "%s: unsupported URL scheme (https, http and file "
-                                            "are taken)",
+                                            "%s: unsupported URL scheme (https, http, s3+https, "
+                                            "s3+http and file are taken)",
                                             arg);
                 return 0;
         }
@@ -111,7 +113,8 @@ static int make_location(const fetch_context *ctx, const char *arg, image_source
                          char **ret)
 {
         if (kind == IMAGE_SOURCE_URL) {
-                if (strncasecmp(arg, "http://", 7) == 0 && !(ctx->insecure & INSECURE_HTTP))
+                if (strncasecmp(url_transport(arg), "http://", 7) == 0 &&
+                    !(ctx->insecure & INSECURE_HTTP))
                         return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                             "%s: plain http needs --insecure-options=http", arg);
                 size_t n = strcspn(arg, "?#");

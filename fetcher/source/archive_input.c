@@ -67,7 +67,8 @@ static int check_plain_http(const char *location, const input_options *o)
 {
         for (size_t i = 0; i <= o->n_stores; i++) {
                 const char *u = i < o->n_stores ? o->stores[i] : location;
-                if (u && strncasecmp(u, "http://", 7) == 0 && !o->transfer.allow_http)
+                if (u && strncasecmp(url_transport(u), "http://", 7) == 0 &&
+                    !o->transfer.allow_http)
                         return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                             "%s: plain http needs --insecure-options=http", u);
         }
@@ -76,9 +77,9 @@ static int check_plain_http(const char *location, const input_options *o)
 
 static bool any_remote(const char *location, const input_options *o)
 {
-        bool remote = location && url_is_http(location);
+        bool remote = location && url_is_remote(location);
         for (size_t i = 0; i < o->n_stores; i++)
-                remote = remote || url_is_http(o->stores[i]);
+                remote = remote || url_is_remote(o->stores[i]);
         return remote;
 }
 
@@ -142,7 +143,7 @@ int archive_input_open(archive_input *in, const char *location, const input_opti
                         return r;
         }
 
-        if (url_is_http(location))
+        if (url_is_remote(location))
                 r = load_remote_index(in, location);
         else
                 r = ca_index_load(

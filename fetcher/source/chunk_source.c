@@ -130,7 +130,7 @@ char *store_url_base(const char *url)
 
 int chunk_source_add(chunk_source *s, const char *location)
 {
-        if (url_is_http(location)) {
+        if (url_is_remote(location)) {
                 if (!s->engine)
                         return -EINVAL;
                 remote_store *p = realloc(s->remotes, (s->n_remotes + 1) * sizeof(*p));
@@ -149,9 +149,11 @@ int chunk_source_add(chunk_source *s, const char *location)
                 return 0;
         }
         if (strstr(location, "://") && strncasecmp(location, "file://", 7) != 0)
-                return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
-                                    "%s: unsupported store URL (http, https, file or a directory)",
-                                    location);
+                return ca_log_errno(
+                    CA_LOG_ERR, -EPROTONOSUPPORT,
+                    "%s: unsupported store URL (https, http, s3+https, s3+http, file "
+                    "or a directory)",
+                    location);
         if (strncasecmp(location, "file://", 7) == 0)
                 location += 7;
 

@@ -24,7 +24,8 @@
 
 typedef struct auth_entry {
         char *domain; /* lower case host[:port] */
-        char *header; /* "Authorization: ..." */
+        char *header; /* "Authorization: ..."; NULL for an S3 key */
+        s3_key s3;    /* "type": "s3" (or rkt's "aws"): the strings are owned */
         char *file;   /* where it came from (for messages) */
 } auth_entry;
 
@@ -41,10 +42,36 @@ static void wipe_free(char *s)
         free(s);
 }
 
+static void s3_key_clear(s3_key *k)
+{
+        wipe_free((char *)k->access_key_id);
+        wipe_free((char *)k->secret_access_key);
+        wipe_free((char *)k->session_token);
+        free((char *)k->region);
+        *k = (s3_key){};
+}
+
+static int s3_key_copy(const s3_key *from, s3_key *to)
+{
+        *to = (s3_key){
+            .access_key_id = strdup(from->access_key_id),
+            .secret_access_key = strdup(from->secret_access_key),
+            .session_token = from->session_token ? strdup(from->session_token) : NULL,
+            .region = from->region ? strdup(from->region) : NULL,
+        };
+        if (!to->access_key_id || !to->secret_access_key ||
+            (from->session_token && !to->session_token) || (from->region && !to->region)) {
+                s3_key_clear(to);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 static void entry_clear(auth_entry *e)
 {
         free(e->domain);
         wipe_free(e->header);
+        s3_key_clear(&e->s3);
         free(e->file);
         *e = (auth_entry){};
 }
@@ -274,6 +301,7 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
         json_t *domains = json_object_get(root, "domains");
         json_t *creds = json_object_get(root, "credentials");
         _cleanup_(freep) char *header = NULL;
+        s3_key s3 = {};
 
         if (!json_is_object(root)) {
                 r = ca_bad("%s: not a JSON object", path);
@@ -300,13 +328,6 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
         }
         if (!type) {
                 r = ca_bad("%s: \"type\" must be a string", path);
-                goto out;
-        }
-        if (strcmp(type, "aws") == 0) {
-                ca_log_warning("%s: AWS credentials (type \"aws\") are not supported by acfetch; "
-                               "file ignored",
-                               path);
-                r = 1;
                 goto out;
         }
         if (!json_is_array(domains) || json_array_size(domains) == 0) {
@@ -349,12 +370,38 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
                 }
                 if (asprintf(&header, "Authorization: Bearer %s", token) < 0)
                         header = NULL;
+        } else if (strcmp(type, "s3") == 0 || strcmp(type, "aws") == 0) {
+                /* An S3 key pair signs each request (SigV4) instead of a fixed header. */
+                s3 = (s3_key){
+                    .access_key_id = string_member(creds, "accessKeyID"),
+                    .secret_access_key = string_member(creds, "secretAccessKey"),
+                    .session_token = string_member(creds, "sessionToken"),
+                    .region = string_member(creds, "region"),
+                };
+                if (!s3.access_key_id || !*s3.access_key_id || !s3.secret_access_key ||
+                    !*s3.secret_access_key) {
+                        s3 = (s3_key){};
+                        r = ca_bad("%s: %s credentials need a non-empty \"accessKeyID\" and "
+                                   "\"secretAccessKey\"",
+                                   path, type);
+                        goto out;
+                }
+                if (!token_valid(s3.access_key_id) ||
+                    (s3.session_token && !token_valid(s3.session_token)) ||
+                    (s3.region && !token_valid(s3.region))) {
+                        s3 = (s3_key){};
+                        r = ca_bad("%s: the S3 \"accessKeyID\", \"sessionToken\" or \"region\" "
+                                   "has spaces or characters that cannot go in a header",
+                                   path);
+                        goto out;
+                }
         } else {
-                r = ca_bad("%s: unsupported credentials type (expected \"basic\" or \"oauth\")",
+                r = ca_bad("%s: unsupported credentials type (expected \"basic\", \"oauth\" or "
+                           "\"s3\")",
                            path);
                 goto out;
         }
-        if (!header) {
+        if (!header && !s3.access_key_id) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -397,8 +444,10 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
                         r = -ENOMEM;
                         goto out;
                 }
-                auth_entry e = {.domain = d, .header = strdup(header), .file = strdup(path)};
-                if (!e.header || !e.file) {
+                auth_entry e = {
+                    .domain = d, .header = header ? strdup(header) : NULL, .file = strdup(path)};
+                if ((header && !e.header) || !e.file ||
+                    (s3.access_key_id && s3_key_copy(&s3, &e.s3) < 0)) {
                         entry_clear(&e);
                         d = NULL;
                         r = -ENOMEM;
@@ -517,7 +566,8 @@ int auth_config_load(const char *system_config, const char *local_config, auth_c
 
 /* ---------------------------------------------------------------- lookup */
 
-const char *auth_config_header_for(const auth_config *a, const char *url)
+/* The entry for the URL's host[:port], or NULL. */
+static const auth_entry *entry_for_url(const auth_config *a, const char *url)
 {
         if (!a || a->n == 0 || !url)
                 return NULL;
@@ -526,7 +576,7 @@ const char *auth_config_header_for(const auth_config *a, const char *url)
         if (!u)
                 return NULL;
         char *host = NULL, *port = NULL, *key = NULL;
-        const char *header = NULL;
+        const auth_entry *e = NULL;
         if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
             curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
                 goto out;
@@ -538,13 +588,23 @@ const char *auth_config_header_for(const auth_config *a, const char *url)
                 goto out;
         }
         ascii_lower(key);
-        const auth_entry *e = config_find(a, key);
-        if (e)
-                header = e->header;
+        e = config_find(a, key);
 out:
         curl_free(host);
         curl_free(port);
         free(key);
         curl_url_cleanup(u);
-        return header;
+        return e;
+}
+
+const char *auth_config_header_for(const auth_config *a, const char *url)
+{
+        const auth_entry *e = entry_for_url(a, url);
+        return e ? e->header : NULL;
+}
+
+const s3_key *auth_config_s3_for(const auth_config *a, const char *url)
+{
+        const auth_entry *e = entry_for_url(a, url);
+        return e && e->s3.access_key_id ? &e->s3 : NULL;
 }

@@ -33,12 +33,25 @@ typedef struct transfer_origin {
 /* Origins beyond this many share the last one's limit (a fetch talks to a handful). */
 #define ORIGINS_MAX 64
 
+typedef enum method {
+        METHOD_GET,
+        METHOD_HEAD,
+        METHOD_PUT,
+} method;
+
 typedef struct transfer_request {
         transfer_engine *engine;
-        char *url;
+        char *url; /* on the wire: https://... for an s3+https:// one */
+        method method;
+        uint8_t *upload; /* PUT: the body, sent again from its start by each attempt */
+        size_t upload_size, upload_offset;
         size_t max_size;
         const char *const *extra_headers; /* the caller's, NULL-terminated */
         const char *auth_header;          /* from auth.d, https only */
+        const s3_key *s3_key;             /* signs an s3+ request (auth.d's or the env's) */
+        bool s3;
+        char *error_doc; /* s3: the start of an error response's body, for its code */
+        size_t error_doc_size;
         bool https;
         bool quiet;    /* the caller reports failures (TRANSFER_QUIET) */
         bool no_retry; /* one attempt only (TRANSFER_NO_RETRY) */
@@ -200,6 +213,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
                 return 0; /* aborts the transfer: libcurl < 8.4 does not cap chunked bodies */
         }
         if (status != 200) {
+                if (q->s3 && q->error_doc && q->error_doc_size < S3_ERROR_DOC_MAX) {
+                        size_t k = MIN(n, S3_ERROR_DOC_MAX - q->error_doc_size);
+                        memcpy(q->error_doc + q->error_doc_size, data, k);
+                        q->error_doc_size += k;
+                }
                 q->resp.size += n;
                 return n;
         }
@@ -306,7 +324,8 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
         uint64_t t = now_ns(), period = (uint64_t)o->stall_timeout * 1000000000u;
         (void)dltotal;
         (void)ultotal;
-        (void)ulnow;
+        /* Bytes moved either way: an upload's progress is what it sends. */
+        dlnow += ulnow;
         if (q->deadline && t >= q->deadline) {
                 q->past_deadline = true;
                 return 1; /* CURLE_ABORTED_BY_CALLBACK */
@@ -387,6 +406,84 @@ static void url_host(const char *url, bool with_port, char *buf, size_t size)
         curl_url_cleanup(u);
 }
 
+static size_t on_upload(char *buf, size_t size, size_t nmemb, void *userdata)
+{
+        request *q = userdata;
+        size_t n = MIN(size * nmemb, q->upload_size - q->upload_offset);
+        memcpy(buf, q->upload + q->upload_offset, n);
+        q->upload_offset += n;
+        return n;
+}
+
+/* libcurl rewinds an upload it must send again on the same attempt (a redirect, an auth
+ * round). */
+static int on_upload_seek(void *userdata, curl_off_t offset, int whence)
+{
+        request *q = userdata;
+        if (whence != SEEK_SET || offset < 0 || (uint64_t)offset > q->upload_size)
+                return CURL_SEEKFUNC_FAIL;
+        q->upload_offset = (size_t)offset;
+        return CURL_SEEKFUNC_OK;
+}
+
+static int headers_add(request *q, const char *line)
+{
+        struct curl_slist *l = curl_slist_append(q->headers, line);
+        if (!l)
+                return -ENOMEM;
+        q->headers = l;
+        return 0;
+}
+
+/* Method and, for an s3+ URL, the signature: libcurl signs with SigV4 over every header set
+ * here, the payload hash included (libcurl 7.88 does not send one, and S3 servers refuse a
+ * request without it). */
+static int request_setup_method(request *q)
+{
+        CURL *c = q->easy;
+        if (q->method == METHOD_HEAD)
+                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        if (q->method == METHOD_PUT) {
+                curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+                curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
+                curl_easy_setopt(c, CURLOPT_READDATA, q);
+                curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_upload_seek);
+                curl_easy_setopt(c, CURLOPT_SEEKDATA, q);
+                curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->upload_size);
+                /* libcurl 7.88 asks "Expect: 100-continue" only over 1 MiB, which chunks are
+                 * not; removing it with an empty "Expect:" would break its SigV4 signature. */
+        }
+        if (!q->s3)
+                return 0;
+        /* A redirect would have to be signed again for its own host: it is reported instead
+         * (S3 answers a wrong region or endpoint with one). */
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+        if (!q->error_doc && !(q->error_doc = malloc(S3_ERROR_DOC_MAX)))
+                return -ENOMEM;
+        if (!q->s3_key)
+                return 0; /* a public bucket: plain unsigned requests */
+        const s3_key *k = q->s3_key;
+        char sigv4[256];
+        snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", k->region ? k->region : S3_REGION_DEFAULT);
+        /* Never CURLOPT_USERPWD: it splits at the first ':', and keys may hold one. */
+        curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
+        curl_easy_setopt(c, CURLOPT_USERNAME, k->access_key_id);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, k->secret_access_key);
+        _cleanup_(freep) char *payload = NULL;
+        int r =
+            s3_payload_header(q->method == METHOD_PUT ? q->upload : NULL, q->upload_size, &payload);
+        if (r >= 0)
+                r = headers_add(q, payload);
+        if (r >= 0 && k->session_token) {
+                _cleanup_(freep) char *token = NULL;
+                if (asprintf(&token, "x-amz-security-token: %s", k->session_token) < 0)
+                        return -ENOMEM;
+                r = headers_add(q, token);
+                explicit_bzero(token, strlen(token));
+        }
+        return r;
+}
+
 static int request_setup(transfer_engine *e, request *q)
 {
         const transfer_options *o = &e->opts;
@@ -459,6 +556,9 @@ static int request_setup(transfer_engine *e, request *q)
                         return -ENOMEM;
                 q->headers = l;
         }
+        int r = request_setup_method(q);
+        if (r < 0)
+                return r;
         if (q->headers)
                 curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->headers);
         return 0;
@@ -496,6 +596,8 @@ static void request_free(request *q)
         free(q->resp.etag);
         free(q->resp.effective_url);
         free(q->url);
+        free(q->upload);
+        free(q->error_doc);
         if (q->extra_headers)
                 for (size_t i = 0; q->extra_headers[i]; i++)
                         free((char *)q->extra_headers[i]);
@@ -553,6 +655,8 @@ static void request_start(transfer_engine *e, request *q)
         q->errbuf[0] = 0;
         q->resp.size = 0;
         q->resp.status = 0;
+        q->upload_offset = 0;
+        q->error_doc_size = 0;
         int r = -ENOMEM;
         if (e->n_active >= e->n_active_max) {
                 unsigned n = MAX(e->n_active_max * 2, 64U);
@@ -864,12 +968,19 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
                 f.error = -ETIMEDOUT;
                 f.retry = true;
                 kind = "slow";
-        } else if (code == CURLE_OK && (status == 200 || status == 304)) {
+        } else if (code == CURLE_OK &&
+                   (status == 200 || (status == 304 && q->method == METHOD_GET) ||
+                    (q->method == METHOD_PUT && (status == 201 || status == 204)))) {
                 f.error = 0;
-        } else if (code == CURLE_OK && (status == 404 || status == 410)) {
+        } else if (code == CURLE_OK && (status == 404 || status == 410) &&
+                   q->method != METHOD_PUT) {
                 f.error = -ENOENT;
         } else if (code == CURLE_OK) {
-                snprintf(f.reason, sizeof(f.reason), "HTTP status %ld", status);
+                if (q->s3)
+                        s3_describe_error(status, q->error_doc, q->error_doc_size, f.reason,
+                                          sizeof(f.reason));
+                else
+                        snprintf(f.reason, sizeof(f.reason), "HTTP status %ld", status);
                 f.error = status == 401 || status == 403 ? -EACCES : -EIO;
                 f.retry = retryable_status(status);
                 snprintf(status_kind, sizeof(status_kind), "status-%ld", status);
@@ -887,8 +998,9 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         concurrency *limit = &q->origin->limit;
         unsigned before = limit->limit;
         if (error >= 0 || error == -ENOENT)
-                concurrency_delivered(limit, finished, q->resp.size, q->resp.latency_ns, q->epoch,
-                                      q->started_with);
+                concurrency_delivered(limit, finished,
+                                      q->method == METHOD_PUT ? q->upload_size : q->resp.size,
+                                      q->resp.latency_ns, q->epoch, q->started_with);
         else if (code == CURLE_OK && (status == 429 || status == 503))
                 concurrency_overloaded(limit, q->started_with);
         else if (retry)
@@ -1262,12 +1374,16 @@ unsigned transfer_origin_limit(transfer_engine *e, const transfer_origin *o)
         return n;
 }
 
-int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
-                    const char *const *headers, unsigned flags, transfer_request **ret)
+static int submit(transfer_engine *e, method m, const char *url, const void *body, size_t size,
+                  size_t max_size, const char *const *headers, unsigned flags,
+                  transfer_request **ret)
 {
-        if (!url_is_http(url))
-                return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT, "%s: not an http(s) URL", url);
-        bool https = strncasecmp(url, "https://", 8) == 0;
+        if (!url_is_remote(url))
+                return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT, "%s: not an http(s) or s3 URL",
+                                    url);
+        bool s3 = url_is_s3(url);
+        const char *wire = url_transport(url);
+        bool https = strncasecmp(wire, "https://", 8) == 0;
         if (!https && !e->opts.allow_http)
                 return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                     "%s: plain http needs --insecure-options=http", url);
@@ -1288,7 +1404,10 @@ int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
                 return -ENOMEM;
         *q = (request){
             .engine = e,
-            .url = strdup(url),
+            .url = strdup(wire),
+            .method = m,
+            .upload_size = size,
+            .s3 = s3,
             .max_size = max_size,
             .https = https,
             .quiet = flags & TRANSFER_QUIET,
@@ -1298,7 +1417,9 @@ int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
         };
         const char **h = calloc(n_headers + 1, sizeof(*h));
         q->extra_headers = h;
-        bool oom = !q->url || !h;
+        if (m == METHOD_PUT && size > 0 && (q->upload = malloc(size)))
+                memcpy(q->upload, body, size);
+        bool oom = !q->url || !h || (m == METHOD_PUT && size > 0 && !q->upload);
         for (size_t i = 0; !oom && i < n_headers; i++)
                 oom = !(h[i] = strdup(headers[i]));
         if (oom) {
@@ -1307,12 +1428,22 @@ int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
         }
         if (e->opts.max_time && !(flags & TRANSFER_NO_DEADLINE))
                 q->deadline = now_ns() + (uint64_t)e->opts.max_time * 1000000000u;
-        /* auth.d credentials only over TLS; the caller decides for plain http. */
-        if (https && !has_auth)
+        /* auth.d credentials only over TLS; the caller decides for plain http. An S3 request
+         * is signed instead, over http too (--insecure-options=http allowed it): the secret
+         * itself never goes on the wire. */
+        const s3_key *host_key = s3 ? NULL : auth_config_s3_for(e->opts.auth, wire);
+        if (s3)
+                q->s3_key = s3_key_for(e->opts.auth, &e->opts.s3_env, url);
+        else if (host_key) {
+                /* auth.d gave this host an S3 key: every request to it is signed (a discovery
+                 * page or an index in a private bucket, asked for by its https URL). */
+                q->s3 = true;
+                q->s3_key = host_key;
+        } else if (https && !has_auth)
                 q->auth_header = auth_config_header_for(e->opts.auth, url);
 
         pthread_mutex_lock(&e->lock);
-        q->origin = origin_for(e, url);
+        q->origin = origin_for(e, wire);
         if (!q->origin) {
                 pthread_mutex_unlock(&e->lock);
                 request_free(q);
@@ -1330,6 +1461,12 @@ int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
         curl_multi_wakeup(e->multi);
         *ret = q;
         return 0;
+}
+
+int transfer_submit(transfer_engine *e, const char *url, size_t max_size,
+                    const char *const *headers, unsigned flags, transfer_request **ret)
+{
+        return submit(e, METHOD_GET, url, NULL, 0, max_size, headers, flags, ret);
 }
 
 int transfer_request_wait(transfer_request *q, uint64_t deadline)
@@ -1441,4 +1578,27 @@ void transfer_engine_stats(transfer_engine *e, transfer_stats *ret)
             .retries = e->retries,
             .bytes = e->bytes,
         };
+}
+
+int transfer_put(transfer_engine *e, const char *url, const void *body, size_t size,
+                 const char *const *headers, unsigned flags, transfer_response *ret)
+{
+        transfer_request *q;
+        *ret = (transfer_response){.max_age = -1};
+        /* The answer to a PUT is a short document (or an error's): a small cap. */
+        int r = submit(e, METHOD_PUT, url, body, size, 1024 * 1024, headers, flags, &q);
+        if (r < 0)
+                return r;
+        return transfer_request_finish(q, ret);
+}
+
+int transfer_head(transfer_engine *e, const char *url, const char *const *headers, unsigned flags,
+                  transfer_response *ret)
+{
+        transfer_request *q;
+        *ret = (transfer_response){.max_age = -1};
+        int r = submit(e, METHOD_HEAD, url, NULL, 0, 1024 * 1024, headers, flags, &q);
+        if (r < 0)
+                return r;
+        return transfer_request_finish(q, ret);
 }

@@ -29,6 +29,15 @@ typedef struct config_dirs {
         const char *local;  /* default /etc/acfetch */
 } config_dirs;
 
+/* An S3 key pair (AWS Signature Version 4). */
+typedef struct s3_key {
+        const char *access_key_id;
+        const char *secret_access_key;
+        const char *session_token; /* NULL: none */
+        const char *region;        /* NULL: S3_REGION_DEFAULT */
+} s3_key;
+#define S3_REGION_DEFAULT "us-east-1"
+
 /* ---------------------------------------------------------------- transfers (transfer.c) */
 /* The cap of the adaptive limit: at 20 ms RTT, 128 requests carry 6,400 chunks a second. */
 #define TRANSFER_IN_FLIGHT_MAX 128
@@ -68,6 +77,10 @@ typedef struct transfer_options {
          * must outlive transfer_engine_new, which builds its own list). */
         const char *const *connect_to;
         size_t n_connect_to;
+        /* The key for s3+ URLs whose endpoint has none in auth.d: AWS_ACCESS_KEY_ID,
+         * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION, as the command line read
+         * them (access_key_id NULL: none; such requests go unsigned, for public buckets). */
+        s3_key s3_env;
 } transfer_options;
 
 void transfer_options_init(transfer_options *o);
@@ -169,16 +182,49 @@ typedef struct transfer_stats {
 
 void transfer_engine_stats(transfer_engine *e, transfer_stats *ret);
 
+/*
+ * PUT (the body is copied; 200, 201 and 204 succeed) and HEAD (0 with status 200, -ENOENT for
+ * 404/410), with the same retries, limits, credentials and messages as transfer_get_flags. For
+ * an s3+ URL a PUT is signed over the body's SHA-256.
+ */
+int transfer_put(transfer_engine *e, const char *url, const void *body, size_t size,
+                 const char *const *headers, unsigned flags, transfer_response *ret);
+int transfer_head(transfer_engine *e, const char *url, const char *const *headers, unsigned flags,
+                  transfer_response *ret);
+
 /* true for http:// and https:// URLs (case-insensitive scheme). */
 bool url_is_http(const char *url);
+/* true for s3+https:// and s3+http:// URLs: an S3 endpoint, bucket and key, path-style. */
+bool url_is_s3(const char *url);
+/* What the engine fetches: http(s) and s3+http(s) URLs. */
+bool url_is_remote(const char *url);
+/* The URL on the wire: "https://..." for "s3+https://...", url itself for the others. */
+const char *url_transport(const char *url);
+
+/* ---------------------------------------------------------------- S3 (s3.c) */
+/*
+ * Requests to s3+https://ENDPOINT/BUCKET/KEY go to https://ENDPOINT/BUCKET/KEY signed with
+ * SigV4 (libcurl's CURLOPT_AWS_SIGV4) when a key is known for the endpoint: auth.d's "s3" entry
+ * for its host[:port], else the environment's (transfer_options.s3_env); unsigned otherwise.
+ */
+/* The key for url (an s3+ URL), or NULL: auth.d first, then env (either may be NULL). */
+const s3_key *s3_key_for(const struct auth_config *auth, const s3_key *env, const char *url);
+/* "x-amz-content-sha256: ..." for a body (NULL: UNSIGNED-PAYLOAD, for GET and HEAD). */
+int s3_payload_header(const void *body, size_t size, char **ret);
+/* An S3 error response in words, into buf: "HTTP status 403 (S3 SignatureDoesNotMatch): the
+ * secret key does not match the access key ID" from status and the XML error document (any
+ * bytes; at most the first S3_ERROR_DOC_MAX are looked at). */
+#define S3_ERROR_DOC_MAX 4096
+void s3_describe_error(long status, const char *doc, size_t size, char *buf, size_t n);
 
 /* ---------------------------------------------------------------- auth.d (auth.c) */
 /* rkt's auth.d credentials. *.json files (not recursing; the names do not matter)
  * in <system-config>/auth.d, then <local-config>/auth.d; the later directory replaces the
  * earlier one's credentials per domain, while the same domain twice in one directory is an
  * error. Files: {"rktKind":"auth","rktVersion":"v1","domains":["host[:port]",...],
- * "type":"basic","credentials":{"user":U,"password":P}} or "type":"oauth" with
- * "credentials":{"token":T}. "type":"aws" and rktKind "dockerAuth" are ignored with a
+ * "type":"basic","credentials":{"user":U,"password":P}}, "type":"oauth" with "credentials":{"token":T}, or
+ * "type":"s3" (rkt's "aws" too) with "credentials":{"accessKeyID":K,"secretAccessKey":S} and
+ * optional "sessionToken" and "region", for s3+ URLs. rktKind "dockerAuth" is ignored with a
  * warning; anything else malformed, a symlink or a non-regular file is an error naming the
  * file. Credentials are never logged.
  */
@@ -194,3 +240,5 @@ static inline void auth_config_freep(auth_config **a)
 /* The "Authorization: ..." header line for the URL's host[:port] (lower case; the port only when
  * the URL gives one), or NULL. Any scheme: callers decide whether it may go over plain http. */
 const char *auth_config_header_for(const auth_config *a, const char *url);
+/* The S3 key pair ("type": "s3", or rkt's "aws") for the URL's host[:port], or NULL. */
+const s3_key *auth_config_s3_for(const auth_config *a, const char *url);

@@ -329,10 +329,6 @@ static void test_malformed(void)
 static void test_ignored_kinds(void)
 {
         new_case();
-        put(sys_dir, "aws.json",
-            "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"s3.test\"],"
-            "\"type\":\"aws\",\"credentials\":{\"accessKeyID\":\"AK\",\"secretAccessKey\":\"" SECRET
-            "\"}}");
         put(loc_dir, "docker.json",
             "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v1\",\"registries\":[\"quay.io\"],"
             "\"credentials\":{\"user\":\"alice\",\"password\":\"" SECRET "\"}}");
@@ -340,13 +336,82 @@ static void test_ignored_kinds(void)
         _cleanup_(auth_config_freep) auth_config *a = NULL;
         CHECK(load(sys_dir, loc_dir, &a) == 0);
         CHECK(strstr(log_text, "warning: "));
-        CHECK(strstr(log_text, "aws.json"));
         CHECK(strstr(log_text, "docker.json"));
         CHECK(strstr(log_text, "not supported by acfetch"));
         CHECK(!strstr(log_text, "error"));
         CHECK_HDR(a, "https://example.com/", ALICE);
-        CHECK_HDR(a, "https://s3.test/", NULL);
         CHECK_HDR(a, "https://quay.io/", NULL);
+}
+
+/* S3 keys ("s3", and rkt's "aws"): no Authorization header, a key pair per endpoint. */
+static void test_s3(void)
+{
+        new_case();
+        put(sys_dir, "aws.json",
+            "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"s3.test\"],"
+            "\"type\":\"aws\",\"credentials\":{\"accessKeyID\":\"AK\",\"secretAccessKey\":\"" SECRET
+            "\"}}");
+        put(loc_dir, "s3.json",
+            "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"rgw.test:8080\"],"
+            "\"type\":\"s3\",\"credentials\":{\"accessKeyID\":\"acct:user\",\"secretAccessKey\":"
+            "\"" SECRET "\",\"sessionToken\":\"TOK\",\"region\":\"eu-west-1\"}}");
+        _cleanup_(auth_config_freep) auth_config *a = NULL;
+        CHECK(load(sys_dir, loc_dir, &a) == 0);
+        CHECK(!strstr(log_text, "warning") && !strstr(log_text, "error"));
+        CHECK_HDR(a, "https://s3.test/", NULL);
+        const s3_key *k = auth_config_s3_for(a, "https://s3.test/bucket/key");
+        CHECK(k && strcmp(k->access_key_id, "AK") == 0 &&
+              strcmp(k->secret_access_key, SECRET) == 0);
+        CHECK(k && !k->session_token && !k->region);
+        k = auth_config_s3_for(a, "http://rgw.test:8080/b/k");
+        CHECK(k && strcmp(k->access_key_id, "acct:user") == 0);
+        CHECK(k && k->session_token && strcmp(k->session_token, "TOK") == 0);
+        CHECK(k && k->region && strcmp(k->region, "eu-west-1") == 0);
+        CHECK(!auth_config_s3_for(a, "http://rgw.test/b/k"));
+        /* s3+ URLs take auth.d's key first, else the environment's. */
+        s3_key env = {.access_key_id = "ENV", .secret_access_key = "ENVSECRET"};
+        CHECK(s3_key_for(a, &env, "s3+https://s3.test/b/k") ==
+              auth_config_s3_for(a, "https://s3.test/"));
+        CHECK(s3_key_for(a, &env, "s3+https://other.test/b/k") == &env);
+        CHECK(s3_key_for(a, NULL, "s3+https://other.test/b/k") == NULL);
+
+        new_case();
+        put(sys_dir, "bad.json",
+            "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"s3.test\"],"
+            "\"type\":\"s3\",\"credentials\":{\"accessKeyID\":\"AK\"}}");
+        _cleanup_(auth_config_freep) auth_config *b = NULL;
+        CHECK(load(sys_dir, NULL, &b) < 0);
+        CHECK(strstr(log_text, "bad.json") && strstr(log_text, "secretAccessKey"));
+
+        new_case();
+        put(sys_dir, "bad.json",
+            "{\"rktKind\":\"auth\",\"rktVersion\":\"v1\",\"domains\":[\"s3.test\"],"
+            "\"type\":\"s3\",\"credentials\":{\"accessKeyID\":\"A K\",\"secretAccessKey\":"
+            "\"" SECRET "\"}}");
+        _cleanup_(auth_config_freep) auth_config *c = NULL;
+        CHECK(load(sys_dir, NULL, &c) < 0);
+        CHECK(strstr(log_text, "bad.json") && !strstr(log_text, SECRET));
+}
+
+/* S3 error documents in words; anything else is just the status. */
+static void test_s3_errors(void)
+{
+        char buf[256];
+        static const char doc[] = "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code>"
+                                  "<Message></Message></Error>";
+        s3_describe_error(403, doc, sizeof(doc) - 1, buf, sizeof(buf));
+        CHECK(strstr(buf, "HTTP status 403 (S3 SignatureDoesNotMatch): the secret key"));
+        static const char other[] = "<Error><Code>Odd</Code><Message>what\nit says</Message>";
+        s3_describe_error(400, other, sizeof(other) - 1, buf, sizeof(buf));
+        CHECK(strcmp(buf, "HTTP status 400 (S3 Odd): whatit says") == 0);
+        s3_describe_error(502, "<html>bad gateway</html>", 24, buf, sizeof(buf));
+        CHECK(strcmp(buf, "HTTP status 502") == 0);
+        s3_describe_error(403, NULL, 0, buf, sizeof(buf));
+        CHECK(strcmp(buf, "HTTP status 403") == 0);
+        CHECK(url_is_s3("S3+HTTPS://h/b") && url_is_s3("s3+http://h/b") && !url_is_s3("s3://h/b"));
+        CHECK(strcmp(url_transport("s3+https://h/b/k"), "https://h/b/k") == 0);
+        CHECK(url_is_remote("https://h/") && url_is_remote("s3+http://h/") &&
+              !url_is_remote("file:///x"));
 }
 
 static void test_files(void)
@@ -414,6 +479,8 @@ int main(void)
         test_duplicates();
         test_malformed();
         test_ignored_kinds();
+        test_s3();
+        test_s3_errors();
         test_files();
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
