@@ -16,8 +16,12 @@ checks="python3 clang-format"
 # The ASan+UBSan build is made with clang; the fuzz targets need clang's libFuzzer
 # (libclang_rt.fuzzer, in libclang-rt-14-dev on Debian 12).
 clang="clang libclang-rt-14-dev"
+# Shared chunk caches and S3 stores (tests/deploy/, bench/cluster.sh): a throwaway single-node
+# Ceph radosgw as the S3 server (tests/ceph_lib.sh), nginx's njs module (deploy/nginx signs
+# requests to a private bucket), and varnish and squid (the other caches deploy/ ships).
+cluster="radosgw ceph-mon ceph-osd ceph-common libnginx-mod-http-js varnish squid"
 missing=""
-for p in $build $run $tests $bench $checks $clang; do
+for p in $build $run $tests $bench $checks $clang $cluster; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
                 missing="$missing $p"
 done
