@@ -18,6 +18,8 @@ set -eu
 . "$SRCDIR/tests/fetch/lib.sh"
 # shellcheck source=tests/ceph_lib.sh
 . "$SRCDIR/tests/ceph_lib.sh"
+# shellcheck source=tests/mount/lib.sh
+. "$SRCDIR/tests/mount/lib.sh"
 fe_init
 : >"$TEST_TMP/dummy"
 fe_sign "$TEST_TMP/dummy"
@@ -119,6 +121,22 @@ acf $S3 --dir "$TEST_TMP/store-y" extract "$OUTDIR/team/app/1.0/$HOST_OS-$HOST_A
 expect_rc 0 "extract with --store s3+http://"
 fe_same_tree "$V1" "$TEST_TMP/x2/rootfs" strict
 pass "extract from an s3+ index URL and from --store s3+http://"
+
+# Mounted by name from an empty store: the lazy mount reads the bucket too.
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1; then
+        MNT_ALL=
+        MNT_PIDS=
+        at_exit _mnt_cleanup
+        MP=$TEST_TMP/mnt
+        mkdir -p "$MP"
+        mnt_start "$TEST_TMP/mount.log" $S3 --dir "$TEST_TMP/store-m" mount -f $NAMEHOST \
+                images.test/team/app:1.0 "$MP"
+        fe_same_tree "$V1" "$MP" strict
+        mnt_stop
+        pass "mounted by name from the bucket, equal to the source"
+else
+        skip_part "mount from the bucket" "no FUSE here"
+fi
 
 # ---------------------------------------------------------------- refusals, in words, no data
 acf_env() { # KEY SECRET DIR ARGS...: acfetch with the environment's key (no auth.d)
