@@ -44,10 +44,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (auth_config_load(system_dir, NULL, &a) < 0)
                 return 0;
         static const char *const urls[] = {
-            "https://example.com/app.caidx", "https://EXAMPLE.com:8443/x", "https://[::1]:443/",
-            "https://user@example.com/",     "https://127.0.0.1/",
+            "https://example.com/app.caidx",
+            "https://EXAMPLE.com:8443/x",
+            "https://[::1]:443/",
+            "https://user@example.com/",
+            "https://127.0.0.1/",
+            "https://s3.test:8080/b/k",
         };
-        for (size_t i = 0; i < ELEMENTSOF(urls); i++)
+        for (size_t i = 0; i < ELEMENTSOF(urls); i++) {
                 check_header(auth_config_header_for(a, urls[i]));
+                /* An S3 key is whole, and its strings fit in a header line. */
+                const s3_key *k = auth_config_s3_for(a, urls[i]);
+                if (k) {
+                        FUZZ_ASSERT(k->access_key_id && *k->access_key_id);
+                        FUZZ_ASSERT(k->secret_access_key && *k->secret_access_key);
+                        FUZZ_ASSERT(!strpbrk(k->access_key_id, "\r\n "));
+                        FUZZ_ASSERT(!k->session_token || !strpbrk(k->session_token, "\r\n "));
+                        FUZZ_ASSERT(!k->region || !strpbrk(k->region, "\r\n "));
+                }
+        }
         return 0;
 }
