@@ -122,7 +122,36 @@ expect_rc 0 "extract with --store s3+http://"
 fe_same_tree "$V1" "$TEST_TMP/x2/rootfs" strict
 pass "extract from an s3+ index URL and from --store s3+http://"
 
-# Mounted by name from an empty store: the lazy mount reads the bucket too.
+acf_env() { # KEY SECRET DIR ARGS...: acfetch with the environment's key (no auth.d)
+        _k=$1 _s=$2 _d=$3
+        shift 3
+        RC=0
+        env AWS_ACCESS_KEY_ID="$_k" AWS_SECRET_ACCESS_KEY="$_s" "$A" --debug \
+                --insecure-options=http --local-config="$NOAUTH" --dir "$_d" "$@" \
+                >"$OUT" 2>"$ERR" || RC=$?
+        cat "$ERR" >>"$TEST_TMP/all-debug.log"
+}
+# Over TLS: nginx in front of radosgw (the path and the Host header as signed), the key from the
+# environment, the CA from --ca-cert.
+cat >"$TEST_TMP/s3tls.conf" <<EOF
+location /images.test/ {
+        proxy_pass http://127.0.0.1:$RGW_PORT;
+        proxy_set_header Host \$http_host;
+        proxy_http_version 1.1;
+}
+EOF
+http_nginx_start -n s3tls -s "$TEST_TMP/s3tls.conf" "$WWW"
+TLS_IDX=s3+https://127.0.0.1:$NGINX_HTTPS_PORT/images.test/team/app/1.0-$HOST_OS-$HOST_ARCH.caidx
+acf_env "$CEPH_KEY" "$CEPH_SECRET" "$TEST_TMP/store-t" extract --ca-cert="$HTTP_CA" "$TLS_IDX" \
+        "$TEST_TMP/x3"
+[ "$RC" = 0 ] || fail "extract from an s3+https index URL" "$(head -n 5 "$ERR")"
+fe_same_tree "$V1" "$TEST_TMP/x3/rootfs" strict
+acf_env "$CEPH_KEY" "$CEPH_SECRET" "$TEST_TMP/store-t2" extract "$TLS_IDX" "$TEST_TMP/x4"
+expect_rc 254 "s3+https without the test CA"
+expect_err "not trusted"
+pass "s3+https through TLS, verified against --ca-cert (refused without it)"
+
+: the lazy mount reads the bucket too.
 if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1; then
         MNT_ALL=
         MNT_PIDS=
@@ -139,15 +168,6 @@ else
 fi
 
 # ---------------------------------------------------------------- refusals, in words, no data
-acf_env() { # KEY SECRET DIR ARGS...: acfetch with the environment's key (no auth.d)
-        _k=$1 _s=$2 _d=$3
-        shift 3
-        RC=0
-        env AWS_ACCESS_KEY_ID="$_k" AWS_SECRET_ACCESS_KEY="$_s" "$A" --debug \
-                --insecure-options=http --local-config="$NOAUTH" --dir "$_d" "$@" \
-                >"$OUT" 2>"$ERR" || RC=$?
-        cat "$ERR" >>"$TEST_TMP/all-debug.log"
-}
 acf_env "$CEPH_KEY" "${CEPH_SECRET}x" "$TEST_TMP/store-w" extract "$IDX_URL" "$TEST_TMP/w1"
 expect_rc 254 "a wrong secret"
 expect_err "HTTP status 403 (S3 SignatureDoesNotMatch): the secret key does not match"
