@@ -8,6 +8,7 @@
 #   - four concurrent extracts through the cache: each chunk reaches radosgw once (the
 #     cache's log: a chunk request with an upstream address went to radosgw);
 #   - a missing chunk is a 404 through the cache, not cached; HEAD works;
+#   - the key may come from nginx's environment instead of the file;
 #   - the key and the signatures appear in none of the cache's logs.
 # DEPLOY_CACHE_CONF and DEPLOY_SIGN_JS (test hooks) replace the shipped files.
 set -eu
@@ -44,14 +45,18 @@ for f in "$TEST_TMP/www/default.castr"/*/*.cacnk; do
 done
 expect_eq "chunks uploaded" "$n" "$chunks"
 
+# The key in the file (conf_key, conf_secret), or empty there and in nginx's environment
+# (conf_main: lines for the main context).
+conf_key=$CEPH_KEY conf_secret=$CEPH_SECRET conf_main=
 _s3cache_conf() { # DIR SYNC_PORT PORT
         deploy_conf "$CONF_FILE" "$1/acfetch-cache-s3.conf" "LISTEN=127.0.0.1:$3" \
                 "CACHE_DIR=$1/cache" "SIGN_JS=$1/acfetch-s3-sign.js" "S3_SCHEME=http" \
                 "S3_HOST=$CEPH_S3_HOST" "S3_REGION=$CEPH_REGION" \
-                "S3_BUCKET_PATH=/$prefix" "S3_ACCESS_KEY=$CEPH_KEY" "S3_SECRET_KEY=$CEPH_SECRET"
+                "S3_BUCKET_PATH=/$prefix" "S3_ACCESS_KEY=$conf_key" "S3_SECRET_KEY=$conf_secret"
         cp "$SIGN_JS" "$1/acfetch-s3-sign.js"
         cat >"$1/nginx.conf" <<EOF
 load_module $NJS;
+$conf_main
 user root;
 worker_processes 1;
 pid $1/nginx.pid;
@@ -144,8 +149,24 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE "$cache/app.caidx")
 expect_eq "DELETE through the cache" "$code" 403
 pass "a 404 passes through and is not cached; HEAD is signed as a GET; DELETE is refused"
 
+# The key from nginx's environment, the placeholders left empty (the second way the file offers).
+conf_key='' conf_secret='' conf_main='env AWS_ACCESS_KEY_ID; env AWS_SECRET_ACCESS_KEY;'
+AWS_ACCESS_KEY_ID=$CEPH_KEY AWS_SECRET_ACCESS_KEY=$CEPH_SECRET
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+nginx_launch s3env 2 _s3cache_conf
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+read -r _sync env_port <"$TEST_TMP/nginx.s3env/ports" || fail "cache ports"
+grep -q "$CEPH_SECRET" "$TEST_TMP/nginx.s3env/acfetch-cache-s3.conf" &&
+        fail "the secret is in the environment cache's file"
+curl -sS -f -o "$TEST_TMP/index.env" "http://127.0.0.1:$env_port/app.caidx" ||
+        fail "the index through the cache that takes its key from the environment"
+cmp -s "$index" "$TEST_TMP/index.env" || fail "the index through the environment cache differs"
+pass "the key may come from nginx's environment instead of the file"
+
+nginx_stop s3env
 nginx_stop s3cache
-for f in "$TEST_TMP/nginx.s3cache/error.log" "$cache_log"; do
+for f in "$TEST_TMP/nginx.s3cache/error.log" "$cache_log" "$TEST_TMP/nginx.s3env/error.log" \
+        "$TEST_TMP/nginx.s3env/access.log"; do
         ! grep -q -e "$CEPH_SECRET" -e "$CEPH_KEY" -e 'Signature=' "$f" ||
                 fail "$(basename "$f") holds the S3 key or a signature"
 done
