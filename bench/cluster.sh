@@ -26,7 +26,12 @@
 # and without the cache; per-node wall time p50 and p99 (nearest rank) against the node alone,
 # with and without the cache; beside each, the issue's goal (origin egress <= 1.05x, p99 <=
 # 1.5x one node). The origin's other bytes (pages, indexes, signatures: passed through the cache
-# uncached by design) are printed apart.
+# uncached by design) are printed apart. To tell what bounds the times: the link floor (the
+# seconds the links need: each node's chunk bytes over its own link, or all nodes' over the
+# shared server's link, the slower) for N nodes against one, and the CPU seconds the nodes used
+# against the step's wall time on this machine's CPUs (N nodes on a few cores measure the CPUs).
+# The cache's access log ($BENCH_WORK/cluster/cache/logs) has each request's cache status and
+# time.
 #
 # Usage: bench/cluster.sh [BUILD_DIR]   (default: build; root; ip, tc, nsenter, nginx, casync,
 # gpg, bc; debootstrap for the full form)
@@ -80,6 +85,7 @@ tools="ip tc nsenter nginx casync gpg bc mkfs.ext4"
 for t in $tools; do
         command -v "$t" >/dev/null || die "needs $t"
 done
+[ -x /usr/bin/time ] || die "needs GNU time (/usr/bin/time)"
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
@@ -236,7 +242,7 @@ pid $ngx_c/nginx.pid;
 error_log $ngx_c/logs/error.log;
 events { worker_connections 8192; }
 http {
-	log_format cache '\$request \$status \$body_bytes_sent \$upstream_cache_status';
+	log_format cache '\$request \$status \$body_bytes_sent \$upstream_cache_status \$request_time';
 	access_log $ngx_c/logs/access.log cache;
 	client_body_temp_path $ngx_c/tmp;
 	proxy_temp_path $ngx_c/tmp;
@@ -278,16 +284,18 @@ tree_kib=$(awk '$0 ~ / size=/ { sub(/.* size=/, ""); sub(/ .*/, ""); s += $0 } E
 fs_size=$((nodes * tree_kib * 8 / 1024 / 1024 + 2))G # v1 and v2 trees, the chunks, room
 
 # fetch_all TAG VERSION PORT_HOST PORT NODE...: the nodes fetch example.com/debian:VERSION at
-# once from HOST:PORT; each node's wall seconds in $run/TAG/NODE.time, its --json in NODE.json.
-# Then checks each node's rendered tree against the index.
+# once from HOST:PORT; each node's wall seconds in $run/TAG/NODE.time, its CPU seconds (user,
+# system) in NODE.cpu, its --json in NODE.json; the step's wall seconds in TAG/span. Then
+# checks each node's rendered tree against the index.
 fetch_all() {
         local tag=$1 v=$2 host=$3 port=$4 n t0 t1 tree pids=()
         shift 4
         mkdir -p "$run/$tag"
+        t0=$(date +%s.%N)
         for n in "$@"; do
                 (
                         t0=$(date +%s.%N)
-                        nsenter "--net=/run/netns/${pre}n$n" "$acfetch" --quiet --dir="$fs/n$n" fetch \
+                        /usr/bin/time -f '%U %S' -o "$run/$tag/$n.cpu" nsenter "--net=/run/netns/${pre}n$n" "$acfetch" --quiet --dir="$fs/n$n" fetch \
                                 --insecure-options=http --local-config="$work/trust" \
                                 --connect-to="example.com:80:$host:$port" --json "example.com/debian:$v" \
                                 >"$run/$tag/$n.json" 2>"$run/$tag/$n.err"
@@ -303,6 +311,8 @@ fetch_all() {
                 fi
                 pids=("${pids[@]:1}")
         done
+        t1=$(date +%s.%N)
+        echo "$t1 - $t0" | bc >"$run/$tag/span"
         for n in "$@"; do
                 tree=$(grep -o '"tree": *"[^"]*"' "$run/$tag/$n.json" | sed 's/.*"\([^"]*\)"$/\1/')
                 [ -d "$tree" ] || die "$tag: node $n's --json names no tree ($run/$tag/$n.json)"
@@ -391,6 +401,31 @@ for r in cache direct; do
                 x=$(ratio "$p99" "$alone")
                 printf 'node time, %s, %s: p99 %ss = %sx one node alone (%ss)  [goal <= 1.5x: %s]\n' \
                         "$label" "$step" "$p99" "$x" "$alone" "$(meets "$x" 1.5)"
+        done
+done
+# cpu TAG: the CPU seconds the nodes of round step TAG used in all.
+cpu() { cat "$run/$1"/*.cpu | awk '{ s += $1 + $2 } END { printf "%.1f", s }'; }
+# floor BYTES SHARED_RATE NODES: the seconds the links need for NODES nodes to get BYTES each
+# through a server whose link is SHARED_RATE: the node's own link or the server's, the slower.
+floor() {
+        echo "a = $1 * 8 / $(rate_bps "$node_rate"); b = $3 * $1 * 8 / $(rate_bps "$2")
+                if (b > a) a = b; scale = 3; a / 1" | bc -l | sed 's/^\./0./'
+}
+for r in cache direct; do
+        label="with cache" shared=$cache_rate
+        [ "$r" = cache ] || label="without cache" shared=$origin_rate
+        for step in cold update; do
+                bytes=$distinct1
+                [ "$step" = cold ] || bytes=$missing2
+                f1=$(floor "$bytes" "$shared" 1)
+                fn=$(floor "$bytes" "$shared" "$nodes")
+                printf 'link floor, %s, %s: %ss for %d nodes = %sx %ss for one (chunk bytes over %s per node, %s shared)\n' \
+                        "$label" "$step" "$fn" "$nodes" "$(ratio "$fn" "$f1")" "$f1" "$node_rate" "$shared"
+                span=$(cat "$run/$r-$step/span")
+                c=$(cpu "$r-$step")
+                printf 'cpu, %s, %s: the nodes used %s CPU s in %.1fs on %d CPUs (%d%% busy); one node alone %s CPU s\n' \
+                        "$label" "$step" "$c" "$span" "$(nproc)" \
+                        "$(echo "100 * $c / ($span * $(nproc))" | bc)" "$(cpu "${r}1-$step")"
         done
 done
 echo "images: all $trees_ok rendered trees equal their index (casync mtree)"
