@@ -196,6 +196,8 @@ join "$ns_o" p-o "$ip_o" "$origin_rate"
 join "$ns_c" p-c "$ip_c" "$cache_rate"
 for ((i = 1; i <= nodes; i++)); do join "$pre"n$i p-n$i "$(node_ip "$i")" "$node_rate"; done
 
+# Never rm -rf through the file system of a run killed before its cleanup.
+! mountpoint -q "$fs" || umount "$fs"
 rm -rf "$run"
 mkdir -p "$run"
 # Workers as root: they read (and the cache writes) under BENCH_WORK, which may be private.
