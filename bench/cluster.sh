@@ -70,7 +70,9 @@ die() {
         echo "bench/cluster.sh: $*" >&2
         exit 1
 }
-[ -x "$acfetch" ] && [ -x "$proxy" ] || die "build first: meson setup build && ninja -C build"
+for x in "$acfetch" "$proxy"; do
+        [ -x "$x" ] || die "no $x: build first (meson setup build && ninja -C build)"
+done
 [ "$(id -u)" = 0 ] || die "must run as root"
 case $small in 0 | 1) ;; *) die "CLUSTER_SMALL must be 0 or 1" ;; esac
 case $nodes in '' | *[!0-9]* | 0) die "CLUSTER_NODES must be a number above 0" ;; esac
@@ -290,19 +292,19 @@ fs_size=$((nodes * tree_kib * 8 / 1024 / 1024 + 2))G # v1 and v2 trees, the chun
 # system) in NODE.cpu, its --json in NODE.json; the step's wall seconds in TAG/span. Then
 # checks each node's rendered tree against the index.
 fetch_all() {
-        local tag=$1 v=$2 host=$3 port=$4 n t0 t1 tree pids=()
+        local tag=$1 v=$2 host=$3 port=$4 n t0 t1 tree pids=() s0 s1
         shift 4
         mkdir -p "$run/$tag"
         t0=$(date +%s.%N)
         for n in "$@"; do
                 (
-                        t0=$(date +%s.%N)
+                        s0=$(date +%s.%N)
                         /usr/bin/time -f '%U %S' -o "$run/$tag/$n.cpu" nsenter "--net=/run/netns/${pre}n$n" "$acfetch" --quiet --dir="$fs/n$n" fetch \
                                 --insecure-options=http --local-config="$work/trust" \
                                 --connect-to="example.com:80:$host:$port" --json "example.com/debian:$v" \
                                 >"$run/$tag/$n.json" 2>"$run/$tag/$n.err"
-                        t1=$(date +%s.%N)
-                        echo "$t1 - $t0" | bc >"$run/$tag/$n.time"
+                        s1=$(date +%s.%N)
+                        echo "$s1 - $s0" | bc >"$run/$tag/$n.time"
                 ) &
                 pids+=($!)
         done
