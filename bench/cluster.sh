@@ -36,7 +36,7 @@
 # Usage: bench/cluster.sh [BUILD_DIR]   (default: build; root; ip, tc, nsenter, nginx, casync,
 # gpg, bc; debootstrap for the full form)
 # Full form (the Debian minbase rootfs of the other benchmarks, 8 nodes):
-#   BENCH_WORK=/work/benchwork bench/cluster.sh build
+#   bench/cluster.sh build      (BENCH_WORK=DIR to reuse another bench's rootfs and key)
 # Environment (defaults):
 #   CLUSTER_SMALL       1: N=3 and a generated ~6 MiB image, no debootstrap (the CI form) (0)
 #   CLUSTER_NODES       N (8; 3 when small)
