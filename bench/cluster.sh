@@ -161,6 +161,7 @@ cleanup() {
         done
         wait 2>/dev/null
         drop_fs "$fs"
+        rm -rf "$run/cache/cache" # the cached chunks; the logs stay
         gpgconf --kill gpg-agent 2>/dev/null # started by the signing
         exit "$rc"
 }
