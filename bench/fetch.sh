@@ -71,11 +71,6 @@ sync
 sleep 0.5
 sent=$(awk '$2 ~ /\.cacnk$/ { s += $5 } END { print s + 0 }' "$ngx/logs/access.log")
 reqs=$(grep -c '\.cacnk' "$ngx/logs/access.log" || true)
-# Items start at byte 64: an 8-byte end offset and a 32-byte ID each; a 40-byte tail follows.
-caidx_ids() {
-        local n=$((($(wc -c <"$1") - 104) / 40))
-        od -An -v -tx1 -j64 -N$((n * 40)) "$1" | tr -d ' \n' | fold -w 80 | cut -c17-80
-}
 caidx_ids "$srv/debian-1.caidx" | sort -u >"$work/ids1"
 caidx_ids "$srv/debian-2.caidx" | sort -u >"$work/ids2"
 expect=$(comm -13 "$work/ids1" "$work/ids2" | while read -r id; do

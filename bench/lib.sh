@@ -3,11 +3,12 @@
 # deleted tens of thousands of inodes, ext4's inode allocator spends most of its time skipping
 # them (recently_deleted), which would measure the previous run's cleanup, not the tool.
 
-# fresh_fs DIR: (re)creates an empty ext4 file system mounted at DIR.
+# fresh_fs DIR [SIZE]: (re)creates an empty ext4 file system mounted at DIR, SIZE (truncate's
+# units, default 4G) when its backing file is made.
 fresh_fs() {
         mountpoint -q "$1" && umount "$1"
         mkdir -p "$1"
-        [ -f "$1.img" ] || truncate -s 4G "$1.img"
+        [ -f "$1.img" ] || truncate -s "${2:-4G}" "$1.img"
         mkfs.ext4 -q -F "$1.img"
         mount -o loop "$1.img" "$1"
 }
@@ -39,6 +40,47 @@ timed() {
 
 # median: the median of the numbers on stdin, one a line.
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# rate_bps RATE: tc's rate (100mbit, 1gbit, ...) in bit/s.
+rate_bps() {
+        local n m
+        case $1 in
+        *[kK][bB][iI][tT]) n=${1%????} m=1000 ;;
+        *[mM][bB][iI][tT]) n=${1%????} m=1000000 ;;
+        *[gG][bB][iI][tT]) n=${1%????} m=1000000000 ;;
+        *[bB][iI][tT]) n=${1%???} m=1 ;;
+        *) n=$1 m=1 ;;
+        esac
+        case $n in '' | *[!0-9.]* | *.*.*) echo "not a rate: $1 (use bit, kbit, mbit or gbit)" >&2; return 1 ;; esac
+        echo "$n * $m / 1" | bc
+}
+
+# tbf NETNS DEV RATE|none: caps the egress of DEV (in the network namespace NETNS) to RATE with
+# `tc tbf`, a burst of 2 ms (at least 128 KiB, as segmentation offload hands tbf 64 KiB
+# packets); none removes the cap.
+tbf() {
+        local bps burst
+        tc -n "$1" qdisc del dev "$2" root 2>/dev/null || true
+        [ "$3" != none ] || return 0
+        bps=$(rate_bps "$3")
+        burst=$(echo "b = $bps / 8 / 500; if (b < 131072) b = 131072; b" | bc)
+        tc -n "$1" qdisc add dev "$2" root tbf rate "$3" burst "$burst" latency 100ms
+}
+
+# caidx_ids INDEX: the chunk IDs of a casync index, one a line, in order. Items start at byte 64:
+# an 8-byte end offset and a 32-byte ID each; a 40-byte tail follows.
+caidx_ids() {
+        local n
+        n=$((($(wc -c <"$1") - 104) / 40))
+        [ "$n" -gt 0 ] || return 0
+        od -An -v -tx1 -j64 -N$((n * 40)) "$1" | tr -d ' \n' | fold -w 80 | cut -c17-80
+}
+
+# chunk_bytes STORE: the total size of the chunk files of STORE named by the IDs on stdin.
+chunk_bytes() {
+        awk -v s="$1" '{ print s "/" substr($1, 1, 4) "/" $1 ".cacnk" }' | xargs -r stat -c %s |
+                awk '{ s += $1 } END { printf "%d\n", s }'
+}
 
 # free_port [NETNS]: prints a TCP port no socket uses (in NETNS, a name from `ip netns`).
 free_port() {

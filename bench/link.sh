@@ -115,28 +115,10 @@ for n in c s; do
         eval "in_$n ip link set v\$ns_$n up"
 done
 
-# rate_bps RATE: tc's rate (100mbit, 1gbit, ...) in bit/s.
-rate_bps() {
-        local n=${1%%[a-zA-Z]*} u=${1##*[0-9.]}
-        case ${u,,} in
-        bit | "") echo "$n" ;;
-        kbit) echo "$n * 1000" | bc ;;
-        mbit) echo "$n * 1000000" | bc ;;
-        gbit) echo "$n * 1000000000" | bc ;;
-        *) echo "unknown rate unit in $1 (use kbit, mbit or gbit)" >&2; return 1 ;;
-        esac
-}
-# link_rate RATE|none: tbf on the egress of both ends, a burst of 2 ms (at least 128 KiB, as
-# segmentation offload hands tbf 64 KiB packets).
+# link_rate RATE|none: tbf (bench/lib.sh) on the egress of both ends.
 link_rate() {
-        local n bps burst
-        for n in c s; do
-                eval "in_$n tc qdisc del dev v\$ns_$n root" 2>/dev/null || true
-                [ "$1" != none ] || continue
-                bps=$(rate_bps "$1")
-                burst=$(echo "b = $bps / 8 / 500; if (b < 131072) b = 131072; b" | bc)
-                eval "in_$n tc qdisc add dev v\$ns_$n root tbf rate $1 burst $burst latency 100ms"
-        done
+        tbf "$ns_c" "v$ns_c" "$1"
+        tbf "$ns_s" "v$ns_s" "$1"
 }
 
 # nginx serves the casync-made image (and, on a second port, the image published by acfetch with
