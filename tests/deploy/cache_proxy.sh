@@ -27,32 +27,8 @@ deploy_init
 _nginx_conf() { # DIR SYNC_PORT PORT
         deploy_conf "$CONF_FILE" "$1/acfetch-cache.conf" "LISTEN=127.0.0.1:$3" \
                 "ORIGIN=127.0.0.1:$ORIGIN_PORT" "CACHE_DIR=$1/cache"
-        cat >"$1/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $1/nginx.pid;
-error_log $1/error.log info;
-events {
-        worker_connections 1024;
-}
-http {
-        log_format cache '\$request_method \$uri \$status \$upstream_cache_status';
-        access_log $1/access.log cache;
-        client_body_temp_path $1/tmp/body;
-        proxy_temp_path $1/tmp/proxy;
-        fastcgi_temp_path $1/tmp/fastcgi;
-        uwsgi_temp_path $1/tmp/uwsgi;
-        scgi_temp_path $1/tmp/scgi;
-        server {
-                listen 127.0.0.1:$2;
-                location = /__sync {
-                        access_log off;
-                        return 204;
-                }
-        }
-        include $1/acfetch-cache.conf;
-}
-EOF
+        deploy_nginx_conf "$1" "$2" acfetch-cache.conf \
+                '$request_method $uri $status $upstream_cache_status'
 }
 
 cache_start_nginx() {

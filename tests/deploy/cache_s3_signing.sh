@@ -54,34 +54,10 @@ _s3cache_conf() { # DIR SYNC_PORT PORT
                 "S3_HOST=$CEPH_S3_HOST" "S3_REGION=$CEPH_REGION" \
                 "S3_BUCKET_PATH=/$prefix" "S3_ACCESS_KEY=$conf_key" "S3_SECRET_KEY=$conf_secret"
         cp "$SIGN_JS" "$1/acfetch-s3-sign.js"
-        cat >"$1/nginx.conf" <<EOF
-load_module $NJS;
-$conf_main
-user root;
-worker_processes 1;
-pid $1/nginx.pid;
-error_log $1/error.log info;
-events {
-        worker_connections 1024;
-}
-http {
-        log_format cache '\$request_method \$uri \$status \$upstream_cache_status up=\$upstream_addr';
-        access_log $1/access.log cache;
-        client_body_temp_path $1/tmp/body;
-        proxy_temp_path $1/tmp/proxy;
-        fastcgi_temp_path $1/tmp/fastcgi;
-        uwsgi_temp_path $1/tmp/uwsgi;
-        scgi_temp_path $1/tmp/scgi;
-        server {
-                listen 127.0.0.1:$2;
-                location = /__sync {
-                        access_log off;
-                        return 204;
-                }
-        }
-        include $1/acfetch-cache-s3.conf;
-}
-EOF
+        deploy_nginx_conf "$1" "$2" acfetch-cache-s3.conf \
+                '$request_method $uri $status $upstream_cache_status up=$upstream_addr' \
+                "load_module $NJS;
+$conf_main"
 }
 nginx_launch s3cache 2 _s3cache_conf
 read -r _sync cache_port <"$TEST_TMP/nginx.s3cache/ports" || fail "cache ports"

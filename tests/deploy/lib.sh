@@ -26,6 +26,10 @@
 #       The chunk IDs requested from the origin since the mark, sorted, repeats kept.
 # deploy_conf FILE OUT [PLACEHOLDER=VALUE]...
 #       Copy FILE to OUT with each @PLACEHOLDER@ replaced; fail if one is left.
+# deploy_nginx_conf DIR SYNC_PORT INCLUDE LOG_FORMAT [MAIN_LINES]
+#       DIR/nginx.conf for the origin or a cache: MAIN_LINES (e.g. load_module) at the top, one worker,
+#       logs and temp files in DIR, access log in LOG_FORMAT, a /__sync server on SYNC_PORT for
+#       nginx_sync, and the deploy/ file INCLUDE (already in DIR) in http {}.
 # deploy_fetch_round TAG N HOST/NAME CACHE_PORT
 #       N concurrent `acfetch fetch` by name, each with its own --dir ($TEST_TMP/node.TAG.I),
 #       every request for HOST on port 80 sent to 127.0.0.1:CACHE_PORT (https to HOST is
@@ -60,7 +64,24 @@ deploy_image() { # HOST NAME KIB
 }
 
 _deploy_origin_conf() { # DIR SYNC_PORT PORT
+        cat >"$1/origin.conf" <<EOF
+default_type application/octet-stream;
+server_tokens off;
+server {
+        listen 127.0.0.1:$3;
+        root $_deploy_root;
+        location / {
+                try_files \$uri/index.html \$uri =404;
+        }
+}
+EOF
+        deploy_nginx_conf "$1" "$2" origin.conf \
+                '$request_method $uri $status auth=$http_authorization cookie=$http_cookie inm=$http_if_none_match'
+}
+
+deploy_nginx_conf() { # DIR SYNC_PORT INCLUDE LOG_FORMAT [MAIN_LINES]
         cat >"$1/nginx.conf" <<EOF
+${5:-}
 user root;
 worker_processes 1;
 pid $1/nginx.pid;
@@ -69,15 +90,13 @@ events {
         worker_connections 1024;
 }
 http {
-        default_type application/octet-stream;
-        log_format origin '\$request_method \$uri \$status auth=\$http_authorization cookie=\$http_cookie inm=\$http_if_none_match';
-        access_log $1/access.log origin;
+        log_format cache '$4';
+        access_log $1/access.log cache;
         client_body_temp_path $1/tmp/body;
         proxy_temp_path $1/tmp/proxy;
         fastcgi_temp_path $1/tmp/fastcgi;
         uwsgi_temp_path $1/tmp/uwsgi;
         scgi_temp_path $1/tmp/scgi;
-        server_tokens off;
         server {
                 listen 127.0.0.1:$2;
                 location = /__sync {
@@ -85,13 +104,7 @@ http {
                         return 204;
                 }
         }
-        server {
-                listen 127.0.0.1:$3;
-                root $_deploy_root;
-                location / {
-                        try_files \$uri/index.html \$uri =404;
-                }
-        }
+        include $1/$3;
 }
 EOF
 }

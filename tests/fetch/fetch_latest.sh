@@ -12,11 +12,7 @@ set -eu
 # shellcheck source=tests/fetch/lib.sh
 . "$SRCDIR/tests/fetch/lib.sh"
 fe_init
-: >"$TEST_TMP/dummy"
-fe_sign "$TEST_TMP/dummy"
-GNUPGHOME=$FE_GNUPG
-export GNUPGHOME
-FPR=$(cat "$FE_GNUPG/fpr")
+fe_signing_key
 
 OUTDIR=$WWW/example.com
 mkdir -p "$OUTDIR"

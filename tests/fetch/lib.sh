@@ -48,6 +48,9 @@
 #       use, in $FE_GNUPG). The key is trusted for every name in $FE_CONFIG (root.d), which NET
 #       passes as --local-config, so fetches verify signatures as they do by default. A test
 #       that copies an index elsewhere copies (or makes) its .asc too.
+# fe_signing_key
+#       The same key for gpg itself (publish --sign KEYID): made if needed, GNUPGHOME set to it
+#       and exported, FPR its fingerprint.
 # fe_same_tree EXPECTED ACTUAL [strict]
 #       casync mtree of both must be equal, except for the top directory's own line and the
 #       top-level "rendered" marker and "rendered.stat" record (unless "strict": every line
@@ -271,6 +274,14 @@ fe_sign() { # FILE
         fi
         rm -f "$1.asc"
         _fe_gpg --armor --detach-sign --output "$1.asc" "$1" || fail "gpg: sign $1"
+}
+
+fe_signing_key() {
+        : >"$TEST_TMP/dummy"
+        fe_sign "$TEST_TMP/dummy"
+        GNUPGHOME=$FE_GNUPG
+        export GNUPGHOME
+        FPR=$(cat "$FE_GNUPG/fpr")
 }
 
 _fe_mtree() { # DIR OUT [strict]

@@ -29,11 +29,7 @@ set -eu
 . "$SRCDIR/tests/mount/lib.sh"
 mnt_init
 fe_init
-: >"$TEST_TMP/dummy"
-fe_sign "$TEST_TMP/dummy"
-GNUPGHOME=$FE_GNUPG
-export GNUPGHOME
-FPR=$(cat "$FE_GNUPG/fpr")
+fe_signing_key
 
 name=example.com/prof/app
 OUTDIR=$WWW/example.com

@@ -15,12 +15,7 @@ set -eu
 # shellcheck source=tests/fetch/lib.sh
 . "$SRCDIR/tests/fetch/lib.sh"
 fe_init
-# The fetch tests' signing key (made on first use, trusted through $NET's --local-config).
-: >"$TEST_TMP/dummy"
-fe_sign "$TEST_TMP/dummy"
-GNUPGHOME=$FE_GNUPG
-export GNUPGHOME
-FPR=$(cat "$FE_GNUPG/fpr")
+fe_signing_key
 g() { gpg --batch --quiet "$@"; }
 pass "signing key $FPR made and trusted"
 

@@ -21,11 +21,7 @@ set -eu
 # shellcheck source=tests/mount/lib.sh
 . "$SRCDIR/tests/mount/lib.sh"
 fe_init
-: >"$TEST_TMP/dummy"
-fe_sign "$TEST_TMP/dummy"
-GNUPGHOME=$FE_GNUPG
-export GNUPGHOME
-FPR=$(cat "$FE_GNUPG/fpr")
+fe_signing_key
 ceph_start
 ceph_bucket images.test
 RGW_PORT=${CEPH_S3_HOST##*:}
