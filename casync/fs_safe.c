@@ -296,6 +296,28 @@ int fs_remove_tree_at(int dir_fd, const char *name)
         return remove_entry(dir_fd, name, DT_UNKNOWN, 0);
 }
 
+int fs_read_all(int fd, size_t max, uint8_t **ret, size_t *ret_size)
+{
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        if ((uint64_t)st.st_size > max)
+                return -EFBIG;
+        uint8_t *b = malloc(MAX((size_t)st.st_size, (size_t)1));
+        if (!b)
+                return -ENOMEM;
+        int r = read_full(fd, b, (size_t)st.st_size);
+        if (r < 0) {
+                free(b);
+                return r;
+        }
+        *ret = b;
+        *ret_size = (size_t)st.st_size;
+        return 0;
+}
+
 int fs_mkdir_parents(const char *path, mode_t mode)
 {
         _cleanup_(freep) char *p = strdup(path);

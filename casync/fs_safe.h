@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Longest file name component (NAME_MAX). */
@@ -118,6 +119,11 @@ int fs_mkdir_at(int dir_fd, const char *name, mode_t mode);
  * itself with exactly mode when it is created; trailing slashes are ignored and existing
  * directories are fine. 0 or a negative errno (not logged). */
 int fs_mkdir_parents(const char *path, mode_t mode);
+
+/* The whole content of the regular file fd, at most max bytes, malloc'ed (never NULL on
+ * success). -EINVAL when it is not a regular file, -EFBIG when larger than max, or the read's
+ * negative errno; not logged. */
+int fs_read_all(int fd, size_t max, uint8_t **ret, size_t *ret_size);
 
 /* The process umask, read without changing it (race-free with other threads). */
 mode_t fs_get_umask(void);

@@ -13,9 +13,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "casync/fs_safe.h"
 #include "fetcher/publish/publish.h"
 
 /* Requests in flight are the engine's (it adapts them to the link); these threads only keep
@@ -56,24 +56,12 @@ char *publish_upload_url(const char *to, const char *rel, const char *leaf)
 static int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size)
 {
         _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0) {
-                int r = negative_errno();
+        int r = fd < 0 ? negative_errno() : fs_read_all(fd, max, ret, ret_size);
+        if (r == -EINVAL || r == -EFBIG)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: not a regular file of at most %zu bytes",
+                                    path, max);
+        if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: cannot read: %s", path, strerror(-r));
-        }
-        if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "%s: not a regular file of at most %zu bytes", path, max);
-        uint8_t *buf = malloc(MAX((size_t)st.st_size, (size_t)1));
-        if (!buf)
-                return -ENOMEM;
-        int r = read_full(fd, buf, (size_t)st.st_size);
-        if (r < 0) {
-                free(buf);
-                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot read: %s", path, strerror(-r));
-        }
-        *ret = buf;
-        *ret_size = (size_t)st.st_size;
         return 0;
 }
 

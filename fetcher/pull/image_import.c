@@ -94,22 +94,7 @@ static int read_index(int dir_fd, const char *name, uint8_t **ret, size_t *ret_s
         _cleanup_(closep) int fd = fs_open_beneath(dir_fd, name, O_RDONLY, 0);
         if (fd < 0)
                 return fd;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if ((uint64_t)st.st_size > CA_INDEX_FILE_SIZE_MAX)
-                return -EFBIG;
-        uint8_t *b = malloc(MAX((size_t)st.st_size, (size_t)1));
-        if (!b)
-                return -ENOMEM;
-        int r = read_full(fd, b, (size_t)st.st_size);
-        if (r < 0) {
-                free(b);
-                return r;
-        }
-        *ret = b;
-        *ret_size = (size_t)st.st_size;
-        return 0;
+        return fs_read_all(fd, (size_t)CA_INDEX_FILE_SIZE_MAX, ret, ret_size);
 }
 
 typedef struct produce_job {

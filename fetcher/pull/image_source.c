@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "casync/fs_safe.h"
 #include "fetcher/pull/pull.h"
 
 static bool ends_with(const char *s, const char *suffix)
@@ -87,24 +88,14 @@ int image_source_get(transfer_engine *e, const char *location, size_t max,
                 return -ENOENT;
         if (fd < 0)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", location);
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", location);
-        if (!S_ISREG(st.st_mode))
-                return ca_log_errno(CA_LOG_ERR, -EINVAL, "%s: not a regular file", location);
-        if ((uint64_t)st.st_size > max)
-                return ca_log_errno(CA_LOG_ERR, -EFBIG, "%s: larger than %zu bytes", location, max);
-        uint8_t *body = malloc(MAX((size_t)st.st_size, (size_t)1));
-        if (!body)
-                return -ENOMEM;
-        int r = read_full(fd, body, (size_t)st.st_size);
-        if (r < 0) {
-                free(body);
+        int r = fs_read_all(fd, max, &ret->body, &ret->size);
+        if (r == -EINVAL)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: not a regular file", location);
+        if (r == -EFBIG)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: larger than %zu bytes", location, max);
+        if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: %s", location, strerror(-r));
-        }
         ret->status = 200;
-        ret->body = body;
-        ret->size = (size_t)st.st_size;
         return 0;
 }
 
