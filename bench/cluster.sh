@@ -42,7 +42,8 @@
 #   CLUSTER_NODES       N (8; 3 when small)
 #   CLUSTER_NODE_RATE   each node's link, both ways, tc's units (200mbit)
 #   CLUSTER_ORIGIN_RATE the origin's link (1gbit)
-#   CLUSTER_CACHE_RATE  the cache's link (1gbit)
+#   CLUSTER_CACHE_RATE  the cache's link (10gbit: it serves every node, so it needs N x the
+#                       node rate; at 1gbit, 8 nodes' 1.6 Gbit/s would make it the bound)
 #   CLUSTER_ORIGIN_RTT  ms added to every connection to the origin, by bench/delay_proxy: the
 #                       origin is farther away than the cache (10; 0: no proxy)
 #   CLUSTER_CACHE_RTT   ms added to every connection to the cache (0; 0: no proxy)
@@ -60,7 +61,7 @@ small=${CLUSTER_SMALL:-0}
 if [ "$small" = 1 ]; then nodes=${CLUSTER_NODES:-3}; else nodes=${CLUSTER_NODES:-8}; fi
 node_rate=${CLUSTER_NODE_RATE:-200mbit}
 origin_rate=${CLUSTER_ORIGIN_RATE:-1gbit}
-cache_rate=${CLUSTER_CACHE_RATE:-1gbit}
+cache_rate=${CLUSTER_CACHE_RATE:-10gbit}
 origin_rtt=${CLUSTER_ORIGIN_RTT:-10}
 cache_rtt=${CLUSTER_CACHE_RTT:-0}
 cache_conf=${CLUSTER_CACHE_CONF:-$top/deploy/nginx/acfetch-cache.conf}
