@@ -44,6 +44,9 @@ chown 1234:4321 "$R/srv"
 chmod 0750 "$R/srv"
 setfattr -n user.k -v v "$R/keep/a" 2>/dev/null || true
 u repack --image "$L:1.0" "$B"
+# repack adds a layer to the image the bundle was unpacked from: a fresh bundle for layer 2.
+rm -rf "$B"
+u unpack --image "$L:1.0" "$B"
 rm -f "$R/keep/deleted"
 rm -r "$R/gone" "$R/replaced"
 mkdir "$R/replaced"
@@ -61,6 +64,18 @@ rm -rf "$B"
 u unpack --image "$L:1.0" "$B"
 [ ! -e "$R/keep/deleted" ] && [ ! -e "$R/opq/lower" ] && [ -d "$R/replaced" ] ||
         fail "umoci's own unpack is not what this test expects"
+python3 - "$L" >"$TEST_TMP/layers" <<'PY' || fail "listing the layers"
+import gzip, json, sys, tarfile, io
+L = sys.argv[1]
+idx = json.load(open(L + "/index.json"))
+m = json.load(open(L + "/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
+for l in m["layers"]:
+    data = gzip.decompress(open(L + "/blobs/sha256/" + l["digest"][7:], "rb").read())
+    print(" ".join(sorted(tarfile.open(fileobj=io.BytesIO(data)).getnames())))
+PY
+expect_eq "layers" "$(wc -l <"$TEST_TMP/layers")" 3
+grep -q 'keep/.wh.deleted' "$TEST_TMP/layers" && grep -q '.wh.gone' "$TEST_TMP/layers" ||
+        fail "umoci made no whiteouts: $(cat "$TEST_TMP/layers")"
 pass "image built with umoci: 3 layers (whiteouts, opaque directory, cross-layer links)"
 
 # ---------------------------------------------------------------- published, fetched by name
