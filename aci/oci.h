@@ -22,18 +22,23 @@
 #define OCI_LAYERS_MAX 1000U
 
 typedef struct oci_image {
-        char *dir, *tag;           /* from oci:DIR[:TAG]; tag NULL when not given */
-        json_t *manifest, *config; /* verified and parsed */
+        char *dir, *tag;           /* DIR (or FILE) and TAG (NULL when not given) */
+        int dir_fd;                /* docker-archive: the archive unpacked; else -1 (dir) */
+        int work_fd;               /* docker-archive: where work_name is */
+        char *work_name;           /* docker-archive: the private directory, removed by free */
+        json_t *manifest, *config; /* verified and parsed; "layers" lists the descriptors */
 } oci_image;
 
-/* true for "oci:..." */
+/* true for "oci:..." and "docker-archive:..." */
 bool oci_source_is(const char *source);
 
 /*
- * Opens the image source names ("oci:DIR[:TAG]"; without TAG the layout must hold exactly one
- * image) and checks its manifest and config. Logs its failures.
+ * Opens the image source names and checks its manifest and config; logs its failures.
+ * "oci:DIR[:TAG]": without TAG the layout must hold exactly one image. "docker-archive:FILE"
+ * (`docker save`, `skopeo copy ... docker-archive:FILE`; one image): the archive is unpacked
+ * into a private directory under work_fd first (see oci_archive.c).
  */
-int oci_image_open(const char *source, oci_image **ret);
+int oci_image_open(const char *source, int work_fd, oci_image **ret);
 oci_image *oci_image_free(oci_image *img);
 static inline void oci_image_freep(oci_image **img)
 {
@@ -65,3 +70,22 @@ typedef struct oci_manifest_options {
  */
 int oci_image_manifest(const oci_image *img, int rootfs_fd, const oci_manifest_options *o,
                        char **ret, size_t *ret_size);
+
+/* ---------------------------------------------------------------- between the oci files */
+
+/* A descriptor's digest (sha256 only), size and media type, checked; path: docker-archive's
+ * file of the blob (else NULL: blobs/sha256/HEX). Strings borrowed from the JSON. */
+typedef struct oci_desc {
+        const char *digest, *media_type, *path;
+        uint64_t size;
+        ca_chunk_id id;
+} oci_desc;
+int oci_image_new(oci_image **ret);
+int oci_parse_desc(const char *what, json_t *d, oci_desc *ret);
+/* JSON bytes that must hold an object; `what` names them in the one message. */
+int oci_parse_json(const char *what, const uint8_t *data, size_t size, json_t **ret);
+/* A JSON blob (at most OCI_JSON_MAX) read, its size and digest checked, then parsed. */
+int oci_read_json_blob(const oci_image *img, const oci_desc *d, const char *what, json_t **ret);
+/* The file at path ('/'-separated components) below dir_fd, never through a symlink; not logged. */
+int oci_open_path(int dir_fd, const char *path);
+int oci_archive_open(const char *file, int work_fd, oci_image **ret);

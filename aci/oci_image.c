@@ -19,13 +19,19 @@
 
 bool oci_source_is(const char *source)
 {
-        return strncmp(source, "oci:", 4) == 0;
+        return strncmp(source, "oci:", 4) == 0 || strncmp(source, "docker-archive:", 15) == 0;
 }
 
 oci_image *oci_image_free(oci_image *img)
 {
         if (!img)
                 return NULL;
+        if (img->dir_fd >= 0)
+                close(img->dir_fd);
+        if (img->work_name) {
+                (void)fs_remove_tree_at(img->work_fd, img->work_name);
+                free(img->work_name);
+        }
         free(img->dir);
         free(img->tag);
         json_decref(img->manifest);
@@ -34,14 +40,7 @@ oci_image *oci_image_free(oci_image *img)
         return NULL;
 }
 
-/* A descriptor's digest, size and media type, checked. */
-typedef struct oci_desc {
-        const char *digest, *media_type;
-        uint64_t size;
-        ca_chunk_id id;
-} oci_desc;
-
-static int parse_desc(const char *what, json_t *d, oci_desc *ret)
+int oci_parse_desc(const char *what, json_t *d, oci_desc *ret)
 {
         json_t *digest = json_object_get(d, "digest"), *size = json_object_get(d, "size");
         if (!json_is_object(d) || !json_is_string(digest) || !json_is_integer(size) ||
@@ -50,6 +49,7 @@ static int parse_desc(const char *what, json_t *d, oci_desc *ret)
         ret->digest = json_string_value(digest);
         ret->size = (uint64_t)json_integer_value(size);
         ret->media_type = json_string_value(json_object_get(d, "mediaType"));
+        ret->path = json_string_value(json_object_get(d, "path"));
         if (strncmp(ret->digest, "sha256:", 7) != 0 ||
             ca_chunk_id_from_hex(ret->digest + 7, &ret->id) < 0)
                 return ca_bad("%s: digest \"%s\": only sha256:<64 lowercase hex digits> is taken",
@@ -57,24 +57,53 @@ static int parse_desc(const char *what, json_t *d, oci_desc *ret)
         return 0;
 }
 
+/* The file at path (components separated by '/'), below dir_fd, never through a symlink. */
+int oci_open_path(int dir_fd, const char *path)
+{
+        int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        for (const char *p = path;;) {
+                size_t len = strcspn(p, "/");
+                char comp[FS_NAME_MAX + 1];
+                if (len > FS_NAME_MAX) {
+                        close(fd);
+                        return -ENAMETOOLONG;
+                }
+                memcpy(comp, p, len);
+                comp[len] = 0;
+                if (!fs_name_is_valid(comp)) {
+                        close(fd);
+                        return -EINVAL;
+                }
+                int sub = fs_open_beneath(fd, comp, p[len] ? O_RDONLY | O_DIRECTORY : O_RDONLY, 0);
+                close(fd);
+                if (sub < 0 || !p[len])
+                        return sub;
+                fd = sub;
+                p += len + 1;
+        }
+}
+
 /* The blob of d opened for reading, its size checked. */
 static int open_blob(const oci_image *img, const oci_desc *d)
 {
-        _cleanup_(closep) int dir = open(img->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_(closep) int dir = img->dir_fd >= 0
+                                        ? fcntl(img->dir_fd, F_DUPFD_CLOEXEC, 3)
+                                        : open(img->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir < 0)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", img->dir);
-        _cleanup_(closep) int blobs = fs_open_beneath(dir, "blobs", O_RDONLY | O_DIRECTORY, 0);
-        _cleanup_(closep) int sha =
-            blobs < 0 ? blobs : fs_open_beneath(blobs, "sha256", O_RDONLY | O_DIRECTORY, 0);
-        int fd = sha < 0 ? sha : fs_open_beneath(sha, d->digest + 7, O_RDONLY, 0);
+        char path[7 + 64 + 16];
+        snprintf(path, sizeof(path), "blobs/sha256/%s", d->digest + 7);
+        const char *name = d->path ? d->path : path;
+        int fd = oci_open_path(dir, name);
         if (fd < 0)
-                return ca_log_errno(CA_LOG_ERR, fd, "%s: blob %s: %s", img->dir, d->digest,
-                                    strerror(-fd));
+                return ca_log_errno(CA_LOG_ERR, fd, "%s: %s: %s", img->dir, name, strerror(-fd));
         struct stat st;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != d->size) {
                 close(fd);
-                return ca_bad("%s: blob %s is not a regular file of %" PRIu64 " bytes", img->dir,
-                              d->digest, d->size);
+                return ca_bad("%s: %s is not a regular file of %" PRIu64 " bytes", img->dir, name,
+                              d->size);
         }
         return fd;
 }
@@ -88,7 +117,7 @@ static int check_digest(const oci_image *img, const oci_desc *d, const ca_chunk_
                       ca_chunk_id_to_hex(got, hex));
 }
 
-static int parse_json(const char *what, const uint8_t *data, size_t size, json_t **ret)
+int oci_parse_json(const char *what, const uint8_t *data, size_t size, json_t **ret)
 {
         json_error_t err;
         json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
@@ -103,7 +132,7 @@ static int parse_json(const char *what, const uint8_t *data, size_t size, json_t
 }
 
 /* A JSON blob, verified, then parsed. */
-static int read_json_blob(const oci_image *img, const oci_desc *d, const char *what, json_t **ret)
+int oci_read_json_blob(const oci_image *img, const oci_desc *d, const char *what, json_t **ret)
 {
         if (d->size > OCI_JSON_MAX)
                 return ca_bad("%s: %s of %" PRIu64 " bytes: more than %" PRIu64 " is refused",
@@ -125,7 +154,7 @@ static int read_json_blob(const oci_image *img, const oci_desc *d, const char *w
         _cleanup_(freep) char *w = NULL;
         if (asprintf(&w, "%s: %s %s", img->dir, what, d->digest) < 0)
                 return -ENOMEM;
-        return parse_json(w, data, size, ret);
+        return oci_parse_json(w, data, size, ret);
 }
 
 /* The manifest descriptor of index.json the tag picks. */
@@ -152,7 +181,7 @@ static int pick_manifest(oci_image *img, json_t *index, oci_desc *ret)
         if (!found)
                 return ca_log_errno(CA_LOG_ERR, -ENOENT, "%s: no image tagged %s", img->dir,
                                     img->tag);
-        int r = parse_desc("index.json", found, ret);
+        int r = oci_parse_desc("index.json", found, ret);
         if (r < 0)
                 return r;
         if (ret->media_type && strcmp(ret->media_type, MT_OCI_MANIFEST) != 0 &&
@@ -163,11 +192,24 @@ static int pick_manifest(oci_image *img, json_t *index, oci_desc *ret)
         return 0;
 }
 
-int oci_image_open(const char *source, oci_image **ret)
+int oci_image_new(oci_image **ret)
 {
-        _cleanup_(oci_image_freep) oci_image *img = calloc(1, sizeof(*img));
+        oci_image *img = calloc(1, sizeof(*img));
         if (!img)
                 return -ENOMEM;
+        img->dir_fd = img->work_fd = -1;
+        *ret = img;
+        return 0;
+}
+
+int oci_image_open(const char *source, int work_fd, oci_image **ret)
+{
+        if (strncmp(source, "docker-archive:", 15) == 0)
+                return oci_archive_open(source + 15, work_fd, ret);
+        _cleanup_(oci_image_freep) oci_image *img = NULL;
+        int r = oci_image_new(&img);
+        if (r < 0)
+                return r;
         const char *spec = source + 4, *colon = strrchr(spec, ':');
         if (colon && !strchr(colon, '/')) {
                 img->dir = strndup(spec, (size_t)(colon - spec));
@@ -192,20 +234,20 @@ int oci_image_open(const char *source, oci_image **ret)
                                     img->dir, strerror(-fd));
         _cleanup_(freep) uint8_t *data = NULL;
         size_t size = 0;
-        int r = fs_read_all(fd, (size_t)OCI_JSON_MAX, &data, &size);
+        r = fs_read_all(fd, (size_t)OCI_JSON_MAX, &data, &size);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s/index.json: %s", img->dir, strerror(-r));
         _cleanup_(freep) char *what = NULL;
         if (asprintf(&what, "%s/index.json", img->dir) < 0)
                 return -ENOMEM;
         json_t *index = NULL;
-        r = parse_json(what, data, size, &index);
+        r = oci_parse_json(what, data, size, &index);
         if (r < 0)
                 return r;
         oci_desc md, cd;
         r = pick_manifest(img, index, &md);
         if (r >= 0)
-                r = read_json_blob(img, &md, "manifest", &img->manifest);
+                r = oci_read_json_blob(img, &md, "manifest", &img->manifest);
         json_decref(index); /* md's strings were index's */
         if (r < 0)
                 return r;
@@ -213,9 +255,9 @@ int oci_image_open(const char *source, oci_image **ret)
         if (!json_is_array(layers) || json_array_size(layers) > OCI_LAYERS_MAX)
                 return ca_bad("%s: the manifest has no list of layers (or more than %u)", img->dir,
                               OCI_LAYERS_MAX);
-        r = parse_desc("manifest", json_object_get(img->manifest, "config"), &cd);
+        r = oci_parse_desc("manifest", json_object_get(img->manifest, "config"), &cd);
         if (r >= 0)
-                r = read_json_blob(img, &cd, "config", &img->config);
+                r = oci_read_json_blob(img, &cd, "config", &img->config);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(img);
@@ -243,7 +285,7 @@ static int apply_layer(const oci_image *img, size_t n, json_t *desc, const ca_ta
         if (asprintf(&what, "%s: layer %zu", img->dir, n + 1) < 0)
                 return -ENOMEM;
         oci_desc d;
-        int r = parse_desc(what, desc, &d);
+        int r = oci_parse_desc(what, desc, &d);
         if (r < 0)
                 return r;
         if (d.media_type && !strstr(d.media_type, "tar"))

@@ -258,7 +258,7 @@ static int dir_source(const publish_options *a, publish_ctx *c)
         return r;
 }
 
-/* SOURCE oci:DIR[:TAG]: the layers applied into a private directory under OUTDIR (removed when
+/* SOURCE oci:DIR[:TAG] or docker-archive:FILE: the layers applied into a private directory under OUTDIR (removed when
  * done), the labels version (the tag), os and arch (the config) unless given, and the manifest
  * made from the image config unless --manifest. */
 static int oci_source(const publish_options *a, publish_ctx *c)
@@ -266,16 +266,17 @@ static int oci_source(const publish_options *a, publish_ctx *c)
         _cleanup_(oci_image_freep) oci_image *img = NULL;
         _cleanup_(freep) char *prefix = NULL;
         const char *os, *arch;
-        int r = oci_image_open(c->source, &img);
-        if (r < 0)
-                return r;
-        r = fs_mkdir_parents(c->outdir, 0755);
+        int r = fs_mkdir_parents(c->outdir, 0755);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: %s", c->outdir, strerror(-r));
         c->outdir_fd = open(c->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (c->outdir_fd < 0)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", c->outdir);
         fs_temp_reclaim_siblings(c->outdir_fd, "oci-rootfs", "an unpacked OCI image");
+        fs_temp_reclaim_siblings(c->outdir_fd, "docker-archive", "an unpacked docker-archive");
+        r = oci_image_open(c->source, c->outdir_fd, &img);
+        if (r < 0)
+                return r;
         r = fs_temp_prefix("oci-rootfs", &prefix);
         if (r >= 0)
                 r = fs_mkdtemp_at(c->outdir_fd, prefix, &c->oci_tmp);

@@ -5,7 +5,8 @@
 # symlink to one; a config with Entrypoint, Cmd, User by name, WorkingDir, Env, ExposedPorts,
 # Volumes and a label) is published signed, fetched by name over https and renders the rootfs
 # `umoci unpack` makes of the same image, with the manifest mapped from the config. The same
-# layers compressed with zstd, or not at all, give the same rootfs.
+# layers compressed with zstd, or not at all, and the same image as a docker-archive (skopeo
+# copy), give the same rootfs.
 # shellcheck disable=SC2086 # $NET is an option list
 set -eu
 # shellcheck source=tests/http/lib.sh
@@ -14,7 +15,7 @@ set -eu
 . "$SRCDIR/tests/http/fetch_lib.sh"
 # shellcheck source=tests/fetch/lib.sh
 . "$SRCDIR/tests/fetch/lib.sh"
-require_cmd umoci python3 zstd
+require_cmd umoci skopeo python3 zstd
 fe_init
 fe_signing_key
 
@@ -167,6 +168,22 @@ PY
         fe_same_tree "$R" "$TEST_TMP/x-$c/rootfs"
 done
 pass "zstd and uncompressed layers give the same rootfs"
+
+# ---------------------------------------------------------------- docker-archive
+# The same image through skopeo as docker save writes it: the same rootfs, the tag as version.
+skopeo copy --quiet "oci:$L:1.0" "docker-archive:$TEST_TMP/img.tar:example/oci:3.0" \
+        >"$TEST_TMP/skopeo.log" 2>&1 || fail "skopeo copy: $(cat "$TEST_TMP/skopeo.log")"
+acf publish "docker-archive:$TEST_TMP/img.tar" --name example.com/oci-docker "$OUTDIR"
+expect_rc 0 "publish docker-archive"
+expect_eq "printed URL" "$(cat "$OUT")" "https://example.com/oci-docker/3.0/linux-aarch64.caidx"
+rm -rf "$TEST_TMP/xd"
+casync extract "$OUTDIR/oci-docker/3.0/linux-aarch64.caidx" "$TEST_TMP/xd" ||
+        fail "extract (docker-archive)"
+fe_same_tree "$R" "$TEST_TMP/xd/rootfs"
+grep -q '"user": "1234"' "$TEST_TMP/xd/manifest" || fail "docker-archive manifest"
+[ -z "$(find "$OUTDIR" -maxdepth 1 -name '.docker-archive*' -o -maxdepth 1 -name '.oci-rootfs*')" ] ||
+        fail "unpacked archive left in OUTDIR"
+pass "docker-archive (skopeo copy) publishes the same rootfs, its tag as version"
 
 # A layout with several images wants a tag; an unknown tag is named.
 acf publish "oci:$L" --name example.com/oci "$OUTDIR"
