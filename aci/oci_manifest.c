@@ -127,6 +127,7 @@ static int app_json(const oci_image *img, int rootfs_fd, const oci_manifest_opti
         json_t *cfg = json_object_get(img->config, "config");
         json_t *exec = json_array(), *env = json_array(), *ports = json_array(),
                *mps = json_array();
+        char *user = NULL, *group = NULL;
         int r = -ENOMEM;
         if (!exec || !env || !ports || !mps)
                 goto out;
@@ -139,13 +140,13 @@ static int app_json(const oci_image *img, int rootfs_fd, const oci_manifest_opti
         if (json_array_size(exec) > 0)
                 json_object_set(app, "exec", exec);
 
-        _cleanup_(freep) char *user = NULL, *group = NULL;
         r = resolve_user(img, rootfs_fd, json_string_value(json_object_get(cfg, "User")), &user,
                          &group);
         if (r < 0)
                 goto out;
         json_object_set_new(app, "user", json_string(o->user ? o->user : user));
         json_object_set_new(app, "group", json_string(o->group ? o->group : group));
+        r = -ENOMEM;
 
         const char *wd = json_string_value(json_object_get(cfg, "WorkingDir"));
         if (wd && *wd)
@@ -194,6 +195,8 @@ static int app_json(const oci_image *img, int rootfs_fd, const oci_manifest_opti
                 json_object_set(app, "mountPoints", mps);
         r = 0;
 out:
+        free(user);
+        free(group);
         json_decref(exec);
         json_decref(env);
         json_decref(ports);

@@ -90,6 +90,47 @@ expect_err "corrupt or altered"
 [ "$(ls -A "$OUTDIR")" = keep ] || fail "corrupt layer: OUTDIR holds $(ls -A "$OUTDIR")"
 pass "a layer whose blob does not match its digest is refused"
 
+# docker-archive: a member climbing out of the archive, and a layer that is not its diff_id.
+# darchive OUT CORRUPT EXTRA-MEMBER: one layer (f), the config named by its digest.
+darchive() {
+        python3 - "$@" <<'PY' || fail "making a docker-archive"
+import hashlib, io, json, sys, tarfile
+out, corrupt, extra = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
+lb = io.BytesIO()
+with tarfile.open(fileobj=lb, mode="w") as t:
+    ti = tarfile.TarInfo("f"); ti.size = 5
+    t.addfile(ti, io.BytesIO(b"hello"))
+layer = lb.getvalue()
+lid = hashlib.sha256(layer).hexdigest()
+if corrupt:
+    layer = layer[:600] + bytes([layer[600] ^ 0xff]) + layer[601:]
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + lid]}}).encode()
+cid = hashlib.sha256(cfg).hexdigest()
+man = json.dumps([{"Config": cid + ".json", "RepoTags": ["x:1"], "Layers": [lid + ".tar"]}]).encode()
+with tarfile.open(out, "w") as t:
+    for name, data in [(cid + ".json", cfg), (lid + ".tar", layer), ("manifest.json", man)] + \
+                      ([(extra, b"evil")] if extra else []):
+        ti = tarfile.TarInfo(name); ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+PY
+}
+darchive "$TEST_TMP/ok.tar" 0 ""
+acf publish "docker-archive:$TEST_TMP/ok.tar" --name example.com/docker "$OUTDIR"
+expect_rc 0 "a benign docker-archive"
+rm -rf "${OUTDIR:?}/docker" "$OUTDIR/default.castr"
+darchive "$TEST_TMP/bad.tar" 0 ../x
+acf publish "docker-archive:$TEST_TMP/bad.tar" --name example.com/bad "$OUTDIR"
+[ "$RC" != 0 ] && [ "$(wc -l <"$ERR")" = 1 ] || fail "docker-archive with ../x: $(cat "$ERR")"
+expect_err '"\.\." component'
+[ "$(ls -A "$OUTDIR")" = keep ] && [ ! -e "$TEST_TMP/www/x" ] || fail "docker-archive ../x: $(ls -A "$OUTDIR")"
+darchive "$TEST_TMP/corrupt.tar" 1 ""
+acf publish "docker-archive:$TEST_TMP/corrupt.tar" --name example.com/bad "$OUTDIR"
+[ "$RC" != 0 ] || fail "a docker-archive layer that is not its diff_id: published"
+expect_err "corrupt or altered"
+[ "$(ls -A "$OUTDIR")" = keep ] || fail "corrupt docker-archive: OUTDIR holds $(ls -A "$OUTDIR")"
+pass "docker-archive: a member climbing out and a layer that is not its diff_id are refused"
+
 # The same layers untouched publish: the refusals above are the hostile entries'.
 layout file:f:hello dir:sub "symlink:sub/l:/etc" -- file:sub/g:x file:.wh.f:
 acf publish "oci:$L:t" --name example.com/good "$OUTDIR"
