@@ -219,7 +219,8 @@ static void add_annotations(json_t *to, json_t *from)
                                 *p = '-';
                         else
                                 *p = (char)tolower((unsigned char)*p);
-                json_array_append_new(to, json_pack("{s:s,s:O}", "name", name, "value", v));
+                if (dc_identifier_valid(name)) /* else appc has no name for it */
+                        json_array_append_new(to, json_pack("{s:s,s:O}", "name", name, "value", v));
         }
 }
 
