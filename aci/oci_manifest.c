@@ -173,8 +173,11 @@ static int app_json(const oci_image *img, int rootfs_fd, const oci_manifest_opti
                 char *end;
                 unsigned long port = strtoul(key, &end, 10);
                 const char *proto = *end == '/' ? end + 1 : "tcp";
-                if (end == key || port == 0 || port > 65535 || (*end && *end != '/'))
-                        return ca_bad("%s: exposed port \"%s\" is not PORT[/PROTO]", img->dir, key);
+                if (end == key || port == 0 || port > 65535 || (*end && *end != '/') || !*proto ||
+                    !dc_identifier_valid(proto)) {
+                        r = ca_bad("%s: exposed port \"%s\" is not PORT[/PROTO]", img->dir, key);
+                        goto out;
+                }
                 _cleanup_(freep) char *raw = NULL, *name = NULL;
                 if (asprintf(&raw, "%lu-%s", port, proto) < 0 || !(name = ac_name("", raw)))
                         goto out;

@@ -185,6 +185,24 @@ grep -q '"user": "1234"' "$TEST_TMP/xd/manifest" || fail "docker-archive manifes
         fail "unpacked archive left in OUTDIR"
 pass "docker-archive (skopeo copy) publishes the same rootfs, its tag as version"
 
+# ---------------------------------------------------------------- appc's own validator
+# actool, built offline from Debian's golang-github-appc-spec-dev, checks every generated manifest.
+if command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/github.com/appc/spec/actool ] &&
+        GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE=$TEST_TMP/gocache \
+                go build -o "$TEST_TMP/actool" github.com/appc/spec/actool >"$TEST_TMP/go.log" 2>&1; then
+        for m in "$TEST_TMP/r/manifest" "$TEST_TMP/x11/manifest" "$TEST_TMP/x12/manifest" \
+                "$TEST_TMP/x-zstd/manifest" "$TEST_TMP/xd/manifest"; do
+                "$TEST_TMP/actool" validate --type=manifest "$m" >"$TEST_TMP/actool.log" 2>&1 ||
+                        fail "actool validate $m: $(cat "$TEST_TMP/actool.log")"
+        done
+        echo '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"Not Valid"}' >"$TEST_TMP/bad"
+        ! "$TEST_TMP/actool" validate --type=manifest "$TEST_TMP/bad" >/dev/null 2>&1 ||
+                fail "actool accepts an invalid manifest: the check above proves nothing"
+        pass "appc's actool validates every generated manifest"
+else
+        skip_part "actool validate" "no go or golang-github-appc-spec-dev to build actool"
+fi
+
 # A layout with several images wants a tag; an unknown tag is named.
 acf publish "oci:$L" --name example.com/oci "$OUTDIR"
 [ "$RC" != 0 ] || fail "no tag in a layout of several images: accepted"
