@@ -339,8 +339,14 @@ static int on_entry(void *userdata, const ca_tar_entry *e)
                         return 0;
                 }
         }
-        const char *name;
-        _cleanup_(closep) int dir = open_parent(x, e->path, true, &name);
+        const char *name, *base = strrchr(e->path, '/');
+        /* A whiteout in a directory no layer made has nothing to remove (and makes none). */
+        bool whiteout = x->o.layers && strncmp(base ? base + 1 : e->path, ".wh.", 4) == 0;
+        _cleanup_(closep) int dir = open_parent(x, e->path, !whiteout, &name);
+        if (dir == -ENOENT && whiteout) {
+                x->skip = true;
+                return 0;
+        }
         if (dir < 0)
                 return dir;
         int r = 0;

@@ -132,8 +132,11 @@ expect_err "corrupt or altered"
 pass "docker-archive: a member climbing out and a layer that is not its diff_id are refused"
 
 # The same layers untouched publish: the refusals above are the hostile entries'.
-layout file:f:hello dir:sub "symlink:sub/l:/etc" -- file:sub/g:x file:.wh.f:
-acf publish "oci:$L:t" --name example.com/good "$OUTDIR"
+layout file:f:hello dir:sub "symlink:sub/l:/etc" -- file:sub/g:x file:.wh.f: file:none/.wh.x:
+acf publish "oci:$L:t" --name example.com/good --label os=linux --label arch=amd64 "$OUTDIR"
 expect_rc 0 "a benign layout"
-pass "a benign layout of the same shape publishes"
+casync extract "$OUTDIR/good/t/linux-amd64.caidx" "$TEST_TMP/good" || fail "extract the benign image"
+[ "$(cd "$TEST_TMP/good/rootfs" && find . | sort | tr '\n' ' ')" = ". ./sub ./sub/g ./sub/l " ] ||
+        fail "benign image: $(cd "$TEST_TMP/good/rootfs" && find . | sort | tr '\n' ' ')"
+pass "a benign layout of the same shape publishes: f whited out, no directory for a whiteout in none"
 echo "# all hostile oci checks passed"
