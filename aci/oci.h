@@ -89,3 +89,6 @@ int oci_read_json_blob(const oci_image *img, const oci_desc *d, const char *what
 /* The file at path ('/'-separated components) below dir_fd, never through a symlink; not logged. */
 int oci_open_path(int dir_fd, const char *path);
 int oci_archive_open(const char *file, int work_fd, oci_image **ret);
+/* The unpacked docker-archive at img->dir_fd: manifest.json (one image), the config checked
+ * against its name, the layers' descriptors (their diff_ids) into img->manifest. */
+int oci_archive_read(oci_image *img);

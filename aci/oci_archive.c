@@ -80,9 +80,18 @@ int oci_archive_open(const char *file, int work_fd, oci_image **ret)
         if (!img->dir)
                 return -ENOMEM;
         r = unpack_archive(img, work_fd);
+        if (r >= 0)
+                r = oci_archive_read(img);
         if (r < 0)
                 return r;
+        *ret = TAKE_PTR(img);
+        return 0;
+}
 
+int oci_archive_read(oci_image *img)
+{
+        const char *file = img->dir;
+        int r;
         _cleanup_(closep) int fd = fs_open_beneath(img->dir_fd, "manifest.json", O_RDONLY, 0);
         if (fd < 0)
                 return ca_bad("%s: no manifest.json: not a docker-archive", file);
@@ -154,8 +163,5 @@ int oci_archive_open(const char *file, int work_fd, oci_image **ret)
                         r = -ENOMEM;
         }
         json_decref(descs);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(img);
-        return 0;
+        return r;
 }

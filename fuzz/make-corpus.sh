@@ -15,7 +15,7 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
 for t in index chunk_codec catar_decode catar_extract catar_seek discovery_page image_name \
-        manifest openpgp_keys openpgp_signature auth_d image_record tar_read profile oci_layout; do
+        manifest openpgp_keys openpgp_signature auth_d image_record tar_read profile oci_layout docker_archive; do
         mkdir -p "$out/$t"
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/acfetch-corpus.XXXXXX")
@@ -162,5 +162,9 @@ cp "$src"/fuzz/seeds/profile/* "$out/profile/"
 for d in "$src"/fuzz/seeds/oci_layout/*/; do
         two_part "$work/oci-rest" "$d/manifest.json" "$d/config.json"
         two_part "$out/oci_layout/$(basename "$d")" "$d/index.json" "$work/oci-rest"
+done
+# docker_archive: manifest.json, then the config.
+for d in "$src"/fuzz/seeds/docker_archive/*/; do
+        two_part "$out/docker_archive/$(basename "$d")" "$d/manifest.json" "$d/config.json"
 done
 echo "corpora in $out: $(find "$out" -type f | wc -l) files"
