@@ -278,14 +278,17 @@ static int layer_write(void *userdata, const void *data, size_t size)
         return r < 0 ? r : ca_tar_reader_feed(f->rd, data, size);
 }
 
-static int apply_layer(const oci_image *img, size_t n, json_t *desc, const ca_tar_handler *h,
-                       int rootfs_fd)
+static int apply_layer(const oci_image *img, size_t n, json_t *desc, ca_tar_extract *x,
+                       const ca_tar_handler *h, int rootfs_fd)
 {
         _cleanup_(freep) char *what = NULL;
         if (asprintf(&what, "%s: layer %zu", img->dir, n + 1) < 0)
                 return -ENOMEM;
+        int r = ca_tar_extract_next_layer(x, what);
+        if (r < 0)
+                return r;
         oci_desc d;
-        int r = oci_parse_desc(what, desc, &d);
+        r = oci_parse_desc(what, desc, &d);
         if (r < 0)
                 return r;
         if (d.media_type && !strstr(d.media_type, "tar"))
@@ -340,8 +343,7 @@ int oci_image_unpack(const oci_image *img, int rootfs_fd)
         size_t i;
         json_array_foreach(layers, i, l)
         {
-                ca_tar_extract_next_layer(x);
-                r = apply_layer(img, i, l, &h, rootfs_fd);
+                r = apply_layer(img, i, l, x, &h, rootfs_fd);
                 if (r < 0)
                         return r;
         }

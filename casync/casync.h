@@ -545,8 +545,9 @@ typedef struct ca_tar_extract_options {
 } ca_tar_extract_options;
 int ca_tar_extract_new(int dir_fd, const char *what, const ca_tar_extract_options *o,
                        ca_tar_extract **ret, ca_tar_handler *ret_handler);
-/* With layers: the next tar is a new layer (what an opaque whiteout keeps is this layer's). */
-void ca_tar_extract_next_layer(ca_tar_extract *x);
+/* With layers: the next tar is a new layer (what an opaque whiteout keeps is this layer's),
+ * named `what` in messages from now on. */
+int ca_tar_extract_next_layer(ca_tar_extract *x, const char *what);
 /* After the reader finished: directory metadata; warns about what was skipped. */
 int ca_tar_extract_finish(ca_tar_extract *x);
 ca_tar_extract *ca_tar_extract_free(ca_tar_extract *x);

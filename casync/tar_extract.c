@@ -51,9 +51,15 @@ static void written_clear(ca_tar_extract *x)
         x->written_sorted = true;
 }
 
-void ca_tar_extract_next_layer(ca_tar_extract *x)
+int ca_tar_extract_next_layer(ca_tar_extract *x, const char *what)
 {
         written_clear(x);
+        char *w = strdup(what);
+        if (!w)
+                return -ENOMEM;
+        free(x->what);
+        x->what = w;
+        return 0;
 }
 
 ca_tar_extract *ca_tar_extract_free(ca_tar_extract *x)
