@@ -536,9 +536,18 @@ typedef struct ca_tar_extract_options {
         /* Optional: 1 to write the entry, negative to fail (logged by the filter). */
         int (*filter)(void *userdata, const ca_tar_entry *e);
         void *filter_userdata;
+        /* An OCI image's layers, one tar after the other (ca_tar_extract_next_layer between
+         * them), applied as an OCI runtime unpacks them: an entry replaces what has its name
+         * (directories merge); "DIR/.wh.NAME" removes DIR/NAME and "DIR/.wh..wh..opq" empties
+         * DIR of what earlier layers put there; a whiteout naming no valid name (".", "..") is
+         * refused; directory metadata is the last layer's. */
+        bool layers;
 } ca_tar_extract_options;
 int ca_tar_extract_new(int dir_fd, const char *what, const ca_tar_extract_options *o,
                        ca_tar_extract **ret, ca_tar_handler *ret_handler);
+/* With layers: the next tar is a new layer (what an opaque whiteout keeps is this layer's),
+ * named `what` in messages from now on. */
+int ca_tar_extract_next_layer(ca_tar_extract *x, const char *what);
 /* After the reader finished: directory metadata; warns about what was skipped. */
 int ca_tar_extract_finish(ca_tar_extract *x);
 ca_tar_extract *ca_tar_extract_free(ca_tar_extract *x);

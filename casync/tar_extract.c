@@ -37,7 +37,30 @@ struct ca_tar_extract {
         dir_meta *dirs;
         size_t n_dirs, alloc_dirs;
         uint64_t n_devices, n_xattrs;
+        /* layers: the paths the current layer wrote (an opaque whiteout keeps them) */
+        char **written;
+        size_t n_written, alloc_written;
+        bool written_sorted;
 };
+
+static void written_clear(ca_tar_extract *x)
+{
+        for (size_t i = 0; i < x->n_written; i++)
+                free(x->written[i]);
+        x->n_written = 0;
+        x->written_sorted = true;
+}
+
+int ca_tar_extract_next_layer(ca_tar_extract *x, const char *what)
+{
+        written_clear(x);
+        char *w = strdup(what);
+        if (!w)
+                return -ENOMEM;
+        free(x->what);
+        x->what = w;
+        return 0;
+}
 
 ca_tar_extract *ca_tar_extract_free(ca_tar_extract *x)
 {
@@ -48,6 +71,8 @@ ca_tar_extract *ca_tar_extract_free(ca_tar_extract *x)
         for (size_t i = 0; i < x->n_dirs; i++)
                 free(x->dirs[i].path);
         free(x->dirs);
+        written_clear(x);
+        free(x->written);
         free(x->what);
         free(x);
         return NULL;
@@ -149,6 +174,118 @@ static int set_meta_at(ca_tar_extract *x, int dir, const char *name, const ca_ta
         return 0;
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int written_add(ca_tar_extract *x, const char *path)
+{
+        if (x->n_written == x->alloc_written) {
+                size_t n = x->alloc_written ? x->alloc_written * 2 : 64;
+                char **w = realloc(x->written, n * sizeof(*w));
+                if (!w)
+                        return -ENOMEM;
+                x->written = w;
+                x->alloc_written = n;
+        }
+        x->written[x->n_written] = strdup(path);
+        if (!x->written[x->n_written])
+                return -ENOMEM;
+        x->n_written++;
+        x->written_sorted = false;
+        return 0;
+}
+
+static bool written_has(ca_tar_extract *x, const char *path)
+{
+        if (!x->written_sorted && x->n_written > 1)
+                qsort(x->written, x->n_written, sizeof(*x->written), str_cmp);
+        x->written_sorted = true;
+        return x->n_written > 0 &&
+               bsearch(&path, x->written, x->n_written, sizeof(*x->written), str_cmp);
+}
+
+/* The directory records of path and everything below it: gone with it. */
+static void forget_dirs(ca_tar_extract *x, const char *path)
+{
+        size_t len = strlen(path), k = 0;
+        for (size_t i = 0; i < x->n_dirs; i++) {
+                const char *p = x->dirs[i].path;
+                if (strncmp(p, path, len) == 0 && (p[len] == 0 || p[len] == '/'))
+                        free(x->dirs[i].path);
+                else
+                        x->dirs[k++] = x->dirs[i];
+        }
+        x->n_dirs = k;
+}
+
+/* Removes dir/name (path in the tree), a whole directory included. */
+static int remove_entry(ca_tar_extract *x, int dir, const char *name, const char *path)
+{
+        int r = fs_remove_tree_at(dir, name);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: \"%s\": cannot remove: %s", x->what, path,
+                                    strerror(-r));
+        forget_dirs(x, path);
+        return 0;
+}
+
+/* "DIR/.wh..wh..opq": DIR keeps only what this layer wrote in it. */
+static int opaque(ca_tar_extract *x, int dir, const char *path, size_t dir_len)
+{
+        _cleanup_(freep) char **names = NULL;
+        size_t n = 0;
+        int r = fs_list_sorted(dir, NULL, NULL, CA_TAR_ENTRIES_MAX, &names, &n);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: \"%s\": %s", x->what, path, strerror(-r));
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                _cleanup_(freep) char *child = NULL;
+                if (asprintf(&child, "%.*s%s%s", (int)dir_len, path, dir_len ? "/" : "", names[i]) <
+                    0)
+                        r = -ENOMEM;
+                else if (!written_has(x, child))
+                        r = remove_entry(x, dir, names[i], child);
+        }
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        return r;
+}
+
+/*
+ * layers: a whiteout is applied here (1: done, the entry is not written); any other entry
+ * replaces what has its name, unless both are directories (0: write it).
+ */
+static int layer_entry(ca_tar_extract *x, int dir, const char *name, const ca_tar_entry *e)
+{
+        size_t dir_len = (size_t)(name - e->path);
+        dir_len = dir_len ? dir_len - 1 : 0;
+        if (strcmp(name, ".wh..wh..opq") == 0)
+                return opaque(x, dir, e->path, dir_len) ?: 1;
+        if (strncmp(name, ".wh.", 4) == 0) {
+                const char *victim = name + 4;
+                if (!fs_name_is_valid(victim))
+                        return ca_bad("%s: \"%s\": a whiteout must name one file, not \"%s\"",
+                                      x->what, e->path, victim);
+                _cleanup_(freep) char *vpath = NULL;
+                if (asprintf(&vpath, "%.*s%s%s", (int)dir_len, e->path, dir_len ? "/" : "",
+                             victim) < 0)
+                        return -ENOMEM;
+                return remove_entry(x, dir, victim, vpath) ?: 1;
+        }
+        int r = written_add(x, e->path);
+        if (r < 0)
+                return r;
+        struct stat st;
+        if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT
+                           ? 0
+                           : ca_log_errno(CA_LOG_ERR, -errno, "%s: \"%s\": %m", x->what, e->path);
+        if (S_ISDIR(st.st_mode) && e->type == CA_TAR_DIRECTORY)
+                return 0;
+        return remove_entry(x, dir, name, e->path);
+}
+
 static int duplicate(ca_tar_extract *x, const char *path)
 {
         return ca_bad("%s: \"%s\": the archive holds it twice", x->what, path);
@@ -208,15 +345,28 @@ static int on_entry(void *userdata, const ca_tar_entry *e)
                         return 0;
                 }
         }
-        const char *name;
-        _cleanup_(closep) int dir = open_parent(x, e->path, true, &name);
+        const char *name, *base = strrchr(e->path, '/');
+        /* A whiteout in a directory no layer made has nothing to remove (and makes none). */
+        bool whiteout = x->o.layers && strncmp(base ? base + 1 : e->path, ".wh.", 4) == 0;
+        _cleanup_(closep) int dir = open_parent(x, e->path, !whiteout, &name);
+        if (dir == -ENOENT && whiteout) {
+                x->skip = true;
+                return 0;
+        }
         if (dir < 0)
                 return dir;
+        int r = 0;
+        if (x->o.layers) {
+                r = layer_entry(x, dir, name, e);
+                if (r != 0) {
+                        x->skip = true;
+                        return MIN(r, 0);
+                }
+        }
         struct timespec ts[2] = {
             {.tv_sec = (time_t)(e->mtime / 1000000000U), .tv_nsec = (long)(e->mtime % 1000000000U)},
         };
         ts[1] = ts[0];
-        int r = 0;
         switch (e->type) {
         case CA_TAR_DIRECTORY: {
                 if (mkdirat(dir, name, 0700) < 0) {
@@ -329,6 +479,7 @@ int ca_tar_extract_new(int dir_fd, const char *what, const ca_tar_extract_option
         x->cur_fd = -1;
         x->o = *o;
         x->chown = geteuid() == 0 && !o->no_same_owner;
+        x->written_sorted = true;
         x->what = strdup(what);
         if (!x->what) {
                 ca_tar_extract_free(x);

@@ -15,7 +15,7 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
 for t in index chunk_codec catar_decode catar_extract catar_seek discovery_page image_name \
-        manifest openpgp_keys openpgp_signature auth_d image_record tar_read profile; do
+        manifest openpgp_keys openpgp_signature auth_d image_record tar_read profile oci_layout docker_archive; do
         mkdir -p "$out/$t"
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/acfetch-corpus.XXXXXX")
@@ -158,4 +158,13 @@ cp "$src"/fuzz/seeds/image_name/* "$out/image_name/"
 cp "$src"/fuzz/seeds/auth_d/* "$out/auth_d/"
 cp "$src"/fuzz/seeds/image_record/* "$out/image_record/"
 cp "$src"/fuzz/seeds/profile/* "$out/profile/"
+# oci_layout: index.json, then the manifest, then the config (fuzz_split2 twice).
+for d in "$src"/fuzz/seeds/oci_layout/*/; do
+        two_part "$work/oci-rest" "$d/manifest.json" "$d/config.json"
+        two_part "$out/oci_layout/$(basename "$d")" "$d/index.json" "$work/oci-rest"
+done
+# docker_archive: manifest.json, then the config.
+for d in "$src"/fuzz/seeds/docker_archive/*/; do
+        two_part "$out/docker_archive/$(basename "$d")" "$d/manifest.json" "$d/config.json"
+done
 echo "corpora in $out: $(find "$out" -type f | wc -l) files"

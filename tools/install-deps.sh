@@ -20,8 +20,12 @@ clang="clang libclang-rt-14-dev"
 # Ceph radosgw as the S3 server (tests/ceph_lib.sh), nginx's njs module (deploy/nginx signs
 # requests to a private bucket), and varnish and squid (the other caches deploy/ ships).
 cluster="radosgw ceph-mon ceph-osd ceph-common libnginx-mod-http-js varnish squid"
+# OCI images (tests/oci/): umoci builds and unpacks the images publish oci:DIR is compared with,
+# skopeo converts them to other transports, and golang-go with golang-github-appc-spec-dev
+# build appc's actool offline, which validates the manifests made from their configs.
+oci="umoci skopeo golang-go golang-github-appc-spec-dev"
 missing=""
-for p in $build $run $tests $bench $checks $clang $cluster; do
+for p in $build $run $tests $bench $checks $clang $cluster $oci; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
                 missing="$missing $p"
 done

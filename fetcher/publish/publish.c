@@ -15,6 +15,7 @@
 
 #include "casync/fs_safe.h"
 #include "aci/aci.h"
+#include "aci/oci.h"
 #include "discovery/discovery.h"
 #include "fetcher/publish/publish.h"
 
@@ -156,6 +157,8 @@ typedef struct publish_ctx {
         dc_image *img;
         char *rel; /* the name without its host: the page's directory under OUTDIR */
         int src_fd, rootfs_fd;
+        int outdir_fd; /* oci: OUTDIR, holding oci_tmp */
+        char *oci_tmp; /* oci: the private directory the layers are applied into */
         struct stat src_st;
         bool image_dir; /* SOURCE holds a manifest (and rootfs/) */
         image_manifest m;
@@ -173,6 +176,15 @@ static void publish_ctx_done(publish_ctx *c)
                 close(c->src_fd);
         if (c->rootfs_fd >= 0)
                 close(c->rootfs_fd);
+        if (c->oci_tmp) {
+                int r = fs_remove_tree_at(c->outdir_fd, c->oci_tmp);
+                if (r < 0)
+                        ca_log_warning("%s/%s: cannot remove the unpacked image: %s", c->outdir,
+                                       c->oci_tmp, strerror(-r));
+                free(c->oci_tmp);
+        }
+        if (c->outdir_fd >= 0)
+                close(c->outdir_fd);
         image_manifest_done(&c->m);
         free(c->rel);
         free(c->vrel);
@@ -191,29 +203,13 @@ static void publish_ctx_done(publish_ctx *c)
         free(c->url);
 }
 
-/* The name and labels (validated as discovery reads them), SOURCE, and the manifest: read, or
- * generated for a bare rootfs; it must agree with the name and the labels. */
-static int resolve_image(const publish_options *a, publish_ctx *c)
+/* SOURCE a directory: an image (manifest and rootfs/) or a bare rootfs, for which the manifest
+ * is generated. */
+static int dir_source(const publish_options *a, publish_ctx *c)
 {
-        _cleanup_(freep) char *image_string = NULL, *why = NULL;
-        _cleanup_(freep) aci_label *labels = NULL;
-        const char *host_os = NULL, *host_arch = NULL, *slash;
+        const char *host_os = NULL, *host_arch = NULL;
         struct stat st;
-        int r;
-
-        if (asprintf(&image_string, "%s%s", a->name, a->labels ? a->labels : "") < 0)
-                return -ENOMEM;
-        r = dc_image_parse(image_string, &c->img);
-        if (r < 0)
-                return r;
-        slash = strchr(c->img->name, '/');
-        c->rel = strdup(slash ? slash + 1 : "");
-        if (!c->rel)
-                return -ENOMEM;
-        if (strcmp(c->rel, "default.castr") == 0 || strncmp(c->rel, "default.castr/", 14) == 0)
-                return ca_log_errno(CA_LOG_ERR, -EINVAL,
-                                    "%s: the path default.castr is the chunk store's",
-                                    c->img->name);
+        int r = 0;
 
         c->src_fd = open(c->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (c->src_fd < 0 || fstat(c->src_fd, &c->src_st) < 0) {
@@ -259,6 +255,89 @@ static int resolve_image(const publish_options *a, publish_ctx *c)
                 if (r >= 0)
                         r = generate_manifest(a, c->img, &c->m);
         }
+        return r;
+}
+
+/* SOURCE oci:DIR[:TAG] or docker-archive:FILE: the layers applied into a private directory under OUTDIR (removed when
+ * done), the labels version (the tag), os and arch (the config) unless given, and the manifest
+ * made from the image config unless --manifest. */
+static int oci_source(const publish_options *a, publish_ctx *c)
+{
+        _cleanup_(oci_image_freep) oci_image *img = NULL;
+        _cleanup_(freep) char *prefix = NULL;
+        const char *os, *arch;
+        int r = fs_mkdir_parents(c->outdir, 0755);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: %s", c->outdir, strerror(-r));
+        c->outdir_fd = open(c->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (c->outdir_fd < 0)
+                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", c->outdir);
+        fs_temp_reclaim_siblings(c->outdir_fd, "oci-rootfs", "an unpacked OCI image");
+        fs_temp_reclaim_siblings(c->outdir_fd, "docker-archive", "an unpacked docker-archive");
+        r = oci_image_open(c->source, c->outdir_fd, &img);
+        if (r < 0)
+                return r;
+        r = fs_temp_prefix("oci-rootfs", &prefix);
+        if (r >= 0)
+                r = fs_mkdtemp_at(c->outdir_fd, prefix, &c->oci_tmp);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: cannot make a private directory: %s",
+                                    c->outdir, strerror(-r));
+        c->rootfs_fd = fs_open_beneath(c->outdir_fd, c->oci_tmp, O_RDONLY | O_DIRECTORY, 0);
+        if (c->rootfs_fd < 0)
+                return ca_log_errno(CA_LOG_ERR, c->rootfs_fd, "%s/%s: %s", c->outdir, c->oci_tmp,
+                                    strerror(-c->rootfs_fd));
+        r = oci_image_unpack(img, c->rootfs_fd);
+        if (r < 0)
+                return r;
+        if (a->manifest)
+                return read_manifest(AT_FDCWD, a->manifest, a->manifest, &c->m);
+        if (img->tag && !dc_image_label(c->img, "version")) {
+                r = dc_image_set_label(c->img, "version", img->tag);
+                if (r < 0)
+                        return ca_log_errno(CA_LOG_ERR, r,
+                                            "%s: the tag %s cannot be a version label", c->source,
+                                            img->tag);
+        }
+        r = oci_image_platform(img, &os, &arch);
+        if (r >= 0 && !dc_image_label(c->img, "os"))
+                r = dc_image_set_label(c->img, "os", os);
+        if (r >= 0 && !dc_image_label(c->img, "arch"))
+                r = dc_image_set_label(c->img, "arch", arch);
+        if (r < 0)
+                return r;
+        oci_manifest_options mo = {.image = c->img,
+                                   .exec = a->exec,
+                                   .n_exec = a->n_exec,
+                                   .user = a->user,
+                                   .group = a->group};
+        return oci_image_manifest(img, c->rootfs_fd, &mo, &c->m.bytes, &c->m.size);
+}
+
+/* The name and labels (validated as discovery reads them), SOURCE, and the manifest: read, or
+ * generated for a bare rootfs; it must agree with the name and the labels. */
+static int resolve_image(const publish_options *a, publish_ctx *c)
+{
+        _cleanup_(freep) char *image_string = NULL, *why = NULL;
+        _cleanup_(freep) aci_label *labels = NULL;
+        const char *host_os = NULL, *host_arch = NULL, *slash;
+        int r;
+
+        if (asprintf(&image_string, "%s%s", a->name, a->labels ? a->labels : "") < 0)
+                return -ENOMEM;
+        r = dc_image_parse(image_string, &c->img);
+        if (r < 0)
+                return r;
+        slash = strchr(c->img->name, '/');
+        c->rel = strdup(slash ? slash + 1 : "");
+        if (!c->rel)
+                return -ENOMEM;
+        if (strcmp(c->rel, "default.castr") == 0 || strncmp(c->rel, "default.castr/", 14) == 0)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "%s: the path default.castr is the chunk store's",
+                                    c->img->name);
+
+        r = oci_source_is(c->source) ? oci_source(a, c) : dir_source(a, c);
         if (r >= 0)
                 r = aci_manifest_parse(c->m.bytes, c->m.size,
                                        a->manifest ? a->manifest : "manifest", &c->m.parsed);
@@ -530,7 +609,8 @@ static int install(const publish_options *a, const publish_ctx *c)
 
 int publish_image(publish_options *a, const char *source, const char *outdir, char **ret_url)
 {
-        publish_ctx c = {.source = source, .outdir = outdir, .src_fd = -1, .rootfs_fd = -1};
+        publish_ctx c = {
+            .source = source, .outdir = outdir, .src_fd = -1, .rootfs_fd = -1, .outdir_fd = -1};
         int r;
 
         c.m.fd = -1;

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * An OCI image layout's JSON documents as `publish oci:DIR` reads them: index.json, the image
+ * manifest and the config (three parts: fuzz_split2 of index.json and the rest, the rest split
+ * again). The blobs are written under their own digests, and "@MANIFEST@" in index.json and
+ * "@CONFIG@" in the manifest become the descriptor fields ("digest":..., "size":...) of the
+ * other documents, so the fuzzer reaches past the digest checks. Then the platform and the
+ * appc manifest made from the config (names resolved in a small /etc/passwd and /etc/group).
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aci/aci.h"
+#include "aci/oci.h"
+#include "fuzz/fuzz.h"
+
+static char layout[4096], rootfs[4096];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+        fuzz_log_everything();
+        const char *t = fuzz_tmpdir();
+        snprintf(layout, sizeof(layout), "%s/layout", t);
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", t);
+        char p[4200];
+        mkdir(layout, 0700);
+        snprintf(p, sizeof(p), "%s/blobs", layout);
+        mkdir(p, 0700);
+        snprintf(p, sizeof(p), "%s/blobs/sha256", layout);
+        mkdir(p, 0700);
+        snprintf(p, sizeof(p), "%s/etc", rootfs);
+        mkdir(rootfs, 0700);
+        mkdir(p, 0700);
+        static const struct {
+                const char *name, *text;
+        } etc[] = {{"passwd", "root:x:0:0::/:/bin/sh\napp:x:1234:4321::/:/bin/sh\nodd\n"},
+                   {"group", "root:x:0:\nstaff:x:50:\n::\n"}};
+        for (size_t i = 0; i < ELEMENTSOF(etc); i++) {
+                snprintf(p, sizeof(p), "%s/etc/%s", rootfs, etc[i].name);
+                FILE *f = fopen(p, "we");
+                FUZZ_ASSERT(f && fputs(etc[i].text, f) >= 0 && fclose(f) == 0);
+        }
+        return 0;
+}
+
+static void write_file(const char *path, const void *data, size_t size)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        FUZZ_ASSERT(fd >= 0 && write_full(fd, data, size) >= 0 && close(fd) == 0);
+}
+
+/* data with each token replaced by the descriptor fields of blob; *ret malloc'ed. */
+static char *fill(const uint8_t *data, size_t size, const char *token, const char *fields)
+{
+        _cleanup_(freep) char *s = fuzz_strndup(data, size);
+        FUZZ_ASSERT(s);
+        char *out = strdup("");
+        FUZZ_ASSERT(out);
+        for (char *p = s, *hit;; p = hit + strlen(token)) {
+                hit = strstr(p, token);
+                char *n;
+                FUZZ_ASSERT(asprintf(&n, "%s%.*s%s", out,
+                                     (int)(hit ? (size_t)(hit - p) : strlen(p)), p,
+                                     hit ? fields : "") >= 0);
+                free(out);
+                out = n;
+                if (!hit)
+                        return out;
+        }
+}
+
+/* Writes the blob; *ret: its descriptor fields. */
+static char *put_blob(const char *data, size_t size)
+{
+        ca_chunk_id id;
+        char hex[CA_CHUNK_ID_HEX_SIZE], path[4200], *fields;
+        FUZZ_ASSERT(ca_digest_once(CA_DIGEST_SHA256, data, size, &id) >= 0);
+        ca_chunk_id_to_hex(&id, hex);
+        snprintf(path, sizeof(path), "%s/blobs/sha256/%s", layout, hex);
+        write_file(path, data, size);
+        FUZZ_ASSERT(asprintf(&fields, "\"digest\":\"sha256:%s\",\"size\":%zu", hex, size) >= 0);
+        return fields;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        const uint8_t *index, *rest, *manifest, *config;
+        size_t index_size, rest_size, manifest_size, config_size;
+        fuzz_split2(data, size, &index, &index_size, &rest, &rest_size);
+        fuzz_split2(rest, rest_size, &manifest, &manifest_size, &config, &config_size);
+
+        _cleanup_(freep) char *cfields = put_blob((const char *)config, config_size);
+        _cleanup_(freep) char *m = fill(manifest, manifest_size, "@CONFIG@", cfields);
+        _cleanup_(freep) char *mfields = put_blob(m, strlen(m));
+        _cleanup_(freep) char *ix = fill(index, index_size, "@MANIFEST@", mfields);
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/index.json", layout);
+        write_file(path, ix, strlen(ix));
+
+        snprintf(path, sizeof(path), "oci:%s", layout);
+        _cleanup_(oci_image_freep) oci_image *img = NULL;
+        if (oci_image_open(path, AT_FDCWD, &img) < 0)
+                return 0;
+        FUZZ_ASSERT(json_is_object(img->config) &&
+                    json_is_array(json_object_get(img->manifest, "layers")));
+        const char *os = NULL, *arch = NULL;
+        if (oci_image_platform(img, &os, &arch) >= 0)
+                FUZZ_ASSERT(os && arch);
+
+        _cleanup_(dc_image_freep) dc_image *im = NULL;
+        FUZZ_ASSERT(dc_image_parse("example.com/app,version=1.0,os=linux,arch=amd64", &im) >= 0);
+        _cleanup_(closep) int rfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        FUZZ_ASSERT(rfd >= 0);
+        oci_manifest_options mo = {.image = im};
+        _cleanup_(freep) char *text = NULL;
+        size_t text_size = 0;
+        if (oci_image_manifest(img, rfd, &mo, &text, &text_size) < 0)
+                return 0;
+        FUZZ_ASSERT(text_size == strlen(text));
+        /* What publish does next: the manifest as appc reads it (it may refuse, never crash). */
+        _cleanup_(aci_manifest_freep) aci_manifest *am = NULL;
+        (void)aci_manifest_parse(text, text_size, "fuzz/oci", &am);
+        return 0;
+}
