@@ -7,11 +7,13 @@
  */
 #pragma once
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "casync/casync.h"
 
@@ -43,6 +45,37 @@ static inline char *fuzz_strndup(const uint8_t *data, size_t size)
                 s[size] = 0;
         }
         return s;
+}
+
+/* data as a string with each token replaced by value (harnesses fill in digests that inputs
+ * cannot know); malloc'ed, never NULL. */
+static inline char *fuzz_replace(const uint8_t *data, size_t size, const char *token,
+                                 const char *value)
+{
+        char *s = fuzz_strndup(data, size);
+        FUZZ_ASSERT(s);
+        char *out = strdup("");
+        FUZZ_ASSERT(out);
+        for (char *p = s, *hit;; p = hit + strlen(token)) {
+                hit = strstr(p, token);
+                char *n;
+                FUZZ_ASSERT(asprintf(&n, "%s%.*s%s", out,
+                                     (int)(hit ? (size_t)(hit - p) : strlen(p)), p,
+                                     hit ? value : "") >= 0);
+                free(out);
+                out = n;
+                if (!hit) {
+                        free(s);
+                        return out;
+                }
+        }
+}
+
+/* Writes path whole (0600), or aborts. */
+static inline void fuzz_write_file(const char *path, const void *data, size_t size)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        FUZZ_ASSERT(fd >= 0 && write_full(fd, data, size) >= 0 && close(fd) == 0);
 }
 
 /*

@@ -29,28 +29,7 @@ static void write_at(const char *name, const void *data, size_t size)
 {
         char p[4400];
         snprintf(p, sizeof(p), "%s/%s", dir, name);
-        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        FUZZ_ASSERT(fd >= 0 && write_full(fd, data, size) >= 0 && close(fd) == 0);
-}
-
-/* data with each token replaced by value; malloc'ed. */
-static char *fill(const uint8_t *data, size_t size, const char *token, const char *value)
-{
-        _cleanup_(freep) char *s = fuzz_strndup(data, size);
-        FUZZ_ASSERT(s);
-        char *out = strdup("");
-        FUZZ_ASSERT(out);
-        for (char *p = s, *hit;; p = hit + strlen(token)) {
-                hit = strstr(p, token);
-                char *n;
-                FUZZ_ASSERT(asprintf(&n, "%s%.*s%s", out,
-                                     (int)(hit ? (size_t)(hit - p) : strlen(p)), p,
-                                     hit ? value : "") >= 0);
-                free(out);
-                out = n;
-                if (!hit)
-                        return out;
-        }
+        fuzz_write_file(p, data, size);
 }
 
 static void hex_digest(const void *data, size_t size, char hex[static CA_CHUNK_ID_HEX_SIZE])
@@ -71,11 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hex_digest(layer, sizeof(layer), lhex);
         snprintf(lid, sizeof(lid), "sha256:%s", lhex);
         write_at("layer.tar", layer, sizeof(layer));
-        _cleanup_(freep) char *c = fill(config, config_size, "@LAYER@", lid);
+        _cleanup_(freep) char *c = fuzz_replace(config, config_size, "@LAYER@", lid);
         hex_digest(c, strlen(c), chex);
         snprintf(cname, sizeof(cname), "%s.json", chex);
         write_at(cname, c, strlen(c));
-        _cleanup_(freep) char *m = fill(manifest, manifest_size, "@CONFIG@", cname);
+        _cleanup_(freep) char *m = fuzz_replace(manifest, manifest_size, "@CONFIG@", cname);
         write_at("manifest.json", m, strlen(m));
 
         _cleanup_(oci_image_freep) oci_image *img = NULL;

@@ -44,32 +44,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         return 0;
 }
 
-static void write_file(const char *path, const void *data, size_t size)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        FUZZ_ASSERT(fd >= 0 && write_full(fd, data, size) >= 0 && close(fd) == 0);
-}
-
-/* data with each token replaced by the descriptor fields of blob; *ret malloc'ed. */
-static char *fill(const uint8_t *data, size_t size, const char *token, const char *fields)
-{
-        _cleanup_(freep) char *s = fuzz_strndup(data, size);
-        FUZZ_ASSERT(s);
-        char *out = strdup("");
-        FUZZ_ASSERT(out);
-        for (char *p = s, *hit;; p = hit + strlen(token)) {
-                hit = strstr(p, token);
-                char *n;
-                FUZZ_ASSERT(asprintf(&n, "%s%.*s%s", out,
-                                     (int)(hit ? (size_t)(hit - p) : strlen(p)), p,
-                                     hit ? fields : "") >= 0);
-                free(out);
-                out = n;
-                if (!hit)
-                        return out;
-        }
-}
-
 /* Writes the blob; *ret: its descriptor fields. */
 static char *put_blob(const char *data, size_t size)
 {
@@ -78,7 +52,7 @@ static char *put_blob(const char *data, size_t size)
         FUZZ_ASSERT(ca_digest_once(CA_DIGEST_SHA256, data, size, &id) >= 0);
         ca_chunk_id_to_hex(&id, hex);
         snprintf(path, sizeof(path), "%s/blobs/sha256/%s", layout, hex);
-        write_file(path, data, size);
+        fuzz_write_file(path, data, size);
         FUZZ_ASSERT(asprintf(&fields, "\"digest\":\"sha256:%s\",\"size\":%zu", hex, size) >= 0);
         return fields;
 }
@@ -91,12 +65,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_split2(rest, rest_size, &manifest, &manifest_size, &config, &config_size);
 
         _cleanup_(freep) char *cfields = put_blob((const char *)config, config_size);
-        _cleanup_(freep) char *m = fill(manifest, manifest_size, "@CONFIG@", cfields);
+        _cleanup_(freep) char *m = fuzz_replace(manifest, manifest_size, "@CONFIG@", cfields);
         _cleanup_(freep) char *mfields = put_blob(m, strlen(m));
-        _cleanup_(freep) char *ix = fill(index, index_size, "@MANIFEST@", mfields);
+        _cleanup_(freep) char *ix = fuzz_replace(index, index_size, "@MANIFEST@", mfields);
         char path[4200];
         snprintf(path, sizeof(path), "%s/index.json", layout);
-        write_file(path, ix, strlen(ix));
+        fuzz_write_file(path, ix, strlen(ix));
 
         snprintf(path, sizeof(path), "oci:%s", layout);
         _cleanup_(oci_image_freep) oci_image *img = NULL;
