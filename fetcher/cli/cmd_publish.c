@@ -241,12 +241,6 @@ static int parse_args(int argc, char **argv, publish_cli *cli)
         return r < 0 ? r : 1;
 }
 
-/* --to: the transfer engine, with auth.d (for the bucket's s3 key) and the transport options. */
-static int open_upload(publish_cli *cli, auth_config **ret_auth)
-{
-        return input_options_open_engine(&cli->net.o, ret_auth, &cli->a.engine);
-}
-
 static int run_publish(int argc, char **argv)
 {
         publish_cli cli = {};
@@ -258,8 +252,10 @@ static int run_publish(int argc, char **argv)
         int r = input_args_init(&cli.net, argc);
         if (r >= 0)
                 r = parse_args(argc, argv, &cli);
+        /* --to: the transfer engine, with auth.d (the bucket's s3 key) and the transport
+         * options. */
         if (r > 0 && a->to)
-                r = open_upload(&cli, &auth) ?: 1;
+                r = input_options_open_engine(&cli.net.o, &auth, &a->engine) ?: 1;
         if (r > 0)
                 r = publish_image(a, argv[optind], argv[optind + 1], &url);
         if (r >= 0 && url)

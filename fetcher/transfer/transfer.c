@@ -544,19 +544,13 @@ static int request_setup(transfer_engine *e, request *q)
          * while host, port and scheme are those of the first URL, never after a redirect
          * elsewhere (fetch_auth.sh checks this). */
         curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
-        for (size_t i = 0; q->extra_headers && q->extra_headers[i]; i++) {
-                struct curl_slist *l = curl_slist_append(q->headers, q->extra_headers[i]);
-                if (!l)
-                        return -ENOMEM;
-                q->headers = l;
-        }
-        if (q->auth_header) {
-                struct curl_slist *l = curl_slist_append(q->headers, q->auth_header);
-                if (!l)
-                        return -ENOMEM;
-                q->headers = l;
-        }
-        int r = request_setup_method(q);
+        int r = 0;
+        for (size_t i = 0; r >= 0 && q->extra_headers && q->extra_headers[i]; i++)
+                r = headers_add(q, q->extra_headers[i]);
+        if (r >= 0 && q->auth_header)
+                r = headers_add(q, q->auth_header);
+        if (r >= 0)
+                r = request_setup_method(q);
         if (r < 0)
                 return r;
         if (q->headers)
