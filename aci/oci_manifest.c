@@ -62,6 +62,22 @@ static int etc_lookup(int rootfs_fd, const char *file, const char *name, unsigne
         return -ENOENT;
 }
 
+/* A numeric id as it is, or name's id from the image's /etc/FILE (passwd or group). */
+static int resolve_id(const oci_image *img, int rootfs_fd, const char *file, const char *name,
+                      char **ret)
+{
+        if (is_number(name)) {
+                *ret = strdup(name);
+                return *ret ? 0 : -ENOMEM;
+        }
+        int r = etc_lookup(rootfs_fd, file, name, 2, ret);
+        if (r < 0)
+                return ca_log_errno(CA_LOG_ERR, r, "%s: %s %s is not in the image's /etc/%s",
+                                    img->dir, strcmp(file, "group") == 0 ? "group" : "user", name,
+                                    file);
+        return 0;
+}
+
 /* User "U[:G]": numeric ids; a name is looked up in the image. */
 static int resolve_user(const oci_image *img, int rootfs_fd, const char *spec, char **ret_user,
                         char **ret_group)
@@ -72,34 +88,17 @@ static int resolve_user(const oci_image *img, int rootfs_fd, const char *spec, c
         char *g = strchr(u, ':');
         if (g)
                 *g++ = 0;
-        int r;
-        if (is_number(u))
-                *ret_user = strdup(u);
-        else {
-                r = etc_lookup(rootfs_fd, "passwd", u, 2, ret_user);
-                if (r < 0)
-                        return ca_log_errno(CA_LOG_ERR, r,
-                                            "%s: user %s is not in the image's /etc/passwd",
-                                            img->dir, u);
+        int r = resolve_id(img, rootfs_fd, "passwd", u, ret_user);
+        if (r < 0)
+                return r;
+        if (g && *g)
+                return resolve_id(img, rootfs_fd, "group", g, ret_group);
+        /* Docker's rule: the user's primary group (0 for a bare number not listed). */
+        if (is_number(u)) {
+                *ret_group = strdup("0");
+                return *ret_group ? 0 : -ENOMEM;
         }
-        if (!*ret_user)
-                return -ENOMEM;
-        if (!g || !*g) {
-                /* Docker's rule: the user's primary group (0 for a bare number not listed). */
-                if (is_number(u))
-                        *ret_group = strdup("0");
-                else if ((r = etc_lookup(rootfs_fd, "passwd", u, 3, ret_group)) < 0)
-                        return r;
-        } else if (is_number(g))
-                *ret_group = strdup(g);
-        else {
-                r = etc_lookup(rootfs_fd, "group", g, 2, ret_group);
-                if (r < 0)
-                        return ca_log_errno(CA_LOG_ERR, r,
-                                            "%s: group %s is not in the image's /etc/group",
-                                            img->dir, g);
-        }
-        return *ret_group ? 0 : -ENOMEM;
+        return etc_lookup(rootfs_fd, "passwd", u, 3, ret_group);
 }
 
 /* An AC Name of s: lowercase letters, digits and dashes. */
