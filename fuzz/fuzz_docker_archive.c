@@ -13,6 +13,7 @@
 #include "aci/aci.h"
 #include "aci/oci.h"
 #include "fuzz/fuzz.h"
+#include "fuzz/fuzz_oci.h"
 
 static char dir[4096], rootfs[4096];
 
@@ -68,19 +69,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unlink(p);
         if (r < 0)
                 return 0;
-        FUZZ_ASSERT(json_is_object(img->config) &&
-                    json_is_array(json_object_get(img->manifest, "layers")));
-        const char *os = NULL, *arch = NULL;
-        if (oci_image_platform(img, &os, &arch) >= 0)
-                FUZZ_ASSERT(os && arch);
-        _cleanup_(dc_image_freep) dc_image *im = NULL;
-        FUZZ_ASSERT(dc_image_parse("example.com/app,version=1.0,os=linux,arch=amd64", &im) >= 0);
-        _cleanup_(closep) int rfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        FUZZ_ASSERT(rfd >= 0);
-        oci_manifest_options mo = {.image = im};
-        _cleanup_(freep) char *text = NULL;
-        size_t text_size = 0;
-        if (oci_image_manifest(img, rfd, &mo, &text, &text_size) >= 0)
-                FUZZ_ASSERT(text_size == strlen(text));
+        fuzz_oci_check(img, rootfs);
         return 0;
 }

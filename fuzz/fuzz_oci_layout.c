@@ -14,6 +14,7 @@
 #include "aci/aci.h"
 #include "aci/oci.h"
 #include "fuzz/fuzz.h"
+#include "fuzz/fuzz_oci.h"
 
 static char layout[4096], rootfs[4096];
 
@@ -76,24 +77,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         _cleanup_(oci_image_freep) oci_image *img = NULL;
         if (oci_image_open(path, AT_FDCWD, &img) < 0)
                 return 0;
-        FUZZ_ASSERT(json_is_object(img->config) &&
-                    json_is_array(json_object_get(img->manifest, "layers")));
-        const char *os = NULL, *arch = NULL;
-        if (oci_image_platform(img, &os, &arch) >= 0)
-                FUZZ_ASSERT(os && arch);
-
-        _cleanup_(dc_image_freep) dc_image *im = NULL;
-        FUZZ_ASSERT(dc_image_parse("example.com/app,version=1.0,os=linux,arch=amd64", &im) >= 0);
-        _cleanup_(closep) int rfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        FUZZ_ASSERT(rfd >= 0);
-        oci_manifest_options mo = {.image = im};
-        _cleanup_(freep) char *text = NULL;
-        size_t text_size = 0;
-        if (oci_image_manifest(img, rfd, &mo, &text, &text_size) < 0)
-                return 0;
-        FUZZ_ASSERT(text_size == strlen(text));
-        /* What publish does next: the manifest as appc reads it (it may refuse, never crash). */
-        _cleanup_(aci_manifest_freep) aci_manifest *am = NULL;
-        (void)aci_manifest_parse(text, text_size, "fuzz/oci", &am);
+        fuzz_oci_check(img, rootfs);
         return 0;
 }
