@@ -37,13 +37,23 @@ typedef enum method {
         METHOD_GET,
         METHOD_HEAD,
         METHOD_PUT,
+        METHOD_POST,
 } method;
+
+/* Methods that send a body (and whose answer is 201, 202 or 204 as often as 200). */
+static bool uploads(method m)
+{
+        return m == METHOD_PUT || m == METHOD_POST;
+}
+
+/* Header values kept (Location, Content-Type) are cut to this many bytes. */
+#define HEADER_VALUE_MAX 8192
 
 typedef struct transfer_request {
         transfer_engine *engine;
         char *url; /* on the wire: https://... for an s3+https:// one */
         method method;
-        uint8_t *upload; /* PUT: the body, sent again from its start by each attempt */
+        uint8_t *upload; /* PUT, POST: the body, sent again from its start by each attempt */
         size_t upload_size, upload_offset;
         size_t max_size;
         const char *const *extra_headers; /* the caller's, NULL-terminated */
@@ -166,6 +176,8 @@ void transfer_response_clear(transfer_response *r)
         free(r->body);
         free(r->etag);
         free(r->effective_url);
+        free(r->location);
+        free(r->content_type);
         *r = (transfer_response){.max_age = -1};
 }
 
@@ -181,6 +193,27 @@ const char *transfer_redirect_note(const transfer_response *r, const char *url, 
                 return "";
         snprintf(buf, size, " (redirected from %s)", url);
         return buf;
+}
+
+int url_resolve(const char *base, const char *ref, char **ret)
+{
+        CURLU *u = curl_url();
+        if (!u)
+                return -ENOMEM;
+        char *out = NULL;
+        int r = curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+                        curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK &&
+                        curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK
+                    ? 0
+                    : -EINVAL;
+        curl_url_cleanup(u);
+        if (r >= 0) {
+                *ret = strdup(out);
+                curl_free(out);
+                if (!*ret)
+                        r = -ENOMEM;
+        }
+        return r;
 }
 
 bool url_is_http(const char *url)
@@ -275,6 +308,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
                 /* A new response (after a redirect or 100): forget the previous one's headers. */
                 free(q->resp.etag);
                 q->resp.etag = NULL;
+                free(q->resp.location);
+                q->resp.location = NULL;
+                free(q->resp.content_type);
+                q->resp.content_type = NULL;
                 q->resp.max_age = -1;
                 q->retry_after_ms = 0;
                 q->last_modified = 0;
@@ -288,6 +325,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
         } else if (header_is(data, n, "ETag", &v, &vlen)) {
                 free(q->resp.etag);
                 q->resp.etag = strndup(v, MIN(vlen, (size_t)1024));
+        } else if (header_is(data, n, "Location", &v, &vlen)) {
+                free(q->resp.location);
+                q->resp.location = strndup(v, MIN(vlen, (size_t)HEADER_VALUE_MAX));
+        } else if (header_is(data, n, "Content-Type", &v, &vlen)) {
+                free(q->resp.content_type);
+                q->resp.content_type = strndup(v, MIN(vlen, (size_t)HEADER_VALUE_MAX));
         } else if (header_is(data, n, "Cache-Control", &v, &vlen)) {
                 const char *m = memmem(v, vlen, "max-age=", 8);
                 if (m) {
@@ -443,6 +486,11 @@ static int request_setup_method(request *q)
         CURL *c = q->easy;
         if (q->method == METHOD_HEAD)
                 curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        if (q->method == METHOD_POST) {
+                /* POST's body from memory, copied by libcurl (an empty one too). */
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->upload_size);
+                curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, q->upload ? (char *)q->upload : "");
+        }
         if (q->method == METHOD_PUT) {
                 curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
                 curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
@@ -471,7 +519,7 @@ static int request_setup_method(request *q)
         curl_easy_setopt(c, CURLOPT_PASSWORD, k->secret_access_key);
         _cleanup_(freep) char *payload = NULL;
         int r =
-            s3_payload_header(q->method == METHOD_PUT ? q->upload : NULL, q->upload_size, &payload);
+            s3_payload_header(uploads(q->method) ? q->upload : NULL, q->upload_size, &payload);
         if (r >= 0)
                 r = headers_add(q, payload);
         if (r >= 0 && k->session_token) {
@@ -589,6 +637,8 @@ static void request_free(request *q)
         free(q->resp.body);
         free(q->resp.etag);
         free(q->resp.effective_url);
+        free(q->resp.location);
+        free(q->resp.content_type);
         free(q->url);
         free(q->upload);
         free(q->error_doc);
@@ -964,10 +1014,9 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
                 kind = "slow";
         } else if (code == CURLE_OK &&
                    (status == 200 || (status == 304 && q->method == METHOD_GET) ||
-                    (q->method == METHOD_PUT && (status == 201 || status == 204)))) {
+                    (uploads(q->method) && (status == 201 || status == 202 || status == 204)))) {
                 f.error = 0;
-        } else if (code == CURLE_OK && (status == 404 || status == 410) &&
-                   q->method != METHOD_PUT) {
+        } else if (code == CURLE_OK && (status == 404 || status == 410) && !uploads(q->method)) {
                 f.error = -ENOENT;
         } else if (code == CURLE_OK) {
                 if (q->s3)
@@ -993,7 +1042,7 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         unsigned before = limit->limit;
         if (error >= 0 || error == -ENOENT)
                 concurrency_delivered(limit, finished,
-                                      q->method == METHOD_PUT ? q->upload_size : q->resp.size,
+                                      uploads(q->method) ? q->upload_size : q->resp.size,
                                       q->resp.latency_ns, q->epoch, q->started_with);
         else if (code == CURLE_OK && (status == 429 || status == 503))
                 concurrency_overloaded(limit, q->started_with);
@@ -1074,7 +1123,7 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
                                                             : " (after retries)";
                 ca_log(level, "%s%s%s%s", subject, retried, close, note);
         }
-        if (error < 0 || status != 200) {
+        if (error < 0 || (status != 200 && !uploads(q->method))) {
                 free(q->resp.body);
                 q->resp.body = NULL;
                 q->resp.size = 0;
@@ -1411,9 +1460,9 @@ static int submit(transfer_engine *e, method m, const char *url, const void *bod
         };
         const char **h = calloc(n_headers + 1, sizeof(*h));
         q->extra_headers = h;
-        if (m == METHOD_PUT && size > 0 && (q->upload = malloc(size)))
+        if (uploads(m) && size > 0 && (q->upload = malloc(size)))
                 memcpy(q->upload, body, size);
-        bool oom = !q->url || !h || (m == METHOD_PUT && size > 0 && !q->upload);
+        bool oom = !q->url || !h || (uploads(m) && size > 0 && !q->upload);
         for (size_t i = 0; !oom && i < n_headers; i++)
                 oom = !(h[i] = strdup(headers[i]));
         if (oom) {
@@ -1516,6 +1565,8 @@ int transfer_request_finish(transfer_request *q, transfer_response *ret)
         if (error < 0) {
                 free(ret->body);
                 free(ret->etag);
+                free(ret->location);
+                free(ret->content_type);
                 *ret = (transfer_response){.status = ret->status,
                                            .max_age = -1,
                                            .attempts = ret->attempts,
@@ -1581,6 +1632,17 @@ int transfer_put(transfer_engine *e, const char *url, const void *body, size_t s
         *ret = (transfer_response){.max_age = -1};
         /* The answer to a PUT is a short document (or an error's): a small cap. */
         int r = submit(e, METHOD_PUT, url, body, size, 1024 * 1024, headers, flags, &q);
+        if (r < 0)
+                return r;
+        return transfer_request_finish(q, ret);
+}
+
+int transfer_post(transfer_engine *e, const char *url, const void *body, size_t size,
+                  const char *const *headers, unsigned flags, transfer_response *ret)
+{
+        transfer_request *q;
+        *ret = (transfer_response){.max_age = -1};
+        int r = submit(e, METHOD_POST, url, body, size, 1024 * 1024, headers, flags, &q);
         if (r < 0)
                 return r;
         return transfer_request_finish(q, ret);

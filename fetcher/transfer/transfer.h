@@ -98,6 +98,10 @@ typedef struct transfer_response {
         /* Where redirects led when that is not the URL asked for, else NULL; kept on failure
          * too, so a message can name the URL that failed (transfer_response_url). */
         char *effective_url;
+        /* Location and Content-Type headers of the last response, as sent (NULL: none); a
+         * relative Location is resolved with url_resolve. Kept for successes only. */
+        char *location;
+        char *content_type;
 } transfer_response;
 
 void transfer_response_clear(transfer_response *r);
@@ -183,14 +187,20 @@ typedef struct transfer_stats {
 void transfer_engine_stats(transfer_engine *e, transfer_stats *ret);
 
 /*
- * PUT (the body is copied; 200, 201 and 204 succeed) and HEAD (0 with status 200, -ENOENT for
+ * PUT and POST (the body is copied; 200, 201, 202 and 204 succeed; the response's body is kept
+ * whatever the status) and HEAD (0 with status 200, -ENOENT for
  * 404/410), with the same retries, limits, credentials and messages as transfer_get_flags. For
  * an s3+ URL a PUT is signed over the body's SHA-256.
  */
 int transfer_put(transfer_engine *e, const char *url, const void *body, size_t size,
                  const char *const *headers, unsigned flags, transfer_response *ret);
+int transfer_post(transfer_engine *e, const char *url, const void *body, size_t size,
+                  const char *const *headers, unsigned flags, transfer_response *ret);
 int transfer_head(transfer_engine *e, const char *url, const char *const *headers, unsigned flags,
                   transfer_response *ret);
+/* ref (absolute, or relative as a Location header may be) resolved against base, malloc'ed;
+ * -EINVAL when either does not parse. */
+int url_resolve(const char *base, const char *ref, char **ret);
 
 /* true for http:// and https:// URLs (case-insensitive scheme). */
 bool url_is_http(const char *url);
