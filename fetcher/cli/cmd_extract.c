@@ -73,8 +73,8 @@ static const char *extract_auto_seed(const char *src, const char *dest, bool in_
         struct stat st;
         if (l->no_auto || stat(dest, &st) < 0)
                 return NULL;
-        if (ca_index_kind_from_name(src) == CA_INDEX_BLOB ? S_ISREG(st.st_mode)
-                                                          : in_place && S_ISDIR(st.st_mode))
+        if (input_index_kind(src) == CA_INDEX_BLOB ? S_ISREG(st.st_mode)
+                                                   : in_place && S_ISDIR(st.st_mode))
                 return dest;
         return NULL;
 }

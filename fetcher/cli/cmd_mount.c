@@ -211,7 +211,7 @@ static int open_by_name(archive_input *in, mount_image *m, const char *arg, inpu
         r = ca_index_parse(m->res.index.body, m->res.index.size, url, &idx);
         if (r < 0)
                 return r;
-        if (ca_index_kind_from_name(url) != CA_INDEX_ARCHIVE || idx->n_items == 0) {
+        if (input_index_kind(url) != CA_INDEX_ARCHIVE || idx->n_items == 0) {
                 ca_index_free(idx);
                 return ca_bad("%s: not an archive index with chunks", url);
         }
@@ -410,7 +410,7 @@ static int run_mount(int argc, char **argv)
                         a.trust_keys_from_https || arg_global.trust_keys_from_https},
         };
         io->cache_local = io->seeds.n > 0;
-        bool is_index = ca_index_kind_from_name(src) != CA_INDEX_UNKNOWN || url_is_remote(src) ||
+        bool is_index = input_index_kind(src) != CA_INDEX_UNKNOWN || url_is_remote(src) ||
                         strstr(src, ".catar");
         bool want_seed = !io->seeds.no_auto;
         if (is_index) {

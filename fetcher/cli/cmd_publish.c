@@ -185,10 +185,11 @@ static int publish_option(int c, const char *arg, void *userdata)
                 a->profile = arg;
                 return 1;
         case OPT_TO:
-                if (!url_is_s3(arg))
+                if (!url_is_s3(arg) && !url_is_oci(arg))
                         return ca_log_errno(CA_LOG_ERR, -EINVAL,
                                             "--to wants an object store, "
-                                            "s3+https://ENDPOINT/BUCKET/PREFIX, not '%s'",
+                                            "s3+https://ENDPOINT/BUCKET/PREFIX, or a registry, "
+                                            "oci://REGISTRY/REPOSITORY, not '%s'",
                                             arg);
                 a->to = arg;
                 return 1;
