@@ -132,8 +132,7 @@ int registry_image_parse(const void *json, size_t size, const char *what, regist
         return 0;
 }
 
-/* Sorted by ID, duplicates (the same chunk listed twice) dropped. */
-static void sort_chunks(registry_image *img)
+void registry_image_sort(registry_image *img)
 {
         if (img->n_chunks == 0)
                 return;
@@ -178,7 +177,7 @@ int registry_image_load(transfer_engine *e, const registry_ref *r, const char *r
                 registry_image_clear(ret);
                 return rr;
         }
-        sort_chunks(ret);
+        registry_image_sort(ret);
         return 0;
 }
 

@@ -104,7 +104,10 @@ typedef struct registry_image {
  */
 int registry_image_parse(const void *json, size_t size, const char *what, registry_image *img,
                          registry_blob *parts, size_t *n_parts);
-/* GETs the image `reference` (and its parts). -ENOENT, not logged, when the tag is not there;
+/* Sorts what registry_image_parse added by chunk ID (the same chunk twice kept once), for
+ * registry_image_chunk. */
+void registry_image_sort(registry_image *img);
+/* GETs the image `reference` (and its parts), sorted. -ENOENT, not logged, when the tag is not there;
  * other errors are logged. */
 int registry_image_load(transfer_engine *e, const registry_ref *r, const char *reference,
                         registry_image *ret);

@@ -100,14 +100,14 @@ int registry_ref_parse(const char *url, registry_ref *ret)
         r.name = strndup(name, name_len);
         if (reference)
                 r.reference = strdup(reference);
+        for (char *p = r.host; p && *p; p++)
+                *p = (char)tolower((unsigned char)*p);
         if (!r.host || !r.name || (reference && !r.reference) ||
             asprintf(&r.api, "%s://%s/v2/%s", http ? "http" : "https", r.host, r.name) < 0) {
                 r.api = NULL;
                 registry_ref_clear(&r);
                 return -ENOMEM;
         }
-        for (char *p = r.host; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
         const char *bad = !name_valid(r.name) ? "the repository name is not valid (lower-case "
                                                 "letters, digits and . _ - separators)"
                           : reference && at && !registry_digest_valid(reference)
