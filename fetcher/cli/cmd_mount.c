@@ -10,10 +10,11 @@
 
 static const char usage[] =
     "Usage: acfetch mount [OPTIONS] ID|NAME|INDEX MOUNTPOINT\n\n"
-    "Mount an image (its rootfs/) or a casync archive index (.caidx, a path or an https://\n"
-    "URL; its whole archive) read-only at MOUNTPOINT, without waiting for the download: a\n"
-    "read fetches the chunks it needs at once, while a background walk brings every other\n"
-    "chunk into the local chunk store (<dir>/chunks), so the mount ends up fully local.\n"
+    "Mount an image (its rootfs/) or a casync archive index (.caidx, a path, an\n"
+    "https:// URL or oci://REGISTRY/REPOSITORY:TAG; its whole archive) read-only at\n"
+    "MOUNTPOINT, without waiting for the download: a read fetches the chunks it needs\n"
+    "at once, while a background walk brings every other chunk into the local chunk\n"
+    "store (<dir>/chunks), so the mount ends up fully local.\n"
     "Unmount with 'fusermount3 -u MOUNTPOINT' or 'umount MOUNTPOINT'.\n\n"
     "An ID is a stored image. A NAME (example.com/app:1.0,os=linux) is resolved as 'fetch'\n"
     "resolves it (--pull-policy; discovery, the index and its signature with fetch's rules,\n"

@@ -518,8 +518,7 @@ static int request_setup_method(request *q)
         curl_easy_setopt(c, CURLOPT_USERNAME, k->access_key_id);
         curl_easy_setopt(c, CURLOPT_PASSWORD, k->secret_access_key);
         _cleanup_(freep) char *payload = NULL;
-        int r =
-            s3_payload_header(uploads(q->method) ? q->upload : NULL, q->upload_size, &payload);
+        int r = s3_payload_header(uploads(q->method) ? q->upload : NULL, q->upload_size, &payload);
         if (r >= 0)
                 r = headers_add(q, payload);
         if (r >= 0 && k->session_token) {
