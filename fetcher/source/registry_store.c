@@ -9,8 +9,10 @@
  * joined by an OCI image index.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "fetcher/source/source.h"
 
@@ -144,6 +146,54 @@ void registry_image_sort(registry_image *img)
         img->n_chunks = n;
 }
 
+/*
+ * The image loaded last, by URL: one fetch reads the same tag for the index, its signature,
+ * maybe its profile, and the chunk map, which is then one set of GETs and one consistent view
+ * of a tag that a publish may move meanwhile. Kept a short while only: a long-running mount
+ * that asks again later wants the tag as it is then.
+ */
+#define CACHE_SECONDS 60
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *cache_url;
+static registry_image cache_image;
+static time_t cache_time;
+
+static int image_copy(const registry_image *from, registry_image *to)
+{
+        *to = *from;
+        to->chunks = NULL;
+        if (from->n_chunks == 0)
+                return 0;
+        to->chunks = malloc(from->n_chunks * sizeof(*to->chunks));
+        if (!to->chunks)
+                return -ENOMEM;
+        memcpy(to->chunks, from->chunks, from->n_chunks * sizeof(*to->chunks));
+        return 0;
+}
+
+static bool cache_get(const char *url, registry_image *ret)
+{
+        pthread_mutex_lock(&cache_lock);
+        bool hit = cache_url && strcmp(cache_url, url) == 0 &&
+                   time(NULL) - cache_time < CACHE_SECONDS && image_copy(&cache_image, ret) >= 0;
+        pthread_mutex_unlock(&cache_lock);
+        return hit;
+}
+
+static void cache_put(const char *url, const registry_image *img)
+{
+        pthread_mutex_lock(&cache_lock);
+        free(cache_url);
+        registry_image_clear(&cache_image);
+        cache_url = strdup(url);
+        if (cache_url && image_copy(img, &cache_image) < 0) {
+                free(cache_url);
+                cache_url = NULL;
+        }
+        cache_time = time(NULL);
+        pthread_mutex_unlock(&cache_lock);
+}
+
 int registry_image_load(transfer_engine *e, const registry_ref *r, const char *reference,
                         registry_image *ret)
 {
@@ -151,6 +201,8 @@ int registry_image_load(transfer_engine *e, const registry_ref *r, const char *r
         _cleanup_(freep) char *what = NULL;
         if (asprintf(&what, "%s/manifests/%s", r->api, reference) < 0)
                 return -ENOMEM;
+        if (cache_get(what, ret))
+                return 0;
         transfer_response resp;
         int rr = registry_get_manifest(e, r, reference, 0, &resp);
         if (rr < 0) {
@@ -178,6 +230,7 @@ int registry_image_load(transfer_engine *e, const registry_ref *r, const char *r
                 return rr;
         }
         registry_image_sort(ret);
+        cache_put(what, ret);
         return 0;
 }
 
