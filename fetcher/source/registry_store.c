@@ -291,11 +291,16 @@ int registry_document_get(transfer_engine *e, const char *url, size_t max, trans
         }
         _cleanup_(registry_image_clear) registry_image img = {};
         rr = registry_image_load(e, &r, r.reference, &img);
+        /* "Not found" as a web server says it, for the caller's message. */
+        if (rr == -ENOENT)
+                ret->status = 404;
         if (rr < 0)
-                return rr == -ENOENT && *suffix ? -ENOENT : rr;
+                return rr;
         const registry_blob *doc = document_for(&img, suffix);
-        if (!doc || !doc->digest[0])
-                return -ENOENT; /* not published with one: "not found", as a missing file */
+        if (!doc || !doc->digest[0]) {
+                ret->status = 404; /* not published with one, as a missing file */
+                return -ENOENT;
+        }
         if (doc->size > max)
                 return ca_log_errno(CA_LOG_ERR, -EFBIG, "%s: larger than %zu bytes", url, max);
         rr = registry_get_blob(e, &r, doc->digest, max, 0, ret);

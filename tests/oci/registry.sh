@@ -82,6 +82,19 @@ expect_rc 0 "extract $TO:1.0-linux-$HOST_ARCH"
 fe_same_tree "$SRC/app" "$TEST_TMP/x3/rootfs"
 pass "extract: --store oci://REPOSITORY finds the image by its index; an oci:// index URL"
 
+# ---------------------------------------------------------------- mounted by name
+# The lazy mount reads the same way: index, signature and chunks from the registry.
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+        MP=$TEST_TMP/mnt
+        mkdir -p "$MP"
+        at_exit "fusermount3 -u '$MP' 2>/dev/null || true"
+        acf --dir="$TEST_TMP/store-m" mount $NET --log="$TEST_TMP/mount.log" example.com/app:1.0 "$MP"
+        expect_rc 0 "mount example.com/app:1.0"
+        fe_same_tree "$SRC/app" "$MP"
+        fusermount3 -u "$MP" || fail "unmount"
+        pass "mounted by name from the registry"
+fi
+
 # ---------------------------------------------------------------- refused
 mv "$FE_CONFIG/auth.d/registry.json" "$TEST_TMP/registry.json"
 acf --dir="$TEST_TMP/store4" fetch $NET example.com/app:1.0
