@@ -4,16 +4,41 @@
 lists is in the command's paragraph of doc/acfetch.1 (or in a section the paragraph refers to:
 the chunk source options, make's options), and each option the paragraph names is in the help;
 the global options likewise against `acfetch --help`. --help itself is left out (every command
-takes it). Usage: help_man.py ACFETCH MANPAGE; prints every difference and exits 1 on any."""
+takes it). And every line of `acfetch --help`, `acfetch help` and `acfetch CMD --help` fits an
+80-column terminal. Usage: help_man.py ACFETCH MANPAGE; prints every difference and exits 1 on
+any."""
 import re
 import subprocess
 import sys
+import unicodedata
+
+COLUMNS = 80
 
 OPT = re.compile(r"--[a-z][a-z0-9-]*")
 
 
 def help_text(acfetch, *args):
     return subprocess.run([acfetch, *args], capture_output=True, text=True, check=True).stdout
+
+
+def columns(line):
+    """The terminal columns line takes: tabs to the next multiple of 8, wide characters 2,
+    combining ones 0."""
+    n = 0
+    for ch in line:
+        if ch == "\t":
+            n += 8 - n % 8
+        elif unicodedata.combining(ch):
+            continue
+        else:
+            n += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+    return n
+
+
+def too_wide(what, text):
+    """A problem per line of text wider than COLUMNS: it would wrap on an 80-column terminal."""
+    return [f"'{what}' line {i} is {columns(line)} columns (at most {COLUMNS}): {line!r}"
+            for i, line in enumerate(text.splitlines(), 1) if columns(line) > COLUMNS]
 
 
 def help_options(text):
@@ -76,7 +101,8 @@ def main():
     glob = set(OPT.findall(man_plain("\n".join(sections.get("GLOBAL OPTIONS", [])))))
     main_help = help_text(acfetch, "--help")
     glob_help = help_options(main_help.split("Global options", 1)[1])
-    problems = []
+    problems = too_wide("acfetch --help", main_help)
+    problems += too_wide("acfetch help", help_text(acfetch, "help"))
     for o in sorted(glob_help - glob):
         problems.append(f"global option {o}: in 'acfetch --help', not in GLOBAL OPTIONS")
     for o in sorted(glob - glob_help):
@@ -88,6 +114,7 @@ def main():
         if cmd == "help":
             continue
         text = help_text(acfetch, cmd, "--help")
+        problems += too_wide(f"acfetch {cmd} --help", text)
         # The help ends with the global options, which GLOBAL OPTIONS covers.
         own = help_options(text.split("Global options", 1)[0])
         para = paragraphs.get(cmd)
@@ -108,7 +135,8 @@ def main():
     for p in problems:
         print("FAIL:", p)
     if not problems:
-        print(f"ok: {len(commands) - 1} commands and the global options agree")
+        print(f"ok: {len(commands) - 1} commands and the global options agree, and their help"
+              f" fits {COLUMNS} columns")
     return 1 if problems else 0
 
 

@@ -123,40 +123,39 @@ enum {
 
 /* Help text of TRANSPORT_LONG_OPTIONS. */
 #define TRANSPORT_OPTIONS_HELP                                                                     \
-        "  --ca-cert=FILE         trust the CAs in FILE (PEM) instead of the system's; without\n"  \
-        "                         it, as curl: $CURL_CA_BUNDLE, else $SSL_CERT_FILE and\n"         \
-        "                         $SSL_CERT_DIR\n"                                                 \
+        "  --ca-cert=FILE         trust the CAs in FILE (PEM) instead of the system's;\n"          \
+        "                         without it, as curl: $CURL_CA_BUNDLE, else\n"                    \
+        "                         $SSL_CERT_FILE and $SSL_CERT_DIR\n"                              \
         "  --client-cert=FILE     TLS client certificate (PEM)\n"                                  \
         "  --client-key=FILE      TLS client key (PEM)\n"                                          \
-        "  --connect-timeout=S    seconds to resolve, connect and finish the TLS handshake\n"      \
-        "                         (default 10)\n"                                                  \
-        "  --stall-timeout=S      seconds without data, the first byte of a response too, "        \
-        "before\n"                                                                                 \
-        "                         a transfer is retried (default 20); a host that does not "       \
-        "answer\n"                                                                                 \
-        "                         at all is tried twice\n"                                         \
-        "  --speed-limit=BYTES    retry a transfer that moves fewer than BYTES per second over "   \
-        "a\n"                                                                                      \
-        "                         whole --stall-timeout period (suffixes K, M, G; default 1K;\n"   \
-        "                         0: no floor)\n"                                                  \
-        "  --max-time=S           seconds a discovery page, index, signature or key may take in\n" \
-        "                         all, retries included (default 300; 0: no limit; chunks have\n"  \
-        "                         none)\n"                                                         \
-        "  --retries=N            attempts after the first on network errors, 5xx, 429 "           \
-        "(default 4)\n"                                                                            \
+        "  --connect-timeout=S    seconds to resolve, connect and finish the TLS\n"                \
+        "                         handshake (default 10)\n"                                        \
+        "  --stall-timeout=S      seconds without data, the first byte of a response too,\n"       \
+        "                         before a transfer is retried (default 20); a host that\n"        \
+        "                         does not answer at all is tried twice\n"                         \
+        "  --speed-limit=BYTES    retry a transfer that moves fewer than BYTES per second\n"       \
+        "                         over a whole --stall-timeout period (suffixes K, M, G;\n"        \
+        "                         default 1K; 0: no floor)\n"                                      \
+        "  --max-time=S           seconds a discovery page, index, signature or key may\n"         \
+        "                         take in all, retries included (default 300; 0: no\n"             \
+        "                         limit; chunks have none)\n"                                      \
+        "  --retries=N            attempts after the first on network errors, 5xx, 429\n"          \
+        "                         (default 4)\n"                                                   \
         "  --http-version=V       2 (default; offered over TLS, measured faster) or 1.1\n"         \
         "  --connect-to=HOST:PORT:CONNECT-HOST:CONNECT-PORT\n"                                     \
-        "                         send requests for HOST:PORT to CONNECT-HOST:CONNECT-PORT,\n"     \
-        "                         keeping the name for TLS and Host (as curl's --connect-to);\n"   \
-        "                         image names cannot carry a port, so this points discovery at\n"  \
-        "                         a test or mirror server (repeatable; an empty field matches\n"   \
-        "                         any host or port, or keeps the original)\n"
+        "                         send requests for HOST:PORT to\n"                                \
+        "                         CONNECT-HOST:CONNECT-PORT, keeping the name for TLS and\n"       \
+        "                         Host (as curl's --connect-to); image names cannot carry\n"       \
+        "                         a port, so this points discovery at a test or mirror\n"          \
+        "                         server (repeatable; an empty field matches any host or\n"        \
+        "                         port, or keeps the original)\n"
 
 /* Where S3 keys come from. */
 #define S3_CREDENTIALS_HELP                                                                        \
-        "S3 requests (s3+https://ENDPOINT/BUCKET/KEY) are signed with auth.d's s3 entry for the\n" \
-        "endpoint, else $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY, $AWS_SESSION_TOKEN and\n"      \
-        "$AWS_REGION (default us-east-1); without a key they go unsigned (a public bucket).\n"
+        "S3 requests (s3+https://ENDPOINT/BUCKET/KEY) are signed with auth.d's s3 entry\n"         \
+        "for the endpoint, else $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY,\n"                     \
+        "$AWS_SESSION_TOKEN and $AWS_REGION (default us-east-1); without a key they go\n"          \
+        "unsigned (a public bucket).\n"
 
 /* What INPUT_LONG_OPTIONS and SEED_LONG_OPTIONS fill in, with the arrays behind it. */
 typedef struct input_args {
@@ -222,16 +221,19 @@ enum {
         "  --chunk-size=MIN:AVG:MAX|AVG|auto\n"                                                    \
         "                         chunk sizes (default 16K:64K:256K); AVG alone means\n"           \
         "                         AVG/4:AVG:AVG*4\n"                                               \
-        "  --with=FEATURE         store only the listed features (repeatable; --with=help)\n"      \
-        "  --without=FEATURE      leave a feature out (repeatable), e.g. --without=user-names\n"   \
+        "  --with=FEATURE         store only the listed features\n"                                \
+        "                         (repeatable; --with=help)\n"                                     \
+        "  --without=FEATURE      leave a feature out (repeatable),\n"                             \
+        "                         e.g. --without=user-names\n"                                     \
         "  --digest=DIGEST        sha512-256 (default) or sha256\n"                                \
         "  --compression=FORMAT   chunk compression: zstd (default), xz or gzip\n"                 \
         "  --compression-level=N  zstd 1..19 (default 3), xz 0..9 (6), gzip 1..9 (6)\n"            \
         "  --exclude-nodump=BOOL  leave out files with chattr +d (default yes)\n"                  \
         "  --exclude-submounts=BOOL  leave out other mounts (default no)\n"                        \
-        "  --exclude-file=BOOL    recorded in the flags; .caexclude files are honoured either\n"   \
-        "                         way, as casync 2 does\n"                                         \
-        "  --jobs=N               threads hashing and compressing chunks (default: one per CPU)\n"
+        "  --exclude-file=BOOL    recorded in the flags; .caexclude files are honoured\n"          \
+        "                         either way, as casync 2 does\n"                                  \
+        "  --jobs=N               threads hashing and compressing chunks\n"                        \
+        "                         (default: one per CPU)\n"
 /* 1 if c was one of MAKE_LONG_OPTIONS (applied), 2 if it was --with=help (the feature names
  * were printed: nothing else to do), 0 if not, negative on a bad value (logged). */
 int make_options_parse(make_options *o, int c, const char *arg);

@@ -11,13 +11,13 @@
 
 static const char usage[] =
     "Usage: acfetch make [OPTIONS] INDEX|ARCHIVE SOURCE\n\n"
-    "Make a casync archive index (.caidx) or archive (.catar) of the directory SOURCE, or a\n"
-    "blob index (.caibx) of the regular file SOURCE, exactly as 'casync make' makes them\n"
-    "for the same options: same bytes, same chunks. Chunks go to the store (compressed;\n"
-    "chunks the store has already are not compressed again). Symlinks below SOURCE are\n"
-    "archived, never followed.\n\n" MAKE_OPTIONS_HELP
-    "  --print-digest         print the archive digest, as casync make does (it costs a\n"
-    "                         pass of SHA-512/256 over the whole stream)\n"
+    "Make a casync archive index (.caidx) or archive (.catar) of the directory\n"
+    "SOURCE, or a blob index (.caibx) of the regular file SOURCE, exactly as\n"
+    "'casync make' makes them for the same options: same bytes, same chunks. Chunks\n"
+    "go to the store (compressed; chunks the store has already are not compressed\n"
+    "again). Symlinks below SOURCE are archived, never followed.\n\n" MAKE_OPTIONS_HELP
+    "  --print-digest         print the archive digest, as casync make does (it costs\n"
+    "                         a pass of SHA-512/256 over the whole stream)\n"
     "  -h, --help             show this help\n\n";
 
 enum { OPT_PRINT_DIGEST = OPT_MAKE_LAST };

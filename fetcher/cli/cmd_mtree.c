@@ -7,8 +7,8 @@
 
 static const char usage[] =
     "Usage: acfetch mtree [OPTIONS] INDEX|ARCHIVE\n\n"
-    "Print one mtree line per node of a casync archive (.caidx or .catar, path or URL),\n"
-    "exactly as 'casync mtree' prints them.\n\n"
+    "Print one mtree line per node of a casync archive (.caidx or .catar, path or\n"
+    "URL), exactly as 'casync mtree' prints them.\n\n"
     "Options:\n"
     "  --digest=ALGORITHM     file digest: sha512-256 (default, as casync) or sha256\n"
     "  -h, --help             show this help\n\n";

@@ -11,22 +11,22 @@
 
 static const char render_usage[] =
     "Usage: acfetch render [OPTIONS] ID|NAME DIR\n\n"
-    "Write a stored image, composed with its dependencies as rkt composes them, into DIR\n"
-    "(manifest and rootfs/). DIR must not exist or be an empty directory (render never\n"
-    "writes into a populated one); it appears only when complete. Works offline:\n"
-    "everything comes from the store.\n\n"
+    "Write a stored image, composed with its dependencies as rkt composes them, into\n"
+    "DIR (manifest and rootfs/). DIR must not exist or be an empty directory (render\n"
+    "never writes into a populated one); it appears only when complete. Works\n"
+    "offline: everything comes from the store.\n\n"
     "Options:\n"
     "  --rootfs-only          write only the root file system's content into DIR\n"
-    "  --no-same-owner        do not restore ownership; skip devices, clear setuid/setgid\n"
-    "                         bits (automatic when not root)\n"
+    "  --no-same-owner        do not restore ownership; skip devices, clear\n"
+    "                         setuid/setgid bits (automatic when not root)\n"
     "  -h, --help             show this help\n\n";
 
 static const char export_usage[] =
     "Usage: acfetch export [--overwrite] ID|NAME FILE.aci|-\n\n"
-    "Write a stored image as an uncompressed ACI: the canonical pax tar whose SHA-512 is\n"
-    "the image ID (so `sha512sum FILE.aci` shows it, and rkt computes the same ID). The\n"
-    "file appears only when complete and checked; an existing FILE.aci is replaced only\n"
-    "with --overwrite. '-' writes to stdout (not a terminal).\n\n"
+    "Write a stored image as an uncompressed ACI: the canonical pax tar whose SHA-512\n"
+    "is the image ID (so `sha512sum FILE.aci` shows it, and rkt computes the same\n"
+    "ID). The file appears only when complete and checked; an existing FILE.aci is\n"
+    "replaced only with --overwrite. '-' writes to stdout (not a terminal).\n\n"
     "Options:\n"
     "  --overwrite            replace FILE.aci if it exists\n"
     "  -h, --help             show this help\n\n";

@@ -18,16 +18,40 @@ static const command *const commands[] = {
 
 static const char global_help[] =
     "Global options (before or after the command):\n"
-    "  --dir=DIR                image store (default: $ACFETCH_DIR, else /var/lib/acfetch\n"
-    "                           for root, $XDG_DATA_HOME/acfetch otherwise)\n"
-    "  --insecure-options=LIST  comma-separated: none, http, tls, image, pubkey, ondisk, all\n"
-    "                           (tls and image say so with a warning)\n"
+    "  --dir=DIR                image store (default: $ACFETCH_DIR, else\n"
+    "                           /var/lib/acfetch for root, $XDG_DATA_HOME/acfetch\n"
+    "                           otherwise)\n"
+    "  --insecure-options=LIST  comma-separated: none, http, tls, image, pubkey,\n"
+    "                           ondisk, all (tls and image say so with a warning)\n"
     "  --system-config=DIR      system configuration (default /usr/lib/acfetch)\n"
     "  --local-config=DIR       local configuration (default /etc/acfetch)\n"
-    "  --trust-keys-from-https  trust discovered https keys on first use (fetch, trust)\n"
+    "  --trust-keys-from-https  trust discovered https keys on first use\n"
+    "                           (fetch, trust)\n"
     "  --debug                  log more to stderr\n"
     "  --quiet                  log only errors\n"
     "  -h, --help               show help\n";
+
+/* One line of the command list; a summary too long for 80 columns goes on under itself. */
+static void print_command(const char *name, const char *summary)
+{
+        enum { WIDTH = 80, COLUMN = 13 };
+        size_t col = COLUMN;
+        printf("  %-10s ", name);
+        for (const char *p = summary; *p; p += strspn(p, " ")) {
+                size_t n = strcspn(p, " ");
+                if (col > COLUMN && col + 1 + n > WIDTH) {
+                        printf("\n%*s", COLUMN, "");
+                        col = COLUMN;
+                } else if (col > COLUMN) {
+                        putchar(' ');
+                        col++;
+                }
+                printf("%.*s", (int)n, p);
+                col += n;
+                p += n;
+        }
+        putchar('\n');
+}
 
 static void main_help(void)
 {
@@ -35,9 +59,9 @@ static void main_help(void)
                "Fetch appc images stored as casync archives, moving only missing chunks.\n\n"
                "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                printf("  %-10s %s\n", commands[i]->name, commands[i]->summary);
-        printf("  %-10s %s\n\n%s\nSee 'acfetch COMMAND --help' for a command's options.\n", "help",
-               "show help, or a command's help", global_help);
+                print_command(commands[i]->name, commands[i]->summary);
+        print_command("help", "show help, or a command's help");
+        printf("\n%s\nSee 'acfetch COMMAND --help' for a command's options.\n", global_help);
 }
 
 void command_help(const command *c)
