@@ -15,7 +15,8 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
 for t in index chunk_codec catar_decode catar_extract catar_seek discovery_page image_name \
-        manifest openpgp_keys openpgp_signature auth_d image_record tar_read profile oci_layout docker_archive; do
+        manifest openpgp_keys openpgp_signature auth_d image_record tar_read profile oci_layout docker_archive \
+        registry_challenge registry_token registry_error; do
         mkdir -p "$out/$t"
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/acfetch-corpus.XXXXXX")
@@ -158,6 +159,9 @@ cp "$src"/fuzz/seeds/image_name/* "$out/image_name/"
 cp "$src"/fuzz/seeds/auth_d/* "$out/auth_d/"
 cp "$src"/fuzz/seeds/image_record/* "$out/image_record/"
 cp "$src"/fuzz/seeds/profile/* "$out/profile/"
+for t in registry_challenge registry_token registry_error; do
+        cp "$src"/fuzz/seeds/$t/* "$out/$t/"
+done
 # oci_layout: index.json, then the manifest, then the config (fuzz_split2 twice).
 for d in "$src"/fuzz/seeds/oci_layout/*/; do
         two_part "$work/oci-rest" "$d/manifest.json" "$d/config.json"

@@ -23,7 +23,11 @@ cluster="radosgw ceph-mon ceph-osd ceph-common libnginx-mod-http-js varnish squi
 # OCI images (tests/oci/): umoci builds and unpacks the images publish oci:DIR is compared with,
 # skopeo converts them to other transports, and golang-go with golang-github-appc-spec-dev
 # build appc's actool offline, which validates the manifests made from their configs.
-oci="umoci skopeo golang-go golang-github-appc-spec-dev"
+# Registry authentication (tests/oci/auth_token.sh): Debian's docker-registry, with token auth
+# (python3-jwt and python3-cryptography make the test's token service and its RS256 tokens) and
+# with htpasswd (apache2-utils' htpasswd writes its bcrypt file).
+oci="umoci skopeo golang-go golang-github-appc-spec-dev docker-registry python3-jwt
+     python3-cryptography apache2-utils"
 missing=""
 for p in $build $run $tests $bench $checks $clang $cluster $oci; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
