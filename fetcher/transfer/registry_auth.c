@@ -288,8 +288,8 @@ void registry_describe_error(long status, const char *host, bool credentials, co
 
 /* Entries kept: hosts, repositories and scopes a process talks to are few. */
 #define TOKENS_MAX 256
-/* A token is sent while it has this long left, and renewed when under a quarter of its life
- * (or under this margin) remains. */
+/* A token is sent while it has this long left, and renewed when a quarter of its life and this
+ * margin remain. */
 #define TOKEN_MARGIN_NS (5 * 1000000000ull)
 /* A refusal is answered from memory this long: the requests of one wave fail together, with
  * one message and one request to the token service. */
@@ -311,6 +311,7 @@ typedef struct token_entry {
         unsigned users;             /* threads waiting on it (it is not evicted then) */
         int error;                  /* the last fetch's, logged then */
         uint64_t failed_at;
+        uint64_t renew_failed_at; /* a renewal failed then (tried again after a pause) */
 } token_entry;
 
 struct registry_auth {
@@ -611,7 +612,9 @@ static int entry_fetch_locked(registry_auth *ra, token_entry *t, const char *cre
         pthread_mutex_lock(&ra->lock);
         t->users--;
         t->fetching = false;
-        if (r < 0 && !renewal) {
+        if (r < 0 && renewal)
+                t->renew_failed_at = now_ns();
+        else if (r < 0) {
                 t->error = r;
                 t->failed_at = now_ns();
         }
@@ -660,7 +663,8 @@ int registry_auth_header(registry_auth *ra, const char *url, char **ret, bool *r
         }
         /* Renewed before its end by this thread; the others meanwhile send the old one. */
         uint64_t life = best->expires - best->obtained;
-        if (!best->fetching && best->expires - now < MAX(life / 4, 2 * TOKEN_MARGIN_NS)) {
+        if (!best->fetching && best->expires - now < life / 4 + TOKEN_MARGIN_NS &&
+            (!best->renew_failed_at || now - best->renew_failed_at >= FAILURE_MEMORY_NS)) {
                 const char *creds =
                     best->credentials ? auth_config_registry_header_for(ra->auth, url) : NULL;
                 best->fetching = true;

@@ -9,11 +9,13 @@
  *   test_registry [...] get BASE REPO DIGEST COUNT THREADS
  *       COUNT GETs of the blob from THREADS threads at once, each body checked.
  *
- * --config DIR: auth.d is DIR/auth.d. Exit 0 when every request did as it should; else prints
+ * --config DIR: auth.d is DIR/auth.d. --pause-ms N: each getter thread waits N ms after each
+ * GET (requests spread over a token's life). Exit 0 when every request did as it should; else prints
  * "failed: ERRNO status STATUS" and exits 1 (the engine has logged the reason on stderr).
  */
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "fetcher/transfer/transfer.h"
 #include "tests/test.h"
@@ -22,6 +24,7 @@ static transfer_engine *engine;
 static const char *base, *repo, *digest;
 static unsigned count, next;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned pause_ms;
 static int first_error;
 static long first_status;
 
@@ -133,6 +136,10 @@ static void *getter(void *arg)
                                 failed(-EBADMSG, resp.status);
                 }
                 transfer_response_clear(&resp);
+                if (pause_ms)
+                        nanosleep(&(struct timespec){.tv_sec = pause_ms / 1000,
+                                                     .tv_nsec = (long)(pause_ms % 1000) * 1000000},
+                                  NULL);
         }
 }
 
@@ -160,6 +167,8 @@ int main(int argc, char **argv)
                         config = argv[++i];
                 else if (strcmp(argv[i], "--debug") == 0)
                         ca_log_set_max_level(CA_LOG_DEBUG);
+                else if (strcmp(argv[i], "--pause-ms") == 0 && i + 1 < argc)
+                        pause_ms = (unsigned)strtoul(argv[++i], NULL, 10);
                 else if (strcmp(argv[i], "--http") == 0)
                         o.allow_http = true;
                 else {

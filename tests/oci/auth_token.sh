@@ -136,6 +136,18 @@ got=$(grep -c "HTTP status 401, the registry asks for a token" "$T/token-get.err
 expect_ge "401s answered (each at --debug only)" "$got" 1
 pass "one token for 200 parallel GETs; later requests send it at once"
 
+# A token living 20 s is sent while it has over 5 s left and renewed once 10 s are left: GETs
+# every half second for 18 s renew it before it ends, and none meets a 401 after the first.
+echo 20 >"$TLOG.expires"
+n=$(token_requests)
+run token-renew --config "$T/good" --debug --pause-ms 500 get "$TOKEN_URL" "$REPO" "$DIGEST" 36 1
+expect_ok token-renew
+rm "$TLOG.expires"
+expect_ge "requests to the token service over 18 s of 20 s tokens" "$(($(token_requests) - n))" 2
+expect_eq "401s over 18 s of 20 s tokens" \
+        "$(grep -c "HTTP status 401, the registry asks for a token" "$T/token-renew.err")" 1
+pass "a token is renewed before its end, without a 401"
+
 n=$(token_requests)
 run token-wrong --config "$T/bad" --debug push "$TOKEN_URL" "$REPO" 1000 2
 expect_failure token-wrong \

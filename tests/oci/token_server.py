@@ -11,7 +11,8 @@ other credentials it answers 401. Tokens are RS256 JWTs signed with SIGNING_KEY 
 certificate is the registry's rootcertbundle; their "kid" is the key's libtrust ID, which the
 registry looks up among that bundle's keys. One line per request goes to LOG:
 "STATUS user|anonymous|refused scope=...", and every token issued to LOG.tokens (so the test
-can look for them in acfetch's output).
+can look for them in acfetch's output). Tokens live 300 s, or the seconds written in
+LOG.expires when that file exists.
 """
 import base64
 import hashlib
@@ -96,12 +97,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 access.append({"type": kind, "name": name,
                                "actions": [a for a in actions.split(",") if a]})
         now = int(time.time())
+        try:
+            with open(log + ".expires") as f:
+                expires = int(f.read())
+        except FileNotFoundError:
+            expires = 300
         claims = {"iss": issuer, "sub": who if who != "anonymous" else "",
-                  "aud": query.get("service", [""])[0], "exp": now + 300, "nbf": now - 10,
+                  "aud": query.get("service", [""])[0], "exp": now + expires, "nbf": now - 10,
                   "iat": now, "jti": os.urandom(8).hex(), "access": access}
         token = jwt.encode(claims, signing_key, algorithm="RS256", headers={"kid": kid})
         note("200 %s scope=%s" % (who, " ".join(scopes)), token)
-        self.answer(200, {"token": token, "expires_in": 300,
+        self.answer(200, {"token": token, "expires_in": expires,
                           "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))})
 
 
