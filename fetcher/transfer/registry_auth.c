@@ -697,7 +697,12 @@ int registry_auth_answer(registry_auth *ra, const char *url, const char *challen
 
         if (c.scheme == REGISTRY_CHALLENGE_BASIC) {
                 /* The credentials themselves, over TLS only, unless they were what failed. */
-                if (!creds || !https || (sent && strcmp(sent, creds) == 0))
+                if (creds && !https)
+                        return ca_log_errno(CA_LOG_ERR, -EACCES,
+                                            "registry %s asks for credentials over plain http: "
+                                            "auth.d credentials are only sent over https",
+                                            host);
+                if (!creds || (sent && strcmp(sent, creds) == 0))
                         return -ENOKEY;
                 pthread_mutex_lock(&ra->lock);
                 token_entry *t = entry_get(ra, host, "", "", true);

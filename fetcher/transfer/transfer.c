@@ -1546,8 +1546,8 @@ static int submit(transfer_engine *e, method m, const char *url, const void *bod
         } else if (https && !has_auth)
                 q->auth_header = auth_config_header_for(e->opts.auth, url);
         /* A registry's token (or credentials where it asked for Basic) for this repository,
-         * sent at once: thousands of chunk requests must not each meet a 401 first. */
-        /* A caller's own Authorization header is left alone: its 401 is its failure. */
+         * sent at once: thousands of chunk requests must not each meet a 401 first. A caller's
+         * own Authorization header is left alone: its 401 is its failure. */
         q->auth_answered = has_auth;
         if (q->registry && !has_auth && !s3) {
                 int k = registry_auth_header(e->registry_auth, wire, &q->registry_header,
