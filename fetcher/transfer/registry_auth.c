@@ -121,7 +121,7 @@ int registry_challenge_parse(const char *value, size_t size, registry_challenge 
                 in_challenge = true;
                 p = after;
                 /* A token68 (a scheme's single value, as "Negotiate abc=="): skipped. */
-                if (p < end && *p != ',' && !(p + 1 <= end && is_tchar(*p))) {
+                if (p < end && *p != ',' && !is_tchar(*p)) {
                         char scratch[REGISTRY_CHALLENGE_MAX];
                         int r = read_value(&p, end, scratch, sizeof(scratch));
                         if (r < 0)
@@ -317,6 +317,7 @@ typedef struct token_entry {
 struct registry_auth {
         transfer_engine *engine;
         const auth_config *auth;
+        bool allow_http;
         pthread_mutex_t lock;
         pthread_cond_t changed; /* a fetch ended */
         token_entry *entries;
@@ -350,13 +351,15 @@ static void entry_free(token_entry *t)
         free(t);
 }
 
-int registry_auth_new(transfer_engine *e, const auth_config *auth, registry_auth **ret)
+int registry_auth_new(transfer_engine *e, const auth_config *auth, bool allow_http,
+                      registry_auth **ret)
 {
         registry_auth *ra = calloc(1, sizeof(*ra));
         if (!ra)
                 return -ENOMEM;
         ra->engine = e;
         ra->auth = auth;
+        ra->allow_http = allow_http;
         pthread_mutex_init(&ra->lock, NULL);
         pthread_cond_init(&ra->changed, NULL);
         *ret = ra;
@@ -502,8 +505,12 @@ static int token_fetch(registry_auth *ra, token_entry *t, const char *creds, int
                 return ca_log_errno(level, -EPROTO,
                                     "registry %s: its token service is not an http(s) URL",
                                     t->host);
-        /* Credentials never go over plain http; the engine refuses plain http itself unless
-         * --insecure-options=http allows it. */
+        if (!https && !ra->allow_http)
+                return ca_log_errno(level, -EPROTO,
+                                    "registry %s: its token service at %s is plain http, which "
+                                    "needs --insecure-options=http",
+                                    t->host, rhost);
+        /* Credentials never go over plain http. */
         if (!https)
                 creds = NULL;
         CURLU *u = curl_url();

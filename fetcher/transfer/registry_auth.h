@@ -11,8 +11,10 @@
 
 typedef struct registry_auth registry_auth;
 
-/* For engine e (its requests fetch the tokens); auth may be NULL. */
-int registry_auth_new(transfer_engine *e, const auth_config *auth, registry_auth **ret);
+/* For engine e (its requests fetch the tokens); auth may be NULL. allow_http: a token service
+ * may be plain http (--insecure-options=http; it never gets credentials). */
+int registry_auth_new(transfer_engine *e, const auth_config *auth, bool allow_http,
+                      registry_auth **ret);
 void registry_auth_free(registry_auth *ra);
 
 /*

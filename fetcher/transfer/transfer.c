@@ -1370,7 +1370,7 @@ int transfer_engine_new(const transfer_options *o, transfer_engine **ret)
         curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
         e->last_refill = now_ns();
         e->tokens = e->opts.rate_limit ? 16384 : 0;
-        if (registry_auth_new(e, e->opts.auth, &e->registry_auth) < 0) {
+        if (registry_auth_new(e, e->opts.auth, e->opts.allow_http, &e->registry_auth) < 0) {
                 transfer_engine_free(e);
                 return -ENOMEM;
         }

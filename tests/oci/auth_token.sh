@@ -74,6 +74,14 @@ registry token "  token:
     rootcertbundle: $T/sign.pem"
 TOKEN_URL=https://127.0.0.1:$RPORT
 TOKEN_HOST=127.0.0.1:$RPORT
+# A registry whose token service is plain http: refused without --insecure-options=http.
+HPORT=$(free_port)
+registry httprealm "  token:
+    realm: http://127.0.0.1:$HPORT/token
+    service: acfetch-test-registry
+    issuer: acfetch-test-issuer
+    rootcertbundle: $T/sign.pem"
+HTTPREALM_URL=https://127.0.0.1:$RPORT
 htpasswd -Bbc "$T/htpasswd" alice "$SECRET" >/dev/null 2>&1 || fail "htpasswd"
 registry basic "  htpasswd:
     realm: acfetch-basic
@@ -175,6 +183,12 @@ run token-unknown --config "$T/good" get "$TOKEN_URL" "$REPO" \
         fail "a missing blob is -ENOENT" "$(cat "$T/token-unknown.out" "$T/token-unknown.err")"
 [ -s "$T/token-unknown.err" ] && fail "a missing blob is not logged" "$(cat "$T/token-unknown.err")"
 pass "a missing blob: -ENOENT, not logged"
+
+run token-http-realm --config "$T/good" get "$HTTPREALM_URL" "$REPO" "$DIGEST" 4 4
+expect_failure token-http-realm \
+        "its token service at 127.0.0.1:$HPORT is plain http, which needs --insecure-options=http"
+expect_eq "messages for a plain http token service" "$(grep -c . "$T/token-http-realm.err")" 1
+pass "a token service over plain http is refused (credentials never go there)"
 
 # ---------------------------------------------------------------- Basic (htpasswd)
 run basic-push --config "$T/good" --debug push "$BASIC_URL" "$REPO" 100000 4
