@@ -4,8 +4,9 @@
  * tests/oci/registry_auth.sh (which starts the registry and its token service):
  *
  *   test_registry [--ca PEM] [--config DIR] [--debug] [--http] push BASE REPO SIZE SEED
- *       POST BASE/v2/REPO/blobs/uploads/, PUT Location?digest=sha256:..., HEAD and GET the blob
- *       (SIZE pseudo-random bytes from SEED); prints its digest.
+ *       HEAD BASE/v2/REPO/blobs/DIGEST (absent: a pull token), POST BASE/v2/REPO/blobs/uploads/
+ *       (a push token), PUT Location?digest=DIGEST, HEAD and GET the blob (SIZE pseudo-random
+ *       bytes from SEED); prints its digest.
  *   test_registry [...] get BASE REPO DIGEST COUNT THREADS
  *       COUNT GETs of the blob from THREADS threads at once, each body checked.
  *
@@ -69,8 +70,19 @@ static int push(size_t size, unsigned seed)
         digest_of(blob, size, d, sizeof(d));
         transfer_response resp;
 
+        /* As a publisher does: is it there already? */
+        snprintf(url, sizeof(url), "%s/v2/%s/blobs/%s", base, repo, d);
+        int r = transfer_head(engine, url, NULL, TRANSFER_REGISTRY, &resp);
+        long status = resp.status;
+        transfer_response_clear(&resp);
+        if (r != -ENOENT) {
+                failed(r < 0 ? r : -EEXIST, status);
+                free(blob);
+                return report();
+        }
+
         snprintf(url, sizeof(url), "%s/v2/%s/blobs/uploads/", base, repo);
-        int r = transfer_post(engine, url, NULL, 0, NULL, TRANSFER_REGISTRY, &resp);
+        r = transfer_post(engine, url, NULL, 0, NULL, TRANSFER_REGISTRY, &resp);
         if (r < 0 || resp.status != 202 || !resp.location) {
                 failed(r < 0 ? r : -EPROTO, resp.status);
                 transfer_response_clear(&resp);
@@ -83,7 +95,7 @@ static int push(size_t size, unsigned seed)
         CHECK(asprintf(&put, "%s%sdigest=%s", loc, strchr(loc, '?') ? "&" : "?", d) > 0);
         const char *ct[] = {"Content-Type: application/octet-stream", NULL};
         r = transfer_put(engine, put, blob, size, ct, TRANSFER_REGISTRY, &resp);
-        long status = resp.status;
+        status = resp.status;
         transfer_response_clear(&resp);
         if (r < 0 || status != 201) {
                 failed(r < 0 ? r : -EPROTO, status);
