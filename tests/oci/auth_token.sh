@@ -182,8 +182,9 @@ pass "no credentials: an anonymous token is not enough, and the message says to 
 
 run token-unknown --config "$T/good" get "$TOKEN_URL" "$REPO" \
         sha256:0000000000000000000000000000000000000000000000000000000000000000 1 1
-[ "$RC" -eq 1 ] && grep -q "No such file" "$T/token-unknown.out" ||
+if [ "$RC" -ne 1 ] || ! grep -q "No such file" "$T/token-unknown.out"; then
         fail "a missing blob is -ENOENT" "$(cat "$T/token-unknown.out" "$T/token-unknown.err")"
+fi
 [ -s "$T/token-unknown.err" ] && fail "a missing blob is not logged" "$(cat "$T/token-unknown.err")"
 pass "a missing blob: -ENOENT, not logged"
 
