@@ -2,7 +2,7 @@
 # Registry authentication in the transfer engine (TRANSFER_REGISTRY), against Debian's
 # docker-registry over https on loopback: one with token auth, whose tokens come from
 # token_server.py (RS256 JWTs the registry verifies against the signing key's certificate), and
-# one with htpasswd (Basic). tests/fetcher/test_registry pushes a blob (POST, PUT), HEADs and
+# one with htpasswd (Basic). tests/fetcher/test_registry_auth pushes a blob (POST, PUT), HEADs and
 # GETs it, and GETs it from many threads at once, with the right credentials in auth.d's
 # dockerAuth (works; one request to the token service for all the parallel GETs), with wrong
 # ones (an error naming the token service) and without (an error saying to add a dockerAuth
@@ -16,7 +16,7 @@ require_cmd docker-registry htpasswd curl openssl /usr/bin/python3
 http_init
 http_make_certs
 
-TR=${TEST_REGISTRY:-$BUILDDIR/tests/fetcher/test_registry}
+TR=${TEST_REGISTRY_AUTH:-$BUILDDIR/tests/fetcher/test_registry_auth}
 SECRET=s3cret-Pa55word
 T=$TEST_TMP
 CA=$HTTP_CA
@@ -109,7 +109,7 @@ mkdir -p "$T/plain/auth.d"
 printf '{"rktKind":"auth","rktVersion":"v1","domains":["%s"],"type":"basic","credentials":{"user":"alice","password":"%s"}}\n' \
         "$BASIC_HOST" "$SECRET" >"$T/plain/auth.d/basic.json"
 
-# run NAME ARGS...: test_registry with the test CA; stdout in $T/NAME.out, stderr in
+# run NAME ARGS...: test_registry_auth with the test CA; stdout in $T/NAME.out, stderr in
 # $T/NAME.err; its exit status in RC.
 run() {
         _r_name=$1

@@ -3,11 +3,11 @@
  * Drives the transfer engine against a registry's API with TRANSFER_REGISTRY, for
  * tests/oci/registry_auth.sh (which starts the registry and its token service):
  *
- *   test_registry [--ca PEM] [--config DIR] [--debug] [--http] push BASE REPO SIZE SEED
+ *   test_registry_auth [--ca PEM] [--config DIR] [--debug] [--http] push BASE REPO SIZE SEED
  *       HEAD BASE/v2/REPO/blobs/DIGEST (absent: a pull token), POST BASE/v2/REPO/blobs/uploads/
  *       (a push token), PUT Location?digest=DIGEST, HEAD and GET the blob (SIZE pseudo-random
  *       bytes from SEED); prints its digest.
- *   test_registry [...] get BASE REPO DIGEST COUNT THREADS
+ *   test_registry_auth [...] get BASE REPO DIGEST COUNT THREADS
  *       COUNT GETs of the blob from THREADS threads at once, each body checked.
  *
  * --config DIR: auth.d is DIR/auth.d. --pause-ms N: each getter thread waits N ms after each
@@ -189,8 +189,9 @@ int main(int argc, char **argv)
                 }
         }
         if (argc - i < 4) {
-                fprintf(stderr, "usage: test_registry [OPTIONS] push BASE REPO SIZE SEED | get "
-                                "BASE REPO DIGEST COUNT THREADS\n");
+                fprintf(stderr,
+                        "usage: test_registry_auth [OPTIONS] push BASE REPO SIZE SEED | get "
+                        "BASE REPO DIGEST COUNT THREADS\n");
                 return 2;
         }
         const char *cmd = argv[i];
