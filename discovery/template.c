@@ -15,10 +15,15 @@ bool dc_url_allowed(const char *url, bool allow_http)
 {
         size_t skip;
 
-        /* An S3 store's URL (s3+https://ENDPOINT/BUCKET/...) is https too. */
+        /* An S3 store's URL (s3+https://ENDPOINT/BUCKET/...) is https too, and so is a
+         * registry's (oci://REGISTRY/REPOSITORY:TAG; oci+http:// is plain http). */
         const char *u = strncasecmp(url, "s3+", 3) == 0 ? url + 3 : url;
         if (strncasecmp(u, "https://", strlen("https://")) == 0)
                 skip = strlen("https://");
+        else if (strncasecmp(u, "oci://", strlen("oci://")) == 0)
+                skip = strlen("oci://");
+        else if (allow_http && strncasecmp(u, "oci+http://", strlen("oci+http://")) == 0)
+                skip = strlen("oci+http://");
         else if (allow_http && strncasecmp(u, "http://", strlen("http://")) == 0)
                 skip = strlen("http://");
         else

@@ -14,10 +14,11 @@ set -eu
 }
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
-for t in index chunk_codec catar_decode catar_extract catar_seek discovery_page image_name \
-        manifest openpgp_keys openpgp_signature auth_d image_record tar_read profile oci_layout docker_archive \
-        registry_challenge registry_token registry_error; do
-        mkdir -p "$out/$t"
+# Every target: fuzz/fuzz_TARGET.c (fuzz_files.c is their shared helper).
+for f in "$src"/fuzz/fuzz_*.c; do
+        t=$(basename "$f" .c)
+        t=${t#fuzz_}
+        [ "$t" = files ] || mkdir -p "$out/$t"
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/acfetch-corpus.XXXXXX")
 export GNUPGHOME=$work/gnupg
@@ -153,13 +154,9 @@ tar --format=gnu -C "$aci" -cf - manifest rootfs | xz >"$out/tar_read/gnu.aci.xz
 tar --format=pax -C "$aci" -cf - . | zstd -q >"$out/tar_read/dot.aci.zst"
 
 # ---------------------------------------------------------------- written here
-cp "$src"/fuzz/seeds/manifest/* "$out/manifest/"
-cp "$src"/fuzz/seeds/discovery_page/* "$out/discovery_page/"
-cp "$src"/fuzz/seeds/image_name/* "$out/image_name/"
-cp "$src"/fuzz/seeds/auth_d/* "$out/auth_d/"
-cp "$src"/fuzz/seeds/image_record/* "$out/image_record/"
-cp "$src"/fuzz/seeds/profile/* "$out/profile/"
-for t in registry_challenge registry_token registry_error; do
+# Seeds kept as files, one input each.
+for t in manifest discovery_page image_name auth_d image_record profile s3_error \
+        registry_manifest registry_challenge registry_token registry_error; do
         cp "$src"/fuzz/seeds/$t/* "$out/$t/"
 done
 # oci_layout: index.json, then the manifest, then the config (fuzz_split2 twice).

@@ -21,7 +21,12 @@ cd "$top" || exit 1
 seconds=$1
 shift
 build=${FUZZ_BUILD:-build-fuzz}
-targets=${*:-index chunk_codec catar_decode catar_extract catar_seek discovery_page image_name manifest openpgp_keys openpgp_signature auth_d image_record tar_read profile oci_layout docker_archive registry_challenge registry_token registry_error}
+# Default: every target, fuzz/fuzz_TARGET.c (fuzz_files.c is their shared helper).
+all=$(for f in fuzz/fuzz_*.c; do
+        t=$(basename "$f" .c)
+        [ "$t" = fuzz_files ] || echo "${t#fuzz_}"
+done)
+targets=${*:-$all}
 # Far above what any target needs for one input; an input that needs more is a finding.
 # UBSan only reports and goes on by default: stop, so that libFuzzer keeps the input.
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"

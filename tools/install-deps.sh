@@ -22,12 +22,13 @@ clang="clang libclang-rt-14-dev"
 cluster="radosgw ceph-mon ceph-osd ceph-common libnginx-mod-http-js varnish squid"
 # OCI images (tests/oci/): umoci builds and unpacks the images publish oci:DIR is compared with,
 # skopeo converts them to other transports, and golang-go with golang-github-appc-spec-dev
-# build appc's actool offline, which validates the manifests made from their configs.
-# Registry authentication (tests/oci/auth_token.sh): Debian's docker-registry, with token auth
-# (python3-jwt and python3-cryptography make the test's token service and its RS256 tokens) and
-# with htpasswd (apache2-utils' htpasswd writes its bcrypt file).
-oci="umoci skopeo golang-go golang-github-appc-spec-dev docker-registry python3-jwt
-     python3-cryptography apache2-utils"
+# build appc's actool offline, which validates the manifests made from their configs;
+# docker-registry (CNCF distribution) is the registry images are published to and fetched from,
+# with apache2-utils' htpasswd for its bcrypt password file. Registry authentication
+# (tests/oci/auth_token.sh): python3-jwt and python3-cryptography make the test's token service
+# and the RS256 tokens docker-registry verifies.
+oci="umoci skopeo golang-go golang-github-appc-spec-dev docker-registry apache2-utils python3-jwt
+     python3-cryptography"
 missing=""
 for p in $build $run $tests $bench $checks $clang $cluster $oci; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -9,7 +9,8 @@
 static const char usage[] =
     "Usage: acfetch extract [OPTIONS] INDEX|ARCHIVE DEST\n\n"
     "Extract a casync archive index (.caidx) or archive (.catar) into the directory DEST, or\n"
-    "a blob index (.caibx) into the file DEST. INDEX may be a path or an https:// URL.\n"
+    "a blob index (.caibx) into the file DEST. INDEX may be a path, an https:// URL or\n"
+    "an image in a registry, oci://REGISTRY/REPOSITORY:TAG (publish --to).\n"
     "Chunks come from the stores, tried in order; every chunk is verified, and downloaded\n"
     "chunks are kept in the local chunk store (<dir>/chunks) so they are never downloaded\n"
     "twice. DEST appears only when complete; it must not exist or be an empty directory.\n\n"
@@ -73,8 +74,8 @@ static const char *extract_auto_seed(const char *src, const char *dest, bool in_
         struct stat st;
         if (l->no_auto || stat(dest, &st) < 0)
                 return NULL;
-        if (ca_index_kind_from_name(src) == CA_INDEX_BLOB ? S_ISREG(st.st_mode)
-                                                          : in_place && S_ISDIR(st.st_mode))
+        if (input_index_kind(src) == CA_INDEX_BLOB ? S_ISREG(st.st_mode)
+                                                   : in_place && S_ISDIR(st.st_mode))
                 return dest;
         return NULL;
 }

@@ -10,10 +10,11 @@
 
 static const char usage[] =
     "Usage: acfetch mount [OPTIONS] ID|NAME|INDEX MOUNTPOINT\n\n"
-    "Mount an image (its rootfs/) or a casync archive index (.caidx, a path or an https://\n"
-    "URL; its whole archive) read-only at MOUNTPOINT, without waiting for the download: a\n"
-    "read fetches the chunks it needs at once, while a background walk brings every other\n"
-    "chunk into the local chunk store (<dir>/chunks), so the mount ends up fully local.\n"
+    "Mount an image (its rootfs/) or a casync archive index (.caidx, a path, an\n"
+    "https:// URL or oci://REGISTRY/REPOSITORY:TAG; its whole archive) read-only at\n"
+    "MOUNTPOINT, without waiting for the download: a read fetches the chunks it needs\n"
+    "at once, while a background walk brings every other chunk into the local chunk\n"
+    "store (<dir>/chunks), so the mount ends up fully local.\n"
     "Unmount with 'fusermount3 -u MOUNTPOINT' or 'umount MOUNTPOINT'.\n\n"
     "An ID is a stored image. A NAME (example.com/app:1.0,os=linux) is resolved as 'fetch'\n"
     "resolves it (--pull-policy; discovery, the index and its signature with fetch's rules,\n"
@@ -211,7 +212,7 @@ static int open_by_name(archive_input *in, mount_image *m, const char *arg, inpu
         r = ca_index_parse(m->res.index.body, m->res.index.size, url, &idx);
         if (r < 0)
                 return r;
-        if (ca_index_kind_from_name(url) != CA_INDEX_ARCHIVE || idx->n_items == 0) {
+        if (input_index_kind(url) != CA_INDEX_ARCHIVE || idx->n_items == 0) {
                 ca_index_free(idx);
                 return ca_bad("%s: not an archive index with chunks", url);
         }
@@ -410,7 +411,7 @@ static int run_mount(int argc, char **argv)
                         a.trust_keys_from_https || arg_global.trust_keys_from_https},
         };
         io->cache_local = io->seeds.n > 0;
-        bool is_index = ca_index_kind_from_name(src) != CA_INDEX_UNKNOWN || url_is_remote(src) ||
+        bool is_index = input_index_kind(src) != CA_INDEX_UNKNOWN || url_is_remote(src) ||
                         strstr(src, ".catar");
         bool want_seed = !io->seeds.no_auto;
         if (is_index) {

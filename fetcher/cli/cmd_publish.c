@@ -66,7 +66,15 @@ static const char usage[] =
     "                         layout is flat per name: PREFIX/PATH (the page, also as\n"
     "                         PATH/index.html), PREFIX/PATH/VERSION-OS-ARCH.caidx,\n"
     "                         PREFIX/PATH/latest-OS-ARCH.caidx and PREFIX/PATH/default.castr/;\n"
-    "                         --base-url defaults to URL\n"
+    "                         --base-url defaults to URL. Or to a registry,\n"
+    "                         oci://REGISTRY/REPOSITORY[:TAG] (oci+http:// with\n"
+    "                         --insecure-options=http): the blobs it lacks (chunks,\n"
+    "                         index, signature, profile), a manifest listing them all\n"
+    "                         (what maps chunk IDs to blobs, and keeps them from the\n"
+    "                         registry's gc), then the tags VERSION-OS-ARCH,\n"
+    "                         index-SHA256 (of the index), latest-OS-ARCH (when it is\n"
+    "                         the latest) and TAG; the page stays in OUTDIR and points\n"
+    "                         at the registry, oci://REGISTRY/REPOSITORY:{version}-...\n"
     "  -h, --help             show this help\n\n" MAKE_OPTIONS_HELP
     "  (--store is not taken: the store is OUTDIR/default.castr.)\n\n"
     "Transport, for --to:\n" TRANSPORT_OPTIONS_HELP S3_CREDENTIALS_HELP "\n";
@@ -185,10 +193,11 @@ static int publish_option(int c, const char *arg, void *userdata)
                 a->profile = arg;
                 return 1;
         case OPT_TO:
-                if (!url_is_s3(arg))
+                if (!url_is_s3(arg) && !url_is_oci(arg))
                         return ca_log_errno(CA_LOG_ERR, -EINVAL,
                                             "--to wants an object store, "
-                                            "s3+https://ENDPOINT/BUCKET/PREFIX, not '%s'",
+                                            "s3+https://ENDPOINT/BUCKET/PREFIX, or a registry, "
+                                            "oci://REGISTRY/REPOSITORY, not '%s'",
                                             arg);
                 a->to = arg;
                 return 1;

@@ -7,8 +7,9 @@
 const char input_options_help[] =
     "Chunk sources and transport:\n"
     "  --store=DIR|URL        chunk store (repeatable); directories and file:// are tried\n"
-    "                         in order, then the remote ones (https://, s3+https://; http://\n"
-    "                         and s3+http:// with --insecure-options=http), which are\n"
+    "                         in order, then the remote ones (https://, s3+https://, a\n"
+    "                         registry's oci://HOST/REPOSITORY[:TAG]; http://, s3+http://\n"
+    "                         and oci+http:// with --insecure-options=http), which are\n"
     "                         mirrors: downloads go to the one expected to answer first, a\n"
     "                         download far slower than recent ones is asked of another too,\n"
     "                         and a chunk missing or corrupt in one is taken from another.\n"
@@ -21,7 +22,8 @@ const char input_options_help[] =
     "  --rate-limit=BYTES     download at most BYTES per second (suffixes K, M, "
     "G)\n" TRANSPORT_OPTIONS_HELP
     "Credentials for https requests come from auth.d in --system-config and --local-config\n"
-    "(rkt's format: basic and oauth; s3 for S3 stores).\n" S3_CREDENTIALS_HELP;
+    "(rkt's format: basic and oauth; s3 for S3 stores; dockerAuth for "
+    "registries).\n" S3_CREDENTIALS_HELP;
 
 static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *ret)
 {

@@ -379,6 +379,26 @@ static int resolve_image(const publish_options *a, publish_ctx *c)
         return 0;
 }
 
+/* The page's template for an image in a registry: its repository, tagged VERSION-OS-ARCH. */
+static int plan_registry(const publish_options *a, publish_ctx *c)
+{
+        if (a->base_url)
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "--base-url: the page of an image in a registry points at "
+                                    "the registry (--to)");
+        _cleanup_(registry_ref_clear) registry_ref ref = {};
+        int r = registry_ref_parse(a->to, &ref);
+        if (r < 0)
+                return r;
+        const char *scheme = strncasecmp(a->to, "oci+http://", 11) == 0 ? "oci+http" : "oci";
+        if (asprintf(&c->template, "%s://%s/%s:{version}-{os}-{arch}", scheme, ref.host, ref.name) <
+                0 ||
+            asprintf(&c->url, "%s://%s/%s:%s-%s-%s", scheme, ref.host, ref.name, c->version, c->os,
+                     c->arch) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* Paths and URLs (layout in publish.h). */
 static int plan_site(const publish_options *a, publish_ctx *c)
 {
@@ -399,6 +419,8 @@ static int plan_site(const publish_options *a, publish_ctx *c)
             asprintf(&c->store, "%s/default.castr", c->outdir) < 0 ||
             asprintf(&c->page_path, "%s/%s%sindex.html", c->outdir, rel, sep) < 0)
                 return -ENOMEM;
+        if (a->to && url_is_oci(a->to))
+                return plan_registry(a, c);
         const char *given = a->base_url ? a->base_url : a->to;
         if (given) {
                 size_t l = strlen(given);
@@ -568,6 +590,7 @@ static int upload(const publish_options *a, const publish_ctx *c, const char *pa
             .sig = a->sign ? c->sig : NULL,
             .profile = profile ? c->profile : NULL,
             .profile_sig = profile && a->sign ? c->profile_sig : NULL,
+            .name = c->img->name,
             .rel = c->rel,
             .version = c->version,
             .os = c->os,
@@ -575,7 +598,8 @@ static int upload(const publish_options *a, const publish_ctx *c, const char *pa
             .page = page,
             .latest = latest_is_this(c),
         };
-        return publish_upload(a->engine, a->to, &f);
+        return url_is_oci(a->to) ? publish_registry(a->engine, a->to, &f)
+                                 : publish_upload(a->engine, a->to, &f);
 }
 
 /* Signature first, then the profile, the index under its name, the page, latest. */

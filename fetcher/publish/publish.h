@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 
 #include "casync/casync.h"
+#include "fetcher/source/source.h"
 #include "fetcher/transfer/transfer.h"
 
 /* ---------------------------------------------------------------- making archives (make_engine.c) */
@@ -130,13 +131,27 @@ int publish_image(publish_options *o, const char *source, const char *outdir, ch
 typedef struct publish_upload_files {
         const char *store; /* OUTDIR/default.castr */
         const char *index, *sig, *profile, *profile_sig;
+        const char *name; /* the image's */
         const char *rel, *version, *os, *arch;
-        const char *page; /* with the flat layout's template */
+        const char *page; /* with the flat layout's template (object stores) */
         bool latest;      /* OUTDIR's latest points to this version */
 } publish_upload_files;
 
+/* A compressed chunk can be a bit larger than its data (incompressible input). */
+#define PUBLISH_CHUNK_FILE_MAX ((size_t)CA_CHUNK_SIZE_LIMIT_MAX + (1 << 20))
+/* A whole local file of at most max bytes; errors are logged. */
+int publish_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size);
+/* fn(userdata, i) for i in [0, n) on a few dozen threads (the engine's adaptive limit decides
+ * what runs at once); the first error stops the others and is returned. */
+int publish_parallel(size_t n, int (*fn)(void *userdata, size_t i), void *userdata);
 /* TO/rel/leaf (TO/leaf when rel is empty, TO/rel when leaf is), malloc'ed. */
 char *publish_upload_url(const char *to, const char *rel, const char *leaf);
 /* Copies the image to the object store TO, in the order that keeps readers safe (the chunks it
  * lacks, then signature, profile, index, latest, page). Errors are logged. */
 int publish_upload(transfer_engine *e, const char *to, const publish_upload_files *f);
+
+/* ---------------------------------------------------------------- registries (publish_registry.c) */
+/* Copies the image to the registry TO (oci://REGISTRY/REPOSITORY[:TAG]) as source.h describes:
+ * the blobs it lacks, the manifest, then the tags. The page stays in OUTDIR (a registry serves
+ * no web pages): its template points at the registry. Errors are logged. */
+int publish_registry(transfer_engine *e, const char *to, const publish_upload_files *f);

@@ -21,8 +21,6 @@
 /* Requests in flight are the engine's (it adapts them to the link); these threads only keep
  * enough of them queued. */
 #define UPLOAD_THREADS 32
-/* A compressed chunk can be a bit larger than its data (incompressible input). */
-#define UPLOAD_CHUNK_FILE_MAX ((size_t)CA_CHUNK_SIZE_LIMIT_MAX + (1 << 20))
 
 /* Chunks never change: caches and CDNs may keep them for a year without asking again. */
 static const char *const chunk_headers[] = {
@@ -53,7 +51,7 @@ char *publish_upload_url(const char *to, const char *rel, const char *leaf)
         return url;
 }
 
-static int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size)
+int publish_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size)
 {
         _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         int r = fd < 0 ? negative_errno() : fs_read_all(fd, max, ret, ret_size);
@@ -65,13 +63,54 @@ static int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_si
         return 0;
 }
 
+typedef struct parallel {
+        int (*fn)(void *userdata, size_t i);
+        void *userdata;
+        size_t n;
+        _Atomic size_t next;
+        _Atomic int error;
+} parallel;
+
+static void *parallel_worker(void *userdata)
+{
+        parallel *p = userdata;
+        for (;;) {
+                if (p->error < 0)
+                        break;
+                size_t i = p->next++;
+                if (i >= p->n)
+                        break;
+                int r = p->fn(p->userdata, i);
+                if (r < 0) {
+                        int expected = 0;
+                        atomic_compare_exchange_strong(&p->error, &expected, r);
+                }
+        }
+        return NULL;
+}
+
+int publish_parallel(size_t n, int (*fn)(void *userdata, size_t i), void *userdata)
+{
+        parallel p = {.fn = fn, .userdata = userdata, .n = n};
+        pthread_t threads[UPLOAD_THREADS];
+        unsigned started = 0;
+        for (; started < UPLOAD_THREADS && started < n; started++)
+                if (pthread_create(&threads[started], NULL, parallel_worker, &p) != 0)
+                        break;
+        if (started == 0)
+                parallel_worker(&p);
+        for (unsigned i = 0; i < started; i++)
+                pthread_join(threads[i], NULL);
+        return p.error;
+}
+
 /* Uploads a local file (transfer_put logs a failure, naming the URL). */
 static int put_file(transfer_engine *e, const char *path, const char *url,
                     const char *const *headers, size_t max)
 {
         _cleanup_(freep) uint8_t *data = NULL;
         size_t size = 0;
-        int r = read_file(path, max, &data, &size);
+        int r = publish_read_file(path, max, &data, &size);
         if (r < 0)
                 return r;
         transfer_response resp;
@@ -87,8 +126,6 @@ typedef struct chunk_upload {
         const char *store; /* OUTDIR/default.castr */
         char *store_url;   /* the bucket's store for this name */
         const ca_index *index;
-        _Atomic size_t next;
-        _Atomic int error;
         _Atomic uint64_t present, sent, sent_bytes;
 } chunk_upload;
 
@@ -113,7 +150,7 @@ static int upload_chunk(chunk_upload *u, const ca_chunk_id *id)
                 return r;
         _cleanup_(freep) uint8_t *data = NULL;
         size_t size = 0;
-        r = read_file(path, UPLOAD_CHUNK_FILE_MAX, &data, &size);
+        r = publish_read_file(path, PUBLISH_CHUNK_FILE_MAX, &data, &size);
         if (r < 0)
                 return r;
         r = transfer_put(u->engine, url, data, size, chunk_headers, TRANSFER_NO_DEADLINE, &resp);
@@ -125,30 +162,16 @@ static int upload_chunk(chunk_upload *u, const ca_chunk_id *id)
         return 0;
 }
 
-static void *upload_worker(void *userdata)
+static int upload_one(void *userdata, size_t i)
 {
         chunk_upload *u = userdata;
-        for (;;) {
-                if (u->error < 0)
-                        break;
-                size_t i = u->next++;
-                if (i >= u->index->n_items)
-                        break;
-                /* The index is in stream order: the same chunk twice is usually adjacent, and a
-                 * chunk seen before in the index is left to its first occurrence. */
-                const ca_chunk_id *id = &u->index->items[i].id;
-                bool seen = false;
-                for (size_t j = i; j-- > 0 && j + 64 > i && !seen;)
-                        seen = memcmp(&u->index->items[j].id, id, sizeof(*id)) == 0;
-                if (seen)
-                        continue;
-                int r = upload_chunk(u, id);
-                if (r < 0) {
-                        int expected = 0;
-                        atomic_compare_exchange_strong(&u->error, &expected, r);
-                }
-        }
-        return NULL;
+        /* The index is in stream order: the same chunk twice is usually adjacent, and a chunk
+         * seen before in the index is left to its first occurrence. */
+        const ca_chunk_id *id = &u->index->items[i].id;
+        for (size_t j = i; j-- > 0 && j + 64 > i;)
+                if (memcmp(&u->index->items[j].id, id, sizeof(*id)) == 0)
+                        return 0;
+        return upload_chunk(u, id);
 }
 
 static int upload_chunks(transfer_engine *e, const char *to, const publish_upload_files *f)
@@ -161,16 +184,7 @@ static int upload_chunks(transfer_engine *e, const char *to, const publish_uploa
         u.store_url = publish_upload_url(to, f->rel, "default.castr");
         if (!u.store_url)
                 return -ENOMEM;
-        pthread_t threads[UPLOAD_THREADS];
-        unsigned n = 0;
-        for (; n < UPLOAD_THREADS && n < index->n_items; n++)
-                if (pthread_create(&threads[n], NULL, upload_worker, &u) != 0)
-                        break;
-        if (n == 0)
-                upload_worker(&u);
-        for (unsigned i = 0; i < n; i++)
-                pthread_join(threads[i], NULL);
-        r = u.error;
+        r = publish_parallel(index->n_items, upload_one, &u);
         if (r >= 0)
                 ca_log_info("%s: %" PRIu64 " chunks uploaded (%" PRIu64 " bytes), %" PRIu64
                             " already there",

@@ -224,7 +224,7 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *src, 
         int r = ca_index_parse(resp->body, resp->size, src, &ctx->in.index);
         if (r < 0)
                 return r;
-        if (ca_index_kind_from_name(src) != CA_INDEX_ARCHIVE || ctx->in.index->n_items == 0)
+        if (input_index_kind(src) != CA_INDEX_ARCHIVE || ctx->in.index->n_items == 0)
                 return ca_bad("%s: not an archive index with chunks", src);
 
         ctx->in.location = src;

@@ -14,12 +14,6 @@
 
 /* ---------------------------------------------------------------- discovery */
 
-static bool is_caidx_url(const char *url)
-{
-        size_t n = strcspn(url, "?#");
-        return n >= 6 && strncmp(url + n - 6, ".caidx", 6) == 0;
-}
-
 /* ret_pubkeys: also look for ac-discovery-pubkeys (NULL: don't); *ret_pubkeys may stay NULL. */
 static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, char **ret_pubkeys)
 {
@@ -35,10 +29,11 @@ static int discover(fetch_context *ctx, const dc_image *img, char **ret_url, cha
         int r = dc_discover(img, &o, &e);
         if (ca_log_get_max_level() >= CA_LOG_DEBUG)
                 dc_endpoints_print_attempts(&e, stderr);
-        if (r >= 0 && !is_caidx_url(e.image_url))
+        if (r >= 0 && !image_url_is_index(e.image_url))
                 r = ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
                                  "%s: unsupported payload %s (acfetch fetches casync archive "
-                                 "indexes, URLs ending in .caidx)",
+                                 "indexes, URLs ending in .caidx, and images in registries, "
+                                 "oci://)",
                                  img->name, e.image_url);
         if (r >= 0) {
                 ca_log_debug("%s: image index %s", img->name, e.image_url);

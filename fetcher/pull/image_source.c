@@ -47,7 +47,9 @@ int image_source_classify(const char *arg, image_source_kind *ret)
                 if ((scheme == 5 && strncasecmp(arg, "https", 5) == 0) ||
                     (scheme == 4 && strncasecmp(arg, "http", 4) == 0) ||
                     (scheme == 8 && strncasecmp(arg, "s3+https", 8) == 0) ||
-                    (scheme == 7 && strncasecmp(arg, "s3+http", 7) == 0))
+                    (scheme == 7 && strncasecmp(arg, "s3+http", 7) == 0) ||
+                    (scheme == 3 && strncasecmp(arg, "oci", 3) == 0) ||
+                    (scheme == 8 && strncasecmp(arg, "oci+http", 8) == 0))
                         *ret = IMAGE_SOURCE_URL;
                 else if (scheme == 4 && strncasecmp(arg, "file", 4) == 0)
                         *ret = ends_with(arg, ".caidx") ? IMAGE_SOURCE_INDEX_PATH
@@ -55,7 +57,7 @@ int image_source_classify(const char *arg, image_source_kind *ret)
                 else
                         return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
                                             "%s: unsupported URL scheme (https, http, s3+https, "
-                                            "s3+http and file are taken)",
+                                            "s3+http, oci, oci+http and file are taken)",
                                             arg);
                 return 0;
         }
@@ -72,6 +74,12 @@ int image_source_classify(const char *arg, image_source_kind *ret)
         return 0;
 }
 
+bool image_url_is_index(const char *url)
+{
+        size_t n = strcspn(url, "?#");
+        return url_is_oci(url) || (n >= 6 && strncmp(url + n - 6, ".caidx", 6) == 0);
+}
+
 bool image_source_is_path(const char *location)
 {
         return location[0] == '/';
@@ -80,6 +88,8 @@ bool image_source_is_path(const char *location)
 int image_source_get(transfer_engine *e, const char *location, size_t max,
                      const char *const *headers, transfer_response *ret)
 {
+        if (url_is_oci(location)) /* no conditional request: the tag's manifest is small */
+                return registry_document_get(e, location, max, ret);
         if (!image_source_is_path(location))
                 return transfer_get(e, location, max, headers, ret);
         *ret = (transfer_response){.max_age = -1};
@@ -104,15 +114,16 @@ static int make_location(const fetch_context *ctx, const char *arg, image_source
                          char **ret)
 {
         if (kind == IMAGE_SOURCE_URL) {
-                if (strncasecmp(url_transport(arg), "http://", 7) == 0 &&
+                if ((strncasecmp(url_transport(arg), "http://", 7) == 0 ||
+                     strncasecmp(arg, "oci+http://", 11) == 0) &&
                     !(ctx->insecure & INSECURE_HTTP))
                         return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                             "%s: plain http needs --insecure-options=http", arg);
-                size_t n = strcspn(arg, "?#");
-                if (n < 6 || strncmp(arg + n - 6, ".caidx", 6) != 0)
+                if (!image_url_is_index(arg))
                         return ca_log_errno(CA_LOG_ERR, -EPROTONOSUPPORT,
                                             "%s: unsupported payload (acfetch fetches casync "
-                                            "archive indexes, URLs ending in .caidx)",
+                                            "archive indexes, URLs ending in .caidx, and "
+                                            "images in registries, oci://)",
                                             arg);
                 *ret = strdup(arg);
                 return *ret ? 0 : -ENOMEM;

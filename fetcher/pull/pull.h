@@ -131,6 +131,8 @@ typedef enum image_source_kind {
  * logged.
  */
 int image_source_classify(const char *arg, image_source_kind *ret);
+/* What fetch reads as an image: a URL of a .caidx, or an oci:// registry reference. */
+bool image_url_is_index(const char *url);
 /* A local path (absolute, as fetch_location makes it) rather than a URL? */
 bool image_source_is_path(const char *location);
 /* GETs a URL, or reads a local file (at most max bytes; -ENOENT quietly when missing, other

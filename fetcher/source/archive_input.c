@@ -7,9 +7,15 @@
 
 #include "fetcher/source/source.h"
 
+ca_index_kind input_index_kind(const char *location)
+{
+        /* A registry holds images published by acfetch: archive indexes. */
+        return url_is_oci(location) ? CA_INDEX_ARCHIVE : ca_index_kind_from_name(location);
+}
+
 static int kind_from_name(const char *location, input_kind *ret)
 {
-        ca_index_kind k = ca_index_kind_from_name(location);
+        ca_index_kind k = input_index_kind(location);
         if (k == CA_INDEX_ARCHIVE) {
                 *ret = INPUT_CAIDX;
                 return 0;
@@ -47,7 +53,9 @@ static char *default_store(const char *location)
 static int load_remote_index(archive_input *in, const char *url)
 {
         transfer_response resp = {};
-        int r = transfer_get(in->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, NULL, &resp);
+        int r = url_is_oci(url)
+                    ? registry_document_get(in->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, &resp)
+                    : transfer_get(in->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, NULL, &resp);
         char note[1024];
         if (r == -ENOENT)
                 r = ca_log_errno(CA_LOG_ERR, r, "%s: not found (HTTP %ld)%s",
@@ -67,7 +75,9 @@ static int check_plain_http(const char *location, const input_options *o)
 {
         for (size_t i = 0; i <= o->n_stores; i++) {
                 const char *u = i < o->n_stores ? o->stores[i] : location;
-                if (u && strncasecmp(url_transport(u), "http://", 7) == 0 &&
+                if (u &&
+                    (strncasecmp(url_transport(u), "http://", 7) == 0 ||
+                     strncasecmp(u, "oci+http://", 11) == 0) &&
                     !o->transfer.allow_http)
                         return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                             "%s: plain http needs --insecure-options=http", u);
@@ -77,9 +87,9 @@ static int check_plain_http(const char *location, const input_options *o)
 
 static bool any_remote(const char *location, const input_options *o)
 {
-        bool remote = location && url_is_remote(location);
+        bool remote = location && (url_is_remote(location) || url_is_oci(location));
         for (size_t i = 0; i < o->n_stores; i++)
-                remote = remote || url_is_remote(o->stores[i]);
+                remote = remote || url_is_remote(o->stores[i]) || url_is_oci(o->stores[i]);
         return remote;
 }
 
@@ -143,7 +153,7 @@ int archive_input_open(archive_input *in, const char *location, const input_opti
                         return r;
         }
 
-        if (url_is_remote(location))
+        if (url_is_remote(location) || url_is_oci(location))
                 r = load_remote_index(in, location);
         else
                 r = ca_index_load(
@@ -169,7 +179,7 @@ int archive_input_open_index(archive_input *in, ca_index *index, const char *loc
                              const char *index_url, aci_store *store, const input_options *o)
 {
         *in = (archive_input){.location = location, .index = index};
-        in->kind = ca_index_kind_from_name(location) == CA_INDEX_BLOB ? INPUT_CAIBX : INPUT_CAIDX;
+        in->kind = input_index_kind(location) == CA_INDEX_BLOB ? INPUT_CAIBX : INPUT_CAIDX;
         int r = check_plain_http(index_url, o);
         if (r < 0)
                 return r;
@@ -204,10 +214,15 @@ int archive_input_sources(archive_input *in, const char *location, const input_o
                         return r;
         }
         for (size_t i = 0; i < o->n_stores; i++) {
-                r = chunk_source_add(in->source, o->stores[i]);
+                r = url_is_oci(o->stores[i])
+                        ? chunk_source_add_registry(in->source, o->stores[i], in->index)
+                        : chunk_source_add(in->source, o->stores[i]);
                 if (r < 0)
                         return r;
         }
+        /* An index in a registry: its chunks are listed by the same manifest. */
+        if (o->n_stores == 0 && url_is_oci(location))
+                return chunk_source_add_registry(in->source, location, in->index);
         if (o->n_stores == 0) {
                 _cleanup_(freep) char *def = default_store(location);
                 if (!def)

@@ -33,7 +33,10 @@
 #define HEDGE_RETRY_NS (UINT64_C(5) * 1000000)
 
 typedef struct remote_store {
-        char *base;                    /* URL without query and trailing '/' */
+        char *base; /* URL without query and trailing '/' */
+        /* A registry (oci://): the published image whose manifest maps chunk IDs to blobs. */
+        registry_ref *registry;
+        registry_image image;
         const transfer_origin *origin; /* its server's request limit, in the engine */
         unsigned outstanding;          /* its downloads submitted and not finished (lock) */
         unsigned waiting;              /* workers waiting for a request slot at it (lock) */
@@ -101,8 +104,14 @@ chunk_source *chunk_source_free(chunk_source *s)
         for (size_t i = 0; i < s->n_locals; i++)
                 ca_store_free(s->locals[i]);
         free(s->locals);
-        for (size_t i = 0; i < s->n_remotes; i++)
+        for (size_t i = 0; i < s->n_remotes; i++) {
                 free(s->remotes[i].base);
+                if (s->remotes[i].registry) {
+                        registry_ref_clear(s->remotes[i].registry);
+                        free(s->remotes[i].registry);
+                        registry_image_clear(&s->remotes[i].image);
+                }
+        }
         free(s->remotes);
         free(s->inflight);
         if (s->stats.hedged > 0)
@@ -128,25 +137,74 @@ char *store_url_base(const char *url)
         return strndup(url, n);
 }
 
+/* A new remote store (its base URL taken), or NULL when out of memory. */
+static remote_store *remote_add(chunk_source *s, char *base)
+{
+        remote_store *p = base ? realloc(s->remotes, (s->n_remotes + 1) * sizeof(*p)) : NULL;
+        if (!p) {
+                free(base);
+                return NULL;
+        }
+        s->remotes = p;
+        p[s->n_remotes] = (remote_store){.base = base};
+        p[s->n_remotes].origin = transfer_origin_of(s->engine, base);
+        if (!p[s->n_remotes].origin) {
+                free(base);
+                return NULL;
+        }
+        return &p[s->n_remotes++];
+}
+
+int chunk_source_add_registry(chunk_source *s, const char *location, const ca_index *index)
+{
+        if (!s->engine)
+                return -EINVAL;
+        _cleanup_(registry_ref_clear) registry_ref ref = {};
+        int r = registry_ref_parse(location, &ref);
+        if (r < 0)
+                return r;
+        /* Without a tag, the image whose index is this one. */
+        char tag[REGISTRY_INDEX_TAG_SIZE];
+        const char *reference = ref.reference;
+        if (!reference) {
+                r = registry_index_tag(index, tag);
+                if (r < 0)
+                        return r;
+                reference = tag;
+        }
+        registry_image image;
+        r = registry_image_load(s->engine, &ref, reference, &image);
+        if (r == -ENOENT)
+                return ca_log_errno(CA_LOG_ERR, r,
+                                    "%s: the registry has no image %s%s (publish it there with "
+                                    "acfetch publish --to)",
+                                    location, ref.reference ? "tagged " : "with this index, tag ",
+                                    reference);
+        if (r < 0)
+                return r;
+        remote_store *st = remote_add(s, strdup(ref.api));
+        registry_ref *kept = st ? malloc(sizeof(*kept)) : NULL;
+        if (!kept) {
+                registry_image_clear(&image);
+                return -ENOMEM;
+        }
+        *kept = ref;
+        ref = (registry_ref){};
+        st->registry = kept;
+        st->image = image;
+        ca_log_debug("%s: %zu chunks in the image's manifest", location, image.n_chunks);
+        return 0;
+}
+
 int chunk_source_add(chunk_source *s, const char *location)
 {
+        if (url_is_oci(location))
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "%s: a registry store needs the index it serves", location);
         if (url_is_remote(location)) {
                 if (!s->engine)
                         return -EINVAL;
-                remote_store *p = realloc(s->remotes, (s->n_remotes + 1) * sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                s->remotes = p;
-                p[s->n_remotes] = (remote_store){.base = store_url_base(location)};
-                if (!p[s->n_remotes].base)
-                        return -ENOMEM;
-                p[s->n_remotes].origin = transfer_origin_of(s->engine, p[s->n_remotes].base);
-                if (!p[s->n_remotes].origin) {
-                        free(p[s->n_remotes].base);
-                        return -ENOMEM;
-                }
-                s->n_remotes++;
-                return 0;
+                return remote_add(s, store_url_base(location)) ? 0 : -ENOMEM;
         }
         if (strstr(location, "://") && strncasecmp(location, "file://", 7) != 0)
                 return ca_log_errno(
@@ -422,8 +480,14 @@ static int download_submit(chunk_source *s, size_t i, const ca_index_item *item,
         char hex[CA_CHUNK_ID_HEX_SIZE];
         ca_chunk_id_to_hex(&item->id, hex);
         *d = (download){.store = i};
+        const remote_store *st = &s->remotes[i];
+        const registry_chunk *blob = NULL;
         int r = 0;
-        if (asprintf(&d->url, "%s/%.4s/%s.cacnk", s->remotes[i].base, hex, hex) < 0) {
+        if (st->registry && !(blob = registry_image_chunk(&st->image, &item->id)))
+                r = -ENOENT; /* not in this image: no request */
+        else if (blob)
+                r = (d->url = registry_blob_url(st->registry, blob->blob.digest)) ? 0 : -ENOMEM;
+        else if (asprintf(&d->url, "%s/%.4s/%s.cacnk", st->base, hex, hex) < 0) {
                 d->url = NULL;
                 r = -ENOMEM;
         }
@@ -433,7 +497,9 @@ static int download_submit(chunk_source *s, size_t i, const ca_index_item *item,
         if (r >= 0)
                 r = transfer_submit(s->engine, d->url,
                                     (size_t)ca_chunk_compressed_size_max(item->size), headers,
-                                    TRANSFER_NO_DEADLINE | (urgent ? TRANSFER_URGENT : 0), &d->q);
+                                    TRANSFER_NO_DEADLINE | (urgent ? TRANSFER_URGENT : 0) |
+                                        (st->registry ? TRANSFER_REGISTRY : 0),
+                                    &d->q);
         pthread_mutex_lock(&s->lock);
         if (r < 0)
                 slot_release(s, i);

@@ -41,6 +41,9 @@ chunk_source *chunk_source_free(chunk_source *s);
 int chunk_source_set_claims(chunk_source *s, aci_store *store, unsigned timeout);
 /* A directory, file:// URL or http(s):// URL; tried in the order added. */
 int chunk_source_add(chunk_source *s, const char *location);
+/* A registry, oci://REGISTRY/REPOSITORY[:TAG]: the chunks of the image tagged TAG, else of the
+ * one published with this index (see registry_store.c); its manifest is read now. */
+int chunk_source_add_registry(chunk_source *s, const char *location, const ca_index *index);
 size_t chunk_source_n_stores(const chunk_source *s);
 /* A ca_chunk_getter; userdata is the chunk_source. */
 int chunk_source_get(void *userdata, const ca_index_item *item, ca_digest_type t, void *buf);
@@ -53,6 +56,84 @@ int chunk_source_has_local(chunk_source *s, const ca_chunk_id *id);
 bool chunk_source_is_remote(const chunk_source *s);
 /* A store URL as casync uses it: no query, no trailing '/'. */
 char *store_url_base(const char *url);
+
+/* ---------------------------------------------------------------- registry stores (registry_store.c) */
+/*
+ * An image published to an OCI registry (publish --to oci://REGISTRY/REPOSITORY), under a tag
+ * (VERSION-OS-ARCH, latest-OS-ARCH, and index-HEX, HEX the SHA-256 of the index file): an OCI
+ * image manifest whose config is REGISTRY_MEDIA_CONFIG and whose layers are the index, its
+ * signature, the access profile and its signature (each by its media type), and every chunk
+ * file (.cacnk) as a blob of REGISTRY_MEDIA_CHUNK annotated with its chunk ID in hex. Images of
+ * more than REGISTRY_CHUNKS_PER_MANIFEST chunks are parts (manifests of the same form, the
+ * documents in the first) joined by an OCI image index under the tag.
+ */
+#define REGISTRY_MEDIA_CONFIG            "application/vnd.acfetch.image.config.v1+json"
+#define REGISTRY_MEDIA_CAIDX             "application/vnd.casync.caidx.v1"
+#define REGISTRY_MEDIA_CAIBX             "application/vnd.casync.caibx.v1"
+#define REGISTRY_MEDIA_SIGNATURE         "application/vnd.acfetch.index.signature.v1+pgp"
+#define REGISTRY_MEDIA_PROFILE           "application/vnd.acfetch.profile.v1"
+#define REGISTRY_MEDIA_PROFILE_SIGNATURE "application/vnd.acfetch.profile.signature.v1+pgp"
+#define REGISTRY_MEDIA_CHUNK             "application/vnd.casync.cacnk.v1"
+#define REGISTRY_ANNOTATION_CHUNK        "org.casync.chunk.id"
+/* About 230 bytes per chunk descriptor: a part stays under 2 MiB, half of what registries take. */
+#define REGISTRY_CHUNKS_PER_MANIFEST 8192
+/* "index-", 64 hex digits, NUL. */
+#define REGISTRY_INDEX_TAG_SIZE (6 + 64 + 1)
+
+typedef struct registry_blob {
+        char digest[REGISTRY_DIGEST_SIZE]; /* "" when absent */
+        uint64_t size;
+} registry_blob;
+
+typedef struct registry_chunk {
+        ca_chunk_id id;
+        registry_blob blob;
+} registry_chunk;
+
+typedef struct registry_image {
+        registry_blob index, sig, profile, profile_sig;
+        bool index_is_blob;     /* a .caibx */
+        registry_chunk *chunks; /* sorted by ID, each once */
+        size_t n_chunks;
+} registry_image;
+
+/*
+ * Adds what one manifest lists to img (chunks unsorted); an image index instead gives its
+ * parts' descriptors (parts: room for all, NULL where none may be: inside a part). Any bytes:
+ * a malformed document is -EBADMSG, logged naming `what`.
+ */
+int registry_image_parse(const void *json, size_t size, const char *what, registry_image *img,
+                         registry_blob *parts, size_t *n_parts);
+/* Sorts what registry_image_parse added by chunk ID (the same chunk twice kept once), for
+ * registry_image_chunk. */
+void registry_image_sort(registry_image *img);
+/* GETs the image `reference` (and its parts), sorted. -ENOENT, not logged, when the tag is not there;
+ * other errors are logged. */
+int registry_image_load(transfer_engine *e, const registry_ref *r, const char *reference,
+                        registry_image *ret);
+void registry_image_clear(registry_image *img);
+/* The chunk's blob, NULL when the image does not list it. */
+const registry_chunk *registry_image_chunk(const registry_image *img, const ca_chunk_id *id);
+/* A manifest or image index to put, as JSON text. */
+typedef struct registry_manifest {
+        char *json;
+        size_t size;
+        char digest[REGISTRY_DIGEST_SIZE];
+        const char *media_type;
+} registry_manifest;
+/* img (chunks sorted) as manifests for its config blob: the parts first, each put by its
+ * digest, then the one to tag, last (the only one for an image of few chunks). */
+int registry_image_serialize(const registry_image *img, const registry_blob *config,
+                             registry_manifest **ret, size_t *n);
+void registry_manifests_free(registry_manifest *m, size_t n);
+/* The tag an index is found by: "index-" and the SHA-256 of its file. */
+int registry_index_tag(const ca_index *index, char ret[REGISTRY_INDEX_TAG_SIZE]);
+/*
+ * GETs a document of an image in a registry: oci://REGISTRY/REPOSITORY:TAG is the index of
+ * the image tagged TAG; TAG.asc, TAG.profile and TAG.profile.asc what is published beside it.
+ * Returns as transfer_get (-ENOENT, not logged, for a document or tag that is not there).
+ */
+int registry_document_get(transfer_engine *e, const char *url, size_t max, transfer_response *ret);
 
 /* ---------------------------------------------------------------- archive input (archive_input.c) */
 typedef enum input_kind {
@@ -107,6 +188,8 @@ typedef struct archive_input {
         unsigned jobs;
 } archive_input;
 
+/* What an index location holds, by its name (.caidx, .caibx); an oci:// image is an archive. */
+ca_index_kind input_index_kind(const char *location);
 /* Loads the index (downloading it if it is a URL) and sets up the chunk sources. */
 int archive_input_open(archive_input *in, const char *location, const input_options *o);
 /*

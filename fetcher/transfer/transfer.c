@@ -1745,36 +1745,33 @@ void transfer_engine_stats(transfer_engine *e, transfer_stats *ret)
         };
 }
 
-int transfer_put(transfer_engine *e, const char *url, const void *body, size_t size,
-                 const char *const *headers, unsigned flags, transfer_response *ret)
+/* A request whose answer is a short document (or an error's), waited for: a small cap. */
+static int send_and_wait(transfer_engine *e, method m, const char *url, const void *body,
+                         size_t size, const char *const *headers, unsigned flags,
+                         transfer_response *ret)
 {
         transfer_request *q;
         *ret = (transfer_response){.max_age = -1};
-        /* The answer to a PUT is a short document (or an error's): a small cap. */
-        int r = submit(e, METHOD_PUT, url, body, size, 1024 * 1024, headers, flags, &q);
+        int r = submit(e, m, url, body, size, 1024 * 1024, headers, flags, &q);
         if (r < 0)
                 return r;
         return transfer_request_finish(q, ret);
+}
+
+int transfer_put(transfer_engine *e, const char *url, const void *body, size_t size,
+                 const char *const *headers, unsigned flags, transfer_response *ret)
+{
+        return send_and_wait(e, METHOD_PUT, url, body, size, headers, flags, ret);
 }
 
 int transfer_post(transfer_engine *e, const char *url, const void *body, size_t size,
                   const char *const *headers, unsigned flags, transfer_response *ret)
 {
-        transfer_request *q;
-        *ret = (transfer_response){.max_age = -1};
-        int r = submit(e, METHOD_POST, url, body, size, 1024 * 1024, headers, flags, &q);
-        if (r < 0)
-                return r;
-        return transfer_request_finish(q, ret);
+        return send_and_wait(e, METHOD_POST, url, body, size, headers, flags, ret);
 }
 
 int transfer_head(transfer_engine *e, const char *url, const char *const *headers, unsigned flags,
                   transfer_response *ret)
 {
-        transfer_request *q;
-        *ret = (transfer_response){.max_age = -1};
-        int r = submit(e, METHOD_HEAD, url, NULL, 0, 1024 * 1024, headers, flags, &q);
-        if (r < 0)
-                return r;
-        return transfer_request_finish(q, ret);
+        return send_and_wait(e, METHOD_HEAD, url, NULL, 0, headers, flags, ret);
 }

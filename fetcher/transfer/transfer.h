@@ -149,9 +149,9 @@ enum {
         /* A read someone waits for: queued before the others, and started even when its
          * server's limit is reached (such reads are few; background work waits). */
         TRANSFER_URGENT = 1 << 3,
-        /* A request to a registry's API (https://HOST/v2/NAME/...): the engine answers its
-         * authentication (see "registries" below) and words its errors from the registry's
-         * error document. Nothing else is asked of the caller. */
+        /* A request to a registry's API (registry.c): the engine answers its authentication
+         * (Bearer tokens, Basic: see "registry authentication" below) and words its errors from
+         * the registry's error document. Nothing else is asked of the caller. */
         TRANSFER_REGISTRY = 1 << 4,
 };
 int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
@@ -231,7 +231,55 @@ int s3_payload_header(const void *body, size_t size, char **ret);
 #define S3_ERROR_DOC_MAX 4096
 void s3_describe_error(long status, const char *doc, size_t size, char *buf, size_t n);
 
-/* ---------------------------------------------------------------- registries (registry_auth.c) */
+/* ---------------------------------------------------------------- registries (registry.c) */
+/*
+ * The OCI distribution API: oci://HOST[:PORT]/NAME[:TAG|@sha256:HEX] names a repository of a
+ * registry over https (oci+http:// over plain http, with --insecure-options=http), and
+ * perhaps a manifest in it. Every request carries TRANSFER_REGISTRY.
+ */
+#define REGISTRY_MEDIA_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define REGISTRY_MEDIA_INDEX    "application/vnd.oci.image.index.v1+json"
+/* The largest manifest read: registries refuse larger ones (distribution: 4 MiB). */
+#define REGISTRY_MANIFEST_MAX ((size_t)4 << 20)
+#define REGISTRY_TAG_MAX      128
+#define REGISTRY_NAME_MAX     255
+/* "sha256:" and 64 hex digits, and the NUL. */
+#define REGISTRY_DIGEST_SIZE (7 + 64 + 1)
+
+bool url_is_oci(const char *url);
+
+typedef struct registry_ref {
+        char *api;       /* "https://HOST[:PORT]/v2/NAME" */
+        char *host;      /* "host[:port]", lower case */
+        char *name;      /* the repository */
+        char *reference; /* the tag or digest given, NULL for none */
+} registry_ref;
+
+/* Parses (and checks) an oci:// URL; -EINVAL, logged, when it is not one. */
+int registry_ref_parse(const char *url, registry_ref *ret);
+void registry_ref_clear(registry_ref *r);
+bool registry_tag_valid(const char *tag);
+bool registry_digest_valid(const char *digest);
+/* "sha256:HEX" of data. */
+void registry_digest(const void *data, size_t size, char ret[REGISTRY_DIGEST_SIZE]);
+/* API/blobs/DIGEST, malloc'ed. */
+char *registry_blob_url(const registry_ref *r, const char *digest);
+/* GETs the manifest or image index `reference` (a tag, or a digest then checked against the
+ * body); returns as transfer_get_flags. */
+int registry_get_manifest(transfer_engine *e, const registry_ref *r, const char *reference,
+                          unsigned flags, transfer_response *ret);
+int registry_put_manifest(transfer_engine *e, const registry_ref *r, const char *reference,
+                          const char *media_type, const void *body, size_t size);
+/* GETs a blob, at most max bytes, and checks its digest (-EBADMSG, logged, when it differs). */
+int registry_get_blob(transfer_engine *e, const registry_ref *r, const char *digest, size_t max,
+                      unsigned flags, transfer_response *ret);
+/* 1 when the repository has the blob, 0 when not (HEAD), or a negative errno (logged). */
+int registry_has_blob(transfer_engine *e, const registry_ref *r, const char *digest);
+/* Pushes a blob in one piece (POST an upload, PUT it with its digest). Errors are logged. */
+int registry_push_blob(transfer_engine *e, const registry_ref *r, const char *digest,
+                       const void *body, size_t size);
+
+/* ------------------------------------------------- registry authentication (registry_auth.c) */
 /*
  * A TRANSFER_REGISTRY request is authenticated as Docker clients do (the distribution spec and
  * Docker's token authentication), by transfer_request_finish (so transfer_get_flags,
