@@ -462,6 +462,49 @@ static token_entry *entry_get(registry_auth *ra, const char *host, const char *r
         return t;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* scope with each scope's actions sorted ("repository:a:push,pull" and
+ * "repository:a:pull,push" are the same access, which a registry spells either way), into out
+ * (as large as scope's buffer). */
+static void scope_normalize(const char *scope, char *out, size_t n)
+{
+        size_t k = 0;
+        out[0] = 0;
+        for (const char *p = scope; *p;) {
+                size_t len = strcspn(p, " ");
+                char one[sizeof(((registry_challenge *)0)->scope)];
+                snprintf(one, sizeof(one), "%.*s", (int)len, p);
+                p += len;
+                p += strspn(p, " ");
+                if (!one[0])
+                        continue;
+                char *colon = strrchr(one, ':');
+                const char *actions[32];
+                size_t na = 0;
+                char sorted[sizeof(one)] = "";
+                if (colon) {
+                        *colon = 0;
+                        for (char *save = NULL, *a = strtok_r(colon + 1, ",", &save);
+                             a && na < ELEMENTSOF(actions); a = strtok_r(NULL, ",", &save))
+                                actions[na++] = a;
+                        qsort(actions, na, sizeof(*actions), cmp_str);
+                        size_t m = 0;
+                        for (size_t i = 0; i < na && m < sizeof(sorted); i++)
+                                m += (size_t)snprintf(sorted + m, sizeof(sorted) - m, "%s%s",
+                                                      i ? "," : "", actions[i]);
+                }
+                int w = snprintf(out + k, n - k, "%s%s%s%s", k ? " " : "", one, colon ? ":" : "",
+                                 sorted);
+                if (w < 0 || (size_t)w >= n - k)
+                        return; /* cut: still a key, if a poorer one */
+                k += (size_t)w;
+        }
+}
+
 static bool entry_valid(const token_entry *t, uint64_t now)
 {
         return t->header && (t->basic || t->expires > now + TOKEN_MARGIN_NS);
@@ -723,8 +766,10 @@ int registry_auth_answer(registry_auth *ra, const char *url, const char *challen
                 return r;
         }
 
+        char scope[sizeof(c.scope)];
+        scope_normalize(c.scope, scope, sizeof(scope));
         pthread_mutex_lock(&ra->lock);
-        token_entry *t = entry_get(ra, host, repo, c.scope, false);
+        token_entry *t = entry_get(ra, host, repo, scope, false);
         if (!t) {
                 pthread_mutex_unlock(&ra->lock);
                 return -ENOMEM;

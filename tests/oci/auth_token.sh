@@ -194,6 +194,42 @@ expect_failure token-http-realm \
 expect_eq "messages for a plain http token service" "$(grep -c . "$T/token-http-realm.err")" 1
 pass "a token service over plain http is refused (credentials never go there)"
 
+# ---------------------------------------------------------------- acfetch itself
+# publish --to oci:// and extract from it through the token registry, with dockerAuth: one token
+# for all of extract's requests (manifest, index and every chunk of one repository).
+mkdir -p "$T/src/bin" "$T/out"
+head -c 2000000 /dev/urandom >"$T/src/bin/big"
+echo hello >"$T/src/hello"
+APP=oci://$TOKEN_HOST/acfetch/app
+ac() { # NAME ARGS...: acfetch with the test CA's trust; its exit status in RC
+        _a_name=$1
+        shift
+        RC=0
+        "$ACFETCH" "$@" >"$T/$_a_name.out" 2>"$T/$_a_name.err" || RC=$?
+}
+n=$(token_requests)
+ac acf-publish --local-config="$T/good" publish "$T/src" --name example.com/app \
+        --label version=1.0 "$T/out" --to "$APP" --ca-cert "$CA"
+expect_ok acf-publish
+# A pull token, then one with push; the registry's challenges spell that "pull,push" or
+# "push,pull", the same access: one token for it.
+tail -n "+$((n + 1))" "$TLOG" | sed 's/push,pull/pull,push/' | sort | uniq -d >"$T/dup"
+[ ! -s "$T/dup" ] || fail "acf-publish: a token asked for twice" "$(cat "$TLOG")"
+expect_le "requests to the token service for acfetch publish" "$(($(token_requests) - n))" 2
+TAG=$(sed -n "s|^$APP:||p" "$T/acf-publish.out")
+[ -n "$TAG" ] || fail "acf-publish: no oci:// URL printed" "$(cat "$T/acf-publish.out")"
+n=$(token_requests)
+ac acf-extract --debug --local-config="$T/good" --dir "$T/store" extract --ca-cert "$CA" \
+        "$APP:$TAG" "$T/x"
+expect_ok acf-extract
+cmp -s "$T/src/bin/big" "$T/x/rootfs/bin/big" || fail "acf-extract: the rootfs differs"
+expect_eq "requests to the token service for acfetch extract" "$(($(token_requests) - n))" 1
+ac acf-extract-none --dir "$T/store-none" extract --ca-cert "$CA" "$APP:$TAG" "$T/x-none"
+[ "$RC" -ne 0 ] || fail "acf-extract-none: extracted without credentials"
+grep -qF "add a dockerAuth entry to auth.d" "$T/acf-extract-none.err" ||
+        fail "acf-extract-none: no hint" "$(cat "$T/acf-extract-none.err")"
+pass "acfetch publish --to oci:// and extract through token auth: one token; without: the hint"
+
 # ---------------------------------------------------------------- Basic (htpasswd)
 run basic-push --config "$T/good" --debug push "$BASIC_URL" "$REPO" 100000 4
 expect_ok basic-push
