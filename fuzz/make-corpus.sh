@@ -156,7 +156,7 @@ tar --format=pax -C "$aci" -cf - . | zstd -q >"$out/tar_read/dot.aci.zst"
 # ---------------------------------------------------------------- written here
 # Seeds kept as files, one input each.
 for t in manifest discovery_page image_name auth_d image_record profile s3_error \
-        registry_manifest; do
+        registry_manifest registry_challenge registry_token registry_error; do
         cp "$src"/fuzz/seeds/$t/* "$out/$t/"
 done
 # oci_layout: index.json, then the manifest, then the config (fuzz_split2 twice).

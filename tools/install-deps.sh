@@ -24,8 +24,11 @@ cluster="radosgw ceph-mon ceph-osd ceph-common libnginx-mod-http-js varnish squi
 # skopeo converts them to other transports, and golang-go with golang-github-appc-spec-dev
 # build appc's actool offline, which validates the manifests made from their configs;
 # docker-registry (CNCF distribution) is the registry images are published to and fetched from,
-# with apache2-utils' htpasswd for its bcrypt password file.
-oci="umoci skopeo golang-go golang-github-appc-spec-dev docker-registry apache2-utils"
+# with apache2-utils' htpasswd for its bcrypt password file. Registry authentication
+# (tests/oci/auth_token.sh): python3-jwt and python3-cryptography make the test's token service
+# and the RS256 tokens docker-registry verifies.
+oci="umoci skopeo golang-go golang-github-appc-spec-dev docker-registry apache2-utils python3-jwt
+     python3-cryptography"
 missing=""
 for p in $build $run $tests $bench $checks $clang $cluster $oci; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -27,6 +27,7 @@ typedef struct auth_entry {
         char *header; /* "Authorization: ..."; NULL for an S3 key */
         s3_key s3;    /* "type": "s3" (or rkt's "aws"): the strings are owned */
         char *file;   /* where it came from (for messages) */
+        bool docker;  /* rktKind "dockerAuth": a registry's credentials, a namespace of its own */
 } auth_entry;
 
 struct auth_config {
@@ -87,10 +88,10 @@ auth_config *auth_config_free(auth_config *a)
         return NULL;
 }
 
-static auth_entry *config_find(const auth_config *a, const char *domain)
+static auth_entry *config_find(const auth_config *a, const char *domain, bool docker)
 {
         for (size_t i = 0; i < a->n; i++)
-                if (strcmp(a->entries[i].domain, domain) == 0)
+                if (a->entries[i].docker == docker && strcmp(a->entries[i].domain, domain) == 0)
                         return &a->entries[i];
         return NULL;
 }
@@ -281,8 +282,8 @@ static const char *string_member(json_t *o, const char *key)
 }
 
 /*
- * Parses one file into dir (the entries of its directory so far). Returns 0, or 1 when the file
- * was ignored (a kind acfetch does not support), or a negative errno (logged).
+ * Parses one file into dir (the entries of its directory so far). Returns 0 or a negative errno
+ * (logged).
  */
 static int parse_file(auth_config *dir, const char *path, const char *buf, size_t size)
 {
@@ -298,7 +299,11 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
         const char *kind = string_member(root, "rktKind");
         const char *version = string_member(root, "rktVersion");
         const char *type = string_member(root, "type");
-        json_t *domains = json_object_get(root, "domains");
+        bool docker = kind && strcmp(kind, "dockerAuth") == 0;
+        /* rkt's dockerAuth lists "registries" and has no "type": its credentials are a user
+         * and a password, which the registry's token service (or the registry) checks. */
+        const char *list = docker ? "registries" : "domains";
+        json_t *domains = json_object_get(root, list);
         json_t *creds = json_object_get(root, "credentials");
         _cleanup_(freep) char *header = NULL;
         s3_key s3 = {};
@@ -315,27 +320,22 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
                 r = ca_bad("%s: unsupported rktVersion (only \"v1\")", path);
                 goto out;
         }
-        if (strcmp(kind, "dockerAuth") == 0) {
-                ca_log_warning("%s: Docker registry credentials (rktKind \"dockerAuth\") are not "
-                               "supported by acfetch; file ignored",
-                               path);
-                r = 1;
+        if (!docker && strcmp(kind, "auth") != 0) {
+                r = ca_bad("%s: unsupported rktKind (expected \"auth\" or \"dockerAuth\")", path);
                 goto out;
         }
-        if (strcmp(kind, "auth") != 0) {
-                r = ca_bad("%s: unsupported rktKind (expected \"auth\")", path);
-                goto out;
-        }
-        if (!type) {
+        if (docker)
+                type = "basic";
+        else if (!type) {
                 r = ca_bad("%s: \"type\" must be a string", path);
                 goto out;
         }
         if (!json_is_array(domains) || json_array_size(domains) == 0) {
-                r = ca_bad("%s: \"domains\" must be a non-empty array", path);
+                r = ca_bad("%s: \"%s\" must be a non-empty array", path, list);
                 goto out;
         }
         if (json_array_size(domains) > AUTH_DOMAINS_PER_FILE) {
-                r = ca_bad("%s: more than %u domains", path, AUTH_DOMAINS_PER_FILE);
+                r = ca_bad("%s: more than %u %s", path, AUTH_DOMAINS_PER_FILE, list);
                 goto out;
         }
         if (!json_is_object(creds)) {
@@ -346,13 +346,14 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
                 const char *user = string_member(creds, "user");
                 const char *password = string_member(creds, "password");
                 if (!user || !*user || !password || !*password) {
-                        r = ca_bad("%s: basic credentials need a non-empty \"user\" and "
+                        r = ca_bad("%s: %s credentials need a non-empty \"user\" and "
                                    "\"password\"",
-                                   path);
+                                   path, docker ? "dockerAuth" : "basic");
                         goto out;
                 }
                 if (strchr(user, ':')) {
-                        r = ca_bad("%s: the basic \"user\" cannot contain ':'", path);
+                        r = ca_bad("%s: the %s \"user\" cannot contain ':'", path,
+                                   docker ? "dockerAuth" : "basic");
                         goto out;
                 }
                 header = basic_header(user, password);
@@ -411,7 +412,7 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
         for (size_t i = 0; i < nd; i++) {
                 json_t *v = json_array_get(domains, i);
                 if (!json_is_string(v)) {
-                        r = ca_bad("%s: domains[%zu] is not a string", path, i);
+                        r = ca_bad("%s: %s[%zu] is not a string", path, list, i);
                         goto out;
                 }
                 _cleanup_(freep) char *d = strdup(json_string_value(v));
@@ -421,18 +422,19 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
                 }
                 ascii_lower(d);
                 if (!domain_valid(d)) {
-                        r = ca_bad("%s: domains[%zu] \"%.*s\" is not host or host:port", path, i,
+                        r = ca_bad("%s: %s[%zu] \"%.*s\" is not host or host:port", path, list, i,
                                    AUTH_DOMAIN_MAX, d);
                         goto out;
                 }
-                const auth_entry *prev = config_find(dir, d);
+                const auth_entry *prev = config_find(dir, d, docker);
+                const char *what = docker ? "registry" : "domain";
                 if (prev) {
                         if (strcmp(prev->file, path) == 0)
-                                r = ca_bad("%s: domain \"%s\" is listed twice", path, d);
+                                r = ca_bad("%s: %s \"%s\" is listed twice", path, what, d);
                         else
-                                r = ca_bad("%s: domain \"%s\" already has credentials in %s "
-                                           "(one file per domain in a directory)",
-                                           path, d, prev->file);
+                                r = ca_bad("%s: %s \"%s\" already has credentials in %s "
+                                           "(one file per %s in a directory)",
+                                           path, what, d, prev->file, what);
                         goto out;
                 }
                 if (dir->n >= AUTH_DOMAINS_MAX) {
@@ -444,8 +446,10 @@ static int parse_file(auth_config *dir, const char *path, const char *buf, size_
                         r = -ENOMEM;
                         goto out;
                 }
-                auth_entry e = {
-                    .domain = d, .header = header ? strdup(header) : NULL, .file = strdup(path)};
+                auth_entry e = {.domain = d,
+                                .header = header ? strdup(header) : NULL,
+                                .file = strdup(path),
+                                .docker = docker};
                 if ((header && !e.header) || !e.file ||
                     (s3.access_key_id && s3_key_copy(&s3, &e.s3) < 0)) {
                         entry_clear(&e);
@@ -541,7 +545,8 @@ int auth_config_load(const char *system_config, const char *local_config, auth_c
                 int r = load_dir(dirs[i], &dir);
                 /* The later directory replaces the earlier one's entry for the same domain. */
                 for (size_t j = 0; r >= 0 && j < dir.n; j++) {
-                        auth_entry *e = config_find(a, dir.entries[j].domain);
+                        auth_entry *e =
+                            config_find(a, dir.entries[j].domain, dir.entries[j].docker);
                         if (e) {
                                 entry_clear(e);
                                 *e = dir.entries[j];
@@ -566,8 +571,8 @@ int auth_config_load(const char *system_config, const char *local_config, auth_c
 
 /* ---------------------------------------------------------------- lookup */
 
-/* The entry for the URL's host[:port], or NULL. */
-static const auth_entry *entry_for_url(const auth_config *a, const char *url)
+/* The entry (of auth.d's "auth" kind, or "dockerAuth") for the URL's host[:port], or NULL. */
+static const auth_entry *entry_for_url(const auth_config *a, const char *url, bool docker)
 {
         if (!a || a->n == 0 || !url)
                 return NULL;
@@ -588,7 +593,7 @@ static const auth_entry *entry_for_url(const auth_config *a, const char *url)
                 goto out;
         }
         ascii_lower(key);
-        e = config_find(a, key);
+        e = config_find(a, key, docker);
 out:
         curl_free(host);
         curl_free(port);
@@ -599,12 +604,23 @@ out:
 
 const char *auth_config_header_for(const auth_config *a, const char *url)
 {
-        const auth_entry *e = entry_for_url(a, url);
+        const auth_entry *e = entry_for_url(a, url, false);
         return e ? e->header : NULL;
+}
+
+const char *auth_config_registry_header_for(const auth_config *a, const char *url)
+{
+        const auth_entry *e = entry_for_url(a, url, true);
+        if (e)
+                return e->header;
+        /* A basic "auth" entry's user and password serve as well; a bearer token does not (it
+         * is no credential a token service takes). */
+        const char *h = auth_config_header_for(a, url);
+        return h && strncmp(h, "Authorization: Basic ", 21) == 0 ? h : NULL;
 }
 
 const s3_key *auth_config_s3_for(const auth_config *a, const char *url)
 {
-        const auth_entry *e = entry_for_url(a, url);
+        const auth_entry *e = entry_for_url(a, url, false);
         return e && e->s3.access_key_id ? &e->s3 : NULL;
 }

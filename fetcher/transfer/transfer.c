@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "fetcher/transfer/concurrency.h"
+#include "fetcher/transfer/registry_auth.h"
 #include "fetcher/transfer/transfer.h"
 
 #define BACKOFF_BASE_MS 200
@@ -48,6 +49,8 @@ static bool uploads(method m)
 
 /* Header values kept (Location, Content-Type) are cut to this many bytes. */
 #define HEADER_VALUE_MAX 8192
+/* The start of an error response's body kept for its words (S3's XML, a registry's JSON). */
+#define ERROR_DOC_MAX MAX(S3_ERROR_DOC_MAX, REGISTRY_ERROR_DOC_MAX)
 
 typedef struct transfer_request {
         transfer_engine *engine;
@@ -60,8 +63,16 @@ typedef struct transfer_request {
         const char *auth_header;          /* from auth.d, https only */
         const s3_key *s3_key;             /* signs an s3+ request (auth.d's or the env's) */
         bool s3;
-        char *error_doc; /* s3: the start of an error response's body, for its code */
+        char *error_doc; /* s3, registry: the start of an error response's body */
         size_t error_doc_size;
+        bool registry;             /* TRANSFER_REGISTRY */
+        char *registry_header;     /* its Authorization line (a token, credentials), wiped */
+        bool registry_credentials; /* that line carries or came from auth.d credentials */
+        char *challenge;           /* the WWW-Authenticate value of a registry's 401 */
+        bool auth_pending;         /* done with a 401 the caller's thread answers */
+        bool auth_answered;        /* sent again with the answer: a 401 now is a failure */
+        char *auth_failure;        /* what to say if the 401 cannot be answered */
+        unsigned auth_resent;      /* attempts that were that answer, not retries */
         bool https;
         bool quiet;    /* the caller reports failures (TRANSFER_QUIET) */
         bool no_retry; /* one attempt only (TRANSFER_NO_RETRY) */
@@ -126,6 +137,8 @@ struct transfer_engine {
         uint64_t last_refill;
 
         _Atomic uint64_t requests, retries, bytes;
+
+        registry_auth *registry_auth; /* its own lock; used by callers' threads only */
 
         /* engine thread only: what was already said about a host (note_once) */
         struct noted *noted;
@@ -246,8 +259,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
                 return 0; /* aborts the transfer: libcurl < 8.4 does not cap chunked bodies */
         }
         if (status != 200) {
-                if (q->s3 && q->error_doc && q->error_doc_size < S3_ERROR_DOC_MAX) {
-                        size_t k = MIN(n, S3_ERROR_DOC_MAX - q->error_doc_size);
+                if (q->error_doc && q->error_doc_size < ERROR_DOC_MAX) {
+                        size_t k = MIN(n, ERROR_DOC_MAX - q->error_doc_size);
                         memcpy(q->error_doc + q->error_doc_size, data, k);
                         q->error_doc_size += k;
                 }
@@ -314,6 +327,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
                 q->resp.content_type = NULL;
                 q->resp.max_age = -1;
                 q->retry_after_ms = 0;
+                free(q->challenge);
+                q->challenge = NULL;
                 q->last_modified = 0;
                 q->date = 0;
                 q->resp.size = 0;
@@ -331,6 +346,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
         } else if (header_is(data, n, "Content-Type", &v, &vlen)) {
                 free(q->resp.content_type);
                 q->resp.content_type = strndup(v, MIN(vlen, (size_t)HEADER_VALUE_MAX));
+        } else if (q->registry && header_is(data, n, "WWW-Authenticate", &v, &vlen) &&
+                   vlen <= REGISTRY_CHALLENGE_MAX) {
+                /* The first Bearer challenge, else the first one. */
+                if (!q->challenge || (strncasecmp(q->challenge, "Bearer", 6) != 0 && vlen >= 6 &&
+                                      strncasecmp(v, "Bearer", 6) == 0)) {
+                        free(q->challenge);
+                        q->challenge = strndup(v, vlen);
+                }
         } else if (header_is(data, n, "Cache-Control", &v, &vlen)) {
                 const char *m = memmem(v, vlen, "max-age=", 8);
                 if (m) {
@@ -501,13 +524,13 @@ static int request_setup_method(request *q)
                 /* libcurl 7.88 asks "Expect: 100-continue" only over 1 MiB, which chunks are
                  * not; removing it with an empty "Expect:" would break its SigV4 signature. */
         }
+        if ((q->s3 || q->registry) && !q->error_doc && !(q->error_doc = malloc(ERROR_DOC_MAX)))
+                return -ENOMEM;
         if (!q->s3)
                 return 0;
         /* A redirect would have to be signed again for its own host: it is reported instead
          * (S3 answers a wrong region or endpoint with one). */
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-        if (!q->error_doc && !(q->error_doc = malloc(S3_ERROR_DOC_MAX)))
-                return -ENOMEM;
         if (!q->s3_key)
                 return 0; /* a public bucket: plain unsigned requests */
         const s3_key *k = q->s3_key;
@@ -594,7 +617,9 @@ static int request_setup(transfer_engine *e, request *q)
         int r = 0;
         for (size_t i = 0; r >= 0 && q->extra_headers && q->extra_headers[i]; i++)
                 r = headers_add(q, q->extra_headers[i]);
-        if (r >= 0 && q->auth_header)
+        if (r >= 0 && q->registry_header)
+                r = headers_add(q, q->registry_header);
+        else if (r >= 0 && q->auth_header)
                 r = headers_add(q, q->auth_header);
         if (r >= 0)
                 r = request_setup_method(q);
@@ -641,6 +666,9 @@ static void request_free(request *q)
         free(q->url);
         free(q->upload);
         free(q->error_doc);
+        registry_auth_header_free(q->registry_header);
+        free(q->challenge);
+        free(q->auth_failure);
         if (q->extra_headers)
                 for (size_t i = 0; q->extra_headers[i]; i++)
                         free((char *)q->extra_headers[i]);
@@ -724,7 +752,7 @@ static void request_start(transfer_engine *e, request *q)
         e->active[e->n_active++] = q;
         q->resp.attempts++;
         e->requests++;
-        if (q->resp.attempts > 1)
+        if (q->resp.attempts > 1 + q->auth_resent)
                 e->retries++;
         q->started = now_ns();
         q->running = true;
@@ -1021,7 +1049,13 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
                 if (q->s3)
                         s3_describe_error(status, q->error_doc, q->error_doc_size, f.reason,
                                           sizeof(f.reason));
-                else
+                else if (q->registry) {
+                        char rhost[512];
+                        url_host(where, true, rhost, sizeof(rhost));
+                        registry_describe_error(status, rhost, q->registry_credentials,
+                                                q->error_doc, q->error_doc_size, f.reason,
+                                                sizeof(f.reason));
+                } else
                         snprintf(f.reason, sizeof(f.reason), "HTTP status %ld", status);
                 f.error = status == 401 || status == 403 ? -EACCES : -EIO;
                 f.retry = retryable_status(status);
@@ -1087,15 +1121,35 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         else
                 url_host(where, true, host, sizeof(host));
 
+        if (q->registry && code == CURLE_OK && status == 401 && q->challenge && !q->auth_answered) {
+                /* The registry asks for a token or credentials: no failure yet. The caller's
+                 * thread answers (transfer_request_finish), since getting a token takes a
+                 * request of its own; what to say if it cannot is kept. */
+                ca_log_debug("%s: HTTP status 401, the registry asks for %s", where,
+                             strncasecmp(q->challenge, "Bearer", 6) == 0 ? "a token"
+                                                                         : "credentials");
+                free(q->auth_failure);
+                if (asprintf(&q->auth_failure, "%s%s", subject, note) < 0)
+                        q->auth_failure = NULL;
+                q->auth_pending = true;
+                free(q->resp.body);
+                q->resp.body = NULL;
+                q->resp.size = 0;
+                pthread_mutex_lock(&e->lock);
+                request_complete(e, q, -EACCES);
+                pthread_mutex_unlock(&e->lock);
+                return;
+        }
+
         if (error < 0 && error != -ENOENT && retry && !q->no_retry &&
-            q->resp.attempts < e->opts.max_attempts) {
+            q->resp.attempts - q->auth_resent < e->opts.max_attempts) {
                 /* One line per host and cause at the default level: a silent host or a flaky
                  * store is noticed, without a line for each of a thousand chunks. */
                 char retry_kind[64];
                 snprintf(retry_kind, sizeof(retry_kind), "retry-%s", f.kind ?: kind ?: "other");
                 ca_log(note_once(e, retry_kind, host) ? CA_LOG_INFO : CA_LOG_DEBUG,
                        "%s%s%s; retrying in %.1f s (attempt %u of %u)", subject, close, note,
-                       (double)ms / 1000, q->resp.attempts + 1,
+                       (double)ms / 1000, q->resp.attempts - q->auth_resent + 1,
                        f.silent ? MIN(e->opts.max_attempts, (unsigned)SILENT_ATTEMPTS_MAX)
                                 : e->opts.max_attempts);
                 q->not_before = now_ns() + ms * 1000000u;
@@ -1117,9 +1171,11 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
                         level = (q->quiet && q->no_retry) || !note_once(e, f.kind, host)
                                     ? CA_LOG_DEBUG
                                     : CA_LOG_ERR;
-                const char *retried = q->resp.attempts <= 1 ? ""
-                                      : f.kind              ? ", after retries"
-                                                            : " (after retries)";
+                /* A registry request sent again with a token was not retried. */
+                unsigned tries = q->resp.attempts - q->auth_resent;
+                const char *retried = tries <= 1 ? ""
+                                      : f.kind   ? ", after retries"
+                                                 : " (after retries)";
                 ca_log(level, "%s%s%s%s", subject, retried, close, note);
         }
         if (error < 0 || (status != 200 && !uploads(q->method))) {
@@ -1314,6 +1370,10 @@ int transfer_engine_new(const transfer_options *o, transfer_engine **ret)
         curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
         e->last_refill = now_ns();
         e->tokens = e->opts.rate_limit ? 16384 : 0;
+        if (registry_auth_new(e, e->opts.auth, e->opts.allow_http, &e->registry_auth) < 0) {
+                transfer_engine_free(e);
+                return -ENOMEM;
+        }
         pthread_mutex_init(&e->lock, NULL);
         pthread_condattr_init(&e->cond_attr);
         pthread_condattr_setclock(&e->cond_attr, CLOCK_MONOTONIC);
@@ -1343,6 +1403,7 @@ void transfer_engine_free(transfer_engine *e)
         if (e->multi)
                 curl_multi_cleanup(e->multi);
         curl_slist_free_all(e->connect_to);
+        registry_auth_free(e->registry_auth);
         while (e->noted) {
                 noted *n = e->noted;
                 e->noted = n->next;
@@ -1455,6 +1516,7 @@ static int submit(transfer_engine *e, method m, const char *url, const void *bod
             .quiet = flags & TRANSFER_QUIET,
             .no_retry = flags & TRANSFER_NO_RETRY,
             .urgent = flags & TRANSFER_URGENT,
+            .registry = flags & TRANSFER_REGISTRY,
             .resp = {.max_age = -1},
         };
         const char **h = calloc(n_headers + 1, sizeof(*h));
@@ -1483,6 +1545,18 @@ static int submit(transfer_engine *e, method m, const char *url, const void *bod
                 q->s3_key = host_key;
         } else if (https && !has_auth)
                 q->auth_header = auth_config_header_for(e->opts.auth, url);
+        /* A registry's token (or credentials where it asked for Basic) for this repository,
+         * sent at once: thousands of chunk requests must not each meet a 401 first. A caller's
+         * own Authorization header is left alone: its 401 is its failure. */
+        q->auth_answered = has_auth;
+        if (q->registry && !has_auth && !s3) {
+                int k = registry_auth_header(e->registry_auth, wire, &q->registry_header,
+                                             &q->registry_credentials);
+                if (k < 0) {
+                        request_free(q);
+                        return k;
+                }
+        }
 
         pthread_mutex_lock(&e->lock);
         q->origin = origin_for(e, wire);
@@ -1555,9 +1629,56 @@ uint64_t transfer_request_started(transfer_request *q)
         return t;
 }
 
+/* The caller's thread: q ended with a registry's 401 (auth_pending). Asks for a token (or takes
+ * the credentials) and sends q again once, or says the 401 and leaves q failed. */
+static void request_answer_registry(request *q)
+{
+        transfer_engine *e = q->engine;
+        q->auth_pending = false;
+        q->auth_answered = true;
+        char *h = NULL;
+        bool credentials = false;
+        int r = registry_auth_answer(e->registry_auth, q->url, q->challenge,
+                                     q->registry_header ? q->registry_header : q->auth_header, &h,
+                                     &credentials);
+        if (r == -ENOKEY) {
+                /* Nothing better to send: the 401 is the failure, said as the engine would. */
+                if (q->auth_failure)
+                        ca_log(q->quiet ? CA_LOG_DEBUG : CA_LOG_ERR, "%s", q->auth_failure);
+                return;
+        }
+        if (r < 0) {
+                q->error = r; /* said by registry_auth_answer */
+                return;
+        }
+        registry_auth_header_free(q->registry_header);
+        q->registry_header = h;
+        q->registry_credentials = credentials;
+        q->auth_header = NULL;
+        pthread_mutex_lock(&e->lock);
+        q->done = false;
+        q->error = 0;
+        q->auth_resent++;
+        q->not_before = 0;
+        q->started = 0;
+        q->resp.status = 0;
+        free(q->resp.effective_url);
+        q->resp.effective_url = NULL;
+        /* It waited once already: ahead of the queue. */
+        q->next = e->queue_head;
+        e->queue_head = q;
+        if (!e->queue_tail)
+                e->queue_tail = q;
+        pthread_mutex_unlock(&e->lock);
+        curl_multi_wakeup(e->multi);
+        transfer_request_wait(q, 0);
+}
+
 int transfer_request_finish(transfer_request *q, transfer_response *ret)
 {
         transfer_request_wait(q, 0);
+        if (q->auth_pending)
+                request_answer_registry(q);
         int error = q->error;
         *ret = q->resp;
         q->resp = (transfer_response){};

@@ -149,8 +149,9 @@ enum {
         /* A read someone waits for: queued before the others, and started even when its
          * server's limit is reached (such reads are few; background work waits). */
         TRANSFER_URGENT = 1 << 3,
-        /* A request to a registry's API (registry.c): its credentials and error messages are
-         * the registry's. */
+        /* A request to a registry's API (registry.c): the engine answers its authentication
+         * (Bearer tokens, Basic: see "registry authentication" below) and words its errors from
+         * the registry's error document. Nothing else is asked of the caller. */
         TRANSFER_REGISTRY = 1 << 4,
 };
 int transfer_get_flags(transfer_engine *e, const char *url, size_t max_size,
@@ -278,6 +279,57 @@ int registry_has_blob(transfer_engine *e, const registry_ref *r, const char *dig
 int registry_push_blob(transfer_engine *e, const registry_ref *r, const char *digest,
                        const void *body, size_t size);
 
+/* ------------------------------------------------- registry authentication (registry_auth.c) */
+/*
+ * A TRANSFER_REGISTRY request is authenticated as Docker clients do (the distribution spec and
+ * Docker's token authentication), by transfer_request_finish (so transfer_get_flags,
+ * transfer_put, transfer_post and transfer_head too), in the caller's thread, never the
+ * engine's:
+ * - a 401 with "WWW-Authenticate: Bearer realm=...,service=...,scope=..." makes it GET the realm
+ *   (https, or http with --insecure-options=http) with service and each scope as parameters,
+ *   with the registry host's credentials (auth_config_registry_header_for; never over plain
+ *   http) or anonymously, and send the request again with "Authorization: Bearer TOKEN". Tokens
+ *   are kept per registry host:port, repository (NAME of /v2/NAME/...) and scope for the engine's
+ *   life: later requests to that repository send the newest one at once, a token is renewed by
+ *   one thread when a quarter of its life is left (expires_in, default 60 s) while the others
+ *   go on with it, and the threads that meet a 401 together wait for one fetch. A 401 despite a
+ *   token (one without push, say) fetches one for the challenge's scope, once per request.
+ * - a 401 with "WWW-Authenticate: Basic" makes it send the credentials, over https only; the
+ *   host then gets them at once on later requests (they go only where they were asked for).
+ * That first 401 is no failure and is said at --debug only. What then fails returns as the
+ * engine's other failures do: -EACCES with status 401 or 403 in the response (no body), logged
+ * once in words: the registry's error document read by registry_describe_error, or, when the
+ * token service refuses, "registry HOST: the credentials were refused by the token service at
+ * REALM-HOST ...". Tokens and credentials are never logged, --debug included.
+ */
+/* A WWW-Authenticate value: the first Bearer challenge with a realm, else the first Basic one. */
+#define REGISTRY_CHALLENGE_MAX 4096
+enum { REGISTRY_CHALLENGE_NONE, REGISTRY_CHALLENGE_BASIC, REGISTRY_CHALLENGE_BEARER };
+typedef struct registry_challenge {
+        int scheme;
+        char realm[2048];
+        char service[512];
+        char scope[1024]; /* as sent: one or more scopes separated by spaces */
+} registry_challenge;
+/* 0, or -EBADMSG when value (any bytes, at most REGISTRY_CHALLENGE_MAX) has neither or a value
+ * does not fit its field. */
+int registry_challenge_parse(const char *value, size_t size, registry_challenge *ret);
+/* A token service's JSON answer (at most REGISTRY_TOKEN_RESPONSE_MAX bytes): "token", else
+ * "access_token" (printable, no spaces, at most REGISTRY_TOKEN_MAX bytes; malloc'ed) and
+ * "expires_in" (seconds, default REGISTRY_TOKEN_LIFETIME_DEFAULT, at most a day). -EBADMSG. */
+#define REGISTRY_TOKEN_RESPONSE_MAX     (256 * 1024)
+#define REGISTRY_TOKEN_MAX              (64 * 1024)
+#define REGISTRY_TOKEN_LIFETIME_DEFAULT 60
+int registry_token_parse(const char *body, size_t size, char **ret_token, unsigned *ret_expires_in);
+/* A registry's error response in words, into buf: "HTTP status 401 (registry UNAUTHORIZED):
+ * the registry wants credentials for HOST: add a dockerAuth entry to auth.d" from status, the
+ * registry's host:port, whether auth.d credentials were used, and its error document
+ * {"errors":[{"code":...,"message":...}]} (any bytes; at most the first REGISTRY_ERROR_DOC_MAX
+ * are looked at). An unknown code gives the registry's own message. */
+#define REGISTRY_ERROR_DOC_MAX 4096
+void registry_describe_error(long status, const char *host, bool credentials, const char *doc,
+                             size_t size, char *buf, size_t n);
+
 /* ---------------------------------------------------------------- auth.d (auth.c) */
 /* rkt's auth.d credentials. *.json files (not recursing; the names do not matter)
  * in <system-config>/auth.d, then <local-config>/auth.d; the later directory replaces the
@@ -285,9 +337,11 @@ int registry_push_blob(transfer_engine *e, const registry_ref *r, const char *di
  * error. Files: {"rktKind":"auth","rktVersion":"v1","domains":["host[:port]",...],
  * "type":"basic","credentials":{"user":U,"password":P}}, "type":"oauth" with "credentials":{"token":T}, or
  * "type":"s3" (rkt's "aws" too) with "credentials":{"accessKeyID":K,"secretAccessKey":S} and
- * optional "sessionToken" and "region", for s3+ URLs. rktKind "dockerAuth" is ignored with a
- * warning; anything else malformed, a symlink or a non-regular file is an error naming the
- * file. Credentials are never logged.
+ * optional "sessionToken" and "region", for s3+ URLs. rktKind "dockerAuth" ({"rktKind":
+ * "dockerAuth","rktVersion":"v1","registries":["host[:port]",...],"credentials":{"user":U,
+ * "password":P}}) gives a registry's credentials, for TRANSFER_REGISTRY requests only: the same
+ * rules, in a namespace of its own (a host may have both kinds). Anything else malformed, a
+ * symlink or a non-regular file is an error naming the file. Credentials are never logged.
  */
 typedef struct auth_config auth_config;
 
@@ -301,5 +355,8 @@ static inline void auth_config_freep(auth_config **a)
 /* The "Authorization: ..." header line for the URL's host[:port] (lower case; the port only when
  * the URL gives one), or NULL. Any scheme: callers decide whether it may go over plain http. */
 const char *auth_config_header_for(const auth_config *a, const char *url);
+/* The registry credentials for the URL's host[:port] as a Basic "Authorization: ..." line, or
+ * NULL: its dockerAuth entry's, else an "auth" entry's of type basic (dockerAuth wins). */
+const char *auth_config_registry_header_for(const auth_config *a, const char *url);
 /* The S3 key pair ("type": "s3", or rkt's "aws") for the URL's host[:port], or NULL. */
 const s3_key *auth_config_s3_for(const auth_config *a, const char *url);

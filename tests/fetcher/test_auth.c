@@ -326,21 +326,81 @@ static void test_malformed(void)
         expect_error("big.json");
 }
 
-static void test_ignored_kinds(void)
+static char *docker(const char *registries, const char *user, const char *password)
+{
+        char *s = NULL;
+        CHECK(asprintf(&s,
+                       "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v1\",\"registries\":[%s],"
+                       "\"credentials\":{\"user\":\"%s\",\"password\":\"%s\"}}",
+                       registries, user, password) > 0);
+        return s;
+}
+
+#define BOB "Authorization: Basic Ym9iOnMzY3JldA==" /* bob:s3cret */
+
+/* rkt's dockerAuth: a registry's credentials, in a namespace of their own. */
+static void test_docker_auth(void)
 {
         new_case();
-        put(loc_dir, "docker.json",
-            "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v1\",\"registries\":[\"quay.io\"],"
-            "\"credentials\":{\"user\":\"alice\",\"password\":\"" SECRET "\"}}");
+        _cleanup_(freep) char *d = docker("\"quay.io\", \"Registry.test:5000\"", "alice", SECRET);
+        put(loc_dir, "docker.json", d);
         put_basic(loc_dir, "ok.json", "\"example.com\"");
+        /* A host may have both kinds: no duplicate. */
+        _cleanup_(freep) char *b = basic("\"quay.io\"", "bob", SECRET);
+        put(loc_dir, "quay-basic.json", b);
         _cleanup_(auth_config_freep) auth_config *a = NULL;
         CHECK(load(sys_dir, loc_dir, &a) == 0);
-        CHECK(strstr(log_text, "warning: "));
-        CHECK(strstr(log_text, "docker.json"));
-        CHECK(strstr(log_text, "not supported by acfetch"));
+        CHECK(!strstr(log_text, "warning"));
         CHECK(!strstr(log_text, "error"));
+        /* Plain requests get the "auth" entry; registry requests the dockerAuth one. */
         CHECK_HDR(a, "https://example.com/", ALICE);
-        CHECK_HDR(a, "https://quay.io/", NULL);
+        CHECK_HDR(a, "https://quay.io/", BOB);
+        CHECK_HDR(a, "https://registry.test:5000/v2/", NULL);
+        CHECK_STREQ(auth_config_registry_header_for(a, "https://quay.io/v2/x/blobs/y"), ALICE);
+        CHECK_STREQ(auth_config_registry_header_for(a, "https://REGISTRY.test:5000/v2/"), ALICE);
+        CHECK(!auth_config_registry_header_for(a, "https://registry.test/v2/"));
+        /* Without a dockerAuth entry a basic one serves; a bearer one does not. */
+        CHECK_STREQ(auth_config_registry_header_for(a, "https://example.com/v2/"), ALICE);
+
+        /* The later directory replaces per registry; twice in one directory is an error. */
+        new_case();
+        _cleanup_(freep) char *d1 = docker("\"quay.io\"", "bob", SECRET);
+        _cleanup_(freep) char *d2 = docker("\"quay.io\"", "alice", SECRET);
+        put(sys_dir, "a.json", d1);
+        put(loc_dir, "b.json", d2);
+        _cleanup_(auth_config_freep) auth_config *c = NULL;
+        CHECK(load(sys_dir, loc_dir, &c) == 0);
+        CHECK_STREQ(auth_config_registry_header_for(c, "https://quay.io/"), ALICE);
+        new_case();
+        put(loc_dir, "a.json", d1);
+        put(loc_dir, "b.json", d2);
+        expect_error("b.json");
+        CHECK(strstr(log_text, "registry \"quay.io\" already has credentials in"));
+        new_case();
+        _cleanup_(freep) char *twice = docker("\"quay.io\", \"QUAY.io\"", "bob", SECRET);
+        put(loc_dir, "a.json", twice);
+        expect_error("a.json");
+
+        /* Malformed ones. */
+        static const char *const bad[] = {
+            "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v1\",\"registries\":[],"
+            "\"credentials\":{\"user\":\"a\",\"password\":\"" SECRET "\"}}",
+            "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v1\",\"domains\":[\"q.io\"],"
+            "\"credentials\":{\"user\":\"a\",\"password\":\"" SECRET "\"}}",
+            "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v1\",\"registries\":[\"q.io\"],"
+            "\"credentials\":{\"user\":\"a\"}}",
+            "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v1\",\"registries\":[\"q.io\"],"
+            "\"credentials\":{\"user\":\"a:b\",\"password\":\"" SECRET "\"}}",
+            "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v1\",\"registries\":[\"q.io/x\"],"
+            "\"credentials\":{\"user\":\"a\",\"password\":\"" SECRET "\"}}",
+            "{\"rktKind\":\"dockerAuth\",\"rktVersion\":\"v2\",\"registries\":[\"q.io\"],"
+            "\"credentials\":{\"user\":\"a\",\"password\":\"" SECRET "\"}}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                new_case();
+                put(loc_dir, "bad.json", bad[i]);
+                expect_error("bad.json");
+        }
 }
 
 /* S3 keys ("s3", and rkt's "aws"): no Authorization header, a key pair per endpoint. */
@@ -470,6 +530,70 @@ static void test_files(void)
         CHECK(strstr(log_text, q));
 }
 
+/* The WWW-Authenticate challenge, the token service's answer and a registry's errors in words. */
+static void test_registry_parsers(void)
+{
+        registry_challenge c;
+        static const char bearer[] =
+            "Bearer realm=\"https://auth.test/token\",service=\"registry.test\","
+            "scope=\"repository:a/b:pull,push\",error=\"insufficient_scope\"";
+        CHECK(registry_challenge_parse(bearer, strlen(bearer), &c) == 0);
+        CHECK_EQ_INT(c.scheme, REGISTRY_CHALLENGE_BEARER);
+        CHECK_STREQ(c.realm, "https://auth.test/token");
+        CHECK_STREQ(c.service, "registry.test");
+        CHECK_STREQ(c.scope, "repository:a/b:pull,push");
+        static const char two[] = "Basic realm=\"x\", Bearer realm=\"https://a/t\" , scope=s";
+        CHECK(registry_challenge_parse(two, strlen(two), &c) == 0);
+        CHECK_EQ_INT(c.scheme, REGISTRY_CHALLENGE_BEARER);
+        CHECK_STREQ(c.realm, "https://a/t");
+        CHECK_STREQ(c.scope, "s");
+        static const char basic[] = "basic realm=\"Registry \\\"x\\\"\"";
+        CHECK(registry_challenge_parse(basic, strlen(basic), &c) == 0);
+        CHECK_EQ_INT(c.scheme, REGISTRY_CHALLENGE_BASIC);
+        CHECK_STREQ(c.realm, "Registry \"x\"");
+        static const char *const refused[] = {
+            "Bearer service=\"x\"", "Negotiate abc==", "Bearer realm=\"unterminated", "", "=x"};
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++)
+                CHECK(registry_challenge_parse(refused[i], strlen(refused[i]), &c) < 0);
+
+        char *tok = NULL;
+        unsigned exp = 0;
+        static const char t1[] = "{\"token\":\"abc.def.ghi\",\"expires_in\":300}";
+        CHECK(registry_token_parse(t1, strlen(t1), &tok, &exp) == 0);
+        CHECK_STREQ(tok, "abc.def.ghi");
+        CHECK_EQ_INT(exp, 300);
+        free(tok);
+        static const char t2[] = "{\"access_token\":\"xyz\"}";
+        CHECK(registry_token_parse(t2, strlen(t2), &tok, &exp) == 0);
+        CHECK_STREQ(tok, "xyz");
+        CHECK_EQ_INT(exp, REGISTRY_TOKEN_LIFETIME_DEFAULT);
+        free(tok);
+        static const char *const bad_tokens[] = {"{\"token\":\"a b\"}",   "{\"token\":\"\"}",
+                                                 "{\"token\":7}",         "[]",
+                                                 "{\"token\":\"a\\nb\"}", "not json"};
+        for (size_t i = 0; i < ELEMENTSOF(bad_tokens); i++)
+                CHECK(registry_token_parse(bad_tokens[i], strlen(bad_tokens[i]), &tok, &exp) < 0);
+
+        char buf[512];
+        static const char unauth[] =
+            "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}";
+        registry_describe_error(401, "r.test:443", false, unauth, strlen(unauth), buf, sizeof(buf));
+        CHECK_STREQ(buf, "HTTP status 401 (registry UNAUTHORIZED): the registry wants credentials "
+                         "for r.test:443: add a dockerAuth entry to auth.d");
+        static const char odd[] =
+            "{\"errors\":[{\"code\":\"ODD\",\"message\":\"what\\nit says\"}]}";
+        registry_describe_error(400, "r.test:443", true, odd, strlen(odd), buf, sizeof(buf));
+        CHECK_STREQ(buf, "HTTP status 400 (registry ODD): whatit says");
+        static const char blob[] = "{\"errors\":[{\"code\":\"BLOB_UNKNOWN\"}]}";
+        registry_describe_error(404, "r.test:443", true, blob, strlen(blob), buf, sizeof(buf));
+        CHECK_STREQ(buf, "HTTP status 404 (registry BLOB_UNKNOWN): the registry at r.test:443 has "
+                         "no such blob");
+        registry_describe_error(403, "r.test:443", true, NULL, 0, buf, sizeof(buf));
+        CHECK(strstr(buf, "HTTP status 403: the credentials for r.test:443 (auth.d) may not"));
+        registry_describe_error(502, "r.test:443", false, "<html>", 6, buf, sizeof(buf));
+        CHECK_STREQ(buf, "HTTP status 502");
+}
+
 int main(void)
 {
         CHECK(mkdtemp(root));
@@ -478,7 +602,8 @@ int main(void)
         test_override();
         test_duplicates();
         test_malformed();
-        test_ignored_kinds();
+        test_docker_auth();
+        test_registry_parsers();
         test_s3();
         test_s3_errors();
         test_files();
