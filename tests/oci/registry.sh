@@ -1,9 +1,10 @@
 #!/bin/sh
 # A registry as a chunk store: an image is published to Debian's docker-registry (over https,
-# htpasswd authentication) with `publish --to oci://`, its page served by nginx; fetched by name
-# the index, signature and chunks come from the registry; a --store oci:// serves an index from
-# elsewhere; without credentials a clear error; a second version uploads and downloads only the
-# chunks that changed; the registry's garbage collector keeps every chunk.
+# htpasswd authentication, rkt's dockerAuth credentials in auth.d) with `publish --to oci://`, its
+# page served by nginx; fetched (and mounted) by name the index, signature and chunks come from the
+# registry; a --store oci:// serves an index from elsewhere; without credentials a clear error; a
+# second version uploads and downloads only the chunks that changed; the registry's garbage
+# collector keeps every chunk; a chunk blob changed in the registry is refused.
 # shellcheck disable=SC2086 # $NET is an option list
 set -eu
 # shellcheck source=tests/http/lib.sh
@@ -28,7 +29,7 @@ registry_start main "auth:
 TO=oci://$REGISTRY_HOST/acfetch/app
 mkdir -p "$FE_CONFIG/auth.d"
 cat >"$FE_CONFIG/auth.d/registry.json" <<EOF
-{"rktKind": "auth", "rktVersion": "v1", "domains": ["$REGISTRY_HOST"], "type": "basic",
+{"rktKind": "dockerAuth", "rktVersion": "v1", "registries": ["$REGISTRY_HOST"],
  "credentials": {"user": "pusher", "password": "s3cret-Passw0rd"}}
 EOF
 
@@ -99,7 +100,7 @@ fi
 mv "$FE_CONFIG/auth.d/registry.json" "$TEST_TMP/registry.json"
 acf --dir="$TEST_TMP/store4" fetch $NET example.com/app:1.0
 expect_rc 254 "fetch without credentials"
-grep -q "401" "$ERR" || fail "no 401 named: $(cat "$ERR")"
+grep -q "401.*dockerAuth" "$ERR" || fail "no 401 and hint named: $(cat "$ERR")"
 [ "$(wc -l <"$ERR")" -le 3 ] || fail "more than a short message: $(cat "$ERR")"
 acf --dir="$TEST_TMP/store4" extract $NET "oci+http://$REGISTRY_HOST/acfetch/app:1.0-linux-$HOST_ARCH" \
         "$TEST_TMP/x4"
