@@ -37,6 +37,19 @@ static inline void fuzz_log_everything(void)
 }
 
 /* A NUL-terminated copy (parsers of C strings); NULL when out of memory. */
+/* An error described into buf (n bytes): one line of printable ASCII that fits, and says the
+ * HTTP status first (S3's and registries' error documents). */
+static inline void fuzz_check_status_line(const char *buf, size_t n, long status)
+{
+        size_t len = strnlen(buf, n);
+        FUZZ_ASSERT(len < n);
+        for (size_t i = 0; i < len; i++)
+                FUZZ_ASSERT(buf[i] >= 0x20 && buf[i] < 0x7f);
+        char want[64];
+        int w = snprintf(want, sizeof(want), "HTTP status %ld", status);
+        FUZZ_ASSERT(strncmp(buf, want, MIN((size_t)w, len)) == 0);
+}
+
 static inline char *fuzz_strndup(const uint8_t *data, size_t size)
 {
         char *s = malloc(size + 1);

@@ -19,13 +19,7 @@ static void check(long status, bool credentials, const uint8_t *data, size_t siz
         memset(buf, 'x', sizeof(buf));
         registry_describe_error(status, "registry.test:5000", credentials, (const char *)data, size,
                                 buf, n);
-        size_t len = strnlen(buf, n);
-        FUZZ_ASSERT(len < n);
-        for (size_t i = 0; i < len; i++)
-                FUZZ_ASSERT(buf[i] >= 0x20 && buf[i] < 0x7f);
-        char want[64];
-        int w = snprintf(want, sizeof(want), "HTTP status %ld", status);
-        FUZZ_ASSERT(strncmp(buf, want, MIN((size_t)w, len)) == 0);
+        fuzz_check_status_line(buf, n, status);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

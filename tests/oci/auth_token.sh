@@ -10,6 +10,8 @@
 set -eu
 # shellcheck source=tests/http/lib.sh
 . "$SRCDIR/tests/http/lib.sh"
+# shellcheck source=tests/oci/registry_lib.sh
+. "$SRCDIR/tests/oci/registry_lib.sh"
 require_cmd docker-registry htpasswd curl openssl /usr/bin/python3
 /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null ||
         skip "python3-jwt and python3-cryptography are needed (tools/install-deps.sh, oci)"
@@ -44,28 +46,9 @@ token_requests() { wc -l <"$TLOG" | tr -d ' '; }
 # ---------------------------------------------------------------- the registries
 # registry NAME AUTH_YAML: start docker-registry NAME with that auth section; sets RPORT.
 registry() {
-        RPORT=$(free_port)
-        mkdir -p "$T/$1"
-        cat >"$T/$1/config.yml" <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $T/$1/data
-http:
-  addr: 127.0.0.1:$RPORT
-  secret: acfetch-test-secret
-  tls:
-    certificate: $HTTP_SERVER_CERT
-    key: $HTTP_SERVER_KEY
-auth:
-$2
-EOF
-        docker-registry serve "$T/$1/config.yml" >"$T/$1/log" 2>&1 &
-        at_exit "kill $! 2>/dev/null || true"
-        wait_until answers "https://127.0.0.1:$RPORT/v2/" ||
-                fail "registry $1 did not start" "$(tail -n 20 "$T/$1/log")"
+        registry_start "$1" "auth:
+$2"
+        RPORT=$REGISTRY_PORT
 }
 registry token "  token:
     realm: https://127.0.0.1:$TPORT/token
