@@ -304,6 +304,9 @@ static int apply_layer(const oci_image *img, size_t n, json_t *desc, ca_tar_extr
         _cleanup_(ca_digest_freep) ca_digest *dg = NULL;
         /* What a layer unpacks to may not exceed the room left (nor the format's bound). */
         r = ca_tar_reader_new(h, what, room ? room : 1, &rd);
+        /* Decompression (and the digest) on one core, the files written on another. */
+        if (r >= 0)
+                r = ca_tar_reader_pipeline(rd);
         if (r >= 0)
                 r = ca_digest_new(CA_DIGEST_SHA256, &dg);
         if (r < 0)

@@ -510,6 +510,12 @@ int ca_tar_reader_new(const ca_tar_handler *h, const char *what, uint64_t max_by
 int ca_tar_reader_feed(ca_tar_reader *r, const void *data, size_t size);
 /* End of input: fails unless the end-of-archive marker was read. */
 int ca_tar_reader_finish(ca_tar_reader *r);
+/*
+ * Before the first feed: decompress in the caller's thread and read the tar (the handlers run
+ * there) in a thread of its own, so that both use a core; at most 2 MiB of decompressed data
+ * wait between them. A handler's error is returned by a later feed or by finish.
+ */
+int ca_tar_reader_pipeline(ca_tar_reader *r);
 /* "gzip", "xz", "zstd" or "none" once known (after 6 bytes or finish), else NULL. */
 const char *ca_tar_reader_compression(const ca_tar_reader *r);
 uint64_t ca_tar_reader_entries(const ca_tar_reader *r);

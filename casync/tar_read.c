@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <lzma.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -23,6 +24,8 @@
 #define MAGIC_SIZE     6U
 #define XATTRS_MAX     1024U
 #define FORMAT_MAX_TAR (UINT64_C(1) << 62)
+/* Pipelined: decompressed buffers in flight between the two threads (2 MiB). */
+#define PIPE_SLOTS 16U
 
 typedef enum comp { COMP_UNKNOWN, COMP_NONE, COMP_GZIP, COMP_XZ, COMP_ZSTD } comp;
 
@@ -77,6 +80,19 @@ struct ca_tar_reader {
         ca_tar_entry e;
         char *path, *link;
         bool failed;
+
+        /* Pipelined (ca_tar_reader_pipeline): the caller's thread decompresses into slots, the
+         * consumer thread reads the tar from them. Slots [head, head + count) are full; the
+         * decompressor fills the one after them (out). */
+        bool piped;
+        pthread_t consumer;
+        pthread_mutex_t lock;
+        pthread_cond_t changed;
+        uint8_t *slots[PIPE_SLOTS];
+        size_t slot_len[PIPE_SLOTS];
+        unsigned head, count;
+        bool eof;
+        int async_error; /* the consumer's first error */
 };
 
 static void pending_clear(pending *p)
@@ -91,10 +107,20 @@ static void pending_clear(pending *p)
         *p = (pending){};
 }
 
+static void pipe_stop(ca_tar_reader *r);
+
 ca_tar_reader *ca_tar_reader_free(ca_tar_reader *r)
 {
         if (!r)
                 return NULL;
+        if (r->piped) {
+                pipe_stop(r);
+                pthread_mutex_destroy(&r->lock);
+                pthread_cond_destroy(&r->changed);
+                r->out = NULL; /* one of the slots */
+                for (unsigned i = 0; i < PIPE_SLOTS; i++)
+                        free(r->slots[i]);
+        }
         if (r->z_init)
                 inflateEnd(&r->z);
         if (r->xz_init)
@@ -704,6 +730,108 @@ static int consume(ca_tar_reader *r, const uint8_t *p, size_t n)
         return 0;
 }
 
+/* ---------------------------------------------------------------- pipelining */
+
+static void *consumer_main(void *userdata)
+{
+        ca_tar_reader *r = userdata;
+        pthread_mutex_lock(&r->lock);
+        for (;;) {
+                while (r->count == 0 && !r->eof)
+                        pthread_cond_wait(&r->changed, &r->lock);
+                if (r->count == 0)
+                        break;
+                unsigned i = r->head;
+                int error = r->async_error;
+                pthread_mutex_unlock(&r->lock);
+                /* After an error the rest is drained, unread, so the producer never waits. */
+                int k = error < 0 ? 0 : consume(r, r->slots[i], r->slot_len[i]);
+                pthread_mutex_lock(&r->lock);
+                if (k < 0 && r->async_error == 0)
+                        r->async_error = k;
+                r->head = (r->head + 1) % PIPE_SLOTS;
+                r->count--;
+                pthread_cond_broadcast(&r->changed);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return NULL;
+}
+
+int ca_tar_reader_pipeline(ca_tar_reader *r)
+{
+        if (r->piped || r->comp != COMP_UNKNOWN)
+                return -EINVAL;
+        for (unsigned i = 0; i < PIPE_SLOTS; i++)
+                if (!(r->slots[i] = malloc(OUT_BUFFER))) {
+                        for (unsigned j = 0; j < i; j++)
+                                free(r->slots[j]);
+                        return -ENOMEM;
+                }
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->changed, NULL);
+        if (pthread_create(&r->consumer, NULL, consumer_main, r) != 0) {
+                for (unsigned i = 0; i < PIPE_SLOTS; i++)
+                        free(r->slots[i]);
+                pthread_mutex_destroy(&r->lock);
+                pthread_cond_destroy(&r->changed);
+                return -EAGAIN;
+        }
+        free(r->out);
+        r->out = r->slots[0];
+        r->piped = true;
+        return 0;
+}
+
+/* The consumer reads what was handed to it, then ends; its first error, if any. */
+static int pipe_finish(ca_tar_reader *r)
+{
+        pthread_mutex_lock(&r->lock);
+        r->eof = true;
+        pthread_cond_broadcast(&r->changed);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->consumer, NULL);
+        return r->async_error;
+}
+
+static void pipe_stop(ca_tar_reader *r)
+{
+        if (r->eof)
+                return;
+        pthread_mutex_lock(&r->lock);
+        if (r->async_error == 0)
+                r->async_error = -ECANCELED; /* what is left is not read */
+        pthread_mutex_unlock(&r->lock);
+        (void)pipe_finish(r);
+}
+
+/* Decompressed bytes to the tar reader: read now, or, pipelined, handed to the consumer in the
+ * slot they were decompressed into (copied into one when they are the caller's). Returns the
+ * consumer's error as soon as it has one. */
+static int deliver(ca_tar_reader *r, const uint8_t *p, size_t n)
+{
+        if (!r->piped)
+                return consume(r, p, n);
+        while (n > 0) {
+                size_t take = p == r->out ? n : MIN(n, (size_t)OUT_BUFFER);
+                if (p != r->out)
+                        memcpy(r->out, p, take);
+                pthread_mutex_lock(&r->lock);
+                r->slot_len[(r->head + r->count) % PIPE_SLOTS] = take;
+                r->count++;
+                pthread_cond_broadcast(&r->changed);
+                while (r->count == PIPE_SLOTS && r->async_error == 0)
+                        pthread_cond_wait(&r->changed, &r->lock);
+                int error = r->async_error;
+                r->out = r->slots[(r->head + r->count) % PIPE_SLOTS];
+                pthread_mutex_unlock(&r->lock);
+                if (error < 0)
+                        return error;
+                p += take;
+                n -= take;
+        }
+        return 0;
+}
+
 /* ---------------------------------------------------------------- decompression */
 
 static int detect(ca_tar_reader *r)
@@ -743,7 +871,7 @@ static int decompress(ca_tar_reader *r, const uint8_t *in, size_t n, bool end)
         int k;
         switch (r->comp) {
         case COMP_NONE:
-                return consume(r, in, n);
+                return deliver(r, in, n);
         case COMP_GZIP:
                 r->z.next_in = (Bytef *)in;
                 r->z.avail_in = (uInt)n;
@@ -762,7 +890,7 @@ static int decompress(ca_tar_reader *r, const uint8_t *in, size_t n, bool end)
                         size_t got = OUT_BUFFER - r->z.avail_out;
                         if (z != Z_OK && z != Z_STREAM_END && z != Z_BUF_ERROR)
                                 return ca_bad("%s: gzip data is corrupt", r->what);
-                        k = consume(r, r->out, got);
+                        k = deliver(r, r->out, got);
                         if (k < 0)
                                 return k;
                         if (z == Z_STREAM_END)
@@ -784,7 +912,7 @@ static int decompress(ca_tar_reader *r, const uint8_t *in, size_t n, bool end)
                                 return ca_bad("%s: xz data is %s", r->what,
                                               x == LZMA_MEMLIMIT_ERROR ? "beyond the memory limit"
                                                                        : "corrupt");
-                        k = consume(r, r->out, got);
+                        k = deliver(r, r->out, got);
                         if (k < 0)
                                 return k;
                         if (x == LZMA_STREAM_END)
@@ -803,7 +931,7 @@ static int decompress(ca_tar_reader *r, const uint8_t *in, size_t n, bool end)
                                 return ca_bad("%s: zstd data is corrupt: %s", r->what,
                                               ZSTD_getErrorName(z));
                         r->zstd_last = z;
-                        k = consume(r, r->out, ob.pos);
+                        k = deliver(r, r->out, ob.pos);
                         if (k < 0)
                                 return k;
                         if (ib.pos == ib.size && ob.pos < ob.size)
@@ -853,6 +981,12 @@ int ca_tar_reader_finish(ca_tar_reader *r)
         }
         if (k >= 0 && r->comp == COMP_XZ)
                 k = decompress(r, NULL, 0, true);
+        /* Everything handed over is read before the tar's state is looked at. */
+        if (r->piped && !r->eof) {
+                int q = pipe_finish(r);
+                if (k >= 0 && q < 0)
+                        k = q;
+        }
         if (k < 0) {
                 r->failed = true;
                 return k;

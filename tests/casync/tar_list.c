@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Test driver for the tar reader: lists a tar (compressed or not) as the reader reports it.
- *   tar_list [--chunk=N] FILE|-
+ *   tar_list [--pipeline] [--chunk=N] FILE|-
  * One line per entry: "PATH|TYPE|MODE|UID|GID|SIZE|MTIME|LINK|SHA256|XATTRS" (TYPE as find's %y,
  * h for a hardlink; MODE octal; MTIME in seconds; SHA256 of a regular file's data, else -;
  * XATTRS "name=hexvalue,..."), then "compression: NAME" on stderr. --chunk feeds the reader N
- * bytes at a time. Exits 1 when the reader fails (its message on stderr).
+ * bytes at a time; --pipeline reads the tar in a thread of its own (ca_tar_reader_pipeline).
+ * Exits 1 when the reader fails (its message on stderr).
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -64,13 +65,19 @@ static int on_end(void *userdata, const ca_tar_entry *e)
 int main(int argc, char **argv)
 {
         size_t chunk = 65536;
+        bool pipeline = false;
+        if (argc > 1 && strcmp(argv[1], "--pipeline") == 0) {
+                pipeline = true;
+                argv++;
+                argc--;
+        }
         if (argc > 1 && strncmp(argv[1], "--chunk=", 8) == 0) {
                 chunk = strtoul(argv[1] + 8, NULL, 10);
                 argv++;
                 argc--;
         }
         if (argc != 2 || chunk == 0) {
-                fprintf(stderr, "usage: tar_list [--chunk=N] FILE|-\n");
+                fprintf(stderr, "usage: tar_list [--pipeline] [--chunk=N] FILE|-\n");
                 return 2;
         }
         int fd = strcmp(argv[1], "-") == 0 ? 0 : open(argv[1], O_RDONLY | O_CLOEXEC);
@@ -83,7 +90,8 @@ int main(int argc, char **argv)
                 return 2;
         ca_tar_handler h = {on_entry, on_data, on_end, &l};
         ca_tar_reader *r = NULL;
-        if (ca_tar_reader_new(&h, argv[1], 0, &r) < 0)
+        if (ca_tar_reader_new(&h, argv[1], 0, &r) < 0 ||
+            (pipeline && ca_tar_reader_pipeline(r) < 0))
                 return 2;
         uint8_t *buf = malloc(chunk);
         int k = buf ? 0 : -ENOMEM;

@@ -130,6 +130,11 @@ done
 head -c 10240 "$A/pax.tar" | gzip >"$A/c4"
 tail -c +10241 "$A/pax.tar" | gzip >>"$A/c4"
 list_ok "two gzip members" "$A/c4"
+# Pipelined (the tar read in a thread of its own, as publish oci: does): the same listings.
+for c in pax.tar c1 c2 c3 c4; do
+        list_ok "pipelined ($c)" "$A/$c" --pipeline
+        list_ok "pipelined ($c), 7 bytes at a time" "$A/$c" --pipeline --chunk=7
+done
 
 # xattrs (pax SCHILY.xattr.*), where the file system has user xattrs.
 if getfattr -n user.note "$T/rootfs/etc/hello" >/dev/null 2>&1; then
@@ -141,17 +146,21 @@ else
 fi
 
 # ---------------------------------------------------------------- hostile archives
-# refused NAME FILE PATTERN: the reader fails with one line matching PATTERN.
+# refused NAME FILE PATTERN: the reader fails with one line matching PATTERN, pipelined too.
 refused() {
-        if "$TAR_LIST" "$2" >/dev/null 2>"$TEST_TMP/err"; then
-                fail "$1: accepted"
-                return
-        fi
-        grep -v '^compression:' "$TEST_TMP/err" >"$TEST_TMP/err1"
-        if [ "$(wc -l <"$TEST_TMP/err1")" -ne 1 ] || ! grep -q -- "$3" "$TEST_TMP/err1"; then
-                fail "$1: not one line matching '$3'" "$(cat "$TEST_TMP/err1")"
-                return
-        fi
+        for _rf_mode in "" --pipeline; do
+                # shellcheck disable=SC2086 # an empty mode is no argument
+                if "$TAR_LIST" $_rf_mode "$2" >/dev/null 2>"$TEST_TMP/err"; then
+                        fail "$1${_rf_mode:+ ($_rf_mode)}: accepted"
+                        return
+                fi
+                grep -v '^compression:' "$TEST_TMP/err" >"$TEST_TMP/err1"
+                if [ "$(wc -l <"$TEST_TMP/err1")" -ne 1 ] || ! grep -q -- "$3" "$TEST_TMP/err1"; then
+                        fail "$1${_rf_mode:+ ($_rf_mode)}: not one line matching '$3'" \
+                                "$(cat "$TEST_TMP/err1")"
+                        return
+                fi
+        done
         pass "$1 refused: $(cat "$TEST_TMP/err1")"
 }
 
