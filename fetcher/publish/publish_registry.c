@@ -65,11 +65,6 @@ static int push_file(blob_upload *u, const char *path, size_t max, registry_blob
         return r < 0 ? r : push_blob(u, data, size, ret);
 }
 
-static int compare_ids(const void *a, const void *b)
-{
-        return memcmp(a, b, sizeof(ca_chunk_id));
-}
-
 /* The index's chunks, each once, sorted by ID as the manifest lists them. */
 static int unique_chunks(const ca_index *index, registry_image *img)
 {
@@ -78,13 +73,8 @@ static int unique_chunks(const ca_index *index, registry_image *img)
                 return -ENOMEM;
         for (size_t i = 0; i < index->n_items; i++)
                 img->chunks[i].id = index->items[i].id;
-        qsort(img->chunks, index->n_items, sizeof(*img->chunks), compare_ids);
-        size_t n = 0;
-        for (size_t i = 0; i < index->n_items; i++)
-                if (n == 0 ||
-                    memcmp(&img->chunks[i].id, &img->chunks[n - 1].id, sizeof(ca_chunk_id)) != 0)
-                        img->chunks[n++] = img->chunks[i];
-        img->n_chunks = n;
+        img->n_chunks = index->n_items;
+        registry_image_sort(img);
         return 0;
 }
 
