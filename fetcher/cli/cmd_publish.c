@@ -251,8 +251,7 @@ static int parse_args(int argc, char **argv, publish_cli *cli)
                 return ca_log_errno(CA_LOG_ERR, -EINVAL,
                                     "--exec, --user and --group describe a generated manifest; "
                                     "not with --manifest");
-        if (a->to && strncasecmp(url_transport(a->to), "http://", 7) == 0 &&
-            !(arg_global.insecure & INSECURE_HTTP))
+        if (a->to && url_is_plain_http(a->to) && !(arg_global.insecure & INSECURE_HTTP))
                 return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                     "%s: plain http needs --insecure-options=http", a->to);
         r = make_options_check(&a->make);

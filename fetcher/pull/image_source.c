@@ -114,9 +114,7 @@ static int make_location(const fetch_context *ctx, const char *arg, image_source
                          char **ret)
 {
         if (kind == IMAGE_SOURCE_URL) {
-                if ((strncasecmp(url_transport(arg), "http://", 7) == 0 ||
-                     strncasecmp(arg, "oci+http://", 11) == 0) &&
-                    !(ctx->insecure & INSECURE_HTTP))
+                if (url_is_plain_http(arg) && !(ctx->insecure & INSECURE_HTTP))
                         return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                             "%s: plain http needs --insecure-options=http", arg);
                 if (!image_url_is_index(arg))

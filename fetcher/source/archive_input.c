@@ -75,10 +75,7 @@ static int check_plain_http(const char *location, const input_options *o)
 {
         for (size_t i = 0; i <= o->n_stores; i++) {
                 const char *u = i < o->n_stores ? o->stores[i] : location;
-                if (u &&
-                    (strncasecmp(url_transport(u), "http://", 7) == 0 ||
-                     strncasecmp(u, "oci+http://", 11) == 0) &&
-                    !o->transfer.allow_http)
+                if (u && url_is_plain_http(u) && !o->transfer.allow_http)
                         return ca_log_errno(CA_LOG_ERR, -EPROTO,
                                             "%s: plain http needs --insecure-options=http", u);
         }

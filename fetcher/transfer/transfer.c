@@ -229,6 +229,12 @@ int url_resolve(const char *base, const char *ref, char **ret)
         return r;
 }
 
+bool url_is_plain_http(const char *url)
+{
+        return strncasecmp(url_transport(url), "http://", 7) == 0 ||
+               strncasecmp(url, "oci+http://", 11) == 0;
+}
+
 bool url_is_http(const char *url)
 {
         return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;

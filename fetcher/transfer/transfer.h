@@ -206,6 +206,9 @@ int transfer_head(transfer_engine *e, const char *url, const char *const *header
  * -EINVAL when either does not parse. */
 int url_resolve(const char *base, const char *ref, char **ret);
 
+/* true for the URLs that go over plain http, which need --insecure-options=http: http://,
+ * s3+http:// and oci+http://. */
+bool url_is_plain_http(const char *url);
 /* true for http:// and https:// URLs (case-insensitive scheme). */
 bool url_is_http(const char *url);
 /* true for s3+https:// and s3+http:// URLs: an S3 endpoint, bucket and key, path-style. */

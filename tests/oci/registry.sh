@@ -106,6 +106,11 @@ acf --dir="$TEST_TMP/store4" extract $NET "oci+http://$REGISTRY_HOST/acfetch/app
         "$TEST_TMP/x4"
 expect_rc 254 "plain http without --insecure-options=http"
 grep -q "insecure-options=http" "$ERR" || fail "no hint: $(cat "$ERR")"
+# publish refuses it before anything is written.
+acf --local-config="$FE_CONFIG" publish "$SRC/app" --name example.com/app --label version=1.0 \
+        "$TEST_TMP/out-http" --to "oci+http://$REGISTRY_HOST/acfetch/app"
+expect_rc 254 "publish --to oci+http:// without --insecure-options=http"
+[ ! -e "$TEST_TMP/out-http" ] || fail "publish wrote OUTDIR before refusing plain http"
 mv "$TEST_TMP/registry.json" "$FE_CONFIG/auth.d/registry.json"
 acf --dir="$TEST_TMP/store4" extract $NET "$TO:9.9-linux-$HOST_ARCH" "$TEST_TMP/x4"
 expect_rc 254 "a tag that is not there"
