@@ -149,6 +149,19 @@ static char *manifest_url(const registry_ref *r, const char *reference)
         return url;
 }
 
+/* What the registry sent for url is what `digest` names; else it is dropped and said (-EBADMSG). */
+static int check_content(const char *url, const char *what, const char *digest,
+                         transfer_response *resp)
+{
+        char got[REGISTRY_DIGEST_SIZE];
+        registry_digest(resp->body, resp->size, got);
+        if (strcmp(got, digest) == 0)
+                return 0;
+        transfer_response_clear(resp);
+        return ca_log_errno(CA_LOG_ERR, -EBADMSG, "%s: the registry sent a %s whose digest is %s",
+                            url, what, got);
+}
+
 int registry_get_manifest(transfer_engine *e, const registry_ref *r, const char *reference,
                           unsigned flags, transfer_response *ret)
 {
@@ -165,17 +178,8 @@ int registry_get_manifest(transfer_engine *e, const registry_ref *r, const char 
         if (r2 < 0)
                 return r2;
         /* A manifest asked for by digest must be the one named. */
-        if (registry_digest_valid(reference)) {
-                char got[REGISTRY_DIGEST_SIZE];
-                registry_digest(ret->body, ret->size, got);
-                if (strcmp(got, reference) != 0) {
-                        transfer_response_clear(ret);
-                        return ca_log_errno(CA_LOG_ERR, -EBADMSG,
-                                            "%s: the registry sent a manifest whose digest is %s",
-                                            url, got);
-                }
-        }
-        return 0;
+        return registry_digest_valid(reference) ? check_content(url, "manifest", reference, ret)
+                                                : 0;
 }
 
 int registry_put_manifest(transfer_engine *e, const registry_ref *r, const char *reference,
@@ -198,16 +202,7 @@ int registry_get_blob(transfer_engine *e, const registry_ref *r, const char *dig
         if (!url)
                 return -ENOMEM;
         int r2 = transfer_get_flags(e, url, max, NULL, flags | TRANSFER_REGISTRY, ret);
-        if (r2 < 0)
-                return r2;
-        char got[REGISTRY_DIGEST_SIZE];
-        registry_digest(ret->body, ret->size, got);
-        if (strcmp(got, digest) != 0) {
-                transfer_response_clear(ret);
-                return ca_log_errno(CA_LOG_ERR, -EBADMSG,
-                                    "%s: the registry sent a blob whose digest is %s", url, got);
-        }
-        return 0;
+        return r2 < 0 ? r2 : check_content(url, "blob", digest, ret);
 }
 
 int registry_has_blob(transfer_engine *e, const registry_ref *r, const char *digest)
