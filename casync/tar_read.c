@@ -8,17 +8,19 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <isa-l/igzip_lib.h>
 #include <lzma.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include "casync/casync.h"
 
-#define BLOCK          512U
-#define OUT_BUFFER     (128U * 1024U)
+#define BLOCK      512U
+#define OUT_BUFFER (128U * 1024U)
+/* isa-l counts input in 32 bits; pieces larger than this are fed in parts. */
+#define GZIP_IN_MAX    (1U << 30)
 #define XZ_MEMLIMIT    (UINT64_C(256) * 1024 * 1024)
 #define ZSTD_WLOG_MAX  27 /* 128 MiB windows, zstd's default limit */
 #define MAGIC_SIZE     6U
@@ -56,8 +58,10 @@ struct ca_tar_reader {
         comp comp;
         uint8_t magic[MAGIC_SIZE];
         size_t magic_fill;
-        z_stream z;
-        bool z_init, z_ended;
+        /* gzip through isa-l: about four times zlib's inflate speed on x86-64, which is what a
+         * publish from an OCI image's gzip layers waits for. */
+        struct inflate_state *gz;
+        bool gz_ended; /* the last member's trailer was read and checked */
         lzma_stream xz;
         bool xz_init;
         ZSTD_DStream *zstd;
@@ -121,8 +125,7 @@ ca_tar_reader *ca_tar_reader_free(ca_tar_reader *r)
                 for (unsigned i = 0; i < PIPE_SLOTS; i++)
                         free(r->slots[i]);
         }
-        if (r->z_init)
-                inflateEnd(&r->z);
+        free(r->gz);
         if (r->xz_init)
                 lzma_end(&r->xz);
         ZSTD_freeDStream(r->zstd);
@@ -839,9 +842,11 @@ static int detect(ca_tar_reader *r)
         const uint8_t *m = r->magic;
         size_t n = r->magic_fill;
         if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
-                if (inflateInit2(&r->z, 16 + MAX_WBITS) != Z_OK)
+                r->gz = malloc(sizeof(*r->gz));
+                if (!r->gz)
                         return -ENOMEM;
-                r->z_init = true;
+                isal_inflate_init(r->gz);
+                r->gz->crc_flag = ISAL_GZIP; /* parse the header, check CRC-32 and size */
                 r->comp = COMP_GZIP;
         } else if (n >= 6 && memcmp(m,
                                     "\xfd"
@@ -866,6 +871,45 @@ static int detect(ca_tar_reader *r)
         return 0;
 }
 
+static int gunzip(ca_tar_reader *r, const uint8_t *in, size_t n)
+{
+        struct inflate_state *z = r->gz;
+        z->next_in = (uint8_t *)in;
+        z->avail_in = (uint32_t)n;
+        for (;;) {
+                if (r->gz_ended) {
+                        if (z->avail_in == 0)
+                                return 0;
+                        /* another gzip member follows (as gzip -c a b > c makes) */
+                        uint8_t *next = z->next_in;
+                        uint32_t avail = z->avail_in;
+                        isal_inflate_reset(z);
+                        z->crc_flag = ISAL_GZIP;
+                        z->next_in = next;
+                        z->avail_in = avail;
+                        r->gz_ended = false;
+                }
+                z->next_out = r->out;
+                z->avail_out = OUT_BUFFER;
+                int e = isal_inflate(z);
+                size_t got = OUT_BUFFER - z->avail_out;
+                if (e != ISAL_DECOMP_OK)
+                        return ca_bad("%s: gzip data is corrupt (%s)", r->what,
+                                      e == ISAL_INCORRECT_CHECKSUM ? "its checksum does not match"
+                                      : e == ISAL_INVALID_WRAPPER  ? "not a gzip header"
+                                                                   : "invalid deflate data");
+                int k = deliver(r, r->out, got);
+                if (k < 0)
+                        return k;
+                if (z->block_state == ISAL_BLOCK_FINISH)
+                        r->gz_ended = true;
+                else if (got == 0 && z->avail_in == 0)
+                        return 0;
+                else if (got == 0)
+                        return ca_bad("%s: gzip data is corrupt", r->what);
+        }
+}
+
 static int decompress(ca_tar_reader *r, const uint8_t *in, size_t n, bool end)
 {
         int k;
@@ -873,33 +917,14 @@ static int decompress(ca_tar_reader *r, const uint8_t *in, size_t n, bool end)
         case COMP_NONE:
                 return deliver(r, in, n);
         case COMP_GZIP:
-                r->z.next_in = (Bytef *)in;
-                r->z.avail_in = (uInt)n;
-                for (;;) {
-                        if (r->z_ended) {
-                                if (r->z.avail_in == 0)
-                                        return 0;
-                                /* another gzip member follows (as gzip -c a b > c makes) */
-                                if (inflateReset(&r->z) != Z_OK)
-                                        return -ENOMEM;
-                                r->z_ended = false;
-                        }
-                        r->z.next_out = r->out;
-                        r->z.avail_out = OUT_BUFFER;
-                        int z = inflate(&r->z, Z_NO_FLUSH);
-                        size_t got = OUT_BUFFER - r->z.avail_out;
-                        if (z != Z_OK && z != Z_STREAM_END && z != Z_BUF_ERROR)
-                                return ca_bad("%s: gzip data is corrupt", r->what);
-                        k = deliver(r, r->out, got);
+                while (n > GZIP_IN_MAX) {
+                        k = gunzip(r, in, GZIP_IN_MAX);
                         if (k < 0)
                                 return k;
-                        if (z == Z_STREAM_END)
-                                r->z_ended = true;
-                        else if (got == 0 && r->z.avail_in == 0)
-                                return 0;
-                        else if (got == 0 && z == Z_BUF_ERROR)
-                                return ca_bad("%s: gzip data is corrupt", r->what);
+                        in += GZIP_IN_MAX;
+                        n -= GZIP_IN_MAX;
                 }
+                return gunzip(r, in, n);
         case COMP_XZ:
                 r->xz.next_in = in;
                 r->xz.avail_in = n;
@@ -991,7 +1016,7 @@ int ca_tar_reader_finish(ca_tar_reader *r)
                 r->failed = true;
                 return k;
         }
-        if ((r->comp == COMP_GZIP && !r->z_ended) || (r->comp == COMP_ZSTD && r->zstd_last != 0))
+        if ((r->comp == COMP_GZIP && !r->gz_ended) || (r->comp == COMP_ZSTD && r->zstd_last != 0))
                 return ca_bad("%s: %s data is truncated", r->what, ca_tar_reader_compression(r));
         if (r->st == ST_END || (r->st == ST_HEADER && r->hdr_fill == 0 && r->zero_blocks == 1))
                 return 0;

@@ -2,7 +2,7 @@
 # Installs what acfetch needs to build and test on Debian 12. Idempotent; run as root.
 set -eu
 build="meson ninja-build pkg-config gcc libcurl4-openssl-dev libxml2-dev libzstd-dev libssl-dev
-       libjansson-dev liblzma-dev zlib1g-dev libfuse3-dev"
+       libjansson-dev liblzma-dev zlib1g-dev libisal-dev libfuse3-dev"
 # At run time: fusermount3, which `acfetch mount --help` tells users to unmount with (and
 # which lets libfuse mount without root).
 run="fuse3"

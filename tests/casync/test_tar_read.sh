@@ -204,6 +204,18 @@ head -c 50000 "$A/c2" >"$A/trunc.xz"
 refused "truncated xz" "$A/trunc.xz" 'truncated'
 head -c 50000 "$A/c1" >"$A/trunc.gz"
 refused "truncated gzip" "$A/trunc.gz" 'truncated'
+# gzip's own checks: the trailer's CRC-32 and size, the deflate data, what follows a member.
+flip() { # FILE OFFSET-FROM-END OUT: a copy with that byte's bits inverted
+        python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); i = len(b) - int(sys.argv[2]); b[i] ^= 0xff; open(sys.argv[3], "wb").write(b)' "$@"
+}
+flip "$A/c1" 8 "$A/badcrc.gz"
+refused "gzip with a wrong CRC-32" "$A/badcrc.gz" 'gzip data is corrupt'
+flip "$A/c1" 1 "$A/badsize.gz"
+refused "gzip with a wrong size in its trailer" "$A/badsize.gz" 'gzip data is corrupt'
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[40:48] = b"\xff" * 8; open(sys.argv[2], "wb").write(b)' "$A/c1" "$A/baddeflate.gz"
+refused "gzip with corrupt deflate data" "$A/baddeflate.gz" 'gzip data is corrupt'
+{ cat "$A/c1"; printf 'these bytes after the member are not gzip'; } >"$A/trailing.gz"
+refused "gzip followed by other bytes" "$A/trailing.gz" 'gzip data is corrupt'
 : >"$A/empty"
 refused "empty file" "$A/empty" 'empty'
 bzip2 <"$A/pax.tar" >"$A/c.bz2"
