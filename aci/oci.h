@@ -23,6 +23,7 @@
 
 typedef struct oci_image {
         char *dir, *tag;           /* DIR (or FILE) and TAG (NULL when not given) */
+        char *ref;                 /* docker-archive: REF, the image asked for (NULL: the one) */
         int dir_fd;                /* docker-archive: the archive unpacked; else -1 (dir) */
         int work_fd;               /* docker-archive: where work_name is */
         char *work_name;           /* docker-archive: the private directory, removed by free */
@@ -32,13 +33,22 @@ typedef struct oci_image {
 /* true for "oci:..." and "docker-archive:..." */
 bool oci_source_is(const char *source);
 
+/* Which image of a multi-platform index to take, in appc spelling (os "linux", arch
+ * "aarch64"); NULL (or NULL fields): this machine's, as `docker pull` takes. */
+typedef struct oci_open_options {
+        const char *os, *arch;
+} oci_open_options;
+
 /*
  * Opens the image source names and checks its manifest and config; logs its failures.
- * "oci:DIR[:TAG]": without TAG the layout must hold exactly one image. "docker-archive:FILE"
- * (`docker save`, `skopeo copy ... docker-archive:FILE`; one image): the archive is unpacked
- * into a private directory under work_fd first (see oci_archive.c).
+ * "oci:DIR[:TAG]": without TAG the layout must hold exactly one image; a TAG (or the one image)
+ * that is an image index of several platforms gives the image of o's platform.
+ * "docker-archive:FILE[:REF]" (`docker save`, `skopeo copy ... docker-archive:FILE`): REF, one
+ * of the archive's RepoTags (":latest" when it names no tag) or @N (the Nth image, from 0),
+ * is needed when the archive holds several images. The archive is unpacked into a private
+ * directory under work_fd first (see oci_archive.c).
  */
-int oci_image_open(const char *source, int work_fd, oci_image **ret);
+int oci_image_open(const char *source, int work_fd, const oci_open_options *o, oci_image **ret);
 oci_image *oci_image_free(oci_image *img);
 static inline void oci_image_freep(oci_image **img)
 {
@@ -88,7 +98,9 @@ int oci_parse_json(const char *what, const uint8_t *data, size_t size, json_t **
 int oci_read_json_blob(const oci_image *img, const oci_desc *d, const char *what, json_t **ret);
 /* The file at path ('/'-separated components) below dir_fd, never through a symlink; not logged. */
 int oci_open_path(int dir_fd, const char *path);
-int oci_archive_open(const char *file, int work_fd, oci_image **ret);
-/* The unpacked docker-archive at img->dir_fd: manifest.json (one image), the config checked
- * against its name, the layers' descriptors (their diff_ids) into img->manifest. */
+/* spec: FILE[:REF] */
+int oci_archive_open(const char *spec, int work_fd, oci_image **ret);
+/* The unpacked docker-archive at img->dir_fd: manifest.json's image (the one, or img->ref's),
+ * the config checked against its name, the layers' descriptors (their diff_ids) into
+ * img->manifest. */
 int oci_archive_read(oci_image *img);

@@ -2,13 +2,15 @@
 /*
  * docker-archive:FILE (see oci.h): the tar `docker save` and `skopeo copy ... docker-archive:`
  * write, holding manifest.json ([{"Config": "<sha256>.json", "RepoTags": [...], "Layers":
- * [paths]}]), the config and uncompressed layer tars. The archive is unpacked first into a
+ * [paths]}], one entry per image), the config and uncompressed layer tars. The archive is unpacked first into a
  * private directory (by the bounded tar reader and the confined extraction; its size bounded
  * by the free space), since its members come in any order; then the config is checked against
  * its name (its SHA-256) and each layer against the config's rootfs.diff_ids, which is what a
  * docker-archive layer's digest is.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -70,21 +72,104 @@ static int file_desc(const oci_image *img, const char *path, const char *digest,
         return *ret ? 0 : -ENOMEM;
 }
 
-int oci_archive_open(const char *file, int work_fd, oci_image **ret)
+int oci_archive_open(const char *spec, int work_fd, oci_image **ret)
 {
         _cleanup_(oci_image_freep) oci_image *img = NULL;
         int r = oci_image_new(&img);
         if (r < 0)
                 return r;
-        img->dir = strdup(file);
-        if (!img->dir)
+        /* FILE[:REF], as skopeo spells it: a file name with a colon cannot be given. */
+        const char *colon = strchr(spec, ':');
+        img->dir = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
+        if (!img->dir || (colon && !(img->ref = strdup(colon + 1))))
                 return -ENOMEM;
+        if (!*img->dir || (img->ref && !*img->ref))
+                return ca_log_errno(CA_LOG_ERR, -EINVAL,
+                                    "docker-archive:%s: wants docker-archive:FILE or "
+                                    "docker-archive:FILE:REF",
+                                    spec);
         r = unpack_archive(img, work_fd);
         if (r >= 0)
                 r = oci_archive_read(img);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(img);
+        return 0;
+}
+
+/* A reference in Docker's short form: "docker.io/library/debian:12" is "debian:12" (docker
+ * save writes the short form, skopeo the long one). */
+static const char *familiar(const char *ref)
+{
+        static const char *const prefixes[] = {"docker.io/library/", "docker.io/",
+                                               "index.docker.io/library/", "index.docker.io/"};
+        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
+                if (strncmp(ref, prefixes[i], strlen(prefixes[i])) == 0)
+                        return ref + strlen(prefixes[i]);
+        return ref;
+}
+
+/* Whether the RepoTag tag is what ref names: the same (each in its short form), or ref without
+ * a tag and tag ":latest". */
+static bool ref_names(const char *ref, const char *tag)
+{
+        ref = familiar(ref);
+        tag = familiar(tag);
+        if (strcmp(ref, tag) == 0)
+                return true;
+        const char *slash = strrchr(ref, '/');
+        size_t n = strlen(ref);
+        return !strchr(slash ? slash : ref, ':') && strncmp(tag, ref, n) == 0 &&
+               strcmp(tag + n, ":latest") == 0;
+}
+
+/* manifest.json's image: the only one, or the one img->ref names (a RepoTag, or @N); *ret_tag:
+ * the RepoTag that names it (its first when no REF by name), or NULL. Strings are list's. */
+static int pick_image(const oci_image *img, json_t *list, json_t **ret, const char **ret_tag)
+{
+        const char *file = img->dir;
+        size_t n = json_is_array(list) ? json_array_size(list) : 0, i, k;
+        json_t *m, *t;
+        if (n == 0 || n > OCI_LAYERS_MAX)
+                return ca_bad("%s: manifest.json lists no image (or more than %u)", file,
+                              OCI_LAYERS_MAX);
+        if (!img->ref) {
+                if (n != 1)
+                        return ca_bad("%s: the archive holds %zu images: say which one with "
+                                      "docker-archive:FILE:REF (a tag, or @0 to @%zu)",
+                                      file, n, n - 1);
+                *ret = json_array_get(list, 0);
+                *ret_tag = json_string_value(json_array_get(json_object_get(*ret, "RepoTags"), 0));
+                return 0;
+        }
+        if (img->ref[0] == '@') {
+                char *end;
+                errno = 0;
+                unsigned long long at = strtoull(img->ref + 1, &end, 10);
+                if (!(img->ref[1] >= '0' && img->ref[1] <= '9') || *end || errno || at >= n)
+                        return ca_log_errno(CA_LOG_ERR, -ENOENT,
+                                            "%s: no image %s: the archive holds %zu (@0 to @%zu)",
+                                            file, img->ref, n, n - 1);
+                *ret = json_array_get(list, (size_t)at);
+                *ret_tag = json_string_value(json_array_get(json_object_get(*ret, "RepoTags"), 0));
+                return 0;
+        }
+        json_array_foreach(list, i, m)
+        {
+                json_array_foreach(json_object_get(m, "RepoTags"), k, t)
+                {
+                        const char *tag = json_string_value(t);
+                        if (!tag || !ref_names(img->ref, tag))
+                                continue;
+                        if (*ret && *ret != m)
+                                return ca_bad("%s: manifest.json names %s twice", file, img->ref);
+                        *ret = m;
+                        *ret_tag = tag;
+                }
+        }
+        if (!*ret)
+                return ca_log_errno(CA_LOG_ERR, -ENOENT, "%s: no image tagged %s in the archive",
+                                    file, img->ref);
         return 0;
 }
 
@@ -105,15 +190,14 @@ int oci_archive_read(oci_image *img)
         if (!list)
                 return ca_bad("%s: manifest.json: not valid JSON: %s (line %d)", file, err.text,
                               err.line);
-        json_t *m = json_array_get(list, 0);
+        json_t *m = NULL;
+        const char *tag = NULL;
+        r = pick_image(img, list, &m, &tag);
         const char *config = json_string_value(json_object_get(m, "Config"));
         json_t *layers = json_object_get(m, "Layers");
-        r = 0;
-        if (!json_is_array(list) || json_array_size(list) != 1)
-                r = ca_bad("%s: manifest.json must list exactly one image", file);
-        else if (!config || !json_is_array(layers) || json_array_size(layers) > OCI_LAYERS_MAX)
+        if (r >= 0 &&
+            (!config || !json_is_array(layers) || json_array_size(layers) > OCI_LAYERS_MAX))
                 r = ca_bad("%s: manifest.json: no Config or Layers", file);
-        const char *tag = json_string_value(json_array_get(json_object_get(m, "RepoTags"), 0));
         const char *colon = tag ? strrchr(tag, ':') : NULL;
         if (r >= 0 && colon && !strchr(colon, '/') && colon[1] && !(img->tag = strdup(colon + 1)))
                 r = -ENOMEM;

@@ -16,6 +16,42 @@
 
 #define MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
+#define MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
+/* An image index listing more platforms than this is refused. */
+#define PLATFORMS_MAX 256U
+/* A refusal lists at most this many of the platforms an index has. */
+#define PLATFORMS_LISTED 16U
+
+static bool is_manifest_type(const char *t)
+{
+        return !t || strcmp(t, MT_OCI_MANIFEST) == 0 || strcmp(t, MT_DOCKER_MANIFEST) == 0;
+}
+
+static bool is_index_type(const char *t)
+{
+        return t && (strcmp(t, MT_OCI_INDEX) == 0 || strcmp(t, MT_DOCKER_LIST) == 0);
+}
+
+/* An OCI architecture (and variant) in appc spelling, or NULL when appc has no name for it. */
+static const char *appc_arch(const char *arch, const char *variant)
+{
+        static const struct {
+                const char *oci, *variant, *appc;
+        } arches[] = {
+            {"amd64", NULL, "amd64"},     {"arm64", NULL, "aarch64"}, {"arm", "v6", "armv6l"},
+            {"arm", "v7", "armv7l"},      {"arm", NULL, "armv7l"},    {"386", NULL, "i386"},
+            {"ppc64le", NULL, "ppc64le"}, {"s390x", NULL, "s390x"},   {"riscv64", NULL, "riscv64"},
+            {"ppc64", NULL, "ppc64"},
+        };
+        if (!arch)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(arches); i++)
+                if (strcmp(arch, arches[i].oci) == 0 &&
+                    (!arches[i].variant || (variant && strcmp(variant, arches[i].variant) == 0)))
+                        return arches[i].appc;
+        return NULL;
+}
 
 bool oci_source_is(const char *source)
 {
@@ -34,6 +70,7 @@ oci_image *oci_image_free(oci_image *img)
         }
         free(img->dir);
         free(img->tag);
+        free(img->ref);
         json_decref(img->manifest);
         json_decref(img->config);
         free(img);
@@ -184,12 +221,70 @@ static int pick_manifest(oci_image *img, json_t *index, oci_desc *ret)
         int r = oci_parse_desc("index.json", found, ret);
         if (r < 0)
                 return r;
-        if (ret->media_type && strcmp(ret->media_type, MT_OCI_MANIFEST) != 0 &&
-            strcmp(ret->media_type, MT_DOCKER_MANIFEST) != 0)
-                return ca_bad("%s: %s is a %s, not an image manifest (image indexes of several "
-                              "platforms are not taken)",
-                              img->dir, ret->digest, ret->media_type);
+        if (!is_manifest_type(ret->media_type) && !is_index_type(ret->media_type))
+                return ca_bad("%s: %s is a %s, not an image manifest or index", img->dir,
+                              ret->digest, ret->media_type);
         return 0;
+}
+
+/* The image of o's platform in the image index d names: its manifest's descriptor, whose
+ * strings are *ret_index's. */
+static int pick_platform(const oci_image *img, const oci_desc *d, const oci_open_options *o,
+                         json_t **ret_index, oci_desc *ret)
+{
+        const char *want_os = o ? o->os : NULL, *want_arch = o ? o->arch : NULL;
+        if (!want_os || !want_arch) {
+                const char *host_os, *host_arch;
+                int r = dc_host_os_arch(&host_os, &host_arch);
+                if (r < 0)
+                        return r;
+                want_os = want_os ? want_os : host_os;
+                want_arch = want_arch ? want_arch : host_arch;
+        }
+        json_t *index = NULL;
+        int r = oci_read_json_blob(img, d, "image index", &index);
+        if (r < 0)
+                return r;
+        *ret_index = index;
+        json_t *manifests = json_object_get(index, "manifests"), *m;
+        if (!json_is_array(manifests) || json_array_size(manifests) > PLATFORMS_MAX)
+                return ca_bad("%s: the image index %s has no list of images (or more than %u)",
+                              img->dir, d->digest, PLATFORMS_MAX);
+        _cleanup_(freep) char *have = NULL;
+        size_t have_len = 0, listed = 0, i;
+        _cleanup_(fclosep) FILE *f = open_memstream(&have, &have_len);
+        if (!f)
+                return -ENOMEM;
+        json_array_foreach(manifests, i, m)
+        {
+                json_t *p = json_object_get(m, "platform");
+                const char *os = json_string_value(json_object_get(p, "os"));
+                const char *arch = json_string_value(json_object_get(p, "architecture"));
+                const char *variant = json_string_value(json_object_get(p, "variant"));
+                const char *appc = appc_arch(arch, variant);
+                const char *type = json_string_value(json_object_get(m, "mediaType"));
+                /* Not images (attestations say "unknown/unknown"; nested indexes). */
+                if (!os || !arch || !is_manifest_type(type) || strcmp(os, "unknown") == 0)
+                        continue;
+                if (appc && strcmp(os, want_os) == 0 && strcmp(appc, want_arch) == 0) {
+                        r = oci_parse_desc("image index", m, ret);
+                        if (r >= 0)
+                                ca_log_debug("%s: %s/%s of the image index %s", img->dir, os, appc,
+                                             d->digest);
+                        return r;
+                }
+                if (listed++ < PLATFORMS_LISTED)
+                        fprintf(f, "%s%s/%s", listed > 1 ? ", " : "", os, appc ? appc : arch);
+        }
+        if (listed > PLATFORMS_LISTED)
+                fprintf(f, ", and %zu more", listed - PLATFORMS_LISTED);
+        if (fflush(f) != 0)
+                return -ENOMEM;
+        return ca_log_errno(CA_LOG_ERR, -ENOENT,
+                            "%s: the image index %s has no image for %s/%s (it has %s); choose "
+                            "one with --label os= and --label arch=",
+                            img->dir, img->tag ? img->tag : d->digest, want_os, want_arch,
+                            listed ? have : "none");
 }
 
 int oci_image_new(oci_image **ret)
@@ -202,7 +297,7 @@ int oci_image_new(oci_image **ret)
         return 0;
 }
 
-int oci_image_open(const char *source, int work_fd, oci_image **ret)
+int oci_image_open(const char *source, int work_fd, const oci_open_options *o, oci_image **ret)
 {
         if (strncmp(source, "docker-archive:", 15) == 0)
                 return oci_archive_open(source + 15, work_fd, ret);
@@ -245,10 +340,16 @@ int oci_image_open(const char *source, int work_fd, oci_image **ret)
         if (r < 0)
                 return r;
         oci_desc md, cd;
+        json_t *platforms = NULL;
         r = pick_manifest(img, index, &md);
+        if (r >= 0 && is_index_type(md.media_type)) {
+                oci_desc id = md;
+                r = pick_platform(img, &id, o, &platforms, &md);
+        }
         if (r >= 0)
                 r = oci_read_json_blob(img, &md, "manifest", &img->manifest);
-        json_decref(index); /* md's strings were index's */
+        json_decref(platforms); /* md's strings were index's or platforms' */
+        json_decref(index);
         if (r < 0)
                 return r;
         json_t *layers = json_object_get(img->manifest, "layers");
@@ -358,26 +459,16 @@ int oci_image_unpack(const oci_image *img, int rootfs_fd)
 
 int oci_image_platform(const oci_image *img, const char **ret_os, const char **ret_arch)
 {
-        static const struct {
-                const char *oci, *variant, *appc;
-        } arches[] = {
-            {"amd64", NULL, "amd64"},     {"arm64", NULL, "aarch64"}, {"arm", "v6", "armv6l"},
-            {"arm", "v7", "armv7l"},      {"arm", NULL, "armv7l"},    {"386", NULL, "i386"},
-            {"ppc64le", NULL, "ppc64le"}, {"s390x", NULL, "s390x"},   {"riscv64", NULL, "riscv64"},
-            {"ppc64", NULL, "ppc64"},
-        };
         const char *os = json_string_value(json_object_get(img->config, "os"));
         const char *arch = json_string_value(json_object_get(img->config, "architecture"));
         const char *variant = json_string_value(json_object_get(img->config, "variant"));
         if (!os || !arch)
                 return ca_bad("%s: the image config names no os or architecture", img->dir);
-        for (size_t i = 0; i < ELEMENTSOF(arches); i++)
-                if (strcmp(arch, arches[i].oci) == 0 &&
-                    (!arches[i].variant || (variant && strcmp(variant, arches[i].variant) == 0))) {
-                        *ret_os = os;
-                        *ret_arch = arches[i].appc;
-                        return 0;
-                }
-        return ca_bad("%s: architecture %s%s%s has no appc name", img->dir, arch,
-                      variant ? " " : "", variant ? variant : "");
+        const char *appc = appc_arch(arch, variant);
+        if (!appc)
+                return ca_bad("%s: architecture %s%s%s has no appc name", img->dir, arch,
+                              variant ? " " : "", variant ? variant : "");
+        *ret_os = os;
+        *ret_arch = appc;
+        return 0;
 }

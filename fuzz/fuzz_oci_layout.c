@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         snprintf(path, sizeof(path), "oci:%s", layout);
         _cleanup_(oci_image_freep) oci_image *img = NULL;
-        if (oci_image_open(path, AT_FDCWD, &img) < 0)
+        if (oci_image_open(path, AT_FDCWD, NULL, &img) < 0)
                 return 0;
         fuzz_oci_check(img, rootfs);
         return 0;

@@ -274,7 +274,10 @@ static int oci_source(const publish_options *a, publish_ctx *c)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", c->outdir);
         fs_temp_reclaim_siblings(c->outdir_fd, "oci-rootfs", "an unpacked OCI image");
         fs_temp_reclaim_siblings(c->outdir_fd, "docker-archive", "an unpacked docker-archive");
-        r = oci_image_open(c->source, c->outdir_fd, &img);
+        /* --label os= and arch= choose among the platforms of an image index. */
+        oci_open_options oo = {.os = dc_image_label(c->img, "os"),
+                               .arch = dc_image_label(c->img, "arch")};
+        r = oci_image_open(c->source, c->outdir_fd, &oo, &img);
         if (r < 0)
                 return r;
         r = fs_temp_prefix("oci-rootfs", &prefix);
