@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <isa-l/igzip_lib.h>
 #include <lzma.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <zstd.h>
 
 #include "casync/casync.h"
+#include "casync/gunzip.h"
 
 #define BLOCK      512U
 #define OUT_BUFFER (128U * 1024U)
@@ -58,10 +58,9 @@ struct ca_tar_reader {
         comp comp;
         uint8_t magic[MAGIC_SIZE];
         size_t magic_fill;
-        /* gzip through isa-l: about four times zlib's inflate speed on x86-64, which is what a
-         * publish from an OCI image's gzip layers waits for. */
-        struct inflate_state *gz;
-        bool gz_ended; /* the last member's trailer was read and checked */
+        /* gzip through isa-l (gunzip.h): about four times zlib's inflate speed, which is what
+         * a publish from an OCI image's gzip layers waits for. */
+        ca_gunzip *gz;
         lzma_stream xz;
         bool xz_init;
         ZSTD_DStream *zstd;
@@ -125,7 +124,7 @@ ca_tar_reader *ca_tar_reader_free(ca_tar_reader *r)
                 for (unsigned i = 0; i < PIPE_SLOTS; i++)
                         free(r->slots[i]);
         }
-        free(r->gz);
+        ca_gunzip_free(r->gz);
         if (r->xz_init)
                 lzma_end(&r->xz);
         ZSTD_freeDStream(r->zstd);
@@ -842,11 +841,8 @@ static int detect(ca_tar_reader *r)
         const uint8_t *m = r->magic;
         size_t n = r->magic_fill;
         if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
-                r->gz = malloc(sizeof(*r->gz));
-                if (!r->gz)
+                if (ca_gunzip_new(&r->gz) < 0)
                         return -ENOMEM;
-                isal_inflate_init(r->gz);
-                r->gz->crc_flag = ISAL_GZIP; /* parse the header, check CRC-32 and size */
                 r->comp = COMP_GZIP;
         } else if (n >= 6 && memcmp(m,
                                     "\xfd"
@@ -871,43 +867,9 @@ static int detect(ca_tar_reader *r)
         return 0;
 }
 
-static int gunzip(ca_tar_reader *r, const uint8_t *in, size_t n)
+static int deliver_gz(void *userdata, const void *data, size_t size)
 {
-        struct inflate_state *z = r->gz;
-        z->next_in = (uint8_t *)in;
-        z->avail_in = (uint32_t)n;
-        for (;;) {
-                if (r->gz_ended) {
-                        if (z->avail_in == 0)
-                                return 0;
-                        /* another gzip member follows (as gzip -c a b > c makes) */
-                        uint8_t *next = z->next_in;
-                        uint32_t avail = z->avail_in;
-                        isal_inflate_reset(z);
-                        z->crc_flag = ISAL_GZIP;
-                        z->next_in = next;
-                        z->avail_in = avail;
-                        r->gz_ended = false;
-                }
-                z->next_out = r->out;
-                z->avail_out = OUT_BUFFER;
-                int e = isal_inflate(z);
-                size_t got = OUT_BUFFER - z->avail_out;
-                if (e != ISAL_DECOMP_OK)
-                        return ca_bad("%s: gzip data is corrupt (%s)", r->what,
-                                      e == ISAL_INCORRECT_CHECKSUM ? "its checksum does not match"
-                                      : e == ISAL_INVALID_WRAPPER  ? "not a gzip header"
-                                                                   : "invalid deflate data");
-                int k = deliver(r, r->out, got);
-                if (k < 0)
-                        return k;
-                if (z->block_state == ISAL_BLOCK_FINISH)
-                        r->gz_ended = true;
-                else if (got == 0 && z->avail_in == 0)
-                        return 0;
-                else if (got == 0)
-                        return ca_bad("%s: gzip data is corrupt", r->what);
-        }
+        return deliver(userdata, data, size);
 }
 
 static int decompress(ca_tar_reader *r, const uint8_t *in, size_t n, bool end)
@@ -916,15 +878,13 @@ static int decompress(ca_tar_reader *r, const uint8_t *in, size_t n, bool end)
         switch (r->comp) {
         case COMP_NONE:
                 return deliver(r, in, n);
-        case COMP_GZIP:
-                while (n > GZIP_IN_MAX) {
-                        k = gunzip(r, in, GZIP_IN_MAX);
-                        if (k < 0)
-                                return k;
-                        in += GZIP_IN_MAX;
-                        n -= GZIP_IN_MAX;
-                }
-                return gunzip(r, in, n);
+        case COMP_GZIP: {
+                const char *why = NULL;
+                k = ca_gunzip_feed(r->gz, in, n, &r->out, OUT_BUFFER, deliver_gz, r, &why);
+                if (k == -EBADMSG && why)
+                        return ca_bad("%s: gzip data is corrupt (%s)", r->what, why);
+                return k;
+        }
         case COMP_XZ:
                 r->xz.next_in = in;
                 r->xz.avail_in = n;
@@ -1016,7 +976,8 @@ int ca_tar_reader_finish(ca_tar_reader *r)
                 r->failed = true;
                 return k;
         }
-        if ((r->comp == COMP_GZIP && !r->gz_ended) || (r->comp == COMP_ZSTD && r->zstd_last != 0))
+        if ((r->comp == COMP_GZIP && !ca_gunzip_complete(r->gz)) ||
+            (r->comp == COMP_ZSTD && r->zstd_last != 0))
                 return ca_bad("%s: %s data is truncated", r->what, ca_tar_reader_compression(r));
         if (r->st == ST_END || (r->st == ST_HEADER && r->hdr_fill == 0 && r->zero_blocks == 1))
                 return 0;

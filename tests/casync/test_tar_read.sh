@@ -204,6 +204,24 @@ head -c 50000 "$A/c2" >"$A/trunc.xz"
 refused "truncated xz" "$A/trunc.xz" 'truncated'
 head -c 50000 "$A/c1" >"$A/trunc.gz"
 refused "truncated gzip" "$A/trunc.gz" 'truncated'
+# A gzip header with every optional field (FEXTRA, FNAME, FCOMMENT and its CRC-16, FHCRC), fed
+# whole and a byte at a time; a wrong header CRC-16 is refused.
+gzip_fields() { # IN OUT HCRC-XOR
+        python3 -c 'import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+c = zlib.compressobj(6, zlib.DEFLATED, -15)
+body = c.compress(data) + c.flush()
+h = bytearray(b"\x1f\x8b\x08\x1e\0\0\0\0\0\xff") + struct.pack("<H", 7) + b"AB\x03\0xyz"
+h += b"layer.tar\0" + b"a comment\0"
+h += struct.pack("<H", (zlib.crc32(bytes(h)) & 0xffff) ^ int(sys.argv[3]))
+open(sys.argv[2], "wb").write(bytes(h) + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xffffffff))' "$@"
+}
+gzip_fields "$A/pax.tar" "$A/fields.gz" 0
+gzip -t "$A/fields.gz" || fail "the test's gzip with header fields is not valid gzip"
+list_ok "gzip with FEXTRA, FNAME, FCOMMENT, FHCRC" "$A/fields.gz"
+list_ok "gzip with FEXTRA, FNAME, FCOMMENT, FHCRC, a byte at a time" "$A/fields.gz" --chunk=1
+list_ok "gzip with header fields, pipelined" "$A/fields.gz" --pipeline --chunk=3
+gzip_fields "$A/pax.tar" "$A/badhcrc.gz" 1
 # gzip's own checks: the trailer's CRC-32 and size, the deflate data, what follows a member.
 flip() { # FILE OFFSET-FROM-END OUT: a copy with that byte's bits inverted
         python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); i = len(b) - int(sys.argv[2]); b[i] ^= 0xff; open(sys.argv[3], "wb").write(b)' "$@"
@@ -216,6 +234,7 @@ python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[40:48] 
 refused "gzip with corrupt deflate data" "$A/baddeflate.gz" 'gzip data is corrupt'
 { cat "$A/c1"; printf 'these bytes after the member are not gzip'; } >"$A/trailing.gz"
 refused "gzip followed by other bytes" "$A/trailing.gz" 'gzip data is corrupt'
+refused "gzip with a wrong header CRC-16" "$A/badhcrc.gz" 'header checksum does not match'
 : >"$A/empty"
 refused "empty file" "$A/empty" 'empty'
 bzip2 <"$A/pax.tar" >"$A/c.bz2"
