@@ -12,10 +12,11 @@
  * the bytes never pass through user space. Each direction of a connection has a pipe. When the
  * socket it reads is readable, splice(2) moves what the socket holds into the pipe and the time
  * and size of that piece go into a small queue; once a piece is due (read time + RTT/2), splice
- * moves it from the pipe to the other socket. The pipe is as large as fs.pipe-max-size allows
- * (F_SETPIPE_SZ; up to PIPE_BYTES), so a direction carries up to a pipe per half round trip.
- * A direction whose pipe (or queue) is full stops reading, so the sender is held back by TCP,
- * and memory stays bounded. An end of stream is delayed like data and passed on as a half close
+ * moves it from the pipe to the other socket. A pipe that fills is raised to the size
+ * fs.pipe-max-size allows (F_SETPIPE_SZ; up to PIPE_BYTES), then the direction goes on into a
+ * next pipe, up to PIPES_MAX: what a direction carries per half round trip is what its pipes
+ * hold. A direction whose pipes (or queue) are full stops reading, so the sender is held back by
+ * TCP, and memory stays bounded. An end of stream is delayed like data and passed on as a half close
  * (shutdown SHUT_WR) once the pipe has drained; an error on either socket closes both.
  * Connecting upstream also waits a round trip, as establishing a connection over a real link
  * would. Deadlines (connects, due pieces) are kept in a min-heap and waited for by epoll_pwait2
@@ -23,7 +24,7 @@
  *
  * Hundreds of concurrent connections are fine: the listen backlog is 4096 (capped by
  * net.core.somaxconn), so a burst of connects is not turned away, and the open file limit is
- * raised to its hard limit (four descriptors a connection).
+ * raised to its hard limit (two sockets a connection, and two descriptors a pipe).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +63,7 @@ typedef struct piece {
 typedef struct pipe_buf {
         int r, w; /* -1 until first needed */
         size_t size, used;
+        bool grown; /* its size was raised (or could not be) */
 } pipe_buf;
 
 typedef struct conn conn;
@@ -236,14 +238,28 @@ static int pipe_open(pipe_buf *b)
                 return -errno;
         b->r = p[0];
         b->w = p[1];
-        /* As large as allowed; a smaller pipe means more pipes for the same throughput. */
-        for (size_t want = pipe_bytes; want >= 65536; want /= 2)
-                if (fcntl(b->w, F_SETPIPE_SZ, (int)want) >= 0)
-                        break;
         int size = fcntl(b->w, F_GETPIPE_SZ);
-        b->size = size > 0 ? (size_t)size : 65536;
+        b->size = size > 0 ? (size_t)size : 4096;
         b->used = 0;
+        b->grown = false;
         return 0;
+}
+
+/* Raises a full pipe's size, once, as far as allowed: only a direction that fills its pipe is
+ * charged a large one (a user's pipes count against fs.pipe-user-pages-soft). */
+static bool pipe_grow(pipe_buf *b)
+{
+        if (b->grown)
+                return false;
+        b->grown = true;
+        for (size_t want = pipe_bytes; want > b->size; want /= 2)
+                if (fcntl(b->w, F_SETPIPE_SZ, (int)want) >= 0) {
+                        int size = fcntl(b->w, F_GETPIPE_SZ);
+                        if (size > 0)
+                                b->size = (size_t)size;
+                        return true;
+                }
+        return false;
 }
 
 /* Moves reading on to the next pipe when the current one is full. Returns false when all are in
@@ -308,7 +324,7 @@ static ssize_t line_read(line *l)
                 if (b->r < 0 && pipe_open(b) < 0)
                         return -EMFILE;
                 if (b->used >= b->size) {
-                        if (line_next_pipe(l))
+                        if (pipe_grow(b) || line_next_pipe(l))
                                 continue;
                         l->room_wait = true; /* `readable` stays: reading resumes after a send */
                         break;
@@ -337,7 +353,7 @@ static ssize_t line_read(line *l)
                                 l->readable = false;
                                 break;
                         }
-                        if (line_next_pipe(l))
+                        if (pipe_grow(b) || line_next_pipe(l))
                                 continue;
                         l->room_wait = true;
                         break;
