@@ -6,7 +6,8 @@
 # both ends of the veth pair. Everything measured in the same run, median of BENCH_RUNS:
 #  1. cold fetch (empty store) of the Debian minbase image of bench/fetch.sh, `acfetch fetch NAME`
 #     against `casync extract URL DIR`, at each RTT of BENCH_RTTS; ratios to 0 ms and to casync.
-#     Also acfetch through delay_proxy at +0 ms against direct: the proxy's own cost.
+#     Also acfetch through delay_proxy at +0 ms against direct: the proxy's own cost, and the
+#     CPU seconds the proxy used during each acfetch fetch (utime + stime from /proc/PID/stat).
 #  2. cold `acfetch fetch NAME` at BENCH_RATE_RTT ms on links capped to each rate of BENCH_RATES:
 #     seconds, bytes on the wire (nginx's $bytes_sent: bodies and response headers), link
 #     utilization = bytes / (seconds x rate), and the floor = bytes / rate + 4 RTTs (connect,
@@ -131,6 +132,7 @@ bench_nginx_conf "$ngx" "0.0.0.0:$port" "$srv" "0.0.0.0:$port_prof" "$srv_prof"
 in_s nginx -p "$ngx" -c "$ngx/nginx.conf"
 log=$ngx/logs/access.log
 declare -A endpoint # "RTT:UPSTREAM" -> port on $ip_s; RTT p0 is the proxy at +0 ms
+declare -A proxy_pid # "RTT:UPSTREAM" -> the delay proxy's pid
 proxy_to() {        # RTT UPSTREAM_PORT
         local key=$1:$2 p delay=${1#p}
         [ -z "${endpoint[$key]:-}" ] || return 0
@@ -142,7 +144,13 @@ proxy_to() {        # RTT UPSTREAM_PORT
         # Not through in_s: $! must be the proxy (nsenter execs it).
         nsenter "--net=/run/netns/$ns_s" "$proxy" "$p" "$2" "$delay" "$ip_s" &
         pids+=($!)
+        proxy_pid[$key]=$!
         endpoint[$key]=$p
+}
+proxy_cpu() { # RTT:UPSTREAM: the proxy's CPU seconds so far (0 without a proxy)
+        local pid=${proxy_pid[$1]:-}
+        [ -n "$pid" ] || { echo 0; return; }
+        awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$pid/stat"
 }
 for r in $rtts $rate_rtt $mount_rtts 0 p0; do proxy_to "$r" "$port"; done
 sleep 0.5
@@ -174,7 +182,7 @@ echo "image: example.com/debian:1, Debian bookworm minbase + python3-minimal, $t
 
 # 1. Cold fetch at each RTT, uncapped link.
 if has fetch; then
-        declare -A acf cas
+        declare -A acf cas pcpu
         bytes='' check=''
         # The proxy's own cost, against the direct 0 ms: when 0 ms is measured.
         [[ " $rtts " != *" 0 "* ]] || check=p0
@@ -187,20 +195,23 @@ if has fetch; then
                                 cas[$r]+="$t"$'\n'
                         fi
                         fresh
+                        c0=$(proxy_cpu "$r:$port")
                         # shellcheck disable=SC2046
                         t=$(timed in_c "$acfetch" --dir="$fs/store" fetch $(net "$p") example.com/debian:1)
                         acf[$r]+="$t"$'\n'
+                        pcpu[$r]+="$(echo "$(proxy_cpu "$r:$port") - $c0" | bc)"$'\n'
                         bytes=$(wire_bytes)
                 done
         done
         echo
         echo "1. cold fetch, uncapped link ($(mib "$bytes") MiB on the wire for acfetch), seconds:"
-        printf '%8s %9s %9s %15s %15s\n' RTT acfetch casync acfetch/casync "acfetch/(0 ms)"
+        printf '%8s %9s %9s %15s %15s %10s\n' RTT acfetch casync acfetch/casync "acfetch/(0 ms)" "proxy CPU"
         a0=-
         [[ " $rtts " != *" 0 "* ]] || a0=$(med "${acf[0]}")
         for r in $rtts; do
                 a=$(med "${acf[$r]}") c=$(med "${cas[$r]}")
-                printf '%5s ms %9.3f %9.3f %15s %15s\n' "$r" "$a" "$c" "$(ratio "$a" "$c")" "$(ratio "$a" "$a0")"
+                printf '%5s ms %9.3f %9.3f %15s %15s %9.2fs\n' "$r" "$a" "$c" "$(ratio "$a" "$c")" \
+                        "$(ratio "$a" "$a0")" "$(med "${pcpu[$r]}")"
         done
         if [ -n "$check" ]; then
                 pa=$(med "${acf[p0]}")

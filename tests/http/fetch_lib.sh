@@ -236,7 +236,8 @@ log_distinct() { # PATTERN [NAME]
 
 # delay_proxy_start UPSTREAM_PORT RTT_MS: bench's delay proxy ($DELAY_PROXY, which meson test
 # sets) on a free port in front of 127.0.0.1:UPSTREAM_PORT, adding RTT_MS of round trip; sets
-# PROXY_PORT. It is stopped at exit.
+# PROXY_PORT. It is stopped at exit. Checks that it delays: one request through it (a connect and
+# a round trip, so two RTTs) takes at least RTT_MS.
 delay_proxy_start() {
         [ -n "${DELAY_PROXY:-}" ] || fail "DELAY_PROXY is not set (meson test sets it)"
         [ -x "$DELAY_PROXY" ] || fail "no delay proxy at $DELAY_PROXY"
@@ -245,4 +246,8 @@ delay_proxy_start() {
         at_exit "kill $! 2>/dev/null || true"
         wait_until sh -c "ss -ltn 'sport = :$PROXY_PORT' | grep -q LISTEN" ||
                 fail "the delay proxy did not start"
+        _dp_t=$(curl -s -o /dev/null --max-time 60 -w '%{time_total}' \
+                "http://127.0.0.1:$PROXY_PORT/") || fail "no answer through the delay proxy"
+        awk -v t="$_dp_t" -v r="$2" 'BEGIN { exit !(t * 1000 >= r) }' ||
+                fail "the delay proxy does not delay: a request took ${_dp_t}s at $2 ms round trip"
 }
