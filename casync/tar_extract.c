@@ -41,7 +41,47 @@ struct ca_tar_extract {
         char **written;
         size_t n_written, alloc_written;
         bool written_sorted;
+        /* The last parent directory open_parent walked to, kept open: tar entries come a
+         * directory at a time, so most skip the walk from the root (a system call or two per
+         * component). Dropped when anything at or above it is removed, and at each layer. */
+        char *parent_path;
+        size_t parent_len;
+        int parent_fd;
 };
+
+static void parent_drop(ca_tar_extract *x)
+{
+        if (x->parent_fd >= 0)
+                close(x->parent_fd);
+        x->parent_fd = -1;
+        free(x->parent_path);
+        x->parent_path = NULL;
+}
+
+/* Keeps fd, the directory path[0..len), as the cached parent (a copy; nothing when none can be
+ * made: the cache only saves work). */
+static void parent_keep(ca_tar_extract *x, const char *path, size_t len, int fd)
+{
+        parent_drop(x);
+        x->parent_path = strndup(path, len);
+        if (!x->parent_path)
+                return;
+        x->parent_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        x->parent_len = len;
+        if (x->parent_fd < 0)
+                parent_drop(x);
+}
+
+/* path (and all below it) is about to go: the cached parent too, if it is path or below it.
+ * (The entry that removes path walked to path's parent first, which replaced the cache; this
+ * keeps it right should that order ever change.) */
+static void parent_forget(ca_tar_extract *x, const char *path)
+{
+        size_t n = strlen(path);
+        if (x->parent_path && x->parent_len >= n && memcmp(x->parent_path, path, n) == 0 &&
+            (x->parent_len == n || x->parent_path[n] == '/'))
+                parent_drop(x);
+}
 
 static void written_clear(ca_tar_extract *x)
 {
@@ -54,6 +94,7 @@ static void written_clear(ca_tar_extract *x)
 int ca_tar_extract_next_layer(ca_tar_extract *x, const char *what)
 {
         written_clear(x);
+        parent_drop(x);
         char *w = strdup(what);
         if (!w)
                 return -ENOMEM;
@@ -68,6 +109,7 @@ ca_tar_extract *ca_tar_extract_free(ca_tar_extract *x)
                 return NULL;
         if (x->cur_fd >= 0)
                 close(x->cur_fd);
+        parent_drop(x);
         for (size_t i = 0; i < x->n_dirs; i++)
                 free(x->dirs[i].path);
         free(x->dirs);
@@ -113,6 +155,15 @@ static int add_dir(ca_tar_extract *x, const char *path, size_t len, const ca_tar
  */
 static int open_parent(ca_tar_extract *x, const char *path, bool create, const char **ret_name)
 {
+        const char *last = strrchr(path, '/');
+        if (last && x->parent_path && x->parent_len == (size_t)(last - path) &&
+            memcmp(x->parent_path, path, x->parent_len) == 0) {
+                int fd = fcntl(x->parent_fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+                *ret_name = last + 1;
+                return fd;
+        }
         int fd = dup(x->root_fd);
         if (fd < 0)
                 return -errno;
@@ -121,6 +172,8 @@ static int open_parent(ca_tar_extract *x, const char *path, bool create, const c
                 const char *slash = strchr(p, '/');
                 if (!slash) {
                         *ret_name = p;
+                        if (last)
+                                parent_keep(x, path, (size_t)(last - path), fd);
                         return fd;
                 }
                 char comp[FS_NAME_MAX + 1];
@@ -223,6 +276,7 @@ static void forget_dirs(ca_tar_extract *x, const char *path)
 /* Removes dir/name (path in the tree), a whole directory included. */
 static int remove_entry(ca_tar_extract *x, int dir, const char *name, const char *path)
 {
+        parent_forget(x, path);
         int r = fs_remove_tree_at(dir, name);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s: \"%s\": cannot remove: %s", x->what, path,
@@ -477,6 +531,7 @@ int ca_tar_extract_new(int dir_fd, const char *what, const ca_tar_extract_option
                 return -ENOMEM;
         x->root_fd = dir_fd;
         x->cur_fd = -1;
+        x->parent_fd = -1;
         x->o = *o;
         x->chown = geteuid() == 0 && !o->no_same_owner;
         x->written_sorted = true;

@@ -64,6 +64,10 @@ layout "symlink:esc:$CANARY" file:esc/evil:evil
 refused "a symlink then a write through it" "refusing to write through it"
 layout "symlink:esc:$CANARY" -- file:esc/evil:evil
 refused "a symlink of an earlier layer, then a write through it" "refusing to write through it"
+# The extraction keeps the last parent directory open: a directory written into, then replaced
+# by a symlink in the same layer, is not written into again through the directory kept open.
+layout dir:sub dir:sub/d file:sub/d/f:x "symlink:sub/d:$CANARY" file:sub/d/evil:evil
+refused "a directory replaced by a symlink, then a write through it" "refusing to write through it"
 layout dir:sub file:sub/f:x -- file:sub/.wh...:
 refused "a whiteout naming .." 'a whiteout must name one file, not ".."'
 layout file:f:x -- file:.wh...:
