@@ -154,15 +154,7 @@ tar --format=gnu -C "$aci" -cf - manifest rootfs | xz >"$out/tar_read/gnu.aci.xz
 tar --format=pax -C "$aci" -cf - . | zstd -q >"$out/tar_read/dot.aci.zst"
 # gzip with every optional header field (FEXTRA, FNAME, FCOMMENT, FHCRC), then a second member.
 tar --format=ustar -C "$aci" -cf "$work/fields.tar" manifest
-python3 -c 'import struct, sys, zlib
-data = open(sys.argv[1], "rb").read()
-c = zlib.compressobj(9, zlib.DEFLATED, -15)
-body = c.compress(data) + c.flush()
-h = bytearray(b"\x1f\x8b\x08\x1e\0\0\0\0\0\xff") + struct.pack("<H", 4) + b"AB\0\0"
-h += b"name\0" + b"comment\0"
-h += struct.pack("<H", zlib.crc32(bytes(h)) & 0xffff)
-sys.stdout.buffer.write(bytes(h) + body + struct.pack("<II", zlib.crc32(data), len(data)))' \
-        "$work/fields.tar" >"$out/tar_read/fields.tar.gz"
+python3 "$src/tests/casync/gzip_fields.py" "$work/fields.tar" "$out/tar_read/fields.tar.gz"
 printf 'x' | gzip >>"$out/tar_read/fields.tar.gz"
 
 # ---------------------------------------------------------------- written here
