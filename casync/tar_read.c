@@ -17,10 +17,8 @@
 #include "casync/casync.h"
 #include "casync/gunzip.h"
 
-#define BLOCK      512U
-#define OUT_BUFFER (128U * 1024U)
-/* isa-l counts input in 32 bits; pieces larger than this are fed in parts. */
-#define GZIP_IN_MAX    (1U << 30)
+#define BLOCK          512U
+#define OUT_BUFFER     (128U * 1024U)
 #define XZ_MEMLIMIT    (UINT64_C(256) * 1024 * 1024)
 #define ZSTD_WLOG_MAX  27 /* 128 MiB windows, zstd's default limit */
 #define MAGIC_SIZE     6U
