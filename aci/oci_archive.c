@@ -2,11 +2,11 @@
 /*
  * docker-archive:FILE (see oci.h): the tar `docker save` and `skopeo copy ... docker-archive:`
  * write, holding manifest.json ([{"Config": "<sha256>.json", "RepoTags": [...], "Layers":
- * [paths]}], one entry per image), the config and uncompressed layer tars. The archive is unpacked first into a
- * private directory (by the bounded tar reader and the confined extraction; its size bounded
- * by the free space), since its members come in any order; then the config is checked against
- * its name (its SHA-256) and each layer against the config's rootfs.diff_ids, which is what a
- * docker-archive layer's digest is.
+ * [paths]}], one entry per image), the config and uncompressed layer tars. The archive is
+ * unpacked first into a private directory (by the bounded tar reader and the confined
+ * extraction; its size bounded by the free space), since its members come in any order; then
+ * the config is checked against its name (its SHA-256) and each layer against the config's
+ * rootfs.diff_ids, which is what a docker-archive layer's digest is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -123,6 +123,12 @@ static bool ref_names(const char *ref, const char *tag)
                strcmp(tag + n, ":latest") == 0;
 }
 
+/* The first RepoTags entry of a manifest.json image, or NULL. */
+static const char *first_repo_tag(json_t *image)
+{
+        return json_string_value(json_array_get(json_object_get(image, "RepoTags"), 0));
+}
+
 /* manifest.json's image: the only one, or the one img->ref names (a RepoTag, or @N); *ret_tag:
  * the RepoTag that names it (its first when no REF by name), or NULL. Strings are list's. */
 static int pick_image(const oci_image *img, json_t *list, json_t **ret, const char **ret_tag)
@@ -139,7 +145,7 @@ static int pick_image(const oci_image *img, json_t *list, json_t **ret, const ch
                                       "docker-archive:FILE:REF (a tag, or @0 to @%zu)",
                                       file, n, n - 1);
                 *ret = json_array_get(list, 0);
-                *ret_tag = json_string_value(json_array_get(json_object_get(*ret, "RepoTags"), 0));
+                *ret_tag = first_repo_tag(*ret);
                 return 0;
         }
         if (img->ref[0] == '@') {
@@ -151,7 +157,7 @@ static int pick_image(const oci_image *img, json_t *list, json_t **ret, const ch
                                             "%s: no image %s: the archive holds %zu (@0 to @%zu)",
                                             file, img->ref, n, n - 1);
                 *ret = json_array_get(list, (size_t)at);
-                *ret_tag = json_string_value(json_array_get(json_object_get(*ret, "RepoTags"), 0));
+                *ret_tag = first_repo_tag(*ret);
                 return 0;
         }
         json_array_foreach(list, i, m)
