@@ -180,7 +180,7 @@ int fetch_import_aci(fetch_context *ctx, const char *location, aci_image_record 
         size_t index_size = 0;
         int dir_fd = -1;
         ctx->location = location;
-        r = fetch_verify_index(ctx, &img, location, NULL, map, size, &sig);
+        r = fetch_verify_index(ctx, &img, location, NULL, map, size, NULL, &sig);
         if (r < 0)
                 goto out;
         if (mkdirat(work_fd, dir, 0700) < 0) {

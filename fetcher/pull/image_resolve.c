@@ -169,6 +169,10 @@ static int resolve(fetch_context *ctx, const dc_image *img, image_resolution *re
                 return -ENOMEM;
         const char *headers[] = {inm, NULL};
         transfer_response *resp = &res->index;
+        /* A new index needs its signature: asked for at once. An index we have is usually not
+         * modified, so its signature is asked for only once a new one came. */
+        _cleanup_(transfer_request_cancelp) transfer_request *sig_q =
+            res->have_prev ? NULL : fetch_signature_submit(ctx, url);
         k = image_source_get(ctx->engine, url, (size_t)CA_INDEX_FILE_SIZE_MAX, headers, resp);
         char note[1024];
         if (k == -ENOENT)
@@ -208,7 +212,8 @@ static int resolve(fetch_context *ctx, const dc_image *img, image_resolution *re
         res->how = FETCH_NEW;
         if (fetch_verifying(ctx))
                 fetch_report_phase(ctx, img->name, FETCH_VERIFYING, NULL, 0);
-        return fetch_verify_index(ctx, img, url, pubkeys, resp->body, resp->size, &res->sig);
+        return fetch_verify_index(ctx, img, url, pubkeys, resp->body, resp->size, TAKE_PTR(sig_q),
+                                  &res->sig);
 }
 
 int fetch_resolve(fetch_context *ctx, const dc_image *img, image_resolution *ret)

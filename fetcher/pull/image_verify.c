@@ -83,12 +83,24 @@ char *signature_url(const char *url)
         return s;
 }
 
+transfer_request *fetch_signature_submit(fetch_context *ctx, const char *url)
+{
+        if (!fetch_verifying(ctx) || url_is_oci(url) || image_source_is_path(url))
+                return NULL;
+        _cleanup_(freep) char *asc = signature_url(url);
+        transfer_request *q = NULL;
+        if (!asc || transfer_submit(ctx->engine, asc, ACI_PGP_SIGNATURE_MAX, NULL, 0, &q) < 0)
+                return NULL;
+        return q;
+}
+
 int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                        const char *pubkeys_url, const void *index, size_t size,
-                       index_signature *ret)
+                       transfer_request *early, index_signature *ret)
 {
         *ret = (index_signature){};
         if (!fetch_verifying(ctx)) {
+                transfer_request_cancel(early);
                 ca_log_warning("%s: the signature of %s is not checked (--insecure-options=image)",
                                img->name, url);
                 return 0;
@@ -98,10 +110,13 @@ int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                 trust_on_first_use(ctx, img, pubkeys_url);
 
         _cleanup_(freep) char *asc = signature_url(url), *what = NULL;
-        if (!asc || asprintf(&what, "%s: signature %s", img->name, asc) < 0)
+        if (!asc || asprintf(&what, "%s: signature %s", img->name, asc) < 0) {
+                transfer_request_cancel(early);
                 return -ENOMEM;
+        }
         transfer_response resp = {};
-        int r = image_source_get(ctx->engine, asc, ACI_PGP_SIGNATURE_MAX, NULL, &resp);
+        int r = early ? transfer_request_finish(early, &resp)
+                      : image_source_get(ctx->engine, asc, ACI_PGP_SIGNATURE_MAX, NULL, &resp);
         char note[1024];
         if (r == -ENOENT && image_source_is_path(asc))
                 r = ca_log_errno(CA_LOG_ERR, -ENOKEY,

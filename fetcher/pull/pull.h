@@ -163,14 +163,21 @@ bool fetch_verifying(const fetch_context *ctx);
  * for a prefix of the name yet.) */
 bool fetch_wants_pubkeys(const fetch_context *ctx, const dc_image *img);
 /*
+ * The signature of the index at url asked for now, while the index itself downloads: one round
+ * trip instead of two before the first chunk. NULL when it is not checked or url is not http(s)
+ * (fetch_verify_index then gets it itself) or the request could not be made.
+ */
+transfer_request *fetch_signature_submit(fetch_context *ctx, const char *url);
+/*
  * Before anything under the index is requested: with verification on, trusts the keys at
- * pubkeys_url on first use when --trust-keys-from-https says so, GETs the signature and
- * verifies index against the trust store for img->name. Off, one warning. Failures are logged
- * as one line. *ret holds the signature and its signer.
+ * pubkeys_url on first use when --trust-keys-from-https says so, GETs the signature (or takes
+ * early, from fetch_signature_submit for the same url; always consumed) and verifies index
+ * against the trust store for img->name. Off, one warning. Failures are logged as one line.
+ * *ret holds the signature and its signer.
  */
 int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                        const char *pubkeys_url, const void *index, size_t size,
-                       index_signature *ret);
+                       transfer_request *early, index_signature *ret);
 /* By location: the manifest names the image; the signature checked against every trusted key
  * must be by a key trusted for that name. Logged. */
 int fetch_verify_signer(fetch_context *ctx, const char *name);

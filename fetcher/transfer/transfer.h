@@ -175,6 +175,10 @@ uint64_t transfer_request_started(transfer_request *q);
 int transfer_request_finish(transfer_request *q, transfer_response *ret);
 /* Abandons q, queued or running (NULL: nothing); the engine drops it. Nothing is logged. */
 void transfer_request_cancel(transfer_request *q);
+static inline void transfer_request_cancelp(transfer_request **q)
+{
+        transfer_request_cancel(*q);
+}
 /* url's origin (scheme, host, port), for asking its limit again and again without parsing the
  * URL each time; it lives as long as the engine. NULL when out of memory. */
 typedef struct transfer_origin transfer_origin;

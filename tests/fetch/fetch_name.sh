@@ -239,4 +239,20 @@ expect_rc 0 "export of the tool"
 expect_eq "tool export hash" "sha512-$(sha512sum "$TEST_TMP/tool.aci" | cut -c1-64)" "$tool_key"
 echo "ok: export"
 
+# --- the signature comes with the index -------------------------------------------------------
+# A new index's signature is asked for while the index downloads, not after it: one round trip
+# less before the first chunk. nginx sends an index under /slow/ at 256 bytes a second (its
+# chunks and signature at full speed), so the index takes seconds and the signature, asked for at
+# once, is logged (nginx logs a request when it ends) before it; asked for after the index, it
+# would be logged after. --speed-limit=0: that slow is not a fault here.
+fe_publish "$WWW/images.test/slow/tool.caidx" "$tool_src"
+expect_ge "bytes of the slow index" "$(stat -c %s "$WWW/images.test/slow/tool.caidx")" 512
+: >"$TEST_TMP/nginx.fe/access.log"
+acf --dir="$TEST_TMP/store-slow" fetch $NET --speed-limit=0 https://images.test/slow/tool.caidx
+expect_rc 0 "fetch of the slow index"
+order=$(grep -o 'GET /slow/tool\.caidx[.a-z]*' "$TEST_TMP/nginx.fe/access.log" | tr '\n' ' ')
+expect_eq "requests for the slow index, in the order they ended" "$order" \
+        "GET /slow/tool.caidx.asc GET /slow/tool.caidx "
+echo "ok: the signature is asked for with the index"
+
 echo "fetch_name passed"

@@ -131,6 +131,9 @@ location /maxage/ {
         expires 1h;
         try_files \$uri/index.html \$uri =404;
 }
+location ~ ^/slow/.*[.]caidx\$ {
+        limit_rate 256;
+}
 EOF
         cat >"$1/nginx.conf" <<EOF
 user root;
