@@ -995,6 +995,13 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         bool downgraded = q->https && effective && strncasecmp(effective, "https://", 8) != 0;
         uint64_t finished = now_ns();
         q->resp.latency_ns = finished - q->started;
+        /* The limit is measured on what requests take once connected: a new connection's
+         * handshake (a round trip, more with TLS) is paid once, but it made every step of
+         * slow start look like no gain, measured again one round trip later. */
+        curl_off_t setup_us = 0;
+        curl_easy_getinfo(q->easy, CURLINFO_PRETRANSFER_TIME_T, &setup_us);
+        uint64_t setup = setup_us > 0 ? (uint64_t)setup_us * 1000 : 0;
+        uint64_t served = q->resp.latency_ns > setup ? q->resp.latency_ns - setup : 1;
         request_stop_running(e, q);
 
         /* Messages name the URL that answered: after a redirect elsewhere, not the one asked
@@ -1081,8 +1088,8 @@ static void request_finished(transfer_engine *e, request *q, CURLcode code)
         unsigned before = limit->limit;
         if (error >= 0 || error == -ENOENT)
                 concurrency_delivered(limit, finished,
-                                      uploads(q->method) ? q->upload_size : q->resp.size,
-                                      q->resp.latency_ns, q->epoch, q->started_with);
+                                      uploads(q->method) ? q->upload_size : q->resp.size, served,
+                                      q->epoch, q->started_with);
         else if (code == CURLE_OK && (status == 429 || status == 503))
                 concurrency_overloaded(limit, q->started_with);
         else if (retry)
