@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -32,15 +33,16 @@ static bool delalloc(const char *path)
         _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC);
         CHECK(fd >= 0);
         enum { N = 64 };
-        struct {
-                struct fiemap fm;
-                struct fiemap_extent e[N];
-        } m = {.fm = {.fm_length = FIEMAP_MAX_OFFSET, .fm_extent_count = N}};
-        CHECK(ioctl(fd, FS_IOC_FIEMAP, &m.fm) == 0);
-        for (unsigned i = 0; i < m.fm.fm_mapped_extents && i < N; i++)
-                if (m.fm.fm_extents[i].fe_flags & FIEMAP_EXTENT_DELALLOC)
-                        return true;
-        return false;
+        struct fiemap *fm = calloc(1, sizeof(*fm) + N * sizeof(struct fiemap_extent));
+        CHECK(fm);
+        fm->fm_length = FIEMAP_MAX_OFFSET;
+        fm->fm_extent_count = N;
+        CHECK(ioctl(fd, FS_IOC_FIEMAP, fm) == 0);
+        bool pending = false;
+        for (unsigned i = 0; i < fm->fm_mapped_extents && i < N; i++)
+                pending |= (fm->fm_extents[i].fe_flags & FIEMAP_EXTENT_DELALLOC) != 0;
+        free(fm);
+        return pending;
 }
 
 /* A new file, its path in path. */
