@@ -13,6 +13,7 @@
 
 #include "aci/aci.h"
 #include "casync/fs_safe.h"
+#include "casync/writeback.h"
 
 #define RECORD_SIZE_MAX (256 * 1024)
 
@@ -735,14 +736,23 @@ static int install_locked(aci_store *s, const char *key, int parent_fd, const ch
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s: %m", tmp_name);
+        /*
+         * Everything written must be on disk before `rendered` says it is. The tree's data goes
+         * there while the record's walk stats it (the walk reads no field a flush changes); a
+         * second sync then takes the record and whatever else was written since.
+         */
+        ca_sync_job sync;
+        ca_sync_begin(&sync, fd);
         /* What the tree is now, for the check before it is handed out. */
         int r = aci_tree_record_write(fd, !o->no_same_owner);
+        int k = ca_sync_end(&sync);
         if (r < 0)
                 return ca_log_errno(CA_LOG_ERR, r, "%s/trees/%s/%s: %s", s->path, key,
                                     ACI_TREE_RECORD, strerror(-r));
-        /* Everything written must be on disk before `rendered` says it is. */
-        if (syncfs(fd) < 0)
-                return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees: sync: %m", s->path);
+        if (k >= 0 && syncfs(fd) < 0)
+                k = negative_errno();
+        if (k < 0)
+                return ca_log_errno(CA_LOG_ERR, k, "%s/trees: sync: %s", s->path, strerror(-k));
         if (renameat(parent_fd, tmp_name, s->trees_fd, key) < 0)
                 return ca_log_errno(CA_LOG_ERR, negative_errno(), "%s/trees/%s: %m", s->path, key);
         r = write_atomic_at(fd, "rendered", "", 0);

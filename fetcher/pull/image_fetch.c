@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "casync/fs_safe.h"
+#include "casync/writeback.h"
 #include "fetcher/pull/pull.h"
 
 /* ---------------------------------------------------------------- what the user sees */
@@ -295,7 +296,17 @@ static int decode_new(fetch_context *ctx, const dc_image *img, const char *src, 
 
         fetch_report_phase(ctx, img->name, FETCH_DOWNLOADING, &ctx->in,
                            ctx->render ? ctx->in.index->total_size : 0);
+        /*
+         * While the download is the bound, the tree and the chunks written so far go to disk when
+         * the CPUs have time to spare: otherwise all of it is written by the sync before the tree
+         * is installed, after the last chunk came (see casync/writeback.h). Only when rendering:
+         * chunks alone are not synced.
+         */
+        ca_writeback *wb = NULL;
+        if (ex)
+                (void)ca_writeback_start(work_fd, NULL, &wb);
         r = archive_input_decode(&ctx->in, &sink);
+        wb = ca_writeback_stop(wb);
         fetch_report_phase(ctx, img->name, ctx->render ? FETCH_RENDERING : FETCH_STORING, NULL, 0);
         if (r < 0)
                 goto out;
