@@ -2,10 +2,9 @@
 /*
  * The adaptive request limit of one origin (see concurrency.h). The throughput a limit gives is
  * measured by Little's law on the requests started under it: limit x bytes per response / time
- * per response, the time over at least half a limit's worth of responses, the bytes over every
- * response so far. Counting bytes per wall-clock interval instead mixes in requests of the
- * previous limit and depends on where the interval is cut; response times are the link's own
- * answer (they grow when the link is full).
+ * per response, over at least half a limit's worth of responses. Counting bytes per wall-clock
+ * interval instead mixes in requests of the previous limit and depends on where the interval is
+ * cut; response times are the link's own answer (they grow when the link is full).
  */
 #include "fetcher/transfer/concurrency.h"
 
@@ -44,6 +43,7 @@ bool concurrency_admits(const concurrency *c, unsigned running)
 static void interval_restart(concurrency *c, uint64_t now, unsigned running)
 {
         c->interval_start = now;
+        c->interval_bytes = 0;
         c->interval_latency = 0;
         c->interval_done = 0;
         c->interval_peak = running;
@@ -112,18 +112,16 @@ void concurrency_delivered(concurrency *c, uint64_t now, uint64_t bytes, uint64_
 {
         c->latency = c->latency ? (c->latency * 7 + latency) / 8 : latency;
         c->proven = MAX(c->proven, started_with);
-        c->total_bytes += bytes;
-        c->total_responses++;
         if (c->fixed || c->interval_start == 0 || epoch != c->epoch)
                 return;
+        c->interval_bytes += bytes;
         c->interval_latency += MAX(latency, UINT64_C(1));
         c->interval_done++;
         uint64_t elapsed = now > c->interval_start ? now - c->interval_start : 0;
         if (elapsed < INTERVAL_MIN_NS || c->interval_done < MAX(c->limit / 2, 2U))
                 return;
-        double size = (double)c->total_bytes / (double)c->total_responses;
         double rate =
-            (double)c->limit * size * (double)c->interval_done * 1e9 / (double)c->interval_latency;
+            (double)c->limit * (double)c->interval_bytes * 1e9 / (double)c->interval_latency;
         uint64_t mean = c->interval_latency / c->interval_done;
         /* A mean of a few responses is too noisy to set the base by. */
         if (c->interval_done >= BASE_RESPONSES_MIN &&

@@ -31,17 +31,13 @@ typedef struct concurrency {
          * epoch) delivered decides the next step; those started before would measure the old
          * limit. */
         unsigned epoch;
-        uint64_t interval_start;   /* ns, CLOCK_MONOTONIC; 0: none yet */
+        uint64_t interval_start; /* ns, CLOCK_MONOTONIC; 0: none yet */
+        uint64_t interval_bytes;
         uint64_t interval_latency; /* ns, summed over its responses */
         unsigned interval_done;
         unsigned interval_peak; /* most requests in flight during it */
         bool interval_failed;   /* an error already cut the limit in this interval */
         double last_rate;       /* bytes/s of the last full interval, 0: none yet */
-        /* Every response's bytes and their number: the mean response size in the rate. Sizes
-         * belong to the content, not to the limit; one interval's few responses vary so much
-         * (chunks of 1 to 100s of KiB) that its own mean made the rate noise. */
-        uint64_t total_bytes;
-        uint64_t total_responses;
         /* The lowest mean response time of an interval: what a response takes without
          * waiting in a queue. */
         uint64_t base_latency; /* ns, 0: none yet */
