@@ -47,10 +47,6 @@ void ca_writeback_get_stats(ca_writeback *w, ca_writeback_stats *ret);
 /* Stops the thread without waiting out its period (a sync under way completes) and frees w.
  * NULL is fine. Returns NULL. */
 ca_writeback *ca_writeback_stop(ca_writeback *w);
-static inline void ca_writeback_stopp(ca_writeback **w)
-{
-        ca_writeback_stop(*w);
-}
 
 typedef struct ca_sync_job {
         int fd;

@@ -98,9 +98,10 @@ int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                        const char *pubkeys_url, const void *index, size_t size,
                        transfer_request *early, index_signature *ret)
 {
+        /* early is consumed: finished below, else cancelled on the way out. */
+        _cleanup_(transfer_request_cancelp) transfer_request *early_q = early;
         *ret = (index_signature){};
         if (!fetch_verifying(ctx)) {
-                transfer_request_cancel(early);
                 ca_log_warning("%s: the signature of %s is not checked (--insecure-options=image)",
                                img->name, url);
                 return 0;
@@ -110,13 +111,11 @@ int fetch_verify_index(fetch_context *ctx, const dc_image *img, const char *url,
                 trust_on_first_use(ctx, img, pubkeys_url);
 
         _cleanup_(freep) char *asc = signature_url(url), *what = NULL;
-        if (!asc || asprintf(&what, "%s: signature %s", img->name, asc) < 0) {
-                transfer_request_cancel(early);
+        if (!asc || asprintf(&what, "%s: signature %s", img->name, asc) < 0)
                 return -ENOMEM;
-        }
         transfer_response resp = {};
-        int r = early ? transfer_request_finish(early, &resp)
-                      : image_source_get(ctx->engine, asc, ACI_PGP_SIGNATURE_MAX, NULL, &resp);
+        int r = early_q ? transfer_request_finish(TAKE_PTR(early_q), &resp)
+                        : image_source_get(ctx->engine, asc, ACI_PGP_SIGNATURE_MAX, NULL, &resp);
         char note[1024];
         if (r == -ENOENT && image_source_is_path(asc))
                 r = ca_log_errno(CA_LOG_ERR, -ENOKEY,
