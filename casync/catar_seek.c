@@ -8,8 +8,8 @@
  * Everything is checked as the streaming decoder checks it (record sizes and order, names,
  * modes, ids, times, ACLs, device numbers), and the layout too: every offset stays inside the
  * node it belongs to, a directory's goodbye table must tile its body exactly with its children
- * in BST order of their hashes, and a child's name must hash to its item. A violation is
- * -EBADMSG, logged with the archive offset.
+ * in BST order of their hashes, a child's name must hash to its item, and no two children share
+ * a name. A violation is -EBADMSG, logged with the archive offset.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -309,17 +309,18 @@ ca_seek_dir *ca_seek_dir_free(ca_seek_dir *d)
         return NULL;
 }
 
-/* In-order walk of the implicit tree: hashes must not decrease (the BST of casync's table). */
-static bool bst_sorted(const ca_seek_child *items, size_t n, size_t i, uint64_t *last)
+/* In-order walk of the implicit tree: hashes must not decrease (the BST of casync's table).
+ * Appends each index to inorder[*k], so that equal hashes end up next to each other. */
+static bool bst_sorted(const ca_seek_child *items, size_t n, size_t i, uint32_t *inorder, size_t *k)
 {
         if (i >= n)
                 return true;
-        if (!bst_sorted(items, n, 2 * i + 1, last))
+        if (!bst_sorted(items, n, 2 * i + 1, inorder, k))
                 return false;
-        if (items[i].hash < *last)
+        if (*k > 0 && items[i].hash < items[inorder[*k - 1]].hash)
                 return false;
-        *last = items[i].hash;
-        return bst_sorted(items, n, 2 * i + 2, last);
+        inorder[(*k)++] = (uint32_t)i;
+        return bst_sorted(items, n, 2 * i + 2, inorder, k);
 }
 
 static int compare_by_offset(const void *x, const void *y, void *userdata)
@@ -327,6 +328,61 @@ static int compare_by_offset(const void *x, const void *y, void *userdata)
         const ca_seek_child *items = userdata;
         uint64_t a = items[*(const uint32_t *)x].offset, b = items[*(const uint32_t *)y].offset;
         return a < b ? -1 : a > b;
+}
+
+/* Reads the name of the child at FILENAME offset `off` into buf (NUL-terminated). */
+static int read_name(ca_archive_reader *r, uint64_t off, uint64_t size_max, char *buf)
+{
+        uint8_t h[CA_FORMAT_HEADER_SIZE];
+        int q = ca_archive_reader_read(r, off, h, sizeof(h));
+        if (q < 0)
+                return q;
+        uint64_t size = read_le64(h);
+        if (read_le64(h + 8) != CA_FORMAT_FILENAME || size < 18 ||
+            size > CA_FORMAT_FILENAME_SIZE_MAX || size > size_max)
+                return bad(r, off, "FILENAME record expected");
+        q = ca_archive_reader_read(r, off + sizeof(h), buf, (size_t)size - sizeof(h));
+        if (q < 0)
+                return q;
+        if (buf[size - sizeof(h) - 1] != 0)
+                return bad(r, off, "file name is not NUL-terminated");
+        return 0;
+}
+
+/*
+ * Names in a directory are unique (casync writes them sorted), so a lookup by name and a walk
+ * by position find the same child. Only children with equal hashes can share a name, and the
+ * in-order walk put those next to each other in d->order: their names are read (in a valid
+ * archive this is a true hash collision, practically never) and must differ.
+ */
+static int check_colliding_names(ca_archive_reader *r, ca_seek_dir *d)
+{
+        char prev[CA_FORMAT_FILENAME_SIZE_MAX], name[CA_FORMAT_FILENAME_SIZE_MAX];
+        uint64_t prev_offset = 0;
+        size_t run;
+        for (size_t i = 0; i + 1 < d->n; i += run) {
+                uint64_t hash = d->items[d->order[i]].hash;
+                for (run = 1; i + run < d->n && d->items[d->order[i + run]].hash == hash; run++)
+                        ;
+                if (run == 1)
+                        continue;
+                /* Within the run, in archive order, each name must come after the one before. */
+                qsort_r(d->order + i, run, sizeof(uint32_t), compare_by_offset, d->items);
+                for (size_t j = 0; j < run; j++) {
+                        const ca_seek_child *c = &d->items[d->order[i + j]];
+                        int q = read_name(r, c->offset, c->size, name);
+                        if (q < 0)
+                                return q;
+                        if (j > 0 && strcmp(prev, name) >= 0)
+                                return bad(r, c->offset,
+                                           "file name not after the one at offset %" PRIu64
+                                           " (names must be sorted and unique)",
+                                           prev_offset);
+                        memcpy(prev, name, strlen(name) + 1);
+                        prev_offset = c->offset;
+                }
+        }
+        return 0;
 }
 
 int ca_seek_dir_open(ca_archive_reader *r, const ca_seek_entry *e, ca_seek_dir **ret)
@@ -384,10 +440,13 @@ int ca_seek_dir_open(ca_archive_reader *r, const ca_seek_entry *e, ca_seek_dir *
                     (ca_seek_child){.offset = gb - o, .size = s, .hash = read_le64(p + 16)};
                 d->order[i] = (uint32_t)i;
         }
-        uint64_t last = 0;
-        if (!bst_sorted(d->items, d->n, 0, &last)) {
+        size_t k = 0;
+        if (!bst_sorted(d->items, d->n, 0, d->order, &k)) {
                 return bad(r, gb, "GOODBYE items not in casync's search-tree order");
         }
+        q = check_colliding_names(r, d);
+        if (q < 0)
+                return q;
         qsort_r(d->order, d->n, sizeof(uint32_t), compare_by_offset, d->items);
         /* The children tile the body exactly, in order, and end where the GOODBYE starts. */
         uint64_t pos = body;
@@ -423,25 +482,6 @@ int ca_seek_dir_child(ca_archive_reader *r, uint64_t flags, const ca_seek_dir *d
                 return bad(r, c->offset, "file name does not match its GOODBYE item's hash");
         }
         *ret = e;
-        return 0;
-}
-
-/* Reads the name of the child at FILENAME offset `off` into buf (NUL-terminated). */
-static int read_name(ca_archive_reader *r, uint64_t off, uint64_t size_max, char *buf)
-{
-        uint8_t h[CA_FORMAT_HEADER_SIZE];
-        int q = ca_archive_reader_read(r, off, h, sizeof(h));
-        if (q < 0)
-                return q;
-        uint64_t size = read_le64(h);
-        if (read_le64(h + 8) != CA_FORMAT_FILENAME || size < 18 ||
-            size > CA_FORMAT_FILENAME_SIZE_MAX || size > size_max)
-                return bad(r, off, "FILENAME record expected");
-        q = ca_archive_reader_read(r, off + sizeof(h), buf, (size_t)size - sizeof(h));
-        if (q < 0)
-                return q;
-        if (buf[size - sizeof(h) - 1] != 0)
-                return bad(r, off, "file name is not NUL-terminated");
         return 0;
 }
 

@@ -61,8 +61,10 @@ static void visit(walk *w, const ca_seek_entry *e, unsigned depth)
         _cleanup_(ca_seek_dir_freep) ca_seek_dir *d = NULL;
         if (ca_seek_dir_open(w->r, e, &d) < 0)
                 return;
-        _cleanup_(ca_seek_entry_freep) ca_seek_entry *absent = NULL;
-        FUZZ_ASSERT(ca_seek_dir_lookup(w->r, w->flags, d, "not-in-the-archive~", &absent) < 0);
+        /* A name the input may or may not hold: what a lookup finds bears the name it asked. */
+        _cleanup_(ca_seek_entry_freep) ca_seek_entry *other = NULL;
+        if (ca_seek_dir_lookup(w->r, w->flags, d, "not-in-the-archive~", &other) == 0)
+                FUZZ_ASSERT(strcmp(other->name, "not-in-the-archive~") == 0);
         for (size_t i = 0; i < d->n && w->nodes <= NODES_MAX; i++) {
                 _cleanup_(ca_seek_entry_freep) ca_seek_entry *c = NULL;
                 if (ca_seek_dir_child(w->r, w->flags, d, i, &c) < 0)

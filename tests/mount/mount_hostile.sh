@@ -146,4 +146,23 @@ check_bad overlap
 cp "$hm/ok.catar" "$hm/hash.catar" # items out of search-tree order (a hash changed)
 put_u64 "$hm/hash.catar" $((gb + 16 + 16)) 0
 check_bad hash
+# Two children with one name: the child second in hash order takes the first one's name and hash
+# (hash order stays valid, so only the duplicate is wrong; a lookup and a listing would disagree).
+cp "$hm/ok.catar" "$hm/twice.catar"
+for i in 0 1 2 3; do
+        echo "$(u64 "$hm/ok.catar" $((gb + 16 + 24 * i + 16))) $i"
+done | sort -n | head -n 2 | cut -d' ' -f2 >"$hm/pair"
+a=$(sed -n 1p "$hm/pair")
+b=$(sed -n 2p "$hm/pair")
+name_at() { # ITEM: the archive offset of that child's one-letter name
+        echo $((gb - $(u64 "$hm/ok.catar" $((gb + 16 + 24 * $1))) + 16))
+}
+copy_bytes() { # FROM TO COUNT: COUNT bytes of ok.catar at FROM go to twice.catar at TO
+        dd if="$hm/ok.catar" of="$hm/twice.catar" bs=1 skip="$1" seek="$2" count="$3" \
+                conv=notrunc 2>/dev/null
+}
+copy_bytes "$(name_at "$a")" "$(name_at "$b")" 1
+copy_bytes $((gb + 16 + 24 * a + 16)) $((gb + 16 + 24 * b + 16)) 8
+check_bad twice
+grep -q 'names must be sorted and unique' "$hm/twice.log" || fail "twice: not refused as a duplicate"
 echo PASS
