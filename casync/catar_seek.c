@@ -310,7 +310,8 @@ ca_seek_dir *ca_seek_dir_free(ca_seek_dir *d)
 }
 
 /* In-order walk of the implicit tree: hashes must not decrease (the BST of casync's table).
- * Appends each index to inorder[*k], so that equal hashes end up next to each other. */
+ * Appends each index to inorder[*k] (all n of them on success), so that equal hashes end up
+ * next to each other. */
 static bool bst_sorted(const ca_seek_child *items, size_t n, size_t i, uint32_t *inorder, size_t *k)
 {
         if (i >= n)
@@ -353,7 +354,8 @@ static int read_name(ca_archive_reader *r, uint64_t off, uint64_t size_max, char
  * Names in a directory are unique (casync writes them sorted), so a lookup by name and a walk
  * by position find the same child. Only children with equal hashes can share a name, and the
  * in-order walk put those next to each other in d->order: their names are read (in a valid
- * archive this is a true hash collision, practically never) and must differ.
+ * archive this is a true hash collision, practically never) and, in archive order, must
+ * increase, as the streaming decoder requires of all names.
  */
 static int check_colliding_names(ca_archive_reader *r, ca_seek_dir *d)
 {
@@ -438,7 +440,6 @@ int ca_seek_dir_open(ca_archive_reader *r, const ca_seek_entry *e, ca_seek_dir *
                 }
                 d->items[i] =
                     (ca_seek_child){.offset = gb - o, .size = s, .hash = read_le64(p + 16)};
-                d->order[i] = (uint32_t)i;
         }
         size_t k = 0;
         if (!bst_sorted(d->items, d->n, 0, d->order, &k)) {
