@@ -17,6 +17,14 @@ fresh_fs() {
         sync
 }
 
+# fresh_tmpfs DIR: (re)mounts an empty tmpfs at DIR: no disk at all, for comparisons of the
+# network side that the host disk's noise would hide.
+fresh_tmpfs() {
+        mountpoint -q "$1" && umount "$1"
+        mkdir -p "$1"
+        mount -t tmpfs -o size=4g tmpfs "$1"
+}
+
 # drop_fs DIR: unmounts and deletes it.
 drop_fs() {
         mountpoint -q "$1" && umount "$1"

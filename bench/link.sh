@@ -18,12 +18,21 @@
 #     without and with a profile published beside the index (`acfetch publish --profile`,
 #     recorded by a mount that ran both commands); against `acfetch fetch NAME` + chroot into the
 #     rendered tree.
+#  4. (only when asked: BENCH_PARTS=compare) builds or flags against each other: cold
+#     `acfetch fetch NAME` by each variant of BENCH_COMPARE at each RTT of BENCH_RTTS, the
+#     variants taking turns run by run (so that a slow spell of the machine hits them all);
+#     medians, each RTT against the first, and each variant against the first.
 # Usage: bench/link.sh [BUILD_DIR]   (default: build)
 # Environment (defaults): BENCH_RUNS (3), BENCH_RTTS ("0 20 50"), BENCH_RATES ("100mbit 1gbit",
 # tc's units), BENCH_RATE_RTT (20), BENCH_MOUNT_RTTS ("0 20"), BENCH_PARTS ("fetch rate mount"),
 # BENCH_MOUNT_FORM (name: `acfetch mount NAME`; url: `acfetch mount INDEX-URL`, root MP/rootfs,
 # which uses no published profile: no profile runs),
-# BENCH_WORK (bench/work: the cached rootfs, images and key).
+# BENCH_WORK (bench/work: the cached rootfs, images and key), BENCH_COMPARE (for part 4: variants
+# separated by spaces, each BUILD_DIR or BUILD_DIR:FLAGS, FLAGS being acfetch fetch options
+# separated by commas, e.g. "build build:--jobs=128 ../other/build"), BENCH_STORE (ext4: a fresh
+# ext4 per run; tmpfs: a fresh tmpfs, which takes the disk out of the times), BENCH_LOGS (a
+# directory: part 4 keeps each run's stderr, with the seconds since its start on each line, and
+# nginx's log, as VARIANT-RTT-RUN.err and .log, VARIANT counting from 1).
 set -euo pipefail
 shopt -s inherit_errexit
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,16 +47,26 @@ rate_rtt=${BENCH_RATE_RTT:-20}
 mount_rtts=${BENCH_MOUNT_RTTS:-0 20}
 parts=${BENCH_PARTS:-fetch rate mount}
 form=${BENCH_MOUNT_FORM:-name}
+compare=${BENCH_COMPARE:-}
+store=${BENCH_STORE:-ext4}
+logs=${BENCH_LOGS:-}
 mkdir -p "$work"
 . "$top/bench/lib.sh"
 
 [ -x "$acfetch" ] && [ -x "$proxy" ] || { echo "build first: meson setup build && ninja -C build"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench/link.sh must run as root"; exit 1; }
 case $form in name | url) ;; *) echo "BENCH_MOUNT_FORM must be name or url"; exit 1 ;; esac
+case $store in ext4 | tmpfs) ;; *) echo "BENCH_STORE must be ext4 or tmpfs"; exit 1 ;; esac
 for t in ip tc nsenter nginx casync chroot fuser debootstrap gpg bc; do
         command -v "$t" >/dev/null || { echo "bench/link.sh needs $t"; exit 1; }
 done
 has() { [[ " $parts " == *" $1 "* ]]; }
+if has compare; then
+        [ -n "$compare" ] || { echo "BENCH_PARTS=compare needs BENCH_COMPARE (variants to compare)"; exit 1; }
+        for v in $compare; do
+                [ -x "${v%%:*}/fetcher/acfetch" ] || { echo "$v: no ${v%%:*}/fetcher/acfetch (build it first)"; exit 1; }
+        done
+fi
 
 bench_debian "$work" "$acfetch"
 srv=$work/aci/srv
@@ -169,7 +188,7 @@ net() { # PORT: acfetch options reaching example.com through PORT
 fresh() {
         unmount_mp
         mountpoint -q "$fs" && wait_daemon
-        fresh_fs "$fs"
+        if [ "$store" = tmpfs ]; then fresh_tmpfs "$fs"; else fresh_fs "$fs"; fi
         : >"$log"
 }
 ratio() { if [ -n "$2" ] && [ "$2" != - ]; then printf '%.3f' "$(echo "scale=4; $1 / $2" | bc)"; else echo -; fi; }
@@ -375,5 +394,63 @@ if has mount; then
                         printf '%5s ms  %-9s %-36s %8.3f %16s\n' "$r" "$pr" "$what" "$t" "$(mib "$b")"
                 done
                 unset res
+        done
+fi
+
+# 4. Variants against each other, taking turns run by run.
+# logged FILE CMD...: like timed, keeping CMD's stderr in FILE, each line after the seconds since
+# the start (perl's clock: the lines arrive through a pipe as they are written).
+logged() {
+        local file=$1 t0
+        shift
+        t0=$(now)
+        "$@" >/dev/null 2> >(perl -MTime::HiRes=time -ne \
+                'BEGIN { $t0 = time } printf "%7.3f %s", time - $t0, $_' >"$file") ||
+                { sleep 0.2; cat "$file" >&2; exit 1; }
+        since "$t0"
+}
+if has compare; then
+        echo
+        echo "4. cold acfetch fetch by variant (taking turns run by run), seconds:"
+        read -ra variants <<<"$compare"
+        declare -A took
+        for ((i = 0; i < runs; i++)); do
+                for k in "${!variants[@]}"; do
+                        v=${variants[$k]} flags=()
+                        [[ "$v" != *:* ]] || IFS=, read -ra flags <<<"${v#*:}"
+                        for r in $rtts; do
+                                fresh
+                                read -ra to <<<"$(net "${endpoint[$r:$port]}")"
+                                cmd=(in_c "${v%%:*}/fetcher/acfetch" --dir="$fs/store" fetch "${flags[@]}"
+                                        "${to[@]}" example.com/debian:1)
+                                if [ -n "$logs" ]; then
+                                        mkdir -p "$logs"
+                                        name=$logs/$((k + 1))-$r-$((i + 1))
+                                        t=$(logged "$name.err" "${cmd[@]}")
+                                        cp "$log" "$name.log"
+                                else
+                                        t=$(timed "${cmd[@]}")
+                                fi
+                                took[$k:$r]+="$t"$'\n'
+                        done
+                done
+        done
+        read -ra rtt_list <<<"$rtts"
+        first_rtt=${rtt_list[0]}
+        printf '%3s %-40s' "" variant
+        for r in $rtts; do printf ' %8s' "$r ms"; done
+        for r in "${rtt_list[@]:1}"; do printf ' %14s' "$r/$first_rtt ms"; done
+        for r in $rtts; do printf ' %10s' "vs 1 at $r"; done
+        echo
+        for k in "${!variants[@]}"; do
+                printf '%3d %-40s' $((k + 1)) "${variants[$k]}"
+                for r in $rtts; do printf ' %8.3f' "$(med "${took[$k:$r]}")"; done
+                for r in "${rtt_list[@]:1}"; do
+                        printf ' %14s' "$(ratio "$(med "${took[$k:$r]}")" "$(med "${took[$k:$first_rtt]}")")"
+                done
+                for r in $rtts; do
+                        printf ' %10s' "$(ratio "$(med "${took[$k:$r]}")" "$(med "${took[0:$r]}")")"
+                done
+                echo
         done
 fi
