@@ -1314,8 +1314,13 @@ static void *engine_thread(void *userdata)
                         break;
 
                 engine_reap_cancelled(e);
-                engine_start_queued(e);
 
+                /* What arrived is read before more requests start: a response that came while
+                 * this thread waited for a CPU would otherwise still count as in flight when
+                 * they start, and that count is what proves how many a server took at once (a
+                 * limit doubled from a count too high drew 19 refusals from a server admitting
+                 * 12). Requests added here are sent by the next pass: curl's timer for them
+                 * ends the poll at once. */
                 int still = 0;
                 curl_multi_perform(e->multi, &still);
                 CURLMsg *m;
@@ -1328,6 +1333,7 @@ static void *engine_thread(void *userdata)
                         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
                         request_finished(e, q, code);
                 }
+                engine_start_queued(e);
                 rate_refill(e);
                 rate_resume(e);
                 long timeout = engine_poll_timeout_ms(e);
