@@ -399,20 +399,24 @@ fi
 
 # 4. Variants against each other, taking turns run by run.
 # logged FILE CMD...: like timed, keeping CMD's stderr in FILE, each line after the seconds since
-# the start (perl's clock: the lines arrive through a pipe as they are written).
+# the start (perl's clock: the lines arrive through a pipe as they are written). The pipe's
+# reader is waited for, so FILE is whole when it is shown or copied.
 logged() {
-        local file=$1 t0
+        local file=$1 t0 t rc=0
         shift
         t0=$(now)
         "$@" >/dev/null 2> >(perl -MTime::HiRes=time -ne \
-                'BEGIN { $t0 = time } printf "%7.3f %s", time - $t0, $_' >"$file") ||
-                { sleep 0.2; cat "$file" >&2; exit 1; }
-        since "$t0"
+                'BEGIN { $t0 = time } printf "%7.3f %s", time - $t0, $_' >"$file") || rc=$?
+        t=$(since "$t0")
+        wait $!
+        [ "$rc" = 0 ] || { cat "$file" >&2; exit 1; }
+        echo "$t"
 }
 if has compare; then
         echo
         echo "4. cold acfetch fetch by variant (taking turns run by run), seconds:"
         read -ra variants <<<"$compare"
+        [ -z "$logs" ] || mkdir -p "$logs"
         declare -A took
         for ((i = 0; i < runs; i++)); do
                 for k in "${!variants[@]}"; do
@@ -424,7 +428,6 @@ if has compare; then
                                 cmd=(in_c "${v%%:*}/fetcher/acfetch" --dir="$fs/store" fetch "${flags[@]}"
                                         "${to[@]}" example.com/debian:1)
                                 if [ -n "$logs" ]; then
-                                        mkdir -p "$logs"
                                         name=$logs/$((k + 1))-$r-$((i + 1))
                                         t=$(logged "$name.err" "${cmd[@]}")
                                         cp "$log" "$name.log"
